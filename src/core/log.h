@@ -1,0 +1,26 @@
+#pragma once
+// Structured logging: one JSON object per line on stderr. Callers pass fields
+// explicitly; never pass secrets, tokens, cookies, IPs or signed URLs.
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace rend::core::log {
+
+using Value = std::variant<std::string, std::string_view, const char*, int64_t, int, uint64_t, double, bool>;
+using Field = std::pair<std::string_view, Value>;
+
+enum class Level { debug, info, warn, error };
+
+void write(Level level, std::string_view event, std::initializer_list<Field> fields = {});
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::info, e, f); }
+inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warn, e, f); }
+inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::error, e, f); }
+
+// Renders the line without writing it (used by write() and by tests).
+std::string format(Level level, std::string_view event, std::initializer_list<Field> fields);
+
+}  // namespace rend::core::log

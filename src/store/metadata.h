@@ -1,0 +1,141 @@
+#pragma once
+// Metadata store: API keys, assets, uploads, the media job queue.
+//
+// Implementations: sqlite/ (embedded default, DATABASE_URL=sqlite://PATH) and, later,
+// postgres/. One contract suite (metadata_contract.h) runs against each.
+//
+// Asset lifecycle (SPEC §4), every transition timestamped (unix ms):
+//   waiting_upload -> queued -> processing -> playable -> hls_ready
+//                         \-> failed (reason)        any -> deleted
+//
+// Job lifecycle: enqueue -> claim (locked_until = now + lock timeout) -> complete | fail.
+// A claimed job whose lock has expired (its worker died) can be claimed again; claim
+// is a single transaction, so two workers never hold the same job at once. A worker
+// extends its lock while working (heartbeat_job).
+//
+// Thread-safety: all methods may be called concurrently from any thread.
+// Errors: std::runtime_error (StoreError) on a storage failure.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rend::store {
+
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ApiKey {
+  std::string id;                   // "key_..." (public, appears in logs)
+  std::string name;
+  std::string secret_hash;          // sha256 hex of the full secret; the secret itself is never stored
+  std::vector<std::string> scopes;  // upload, read, delete, analytics
+  int64_t created_at_ms = 0;
+  std::optional<int64_t> revoked_at_ms;
+};
+
+// One rendition of the ladder as published, e.g. {"720p", 1280, 720, 2800000}.
+struct Tier {
+  std::string name;
+  int width = 0;
+  int height = 0;
+  int64_t bandwidth = 0;
+};
+
+struct Asset {
+  std::string id;
+  std::string status;      // see lifecycle above
+  std::string visibility;  // public | private
+  std::string owner_key_id;
+  std::optional<double> duration_s;
+  std::optional<int> width, height;
+  std::vector<Tier> tiers;
+  std::string billing_tier;  // e.g. "720p", "1080p", "2k", "4k"; empty until known
+  std::optional<std::string> error_code;     // not_a_video, corrupt_input, ...
+  std::optional<std::string> error_message;  // human-readable, never secrets
+  int64_t created_at_ms = 0;
+  std::optional<int64_t> uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms,
+      failed_at_ms, deleted_at_ms;
+  std::optional<int64_t> expected_bytes;
+  std::optional<int64_t> source_bytes;
+};
+
+struct Upload {
+  std::string id;  // "upl_..."
+  std::string asset_id;
+  std::optional<int64_t> expected_bytes;
+  std::string status;  // pending | complete
+  int64_t created_at_ms = 0;
+};
+
+struct Job {
+  std::string id;  // "job_..."
+  std::string asset_id;
+  std::string kind;  // "transcode"
+  int attempts = 0;  // including the current claim
+  std::string locked_by;
+  int64_t locked_until_ms = 0;
+};
+
+struct ListPage {
+  std::vector<Asset> assets;
+  std::optional<std::string> next_cursor;  // opaque; pass back to continue
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Creates tables if needed (forward-only, versioned). Safe to call on every start.
+  virtual void migrate() = 0;
+  virtual bool healthy() = 0;
+
+  // API keys
+  virtual void create_api_key(const ApiKey& key) = 0;
+  virtual std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) = 0;
+  virtual bool revoke_api_key(const std::string& id, int64_t now_ms) = 0;
+
+  // Assets and uploads. create_upload inserts the asset (waiting_upload) and the
+  // upload in one transaction.
+  virtual void create_upload(const Asset& asset, const Upload& upload) = 0;
+  virtual std::optional<Upload> get_upload(const std::string& upload_id) = 0;
+  virtual std::optional<Asset> get_asset(const std::string& id) = 0;
+  // Newest first (created_at desc, id desc). Deleted assets are included only when
+  // include_deleted. limit is clamped to [1, 100].
+  virtual ListPage list_assets(const std::string& owner_key_id, int limit,
+                               const std::optional<std::string>& cursor, bool include_deleted) = 0;
+
+  // Marks the upload complete, the asset queued (uploaded_at = now, source_bytes) and
+  // enqueues a transcode job, in one transaction. Returns the job id. Throws
+  // StoreError if the upload is not pending.
+  virtual std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) = 0;
+
+  // Status transitions. Each sets the matching *_at_ms = now_ms. They never move an
+  // asset out of `deleted`; they return false when the asset is missing or deleted.
+  virtual bool mark_processing(const std::string& asset_id, int64_t now_ms) = 0;
+  // Stores probe results (duration, width, height) at any time.
+  virtual bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) = 0;
+  virtual bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,
+                             const std::string& billing_tier, int64_t now_ms) = 0;
+  virtual bool mark_hls_ready(const std::string& asset_id, const std::vector<Tier>& tiers,
+                              const std::string& billing_tier, int64_t now_ms) = 0;
+  virtual bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
+                           int64_t now_ms) = 0;
+  virtual bool mark_deleted(const std::string& asset_id, int64_t now_ms) = 0;
+
+  // Job queue.
+  virtual std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) = 0;
+  // Extends the lock; false if this worker no longer holds it.
+  virtual bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
+                             int64_t now_ms) = 0;
+  virtual void complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) = 0;
+  // Terminal failure (the worker decided; no retry).
+  virtual void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
+                        int64_t now_ms) = 0;
+  // Jobs that are queued or claimed (for tests and /readyz detail).
+  virtual int64_t pending_job_count() = 0;
+};
+
+}  // namespace rend::store

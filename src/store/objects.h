@@ -1,0 +1,75 @@
+#pragma once
+// Object storage for sources and HLS artifacts.
+//
+// Implementations: fs/ (a directory; the embedded default) and, later, s3/.
+// Keys are relative, '/'-separated, made of [A-Za-z0-9._-] segments, never "." or
+// ".." and never starting with '/'; implementations reject anything else with
+// std::invalid_argument before touching storage.
+//
+// Layout used by Rend:
+//   sources/{asset_id}            the uploaded file, as uploaded
+//   assets/{asset_id}/...         HLS artifacts (master.m3u8, {rung}/index.m3u8, {rung}/seg_N.ts, poster.jpg)
+//
+// Object lifecycle: a put is invisible until commit(); a writer destroyed without
+// commit() leaves nothing behind (so an aborted or oversized upload stores nothing),
+// and a reader sees either the old or the new object, never a partial one.
+//
+// Thread-safety: every method may be called from any thread concurrently.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rend::store {
+
+struct ObjectInfo {
+  uint64_t size = 0;
+};
+
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;  // aborts when not committed
+  virtual void write(const char* data, size_t n) = 0;
+  // Makes the object visible under its key (atomically replacing any old one).
+  virtual void commit() = 0;
+  virtual uint64_t bytes_written() const = 0;
+};
+
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  // Returns 0 at end; throws std::runtime_error on an I/O error.
+  virtual size_t read(char* buf, size_t n) = 0;
+  virtual uint64_t size() const = 0;
+};
+
+struct HealthStatus {
+  bool ok = false;
+  std::string detail;  // never contains credentials
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual std::unique_ptr<ObjectWriter> begin_put(const std::string& key) = 0;
+  // Convenience: whole small object, or a local file streamed in.
+  virtual void put_bytes(const std::string& key, std::string_view data) = 0;
+  virtual void put_file(const std::string& key, const std::string& local_path) = 0;
+  // nullptr when the key does not exist.
+  virtual std::unique_ptr<ObjectReader> get(const std::string& key) = 0;
+  virtual std::optional<ObjectInfo> head(const std::string& key) = 0;
+  // Copies the object to a local file; false when it does not exist.
+  virtual bool get_to_file(const std::string& key, const std::string& local_path) = 0;
+  // Keys under prefix (prefix ends with '/'), sorted.
+  virtual std::vector<std::string> list(const std::string& prefix) = 0;
+  // Deletes every key under prefix (prefix ends with '/') or the single key; returns count.
+  virtual size_t delete_prefix(const std::string& prefix) = 0;
+  virtual HealthStatus health() = 0;
+};
+
+// Validates an object key as described above (shared by all implementations).
+bool is_valid_object_key(std::string_view key);
+
+}  // namespace rend::store
