@@ -5,14 +5,14 @@
 using namespace rend::core;
 
 TEST(Env, EmptyMeansUnset) {
-  Env env({{"A", ""}, {"B", "x"}});
+  Env env(std::map<std::string, std::string>{{"A", ""}, {"B", "x"}});
   EXPECT_FALSE(env.get("A"));
   EXPECT_EQ(env.get_or("A", "d"), "d");
   EXPECT_EQ(env.get_or("B", "d"), "x");
 }
 
 TEST(Env, BadIntegerNamesTheVariable) {
-  Env env({{"REND_MAX_UPLOAD_BYTES", "12x"}});
+  Env env(std::map<std::string, std::string>{{"REND_MAX_UPLOAD_BYTES", "12x"}});
   try {
     env.get_u64("REND_MAX_UPLOAD_BYTES", 1);
     FAIL();
@@ -22,7 +22,7 @@ TEST(Env, BadIntegerNamesTheVariable) {
 }
 
 TEST(Env, Bools) {
-  Env env({{"T", "true"}, {"F", "0"}, {"X", "maybe"}});
+  Env env(std::map<std::string, std::string>{{"T", "true"}, {"F", "0"}, {"X", "maybe"}});
   EXPECT_TRUE(env.get_bool("T", false));
   EXPECT_FALSE(env.get_bool("F", true));
   EXPECT_TRUE(env.get_bool("MISSING", true));
@@ -30,7 +30,7 @@ TEST(Env, Bools) {
 }
 
 TEST(Env, ListsAreTrimmed) {
-  Env env({{"L", " a, b ,,c "}});
+  Env env(std::map<std::string, std::string>{{"L", " a, b ,,c "}});
   EXPECT_EQ(env.get_list("L"), (std::vector<std::string>{"a", "b", "c"}));
 }
 

@@ -1,0 +1,97 @@
+#pragma once
+// Plain request/response types shared by the server, the router and every handler.
+// Deliberately free of Asio/Beast so that handler code compiles fast; the transport
+// lives only in server.cpp.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rend::http {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Ordered, case-insensitive header list (RFC 9110 §5.1: field names are case-insensitive).
+class Headers {
+ public:
+  std::optional<std::string_view> get(std::string_view name) const;
+  void add(std::string name, std::string value) { items_.push_back({std::move(name), std::move(value)}); }
+  // Replaces every existing field of that name.
+  void set(std::string name, std::string value);
+  void remove(std::string_view name);
+  const std::vector<Header>& items() const { return items_; }
+
+ private:
+  std::vector<Header> items_;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+// A request body read incrementally (routes registered with stream_body). read()
+// blocks the calling handler thread until data arrives; returns 0 at the end of the
+// body; throws std::runtime_error on a timeout or a dropped connection.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  virtual size_t read(char* buf, size_t n) = 0;
+};
+
+struct Request {
+  std::string method;
+  std::string target;  // raw request-target
+  std::string path;    // raw (still percent-encoded) path, without the query
+  std::string query;   // raw query, without '?'
+  Headers headers;
+  std::string body;                 // routes without stream_body: the whole body
+  BodyReader* body_stream = nullptr;  // routes with stream_body
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  std::map<std::string, std::string> params;  // from the route pattern, raw
+  std::string remote_addr;                    // for rate limiting only; never logged
+  std::string request_id;                     // x-request-id if given, else generated
+
+  std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
+  // Percent-decoded query parameter (first occurrence).
+  std::optional<std::string> query_param(std::string_view name) const;
+  std::optional<std::string> cookie(std::string_view name) const;
+};
+
+// A response body produced incrementally (files, cache fills). read() returns 0 at
+// the end and throws on an error, which aborts the connection so that a truncated
+// body is never mistaken for a complete one.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual size_t read(char* buf, size_t n) = 0;
+  // True when read() may wait (e.g. on an origin); the server then calls it from a
+  // handler thread instead of an I/O thread.
+  virtual bool may_block() const { return false; }
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  std::unique_ptr<BodySource> source;      // when set, replaces body
+  std::optional<uint64_t> source_length;   // Content-Length for source; unset = chunked
+  bool close = false;                      // close the connection after this response
+
+  static Response json(int status, std::string body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"error":{"code":...,"message":...}} (SPEC §4).
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+std::string percent_decode(std::string_view s, bool plus_as_space = false);
+std::string percent_encode(std::string_view s);  // RFC 3986 unreserved kept
+std::string json_escape(std::string_view s);      // for hand-built JSON (error bodies)
+
+}  // namespace rend::http

@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include "http/message.h"
+#include "http/router.h"
+
+using namespace rend::http;
+
+TEST(Message, QueryParamsAreDecoded) {
+  Request r;
+  r.query = "a=1&token=x%2By&b=hello+world&flag";
+  EXPECT_EQ(r.query_param("token"), "x+y");
+  EXPECT_EQ(r.query_param("b"), "hello world");
+  EXPECT_EQ(r.query_param("flag"), "");
+  EXPECT_FALSE(r.query_param("missing"));
+}
+
+TEST(Message, Cookies) {
+  Request r;
+  r.headers.add("Cookie", "a=1; rend_playback=v1.k.1.ast.sig; z=\"q\"");
+  EXPECT_EQ(r.cookie("rend_playback"), "v1.k.1.ast.sig");
+  EXPECT_EQ(r.cookie("z"), "q");
+  EXPECT_FALSE(r.cookie("rend"));
+}
+
+TEST(Message, HeadersCaseInsensitive) {
+  Headers h;
+  h.add("Content-Type", "a");
+  EXPECT_EQ(h.get("content-type"), "a");
+  h.set("CONTENT-TYPE", "b");
+  EXPECT_EQ(h.items().size(), 1u);
+  EXPECT_EQ(h.get("Content-Type"), "b");
+}
+
+TEST(Message, PercentCoding) {
+  EXPECT_EQ(percent_decode("%2e%2E%2f"), "../");
+  EXPECT_EQ(percent_decode("%zz%"), "%zz%");
+  EXPECT_EQ(percent_encode("a b/c~"), "a%20b%2Fc~");
+}
+
+TEST(Message, ErrorBodyShape) {
+  auto r = Response::error(404, "not_found", "no \"such\" asset");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"error":{"code":"not_found","message":"no \"such\" asset"}})");
+}
+
+TEST(Router, ParamsAndRest) {
+  Router router;
+  router.add("GET", "/v1/assets/{id}", [](Request&) { return Response::text(200, "one"); });
+  router.add("GET", "/v/{asset}/{path*}", [](Request&) { return Response::text(200, "art"); });
+  auto m = router.match("GET", "/v1/assets/ast_1");
+  ASSERT_TRUE(m.handler);
+  EXPECT_EQ(m.params["id"], "ast_1");
+  m = router.match("GET", "/v/ast_1/720p/seg_1.ts");
+  ASSERT_TRUE(m.handler);
+  EXPECT_EQ(m.params["path"], "720p/seg_1.ts");
+  EXPECT_FALSE(router.match("GET", "/v1/assets/").handler);
+  EXPECT_FALSE(router.match("GET", "/v1/assets/a/b").handler);
+  EXPECT_TRUE(router.match("HEAD", "/v1/assets/x").handler);
+  auto d = router.match("DELETE", "/v1/assets/x");
+  EXPECT_FALSE(d.handler);
+  EXPECT_TRUE(d.method_not_allowed);
+}

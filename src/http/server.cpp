@@ -1,0 +1,383 @@
+#include "http/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/crypto.h"
+#include "core/log.h"
+
+namespace rend::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+
+// Bridges a handler thread to the connection's coroutine: each read() posts one
+// async read of the body onto the connection's executor and waits for it. The
+// coroutine is suspended while the handler runs, so no other operation is pending
+// on the socket meanwhile.
+class StreamBodyReader final : public BodyReader {
+ public:
+  StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                   bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout)
+      : stream_(stream), buf_(buf), parser_(parser), timeout_(timeout) {}
+
+  size_t read(char* out, size_t n) override {
+    if (n == 0) return 0;
+    if (parser_.is_done()) return 0;
+    std::promise<std::pair<beast::error_code, size_t>> done;
+    auto fut = done.get_future();
+    asio::post(stream_.get_executor(), [&] {
+      parser_.get().body().data = out;
+      parser_.get().body().size = n;
+      stream_.expires_after(timeout_);
+      bhttp::async_read_some(stream_, buf_, parser_, [&, n](beast::error_code ec, size_t) {
+        if (ec == bhttp::error::need_buffer) ec = {};
+        done.set_value({ec, n - parser_.get().body().size});
+      });
+    });
+    auto [ec, got] = fut.get();
+    if (ec) throw std::runtime_error("request body read failed: " + ec.message());
+    if (got == 0 && !parser_.is_done()) return read(out, n);  // only framing consumed
+    return got;
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buf_;
+  bhttp::request_parser<bhttp::buffer_body>& parser_;
+  std::chrono::seconds timeout_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions opts;
+  std::shared_ptr<const Router> router;
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool pool;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> stopping{false};
+  bool stopped = false;
+  std::mutex mu;
+  // Live connections, so stop() can abort requests still running after the grace
+  // period (their pending reads then fail and the handlers return).
+  std::mutex conns_mu;
+  std::set<beast::tcp_stream*> conns;
+
+  Impl(ServerOptions o, std::shared_ptr<const Router> r)
+      : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {}
+
+  awaitable<void> accept_loop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (stopping) co_return;
+        if (ec == asio::error::operation_aborted) co_return;
+        continue;  // EMFILE and friends: keep accepting
+      }
+      sock.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(ioc, session(std::move(sock)), asio::detached);
+    }
+  }
+
+  static Request make_request(const bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& remote) {
+    const auto& h = parser.get();
+    Request req;
+    req.method = std::string(h.method_string());
+    req.target = std::string(h.target());
+    auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) req.query = req.target.substr(q + 1);
+    for (const auto& f : h) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    if (parser.content_length()) req.content_length = *parser.content_length();
+    req.chunked = parser.chunked();
+    req.remote_addr = remote.address().to_string();
+    auto rid = req.headers.get("x-request-id");
+    req.request_id = (rid && !rid->empty() && rid->size() <= 128) ? std::string(*rid) : core::random_token(12);
+    return req;
+  }
+
+  awaitable<Response> run_handler(const Handler& handler, Request& req, bool inline_handler) {
+    auto call = [&]() -> Response {
+      try {
+        return handler(req);
+      } catch (const std::exception& e) {
+        core::log::error("http_handler_exception", {{"server", opts.name}, {"method", req.method},
+                                                    {"path", req.path}, {"error", e.what()}});
+        auto r = Response::error(500, "internal", "internal error");
+        r.close = true;
+        return r;
+      }
+    };
+    if (inline_handler) co_return call();
+    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
+  }
+
+  awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
+    if (!src.may_block()) co_return src.read(buf, n);
+    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
+  }
+
+  // Writes `res`; returns bytes of body written and whether it completed.
+  awaitable<std::pair<uint64_t, bool>> write_response(beast::tcp_stream& stream, Response& res, bool head,
+                                                      bool keep_alive, unsigned version) {
+    beast::error_code ec;
+    if (!res.source || head) {
+      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
+      for (const auto& h : res.headers.items()) out.insert(h.name, h.value);
+      uint64_t len = res.source ? res.source_length.value_or(0) : res.body.size();
+      if (!head) out.body() = std::move(res.body);
+      out.keep_alive(keep_alive);
+      if (res.status != 204 && res.status != 304 && !(res.source && !res.source_length)) out.content_length(len);
+      if (head) {
+        bhttp::response_serializer<bhttp::string_body> sr{out};
+        sr.split(true);
+        stream.expires_after(opts.read_timeout);
+        co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+        co_return std::pair<uint64_t, bool>{0, !ec};
+      }
+      stream.expires_after(opts.read_timeout);
+      co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+      co_return std::pair<uint64_t, bool>{ec ? 0 : len, !ec};
+    }
+
+    bhttp::response<bhttp::buffer_body> out{static_cast<bhttp::status>(res.status), version};
+    for (const auto& h : res.headers.items()) out.insert(h.name, h.value);
+    out.keep_alive(keep_alive);
+    if (res.source_length) out.content_length(*res.source_length);
+    else out.chunked(true);
+    out.body().data = nullptr;
+    out.body().more = true;
+    bhttp::response_serializer<bhttp::buffer_body> sr{out};
+    stream.expires_after(opts.read_timeout);
+    co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return std::pair<uint64_t, bool>{0, false};
+    std::vector<char> buf(kChunk);
+    uint64_t sent = 0;
+    for (;;) {
+      size_t n = 0;
+      try {
+        n = co_await read_source(*res.source, buf.data(), buf.size());
+      } catch (const std::exception& e) {
+        // Abort the connection: with Content-Length the client sees a short body,
+        // with chunked it never sees the final chunk. Either way not "complete".
+        core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
+        co_return std::pair<uint64_t, bool>{sent, false};
+      }
+      if (n == 0) break;
+      if (res.source_length && sent + n > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
+      out.body().data = buf.data();
+      out.body().size = n;
+      out.body().more = true;
+      stream.expires_after(opts.read_timeout);
+      co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) co_return std::pair<uint64_t, bool>{sent, false};
+      sent += n;
+    }
+    if (res.source_length && sent != *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
+    out.body().data = nullptr;
+    out.body().size = 0;
+    out.body().more = false;
+    co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
+    co_return std::pair<uint64_t, bool>{sent, !ec};
+  }
+
+  awaitable<void> session(tcp::socket sock) {
+    beast::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    beast::tcp_stream stream(std::move(sock));
+    beast::flat_buffer buf;
+    {
+      std::lock_guard lk(conns_mu);
+      conns.insert(&stream);
+    }
+    for (;;) {
+      bhttp::request_parser<bhttp::buffer_body> parser;
+      parser.header_limit(opts.max_header_bytes);
+      parser.body_limit(boost::none);  // enforced per route below
+      stream.expires_after(opts.idle_timeout);
+      co_await bhttp::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == bhttp::error::header_limit) {
+          auto r = Response::error(431, "header_too_large", "request header too large");
+          co_await write_response(stream, r, false, false, 11);
+        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
+                   ec != asio::error::eof && ec != asio::error::connection_reset &&
+                   ec != asio::error::operation_aborted && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
+          auto r = Response::error(400, "bad_request", "malformed HTTP request");
+          co_await write_response(stream, r, false, false, 11);
+        }
+        break;
+      }
+      in_flight++;
+      bool keep = co_await handle_one(stream, buf, parser, remote);
+      in_flight--;
+      if (!keep || stopping) break;
+    }
+    {
+      std::lock_guard lk(conns_mu);
+      conns.erase(&stream);
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.close();
+  }
+
+  // Returns whether the connection may be reused.
+  awaitable<bool> handle_one(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                             bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& remote) {
+    beast::error_code ec;
+    Request req = make_request(parser, remote);
+    unsigned version = parser.get().version();
+    bool keep_alive = parser.get().keep_alive();
+    bool head = req.method == "HEAD";
+    if (parser.get()[bhttp::field::expect] == "100-continue") {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+      co_await bhttp::async_write(stream, cont, asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+    }
+
+    auto match = router->match(req.method, req.path);
+    Response res;
+    bool body_consumed = parser.is_done();
+    if (!match.handler) {
+      if (req.method == "OPTIONS") {
+        res.status = 204;  // preflight: decorate() adds CORS headers
+      } else if (match.method_not_allowed) {
+        res = Response::error(405, "method_not_allowed", "method not allowed");
+        res.headers.set("Allow", match.allow);
+      } else {
+        res = Response::error(404, "not_found", "no such route");
+      }
+    } else {
+      req.params = std::move(match.params);
+      std::optional<StreamBodyReader> reader;
+      bool rejected = false;
+      if (match.opts.stream_body) {
+        reader.emplace(stream, buf, parser, opts.read_timeout);
+        req.body_stream = &*reader;
+      } else if (!parser.is_done()) {
+        uint64_t limit = match.opts.max_body_bytes;
+        if (parser.content_length() && *parser.content_length() > limit) {
+          res = Response::error(413, "body_too_large", "request body too large");
+          rejected = true;
+        } else {
+          std::string body;
+          char tmp[16384];
+          while (!parser.is_done()) {
+            parser.get().body().data = tmp;
+            parser.get().body().size = sizeof tmp;
+            stream.expires_after(opts.read_timeout);
+            co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) co_return false;
+            body.append(tmp, sizeof tmp - parser.get().body().size);
+            if (body.size() > limit) {
+              res = Response::error(413, "body_too_large", "request body too large");
+              rejected = true;
+              break;
+            }
+          }
+          req.body = std::move(body);
+        }
+      }
+      if (!rejected) res = co_await run_handler(*match.handler, req, match.opts.inline_handler);
+      body_consumed = parser.is_done();
+    }
+    // A body we did not read would be parsed as the next request: close instead.
+    if (!body_consumed) {
+      res.close = true;
+    }
+    if (res.close || stopping) keep_alive = false;
+    if (opts.decorate) opts.decorate(req, res);
+    auto [bytes, complete] = co_await write_response(stream, res, head, keep_alive, version);
+    if (opts.on_complete) opts.on_complete(req, res.status, bytes, complete);
+    co_return complete && keep_alive;
+  }
+};
+
+Server::Server(ServerOptions opts, std::shared_ptr<const Router> router)
+    : impl_(std::make_unique<Impl>(std::move(opts), std::move(router))) {}
+
+Server::~Server() { stop(); }
+
+uint16_t Server::start() {
+  auto& I = *impl_;
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(I.opts.host, ec);
+  if (ec) throw std::runtime_error(I.opts.name + ": invalid bind address '" + I.opts.host + "'");
+  tcp::endpoint ep{addr, I.opts.port};
+  I.acceptor.open(ep.protocol());
+  I.acceptor.set_option(asio::socket_base::reuse_address(true));
+  I.acceptor.bind(ep, ec);
+  if (ec)
+    throw std::runtime_error(I.opts.name + ": cannot listen on " + I.opts.host + ":" + std::to_string(I.opts.port) +
+                             ": " + ec.message());
+  I.acceptor.listen(asio::socket_base::max_listen_connections);
+  uint16_t port = I.acceptor.local_endpoint().port();
+  I.work.emplace(I.ioc.get_executor());
+  asio::co_spawn(I.ioc, I.accept_loop(), asio::detached);
+  for (int i = 0; i < std::max(1, I.opts.io_threads); ++i) I.threads.emplace_back([&I] { I.ioc.run(); });
+  return port;
+}
+
+void Server::stop() {
+  auto& I = *impl_;
+  {
+    std::lock_guard lk(I.mu);
+    if (I.stopped) return;
+    I.stopped = true;
+  }
+  if (I.threads.empty()) return;
+  I.stopping = true;
+  asio::post(I.ioc, [&I] {
+    beast::error_code ec;
+    I.acceptor.close(ec);
+  });
+  auto deadline = std::chrono::steady_clock::now() + I.opts.shutdown_grace;
+  while (I.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (I.in_flight > 0) {
+    asio::post(I.ioc, [&I] {
+      std::lock_guard lk(I.conns_mu);
+      for (auto* s : I.conns) {
+        beast::error_code ec;
+        s->socket().close(ec);
+      }
+    });
+    auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (I.in_flight > 0 && std::chrono::steady_clock::now() < hard)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  I.work.reset();
+  I.ioc.stop();
+  for (auto& t : I.threads) t.join();
+  I.threads.clear();
+  I.pool.stop();
+  I.pool.join();
+}
+
+}  // namespace rend::http

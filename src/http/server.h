@@ -1,0 +1,55 @@
+#pragma once
+// HTTP/1.1 server on Boost.Beast coroutines (pimpl: Asio/Beast stay in server.cpp).
+//
+// Threading: `io_threads` run the sockets; handlers run on a separate pool of
+// `handler_threads` (they may block on SQLite, disk or libcurl) unless their route is
+// inline_handler. One coroutine per connection with a keep-alive loop; every read and
+// write has a timeout; header size is bounded; buffered bodies are bounded per route.
+// Errors: an exception escaping a handler becomes a 500 with a generic message (the
+// detail is logged); EOF and peer resets end the connection quietly.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/router.h"
+
+namespace rend::http {
+
+struct ServerOptions {
+  std::string name = "http";  // for logs
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0 = any free port (tests)
+  int io_threads = 2;
+  int handler_threads = 16;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{75};
+  std::chrono::seconds shutdown_grace{10};
+  uint32_t max_header_bytes = 16 * 1024;
+  // Runs on every response before it is written (CORS, identity headers).
+  std::function<void(const Request&, Response&)> decorate;
+  // Runs after a response has been fully written or has failed (telemetry).
+  std::function<void(const Request&, int status, uint64_t body_bytes, bool complete)> on_complete;
+};
+
+class Server {
+ public:
+  Server(ServerOptions opts, std::shared_ptr<const Router> router);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving; returns the bound port. Throws on bind failure with
+  // a message naming the address.
+  uint16_t start();
+  // Stops accepting, lets in-flight requests finish (up to shutdown_grace), then
+  // closes everything. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rend::http
