@@ -1,0 +1,29 @@
+#pragma once
+// The control plane's HTTP surface (SPEC §4–5): uploads, assets, playback
+// credentials, player bootstrap, the watch page, readiness.
+#include <memory>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "store/coord.h"
+#include "store/metadata.h"
+#include "store/objects.h"
+
+namespace rend::api {
+
+// Everything the handlers use; owned by the role, must outlive the router.
+struct ApiDeps {
+  const core::ApiConfig& cfg;
+  store::MetadataStore& meta;
+  store::ObjectStore& objects;
+  store::Coordinator& coord;
+  const core::Clock& clock;
+};
+
+std::shared_ptr<http::Router> make_router(const ApiDeps& deps);
+// CORS and common headers for every API response.
+std::function<void(const http::Request&, http::Response&)> make_decorator(const core::ApiConfig& cfg);
+
+}  // namespace rend::api

@@ -1,0 +1,86 @@
+#include "api/common.h"
+
+#include <algorithm>
+
+#include "auth/api_keys.h"
+#include "core/clock.h"
+#include "core/ids.h"
+
+namespace rend::api {
+
+std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const http::Request& req,
+                                                         std::string_view scope) {
+  auto header = req.header("authorization");
+  auto token = header ? auth::bearer_token(*header) : std::nullopt;
+  if (!token) return http::Response::error(401, "unauthorized", "missing API key: send Authorization: Bearer <key>");
+  auto key = d.meta.find_api_key_by_hash(auth::hash_api_key(*token));
+  if (!key || key->revoked_at_ms) return http::Response::error(401, "unauthorized", "invalid or revoked API key");
+  if (std::find(key->scopes.begin(), key->scopes.end(), scope) == key->scopes.end())
+    return http::Response::error(403, "forbidden", "this API key lacks the '" + std::string(scope) + "' scope");
+  if (d.cfg.rate_limit_per_minute > 0) {
+    auto decision = d.coord.rate_limit("api:" + key->id, static_cast<int64_t>(d.cfg.rate_limit_per_minute), 60,
+                                       d.clock.now_unix());
+    if (!decision.allowed) {
+      auto r = http::Response::error(429, "rate_limited", "too many requests for this API key");
+      r.headers.set("Retry-After", std::to_string(std::max<int64_t>(1, decision.retry_after_secs)));
+      return r;
+    }
+  }
+  return *key;
+}
+
+namespace {
+boost::json::value ts(const std::optional<int64_t>& ms) {
+  if (!ms) return nullptr;
+  return boost::json::value(core::format_rfc3339_ms(*ms));
+}
+}  // namespace
+
+boost::json::object asset_json(const store::Asset& a) {
+  boost::json::object o;
+  o["id"] = a.id;
+  o["status"] = a.status;
+  o["visibility"] = a.visibility;
+  o["duration_s"] = a.duration_s ? boost::json::value(*a.duration_s) : boost::json::value(nullptr);
+  o["width"] = a.width ? boost::json::value(*a.width) : boost::json::value(nullptr);
+  o["height"] = a.height ? boost::json::value(*a.height) : boost::json::value(nullptr);
+  boost::json::array tiers;
+  for (const auto& t : a.tiers)
+    tiers.push_back({{"name", t.name}, {"width", t.width}, {"height", t.height}, {"bandwidth", t.bandwidth}});
+  o["tiers"] = std::move(tiers);
+  o["billing_tier"] = a.billing_tier.empty() ? boost::json::value(nullptr) : boost::json::value(a.billing_tier);
+  o["source_bytes"] = a.source_bytes ? boost::json::value(*a.source_bytes) : boost::json::value(nullptr);
+  o["created_at"] = ts(a.created_at_ms);
+  o["uploaded_at"] = ts(a.uploaded_at_ms);
+  o["processing_at"] = ts(a.processing_at_ms);
+  o["playable_at"] = ts(a.playable_at_ms);
+  o["hls_ready_at"] = ts(a.hls_ready_at_ms);
+  o["failed_at"] = ts(a.failed_at_ms);
+  o["deleted_at"] = ts(a.deleted_at_ms);
+  if (a.error_code)
+    o["error"] = boost::json::object{{"code", *a.error_code}, {"message", a.error_message.value_or("")}};
+  else
+    o["error"] = nullptr;
+  return o;
+}
+
+http::Response json_response(int status, const boost::json::value& v) {
+  return http::Response::json(status, boost::json::serialize(v));
+}
+
+std::optional<boost::json::object> parse_json_object(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return boost::json::object{};
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return v.as_object();
+}
+
+std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key) {
+  if (!core::is_valid_id(id)) return std::nullopt;
+  auto a = d.meta.get_asset(id);
+  if (!a || a->owner_key_id != key.id) return std::nullopt;
+  return a;
+}
+
+}  // namespace rend::api

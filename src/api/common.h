@@ -1,0 +1,31 @@
+#pragma once
+// Helpers shared by the API handlers (internal to src/api).
+#include <boost/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "api/api.h"
+
+namespace rend::api {
+
+// The caller's key when it is valid, not revoked, has `scope` and is within its
+// rate limit; otherwise the error response to send (401, 403, 429).
+std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const http::Request& req,
+                                                         std::string_view scope);
+
+boost::json::object asset_json(const store::Asset& a);
+http::Response json_response(int status, const boost::json::value& v);
+// Parses a JSON object body; empty body is {}. nullopt on malformed input.
+std::optional<boost::json::object> parse_json_object(const std::string& body);
+
+// The asset if it exists and belongs to `key` (others' assets look missing).
+std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key);
+
+// Handlers, one file per resource.
+void add_upload_routes(http::Router& r, const ApiDeps& d);
+void add_asset_routes(http::Router& r, const ApiDeps& d);
+void add_player_routes(http::Router& r, const ApiDeps& d);
+void add_web_routes(http::Router& r, const ApiDeps& d);
+
+}  // namespace rend::api

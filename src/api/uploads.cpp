@@ -1,0 +1,125 @@
+// Upload ingest (SPEC §4): POST /v1/uploads creates the asset and an upload slot;
+// PUT {upload_url} streams the bytes into the object store. The body never sits
+// whole in memory, REND_MAX_UPLOAD_BYTES is enforced while streaming, and an upload
+// that is refused or interrupted leaves nothing stored (the object writer is only
+// committed after the last byte).
+#include <vector>
+
+#include "api/common.h"
+#include "core/ids.h"
+#include "core/log.h"
+
+namespace rend::api {
+namespace {
+
+http::Response too_large(const ApiDeps& d) {
+  auto r = http::Response::error(413, "upload_too_large",
+                                 "upload exceeds the limit of " + std::to_string(d.cfg.max_upload_bytes) + " bytes");
+  r.close = true;  // the rest of the body is not read
+  return r;
+}
+
+http::Response create_upload(const ApiDeps& d, http::Request& req) {
+  auto who = authenticate(d, req, "upload");
+  if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
+  const auto& key = std::get<store::ApiKey>(who);
+  auto body = parse_json_object(req.body);
+  if (!body) return http::Response::error(400, "invalid_json", "request body must be a JSON object");
+
+  store::Asset asset;
+  asset.id = core::new_id("ast");
+  asset.status = "waiting_upload";
+  asset.visibility = "public";
+  asset.owner_key_id = key.id;
+  asset.created_at_ms = d.clock.now_unix_ms();
+  if (auto* v = body->if_contains("visibility")) {
+    if (!v->is_string() || (v->as_string() != "public" && v->as_string() != "private"))
+      return http::Response::error(400, "invalid_visibility", "visibility must be \"public\" or \"private\"");
+    asset.visibility = std::string(v->as_string());
+  }
+  if (auto* v = body->if_contains("size_bytes"); v && !v->is_null()) {
+    if (!v->is_int64() || v->as_int64() <= 0)
+      return http::Response::error(400, "invalid_size", "size_bytes must be a positive integer");
+    if (static_cast<uint64_t>(v->as_int64()) > d.cfg.max_upload_bytes) return too_large(d);
+    asset.expected_bytes = v->as_int64();
+  }
+  store::Upload upload;
+  upload.id = core::new_id("upl");
+  upload.asset_id = asset.id;
+  upload.expected_bytes = asset.expected_bytes;
+  upload.status = "pending";
+  upload.created_at_ms = asset.created_at_ms;
+  d.meta.create_upload(asset, upload);
+  core::log::info("upload_created", {{"asset_id", asset.id}, {"upload_id", upload.id}, {"key_id", key.id}});
+  return json_response(201, boost::json::object{{"upload_id", upload.id},
+                                                {"asset_id", asset.id},
+                                                {"upload_url", d.cfg.public_base_url + "/v1/uploads/" + upload.id},
+                                                {"asset", asset_json(asset)}});
+}
+
+http::Response put_upload(const ApiDeps& d, http::Request& req) {
+  auto who = authenticate(d, req, "upload");
+  if (auto* err = std::get_if<http::Response>(&who)) {
+    err->close = true;
+    return std::move(*err);
+  }
+  const auto& key = std::get<store::ApiKey>(who);
+  const auto& id = req.params["id"];
+  auto upload = core::is_valid_id(id) ? d.meta.get_upload(id) : std::nullopt;
+  auto asset = upload ? owned_asset(d, upload->asset_id, key) : std::nullopt;
+  if (!upload || !asset) {
+    auto r = http::Response::error(404, "not_found", "no such upload");
+    r.close = true;
+    return r;
+  }
+  if (upload->status != "pending" || asset->status != "waiting_upload") {
+    auto r = http::Response::error(409, "upload_complete", "this upload has already been received");
+    r.close = true;
+    return r;
+  }
+  if (req.content_length && *req.content_length > d.cfg.max_upload_bytes) return too_large(d);
+
+  auto writer = d.objects.begin_put("sources/" + asset->id);
+  std::vector<char> buf(256 * 1024);
+  uint64_t total = 0;
+  try {
+    while (size_t n = req.body_stream->read(buf.data(), buf.size())) {
+      total += n;
+      if (total > d.cfg.max_upload_bytes) {
+        core::log::warn("upload_too_large", {{"asset_id", asset->id}, {"received_bytes", total}});
+        return too_large(d);  // writer destroyed uncommitted: nothing kept
+      }
+      writer->write(buf.data(), n);
+    }
+  } catch (const std::exception& e) {
+    core::log::warn("upload_interrupted", {{"asset_id", asset->id}, {"received_bytes", total}, {"error", e.what()}});
+    auto r = http::Response::error(400, "upload_interrupted", "the upload ended before the whole body arrived");
+    r.close = true;
+    return r;
+  }
+  if (total == 0) return http::Response::error(400, "empty_upload", "the upload body is empty");
+  if (upload->expected_bytes && static_cast<uint64_t>(*upload->expected_bytes) != total)
+    return http::Response::error(400, "size_mismatch", "received " + std::to_string(total) + " bytes but size_bytes was " +
+                                                           std::to_string(*upload->expected_bytes));
+  writer->commit();
+  try {
+    d.meta.complete_upload(upload->id, static_cast<int64_t>(total), d.clock.now_unix_ms());
+  } catch (const store::StoreError&) {
+    // Lost a race with a concurrent PUT of the same upload; that one's bytes won.
+    return http::Response::error(409, "upload_complete", "this upload has already been received");
+  }
+  d.coord.notify_job();
+  core::log::info("upload_received", {{"asset_id", asset->id}, {"bytes", total}});
+  return json_response(200, boost::json::object{{"asset_id", asset->id}, {"status", "queued"}, {"bytes", total}});
+}
+
+}  // namespace
+
+void add_upload_routes(http::Router& r, const ApiDeps& d) {
+  r.add("POST", "/v1/uploads", [&d](http::Request& q) { return create_upload(d, q); });
+  http::RouteOptions streamed;
+  streamed.stream_body = true;
+  r.add("PUT", "/v1/uploads/{id}", [&d](http::Request& q) { return put_upload(d, q); }, streamed);
+}
+
+}  // namespace rend::api

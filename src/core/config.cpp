@@ -1,0 +1,124 @@
+#include "core/config.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
+
+namespace rend::core {
+namespace {
+
+// Where the executable lives, to find web/ and node_modules/ of a source checkout
+// (build/rend -> ../web) when REND_WEB_DIR / REND_HLSJS_PATH are not set.
+std::filesystem::path exe_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return std::filesystem::current_path();
+  buf[n] = 0;
+  return std::filesystem::path(buf).parent_path();
+}
+
+std::filesystem::path find_up(const std::string& rel) {
+  for (auto dir = exe_dir(); !dir.empty(); dir = dir.parent_path()) {
+    if (std::filesystem::exists(dir / rel)) return dir / rel;
+    if (dir == dir.parent_path()) break;
+  }
+  return std::filesystem::current_path() / rel;
+}
+
+void check_url(const std::string& value, const std::string& var) {
+  if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
+    throw ConfigError(var + " must start with http:// or https://");
+  if (value.back() == '/') throw ConfigError(var + " must not end with '/'");
+}
+
+}  // namespace
+
+std::string url_for_bind(const HostPort& hp) {
+  std::string host = hp.host == "0.0.0.0" ? "127.0.0.1" : hp.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(hp.port);
+}
+
+CommonConfig CommonConfig::from_env(const Env& env, const std::string& data_dir) {
+  CommonConfig c;
+  auto mode = env.get_or("REND_ENV", "local");
+  if (mode != "local" && mode != "production") throw ConfigError("REND_ENV must be local or production");
+  c.production = mode == "production";
+  c.data_dir = data_dir;
+  c.database_url = env.get_or("DATABASE_URL", "sqlite://" + data_dir + "/rend.db");
+  c.object_store_dir = env.get_or("REND_OBJECT_STORE_DIR", data_dir + "/objects");
+  c.signing_key_id = env.get_or("REND_PLAYBACK_SIGNING_KEY_ID", "dev");
+  c.signing_secret = env.get_or("REND_PLAYBACK_SIGNING_SECRET", "");
+  c.edge_internal_token = env.get_or("REND_EDGE_INTERNAL_TOKEN", "");
+  if (c.signing_secret.size() < 32)
+    throw ConfigError("REND_PLAYBACK_SIGNING_SECRET must be set to at least 32 characters");
+  if (c.production) {
+    // SPEC §3: production never runs on the embedded backends.
+    if (c.database_url.rfind("sqlite:", 0) == 0)
+      throw ConfigError("DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
+    if (!env.get("S3_ENDPOINT") || !env.get("S3_BUCKET"))
+      throw ConfigError("S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
+    if (c.edge_internal_token.size() < 32)
+      throw ConfigError("REND_EDGE_INTERNAL_TOKEN must be set to at least 32 characters when REND_ENV=production");
+  }
+  return c;
+}
+
+ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
+  ApiConfig c;
+  c.common = CommonConfig::from_env(env, data_dir);
+  c.bind = parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
+  c.public_base_url = env.get_or("REND_API_PUBLIC_BASE_URL", url_for_bind(c.bind));
+  check_url(c.public_base_url, "REND_API_PUBLIC_BASE_URL");
+  c.playback_base_url = env.get_or("REND_PLAYBACK_BASE_URL", "http://127.0.0.1:4100");
+  check_url(c.playback_base_url, "REND_PLAYBACK_BASE_URL");
+  c.cors_allowed_origins = env.get_list("REND_API_CORS_ALLOWED_ORIGINS");
+  c.max_upload_bytes = env.get_u64("REND_MAX_UPLOAD_BYTES", 20ull << 30);
+  if (c.max_upload_bytes == 0) throw ConfigError("REND_MAX_UPLOAD_BYTES must be greater than 0");
+  c.token_ttl_secs = static_cast<int64_t>(env.get_u64("REND_PLAYBACK_TOKEN_TTL_SECS", 21600));
+  if (c.token_ttl_secs < 60) throw ConfigError("REND_PLAYBACK_TOKEN_TTL_SECS must be at least 60");
+  c.cookie_domain = env.get_or("REND_PLAYBACK_COOKIE_DOMAIN", "");
+  c.auto_migrate = env.get_bool("REND_API_AUTO_MIGRATE", true);
+  c.edge_purge_url = env.get_or("REND_EDGE_PURGE_URL", "");
+  c.web_dir = env.get_or("REND_WEB_DIR", find_up("web").string());
+  c.hlsjs_path = env.get_or("REND_HLSJS_PATH", find_up("node_modules/hls.js/dist/hls.min.js").string());
+  c.rate_limit_per_minute = env.get_u64("REND_API_RATE_LIMIT_PER_MINUTE", 0);
+  return c;
+}
+
+WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir) {
+  WorkerConfig c;
+  c.common = CommonConfig::from_env(env, data_dir);
+  char host[256] = "worker";
+  gethostname(host, sizeof host - 1);
+  c.worker_id = env.get_or("REND_MEDIA_WORKER_ID", std::string(host) + "-" + std::to_string(getpid()));
+  c.poll_interval_secs = env.get_u64("REND_MEDIA_WORKER_POLL_INTERVAL_SECS", 2);
+  if (c.poll_interval_secs == 0) throw ConfigError("REND_MEDIA_WORKER_POLL_INTERVAL_SECS must be at least 1");
+  c.lock_timeout_secs = env.get_u64("REND_MEDIA_JOB_LOCK_TIMEOUT_SECS", 120);
+  if (c.lock_timeout_secs < 5) throw ConfigError("REND_MEDIA_JOB_LOCK_TIMEOUT_SECS must be at least 5");
+  c.process_timeout_secs = env.get_u64("REND_MEDIA_PROCESS_TIMEOUT_SECS", 7200);
+  c.max_duration_secs = env.get_u64("REND_MEDIA_MAX_DURATION_SECS", 21600);
+  c.ffmpeg_path = env.get_or("REND_FFMPEG_PATH", "ffmpeg");
+  c.ffprobe_path = env.get_or("REND_FFPROBE_PATH", "ffprobe");
+  c.work_dir = env.get_or("REND_MEDIA_WORK_DIR", data_dir + "/work");
+  c.edge_warm_url = env.get_or("REND_EDGE_WARM_URL", "");
+  return c;
+}
+
+EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
+  EdgeConfig c;
+  c.common = CommonConfig::from_env(env, data_dir);
+  c.bind = parse_host_port(env.get_or("REND_EDGE_BIND_ADDR", "127.0.0.1:4100"), "REND_EDGE_BIND_ADDR");
+  c.edge_id = env.get_or("REND_EDGE_ID", "edge-local");
+  c.region = env.get_or("REND_EDGE_REGION", "local");
+  c.base_url = env.get_or("REND_EDGE_BASE_URL", url_for_bind(c.bind));
+  check_url(c.base_url, "REND_EDGE_BASE_URL");
+  c.cors_allowed_origins = env.get_list("REND_EDGE_CORS_ALLOWED_ORIGINS");
+  c.cache_dir = env.get_or("REND_EDGE_CACHE_DIR", data_dir + "/edge-cache");
+  c.playlist_ttl_secs = env.get_u64("REND_EDGE_PLAYLIST_TTL_SECS", 2);
+  c.max_origin_artifact_bytes = env.get_u64("REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES", 512ull << 20);
+  return c;
+}
+
+}  // namespace rend::core

@@ -1,0 +1,78 @@
+#pragma once
+// Every role's configuration, parsed and validated once at startup from an Env
+// snapshot into plain structs that are passed down by const reference. A bad value
+// throws ConfigError naming the variable; roles print it and exit 2.
+//
+// Defaults are for the embedded single-machine setup (`rend dev`). Paths default to
+// places under the data dir (`--data-dir`, default .rend/dev).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+
+namespace rend::core {
+
+struct CommonConfig {
+  bool production = false;        // REND_ENV=production
+  std::string data_dir;           // --data-dir
+  std::string database_url;       // DATABASE_URL, default sqlite://{data_dir}/rend.db
+  std::string object_store_dir;   // REND_OBJECT_STORE_DIR, default {data_dir}/objects
+  std::string signing_key_id;     // REND_PLAYBACK_SIGNING_KEY_ID
+  std::string signing_secret;     // REND_PLAYBACK_SIGNING_SECRET
+  std::string edge_internal_token;  // REND_EDGE_INTERNAL_TOKEN
+
+  static CommonConfig from_env(const Env& env, const std::string& data_dir);
+};
+
+struct ApiConfig {
+  CommonConfig common;
+  HostPort bind;                   // REND_API_BIND_ADDR, 127.0.0.1:4000
+  std::string public_base_url;     // REND_API_PUBLIC_BASE_URL, default http://{bind}
+  std::string playback_base_url;   // REND_PLAYBACK_BASE_URL, default http://127.0.0.1:4100
+  std::vector<std::string> cors_allowed_origins;  // REND_API_CORS_ALLOWED_ORIGINS
+  uint64_t max_upload_bytes = 0;   // REND_MAX_UPLOAD_BYTES, default 20 GiB
+  int64_t token_ttl_secs = 0;      // REND_PLAYBACK_TOKEN_TTL_SECS, default 21600
+  std::string cookie_domain;       // REND_PLAYBACK_COOKIE_DOMAIN
+  bool auto_migrate = true;        // REND_API_AUTO_MIGRATE
+  std::string edge_purge_url;      // REND_EDGE_PURGE_URL (single-edge fallback)
+  std::string web_dir;             // REND_WEB_DIR: watch page
+  std::string hlsjs_path;          // REND_HLSJS_PATH: hls.min.js from npm
+  uint64_t rate_limit_per_minute = 0;  // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
+
+  static ApiConfig from_env(const Env& env, const std::string& data_dir);
+};
+
+struct WorkerConfig {
+  CommonConfig common;
+  std::string worker_id;           // REND_MEDIA_WORKER_ID, default hostname-pid
+  uint64_t poll_interval_secs = 0; // REND_MEDIA_WORKER_POLL_INTERVAL_SECS, 2
+  uint64_t lock_timeout_secs = 0;  // REND_MEDIA_JOB_LOCK_TIMEOUT_SECS, 120
+  uint64_t process_timeout_secs = 0;  // REND_MEDIA_PROCESS_TIMEOUT_SECS, 7200
+  uint64_t max_duration_secs = 0;  // REND_MEDIA_MAX_DURATION_SECS, 21600
+  std::string ffmpeg_path;         // REND_FFMPEG_PATH, ffmpeg
+  std::string ffprobe_path;        // REND_FFPROBE_PATH, ffprobe
+  std::string work_dir;            // REND_MEDIA_WORK_DIR, {data_dir}/work
+  std::string edge_warm_url;       // REND_EDGE_WARM_URL (single-edge fallback)
+
+  static WorkerConfig from_env(const Env& env, const std::string& data_dir);
+};
+
+struct EdgeConfig {
+  CommonConfig common;
+  HostPort bind;                   // REND_EDGE_BIND_ADDR, 127.0.0.1:4100
+  std::string edge_id;             // REND_EDGE_ID, edge-local
+  std::string region;              // REND_EDGE_REGION, local
+  std::string base_url;            // REND_EDGE_BASE_URL, default http://{bind}
+  std::vector<std::string> cors_allowed_origins;  // REND_EDGE_CORS_ALLOWED_ORIGINS
+  std::string cache_dir;           // REND_EDGE_CACHE_DIR, {data_dir}/edge-cache
+  uint64_t playlist_ttl_secs = 0;  // REND_EDGE_PLAYLIST_TTL_SECS, 2
+  uint64_t max_origin_artifact_bytes = 0;  // REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES, 512 MiB
+
+  static EdgeConfig from_env(const Env& env, const std::string& data_dir);
+};
+
+// "http://host:port" for a bind address (0.0.0.0 is shown as 127.0.0.1).
+std::string url_for_bind(const HostPort& hp);
+
+}  // namespace rend::core

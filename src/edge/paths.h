@@ -1,0 +1,42 @@
+#pragma once
+// Mapping playback URLs (/v/{asset_id}/{artifact_path}) to stored artifacts.
+//
+// This is the only gate between a request path and the object store / disk, so it
+// validates an allowlist of what we publish rather than trying to clean up what we don't.
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rend::edge {
+
+// master:   "master.m3u8" at the asset root (the multivariant playlist, RFC 8216 4.3.4)
+// playlist: any other .m3u8 (media playlists, RFC 8216 4.3.3), including nested ones
+// segment:  .ts / .m4s / .mp4 / .aac
+// poster:   "poster.jpg" at the asset root
+// other:    anything else allowed (e.g. .vtt subtitles, thumbnails)
+enum class ArtifactKind { master, playlist, segment, poster, other };
+
+struct ArtifactRef {
+  std::string asset_id;  // valid core id, e.g. "ast_<26 base32 chars>"
+  std::string path;      // artifact path inside the asset, e.g. "720p/seg_00001.ts"
+  ArtifactKind kind;
+  // First directory of a nested path ("720p" for "720p/seg_00001.ts"); empty for files at
+  // the asset root (master.m3u8, poster.jpg, ...).
+  std::string tier;
+};
+
+// Parses the RAW request path (before percent-decoding, query string already removed).
+// Returns nullopt unless the path is exactly "/v/" + valid asset id + "/" + 1-3 segments,
+// each 1-128 chars of [A-Za-z0-9._-], not starting with '.', the last one ending in
+// .m3u8/.ts/.m4s/.mp4/.aac/.jpg/.vtt. In particular any '%' is refused outright: we never
+// publish names that need percent-encoding (RFC 3986 section 2.1), so refusing is both
+// sufficient and immune to decode-then-check bugs (%2e%2e, %2f, %00, double encoding).
+std::optional<ArtifactRef> parse_playback_target(std::string_view raw_path);
+
+// "assets/{asset_id}/{path}" - the object store key of a parsed artifact.
+std::string object_key_for(const ArtifactRef& ref);
+
+// Content-Type by extension; m3u8 uses the RFC 8216 section 4 media type.
+std::string content_type_for(std::string_view path);
+
+}  // namespace rend::edge

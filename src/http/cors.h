@@ -1,0 +1,17 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.h"
+
+namespace rend::http {
+
+// Credentialed CORS (Fetch standard): an allowed Origin is echoed exactly (never
+// "*", which browsers refuse with credentials) with Allow-Credentials and
+// `Vary: Origin` so caches keep per-origin copies. Preflights (OPTIONS with
+// Access-Control-Request-Method) also get the allowed methods and headers.
+void apply_cors(const std::vector<std::string>& allowed_origins, const Request& req, Response& res,
+                std::string_view methods, std::string_view allow_headers);
+
+}  // namespace rend::http

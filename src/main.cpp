@@ -1,0 +1,56 @@
+// rend: one binary, several roles (SPEC §1). Only main reads argv; each role gets
+// its configuration parsed once into structs.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/log.h"
+#include "http/client.h"
+#include "roles/roles.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: rend <command> [--data-dir DIR]\n"
+    "\n"
+    "commands:\n"
+    "  dev                 API + media worker + edge on embedded stores (default data dir .rend/dev)\n"
+    "  api                 the control plane\n"
+    "  worker media        the media worker\n"
+    "  edge                a playback edge\n"
+    "  migrate             apply database migrations and exit\n"
+    "  keys create --scopes upload,read,delete,analytics [--name N]\n"
+    "                      create an API key and print it once\n"
+    "\n"
+    "Configuration comes from environment variables; see README.md.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rend::roles::block_shutdown_signals();
+  rend::http::client_global_init();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (cmd == "dev") return rend::roles::run_dev(rest);
+    if (cmd == "api") return rend::roles::run_api(rest);
+    if (cmd == "worker") return rend::roles::run_worker(rest);
+    if (cmd == "edge") return rend::roles::run_edge(rest);
+    if (cmd == "migrate") return rend::roles::run_migrate(rest);
+    if (cmd == "keys") return rend::roles::run_keys(rest);
+    std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
+    return 2;
+  } catch (const rend::core::ConfigError& e) {
+    std::cerr << "rend " << cmd << ": configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "rend " << cmd << ": " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,30 @@
+#pragma once
+// The HLS bitrate ladder: which renditions ("rungs") a source gets.
+//
+// Rung names refer to the SHORTER side, so a portrait 1080x1920 phone clip gets a
+// "1080p" rung of 1080x1920. Dimensions keep the source aspect ratio and are even.
+#include <string>
+#include <vector>
+
+#include "media/probe.h"
+
+namespace rend::media {
+
+struct Rung {
+  std::string name;         // "1080p"
+  int width = 0, height = 0;
+  int video_kbps = 0, audio_kbps = 0;  // audio_kbps is 0 when the source has no audio
+  std::string codecs;       // RFC 6381, e.g. "avc1.640028,mp4a.40.2"
+  std::string h264_level;   // "4.0"
+};
+
+// Highest first, at most four rungs, never larger than the source.
+std::vector<Rung> choose_ladder(int width, int height, bool has_audio);
+
+// "720p" (top short side <= 720), "1080p", "2k" (1440), "4k" (2160).
+std::string billing_tier_for(const std::vector<Rung>& ladder);
+
+// CODECS for an H.264 stream copied from the source ("avc1.64001f,mp4a.40.2").
+std::string codecs_for_source(const SourceInfo& info);
+
+}  // namespace rend::media

@@ -1,0 +1,109 @@
+#include "media/ladder.h"
+
+#include <gtest/gtest.h>
+
+namespace rend::media {
+namespace {
+
+std::string dims(const std::vector<Rung>& l) {
+  std::string s;
+  for (const auto& r : l) s += r.name + "=" + std::to_string(r.width) + "x" + std::to_string(r.height) + " ";
+  return s;
+}
+
+void expect_even(const std::vector<Rung>& l) {
+  for (const auto& r : l) {
+    EXPECT_EQ(r.width % 2, 0) << r.name;
+    EXPECT_EQ(r.height % 2, 0) << r.name;
+  }
+}
+
+TEST(ChooseLadder, Uhd) {
+  auto l = choose_ladder(3840, 2160, true);
+  EXPECT_EQ(dims(l), "2160p=3840x2160 1080p=1920x1080 720p=1280x720 360p=640x360 ");
+  EXPECT_EQ(l[0].video_kbps, 16000);
+  EXPECT_EQ(l[0].audio_kbps, 128);
+  EXPECT_EQ(l[0].h264_level, "5.1");
+  EXPECT_EQ(l[0].codecs, "avc1.640033,mp4a.40.2");
+  EXPECT_EQ(l[3].audio_kbps, 96);
+  EXPECT_EQ(l[3].codecs, "avc1.64001e,mp4a.40.2");
+  EXPECT_EQ(billing_tier_for(l), "4k");
+}
+
+TEST(ChooseLadder, FullHd) {
+  auto l = choose_ladder(1920, 1080, true);
+  EXPECT_EQ(dims(l), "1080p=1920x1080 720p=1280x720 540p=960x540 360p=640x360 ");
+  EXPECT_EQ(l[0].codecs, "avc1.640028,mp4a.40.2");
+  EXPECT_EQ(l[0].h264_level, "4.0");
+  EXPECT_EQ(l[0].video_kbps, 5500);
+  EXPECT_EQ(l[1].video_kbps, 3000);
+  EXPECT_EQ(l[1].h264_level, "3.1");
+  EXPECT_EQ(l[2].video_kbps, 1800);
+  EXPECT_EQ(l[2].audio_kbps, 96);
+  EXPECT_EQ(l[2].codecs, "avc1.64001f,mp4a.40.2");
+  EXPECT_EQ(l[3].video_kbps, 800);
+  EXPECT_EQ(l[3].h264_level, "3.0");
+  EXPECT_EQ(billing_tier_for(l), "1080p");
+}
+
+TEST(ChooseLadder, PortraitPhone) {
+  auto l = choose_ladder(1080, 1920, false);
+  EXPECT_EQ(dims(l), "1080p=1080x1920 720p=720x1280 540p=540x960 360p=360x640 ");
+  EXPECT_EQ(l[0].codecs, "avc1.640028");
+  EXPECT_EQ(l[0].audio_kbps, 0);
+  EXPECT_EQ(billing_tier_for(l), "1080p");
+}
+
+TEST(ChooseLadder, SmallerSources) {
+  EXPECT_EQ(dims(choose_ladder(1280, 720, true)), "720p=1280x720 540p=960x540 360p=640x360 ");
+  EXPECT_EQ(billing_tier_for(choose_ladder(1280, 720, true)), "720p");
+  EXPECT_EQ(dims(choose_ladder(960, 540, true)), "540p=960x540 360p=640x360 ");
+  EXPECT_EQ(dims(choose_ladder(640, 360, true)), "360p=640x360 ");
+  EXPECT_EQ(billing_tier_for(choose_ladder(640, 360, true)), "720p");
+  auto tiny = choose_ladder(426, 240, true);
+  EXPECT_EQ(dims(tiny), "240p=426x240 ");
+  EXPECT_EQ(tiny[0].h264_level, "3.0");
+  EXPECT_EQ(tiny[0].audio_kbps, 96);
+  EXPECT_GT(tiny[0].video_kbps, 0);
+  EXPECT_EQ(billing_tier_for(tiny), "720p");
+  EXPECT_EQ(dims(choose_ladder(2560, 1440, true)), "1440p=2560x1440 1080p=1920x1080 720p=1280x720 360p=640x360 ");
+  EXPECT_EQ(billing_tier_for(choose_ladder(2560, 1440, true)), "2k");
+  EXPECT_EQ(choose_ladder(2560, 1440, true)[0].codecs, "avc1.640032,mp4a.40.2");
+}
+
+TEST(ChooseLadder, OddSizesStayEvenAndKeepAspect) {
+  auto l = choose_ladder(1918, 1080, true);
+  EXPECT_EQ(dims(l), "1080p=1918x1080 720p=1278x720 540p=960x540 360p=640x360 ");
+  expect_even(l);
+  for (auto [w, h] : {std::pair{427, 241}, {1917, 1081}, {1081, 1917}, {3, 3}, {853, 480}, {4096, 2160}}) {
+    auto l2 = choose_ladder(w, h, false);
+    ASSERT_FALSE(l2.empty());
+    expect_even(l2);
+    EXPECT_LE(l2[0].width, w);
+    EXPECT_LE(l2[0].height, h);
+    EXPECT_LE(l2.size(), 4u);
+  }
+  EXPECT_TRUE(choose_ladder(0, 0, false).empty());
+}
+
+TEST(CodecsForSource, ProfilesAndLevels) {
+  SourceInfo i;
+  i.video_codec = "h264";
+  i.profile = "High";
+  i.level = 40;
+  i.has_audio = true;
+  EXPECT_EQ(codecs_for_source(i), "avc1.640028,mp4a.40.2");
+  i.profile = "Main";
+  i.level = 31;
+  EXPECT_EQ(codecs_for_source(i), "avc1.4D401f,mp4a.40.2");
+  i.profile = "Constrained Baseline";
+  i.level = 30;
+  i.has_audio = false;
+  EXPECT_EQ(codecs_for_source(i), "avc1.42E01e");
+  i.profile = "Baseline";
+  i.level = 51;
+  EXPECT_EQ(codecs_for_source(i), "avc1.42E033");
+}
+
+}  // namespace
+}  // namespace rend::media

@@ -1,0 +1,100 @@
+#pragma once
+// The transcode job: source file -> HLS ladder in the object store, built for time
+// to playable.
+//
+//   1. Fast path (H.264 8-bit 4:2:0, no rotation, AAC or no audio, <= 60 fps): the
+//      source is remuxed without re-encoding into the `src/` rendition (a fraction of
+//      a second), uploaded with a one-variant master.m3u8, and on_playable fires.
+//      The remux runs on a helper thread concurrently with step 2.
+//   2. Ladder: ONE ffmpeg process decodes once and encodes every rung (libx264,
+//      veryfast, keyframes every segment_seconds) to HLS event playlists. While it
+//      runs, completed segments are uploaded and each rung's playlist is re-uploaded
+//      only after the segments it lists. Without the fast path, on_playable fires once
+//      every rung has a segment (master.m3u8 then points at the growing playlists).
+//   3. On success the final playlists (#EXT-X-ENDLIST), the final master.m3u8 and
+//      poster.jpg are in place.
+//
+// Object layout under assets/{asset_id}/: master.m3u8, {rung}/index.m3u8,
+// {rung}/seg_00000.ts, poster.jpg, src/index.m3u8, src/seg_*.ts (fast path; kept so
+// players that loaded the early master keep working).
+//
+// Hooks are always called on the thread that called run(); on_playable is called
+// exactly once when run() succeeds, always before run() returns.
+//
+// Error codes: transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
+// meaningful stderr line with machine paths removed), cancelled (should_cancel),
+// storage_failed (the object store threw), corrupt_input (no usable picture size),
+// invalid_asset (asset id not usable as a key segment).
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/process.h"
+#include "media/ladder.h"
+#include "media/probe.h"
+#include "store/metadata.h"
+#include "store/objects.h"
+
+namespace rend::media {
+
+struct PipelineConfig {
+  std::string ffmpeg_path = "ffmpeg", ffprobe_path = "ffprobe";
+  std::string work_root;  // work files go to {work_root}/{asset_id}/ (removed at the end)
+  std::chrono::milliseconds process_timeout{std::chrono::hours(6)};  // per ffmpeg process
+  int segment_seconds = 4;
+};
+
+struct PipelineHooks {
+  std::function<void(const std::vector<store::Tier>&, const std::string& billing_tier)> on_playable;
+  std::function<void()> on_tick;  // about every 1 s (the worker heartbeats its job lock)
+  std::function<bool()> should_cancel;
+};
+
+struct PipelineResult {
+  bool ok = false;
+  std::string error_code, error_message;
+  std::vector<store::Tier> tiers;
+  std::string billing_tier;
+};
+
+class Pipeline {
+ public:
+  Pipeline(PipelineConfig config, core::ProcessRunner& runner, store::ObjectStore& objects);
+  PipelineResult run(const std::string& asset_id, const std::string& source_file, const SourceInfo& info,
+                     const PipelineHooks& hooks);
+
+ private:
+  PipelineConfig cfg_;
+  core::ProcessRunner& runner_;
+  store::ObjectStore& objects_;
+};
+
+// ---- Exposed for tests ----
+
+// Whether the source can be served as-is (remuxed) while the ladder encodes.
+bool fast_path_eligible(const SourceInfo& info);
+
+// The output frame rate for the ladder: the source rate snapped to a common rate
+// (23.976, 24, 25, 29.97, 30, 50, 59.94, 60), halved while above 60.
+// `expr` is ffmpeg syntax ("30000/1001"), `value` the number.
+struct FrameRate {
+  std::string expr;
+  double value = 0;
+};
+FrameRate output_frame_rate(double source_fps);
+
+// Nominal peak bandwidth of a rung (bit/s): (video + audio) * 1.1 for MPEG-TS overhead.
+int64_t nominal_bandwidth(const Rung& rung);
+
+// The single ffmpeg command producing the whole ladder into out_dir/{rung}/.
+std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
+                                        const SourceInfo& info, const std::vector<Rung>& ladder,
+                                        const std::string& out_dir, int segment_seconds);
+
+// The last meaningful line of ffmpeg's stderr, with file system paths and pointer
+// values removed; a generic message when there is none.
+std::string ffmpeg_error_line(std::string_view err_tail, int exit_code);
+
+}  // namespace rend::media

@@ -1,0 +1,330 @@
+#include "media/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "media/hls.h"
+#include "store/factory.h"
+
+namespace rend::media {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------- pure helpers
+
+TEST(FastPath, Eligibility) {
+  SourceInfo i;
+  i.video_codec = "h264";
+  i.pix_fmt = "yuv420p";
+  i.profile = "High";
+  i.fps = 30;
+  i.width = 1920;
+  i.height = 1080;
+  i.has_audio = true;
+  i.audio_codec = "aac";
+  EXPECT_TRUE(fast_path_eligible(i));
+  auto with = [&](auto f) { SourceInfo c = i; f(c); return fast_path_eligible(c); };
+  EXPECT_TRUE(with([](SourceInfo& c) { c.pix_fmt = "yuvj420p"; c.profile = "Constrained Baseline"; }));
+  EXPECT_TRUE(with([](SourceInfo& c) { c.has_audio = false; c.audio_codec.clear(); }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.video_codec = "hevc"; }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.pix_fmt = "yuv420p10le"; }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.profile = "High 10"; }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.rotation = 90; }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.audio_codec = "opus"; }));
+  EXPECT_FALSE(with([](SourceInfo& c) { c.fps = 120; }));
+}
+
+TEST(OutputFrameRate, SnapsAndHalves) {
+  EXPECT_EQ(output_frame_rate(29.97).expr, "30000/1001");
+  EXPECT_EQ(output_frame_rate(29.87).expr, "30000/1001");
+  EXPECT_EQ(output_frame_rate(30).expr, "30");
+  EXPECT_EQ(output_frame_rate(25).expr, "25");
+  EXPECT_EQ(output_frame_rate(120).expr, "60");
+  EXPECT_EQ(output_frame_rate(240).expr, "60");
+  EXPECT_EQ(output_frame_rate(0).expr, "30");
+  EXPECT_EQ(output_frame_rate(15).expr, "15");
+  EXPECT_NEAR(output_frame_rate(59.94).value, 59.94, 0.01);
+}
+
+TEST(LadderCommand, OneProcessEveryRung) {
+  SourceInfo i;
+  i.fps = 30;
+  i.has_audio = true;
+  auto ladder = choose_ladder(1920, 1080, true);
+  auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4);
+  std::string joined;
+  for (const auto& s : a) joined += s + "\n";
+  EXPECT_NE(joined.find("split=4[s0][s1][s2][s3]"), std::string::npos);
+  EXPECT_NE(joined.find("[s1]scale=1280:720,setsar=1[v1]"), std::string::npos);
+  EXPECT_NE(joined.find("\nexpr:gte(t,n_forced*4)\n"), std::string::npos);
+  EXPECT_NE(joined.find("\nv:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p\n"),
+            std::string::npos);
+  EXPECT_NE(joined.find("\n-b:v:0\n5500k\n"), std::string::npos);
+  EXPECT_NE(joined.find("\n-level:v:3\n3.0\n"), std::string::npos);
+  EXPECT_NE(joined.find("\n-b:a:2\n96k\n"), std::string::npos);
+  EXPECT_NE(joined.find("\n/w/ladder/%v/seg_%05d.ts\n"), std::string::npos);
+  EXPECT_NE(joined.find("\nfile:/in/src.mp4\n"), std::string::npos);
+  EXPECT_EQ(joined.find("/bin/sh"), std::string::npos);
+}
+
+TEST(FfmpegErrorLine, LastMeaningfulLineWithoutPaths) {
+  std::string err =
+      "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d5c8a3c2c0] moov atom not found\n"
+      "file:/var/lib/rend/work/ast_1/src.mp4: Invalid data found when processing input\n"
+      "Conversion failed!\n\n";
+  EXPECT_EQ(ffmpeg_error_line(err, 1), "<file>: Invalid data found when processing input");
+  EXPECT_EQ(ffmpeg_error_line("", 187), "ffmpeg exited with code 187");
+  EXPECT_EQ(ffmpeg_error_line("[libx264 @ 0xdeadbeef] broken thing\n  Last message repeated 2 times\n", 1),
+            "[libx264] broken thing");
+}
+
+// ---------------------------------------------------------------- real ffmpeg runs
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class PipelineRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    root_ = fs::temp_directory_path() / ("rend-media-test-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(root_ / "in");
+    objects_ = store::open_fs_object_store((root_ / "objects").string());
+    cfg_.work_root = (root_ / "work").string();
+    cfg_.process_timeout = 120s;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  void ffmpeg(std::vector<std::string> args) {
+    args.insert(args.begin(), {"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"});
+    core::ProcessOptions o;
+    o.timeout = 60s;
+    auto r = runner_.run(args, o);
+    ASSERT_EQ(r.exit_code, 0) << r.err_tail;
+  }
+
+  SourceInfo probe_ok(const std::string& file) {
+    auto r = probe(runner_, "ffprobe", file, 3600, 30s);
+    if (auto* f = std::get_if<MediaFailure>(&r)) ADD_FAILURE() << f->code << ": " << f->message;
+    return std::holds_alternative<SourceInfo>(r) ? std::get<SourceInfo>(r) : SourceInfo{};
+  }
+
+  // Checks everything a player needs, then ffprobes the master playlist from disk.
+  void check_published(const std::string& asset, const PipelineResult& res, int top_w, int top_h) {
+    fs::path dir = root_ / "objects" / "assets" / asset;
+    std::string master = read_all(dir / "master.m3u8");
+    ASSERT_FALSE(master.empty());
+    EXPECT_TRUE(master.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")) << master;
+    EXPECT_EQ(master.find("src/index.m3u8"), std::string::npos) << "final master still points at the remux";
+    for (const auto& t : res.tiers) {
+      std::string inf = "BANDWIDTH=" + std::to_string(t.bandwidth);
+      EXPECT_NE(master.find(inf), std::string::npos) << master;
+      EXPECT_NE(master.find("RESOLUTION=" + std::to_string(t.width) + "x" + std::to_string(t.height)),
+                std::string::npos);
+      EXPECT_NE(master.find("\n" + t.name + "/index.m3u8\n"), std::string::npos) << master;
+      std::string pl = read_all(dir / t.name / "index.m3u8");
+      auto info = parse_media_playlist(pl);
+      EXPECT_TRUE(info.ended) << pl;
+      EXPECT_TRUE(pl.ends_with("#EXT-X-ENDLIST\n")) << pl;
+      ASSERT_FALSE(info.segment_uris.empty());
+      for (const auto& uri : info.segment_uris) {
+        EXPECT_TRUE(objects_->head("assets/" + asset + "/" + t.name + "/" + uri).has_value()) << uri;
+        EXPECT_TRUE(uri.starts_with("seg_") && uri.ends_with(".ts")) << uri;
+      }
+    }
+    EXPECT_NE(master.find("CODECS=\"avc1.64"), std::string::npos);
+    EXPECT_TRUE(objects_->head("assets/" + asset + "/poster.jpg").has_value());
+    EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / asset)) << "work dir left behind";
+
+    core::ProcessOptions o;
+    o.timeout = 30s;
+    auto r = runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height,codec_name", "-of", "json", (dir / "master.m3u8").string()},
+                         o);
+    ASSERT_EQ(r.exit_code, 0) << r.err_tail;
+    auto j = boost::json::parse(r.out).as_object();
+    auto& s = j.at("streams").as_array().at(0).as_object();
+    EXPECT_EQ(s.at("codec_name").as_string(), "h264");
+    EXPECT_EQ(s.at("width").as_int64(), top_w);
+    EXPECT_EQ(s.at("height").as_int64(), top_h);
+  }
+
+  core::PosixProcessRunner runner_;
+  fs::path root_;
+  std::unique_ptr<store::ObjectStore> objects_;
+  PipelineConfig cfg_;
+};
+
+TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
+  std::string src = (root_ / "in" / "a.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+          "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac",
+          "-b:a", "64k", "-shortest", src});
+  SourceInfo info = probe_ok(src);
+  ASSERT_TRUE(fast_path_eligible(info));
+
+  Pipeline p(cfg_, runner_, *objects_);
+  bool playable = false;
+  std::string master_at_playable;
+  std::vector<store::Tier> playable_tiers;
+  std::string playable_billing;
+  PipelineHooks hooks;
+  auto t0 = std::chrono::steady_clock::now();
+  double playable_s = -1;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    EXPECT_FALSE(playable) << "on_playable called twice";
+    playable = true;
+    playable_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    playable_tiers = tiers;
+    playable_billing = billing;
+    master_at_playable = read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8");
+  };
+  auto res = p.run("ast_fast", src, info, hooks);
+  double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  ASSERT_TRUE(playable);
+  std::cerr << "fast path: playable after " << playable_s << " s, hls_ready after " << total_s << " s\n";
+  EXPECT_FALSE(master_at_playable.empty());
+  EXPECT_EQ(res.billing_tier, "720p");
+  EXPECT_EQ(playable_billing, "720p");
+  ASSERT_EQ(res.tiers.size(), 1u);
+  EXPECT_EQ(res.tiers[0].name, "360p");
+  EXPECT_EQ(playable_tiers.size(), 1u);
+  EXPECT_EQ(res.tiers[0].width, 640);
+  EXPECT_EQ(res.tiers[0].height, 360);
+  EXPECT_GT(res.tiers[0].bandwidth, 0);
+  EXPECT_NE(read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8").find("CODECS=\"avc1.64001e,mp4a.40.2\""),
+            std::string::npos);
+  // The remuxed rendition stays for players that loaded the early master.
+  auto src_pl = parse_media_playlist(read_all(root_ / "objects" / "assets" / "ast_fast" / "src" / "index.m3u8"));
+  EXPECT_TRUE(src_pl.ended);
+  EXPECT_FALSE(src_pl.segment_uris.empty());
+  check_published("ast_fast", res, 640, 360);
+}
+
+TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
+  std::string enc = (root_ / "in" / "enc.mp4").string();
+  std::string src = (root_ / "in" / "b.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25", "-t", "4", "-c:v", "libx265", "-preset", "ultrafast",
+          "-x265-params", "log-level=error", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1", enc});
+  // The rotation is written on a remux (ffmpeg 5.1 drops it when encoding).
+  ffmpeg({"-i", enc, "-c", "copy", "-metadata:s:v:0", "rotate=90", src});
+  SourceInfo info = probe_ok(src);
+  EXPECT_EQ(info.video_codec, "hevc");
+  EXPECT_TRUE(info.rotation == 90 || info.rotation == 270) << info.rotation;
+  EXPECT_EQ(info.width, 270);
+  EXPECT_EQ(info.height, 480);
+  ASSERT_FALSE(fast_path_eligible(info));
+
+  Pipeline p(cfg_, runner_, *objects_);
+  int playable = 0;
+  PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    ++playable;
+    ASSERT_EQ(tiers.size(), 1u);
+    EXPECT_EQ(tiers[0].name, "270p");
+    EXPECT_EQ(billing, "720p");
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = p.run("ast_hevc", src, info, hooks);
+  std::cerr << "hevc: hls_ready after "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  EXPECT_EQ(playable, 1);
+  ASSERT_EQ(res.tiers.size(), 1u);
+  EXPECT_EQ(res.tiers[0].width, 270);
+  EXPECT_EQ(res.tiers[0].height, 480);
+  check_published("ast_hevc", res, 270, 480);
+}
+
+TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
+  std::string src = (root_ / "in" / "broken.mp4").string();
+  {
+    std::ofstream out(src, std::ios::binary);
+    for (int i = 0; i < 50000; ++i) out.put(char((i * 7919) & 0xff));
+  }
+  SourceInfo info;
+  info.video_codec = "h264";
+  info.width = 640;
+  info.height = 360;
+  info.duration_s = 5;
+  info.fps = 30;
+  Pipeline p(cfg_, runner_, *objects_);
+  bool playable = false;
+  PipelineHooks hooks;
+  hooks.on_playable = [&](auto&&...) { playable = true; };
+  auto res = p.run("ast_bad", src, info, hooks);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.error_code, "transcode_failed");
+  EXPECT_FALSE(res.error_message.empty());
+  EXPECT_EQ(res.error_message.find(root_.string()), std::string::npos) << res.error_message;
+  EXPECT_FALSE(playable);
+  EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / "ast_bad"));
+}
+
+TEST_F(PipelineRun, CancelStopsTheJob) {
+  std::string src = (root_ / "in" / "c.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "20", "-c:v", "libx264", "-preset",
+          "ultrafast", "-pix_fmt", "yuv444p", src});  // not fast-path eligible
+  SourceInfo info = probe_ok(src);
+  Pipeline p(cfg_, runner_, *objects_);
+  PipelineHooks hooks;
+  auto t0 = std::chrono::steady_clock::now();
+  hooks.should_cancel = [&] { return std::chrono::steady_clock::now() - t0 > 300ms; };
+  auto res = p.run("ast_cancel", src, info, hooks);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.error_code, "cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / "ast_cancel"));
+}
+
+// Time to playable / hls_ready for a 30 s 1080p H.264 source against one plain ffmpeg
+// command producing the same ladder. Slow (encodes twice): run explicitly with
+//   rend_media_test --gtest_also_run_disabled_tests --gtest_filter='*Benchmark*'
+TEST_F(PipelineRun, DISABLED_Benchmark1080p30s) {
+  std::string src = (root_ / "in" / "hd.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+          "-t", "30", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high", "-g", "60", "-pix_fmt", "yuv420p",
+          "-c:a", "aac", "-shortest", src});
+  SourceInfo info = probe_ok(src);
+  auto ladder = choose_ladder(info.width, info.height, info.has_audio);
+  fs::create_directories(root_ / "plain");
+  auto t0 = std::chrono::steady_clock::now();
+  core::ProcessOptions o;
+  o.timeout = 600s;
+  auto r = runner_.run(ladder_command("ffmpeg", src, info, ladder, (root_ / "plain").string(), 4), o);
+  ASSERT_EQ(r.exit_code, 0) << r.err_tail;
+  double plain_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  Pipeline p(cfg_, runner_, *objects_);
+  PipelineHooks hooks;
+  double playable_s = -1;
+  t0 = std::chrono::steady_clock::now();
+  hooks.on_playable = [&](auto&&...) {
+    playable_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  auto res = p.run("ast_bench", src, info, hooks);
+  double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(res.ok) << res.error_message;
+  std::cerr << "plain ffmpeg ladder: " << plain_s << " s; pipeline playable: " << playable_s
+            << " s, hls_ready: " << ready_s << " s (" << ready_s / plain_s << "x)\n";
+  EXPECT_LT(playable_s, 2.0);
+  EXPECT_LT(ready_s, plain_s * 1.1);
+}
+
+}  // namespace
+}  // namespace rend::media

@@ -1,0 +1,186 @@
+// The subcommands: parse flags, parse config once, wire roles, wait for a signal.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "auth/api_keys.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "roles/roles.h"
+
+namespace fs = std::filesystem;
+
+namespace rend::roles {
+namespace {
+
+struct Flags {
+  std::string data_dir = ".rend/dev";
+  std::string scopes = "all";
+  std::string name = "default";
+};
+
+Flags parse_flags(const std::vector<std::string>& args) {
+  Flags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto value = [&](const std::string& flag) -> std::string {
+      auto eq = a.find('=');
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= args.size()) throw core::ConfigError(flag + " needs a value");
+      return args[++i];
+    };
+    if (a.rfind("--data-dir", 0) == 0) f.data_dir = value("--data-dir");
+    else if (a.rfind("--scopes", 0) == 0) f.scopes = value("--scopes");
+    else if (a.rfind("--name", 0) == 0) f.name = value("--name");
+    else throw core::ConfigError("unknown argument '" + a + "'");
+  }
+  if (f.data_dir.empty()) throw core::ConfigError("--data-dir must not be empty");
+  return f;
+}
+
+core::Env role_env(const Flags& f) {
+  auto env = core::Env::from_process();
+  load_local_secrets(env, f.data_dir);
+  return env;
+}
+
+// Creates an API key and returns its secret (shown once; only the hash is stored).
+std::string create_key(store::MetadataStore& meta, const std::vector<std::string>& scopes, const std::string& name) {
+  auto k = auth::generate_api_key();
+  store::ApiKey key;
+  key.id = k.id;
+  key.name = name;
+  key.secret_hash = k.secret_hash;
+  key.scopes = scopes;
+  key.created_at_ms = core::SystemClock().now_unix_ms();
+  meta.create_api_key(key);
+  return k.secret;
+}
+
+// `rend dev` keeps one all-scopes key in {data_dir}/api-key across restarts.
+std::string dev_api_key(store::MetadataStore& meta, const std::string& data_dir) {
+  std::string path = data_dir + "/api-key";
+  std::ifstream in(path);
+  std::string secret;
+  std::getline(in, secret);
+  if (!secret.empty()) {
+    auto k = meta.find_api_key_by_hash(auth::hash_api_key(secret));
+    if (k && !k->revoked_at_ms) return secret;
+  }
+  secret = create_key(meta, auth::all_scopes(), "rend dev");
+  std::ofstream out(path, std::ios::trunc);
+  out << secret << "\n";
+  out.close();
+  ::chmod(path.c_str(), 0600);
+  return secret;
+}
+
+}  // namespace
+
+int run_migrate(const std::vector<std::string>& args) {
+  auto f = parse_flags(args);
+  auto env = role_env(f);
+  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
+  open_stores(cfg, true);
+  core::log::info("migrations_applied");
+  return 0;
+}
+
+int run_keys(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics [--name N]");
+  auto f = parse_flags({args.begin() + 1, args.end()});
+  auto scopes = auth::parse_scopes(f.scopes);
+  if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics (or 'all')");
+  auto env = role_env(f);
+  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
+  auto stores = open_stores(cfg, true);
+  std::cout << create_key(*stores.meta, *scopes, f.name) << std::endl;
+  return 0;
+}
+
+int run_api(const std::vector<std::string>& args) {
+  auto f = parse_flags(args);
+  auto env = role_env(f);
+  auto cfg = core::ApiConfig::from_env(env, f.data_dir);
+  auto stores = open_stores(cfg.common, cfg.auto_migrate);
+  ApiRole api(cfg, *stores.meta, *stores.objects, *stores.coord);
+  auto port = api.start();
+  core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
+  wait_for_shutdown_signal();
+  api.stop();
+  return 0;
+}
+
+int run_worker(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "media") throw core::ConfigError("usage: rend worker media [--data-dir DIR]");
+  auto f = parse_flags({args.begin() + 1, args.end()});
+  auto env = role_env(f);
+  auto cfg = core::WorkerConfig::from_env(env, f.data_dir);
+  auto stores = open_stores(cfg.common, false);
+  WorkerRole w(cfg, *stores.meta, *stores.objects, *stores.coord);
+  w.start();
+  wait_for_shutdown_signal();
+  w.stop();
+  return 0;
+}
+
+int run_edge(const std::vector<std::string>& args) {
+  auto f = parse_flags(args);
+  auto env = role_env(f);
+  auto cfg = core::EdgeConfig::from_env(env, f.data_dir);
+  auto stores = open_stores(cfg.common, false);
+  EdgeRole e(cfg, *stores.objects);
+  auto port = e.start();
+  core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge_id}});
+  wait_for_shutdown_signal();
+  e.stop();
+  return 0;
+}
+
+int run_dev(const std::vector<std::string>& args) {
+  auto f = parse_flags(args);
+  auto env = role_env(f);
+  if (env.get_or("REND_ENV", "local") == "production")
+    throw core::ConfigError("REND_ENV=production: `rend dev` runs only on the embedded local backends");
+  // The roles reach each other over loopback HTTP, as separate deployments would.
+  auto edge_bind = core::parse_host_port(env.get_or("REND_EDGE_BIND_ADDR", "127.0.0.1:4100"), "REND_EDGE_BIND_ADDR");
+  auto edge_url = core::url_for_bind(edge_bind);
+  env.set_default("REND_PLAYBACK_BASE_URL", edge_url);
+  env.set_default("REND_EDGE_PURGE_URL", edge_url + "/internal/purge");
+  env.set_default("REND_EDGE_WARM_URL", edge_url + "/internal/warm");
+  auto api_cfg = core::ApiConfig::from_env(env, f.data_dir);
+  auto worker_cfg = core::WorkerConfig::from_env(env, f.data_dir);
+  auto edge_cfg = core::EdgeConfig::from_env(env, f.data_dir);
+
+  auto stores = open_stores(api_cfg.common, true);
+  auto key = dev_api_key(*stores.meta, f.data_dir);
+  EdgeRole edge(edge_cfg, *stores.objects);
+  ApiRole api(api_cfg, *stores.meta, *stores.objects, *stores.coord);
+  WorkerRole worker(worker_cfg, *stores.meta, *stores.objects, *stores.coord);
+  edge.start();
+  api.start();
+  worker.start();
+
+  std::cout << "\nrend dev is running (data in " << fs::absolute(f.data_dir).lexically_normal().string() << ")\n"
+            << "  API:        " << api_cfg.public_base_url << "\n"
+            << "  Edge:       " << edge_cfg.base_url << "\n"
+            << "  Watch page: " << api_cfg.public_base_url << "/watch/{asset_id}\n"
+            << "  API key:    " << key << "  (also in " << f.data_dir << "/api-key)\n\n"
+            << "Upload a video:\n"
+            << "  curl -s -X POST -H \"Authorization: Bearer $(cat " << f.data_dir << "/api-key)\" "
+            << api_cfg.public_base_url << "/v1/uploads\n"
+            << "  curl -s -X PUT -H \"Authorization: Bearer $(cat " << f.data_dir << "/api-key)\" "
+            << "--upload-file video.mp4 <upload_url>\n"
+            << "Press Ctrl-C to stop.\n"
+            << std::endl;
+  int sig = wait_for_shutdown_signal();
+  core::log::info("shutdown", {{"signal", sig}});
+  api.stop();
+  worker.stop();
+  edge.stop();
+  return 0;
+}
+
+}  // namespace rend::roles

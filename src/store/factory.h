@@ -1,0 +1,25 @@
+#pragma once
+// Builds the store backends from configuration. Callers depend only on the
+// interfaces; which implementation runs is decided here.
+#include <memory>
+#include <string>
+
+#include "store/coord.h"
+#include "store/metadata.h"
+#include "store/objects.h"
+
+namespace rend::store {
+
+// DATABASE_URL -> MetadataStore. Supported: sqlite://PATH (relative, e.g.
+// sqlite://.rend/dev/rend.db, or absolute, sqlite:///var/lib/rend/rend.db); missing
+// parent directories are created. Throws std::invalid_argument for any other scheme.
+// The returned store is not migrated: call migrate() at startup.
+std::unique_ptr<MetadataStore> open_metadata_store(const std::string& database_url);
+
+// A directory-backed ObjectStore rooted at `dir` (created if missing).
+std::unique_ptr<ObjectStore> open_fs_object_store(const std::string& dir);
+
+// In-process Coordinator (notify/wait and rate limits within this process only).
+std::unique_ptr<Coordinator> make_memory_coordinator();
+
+}  // namespace rend::store

@@ -1,0 +1,46 @@
+#pragma once
+// ObjectStore over a local directory (the embedded default).
+//
+// A put streams into ROOT/.tmp/ and becomes visible by rename(2), which atomically
+// replaces any old object: readers hold an open descriptor, so they keep reading
+// the complete old file. ".tmp" is therefore reserved and rejected as a first key
+// segment.
+#include <filesystem>
+#include <string>
+
+#include "store/objects.h"
+
+namespace rend::store::fs {
+
+class FsObjectStore final : public ObjectStore {
+ public:
+  // Creates `root` if needed and removes temp files older than an hour (left by a
+  // crash mid-upload; nothing refers to them).
+  explicit FsObjectStore(std::filesystem::path root);
+
+  std::unique_ptr<ObjectWriter> begin_put(const std::string& key) override;
+  void put_bytes(const std::string& key, std::string_view data) override;
+  void put_file(const std::string& key, const std::string& local_path) override;
+  std::unique_ptr<ObjectReader> get(const std::string& key) override;
+  std::optional<ObjectInfo> head(const std::string& key) override;
+  bool get_to_file(const std::string& key, const std::string& local_path) override;
+  std::vector<std::string> list(const std::string& prefix) override;
+  size_t delete_prefix(const std::string& prefix) override;
+  HealthStatus health() override;
+
+  static constexpr const char* kTempDir = ".tmp";
+
+ private:
+  // Validates the key (std::invalid_argument) and maps it under root_.
+  std::filesystem::path path_for(std::string_view key) const;
+  // Validates a "dir/" prefix; returns the directory it names.
+  std::filesystem::path dir_for_prefix(const std::string& prefix) const;
+  // Removes `dir` and then its parents while they are empty, stopping at root_.
+  void prune_empty_dirs(std::filesystem::path dir) const;
+  void remove_stale_temp_files() const;
+
+  std::filesystem::path root_;
+  std::filesystem::path tmp_;
+};
+
+}  // namespace rend::store::fs

@@ -1,0 +1,382 @@
+// The MetadataStore contract, written once and run against every backend.
+// Adding a backend (e.g. Postgres) is one more entry in kBackends below.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "store/factory.h"
+#include "store/metadata.h"
+#include "store/test_util.h"
+
+namespace rend::store {
+namespace {
+
+struct MetadataBackend {
+  std::string name;
+  // Stores opened on the same directory share their data, like two processes
+  // (API and worker) on one database.
+  std::function<std::unique_ptr<MetadataStore>(const std::filesystem::path& dir)> open;
+  friend void PrintTo(const MetadataBackend& b, std::ostream* os) { *os << b.name; }
+};
+
+const MetadataBackend kBackends[] = {
+    {"sqlite",
+     [](const std::filesystem::path& dir) { return open_metadata_store("sqlite://" + (dir / "rend.db").string()); }},
+};
+
+constexpr int64_t kT0 = 1'800'000'000'000;
+constexpr int64_t kLock = 30'000;
+
+class MetadataContract : public ::testing::TestWithParam<MetadataBackend> {
+ protected:
+  void SetUp() override { store_ = open(); }
+
+  std::unique_ptr<MetadataStore> open() {
+    auto s = GetParam().open(dir_.path());
+    s->migrate();
+    return s;
+  }
+
+  // An asset with its pending upload, as the API creates them.
+  std::pair<Asset, Upload> new_upload(int64_t created_at_ms = kT0, const std::string& owner = "key_owner",
+                                      MetadataStore* store = nullptr) {
+    Asset a;
+    a.id = core::new_id("ast");
+    a.visibility = "private";
+    a.owner_key_id = owner;
+    a.created_at_ms = created_at_ms;
+    a.expected_bytes = 1000;
+    Upload u{core::new_id("upl"), a.id, 1000, "pending", created_at_ms};
+    (store ? store : store_.get())->create_upload(a, u);
+    return {a, u};
+  }
+
+  // An asset with a queued transcode job; returns the asset id.
+  std::string new_queued_asset(int64_t now_ms = kT0) {
+    auto [a, u] = new_upload(now_ms);
+    store_->complete_upload(u.id, 1000, now_ms);
+    return a.id;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+TEST_P(MetadataContract, MigrateIsIdempotentAndHealthy) {
+  store_->migrate();
+  auto other = open();
+  EXPECT_TRUE(store_->healthy());
+  EXPECT_TRUE(other->healthy());
+}
+
+TEST_P(MetadataContract, ApiKeyCreateFindRevoke) {
+  ApiKey k{core::new_id("key"), "ci", core::sha256_hex("secret"), {"upload", "read"}, kT0, std::nullopt};
+  store_->create_api_key(k);
+
+  auto found = store_->find_api_key_by_hash(k.secret_hash);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, k.id);
+  EXPECT_EQ(found->name, "ci");
+  EXPECT_EQ(found->scopes, (std::vector<std::string>{"upload", "read"}));
+  EXPECT_EQ(found->created_at_ms, kT0);
+  EXPECT_FALSE(found->revoked_at_ms);
+  EXPECT_FALSE(store_->find_api_key_by_hash(core::sha256_hex("other")));
+
+  EXPECT_TRUE(store_->revoke_api_key(k.id, kT0 + 5));
+  EXPECT_FALSE(store_->revoke_api_key(k.id, kT0 + 6)) << "already revoked";
+  EXPECT_FALSE(store_->revoke_api_key("key_missing", kT0));
+  found = store_->find_api_key_by_hash(k.secret_hash);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->revoked_at_ms, kT0 + 5);
+
+  EXPECT_THROW(store_->create_api_key(k), StoreError) << "duplicate id";
+}
+
+TEST_P(MetadataContract, UploadCompleteEnqueuesClaimableJob) {
+  auto [a, u] = new_upload();
+  auto asset = store_->get_asset(a.id);
+  ASSERT_TRUE(asset);
+  EXPECT_EQ(asset->status, "waiting_upload");
+  EXPECT_EQ(asset->owner_key_id, "key_owner");
+  EXPECT_EQ(asset->expected_bytes, 1000);
+  auto upload = store_->get_upload(u.id);
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->status, "pending");
+  EXPECT_EQ(upload->asset_id, a.id);
+  EXPECT_EQ(store_->pending_job_count(), 0);
+
+  std::string job_id = store_->complete_upload(u.id, 987, kT0 + 10);
+  EXPECT_EQ(store_->get_upload(u.id)->status, "complete");
+  asset = store_->get_asset(a.id);
+  EXPECT_EQ(asset->status, "queued");
+  EXPECT_EQ(asset->uploaded_at_ms, kT0 + 10);
+  EXPECT_EQ(asset->source_bytes, 987);
+  EXPECT_EQ(store_->pending_job_count(), 1);
+
+  EXPECT_THROW(store_->complete_upload(u.id, 987, kT0 + 11), StoreError) << "no longer pending";
+  EXPECT_THROW(store_->complete_upload("upl_missing", 1, kT0), StoreError);
+
+  auto job = store_->claim_job("w1", kLock, kT0 + 20);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->id, job_id);
+  EXPECT_EQ(job->asset_id, a.id);
+  EXPECT_EQ(job->kind, "transcode");
+  EXPECT_EQ(job->attempts, 1);
+  EXPECT_EQ(job->locked_by, "w1");
+  EXPECT_EQ(job->locked_until_ms, kT0 + 20 + kLock);
+  EXPECT_FALSE(store_->claim_job("w2", kLock, kT0 + 21)) << "held by w1";
+  EXPECT_EQ(store_->pending_job_count(), 1);
+
+  store_->complete_job(job->id, "w1", kT0 + 30);
+  EXPECT_EQ(store_->pending_job_count(), 0);
+  EXPECT_FALSE(store_->claim_job("w2", kLock, kT0 + kLock * 10)) << "done jobs are never reclaimed";
+}
+
+TEST_P(MetadataContract, CompleteUploadOfDeletedAssetThrows) {
+  auto [a, u] = new_upload();
+  ASSERT_TRUE(store_->mark_deleted(a.id, kT0 + 1));
+  EXPECT_THROW(store_->complete_upload(u.id, 1, kT0 + 2), StoreError);
+  EXPECT_EQ(store_->get_asset(a.id)->status, "deleted");
+  EXPECT_EQ(store_->pending_job_count(), 0);
+}
+
+TEST_P(MetadataContract, JobsAreClaimedOldestFirst) {
+  auto newer = new_queued_asset(kT0 + 100);
+  auto older = new_queued_asset(kT0);
+  EXPECT_EQ(store_->claim_job("w", kLock, kT0 + 200)->asset_id, older);
+  EXPECT_EQ(store_->claim_job("w", kLock, kT0 + 200)->asset_id, newer);
+}
+
+// Each claimer runs on its own thread and store; every job must be handed out once.
+void expect_each_job_claimed_once(MetadataStore& setup, const std::vector<MetadataStore*>& claimers, int jobs,
+                                  const std::function<std::string(int64_t)>& enqueue) {
+  std::set<std::string> expected;
+  for (int i = 0; i < jobs; ++i) expected.insert(enqueue(kT0 + i));
+  ASSERT_EQ(setup.pending_job_count(), jobs);
+
+  std::mutex mu;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < claimers.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const std::string worker = "w" + std::to_string(t);
+      while (auto job = claimers[t]->claim_job(worker, kLock, kT0 + jobs)) {
+        std::lock_guard lock(mu);
+        claimed.insert(job->asset_id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(claimed.size(), expected.size());
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()), expected);
+}
+
+TEST_P(MetadataContract, ConcurrentClaimsOnOneStoreHandOutEachJobOnce) {
+  expect_each_job_claimed_once(*store_, {store_.get(), store_.get(), store_.get(), store_.get()}, 60,
+                               [&](int64_t t) { return new_queued_asset(t); });
+}
+
+TEST_P(MetadataContract, ConcurrentClaimsFromTwoStoresHandOutEachJobOnce) {
+  // Two instances on one database stand in for two worker processes.
+  auto a = open(), b = open();
+  expect_each_job_claimed_once(*store_, {a.get(), b.get(), a.get(), b.get()}, 60,
+                               [&](int64_t t) { return new_queued_asset(t); });
+}
+
+TEST_P(MetadataContract, ExpiredLockIsReclaimedWithAttemptsIncremented) {
+  auto other = open();
+  new_queued_asset();
+  auto first = store_->claim_job("w1", 1000, kT0);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(other->claim_job("w2", 1000, kT0 + 1000)) << "lock still valid at its last millisecond";
+
+  auto second = other->claim_job("w2", 1000, kT0 + 1001);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, first->id);
+  EXPECT_EQ(second->attempts, 2);
+  EXPECT_EQ(second->locked_by, "w2");
+
+  EXPECT_FALSE(store_->heartbeat_job(first->id, "w1", 1000, kT0 + 1002)) << "w1 lost the job";
+  store_->complete_job(first->id, "w1", kT0 + 1003);
+  EXPECT_EQ(store_->pending_job_count(), 1) << "a stale worker cannot complete another's job";
+  other->complete_job(second->id, "w2", kT0 + 1004);
+  EXPECT_EQ(store_->pending_job_count(), 0);
+}
+
+TEST_P(MetadataContract, HeartbeatExtendsLockOnlyForHolder) {
+  new_queued_asset();
+  auto job = store_->claim_job("w1", 1000, kT0);
+  ASSERT_TRUE(job);
+  EXPECT_TRUE(store_->heartbeat_job(job->id, "w1", 1000, kT0 + 900));
+  EXPECT_FALSE(store_->claim_job("w2", 1000, kT0 + 1500)) << "heartbeat moved the lock to kT0+1900";
+  EXPECT_FALSE(store_->heartbeat_job(job->id, "w2", 1000, kT0 + 1500));
+  EXPECT_FALSE(store_->heartbeat_job("job_missing", "w1", 1000, kT0 + 1500));
+  auto reclaimed = store_->claim_job("w2", 1000, kT0 + 1901);
+  ASSERT_TRUE(reclaimed);
+  EXPECT_EQ(reclaimed->attempts, 2);
+}
+
+TEST_P(MetadataContract, JobLostTooOftenFailsItsAsset) {
+  auto asset_id = new_queued_asset();
+  int64_t now = kT0;
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    auto job = store_->claim_job("w", 1000, now);
+    ASSERT_TRUE(job) << attempt;
+    EXPECT_EQ(job->attempts, attempt);
+    now += 1001;  // the worker dies; its lock expires
+  }
+  EXPECT_FALSE(store_->claim_job("w", 1000, now));
+  EXPECT_EQ(store_->pending_job_count(), 0);
+  auto asset = store_->get_asset(asset_id);
+  EXPECT_EQ(asset->status, "failed");
+  EXPECT_EQ(asset->error_code, "transcode_failed");
+  EXPECT_EQ(asset->error_message, "worker lost too many times");
+  EXPECT_EQ(asset->failed_at_ms, now);
+}
+
+TEST_P(MetadataContract, AbandonedJobDoesNotHideTheNextOne) {
+  new_queued_asset(kT0);
+  int64_t now = kT0;
+  for (int attempt = 1; attempt <= 5; ++attempt, now += 1001) ASSERT_TRUE(store_->claim_job("w", 1000, now));
+  auto next = new_queued_asset(now);
+  auto job = store_->claim_job("w", 1000, now);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->asset_id, next);
+}
+
+TEST_P(MetadataContract, FailJobIsTerminal) {
+  new_queued_asset();
+  auto job = store_->claim_job("w1", 1000, kT0);
+  ASSERT_TRUE(job);
+  store_->fail_job(job->id, "w1", "not a video", kT0 + 1);
+  EXPECT_EQ(store_->pending_job_count(), 0);
+  EXPECT_FALSE(store_->claim_job("w2", 1000, kT0 + 5000));
+}
+
+TEST_P(MetadataContract, StatusTransitionsSetTimestampsAndNeverLeaveDeleted) {
+  auto id = new_queued_asset();
+  const std::vector<Tier> ladder{{"360p", 640, 360, 800'000}, {"720p", 1280, 720, 2'800'000}};
+
+  EXPECT_TRUE(store_->mark_processing(id, kT0 + 1));
+  EXPECT_TRUE(store_->set_source_info(id, 12.5, 1920, 1080));
+  EXPECT_TRUE(store_->mark_playable(id, {ladder[0]}, "720p", kT0 + 2));
+  auto a = store_->get_asset(id);
+  EXPECT_EQ(a->status, "playable");
+  EXPECT_EQ(a->processing_at_ms, kT0 + 1);
+  EXPECT_EQ(a->playable_at_ms, kT0 + 2);
+  EXPECT_EQ(a->duration_s, 12.5);
+  EXPECT_EQ(a->width, 1920);
+  EXPECT_EQ(a->height, 1080);
+  ASSERT_EQ(a->tiers.size(), 1u);
+
+  EXPECT_TRUE(store_->mark_hls_ready(id, ladder, "1080p", kT0 + 3));
+  a = store_->get_asset(id);
+  EXPECT_EQ(a->status, "hls_ready");
+  EXPECT_EQ(a->hls_ready_at_ms, kT0 + 3);
+  EXPECT_EQ(a->billing_tier, "1080p");
+  ASSERT_EQ(a->tiers.size(), 2u);
+  EXPECT_EQ(a->tiers[1].name, "720p");
+  EXPECT_EQ(a->tiers[1].width, 1280);
+  EXPECT_EQ(a->tiers[1].height, 720);
+  EXPECT_EQ(a->tiers[1].bandwidth, 2'800'000);
+  EXPECT_FALSE(a->failed_at_ms);
+  EXPECT_FALSE(a->deleted_at_ms);
+
+  EXPECT_TRUE(store_->mark_deleted(id, kT0 + 4));
+  EXPECT_FALSE(store_->mark_deleted(id, kT0 + 5));
+  EXPECT_FALSE(store_->mark_processing(id, kT0 + 5));
+  EXPECT_FALSE(store_->set_source_info(id, 1, 2, 3));
+  EXPECT_FALSE(store_->mark_playable(id, ladder, "720p", kT0 + 5));
+  EXPECT_FALSE(store_->mark_hls_ready(id, ladder, "720p", kT0 + 5));
+  EXPECT_FALSE(store_->mark_failed(id, "corrupt_input", "x", kT0 + 5));
+  a = store_->get_asset(id);
+  EXPECT_EQ(a->status, "deleted");
+  EXPECT_EQ(a->deleted_at_ms, kT0 + 4);
+  EXPECT_FALSE(a->failed_at_ms);
+  EXPECT_EQ(a->duration_s, 12.5);
+
+  EXPECT_FALSE(store_->mark_processing("ast_missing", kT0));
+  EXPECT_FALSE(store_->mark_deleted("ast_missing", kT0));
+  EXPECT_FALSE(store_->get_asset("ast_missing"));
+  EXPECT_FALSE(store_->get_upload("upl_missing"));
+}
+
+TEST_P(MetadataContract, MarkFailedRecordsReason) {
+  auto id = new_queued_asset();
+  EXPECT_TRUE(store_->mark_failed(id, "not_a_video", "no video stream", kT0 + 7));
+  auto a = store_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code, "not_a_video");
+  EXPECT_EQ(a->error_message, "no video stream");
+  EXPECT_EQ(a->failed_at_ms, kT0 + 7);
+}
+
+TEST_P(MetadataContract, ListPaginatesNewestFirstWithoutDuplicates) {
+  // Two pairs share a timestamp, so the id tie-break is exercised across pages.
+  const int64_t times[] = {kT0, kT0 + 1, kT0 + 1, kT0 + 2, kT0 + 3, kT0 + 3, kT0 + 4};
+  std::vector<std::pair<int64_t, std::string>> created;
+  for (int64_t t : times) created.emplace_back(t, new_upload(t).first.id);
+  new_upload(kT0 + 2, "key_someone_else");
+  std::sort(created.rbegin(), created.rend());
+
+  std::vector<size_t> sizes;
+  std::vector<std::string> seen;
+  std::optional<std::string> cursor;
+  do {
+    auto page = store_->list_assets("key_owner", 3, cursor, false);
+    sizes.push_back(page.assets.size());
+    for (const auto& a : page.assets) seen.push_back(a.id);
+    cursor = page.next_cursor;
+  } while (cursor && sizes.size() < 10);
+
+  EXPECT_EQ(sizes, (std::vector<size_t>{3, 3, 1}));
+  ASSERT_EQ(seen.size(), created.size());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], created[i].second) << i;
+}
+
+TEST_P(MetadataContract, ListHidesDeletedUnlessAskedAndClampsLimit) {
+  for (int i = 0; i < 3; ++i) new_upload(kT0 + i);
+  auto gone = new_upload(kT0 + 10).first.id;
+  store_->mark_deleted(gone, kT0 + 11);
+
+  auto live = store_->list_assets("key_owner", 100, std::nullopt, false);
+  EXPECT_EQ(live.assets.size(), 3u);
+  EXPECT_FALSE(live.next_cursor);
+  auto all = store_->list_assets("key_owner", 100, std::nullopt, true);
+  ASSERT_EQ(all.assets.size(), 4u);
+  EXPECT_EQ(all.assets[0].id, gone);
+
+  EXPECT_EQ(store_->list_assets("key_owner", 0, std::nullopt, true).assets.size(), 1u);
+  EXPECT_EQ(store_->list_assets("key_owner", -5, std::nullopt, true).assets.size(), 1u);
+  EXPECT_TRUE(store_->list_assets("key_nobody", 10, std::nullopt, true).assets.empty());
+}
+
+TEST_P(MetadataContract, ListClampsLimitToOneHundred) {
+  for (int i = 0; i < 101; ++i) new_upload(kT0 + i);
+  auto page = store_->list_assets("key_owner", 1000, std::nullopt, false);
+  EXPECT_EQ(page.assets.size(), 100u);
+  EXPECT_TRUE(page.next_cursor);
+}
+
+TEST_P(MetadataContract, MalformedCursorIsRejected) {
+  new_upload();
+  const std::vector<std::string> malformed{"%%%",
+                                           "",
+                                           core::base64url_encode("no-colon"),
+                                           core::base64url_encode("x:ast_1"),
+                                           core::base64url_encode("12:"),
+                                           core::base64url_encode(":ast_1"),
+                                           core::base64url_encode("12a:ast_1")};
+  for (const auto& bad : malformed)
+    EXPECT_THROW(store_->list_assets("key_owner", 3, bad, false), std::invalid_argument) << bad;
+}
+
+INSTANTIATE_TEST_SUITE_P(Embedded, MetadataContract, ::testing::ValuesIn(kBackends), testing::ParamName());
+
+}  // namespace
+}  // namespace rend::store

@@ -1,0 +1,53 @@
+#include "store/objects.h"
+
+#include <fcntl.h>
+
+#include <vector>
+
+#include "store/object_io.h"
+#include "store/posix_file.h"
+
+namespace rend::store {
+
+namespace {
+// Matches S3's key limit, so a key valid here is valid on every backend.
+constexpr size_t kMaxKeyLength = 1024;
+constexpr size_t kCopyChunk = 1 << 20;
+
+bool is_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+}  // namespace
+
+bool is_valid_object_key(std::string_view key) {
+  if (key.empty() || key.size() > kMaxKeyLength) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t end = key.find('/', start);
+    std::string_view segment = key.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    for (char c : segment)
+      if (!is_key_char(c)) return false;
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
+}
+
+void copy_file_to_writer(const std::string& local_path, ObjectWriter& writer) {
+  posix::UniqueFd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) posix::throw_errno("open " + local_path);
+  const std::string what = "read " + local_path;
+  std::vector<char> buf(kCopyChunk);
+  while (size_t n = posix::read_some(fd.get(), buf.data(), buf.size(), what)) writer.write(buf.data(), n);
+}
+
+void copy_reader_to_file(ObjectReader& reader, const std::string& local_path) {
+  posix::UniqueFd fd(::open(local_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) posix::throw_errno("open " + local_path);
+  const std::string what = "write " + local_path;
+  std::vector<char> buf(kCopyChunk);
+  while (size_t n = reader.read(buf.data(), buf.size())) posix::write_all(fd.get(), buf.data(), n, what);
+}
+
+}  // namespace rend::store

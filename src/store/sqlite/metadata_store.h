@@ -1,0 +1,76 @@
+#pragma once
+// MetadataStore on one SQLite file (the embedded default, DATABASE_URL=sqlite://PATH).
+//
+// One connection per instance, serialized by a mutex. Several processes (API, worker)
+// may open the same file: WAL lets readers proceed during a write, and every
+// read-modify-write runs in a BEGIN IMMEDIATE transaction, so the file lock (not the
+// mutex) is what keeps two processes from claiming the same job.
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "store/metadata.h"
+
+namespace rend::store::sqlite {
+
+class Db;
+class Stmt;
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  // A claim that would be the job's 6th is refused and the job failed: a job that
+  // keeps killing its worker (or outliving its lock) must not loop forever.
+  static constexpr int kMaxJobAttempts = 5;
+
+  explicit SqliteMetadataStore(const std::string& path);
+  ~SqliteMetadataStore() override;
+
+  void migrate() override;
+  bool healthy() override;
+
+  void create_api_key(const ApiKey& key) override;
+  std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) override;
+  bool revoke_api_key(const std::string& id, int64_t now_ms) override;
+
+  void create_upload(const Asset& asset, const Upload& upload) override;
+  std::optional<Upload> get_upload(const std::string& upload_id) override;
+  std::optional<Asset> get_asset(const std::string& id) override;
+  ListPage list_assets(const std::string& owner_key_id, int limit, const std::optional<std::string>& cursor,
+                       bool include_deleted) override;
+  std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
+
+  bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
+  bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
+  bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
+                     int64_t now_ms) override;
+  bool mark_hls_ready(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
+                      int64_t now_ms) override;
+  bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
+                   int64_t now_ms) override;
+  bool mark_deleted(const std::string& asset_id, int64_t now_ms) override;
+
+  std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) override;
+  bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
+                     int64_t now_ms) override;
+  void complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) override;
+  void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
+                int64_t now_ms) override;
+  int64_t pending_job_count() override;
+
+ private:
+  // Runs "UPDATE assets SET <assignments> WHERE id = ?1" unless the asset is deleted;
+  // `bind` binds the assignments' parameters, numbered from ?2. Caller holds mu_.
+  bool update_live_asset(const std::string& asset_id, std::string_view assignments,
+                         const std::function<void(Stmt&)>& bind);
+  bool publish_ladder(const std::string& asset_id, std::string_view status, std::string_view at_column,
+                      const std::vector<Tier>& tiers, const std::string& billing_tier, int64_t now_ms);
+  // Ends a claimed job held by worker_id; false when the worker no longer holds it.
+  bool finish_job(const std::string& job_id, const std::string& worker_id, std::string_view status,
+                  const std::optional<std::string>& error, int64_t now_ms);
+
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;
+};
+
+}  // namespace rend::store::sqlite

@@ -1,0 +1,149 @@
+#include "worker/worker.h"
+
+#include <filesystem>
+#include <thread>
+
+#include "core/log.h"
+#include "http/client.h"
+#include "media/pipeline.h"
+#include "media/probe.h"
+
+namespace fs = std::filesystem;
+
+namespace rend::worker {
+
+MediaWorker::MediaWorker(const core::WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+                         store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock)
+    : cfg_(cfg), meta_(meta), objects_(objects), coord_(coord), runner_(runner), clock_(clock) {
+  fs::create_directories(cfg_.work_dir);
+}
+
+void MediaWorker::run(const std::atomic<bool>& stop) {
+  core::log::info("worker_started", {{"worker_id", cfg_.worker_id}});
+  while (!stop) {
+    bool worked = false;
+    try {
+      worked = run_once(stop);
+    } catch (const std::exception& e) {
+      core::log::error("worker_claim_failed", {{"error", e.what()}});
+    }
+    if (!worked && !stop) coord_.wait_for_job(std::chrono::seconds(cfg_.poll_interval_secs));
+  }
+}
+
+bool MediaWorker::run_once(const std::atomic<bool>& stop) {
+  auto job = meta_.claim_job(cfg_.worker_id, int64_t(cfg_.lock_timeout_secs) * 1000, clock_.now_unix_ms());
+  if (!job) return false;
+  try {
+    process(*job, stop);
+  } catch (const std::exception& e) {
+    // Infrastructure failure: keep the claim; the job is retried after the lock
+    // times out (the store fails it for good after too many attempts).
+    core::log::error("job_error", {{"job_id", job->id}, {"asset_id", job->asset_id}, {"error", e.what()}});
+  }
+  return true;
+}
+
+void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) {
+  const auto& id = job.asset_id;
+  auto lock_ms = int64_t(cfg_.lock_timeout_secs) * 1000;
+  auto asset = meta_.get_asset(id);
+  if (!asset || asset->status == "deleted") {
+    meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
+    return;
+  }
+  core::log::info("job_started", {{"job_id", job.id}, {"asset_id", id}, {"attempt", job.attempts}});
+  meta_.mark_processing(id, clock_.now_unix_ms());
+
+  fs::create_directories(cfg_.work_dir);
+  std::string source = cfg_.work_dir + "/" + id + ".source";
+  struct RemoveFile {
+    std::string path;
+    ~RemoveFile() {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  } cleanup{source};
+  if (!objects_.get_to_file("sources/" + id, source)) {
+    meta_.mark_failed(id, "source_missing", "the uploaded source is missing from object storage", clock_.now_unix_ms());
+    meta_.fail_job(job.id, cfg_.worker_id, "source missing", clock_.now_unix_ms());
+    return;
+  }
+
+  auto fail = [&](const std::string& code, const std::string& message) {
+    core::log::warn("job_failed", {{"job_id", job.id}, {"asset_id", id}, {"code", code}, {"message", message}});
+    meta_.mark_failed(id, code, message, clock_.now_unix_ms());
+    meta_.fail_job(job.id, cfg_.worker_id, code, clock_.now_unix_ms());
+  };
+
+  auto probed = media::probe(runner_, cfg_.ffprobe_path, source, double(cfg_.max_duration_secs),
+                             std::chrono::seconds(60));
+  if (auto* f = std::get_if<media::MediaFailure>(&probed)) return fail(f->code, f->message);
+  const auto& info = std::get<media::SourceInfo>(probed);
+  meta_.set_source_info(id, info.duration_s, info.width, info.height);
+
+  media::PipelineConfig pc;
+  pc.ffmpeg_path = cfg_.ffmpeg_path;
+  pc.ffprobe_path = cfg_.ffprobe_path;
+  pc.work_root = cfg_.work_dir;
+  pc.process_timeout = std::chrono::seconds(cfg_.process_timeout_secs);
+  media::Pipeline pipeline(pc, runner_, objects_);
+
+  bool deleted = false, lost_lock = false;
+  int64_t last_check = 0;
+  media::PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    meta_.mark_playable(id, tiers, billing, clock_.now_unix_ms());
+    core::log::info("asset_playable", {{"asset_id", id}});
+  };
+  hooks.on_tick = [&] {
+    auto now = clock_.now_unix_ms();
+    if (now - last_check < 1000) return;
+    last_check = now;
+    if (!meta_.heartbeat_job(job.id, cfg_.worker_id, lock_ms, now)) lost_lock = true;
+    auto a = meta_.get_asset(id);
+    if (!a || a->status == "deleted") deleted = true;
+  };
+  hooks.should_cancel = [&] { return stop.load() || deleted || lost_lock; };
+
+  auto result = pipeline.run(id, source, info, hooks);
+  if (deleted || (!result.ok && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {
+    // Deleted while we worked: remove whatever we published after the API's delete.
+    objects_.delete_prefix("assets/" + id + "/");
+    objects_.delete_prefix("sources/" + id);
+    meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
+    core::log::info("job_cancelled_asset_deleted", {{"asset_id", id}});
+    return;
+  }
+  if (lost_lock || (stop && !result.ok)) {
+    // Another worker owns the job now, or we are shutting down: leave it to be
+    // claimed again rather than marking anything.
+    core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", id}, {"lost_lock", lost_lock}});
+    return;
+  }
+  if (!result.ok) return fail(result.error_code, result.error_message);
+  meta_.mark_hls_ready(id, result.tiers, result.billing_tier, clock_.now_unix_ms());
+  meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
+  core::log::info("asset_hls_ready", {{"asset_id", id}, {"billing_tier", result.billing_tier}});
+  warm_edge(id);
+}
+
+// Best effort, off the job's critical path: a slow or absent edge only means the
+// first viewer sees a MISS.
+void MediaWorker::warm_edge(const std::string& asset_id) {
+  if (cfg_.edge_warm_url.empty()) return;
+  std::thread([url = cfg_.edge_warm_url, token = cfg_.common.edge_internal_token, asset_id] {
+    http::ClientRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    r.body = "{\"asset_id\":\"" + asset_id + "\"}";
+    r.timeout = std::chrono::seconds(30);
+    auto res = http::send(r);
+    if (!res.ok())
+      core::log::warn("edge_warm_failed", {{"asset_id", asset_id}, {"status", static_cast<int64_t>(res.status)},
+                                           {"error", res.error}});
+  }).detach();
+}
+
+}  // namespace rend::worker
