@@ -251,6 +251,20 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   check_published("ast_hevc", res, 270, 480);
 }
 
+TEST_F(PipelineRun, ProbeRejectsTextAndEmptyFiles) {
+  std::string txt = (root_ / "in" / "notes.txt").string();
+  std::ofstream(txt) << "hello, this is not a video\n";
+  auto r = probe(runner_, "ffprobe", txt, 3600, 30s);
+  ASSERT_TRUE(std::holds_alternative<MediaFailure>(r));
+  EXPECT_EQ(std::get<MediaFailure>(r).code, "not_a_video");
+  std::string empty = (root_ / "in" / "empty").string();
+  std::ofstream{empty};
+  r = probe(runner_, "ffprobe", empty, 3600, 30s);
+  ASSERT_TRUE(std::holds_alternative<MediaFailure>(r));
+  EXPECT_EQ(std::get<MediaFailure>(r).code, "corrupt_input");
+  EXPECT_EQ(std::get<MediaFailure>(r).message.find(root_.string()), std::string::npos);
+}
+
 TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
   std::string src = (root_ / "in" / "broken.mp4").string();
   {
@@ -278,7 +292,7 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
 
 TEST_F(PipelineRun, CancelStopsTheJob) {
   std::string src = (root_ / "in" / "c.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "20", "-c:v", "libx264", "-preset",
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "10", "-c:v", "libx264", "-preset",
           "ultrafast", "-pix_fmt", "yuv444p", src});  // not fast-path eligible
   SourceInfo info = probe_ok(src);
   Pipeline p(cfg_, runner_, *objects_);

@@ -1,0 +1,39 @@
+# The front door. `make dev` and `make test` work on a fresh Debian 12 machine:
+# they install what is missing (scripts/bootstrap.sh), build, then run.
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+DATA_DIR ?= .rend/dev
+PYTHON  ?= /usr/bin/python3
+
+.PHONY: dev test build deps deps-test configure unit integration clean format
+
+dev: deps build
+	$(BUILD)/rend dev --data-dir $(DATA_DIR)
+
+test: deps-test build
+	$(MAKE) --no-print-directory unit integration
+
+deps:
+	scripts/bootstrap.sh
+
+deps-test:
+	scripts/bootstrap.sh --test
+
+configure:
+	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# Builds the binary and every unit test.
+build: configure
+	ninja -C $(BUILD) -j $(JOBS)
+
+unit:
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+integration:
+	REND_BIN=$(abspath $(BUILD))/rend $(PYTHON) -m pytest tests/integration -q
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')
+
+clean:
+	rm -rf $(BUILD)
