@@ -2,7 +2,7 @@
 // Metadata store: API keys, assets, uploads, the media job queue.
 //
 // Implementations: sqlite/ (embedded default, DATABASE_URL=sqlite://PATH) and, later,
-// postgres/. One contract suite (metadata_contract.h) runs against each.
+// postgres/. One contract suite (metadata_contract_test.cpp) runs against each.
 //
 // Asset lifecycle (SPEC §4), every transition timestamped (unix ms):
 //   waiting_upload -> queued -> processing -> playable -> hls_ready
@@ -131,6 +131,9 @@ class MetadataStore {
   virtual bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
                              int64_t now_ms) = 0;
   virtual void complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) = 0;
+  // Hands a claimed job back (graceful worker shutdown): it is queued again at
+  // once, and this claim does not count as an attempt. False if not the holder.
+  virtual bool release_job(const std::string& job_id, const std::string& worker_id) = 0;
   // Terminal failure (the worker decided; no retry).
   virtual void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                         int64_t now_ms) = 0;

@@ -221,6 +221,19 @@ TEST_P(MetadataContract, HeartbeatExtendsLockOnlyForHolder) {
   EXPECT_EQ(reclaimed->attempts, 2);
 }
 
+TEST_P(MetadataContract, ReleasedJobIsClaimableAtOnceWithoutCostingAnAttempt) {
+  new_queued_asset();
+  auto job = store_->claim_job("w1", 60000, kT0);
+  ASSERT_TRUE(job);
+  EXPECT_FALSE(store_->release_job(job->id, "w2")) << "only the holder may release";
+  EXPECT_TRUE(store_->release_job(job->id, "w1"));
+  EXPECT_FALSE(store_->release_job(job->id, "w1")) << "already released";
+  auto again = store_->claim_job("w2", 60000, kT0 + 1);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, job->id);
+  EXPECT_EQ(again->attempts, 1);
+}
+
 TEST_P(MetadataContract, JobLostTooOftenFailsItsAsset) {
   auto asset_id = new_queued_asset();
   int64_t now = kT0;

@@ -48,12 +48,14 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   const auto& id = job.asset_id;
   auto lock_ms = int64_t(cfg_.lock_timeout_secs) * 1000;
   auto asset = meta_.get_asset(id);
-  if (!asset || asset->status == "deleted") {
+  // Deleted, or already finished by an earlier claim whose completion was lost.
+  if (!asset || asset->status == "deleted" || asset->status == "hls_ready") {
     meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
     return;
   }
   core::log::info("job_started", {{"job_id", job.id}, {"asset_id", id}, {"attempt", job.attempts}});
-  meta_.mark_processing(id, clock_.now_unix_ms());
+  // A re-claimed job may find its asset already playable: never move it back.
+  if (asset->status == "queued") meta_.mark_processing(id, clock_.now_unix_ms());
 
   fs::create_directories(cfg_.work_dir);
   std::string source = cfg_.work_dir + "/" + id + ".source";
@@ -115,10 +117,16 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     core::log::info("job_cancelled_asset_deleted", {{"asset_id", id}});
     return;
   }
-  if (lost_lock || (stop && !result.ok)) {
-    // Another worker owns the job now, or we are shutting down: leave it to be
-    // claimed again rather than marking anything.
-    core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", id}, {"lost_lock", lost_lock}});
+  if (lost_lock) {
+    // Another worker owns the job now: leave everything to it.
+    core::log::warn("job_lock_lost", {{"job_id", job.id}, {"asset_id", id}});
+    return;
+  }
+  if (stop && !result.ok) {
+    // Shutting down: hand the job back so the next start picks it up at once
+    // instead of waiting for the lock to expire.
+    meta_.release_job(job.id, cfg_.worker_id);
+    core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
     return;
   }
   if (!result.ok) return fail(result.error_code, result.error_message);

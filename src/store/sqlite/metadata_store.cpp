@@ -349,6 +349,17 @@ bool SqliteMetadataStore::heartbeat_job(const std::string& job_id, const std::st
   return db_->changes() > 0;
 }
 
+bool SqliteMetadataStore::release_job(const std::string& job_id, const std::string& worker_id) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_,
+       "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), locked_by = NULL, locked_until_ms = 0"
+       " WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'")
+      .bind(1, job_id)
+      .bind(2, worker_id)
+      .run();
+  return db_->changes() > 0;
+}
+
 bool SqliteMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id,
                                      std::string_view status, const std::optional<std::string>& error,
                                      int64_t now_ms) {

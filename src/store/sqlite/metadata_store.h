@@ -53,6 +53,7 @@ class SqliteMetadataStore final : public MetadataStore {
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) override;
   bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
                      int64_t now_ms) override;
+  bool release_job(const std::string& job_id, const std::string& worker_id) override;
   void complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) override;
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
