@@ -115,6 +115,8 @@ class MetadataStore {
   // Status transitions. Each sets the matching *_at_ms = now_ms. They never move an
   // asset out of `deleted`; they return false when the asset is missing or deleted.
   virtual bool mark_processing(const std::string& asset_id, int64_t now_ms) = 0;
+  // mark_playable / mark_hls_ready keep the first timestamp when repeated (a job
+  // re-run after its worker died).
   // Stores probe results (duration, width, height) at any time.
   virtual bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) = 0;
   virtual bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,

@@ -286,6 +286,8 @@ TEST_P(MetadataContract, StatusTransitionsSetTimestampsAndNeverLeaveDeleted) {
   EXPECT_EQ(a->width, 1920);
   EXPECT_EQ(a->height, 1080);
   ASSERT_EQ(a->tiers.size(), 1u);
+  EXPECT_TRUE(store_->mark_playable(id, {ladder[0]}, "720p", kT0 + 9)) << "a re-run job publishes again";
+  EXPECT_EQ(store_->get_asset(id)->playable_at_ms, kT0 + 2) << "the first playable time is kept";
 
   EXPECT_TRUE(store_->mark_hls_ready(id, ladder, "1080p", kT0 + 3));
   a = store_->get_asset(id);

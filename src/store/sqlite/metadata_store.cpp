@@ -262,7 +262,10 @@ bool SqliteMetadataStore::publish_ladder(const std::string& asset_id, std::strin
                                          std::string_view at_column, const std::vector<Tier>& tiers,
                                          const std::string& billing_tier, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  return update_live_asset(asset_id, "status = ?2, tiers = ?3, billing_tier = ?4, " + std::string(at_column) + " = ?5",
+  // The first time is the one that counts: a re-run job (its first worker died)
+  // must not move playable_at later than when viewers could really start.
+  std::string col(at_column);
+  return update_live_asset(asset_id, "status = ?2, tiers = ?3, billing_tier = ?4, " + col + " = COALESCE(" + col + ", ?5)",
                            [&](Stmt& s) {
                              s.bind(2, status).bind(3, tiers_to_json(tiers)).bind(4, billing_tier).bind(5, now_ms);
                            });
