@@ -1,11 +1,9 @@
 // Asset resources (SPEC §4): read, list with cursor pagination, delete, and signed
 // playback URLs for players that cannot carry the cookie.
-#include <thread>
-
 #include "api/common.h"
 #include "auth/playback_token.h"
 #include "core/log.h"
-#include "http/client.h"
+#include "edge/control.h"
 
 namespace rend::api {
 namespace {
@@ -46,25 +44,6 @@ http::Response list_assets(const ApiDeps& d, http::Request& req) {
                                 {"next_cursor", page.next_cursor ? boost::json::value(*page.next_cursor) : nullptr}});
 }
 
-// Best effort and off the request path: an edge that is down must not fail or slow
-// the delete; it will not have the files for long (purge fanout with retries is
-// the edge registry's job).
-void purge_edge_async(const ApiDeps& d, const std::string& asset_id) {
-  if (d.cfg.edge_purge_url.empty()) return;
-  std::thread([url = d.cfg.edge_purge_url, token = d.cfg.common.edge_internal_token, asset_id] {
-    http::ClientRequest r;
-    r.method = "POST";
-    r.url = url;
-    r.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-    r.body = "{\"asset_id\":\"" + asset_id + "\"}";
-    r.timeout = std::chrono::seconds(5);
-    auto res = http::send(r);
-    if (!res.ok())
-      core::log::warn("edge_purge_failed", {{"asset_id", asset_id}, {"status", static_cast<int64_t>(res.status)},
-                                            {"error", res.error}});
-  }).detach();
-}
-
 http::Response delete_asset(const ApiDeps& d, http::Request& req) {
   return with_asset(d, req, "delete", [&](const store::Asset& a) {
     if (a.status != "deleted") d.meta.mark_deleted(a.id, d.clock.now_unix_ms());
@@ -72,7 +51,10 @@ http::Response delete_asset(const ApiDeps& d, http::Request& req) {
     // removed by its own clean-up, so these deletes only need to run once here.
     size_t n = d.objects.delete_prefix("assets/" + a.id + "/");
     n += d.objects.delete_prefix("sources/" + a.id);
-    purge_edge_async(d, a.id);
+    // Best effort and off the request path: an edge that is down must not fail or
+    // slow the delete.
+    edge::notify_edge_async("edge_purge", d.cfg.edge_purge_url, d.cfg.common.edge_internal_token, a.id,
+                            std::chrono::seconds(5));
     core::log::info("asset_deleted", {{"asset_id", a.id}, {"objects_removed", static_cast<uint64_t>(n)}});
     auto updated = d.meta.get_asset(a.id);
     return json_response(200, asset_json(updated ? *updated : a));

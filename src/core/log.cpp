@@ -10,6 +10,27 @@ namespace {
 
 void append_escaped(std::string& out, std::string_view s) {
   out += '"';
+  out += json_escape(s);
+  out += '"';
+}
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+std::mutex g_mu;
+
+}  // namespace
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
   for (unsigned char c : s) {
     switch (c) {
       case '"': out += "\\\""; break;
@@ -27,22 +48,8 @@ void append_escaped(std::string& out, std::string_view s) {
         }
     }
   }
-  out += '"';
+  return out;
 }
-
-const char* level_name(Level l) {
-  switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-  }
-  return "info";
-}
-
-std::mutex g_mu;
-
-}  // namespace
 
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields) {
   using namespace std::chrono;

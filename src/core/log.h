@@ -20,6 +20,10 @@ inline void info(std::string_view e, std::initializer_list<Field> f = {}) { writ
 inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warn, e, f); }
 inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::error, e, f); }
 
+// Escapes a string for a JSON string literal (without the quotes). Shared by the
+// log writer and hand-built JSON bodies.
+std::string json_escape(std::string_view s);
+
 // Renders the line without writing it (used by write() and by tests).
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields);
 

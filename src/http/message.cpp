@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "core/log.h"
+
 namespace rend::http {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -66,29 +68,6 @@ std::string percent_encode(std::string_view s) {
   return out;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static const char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += char(c);
-        }
-    }
-  }
-  return out;
-}
-
 std::optional<std::string> Request::query_param(std::string_view name) const {
   std::string_view q = query;
   while (!q.empty()) {
@@ -143,7 +122,7 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
-  return json(status, "{\"error\":{\"code\":\"" + json_escape(code) + "\",\"message\":\"" + json_escape(message) + "\"}}");
+  return json(status, "{\"error\":{\"code\":\"" + core::log::json_escape(code) + "\",\"message\":\"" + core::log::json_escape(message) + "\"}}");
 }
 
 }  // namespace rend::http

@@ -92,6 +92,5 @@ struct Response {
 
 std::string percent_decode(std::string_view s, bool plus_as_space = false);
 std::string percent_encode(std::string_view s);  // RFC 3986 unreserved kept
-std::string json_escape(std::string_view s);      // for hand-built JSON (error bodies)
 
 }  // namespace rend::http

@@ -70,6 +70,21 @@ void load_local_secrets(core::Env& env, const std::string& data_dir) {
   if (lock >= 0) ::close(lock);
 }
 
+namespace {
+
+std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind,
+                                          std::function<void(const http::Request&, http::Response&)> decorate,
+                                          std::shared_ptr<const http::Router> router) {
+  http::ServerOptions o;
+  o.name = name;
+  o.host = bind.host;
+  o.port = bind.port;
+  o.decorate = std::move(decorate);
+  return std::make_unique<http::Server>(o, std::move(router));
+}
+
+}  // namespace
+
 // ---- API ----
 struct ApiRole::Impl {
   core::ApiConfig cfg;
@@ -86,12 +101,7 @@ ApiRole::ApiRole(core::ApiConfig cfg, store::MetadataStore& meta, store::ObjectS
 ApiRole::~ApiRole() { stop(); }
 
 uint16_t ApiRole::start() {
-  http::ServerOptions o;
-  o.name = "api";
-  o.host = impl_->cfg.bind.host;
-  o.port = impl_->cfg.bind.port;
-  o.decorate = api::make_decorator(impl_->cfg);
-  impl_->server = std::make_unique<http::Server>(o, api::make_router(impl_->deps));
+  impl_->server = make_server("api", impl_->cfg.bind, api::make_decorator(impl_->cfg), api::make_router(impl_->deps));
   return impl_->server->start();
 }
 void ApiRole::stop() {
@@ -114,12 +124,8 @@ EdgeRole::EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin)
 EdgeRole::~EdgeRole() { stop(); }
 
 uint16_t EdgeRole::start() {
-  http::ServerOptions o;
-  o.name = "edge";
-  o.host = impl_->cfg.bind.host;
-  o.port = impl_->cfg.bind.port;
-  o.decorate = edge::make_decorator(impl_->cfg);
-  impl_->server = std::make_unique<http::Server>(o, edge::make_router(impl_->deps));
+  impl_->server =
+      make_server("edge", impl_->cfg.bind, edge::make_decorator(impl_->cfg), edge::make_router(impl_->deps));
   return impl_->server->start();
 }
 void EdgeRole::stop() {

@@ -1,10 +1,9 @@
 #include "worker/worker.h"
 
 #include <filesystem>
-#include <thread>
 
 #include "core/log.h"
-#include "http/client.h"
+#include "edge/control.h"
 #include "media/pipeline.h"
 #include "media/probe.h"
 
@@ -139,19 +138,8 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
 // Best effort, off the job's critical path: a slow or absent edge only means the
 // first viewer sees a MISS.
 void MediaWorker::warm_edge(const std::string& asset_id) {
-  if (cfg_.edge_warm_url.empty()) return;
-  std::thread([url = cfg_.edge_warm_url, token = cfg_.common.edge_internal_token, asset_id] {
-    http::ClientRequest r;
-    r.method = "POST";
-    r.url = url;
-    r.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-    r.body = "{\"asset_id\":\"" + asset_id + "\"}";
-    r.timeout = std::chrono::seconds(30);
-    auto res = http::send(r);
-    if (!res.ok())
-      core::log::warn("edge_warm_failed", {{"asset_id", asset_id}, {"status", static_cast<int64_t>(res.status)},
-                                           {"error", res.error}});
-  }).detach();
+  edge::notify_edge_async("edge_warm", cfg_.edge_warm_url, cfg_.common.edge_internal_token, asset_id,
+                          std::chrono::seconds(30));
 }
 
 }  // namespace rend::worker
