@@ -30,7 +30,7 @@ unit:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 integration:
-	REND_BIN=$(abspath $(BUILD))/rend $(PYTHON) -m pytest tests/integration -q
+	REND_BIN=$(abspath $(BUILD))/rend REND_REQUIRE_BROWSER=1 $(PYTHON) -m pytest tests/integration -q
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')

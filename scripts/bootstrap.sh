@@ -13,7 +13,8 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
       libgtest-dev libgmock-dev ffmpeg curl ca-certificates)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(python3 python3-pytest python3-requests)
+  # chromium: the watch-page test plays a video in a real browser (playwright-core).
+  pkgs+=(python3 python3-pytest python3-requests chromium)
 fi
 # Node.js runs npm for hls.js (served to the watch page). Keep an existing Node
 # install (e.g. NodeSource's, which bundles npm) rather than mixing in Debian's npm.

@@ -150,6 +150,10 @@ int run_dev(const std::vector<std::string>& args) {
   env.set_default("REND_PLAYBACK_BASE_URL", edge_url);
   env.set_default("REND_EDGE_PURGE_URL", edge_url + "/internal/purge");
   env.set_default("REND_EDGE_WARM_URL", edge_url + "/internal/warm");
+  // The watch page is served by the API and fetches media from the edge (another
+  // origin) with credentials, so the edge must allow the API's origin.
+  auto api_bind = core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
+  env.set_default("REND_EDGE_CORS_ALLOWED_ORIGINS", env.get_or("REND_API_PUBLIC_BASE_URL", core::url_for_bind(api_bind)));
   auto api_cfg = core::ApiConfig::from_env(env, f.data_dir);
   auto worker_cfg = core::WorkerConfig::from_env(env, f.data_dir);
   auto edge_cfg = core::EdgeConfig::from_env(env, f.data_dir);

@@ -1,0 +1,401 @@
+"""End-to-end fixtures: a real `rend dev` process on free loopback ports, and test clips.
+
+Run from the repo root:  python3 -m pytest tests/integration -q
+(use Debian's /usr/bin/python3 with python3-pytest and python3-requests installed).
+
+Environment:
+  REND_BIN   the rend binary (default: <repo>/build/rend; a relative path is taken
+             relative to the repo root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+# Upload limit of the session server: well above every test clip, small enough that
+# the oversize tests are cheap.
+SESSION_MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+
+# Variables that would point a test server at someone else's services.
+_SCRUBBED_PREFIXES = ("REND_", "S3_", "CLICKHOUSE_", "AUTUMN_")
+_SCRUBBED_NAMES = {"DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def rend_bin() -> Path:
+    value = os.environ.get("REND_BIN")
+    path = Path(value) if value else Path("build") / "rend"
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, n: int = 60) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "<no output>"
+    return "\n".join(lines[-n:])
+
+
+def parse_ts(value: Optional[str]) -> Optional[datetime]:
+    """RFC 3339 timestamp -> aware datetime (None stays None)."""
+    if value is None:
+        return None
+    assert isinstance(value, str), f"timestamp is not a string: {value!r}"
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert dt.tzinfo is not None, f"timestamp without offset: {value!r}"
+    return dt
+
+
+@dataclass
+class RendServer:
+    """One `rend dev` process. start()/stop() may be called repeatedly (restart with the same data dir)."""
+
+    data_dir: Path
+    log_dir: Path
+    extra_env: dict = field(default_factory=dict)
+    api_port: int = 0
+    edge_port: int = 0
+    internal_token: str = ""
+    api_key: str = ""
+    proc: Optional[subprocess.Popen] = None
+    generation: int = 0
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def edge(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.log_dir / f"rend-{self.generation}.stdout.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / f"rend-{self.generation}.stderr.log"
+
+    def env(self) -> dict:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_NAMES
+        }
+        env.update(
+            {
+                "REND_API_BIND_ADDR": f"127.0.0.1:{self.api_port}",
+                "REND_EDGE_BIND_ADDR": f"127.0.0.1:{self.edge_port}",
+                "REND_PLAYBACK_BASE_URL": self.edge,
+                "REND_EDGE_INTERNAL_TOKEN": self.internal_token,
+                "REND_MAX_UPLOAD_BYTES": str(SESSION_MAX_UPLOAD_BYTES),
+            }
+        )
+        # extra_env values may refer to this instance's URLs: "{api}", "{edge}"
+        env.update({k: str(v).format(api=self.api, edge=self.edge) for k, v in self.extra_env.items()})
+        return env
+
+    def start(self) -> "RendServer":
+        binary = rend_bin()
+        if not binary.exists():
+            pytest.fail(
+                f"rend binary not found at {binary}; build it with "
+                "`cmake -S . -B build -G Ninja && ninja -C build rend` or set REND_BIN"
+            )
+        assert self.proc is None, "already running"
+        self.generation += 1
+        # Fresh ports on every start: the previous ones may have been taken meanwhile.
+        self.api_port, self.edge_port = free_port(), free_port()
+        while self.edge_port == self.api_port:
+            self.edge_port = free_port()
+        if not self.internal_token:
+            self.internal_token = "it-" + os.urandom(16).hex()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [str(binary), "dev", "--data-dir", str(self.data_dir)],
+                env=self.env(),
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                cwd=str(REPO_ROOT),
+            )
+        self._wait_ready()
+        return self
+
+    def _diag(self) -> str:
+        return (
+            f"--- stderr tail ({self.stderr_path}) ---\n{tail(self.stderr_path)}\n"
+            f"--- stdout tail ({self.stdout_path}) ---\n{tail(self.stdout_path, 20)}"
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        pending = {"api": self.api + "/readyz", "edge": self.edge + "/readyz"}
+        last = {}
+        key_file = self.data_dir / "api-key"
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                pytest.fail(f"rend dev exited with code {rc} before it was ready\n{self._diag()}")
+            for name, url in list(pending.items()):
+                try:
+                    r = requests.get(url, timeout=2)
+                    last[name] = r.status_code
+                    if r.status_code == 200:
+                        del pending[name]
+                except requests.RequestException as e:
+                    last[name] = repr(e)
+            if not pending and key_file.exists():
+                key = key_file.read_text().strip()
+                if key:
+                    assert "\n" not in key, "api-key file must be a single line"
+                    self.api_key = key
+                    return
+            time.sleep(0.1)
+        self.stop(check=False)
+        pytest.fail(
+            f"rend dev not ready within {READY_TIMEOUT_S}s (pending readyz: {sorted(pending)}, "
+            f"last answers: {last}, api-key file exists: {key_file.exists()})\n{self._diag()}"
+        )
+
+    def stop(self, check: bool = True, sig: int = signal.SIGTERM) -> Optional[int]:
+        """SIGTERM (or `sig`); with check, assert a clean exit (code 0) within STOP_TIMEOUT_S."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is not None:
+            rc = proc.returncode
+            if check:
+                pytest.fail(f"rend dev had already exited (code {rc}) before teardown\n{self._diag()}")
+            return rc
+        proc.send_signal(sig)
+        name = signal.Signals(sig).name
+        try:
+            rc = proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            if check:
+                pytest.fail(f"rend dev did not exit within {STOP_TIMEOUT_S}s of {name}\n{self._diag()}")
+            return None
+        if check:
+            assert rc == 0, f"rend dev exited with code {rc} after {name}\n{self._diag()}"
+        return rc
+
+    def create_key(self, scopes: str, name: str = "integration-test") -> str:
+        """`rend keys create` against this server's data dir (a second customer / a narrower key)."""
+        r = subprocess.run(
+            [str(rend_bin()), "keys", "create", "--scopes", scopes, "--name", name, "--data-dir", str(self.data_dir)],
+            env=self.env(), capture_output=True, text=True, timeout=30, cwd=str(REPO_ROOT),
+        )
+        assert r.returncode == 0, f"rend keys create failed ({r.returncode}): {r.stderr[-1000:]}"
+        key = r.stdout.strip().splitlines()[-1].strip()
+        assert key, f"rend keys create printed no key: {r.stdout!r}"
+        return key
+
+    # --- API helpers -------------------------------------------------------------------
+
+    def auth(self, key: Optional[str] = None) -> dict:
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    def create_upload(self, visibility: Optional[str] = "public", size_bytes: Optional[int] = None) -> dict:
+        body = {}
+        if visibility is not None:
+            body["visibility"] = visibility
+        if size_bytes is not None:
+            body["size_bytes"] = size_bytes
+        r = requests.post(self.api + "/v1/uploads", json=body, headers=self.auth(), timeout=10)
+        assert r.status_code == 201, f"POST /v1/uploads {body} -> {r.status_code} {r.text[:500]}"
+        j = r.json()
+        for k in ("upload_id", "asset_id", "upload_url"):
+            assert isinstance(j.get(k), str) and j[k], f"POST /v1/uploads response lacks {k}: {j}"
+        assert j["upload_url"].startswith("http://") or j["upload_url"].startswith("https://"), (
+            f"upload_url is not absolute: {j['upload_url']}"
+        )
+        return j
+
+    def put_bytes(self, upload_url: str, data: bytes) -> requests.Response:
+        return requests.put(
+            upload_url,
+            data=data,
+            headers={**self.auth(), "Content-Type": "application/octet-stream"},
+            timeout=60,
+        )
+
+    def upload(self, path_or_bytes, visibility: str = "public") -> str:
+        data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
+        up = self.create_upload(visibility=visibility, size_bytes=len(data))
+        r = self.put_bytes(up["upload_url"], data)
+        assert r.status_code == 200, f"PUT {up['upload_url']} ({len(data)} bytes) -> {r.status_code} {r.text[:500]}"
+        j = r.json()
+        assert j.get("asset_id") == up["asset_id"], j
+        assert j.get("bytes") == len(data), f"PUT response bytes {j.get('bytes')} != {len(data)}: {j}"
+        assert j.get("status") == "queued", f"PUT response status: {j}"
+        return up["asset_id"]
+
+    def get_asset(self, asset_id: str) -> dict:
+        r = requests.get(f"{self.api}/v1/assets/{asset_id}", headers=self.auth(), timeout=10)
+        assert r.status_code == 200, f"GET /v1/assets/{asset_id} -> {r.status_code} {r.text[:500]}"
+        return r.json()
+
+    def wait_status(self, asset_id: str, wanted, timeout: float = 90.0, interval: float = 0.2) -> dict:
+        """Polls until the status is in `wanted`; fails early on an unexpected terminal status."""
+        wanted = {wanted} if isinstance(wanted, str) else set(wanted)
+        terminal = {"failed", "deleted", "hls_ready"}
+        deadline = time.monotonic() + timeout
+        seen = []
+        asset = None
+        while time.monotonic() < deadline:
+            asset = self.get_asset(asset_id)
+            st = asset.get("status")
+            if not seen or seen[-1] != st:
+                seen.append(st)
+            if st in wanted:
+                return asset
+            if st in terminal:
+                pytest.fail(f"asset {asset_id} reached {st} while waiting for {sorted(wanted)}: {json.dumps(asset)}")
+            time.sleep(interval)
+        pytest.fail(
+            f"asset {asset_id} not {sorted(wanted)} within {timeout}s; statuses seen {seen}; last {json.dumps(asset)}\n"
+            f"{self._diag()}"
+        )
+
+    def playback(self, asset_id: str) -> dict:
+        r = requests.post(f"{self.api}/v1/assets/{asset_id}/playback", headers=self.auth(), timeout=10)
+        assert r.status_code == 200, f"POST /v1/assets/{asset_id}/playback -> {r.status_code} {r.text[:500]}"
+        j = r.json()
+        assert j.get("asset_id") == asset_id, j
+        assert isinstance(j.get("token"), str) and j["token"], j
+        assert isinstance(j.get("urls"), dict) and j["urls"].get("master"), j
+        return j
+
+
+@dataclass
+class ServerFactory:
+    base: Path
+    started: list = field(default_factory=list)
+
+    def __call__(self, name: str, extra_env: Optional[dict] = None, start: bool = True) -> RendServer:
+        root = self.base / name
+        srv = RendServer(data_dir=root / "data", log_dir=root / "logs", extra_env=extra_env or {})
+        self.started.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory) -> Callable[..., RendServer]:
+    """Starts extra `rend dev` instances (own data dir); each is stopped cleanly at session end."""
+    factory = ServerFactory(base=tmp_path_factory.mktemp("rend-extra"))
+    yield factory
+    errors = []
+    for srv in factory.started:
+        try:
+            srv.stop(check=True)
+        except BaseException as e:  # noqa: BLE001 - report every server, not just the first
+            errors.append(f"{srv.data_dir}: {e}")
+    if errors:
+        pytest.fail("extra rend dev instances did not stop cleanly:\n" + "\n".join(errors))
+
+
+@pytest.fixture(scope="session")
+def rend(tmp_path_factory) -> RendServer:
+    """The shared `rend dev` instance for the session."""
+    root = tmp_path_factory.mktemp("rend")
+    srv = RendServer(data_dir=root / "data", log_dir=root / "logs")
+    srv.start()
+    yield srv
+    srv.stop(check=True)
+
+
+# --- test clips ---------------------------------------------------------------------------
+
+def _ffmpeg(*args: str) -> None:
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+
+
+# name -> (description, list of ffmpeg invocations; "{out}" / "{tmp}" are substituted)
+_CLIPS = {
+    # 10 s so the 360p rung has three 4 s segments: the worker's warm covers the first
+    # two of each tier, so the last one is a guaranteed cold object for MISS/HIT checks.
+    "h264_640x360.mp4": [
+        ["-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=10", "-f", "lavfi", "-i", "sine=f=440:d=10",
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-pix_fmt", "yuv420p", "-g", "60",
+         "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", "{out}"],
+    ],
+    # Phone-like: HEVC (hvc1) 480x270 coded, with a 90 degree display matrix -> 270x480 portrait.
+    "hevc_480x270_rot90.mp4": [
+        ["-f", "lavfi", "-i", "testsrc2=s=480x270:r=30:d=3", "-f", "lavfi", "-i", "sine=f=660:d=3",
+         "-c:v", "libx265", "-x265-params", "log-level=error", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-tag:v", "hvc1", "-c:a", "aac", "-b:a", "64k", "-shortest", "{tmp}"],
+        ["-i", "{tmp}", "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", "-tag:v", "hvc1",
+         "-movflags", "+faststart", "{out}"],
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict:
+    """Generated once and cached across sessions in $TMPDIR (keyed by the recipe)."""
+    recipe_hash = hashlib.sha256(json.dumps(_CLIPS, sort_keys=True).encode()).hexdigest()[:12]
+    cache = Path(tempfile.gettempdir()) / f"rend-integration-clips-{recipe_hash}"
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, steps in _CLIPS.items():
+        target = cache / name
+        if not target.exists():
+            work = Path(tempfile.mkdtemp(dir=cache))
+            try:
+                final = work / name
+                for step in steps:
+                    _ffmpeg(*[a.replace("{out}", str(final)).replace("{tmp}", str(work / ("tmp_" + name)))
+                              for a in step])
+                os.replace(final, target)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        out[name.split(".")[0]] = target
+    return out
+
+
+def ffprobe_json(url_or_path: str, timeout: float = 60) -> dict:
+    cmd = ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", url_or_path]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"ffprobe failed ({r.returncode}) on {url_or_path}\nstderr: {r.stderr[-2000:]}"
+    return json.loads(r.stdout)

@@ -1,0 +1,171 @@
+"""A tiny HTTP/1.1 client on raw sockets.
+
+Used where `requests` would get in the way:
+  * request targets must reach the server byte for byte (no `..` normalisation, no
+    re-encoding of %2e / %2f);
+  * a large body must keep streaming only until the server answers (an early 413),
+    the way curl and browsers do, instead of dying on a broken pipe.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Iterable, Optional
+from urllib.parse import urlsplit
+
+
+@dataclass
+class RawResponse:
+    status: int
+    reason: str
+    headers: dict  # lower-case name -> value (last one wins)
+    body: bytes
+    body_fully_sent: bool  # False when the server answered before the whole body went out
+    reset: bool = False  # the connection was reset while reading the response (body may be cut)
+
+    def json(self):
+        import json
+
+        return json.loads(self.body.decode("utf-8"))
+
+
+def _parse_head(raw: bytes):
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1])
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return status, reason, headers, rest
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        line, _, data = data.partition(b"\r\n")
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return bytes(out)
+
+
+def request(
+    url_base: str,
+    method: str,
+    target: str,
+    headers: Optional[dict] = None,
+    body: Optional[Iterable[bytes]] = None,
+    content_length: Optional[int] = None,
+    chunked: bool = False,
+    timeout: float = 30.0,
+) -> RawResponse:
+    """Sends `method target` to the host of url_base exactly as given.
+
+    body: an iterable of byte chunks; sent with Content-Length (content_length, which
+    must be given) or with chunked transfer encoding. Sending stops as soon as the server
+    starts answering.
+    """
+    u = urlsplit(url_base)
+    host, port = u.hostname, u.port or 80
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+        for k, v in (headers or {}).items():
+            lines.append(f"{k}: {v}")
+        if body is not None:
+            if chunked:
+                lines.append("Transfer-Encoding: chunked")
+            else:
+                assert content_length is not None, "content_length is required without chunked"
+                lines.append(f"Content-Length: {content_length}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1"))
+
+        fully_sent = True
+        if body is not None:
+            fully_sent = _send_body(sock, body, chunked, timeout)
+        return _read_response(sock, fully_sent, timeout, head_request=(method == "HEAD"))
+    finally:
+        sock.close()
+
+
+def _send_body(sock: socket.socket, body: Iterable[bytes], chunked: bool, timeout: float) -> bool:
+    """Returns True when the whole body (and the chunked terminator) went out."""
+    sock.setblocking(False)
+    try:
+        def frames():
+            for chunk in body:
+                if not chunk:
+                    continue
+                yield (b"%x\r\n" % len(chunk)) + chunk + b"\r\n" if chunked else chunk
+            if chunked:
+                yield b"0\r\n\r\n"
+
+        for frame in frames():
+            view = memoryview(frame)
+            while view:
+                r, w, _ = select.select([sock], [sock], [], timeout)
+                if r:
+                    return False  # the server answered (or closed): stop sending
+                if not w:
+                    raise TimeoutError(f"server neither read the body nor answered within {timeout}s")
+                try:
+                    n = sock.send(view)
+                except (BrokenPipeError, ConnectionResetError):
+                    return False
+                except BlockingIOError:
+                    continue
+                view = view[n:]
+        return True
+    finally:
+        sock.setblocking(True)
+        sock.settimeout(timeout)
+
+
+def _read_response(sock: socket.socket, fully_sent: bool, timeout: float, head_request: bool) -> RawResponse:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    parsed = None
+    reset = False
+    while time.monotonic() < deadline:
+        parsed = _parse_head(buf) if b"\r\n\r\n" in buf else None
+        if parsed is not None:
+            status, reason, hdrs, rest = parsed
+            if head_request or status in (204, 304) or 100 <= status < 200:
+                if 100 <= status < 200:  # interim (100 Continue): drop it and keep reading
+                    buf = rest
+                    continue
+                return RawResponse(status, reason, hdrs, b"", fully_sent)
+            cl = hdrs.get("content-length")
+            if cl is not None and len(rest) >= int(cl):
+                return RawResponse(status, reason, hdrs, rest[: int(cl)], fully_sent)
+            if "chunked" in hdrs.get("transfer-encoding", "").lower() and rest.endswith(b"0\r\n\r\n"):
+                return RawResponse(status, reason, hdrs, _dechunk(rest), fully_sent)
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+            reset = True
+            if parsed is None and b"\r\n\r\n" not in buf:
+                raise ConnectionResetError(
+                    "connection reset before a response arrived (did the server close without answering, "
+                    "or without draining the request body?)"
+                )
+        if not data:
+            break
+        buf += data
+    parsed = _parse_head(buf) if b"\r\n\r\n" in buf else None
+    if parsed is None:
+        raise ConnectionError(f"no HTTP response (got {buf[:200]!r})")
+    status, reason, hdrs, rest = parsed
+    if "chunked" in hdrs.get("transfer-encoding", "").lower():
+        rest = _dechunk(rest)
+    return RawResponse(status, reason, hdrs, rest, fully_sent, reset)

@@ -1,0 +1,53 @@
+// Loads a Rend watch page in Debian's Chromium (playwright-core) and reports, as one JSON
+// line on stdout, whether hls.js got the video playing.
+//   node tests/integration/watch_page.mjs <watch-url> [timeout-ms]
+// Exit code 0 when the video played past 1 s, 1 otherwise (the JSON says why).
+import { chromium } from 'playwright-core';
+
+const [url, timeoutArg] = process.argv.slice(2);
+const timeoutMs = Number(timeoutArg || 30000);
+const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const report = { url, played: false, currentTime: 0, status: null, statuses: [], console: [], failedRequests: [], edgeResponses: [] };
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
+  });
+  const page = await browser.newPage();
+  page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => report.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.url().includes('/v/')) report.edgeResponses.push(`${r.status()} ${r.url()}`);
+  });
+  await page.goto(url, { waitUntil: 'load' });
+  const deadline = Date.now() + timeoutMs;
+  // Wait until hls.js has media to play, start it (muted), and wait for the clock to move.
+  while (Date.now() < deadline) {
+    const s = await page.evaluate(() => {
+      const v = document.querySelector('video');
+      return { readyState: v.readyState, t: v.currentTime, paused: v.paused, src: v.currentSrc,
+               status: document.getElementById('status')?.textContent };
+    });
+    report.status = s.status;
+    if (report.statuses[report.statuses.length - 1] !== s.status) report.statuses.push(s.status);
+    report.currentTime = s.t;
+    if (s.t > 1) { report.played = true; break; }
+    // The page shows fatal errors to the user: no point waiting any longer.
+    if (/^(Playback error|Could not load|Processing failed|This browser cannot)/.test(s.status || '')) break;
+    if (s.readyState >= 2 && s.paused) {
+      await page.evaluate(() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {}); });
+    }
+    await page.waitForTimeout(250);
+  }
+} catch (e) {
+  report.error = String(e && e.stack || e);
+} finally {
+  if (browser) await browser.close();
+}
+report.edgeResponses = report.edgeResponses.slice(0, 20);
+console.log(JSON.stringify(report));
+process.exit(report.played ? 0 : 1);
