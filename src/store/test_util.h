@@ -1,5 +1,6 @@
 #pragma once
 // Shared by the store tests: every test gets its own scratch directory.
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -27,6 +28,19 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The URL of a real service for a backend's contract run (REND_TEST_POSTGRES_URL,
+// REND_TEST_REDIS_URL, REND_TEST_S3_ENDPOINT, REND_TEST_CLICKHOUSE_URL), started by
+// `scripts/stack up --services-only` in `make test`. Empty when unset: the caller
+// then GTEST_SKIP()s, except under REND_REQUIRE_SERVICES=1 (make test, CI), where a
+// missing service is a failure, never a quiet skip.
+inline std::string service_env(const char* var) {
+  const char* v = std::getenv(var);
+  if (v && *v) return v;
+  const char* req = std::getenv("REND_REQUIRE_SERVICES");
+  if (req && std::string(req) == "1") ADD_FAILURE() << var << " is not set but REND_REQUIRE_SERVICES=1";
+  return {};
+}
 
 // Readable test names for value-parameterized suites whose parameter has a `name`.
 struct ParamName {

@@ -1,0 +1,73 @@
+#pragma once
+// Playback analytics: one row per viewer response at an edge (SPEC §7).
+//
+// Implementations: sqlite/ (a table in the embedded database; the default) and
+// clickhouse/ (HTTP interface, production). One contract suite
+// (analytics_contract_test.cpp) runs against each.
+//
+// Idempotency: every event carries a globally unique event_id. insert() may be
+// called again with events already stored (an edge replaying its spool after a
+// timeout whose first attempt did land); summaries count each event_id once.
+//
+// Privacy: events never carry an IP address, cookie, token or signed URL.
+//
+// Thread-safety: all methods may be called concurrently.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rend::store {
+
+struct PlaybackEvent {
+  std::string event_id;    // unique, e.g. "evt_..." (idempotency key)
+  std::string batch_id;    // the edge batch it arrived in
+  int64_t ts_ms = 0;       // response start, unix ms
+  std::string edge_id;
+  std::string region;
+  std::string asset_id;
+  std::string artifact;    // path inside the asset, e.g. "720p/seg_00001.ts"
+  std::string kind;        // master | playlist | segment | poster | other
+  std::string tier;        // "720p"; empty for master/poster
+  std::string session_id;  // opaque per-viewer playback session (hash of the credential), for views
+  int status = 0;
+  int64_t bytes = 0;
+  std::string cache;       // HIT | MISS
+  int64_t ttfb_ms = 0;
+  int64_t duration_ms = 0;
+  double media_seconds = 0;  // media duration carried by a segment; 0 otherwise
+};
+
+struct TierMinutes {
+  std::string tier;
+  double minutes = 0;
+};
+
+struct UsageSummary {
+  std::string key;  // asset id, or edge id for per-edge rows
+  std::string region;  // per-edge rows only
+  int64_t requests = 0;
+  int64_t views = 0;  // distinct session_id with at least one segment
+  int64_t bytes = 0;
+  int64_t hits = 0;
+  int64_t misses = 0;
+  double ttfb_p50_ms = 0;
+  double ttfb_p95_ms = 0;
+  std::vector<TierMinutes> delivered_minutes;  // sorted by tier name
+};
+
+class AnalyticsStore {
+ public:
+  virtual ~AnalyticsStore() = default;
+  // Creates database/tables if missing. Idempotent; safe on every start.
+  virtual void ensure_schema() = 0;
+  virtual bool healthy() = 0;
+  // Stores events; events whose event_id is already stored are not counted twice.
+  virtual void insert(const std::vector<PlaybackEvent>& events) = 0;
+  // Over [from_ms, to_ms). nullopt when the asset has no events in the range.
+  virtual std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) = 0;
+  // One row per edge with events in [from_ms, to_ms), sorted by edge id.
+  virtual std::vector<UsageSummary> edge_summaries(int64_t from_ms, int64_t to_ms) = 0;
+};
+
+}  // namespace rend::store
