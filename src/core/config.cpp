@@ -48,6 +48,24 @@ CommonConfig CommonConfig::from_env(const Env& env, const std::string& data_dir)
   c.data_dir = data_dir;
   c.database_url = env.get_or("DATABASE_URL", "sqlite://" + data_dir + "/rend.db");
   c.object_store_dir = env.get_or("REND_OBJECT_STORE_DIR", data_dir + "/objects");
+  c.redis_url = env.get_or("REND_REDIS_URL", "");
+  if (!c.redis_url.empty() && c.redis_url.rfind("redis://", 0) != 0)
+    throw ConfigError("REND_REDIS_URL must start with redis://");
+  c.s3.endpoint = env.get_or("S3_ENDPOINT", "");
+  c.s3.region = env.get_or("S3_REGION", "us-east-1");
+  c.s3.bucket = env.get_or("S3_BUCKET", "");
+  c.s3.access_key_id = env.get_or("AWS_ACCESS_KEY_ID", "");
+  c.s3.secret_access_key = env.get_or("AWS_SECRET_ACCESS_KEY", "");
+  c.s3.path_style = env.get_bool("S3_FORCE_PATH_STYLE", true);
+  c.s3.health_url = env.get_or("OBJECT_STORE_HEALTH_URL", "");
+  if (!c.s3.endpoint.empty() != !c.s3.bucket.empty())
+    throw ConfigError(c.s3.endpoint.empty() ? "S3_ENDPOINT must be set when S3_BUCKET is" : "S3_BUCKET must be set when S3_ENDPOINT is");
+  if (c.s3.enabled()) check_url(c.s3.endpoint, "S3_ENDPOINT");
+  c.clickhouse.url = env.get_or("CLICKHOUSE_URL", "");
+  c.clickhouse.database = env.get_or("CLICKHOUSE_DATABASE", "rend");
+  c.clickhouse.user = env.get_or("CLICKHOUSE_USER", "default");
+  c.clickhouse.password = env.get_or("CLICKHOUSE_PASSWORD", "");
+  if (c.clickhouse.enabled()) check_url(c.clickhouse.url, "CLICKHOUSE_URL");
   c.signing_key_id = env.get_or("REND_PLAYBACK_SIGNING_KEY_ID", "dev");
   c.signing_secret = env.get_or("REND_PLAYBACK_SIGNING_SECRET", "");
   c.edge_internal_token = env.get_or("REND_EDGE_INTERNAL_TOKEN", "");
@@ -57,8 +75,12 @@ CommonConfig CommonConfig::from_env(const Env& env, const std::string& data_dir)
     // SPEC §3: production never runs on the embedded backends.
     if (c.database_url.rfind("sqlite:", 0) == 0)
       throw ConfigError("DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
-    if (!env.get("S3_ENDPOINT") || !env.get("S3_BUCKET"))
+    if (!c.s3.enabled())
       throw ConfigError("S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
+    if (c.redis_url.empty())
+      throw ConfigError("REND_REDIS_URL is required when REND_ENV=production (in-process coordination is for local use)");
+    if (!c.clickhouse.enabled())
+      throw ConfigError("CLICKHOUSE_URL is required when REND_ENV=production (the SQLite analytics table is for local use)");
     if (c.edge_internal_token.size() < 32)
       throw ConfigError("REND_EDGE_INTERNAL_TOKEN must be set to at least 32 characters when REND_ENV=production");
   }

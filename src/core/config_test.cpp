@@ -59,4 +59,34 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   EXPECT_NE(msg.find("S3_ENDPOINT"), std::string::npos) << msg;
   EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_ENV", "staging"}}), "/d"); }).find("REND_ENV"),
             std::string::npos);
+  std::map<std::string, std::string> prod{{"REND_ENV", "production"},
+                                          {"DATABASE_URL", "postgres://db/rend"},
+                                          {"S3_ENDPOINT", "https://s3.example.com"},
+                                          {"S3_BUCKET", "rend"},
+                                          {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')}};
+  msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
+  EXPECT_NE(msg.find("REND_REDIS_URL"), std::string::npos) << msg;
+  prod["REND_REDIS_URL"] = "redis://cache:6379";
+  msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
+  EXPECT_NE(msg.find("CLICKHOUSE_URL"), std::string::npos) << msg;
+  prod["CLICKHOUSE_URL"] = "https://ch.example.com:8443";
+  EXPECT_EQ(error_of([&] { ApiConfig::from_env(base(prod), "/d"); }), "");
+}
+
+TEST(Config, RealBackendsAreSelectedByTheirVariables) {
+  auto c = ApiConfig::from_env(base({{"S3_ENDPOINT", "http://127.0.0.1:9100"}, {"S3_BUCKET", "rend"},
+                                     {"REND_REDIS_URL", "redis://127.0.0.1:6379"},
+                                     {"CLICKHOUSE_URL", "http://127.0.0.1:8123"}}),
+                               "/d");
+  EXPECT_TRUE(c.common.s3.enabled());
+  EXPECT_EQ(c.common.s3.region, "us-east-1");
+  EXPECT_TRUE(c.common.s3.path_style);
+  EXPECT_EQ(c.common.redis_url, "redis://127.0.0.1:6379");
+  EXPECT_TRUE(c.common.clickhouse.enabled());
+  EXPECT_EQ(c.common.clickhouse.database, "rend");
+  EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"S3_BUCKET", "rend"}}), "/d"); }).find("S3_ENDPOINT"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_REDIS_URL", "localhost:6379"}}), "/d"); })
+                .find("REND_REDIS_URL"),
+            std::string::npos);
 }

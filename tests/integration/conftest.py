@@ -72,6 +72,70 @@ def parse_ts(value: Optional[str]) -> Optional[datetime]:
     return dt
 
 
+# --- backends ------------------------------------------------------------------------
+# Every test that uses the `rend` fixture runs twice: on the embedded defaults, and on
+# the real services (Postgres, Redis, s3rver, ClickHouse) that scripts/with-test-services
+# starts for `make test` and announces through REND_TEST_* variables.
+
+def services_available() -> bool:
+    return bool(os.environ.get("REND_TEST_POSTGRES_URL"))
+
+
+def backends() -> list:
+    if services_available():
+        return ["embedded", "services"]
+    if os.environ.get("REND_REQUIRE_SERVICES") == "1":
+        raise RuntimeError("REND_REQUIRE_SERVICES=1 but REND_TEST_POSTGRES_URL is not set")
+    return ["embedded"]
+
+
+def _psql(sql: str) -> None:
+    r = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-q", os.environ["REND_TEST_POSTGRES_URL"], "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, f"psql failed: {r.stderr[-1000:]}"
+
+
+def services_env() -> dict:
+    """Env for one `rend dev` on the real services, with its own database on each."""
+    suffix = os.urandom(5).hex()
+    db = f"rend_it_{suffix}"
+    _psql(f"CREATE DATABASE {db}")
+    admin = os.environ["REND_TEST_POSTGRES_URL"]
+    return {
+        "DATABASE_URL": admin.rsplit("/", 1)[0] + "/" + db,
+        "REND_REDIS_URL": os.environ["REND_TEST_REDIS_URL"],
+        "S3_ENDPOINT": os.environ["REND_TEST_S3_ENDPOINT"],
+        "S3_BUCKET": os.environ.get("REND_TEST_S3_BUCKET", "rend"),
+        "S3_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "S3RVER",
+        "AWS_SECRET_ACCESS_KEY": "S3RVER",
+        "CLICKHOUSE_URL": os.environ["REND_TEST_CLICKHOUSE_URL"],
+        "CLICKHOUSE_DATABASE": db,
+    }
+
+
+def _s3_keys(endpoint: str, bucket: str, prefix: str) -> dict:
+    """ListObjectsV2 against s3rver (which does not check signatures), key -> size."""
+    import xml.etree.ElementTree as ET
+
+    out, token = {}, None
+    while True:
+        params = {"list-type": "2", "prefix": prefix}
+        if token:
+            params["continuation-token"] = token
+        r = requests.get(f"{endpoint}/{bucket}", params=params, timeout=10)
+        assert r.status_code == 200, f"s3 list {prefix}: {r.status_code} {r.text[:300]}"
+        root = ET.fromstring(r.content)
+        ns = {"s": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
+        q = (lambda t: f"s:{t}") if ns else (lambda t: t)
+        for c in root.findall(q("Contents"), ns):
+            out[c.find(q("Key"), ns).text] = int(c.find(q("Size"), ns).text)
+        token_el = root.find(q("NextContinuationToken"), ns)
+        if token_el is None or not token_el.text:
+            return out
+        token = token_el.text
+
+
 @dataclass
 class RendServer:
     """One `rend dev` process. start()/stop() may be called repeatedly (restart with the same data dir)."""
@@ -79,6 +143,7 @@ class RendServer:
     data_dir: Path
     log_dir: Path
     extra_env: dict = field(default_factory=dict)
+    backend: str = "embedded"
     api_port: int = 0
     edge_port: int = 0
     internal_token: str = ""
@@ -97,6 +162,22 @@ class RendServer:
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    def object_keys(self, prefix: str) -> dict:
+        """Objects in the server's object store under `prefix`, key -> size."""
+        if self.backend == "services":
+            return _s3_keys(self.extra_env["S3_ENDPOINT"], self.extra_env["S3_BUCKET"], prefix)
+        root = self.objects_dir
+        return {str(p.relative_to(root)): p.stat().st_size
+                for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)).startswith(prefix)
+                and not str(p.relative_to(root)).startswith(".tmp")}
+
+    def read_object(self, key: str) -> bytes:
+        if self.backend == "services":
+            r = requests.get(f"{self.extra_env['S3_ENDPOINT']}/{self.extra_env['S3_BUCKET']}/{key}", timeout=30)
+            assert r.status_code == 200, f"s3 get {key}: {r.status_code}"
+            return r.content
+        return (self.objects_dir / key).read_bytes()
 
     @property
     def stdout_path(self) -> Path:
@@ -332,11 +413,12 @@ def server_factory(tmp_path_factory) -> Callable[..., RendServer]:
         pytest.fail("extra rend dev instances did not stop cleanly:\n" + "\n".join(errors))
 
 
-@pytest.fixture(scope="session")
-def rend(tmp_path_factory) -> RendServer:
-    """The shared `rend dev` instance for the session."""
-    root = tmp_path_factory.mktemp("rend")
-    srv = RendServer(data_dir=root / "data", log_dir=root / "logs")
+@pytest.fixture(scope="session", params=backends())
+def rend(request, tmp_path_factory) -> RendServer:
+    """The shared `rend dev` instance, once per backend set (embedded, services)."""
+    root = tmp_path_factory.mktemp(f"rend-{request.param}")
+    extra = services_env() if request.param == "services" else {}
+    srv = RendServer(data_dir=root / "data", log_dir=root / "logs", extra_env=extra, backend=request.param)
     srv.start()
     yield srv
     srv.stop(check=True)

@@ -519,7 +519,7 @@ def test_second_put_to_a_completed_upload_is_409(rend, clips):
     assert rend.put_bytes(up["upload_url"], data).status_code == 200
     r = rend.put_bytes(up["upload_url"], os.urandom(1000))
     assert_error(r, 409, "second PUT to an upload that already completed")
-    assert (rend.objects_dir / "sources" / up["asset_id"]).read_bytes() == data, "the source was overwritten"
+    assert rend.read_object("sources/" + up["asset_id"]) == data, "the source was overwritten"
 
 
 # --- upload limits and bad input ----------------------------------------------------------
@@ -555,8 +555,8 @@ def test_oversized_upload_is_413_and_nothing_is_stored(rend, mode, size):
     a = rend.get_asset(aid)
     assert a["status"] == "waiting_upload", f"after a 413 the asset should still wait for its upload: {a}"
     assert a["uploaded_at"] is None, a
-    assert not (rend.objects_dir / "sources" / aid).exists(), "source object stored despite the 413"
-    mentions = [p for p in files_under(rend.objects_dir) if aid in str(p)]
+    assert not rend.object_keys("sources/" + aid), "source object stored despite the 413"
+    mentions = [k for k in rend.object_keys("") if aid in k]
     assert not mentions, f"objects mentioning {aid} after the 413: {mentions}"
     after = files_under(rend.data_dir)
     leftovers = {str(p): n for p, n in after.items() if p not in before and n >= 1024 * 1024}
@@ -618,10 +618,10 @@ def test_rotated_hevc_gets_a_portrait_ladder(rend, clips):
 def test_delete_removes_objects_and_edge_stops_serving(rend, clips):
     aid = rend.upload(clips["h264_640x360"])
     rend.wait_status(aid, "hls_ready", timeout=HLS_TIMEOUT_S)
-    src = rend.objects_dir / "sources" / aid
-    art = rend.objects_dir / "assets" / aid
-    assert src.is_file(), f"expected the source at {src}"
-    assert (art / "master.m3u8").is_file(), f"expected artifacts under {art}: {list(files_under(art))}"
+    src = "sources/" + aid
+    art = f"assets/{aid}/"
+    assert rend.object_keys(src), f"expected the source at {src}"
+    assert art + "master.m3u8" in rend.object_keys(art), f"expected artifacts under {art}: {rend.object_keys(art)}"
 
     signed = rend.playback(aid)
     master_url = signed["urls"]["master"]
@@ -635,8 +635,8 @@ def test_delete_removes_objects_and_edge_stops_serving(rend, clips):
     assert r.status_code == 200, f"DELETE /v1/assets/{aid} -> {r.status_code} {r.text[:300]}"
     assert r.json().get("status") == "deleted", r.json()
 
-    assert not src.exists(), f"source still at {src}"
-    assert not files_under(art), f"artifacts left: {list(files_under(art))}"
+    assert not rend.object_keys(src), f"source still at {src}"
+    assert not rend.object_keys(art), f"artifacts left: {rend.object_keys(art)}"
     a = rend.get_asset(aid)
     assert a["status"] == "deleted" and parse_ts(a["deleted_at"]) is not None, a
 
