@@ -1,0 +1,108 @@
+"""The roles run as separate processes on the same embedded stores (SPEC §1):
+`rend api`, `rend worker media` and `rend edge`, each stopped and started on its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import REPO_ROOT, free_port, rend_bin, tail
+
+
+class Role:
+    def __init__(self, name: str, args: list, env: dict, log_dir: Path):
+        self.name, self.args, self.env, self.log = name, args, env, log_dir / f"{name}.log"
+        self.proc = None
+
+    def start(self) -> "Role":
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([str(rend_bin()), *self.args], env=self.env, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
+        return self
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=15)
+        assert rc == 0, f"rend {self.name} exited {rc}\n{tail(self.log)}"
+
+
+def wait_ready(url: str, role: Role, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert role.proc.poll() is None, f"rend {role.name} exited early\n{tail(role.log)}"
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} not ready\n{tail(role.log)}")
+
+
+def wait_status(api: str, key: str, aid: str, wanted: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        a = requests.get(f"{api}/v1/assets/{aid}", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
+        if a["status"] == wanted:
+            return a
+        assert a["status"] not in ("failed", "deleted"), a
+        time.sleep(0.2)
+    pytest.fail(f"{aid} not {wanted} in {timeout}s: {a}")
+
+
+def test_api_worker_and_edge_as_separate_processes(tmp_path, clips):
+    data = tmp_path / "data"
+    api_port, edge_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_")) and k != "DATABASE_URL"}
+    env.update({
+        "REND_API_BIND_ADDR": f"127.0.0.1:{api_port}",
+        "REND_EDGE_BIND_ADDR": f"127.0.0.1:{edge_port}",
+        "REND_PLAYBACK_BASE_URL": f"http://127.0.0.1:{edge_port}",
+        "REND_MEDIA_WORKER_POLL_INTERVAL_SECS": "1",
+    })
+    api = f"http://127.0.0.1:{api_port}"
+    dd = ["--data-dir", str(data)]
+    key = subprocess.run([str(rend_bin()), "keys", "create", "--scopes", "all", *dd], env=env,
+                         capture_output=True, text=True, check=True, cwd=str(REPO_ROOT)).stdout.strip()
+    roles = {
+        "api": Role("api", ["api", *dd], env, tmp_path).start(),
+        "edge": Role("edge", ["edge", *dd], env, tmp_path).start(),
+    }
+    try:
+        wait_ready(api + "/readyz", roles["api"])
+        wait_ready(f"http://127.0.0.1:{edge_port}/readyz", roles["edge"])
+        auth = {"Authorization": f"Bearer {key}"}
+
+        # No worker yet: the upload is accepted and waits in the queue.
+        up = requests.post(api + "/v1/uploads", json={}, headers=auth, timeout=10).json()
+        r = requests.put(up["upload_url"], data=Path(clips["h264_640x360"]).read_bytes(), headers=auth, timeout=60)
+        assert r.status_code == 200, r.text
+        time.sleep(1.5)
+        assert wait_status(api, key, up["asset_id"], "queued", timeout=5)["status"] == "queued"
+
+        # A worker started on its own finds the job by polling the shared database.
+        roles["worker"] = Role("worker", ["worker", "media", *dd], env, tmp_path).start()
+        wait_status(api, key, up["asset_id"], "hls_ready")
+
+        # The edge, a separate process, serves it from the shared object store.
+        s = requests.Session()
+        boot = s.get(f"{api}/api/player/{up['asset_id']}", timeout=10).json()
+        master = s.get(boot["urls"]["master"], timeout=10)
+        assert master.status_code == 200 and master.text.startswith("#EXTM3U"), master.text[:200]
+
+        # Restart the edge alone: it keeps serving (cache rebuilt from disk or refilled).
+        roles["edge"].stop()
+        roles["edge"] = Role("edge", ["edge", *dd], env, tmp_path).start()
+        wait_ready(f"http://127.0.0.1:{edge_port}/readyz", roles["edge"])
+        assert s.get(boot["urls"]["master"], timeout=10).status_code == 200
+    finally:
+        for role in roles.values():
+            if role.proc and role.proc.poll() is None:
+                role.stop()
