@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,8 +36,12 @@ ProcessResult PosixProcessRunner::run(const std::vector<std::string>& argv, cons
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
-    // Child: own process group so a timeout kills ffmpeg and anything it spawned.
+    // Child: own process group so a timeout kills ffmpeg and anything it spawned,
+    // and it dies with us: a SIGKILLed worker must not leave an ffmpeg writing
+    // into the work dir that the job's next claimant will use.
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(127);  // parent already gone before prctl
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     dup2(opts.capture_stdout ? out_pipe[1] : devnull, 1);

@@ -106,3 +106,44 @@ def test_api_worker_and_edge_as_separate_processes(tmp_path, clips):
         for role in roles.values():
             if role.proc and role.proc.poll() is None:
                 role.stop()
+
+
+def test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout(tmp_path):
+    src = tmp_path / "hd.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=12",
+                    "-f", "lavfi", "-i", "sine=d=12", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                    "yuv420p", "-c:a", "aac", "-shortest", str(src)], check=True)
+    data = tmp_path / "data"
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_")) and k != "DATABASE_URL"}
+    env.update({"REND_API_BIND_ADDR": f"127.0.0.1:{api_port}", "REND_MEDIA_WORKER_POLL_INTERVAL_SECS": "1",
+                "REND_MEDIA_JOB_LOCK_TIMEOUT_SECS": "5"})
+    api = f"http://127.0.0.1:{api_port}"
+    dd = ["--data-dir", str(data)]
+    key = subprocess.run([str(rend_bin()), "keys", "create", "--scopes", "all", *dd], env=env,
+                         capture_output=True, text=True, check=True, cwd=str(REPO_ROOT)).stdout.strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    api_role = Role("api", ["api", *dd], env, tmp_path).start()
+    first = Role("worker1", ["worker", "media", *dd], env, tmp_path).start()
+    second = None
+    try:
+        wait_ready(api + "/readyz", api_role)
+        up = requests.post(api + "/v1/uploads", json={}, headers=auth, timeout=10).json()
+        assert requests.put(up["upload_url"], data=src.read_bytes(), headers=auth, timeout=60).status_code == 200
+        wait_status(api, key, up["asset_id"], "playable", timeout=30)
+        # SIGKILL: no clean-up, no release; the job stays claimed until its lock expires.
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        killed_at = time.monotonic()
+        second = Role("worker2", ["worker", "media", *dd], env, tmp_path).start()
+        a = wait_status(api, key, up["asset_id"], "hls_ready", timeout=120)
+        assert time.monotonic() - killed_at >= 3, "the second worker must wait for the dead worker's lock"
+        assert a["error"] is None and len(a["tiers"]) == 4, a
+        assert "job_started" in tail(second.log, 200), "the second worker did not run the job"
+    finally:
+        for role in (api_role, second):
+            if role and role.proc.poll() is None:
+                role.stop()
+        if first.proc.poll() is None:
+            first.proc.kill()
