@@ -10,8 +10,11 @@ PYTHON  ?= /usr/bin/python3
 dev: deps build
 	$(BUILD)/rend dev --data-dir $(DATA_DIR)
 
+# Unit and integration tests run with Postgres, Redis, ClickHouse and s3rver up on
+# free loopback ports, so every store backend's contract suite runs for real.
 test: deps-test build
-	$(MAKE) --no-print-directory unit integration
+	docker-compose -f compose.yml config -q
+	scripts/with-test-services $(MAKE) --no-print-directory unit integration
 
 deps:
 	scripts/bootstrap.sh

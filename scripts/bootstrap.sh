@@ -10,11 +10,15 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config
-      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
+      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev
       libgtest-dev libgmock-dev ffmpeg curl ca-certificates)
 if [ "$want_test" = 1 ]; then
   # chromium: the watch-page test plays a video in a real browser (playwright-core).
   pkgs+=(python3 python3-pytest python3-requests chromium)
+  # The real services the backend tests run against (scripts/stack up --services-only;
+  # s3rver comes from npm).
+  # docker-compose: only to check that compose.yml stays valid (no engine here).
+  pkgs+=(postgresql postgresql-client redis-server clickhouse-server docker-compose)
 fi
 # Node.js runs npm for hls.js (served to the watch page). Keep an existing Node
 # install (e.g. NodeSource's, which bundles npm) rather than mixing in Debian's npm.

@@ -19,7 +19,8 @@ const char* kUsage =
     "  api                 the control plane\n"
     "  worker media        the media worker\n"
     "  edge                a playback edge\n"
-    "  migrate             apply database migrations and exit\n"
+    "  migrate             apply database migrations and the analytics schema, then exit\n"
+    "  clickhouse-init     apply only the analytics schema (ClickHouse or SQLite), then exit\n"
     "  keys create --scopes upload,read,delete,analytics [--name N]\n"
     "                      create an API key and print it once\n"
     "\n"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (cmd == "edge") return rend::roles::run_edge(rest);
     if (cmd == "migrate") return rend::roles::run_migrate(rest);
     if (cmd == "keys") return rend::roles::run_keys(rest);
+    if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const rend::core::ConfigError& e) {

@@ -8,12 +8,25 @@ namespace rend::api {
 std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   auto r = std::make_shared<http::Router>();
   r->add("GET", "/healthz", [](http::Request&) { return http::Response::json(200, "{\"ok\":true}"); });
-  // Readiness: the stores this process needs to do any useful work.
+  // Readiness: the dependencies this process needs to do useful work, each named,
+  // so an operator sees which one is down (SPEC §9). Probed on every call: a
+  // dependency that comes back is reported ready without restarting Rend.
   r->add("GET", "/readyz", [&d](http::Request&) {
     bool db = d.meta.healthy();
+    bool coord = d.coord.healthy();
     auto obj = d.objects.health();
-    boost::json::object checks{{"database", db ? "ok" : "down"}, {"object_store", obj.ok ? "ok" : obj.detail}};
-    return json_response(db && obj.ok ? 200 : 503, boost::json::object{{"ready", db && obj.ok}, {"checks", checks}});
+    bool ok = db && coord && obj.ok;
+    boost::json::object checks{{"database", db ? "ok" : "down"},
+                               {"coordination", coord ? "ok" : "down"},
+                               {"object_store", obj.ok ? "ok" : "down"}};
+    boost::json::object body{{"ready", ok}, {"checks", checks}};
+    if (!ok) {
+      boost::json::array down;
+      for (const auto& [k, v] : checks)
+        if (v != "ok") down.push_back(boost::json::string(k));
+      body["down"] = std::move(down);
+    }
+    return json_response(ok ? 200 : 503, body);
   });
   add_upload_routes(*r, d);
   add_asset_routes(*r, d);

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -19,6 +20,7 @@ struct ApiDeps {
   store::MetadataStore& meta;
   store::ObjectStore& objects;
   store::Coordinator& coord;
+  store::AnalyticsStore& analytics;
   const core::Clock& clock;
 };
 

@@ -32,6 +32,23 @@ void check_url(const std::string& value, const std::string& var) {
   if (value.back() == '/') throw ConfigError(var + " must not end with '/'");
 }
 
+// SPEC §3: production never runs on an embedded backend. Each role names the
+// backends it uses (an edge host has no database, for instance).
+struct Needs {
+  bool database = false, objects = false, redis = false, clickhouse = false;
+};
+void require_production_backends(const CommonConfig& c, Needs n) {
+  if (!c.production) return;
+  if (n.database && c.database_url.rfind("sqlite:", 0) == 0)
+    throw ConfigError("DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
+  if (n.objects && !c.s3.enabled())
+    throw ConfigError("S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
+  if (n.redis && c.redis_url.empty())
+    throw ConfigError("REND_REDIS_URL is required when REND_ENV=production (in-process coordination is for local use)");
+  if (n.clickhouse && !c.clickhouse.enabled())
+    throw ConfigError("CLICKHOUSE_URL is required when REND_ENV=production (the SQLite analytics table is for local use)");
+}
+
 }  // namespace
 
 std::string url_for_bind(const HostPort& hp) {
@@ -71,25 +88,15 @@ CommonConfig CommonConfig::from_env(const Env& env, const std::string& data_dir)
   c.edge_internal_token = env.get_or("REND_EDGE_INTERNAL_TOKEN", "");
   if (c.signing_secret.size() < 32)
     throw ConfigError("REND_PLAYBACK_SIGNING_SECRET must be set to at least 32 characters");
-  if (c.production) {
-    // SPEC §3: production never runs on the embedded backends.
-    if (c.database_url.rfind("sqlite:", 0) == 0)
-      throw ConfigError("DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
-    if (!c.s3.enabled())
-      throw ConfigError("S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
-    if (c.redis_url.empty())
-      throw ConfigError("REND_REDIS_URL is required when REND_ENV=production (in-process coordination is for local use)");
-    if (!c.clickhouse.enabled())
-      throw ConfigError("CLICKHOUSE_URL is required when REND_ENV=production (the SQLite analytics table is for local use)");
-    if (c.edge_internal_token.size() < 32)
-      throw ConfigError("REND_EDGE_INTERNAL_TOKEN must be set to at least 32 characters when REND_ENV=production");
-  }
+  if (c.production && c.edge_internal_token.size() < 32)
+    throw ConfigError("REND_EDGE_INTERNAL_TOKEN must be set to at least 32 characters when REND_ENV=production");
   return c;
 }
 
 ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
   ApiConfig c;
   c.common = CommonConfig::from_env(env, data_dir);
+  require_production_backends(c.common, {.database = true, .objects = true, .redis = true, .clickhouse = true});
   c.bind = parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
   c.public_base_url = env.get_or("REND_API_PUBLIC_BASE_URL", url_for_bind(c.bind));
   check_url(c.public_base_url, "REND_API_PUBLIC_BASE_URL");
@@ -112,6 +119,7 @@ ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
 WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir) {
   WorkerConfig c;
   c.common = CommonConfig::from_env(env, data_dir);
+  require_production_backends(c.common, {.database = true, .objects = true, .redis = true});
   char host[256] = "worker";
   gethostname(host, sizeof host - 1);
   c.worker_id = env.get_or("REND_MEDIA_WORKER_ID", std::string(host) + "-" + std::to_string(getpid()));
@@ -131,6 +139,7 @@ WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir)
 EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   EdgeConfig c;
   c.common = CommonConfig::from_env(env, data_dir);
+  require_production_backends(c.common, {.objects = true});
   c.bind = parse_host_port(env.get_or("REND_EDGE_BIND_ADDR", "127.0.0.1:4100"), "REND_EDGE_BIND_ADDR");
   c.edge_id = env.get_or("REND_EDGE_ID", "edge-local");
   c.region = env.get_or("REND_EDGE_REGION", "local");

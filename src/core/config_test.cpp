@@ -51,10 +51,17 @@ TEST(Config, ErrorsNameTheVariable) {
 }
 
 TEST(Config, ProductionRefusesEmbeddedBackends) {
+  const std::string token(40, 't');
   auto msg = error_of([] { ApiConfig::from_env(base({{"REND_ENV", "production"}}), "/d"); });
+  EXPECT_NE(msg.find("REND_EDGE_INTERNAL_TOKEN"), std::string::npos) << msg;
+  msg = error_of([&] {
+    ApiConfig::from_env(base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token}}), "/d");
+  });
   EXPECT_NE(msg.find("DATABASE_URL"), std::string::npos) << msg;
-  msg = error_of([] {
-    ApiConfig::from_env(base({{"REND_ENV", "production"}, {"DATABASE_URL", "postgres://db/rend"}}), "/d");
+  msg = error_of([&] {
+    ApiConfig::from_env(base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token},
+                              {"DATABASE_URL", "postgres://db/rend"}}),
+                        "/d");
   });
   EXPECT_NE(msg.find("S3_ENDPOINT"), std::string::npos) << msg;
   EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_ENV", "staging"}}), "/d"); }).find("REND_ENV"),
@@ -71,6 +78,17 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   EXPECT_NE(msg.find("CLICKHOUSE_URL"), std::string::npos) << msg;
   prod["CLICKHOUSE_URL"] = "https://ch.example.com:8443";
   EXPECT_EQ(error_of([&] { ApiConfig::from_env(base(prod), "/d"); }), "");
+}
+
+TEST(Config, AnEdgeHostNeedsOnlyObjectStorage) {
+  std::map<std::string, std::string> edge{{"REND_ENV", "production"},
+                                          {"S3_ENDPOINT", "https://s3.example.com"},
+                                          {"S3_BUCKET", "rend"},
+                                          {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')}};
+  EXPECT_EQ(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }), "");
+  edge.erase("S3_ENDPOINT");
+  edge.erase("S3_BUCKET");
+  EXPECT_NE(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }).find("S3_ENDPOINT"), std::string::npos);
 }
 
 TEST(Config, RealBackendsAreSelectedByTheirVariables) {

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "roles/roles.h"
+#include "store/factory.h"
 
 namespace fs = std::filesystem;
 
@@ -88,6 +89,16 @@ int run_migrate(const std::vector<std::string>& args) {
   return 0;
 }
 
+// The analytics schema alone (compose's clickhouse-init one-shot); idempotent.
+int run_clickhouse_init(const std::vector<std::string>& args) {
+  auto f = parse_flags(args);
+  auto env = role_env(f);
+  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
+  store::open_analytics_store(cfg)->ensure_schema();
+  core::log::info("analytics_schema_applied", {{"backend", cfg.clickhouse.enabled() ? "clickhouse" : "sqlite"}});
+  return 0;
+}
+
 int run_keys(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics [--name N]");
   auto f = parse_flags({args.begin() + 1, args.end()});
@@ -105,7 +116,7 @@ int run_api(const std::vector<std::string>& args) {
   auto env = role_env(f);
   auto cfg = core::ApiConfig::from_env(env, f.data_dir);
   auto stores = open_stores(cfg.common, cfg.auto_migrate);
-  ApiRole api(cfg, *stores.meta, *stores.objects, *stores.coord);
+  ApiRole api(cfg, stores);
   auto port = api.start();
   core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
   wait_for_shutdown_signal();
@@ -130,8 +141,9 @@ int run_edge(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
   auto env = role_env(f);
   auto cfg = core::EdgeConfig::from_env(env, f.data_dir);
-  auto stores = open_stores(cfg.common, false);
-  EdgeRole e(cfg, *stores.objects);
+  // An edge host reaches only object storage (its origin), never the database.
+  auto origin = store::open_object_store(cfg.common);
+  EdgeRole e(cfg, *origin);
   auto port = e.start();
   core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge_id}});
   wait_for_shutdown_signal();
@@ -161,7 +173,7 @@ int run_dev(const std::vector<std::string>& args) {
   auto stores = open_stores(api_cfg.common, true);
   auto key = dev_api_key(*stores.meta, f.data_dir);
   EdgeRole edge(edge_cfg, *stores.objects);
-  ApiRole api(api_cfg, *stores.meta, *stores.objects, *stores.coord);
+  ApiRole api(api_cfg, stores);
   WorkerRole worker(worker_cfg, *stores.meta, *stores.objects, *stores.coord);
   edge.start();
   api.start();

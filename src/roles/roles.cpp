@@ -26,9 +26,14 @@ namespace rend::roles {
 Stores open_stores(const core::CommonConfig& cfg, bool migrate) {
   Stores s;
   s.meta = store::open_metadata_store(cfg.database_url);
-  if (migrate) s.meta->migrate();
-  s.objects = store::open_fs_object_store(cfg.object_store_dir);
-  s.coord = store::make_memory_coordinator();
+  s.objects = store::open_object_store(cfg);
+  s.coord = store::open_coordinator(cfg);
+  s.analytics = store::open_analytics_store(cfg);
+  if (migrate) {
+    s.meta->migrate();
+    s.analytics->ensure_schema();
+  }
+  core::log::info("stores_opened", {{"backends", store::describe_backends(cfg)}});
   return s;
 }
 
@@ -91,13 +96,11 @@ struct ApiRole::Impl {
   core::SystemClock clock;
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
-  Impl(core::ApiConfig c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
-      : cfg(std::move(c)), deps{cfg, m, o, co, clock} {}
+  Impl(core::ApiConfig c, Stores& s)
+      : cfg(std::move(c)), deps{cfg, *s.meta, *s.objects, *s.coord, *s.analytics, clock} {}
 };
 
-ApiRole::ApiRole(core::ApiConfig cfg, store::MetadataStore& meta, store::ObjectStore& objects,
-                 store::Coordinator& coord)
-    : impl_(std::make_unique<Impl>(std::move(cfg), meta, objects, coord)) {}
+ApiRole::ApiRole(core::ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
 ApiRole::~ApiRole() { stop(); }
 
 uint16_t ApiRole::start() {

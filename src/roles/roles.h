@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "core/process.h"
+#include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -29,7 +30,10 @@ struct Stores {
   std::unique_ptr<store::MetadataStore> meta;
   std::unique_ptr<store::ObjectStore> objects;
   std::unique_ptr<store::Coordinator> coord;
+  std::unique_ptr<store::AnalyticsStore> analytics;
 };
+// Opens the backends the config selects (SPEC §3). With `migrate`, applies the
+// database migrations and the analytics schema (both idempotent).
 Stores open_stores(const core::CommonConfig& cfg, bool migrate);
 
 // Local mode only: missing secrets are taken from {data_dir}/secrets.env, or
@@ -39,7 +43,7 @@ void load_local_secrets(core::Env& env, const std::string& data_dir);
 
 class ApiRole {
  public:
-  ApiRole(core::ApiConfig cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord);
+  ApiRole(core::ApiConfig cfg, Stores& stores);
   ~ApiRole();
   uint16_t start();
   void stop();
@@ -80,6 +84,7 @@ int run_edge(const std::vector<std::string>& args);
 int run_dev(const std::vector<std::string>& args);
 int run_migrate(const std::vector<std::string>& args);
 int run_keys(const std::vector<std::string>& args);
+int run_clickhouse_init(const std::vector<std::string>& args);
 
 // Blocks SIGINT/SIGTERM in every thread (call first in main) and later waits for one.
 void block_shutdown_signals();

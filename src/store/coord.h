@@ -24,6 +24,9 @@ class Coordinator {
   virtual void wait_for_job(std::chrono::milliseconds max_wait) = 0;
   // Fixed-window counter: at most `limit` hits per `window_secs` for `key`.
   virtual RateDecision rate_limit(const std::string& key, int64_t limit, int64_t window_secs, int64_t now_secs) = 0;
+  // Whether the backing service answers right now (for /readyz). Quick (bounded by
+  // a short timeout) and never throws.
+  virtual bool healthy() = 0;
 };
 
 }  // namespace rend::store

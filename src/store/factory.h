@@ -4,13 +4,15 @@
 #include <memory>
 #include <string>
 
+#include "core/config.h"
+#include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
 
 namespace rend::store {
 
-// DATABASE_URL -> MetadataStore. Supported: sqlite://PATH (relative, e.g.
+// DATABASE_URL -> MetadataStore. Supported: postgres:// and postgresql:// URLs, and sqlite://PATH (relative, e.g.
 // sqlite://.rend/dev/rend.db, or absolute, sqlite:///var/lib/rend/rend.db); missing
 // parent directories are created. Throws std::invalid_argument for any other scheme.
 // The returned store is not migrated: call migrate() at startup.
@@ -21,5 +23,14 @@ std::unique_ptr<ObjectStore> open_fs_object_store(const std::string& dir);
 
 // In-process Coordinator (notify/wait and rate limits within this process only).
 std::unique_ptr<Coordinator> make_memory_coordinator();
+
+// Backends chosen by configuration (SPEC §3): S3_ENDPOINT + S3_BUCKET → S3, else the
+// directory; REND_REDIS_URL → Redis, else in-process; CLICKHOUSE_URL → ClickHouse,
+// else a SQLite table. None of them is migrated or schema-initialised here.
+std::unique_ptr<ObjectStore> open_object_store(const core::CommonConfig& cfg);
+std::unique_ptr<Coordinator> open_coordinator(const core::CommonConfig& cfg);
+std::unique_ptr<AnalyticsStore> open_analytics_store(const core::CommonConfig& cfg);
+// "metadata=postgres objects=s3 coordination=redis analytics=clickhouse", for logs.
+std::string describe_backends(const core::CommonConfig& cfg);
 
 }  // namespace rend::store

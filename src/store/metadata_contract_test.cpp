@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "store/factory.h"
 #include "store/metadata.h"
+#include "store/postgres/test_support.h"
 #include "store/test_util.h"
 
 namespace rend::store {
@@ -27,6 +28,8 @@ struct MetadataBackend {
 const MetadataBackend kBackends[] = {
     {"sqlite",
      [](const std::filesystem::path& dir) { return open_metadata_store("sqlite://" + (dir / "rend.db").string()); }},
+    // A fresh database per test directory on REND_TEST_POSTGRES_URL; skipped when unset.
+    {"postgres", [](const std::filesystem::path& dir) { return postgres::testing::open_for_contract(dir); }},
 };
 
 constexpr int64_t kT0 = 1'800'000'000'000;

@@ -1,0 +1,327 @@
+// The AnalyticsStore contract, written once and run against every backend: the
+// embedded SQLite table and ClickHouse (when REND_TEST_CLICKHOUSE_URL names a server).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "store/analytics.h"
+#include "store/clickhouse/analytics_store.h"
+#include "store/clickhouse/client.h"
+#include "store/sqlite/analytics_store.h"
+#include "store/test_util.h"
+
+namespace rend::store {
+namespace {
+
+// One backend under test. open() returns a fresh, empty store (nullptr = skip);
+// reopen() another handle on the same data, as a second process would have.
+class AnalyticsFixture {
+ public:
+  virtual ~AnalyticsFixture() = default;
+  virtual std::unique_ptr<AnalyticsStore> open() = 0;
+};
+
+struct AnalyticsBackend {
+  std::string name;
+  std::function<std::unique_ptr<AnalyticsFixture>()> make;
+  // ClickHouse's quantile() samples; exact for small sets, but the contract only
+  // promises a percentile, not an interpolation rule.
+  double percentile_tolerance_ms;
+  friend void PrintTo(const AnalyticsBackend& b, std::ostream* os) { *os << b.name; }
+};
+
+class SqliteFixture : public AnalyticsFixture {
+ public:
+  std::unique_ptr<AnalyticsStore> open() override {
+    return open_sqlite_analytics_store((dir_.path() / "rend.db").string());
+  }
+
+ private:
+  testing::TempDir dir_;
+};
+
+// A scratch database per test on the shared server, dropped afterwards, so tests
+// (and concurrent runs) never see each other's rows.
+class ClickHouseFixture : public AnalyticsFixture {
+ public:
+  ClickHouseFixture() {
+    config_.url = testing::service_env("REND_TEST_CLICKHOUSE_URL");
+    config_.database = "rend_test_" + core::hex_encode(core::random_bytes(6));
+  }
+  ~ClickHouseFixture() override {
+    if (config_.url.empty() || !created_) return;
+    try {
+      clickhouse::Client(config_).query("DROP DATABASE IF EXISTS " + config_.database);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "dropping " << config_.database << ": " << e.what();
+    }
+  }
+  std::unique_ptr<AnalyticsStore> open() override {
+    if (config_.url.empty()) return nullptr;
+    created_ = true;
+    return open_clickhouse_analytics_store(config_);
+  }
+
+ private:
+  ClickHouseConfig config_;
+  bool created_ = false;
+};
+
+const AnalyticsBackend kBackends[] = {
+    {"sqlite", [] { return std::make_unique<SqliteFixture>(); }, 1e-9},
+    {"clickhouse", [] { return std::make_unique<ClickHouseFixture>(); }, 2.0},
+};
+
+constexpr int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, whole second
+constexpr int64_t kHour = 3'600'000;
+
+class AnalyticsContract : public ::testing::TestWithParam<AnalyticsBackend> {
+ protected:
+  void SetUp() override {
+    fixture_ = GetParam().make();
+    store_ = fixture_->open();
+    if (!store_) GTEST_SKIP() << "REND_TEST_CLICKHOUSE_URL is not set";
+    store_->ensure_schema();
+  }
+
+  PlaybackEvent event(const std::string& asset, int64_t ts_ms, const std::string& kind = "segment",
+                      const std::string& tier = "720p", const std::string& session = "ses_a") {
+    PlaybackEvent e;
+    e.event_id = core::new_id("evt");
+    e.batch_id = "bat_1";
+    e.ts_ms = ts_ms;
+    e.edge_id = "edge-a";
+    e.region = "eu";
+    e.asset_id = asset;
+    e.kind = kind;
+    e.tier = kind == "segment" || kind == "playlist" ? tier : "";
+    e.artifact = kind == "segment" ? tier + "/seg_00001.ts" : kind == "playlist" ? tier + "/index.m3u8" : "master.m3u8";
+    e.session_id = session;
+    e.status = 200;
+    e.bytes = 1000;
+    e.cache = "HIT";
+    e.ttfb_ms = 10;
+    e.duration_ms = 20;
+    e.media_seconds = kind == "segment" ? 4.0 : 0.0;
+    return e;
+  }
+
+  // A playback's worth of traffic for one asset, every field's aggregate known exactly.
+  std::vector<PlaybackEvent> mixed_batch(const std::string& asset) {
+    std::vector<PlaybackEvent> batch;
+    int64_t ts = kT0;
+    // Session a: master, playlist, three 720p segments (one a 206 range, one a 404).
+    batch.push_back(event(asset, ts++, "master", "", "ses_a"));
+    batch.push_back(event(asset, ts++, "playlist", "720p", "ses_a"));
+    batch.push_back(event(asset, ts++, "segment", "720p", "ses_a"));
+    batch.push_back(event(asset, ts++, "segment", "720p", "ses_a"));
+    batch.back().status = 206;
+    batch.back().media_seconds = 2.0;
+    batch.push_back(event(asset, ts++, "segment", "720p", "ses_a"));
+    batch.back().status = 404;
+    batch.back().cache = "MISS";
+    batch.back().bytes = 100;
+    // Session b: one 360p segment, a miss.
+    batch.push_back(event(asset, ts++, "segment", "360p", "ses_b"));
+    batch.back().cache = "MISS";
+    batch.back().bytes = 5000;
+    batch.back().media_seconds = 6.0;
+    // Session c only loaded the master playlist: not a view.
+    batch.push_back(event(asset, ts++, "master", "", "ses_c"));
+    // Session a's poster.
+    batch.push_back(event(asset, ts++, "poster", "", "ses_a"));
+    return batch;
+  }
+
+  static double minutes(const UsageSummary& u, const std::string& tier) {
+    for (const auto& t : u.delivered_minutes)
+      if (t.tier == tier) return t.minutes;
+    return -1;
+  }
+
+  std::unique_ptr<AnalyticsFixture> fixture_;
+  std::unique_ptr<AnalyticsStore> store_;
+};
+
+TEST_P(AnalyticsContract, EnsureSchemaIsIdempotentAndHealthy) {
+  store_->ensure_schema();
+  EXPECT_TRUE(store_->healthy());
+  store_->ensure_schema();
+  EXPECT_TRUE(store_->healthy());
+}
+
+TEST_P(AnalyticsContract, AssetSummaryAggregatesEveryField) {
+  auto batch = mixed_batch("ast_1");
+  // Another asset's traffic in the same batch must not leak into ast_1's summary.
+  batch.push_back(event("ast_2", kT0 + 50, "segment", "720p", "ses_z"));
+  store_->insert(batch);
+
+  auto u = store_->asset_summary("ast_1", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->key, "ast_1");
+  EXPECT_EQ(u->requests, 8);
+  EXPECT_EQ(u->views, 2) << "ses_a and ses_b fetched segments; ses_c did not";
+  EXPECT_EQ(u->bytes, 1000 * 6 + 100 + 5000);
+  EXPECT_EQ(u->hits, 6);
+  EXPECT_EQ(u->misses, 2);
+  ASSERT_EQ(u->delivered_minutes.size(), 2u) << "sorted by tier, 404s deliver nothing";
+  EXPECT_EQ(u->delivered_minutes[0].tier, "360p");
+  EXPECT_NEAR(u->delivered_minutes[0].minutes, 6.0 / 60, 1e-9);
+  EXPECT_EQ(u->delivered_minutes[1].tier, "720p");
+  EXPECT_NEAR(u->delivered_minutes[1].minutes, (4.0 + 2.0) / 60, 1e-9) << "200 and 206 count, 404 does not";
+  EXPECT_NEAR(u->ttfb_p50_ms, 10, GetParam().percentile_tolerance_ms);
+
+  store_->insert(batch);  // replayed: nothing changes
+  auto replayed = store_->asset_summary("ast_1", kT0, kT0 + kHour);
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->requests, 8);
+  EXPECT_EQ(replayed->bytes, u->bytes);
+  EXPECT_EQ(replayed->views, 2);
+
+  auto other = store_->asset_summary("ast_2", kT0, kT0 + kHour);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->requests, 1);
+  EXPECT_EQ(other->views, 1);
+}
+
+TEST_P(AnalyticsContract, ReplayedEventsAreCountedOnce) {
+  std::vector<PlaybackEvent> batch;
+  const int n = 25;
+  for (int i = 0; i < n; ++i) batch.push_back(event("ast_r", kT0 + i * 1000, "segment", "720p", "ses_" + std::to_string(i % 5)));
+  store_->insert(batch);
+  store_->insert(batch);  // the edge's retry after a lost response
+  // A retry that overlaps: part of the old batch plus new events, with a duplicate
+  // inside the batch itself.
+  std::vector<PlaybackEvent> overlap(batch.begin() + 20, batch.end());
+  overlap.push_back(event("ast_r", kT0 + n * 1000, "segment", "720p", "ses_0"));
+  overlap.push_back(overlap.back());
+  store_->insert(overlap);
+
+  auto u = store_->asset_summary("ast_r", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, n + 1);
+  EXPECT_EQ(u->bytes, (n + 1) * 1000);
+  EXPECT_EQ(u->hits, n + 1);
+  EXPECT_EQ(u->views, 5);
+  EXPECT_NEAR(minutes(*u, "720p"), (n + 1) * 4.0 / 60, 1e-9);
+
+  // Another handle (a second process) sees the same totals.
+  auto again = fixture_->open();
+  again->ensure_schema();
+  EXPECT_EQ(again->asset_summary("ast_r", kT0, kT0 + kHour)->requests, n + 1);
+}
+
+TEST_P(AnalyticsContract, RangeIsHalfOpen) {
+  store_->insert({event("ast_t", kT0 - 1), event("ast_t", kT0), event("ast_t", kT0 + 999), event("ast_t", kT0 + 1000),
+                  event("ast_t", kT0 + 1001)});
+  auto u = store_->asset_summary("ast_t", kT0, kT0 + 1000);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, 2) << "from is inclusive, to exclusive, to the millisecond";
+  EXPECT_EQ(store_->asset_summary("ast_t", kT0 + 1000, kT0 + 1001)->requests, 1);
+  EXPECT_EQ(store_->asset_summary("ast_t", kT0 - 5000, kT0 + 5000)->requests, 5);
+  EXPECT_FALSE(store_->asset_summary("ast_t", kT0 + 2000, kT0 + kHour)) << "no events in range";
+  EXPECT_FALSE(store_->asset_summary("ast_t", kT0, kT0)) << "empty range";
+  auto edges = store_->edge_summaries(kT0, kT0 + 1000);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].requests, 2);
+}
+
+TEST_P(AnalyticsContract, UnknownAssetIsNullopt) {
+  EXPECT_FALSE(store_->asset_summary("ast_missing", 0, kT0 * 2));
+  store_->insert({event("ast_known", kT0)});
+  EXPECT_FALSE(store_->asset_summary("ast_missing", 0, kT0 * 2));
+  EXPECT_FALSE(store_->asset_summary("it's \\ 'quoted'", 0, kT0 * 2)) << "ids are data, not SQL";
+  EXPECT_TRUE(store_->edge_summaries(kT0 + kHour, kT0 + 2 * kHour).empty());
+}
+
+TEST_P(AnalyticsContract, EdgeSummariesGroupPerEdgeWithRegion) {
+  std::vector<PlaybackEvent> batch;
+  auto at = [&](const std::string& edge, const std::string& region, const std::string& asset, int64_t ts,
+                const std::string& tier, const std::string& session, const std::string& cache) {
+    auto e = event(asset, ts, "segment", tier, session);
+    e.edge_id = edge;
+    e.region = region;
+    e.cache = cache;
+    batch.push_back(e);
+  };
+  at("edge-b", "us", "ast_1", kT0 + 1, "720p", "s1", "HIT");
+  at("edge-b", "us", "ast_2", kT0 + 2, "360p", "s2", "MISS");
+  at("edge-b", "us", "ast_2", kT0 + 3, "360p", "s2", "HIT");
+  at("edge-a", "eu", "ast_1", kT0 + 4, "720p", "s3", "HIT");
+  at("edge-c", "ap", "ast_1", kT0 + 2 * kHour, "720p", "s4", "HIT");  // outside the range
+  auto p = event("ast_1", kT0 + 5, "playlist", "720p", "s5");
+  p.edge_id = "edge-a";
+  p.region = "eu";
+  batch.push_back(p);
+  store_->insert(batch);
+  store_->insert(batch);
+
+  auto edges = store_->edge_summaries(kT0, kT0 + kHour);
+  ASSERT_EQ(edges.size(), 2u);
+  EXPECT_EQ(edges[0].key, "edge-a");
+  EXPECT_EQ(edges[0].region, "eu");
+  EXPECT_EQ(edges[0].requests, 2);
+  EXPECT_EQ(edges[0].views, 1) << "s5 loaded a playlist only";
+  EXPECT_EQ(edges[0].hits, 2);
+  EXPECT_EQ(edges[0].bytes, 2000);
+  ASSERT_EQ(edges[0].delivered_minutes.size(), 1u);
+  EXPECT_NEAR(minutes(edges[0], "720p"), 4.0 / 60, 1e-9);
+
+  EXPECT_EQ(edges[1].key, "edge-b");
+  EXPECT_EQ(edges[1].region, "us");
+  EXPECT_EQ(edges[1].requests, 3);
+  EXPECT_EQ(edges[1].views, 2);
+  EXPECT_EQ(edges[1].hits, 2);
+  EXPECT_EQ(edges[1].misses, 1);
+  ASSERT_EQ(edges[1].delivered_minutes.size(), 2u);
+  EXPECT_EQ(edges[1].delivered_minutes[0].tier, "360p");
+  EXPECT_NEAR(edges[1].delivered_minutes[0].minutes, 8.0 / 60, 1e-9);
+  EXPECT_EQ(edges[1].delivered_minutes[1].tier, "720p");
+  EXPECT_NEAR(edges[1].delivered_minutes[1].minutes, 4.0 / 60, 1e-9);
+}
+
+TEST_P(AnalyticsContract, TtfbPercentilesOnAKnownDistribution) {
+  // ttfb 1..100 ms, shuffled in time so order of insertion is not order of value.
+  std::vector<PlaybackEvent> batch;
+  for (int i = 0; i < 100; ++i) {
+    auto e = event("ast_q", kT0 + ((i * 37) % 100) * 10);
+    e.ttfb_ms = i + 1;
+    batch.push_back(e);
+  }
+  store_->insert(batch);
+  store_->insert(batch);  // duplicates must not skew the distribution either
+  auto u = store_->asset_summary("ast_q", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, 100);
+  // Linear interpolation between nearest ranks: 50.5 and 95.05.
+  EXPECT_NEAR(u->ttfb_p50_ms, 50.5, GetParam().percentile_tolerance_ms);
+  EXPECT_NEAR(u->ttfb_p95_ms, 95.05, GetParam().percentile_tolerance_ms);
+
+  auto edges = store_->edge_summaries(kT0, kT0 + kHour);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_NEAR(edges[0].ttfb_p50_ms, 50.5, GetParam().percentile_tolerance_ms);
+  EXPECT_NEAR(edges[0].ttfb_p95_ms, 95.05, GetParam().percentile_tolerance_ms);
+}
+
+TEST_P(AnalyticsContract, StringsRoundTripThroughTheBackend) {
+  auto e = event("ast_s", kT0);
+  e.edge_id = "edge \"q\" \\ 'x'\ttab";
+  e.region = "région-ü";
+  e.tier = "1080p";
+  store_->insert({e});
+  auto edges = store_->edge_summaries(kT0, kT0 + 1);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].key, e.edge_id);
+  EXPECT_EQ(edges[0].region, e.region);
+  EXPECT_EQ(edges[0].delivered_minutes.at(0).tier, "1080p");
+  store_->insert({});  // an empty batch is a no-op, not an error
+  EXPECT_EQ(store_->edge_summaries(kT0, kT0 + 1).size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, AnalyticsContract, ::testing::ValuesIn(kBackends), testing::ParamName());
+
+}  // namespace
+}  // namespace rend::store

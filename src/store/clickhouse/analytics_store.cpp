@@ -1,0 +1,231 @@
+#include "store/clickhouse/analytics_store.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "core/log.h"
+#include "store/clickhouse/client.h"
+#include "store/clickhouse/schema.h"
+#include "store/metadata.h"
+
+namespace rend::store::clickhouse {
+
+namespace {
+
+constexpr std::chrono::milliseconds kHealthTimeout{2000};
+constexpr int64_t kMaxDateTime = 4294967295;  // DateTime is a UInt32 of unix seconds
+
+// Unix seconds for a DateTime column or comparison, clamped to what the type holds.
+int64_t to_datetime(int64_t ms) {
+  int64_t s = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);  // floor
+  return std::clamp<int64_t>(s, 0, kMaxDateTime);
+}
+
+std::string json_str(std::string_view s) { return "\"" + core::log::json_escape(s) + "\""; }
+
+std::string json_double(double v) {
+  // NaN and infinities are not JSON; a bogus media duration counts as none.
+  if (!std::isfinite(v)) v = 0;
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that round-trips
+  return std::string(buf, r.ptr);
+}
+
+int64_t to_int(const std::string& s) {
+  int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size())
+    throw StoreError("clickhouse: unexpected number in response: " + s.substr(0, 40));
+  return v;
+}
+
+double to_double(const std::string& s) {
+  // quantile() of nothing is "nan"; summaries never report one.
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) throw StoreError("clickhouse: unexpected number in response: " + s.substr(0, 40));
+  return std::isfinite(v) ? v : 0;
+}
+
+void expect_columns(const std::vector<std::string>& row, size_t n) {
+  if (row.size() != n)
+    throw StoreError("clickhouse: expected " + std::to_string(n) + " columns, got " + std::to_string(row.size()));
+}
+
+class ClickHouseAnalyticsStore final : public AnalyticsStore {
+ public:
+  explicit ClickHouseAnalyticsStore(const ClickHouseConfig& config)
+      : client_(config), database_(config.database), table_(config.database + ".playback_events") {
+    if (!valid_identifier(database_))
+      throw std::invalid_argument("clickhouse: database name must match [A-Za-z_][A-Za-z0-9_]*");
+  }
+
+  void ensure_schema() override {
+    // The HTTP interface runs one statement per request; every statement in the file
+    // is IF NOT EXISTS, so re-running all of them on each start is safe, and two
+    // processes starting together both succeed.
+    auto statements = schema_statements(embedded_schema_sql(), database_);
+    for (const auto& stmt : statements) client_.query(stmt);
+    core::log::info("clickhouse_schema_ensured",
+                    {{"database", database_}, {"statements", int64_t(statements.size())}});
+  }
+
+  bool healthy() override {
+    try {
+      return client_.query("EXISTS TABLE " + table_ + " FORMAT TabSeparated", kHealthTimeout) == "1\n";
+    } catch (const StoreError&) {
+      return false;
+    }
+  }
+
+  void insert(const std::vector<PlaybackEvent>& events) override {
+    if (events.empty()) return;
+    // One POST per batch: ClickHouse wants few large inserts (each one is a part on
+    // disk), and the batch then lands or fails as a whole for the edge to retry.
+    std::string body;
+    body.reserve(events.size() * 400);
+    for (const auto& e : events) {
+      body += "{\"event_id\":" + json_str(e.event_id);
+      body += ",\"batch_id\":" + json_str(e.batch_id);
+      // DateTime as unix seconds: a "YYYY-MM-DD hh:mm:ss" string would be read in the
+      // server's time zone.
+      body += ",\"ts\":" + std::to_string(to_datetime(e.ts_ms));
+      body += ",\"ts_ms\":" + std::to_string(e.ts_ms);
+      body += ",\"edge_id\":" + json_str(e.edge_id);
+      body += ",\"region\":" + json_str(e.region);
+      body += ",\"asset_id\":" + json_str(e.asset_id);
+      body += ",\"artifact\":" + json_str(e.artifact);
+      body += ",\"kind\":" + json_str(e.kind);
+      body += ",\"tier\":" + json_str(e.tier);
+      body += ",\"session_id\":" + json_str(e.session_id);
+      body += ",\"status\":" + std::to_string(e.status);
+      body += ",\"bytes\":" + std::to_string(e.bytes);
+      body += ",\"cache\":" + json_str(e.cache);
+      body += ",\"ttfb_ms\":" + std::to_string(e.ttfb_ms);
+      body += ",\"duration_ms\":" + std::to_string(e.duration_ms);
+      body += ",\"media_seconds\":" + json_double(e.media_seconds);
+      body += "}\n";
+    }
+    client_.insert("INSERT INTO " + table_ + " FORMAT JSONEachRow", body);
+  }
+
+  std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) override {
+    std::string events = deduplicated("asset_id = " + quote(asset_id), from_ms, to_ms);
+    auto rows = parse_tsv(client_.query("SELECT " + std::string(kTotals) + " FROM (" + events +
+                                        ") FORMAT TabSeparated"));
+    if (rows.size() != 1) throw StoreError("clickhouse: asset summary returned no row");
+    expect_columns(rows[0], 7);
+    UsageSummary u;
+    u.key = asset_id;
+    read_totals(rows[0], 0, u);
+    if (u.requests == 0) return std::nullopt;
+    for (auto& row : parse_tsv(client_.query("SELECT t, " + std::string(kMinutes) + " FROM (" + events +
+                                             ") WHERE " + std::string(kDelivered) +
+                                             " GROUP BY t ORDER BY t FORMAT TabSeparated"))) {
+      expect_columns(row, 2);
+      u.delivered_minutes.push_back({std::move(row[0]), to_double(row[1])});
+    }
+    return u;
+  }
+
+  std::vector<UsageSummary> edge_summaries(int64_t from_ms, int64_t to_ms) override {
+    std::string events = deduplicated("1", from_ms, to_ms);
+    std::vector<UsageSummary> out;
+    std::map<std::string, size_t> index;
+    // An edge belongs to one region; max() just makes the choice deterministic should
+    // an edge ever be moved within the range.
+    for (auto& row : parse_tsv(client_.query("SELECT e, max(r), " + std::string(kTotals) + " FROM (" + events +
+                                             ") GROUP BY e ORDER BY e FORMAT TabSeparated"))) {
+      expect_columns(row, 9);
+      UsageSummary u;
+      u.key = std::move(row[0]);
+      u.region = std::move(row[1]);
+      read_totals(row, 2, u);
+      index[u.key] = out.size();
+      out.push_back(std::move(u));
+    }
+    if (out.empty()) return out;
+    for (auto& row : parse_tsv(client_.query("SELECT e, t, " + std::string(kMinutes) + " FROM (" + events +
+                                             ") WHERE " + std::string(kDelivered) +
+                                             " GROUP BY e, t ORDER BY e, t FORMAT TabSeparated"))) {
+      expect_columns(row, 3);
+      // Rows inserted between the two queries may name an edge the first one did not
+      // see; their minutes wait for the next call rather than appear without totals.
+      auto it = index.find(row[0]);
+      if (it == index.end()) continue;
+      out[it->second].delivered_minutes.push_back({std::move(row[1]), to_double(row[2])});
+    }
+    return out;
+  }
+
+ private:
+  // The aggregate columns shared by asset and edge summaries, over deduplicated rows.
+  // Views: a session that fetched at least one segment actually played; one that only
+  // loaded playlists did not. An empty session id is an unknown viewer, not one viewer.
+  // quantile() samples (exact up to 8192 values, approximate beyond), which is what a
+  // dashboard percentile needs.
+  static constexpr std::string_view kTotals =
+      "count(), uniqExactIf(sid, k = 'segment' AND sid != ''), sum(b), countIf(c = 'HIT'), "
+      "countIf(c = 'MISS'), quantile(0.5)(tt), quantile(0.95)(tt)";
+  // Only delivered media counts: 200 and 206 (range) segment responses.
+  static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206)";
+  static constexpr std::string_view kMinutes = "sum(ms) / 60";
+
+  static void read_totals(const std::vector<std::string>& row, size_t at, UsageSummary& u) {
+    u.requests = to_int(row[at]);
+    u.views = to_int(row[at + 1]);
+    u.bytes = to_int(row[at + 2]);
+    u.hits = to_int(row[at + 3]);
+    u.misses = to_int(row[at + 4]);
+    u.ttfb_p50_ms = to_double(row[at + 5]);
+    u.ttfb_p95_ms = to_double(row[at + 6]);
+  }
+
+  // One row per event_id among the events matching `filter` in [from_ms, to_ms).
+  //
+  // Why not FINAL or rely on ReplacingMergeTree: replays of an event_id are collapsed
+  // only when their parts merge, at a time ClickHouse chooses (possibly never for
+  // parts in different partitions), and FINAL is slow and, on 18.16, single-threaded.
+  // Grouping by event_id makes every count exact whatever the merge state; any() is
+  // enough because a replay carries the same values as the original.
+  //
+  // Aliases differ from the column names on purpose: older ClickHouse resolves an
+  // alias equal to a column name inside the aggregate itself ("cyclic aliases").
+  // The ts condition is redundant with ts_ms but lets ClickHouse skip partitions and
+  // use the sort key; the ts_ms condition gives the exact millisecond bounds.
+  std::string deduplicated(const std::string& filter, int64_t from_ms, int64_t to_ms) const {
+    return "SELECT event_id, any(edge_id) AS e, any(region) AS r, any(kind) AS k, any(tier) AS t, "
+           "any(session_id) AS sid, any(status) AS st, any(bytes) AS b, any(cache) AS c, any(ttfb_ms) AS tt, "
+           "any(media_seconds) AS ms FROM " +
+           table_ + " WHERE " + filter + " AND ts_ms >= " + std::to_string(from_ms) +
+           " AND ts_ms < " + std::to_string(to_ms) + " AND ts >= toDateTime(" + std::to_string(to_datetime(from_ms)) +
+           ") AND ts <= toDateTime(" + std::to_string(to_datetime(to_ms)) + ") GROUP BY event_id";
+  }
+
+  Client client_;
+  std::string database_;
+  std::string table_;
+};
+
+}  // namespace
+
+}  // namespace rend::store::clickhouse
+
+namespace rend::store {
+
+std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config) {
+  // libcurl's global init is not thread-safe in every build; do it once here in case
+  // the process (a tool, a test) did not call it from main.
+  static std::once_flag curl_once;
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return std::make_unique<clickhouse::ClickHouseAnalyticsStore>(config);
+}
+
+}  // namespace rend::store

@@ -1,0 +1,446 @@
+#include "store/postgres/metadata_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "store/codec.h"
+#include "store/postgres/migrations.h"
+#include "store/postgres/pg.h"
+
+namespace rend::store::postgres {
+
+namespace {
+
+// Same limit as the SQLite store: a claim that would be a job's 6th fails the job
+// instead, so a job that keeps killing its worker cannot loop forever.
+constexpr int kMaxJobAttempts = 5;
+constexpr int kMaxPageSize = 100;
+constexpr const char* kLostTooOften = "worker lost too many times";
+// Enough for an API and a worker's handful of concurrent requests; each connection
+// is a server process, so more would cost Postgres memory for little gain.
+constexpr size_t kPoolSize = 4;
+// pg_advisory_xact_lock key serializing migrate() across processes: "rend" in ASCII.
+// Advisory locks are per database, so deployments sharing a server don't contend.
+constexpr int64_t kMigrationLockKey = 0x72656e64;
+
+// Column order shared by every asset SELECT and read_asset().
+constexpr std::string_view kAssetColumns =
+    "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
+    "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes";
+
+std::optional<int> opt_int(const Result& r, int row, int col) {
+  auto v = r.opt_int64(row, col);
+  return v ? std::optional<int>(int(*v)) : std::nullopt;
+}
+
+Asset read_asset(const Result& r, int row) {
+  Asset a;
+  a.id = r.text(row, 0);
+  a.status = r.text(row, 1);
+  a.visibility = r.text(row, 2);
+  a.owner_key_id = r.text(row, 3);
+  a.duration_s = r.opt_real(row, 4);
+  a.width = opt_int(r, row, 5);
+  a.height = opt_int(r, row, 6);
+  a.tiers = tiers_from_json(r.text(row, 7));
+  a.billing_tier = r.text(row, 8);
+  a.error_code = r.opt_text(row, 9);
+  a.error_message = r.opt_text(row, 10);
+  a.created_at_ms = r.int64(row, 11);
+  a.uploaded_at_ms = r.opt_int64(row, 12);
+  a.processing_at_ms = r.opt_int64(row, 13);
+  a.playable_at_ms = r.opt_int64(row, 14);
+  a.hls_ready_at_ms = r.opt_int64(row, 15);
+  a.failed_at_ms = r.opt_int64(row, 16);
+  a.deleted_at_ms = r.opt_int64(row, 17);
+  a.expected_bytes = r.opt_int64(row, 18);
+  a.source_bytes = r.opt_int64(row, 19);
+  return a;
+}
+
+std::string select_assets(std::string_view where) {
+  return "SELECT " + std::string(kAssetColumns) + " FROM rend.assets WHERE " + std::string(where);
+}
+
+// "UPDATE ... WHERE id = $1" unless the asset is deleted (no transition leaves
+// `deleted`); the assignments' parameters are numbered from $2.
+bool update_live_asset(Connection& c, const std::string& asset_id, std::string_view assignments, Params params) {
+  const std::string sql =
+      "UPDATE rend.assets SET " + std::string(assignments) + " WHERE id = $1 AND status <> 'deleted'";
+  return c.exec(sql, params.prepend(asset_id)).affected() > 0;
+}
+
+class PostgresMetadataStore final : public MetadataStore {
+ public:
+  PostgresMetadataStore(std::string url, Target target) : pool_(std::move(url), std::move(target), kPoolSize) {}
+
+  void migrate() override;
+  bool healthy() override;
+
+  void create_api_key(const ApiKey& key) override;
+  std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) override;
+  bool revoke_api_key(const std::string& id, int64_t now_ms) override;
+
+  void create_upload(const Asset& asset, const Upload& upload) override;
+  std::optional<Upload> get_upload(const std::string& upload_id) override;
+  std::optional<Asset> get_asset(const std::string& id) override;
+  ListPage list_assets(const std::string& owner_key_id, int limit, const std::optional<std::string>& cursor,
+                       bool include_deleted) override;
+  std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
+
+  bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
+  bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
+  bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
+                     int64_t now_ms) override;
+  bool mark_hls_ready(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
+                      int64_t now_ms) override;
+  bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
+                   int64_t now_ms) override;
+  bool mark_deleted(const std::string& asset_id, int64_t now_ms) override;
+
+  std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) override;
+  bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
+                     int64_t now_ms) override;
+  bool release_job(const std::string& job_id, const std::string& worker_id) override;
+  void complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) override;
+  void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
+                int64_t now_ms) override;
+  int64_t pending_job_count() override;
+
+ private:
+  bool update_asset(const std::string& asset_id, std::string_view assignments, const Params& params) {
+    return pool_.run([&](Connection& c) { return update_live_asset(c, asset_id, assignments, params); });
+  }
+  bool publish_ladder(const std::string& asset_id, std::string_view status, std::string_view at_column,
+                      const std::vector<Tier>& tiers, const std::string& billing_tier, int64_t now_ms);
+  bool finish_job(const std::string& job_id, const std::string& worker_id, std::string_view status,
+                  const std::optional<std::string>& error, int64_t now_ms);
+
+  Pool pool_;
+};
+
+void PostgresMetadataStore::migrate() {
+  pool_.run([&](Connection& c) {
+    // One transaction for the whole run: a failing migration leaves the schema as it
+    // was. The advisory lock is taken before anything else, so a second process
+    // starting at the same moment waits here (even CREATE SCHEMA IF NOT EXISTS races
+    // on its own), then finds every version recorded and does nothing.
+    Transaction tx(c);
+    c.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kMigrationLockKey));
+    c.exec("CREATE SCHEMA IF NOT EXISTS rend");
+    c.exec(
+        "CREATE TABLE IF NOT EXISTS rend.schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)");
+    std::set<int64_t> applied;
+    auto rows = c.exec("SELECT version FROM rend.schema_migrations");
+    for (int i = 0; i < rows.rows(); ++i) applied.insert(rows.int64(i, 0));
+    for (const auto& m : migrations()) {
+      if (applied.contains(m.version)) continue;
+      c.exec_script(m.sql);
+      c.exec("INSERT INTO rend.schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+             Params().add(m.version).add(m.name).add(core::SystemClock().now_unix_ms()));
+      core::log::info("postgres_migration_applied", {{"version", m.version}, {"name", m.name}});
+    }
+    // Migrations are additive, so an older binary keeps working against a newer
+    // schema during a rolling upgrade; say so rather than refuse to start.
+    if (!applied.empty() && *applied.rbegin() > migrations().back().version)
+      core::log::warn("postgres_schema_newer_than_binary",
+                      {{"schema_version", *applied.rbegin()}, {"binary_version", migrations().back().version}});
+    tx.commit();
+  });
+}
+
+bool PostgresMetadataStore::healthy() {
+  // Deliberately catches everything: a health probe reports, it never throws.
+  try {
+    return pool_.run([](Connection& c) { return c.exec("SELECT 1").rows() == 1; });
+  } catch (const std::exception& e) {
+    core::log::warn("postgres_unhealthy", {{"error", std::string_view(e.what())}});
+    return false;
+  }
+}
+
+void PostgresMetadataStore::create_api_key(const ApiKey& key) {
+  pool_.run([&](Connection& c) {
+    c.exec(
+        "INSERT INTO rend.api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
+        Params()
+            .add(key.id)
+            .add(key.name)
+            .add(key.secret_hash)
+            .add(strings_to_json(key.scopes))
+            .add(key.created_at_ms)
+            .add(key.revoked_at_ms));
+  });
+}
+
+std::optional<ApiKey> PostgresMetadataStore::find_api_key_by_hash(const std::string& secret_hash) {
+  return pool_.run([&](Connection& c) -> std::optional<ApiKey> {
+    auto r = c.exec(
+        "SELECT id, name, secret_hash, scopes, created_at_ms, revoked_at_ms FROM rend.api_keys"
+        " WHERE secret_hash = $1",
+        Params().add(secret_hash));
+    if (r.rows() == 0) return std::nullopt;
+    return ApiKey{r.text(0, 0), r.text(0, 1), r.text(0, 2), strings_from_json(r.text(0, 3)), r.int64(0, 4),
+                  r.opt_int64(0, 5)};
+  });
+}
+
+bool PostgresMetadataStore::revoke_api_key(const std::string& id, int64_t now_ms) {
+  return pool_.run([&](Connection& c) {
+    return c.exec("UPDATE rend.api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+                  Params().add(id).add(now_ms))
+               .affected() > 0;
+  });
+}
+
+void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& upload) {
+  pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    c.exec(
+        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
+        " VALUES ($1, 'waiting_upload', $2, $3, $4, $5)",
+        Params().add(asset.id).add(asset.visibility).add(asset.owner_key_id).add(asset.created_at_ms).add(
+            asset.expected_bytes));
+    c.exec(
+        "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms)"
+        " VALUES ($1, $2, $3, 'pending', $4)",
+        Params().add(upload.id).add(asset.id).add(upload.expected_bytes).add(upload.created_at_ms));
+    tx.commit();
+  });
+}
+
+std::optional<Upload> PostgresMetadataStore::get_upload(const std::string& upload_id) {
+  return pool_.run([&](Connection& c) -> std::optional<Upload> {
+    auto r = c.exec("SELECT id, asset_id, expected_bytes, status, created_at_ms FROM rend.uploads WHERE id = $1",
+                    Params().add(upload_id));
+    if (r.rows() == 0) return std::nullopt;
+    return Upload{r.text(0, 0), r.text(0, 1), r.opt_int64(0, 2), r.text(0, 3), r.int64(0, 4)};
+  });
+}
+
+std::optional<Asset> PostgresMetadataStore::get_asset(const std::string& id) {
+  return pool_.run([&](Connection& c) -> std::optional<Asset> {
+    auto r = c.exec(select_assets("id = $1"), Params().add(id));
+    if (r.rows() == 0) return std::nullopt;
+    return read_asset(r, 0);
+  });
+}
+
+ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int limit,
+                                            const std::optional<std::string>& cursor, bool include_deleted) {
+  // Decoded before touching the database: a bad cursor is the caller's error.
+  std::optional<AssetCursor> after;
+  if (cursor) after = decode_asset_cursor(*cursor);
+  limit = std::clamp(limit, 1, kMaxPageSize);
+
+  // Keyset pagination, stable under concurrent inserts unlike OFFSET; the row
+  // comparison matches the (owner, created_at desc, id desc) index. One row more than
+  // the page tells whether another page exists. Clauses are added only when needed
+  // so the planner sees a plain index range.
+  Params params;
+  params.add(owner_key_id);
+  std::string where = "owner_key_id = $1";
+  if (!include_deleted) where += " AND status <> 'deleted'";
+  if (after) {
+    params.add(after->created_at_ms).add(after->id);
+    where += " AND (created_at_ms, id) < ($2, $3)";
+  }
+  params.add(limit + 1);
+  where += " ORDER BY created_at_ms DESC, id DESC LIMIT $" + std::to_string(params.size());
+
+  ListPage page = pool_.run([&](Connection& c) {
+    auto r = c.exec(select_assets(where), params);
+    ListPage p;
+    for (int i = 0; i < r.rows(); ++i) p.assets.push_back(read_asset(r, i));
+    return p;
+  });
+  if (page.assets.size() > size_t(limit)) {
+    page.assets.pop_back();
+    const auto& last = page.assets.back();
+    page.next_cursor = encode_asset_cursor({last.created_at_ms, last.id});
+  }
+  return page;
+}
+
+std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
+                                                   int64_t now_ms) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    // FOR UPDATE locks the upload and its asset: two concurrent completions of one
+    // upload serialize (the second then sees `complete`), and a concurrent delete
+    // cannot slip in between this check and the updates below.
+    auto r = c.exec(
+        "SELECT u.status, u.asset_id, a.status FROM rend.uploads u JOIN rend.assets a ON a.id = u.asset_id"
+        " WHERE u.id = $1 FOR UPDATE",
+        Params().add(upload_id));
+    if (r.rows() == 0) throw StoreError("upload " + upload_id + " not found");
+    if (r.text(0, 0) != "pending") throw StoreError("upload " + upload_id + " is not pending");
+    if (r.text(0, 2) != "waiting_upload")
+      throw StoreError("upload " + upload_id + ": asset is " + r.text(0, 2) + ", not waiting_upload");
+    const std::string asset_id = r.text(0, 1);
+
+    c.exec("UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2 WHERE id = $1",
+           Params().add(upload_id).add(now_ms));
+    c.exec("UPDATE rend.assets SET status = 'queued', uploaded_at_ms = $2, source_bytes = $3 WHERE id = $1",
+           Params().add(asset_id).add(now_ms).add(source_bytes));
+    std::string job_id = core::new_id("job");
+    c.exec(
+        "INSERT INTO rend.jobs (id, asset_id, kind, status, attempts, created_at_ms)"
+        " VALUES ($1, $2, 'transcode', 'queued', 0, $3)",
+        Params().add(job_id).add(asset_id).add(now_ms));
+    tx.commit();
+    return job_id;
+  });
+}
+
+bool PostgresMetadataStore::mark_processing(const std::string& asset_id, int64_t now_ms) {
+  return update_asset(asset_id, "status = 'processing', processing_at_ms = $2", Params().add(now_ms));
+}
+
+bool PostgresMetadataStore::set_source_info(const std::string& asset_id, double duration_s, int width,
+                                            int height) {
+  return update_asset(asset_id, "duration_s = $2, width = $3, height = $4",
+                      Params().add(duration_s).add(width).add(height));
+}
+
+bool PostgresMetadataStore::publish_ladder(const std::string& asset_id, std::string_view status,
+                                           std::string_view at_column, const std::vector<Tier>& tiers,
+                                           const std::string& billing_tier, int64_t now_ms) {
+  // The first time is the one that counts: a re-run job (its first worker died) must
+  // not move playable_at later than when viewers could really start.
+  const std::string col(at_column);
+  return update_asset(asset_id,
+                      "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)",
+                      Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms));
+}
+
+bool PostgresMetadataStore::mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,
+                                          const std::string& billing_tier, int64_t now_ms) {
+  return publish_ladder(asset_id, "playable", "playable_at_ms", tiers, billing_tier, now_ms);
+}
+
+bool PostgresMetadataStore::mark_hls_ready(const std::string& asset_id, const std::vector<Tier>& tiers,
+                                           const std::string& billing_tier, int64_t now_ms) {
+  return publish_ladder(asset_id, "hls_ready", "hls_ready_at_ms", tiers, billing_tier, now_ms);
+}
+
+bool PostgresMetadataStore::mark_failed(const std::string& asset_id, const std::string& code,
+                                        const std::string& message, int64_t now_ms) {
+  return update_asset(asset_id, "status = 'failed', error_code = $2, error_message = $3, failed_at_ms = $4",
+                      Params().add(code).add(message).add(now_ms));
+}
+
+bool PostgresMetadataStore::mark_deleted(const std::string& asset_id, int64_t now_ms) {
+  return update_asset(asset_id, "status = 'deleted', deleted_at_ms = $2", Params().add(now_ms));
+}
+
+std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id, int64_t lock_timeout_ms,
+                                                    int64_t now_ms) {
+  return pool_.run([&](Connection& c) -> std::optional<Job> {
+    Transaction tx(c);
+    for (;;) {
+      // SKIP LOCKED: a row another claimer is deciding on is passed over rather than
+      // waited for, so concurrent workers each take a different job without queueing
+      // behind one another; FOR UPDATE re-checks the WHERE on the latest row version,
+      // so a job claimed and committed meanwhile is never handed out twice.
+      auto pick = c.exec(
+          "SELECT id, asset_id, kind, attempts FROM rend.jobs"
+          " WHERE status = 'queued' OR (status = 'claimed' AND locked_until_ms < $1)"
+          " ORDER BY created_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+          Params().add(now_ms));
+      if (pick.rows() == 0) break;
+      Job job{pick.text(0, 0), pick.text(0, 1), pick.text(0, 2), int(pick.int64(0, 3)), worker_id,
+              now_ms + lock_timeout_ms};
+
+      if (job.attempts >= kMaxJobAttempts) {
+        c.exec(
+            "UPDATE rend.jobs SET status = 'failed', error = $2, locked_by = NULL, finished_at_ms = $3 WHERE id = $1",
+            Params().add(job.id).add(kLostTooOften).add(now_ms));
+        update_live_asset(c, job.asset_id,
+                          "status = 'failed', error_code = 'transcode_failed', error_message = $2, failed_at_ms = $3",
+                          Params().add(kLostTooOften).add(now_ms));
+        core::log::warn("job_abandoned",
+                        {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
+        continue;
+      }
+
+      job.attempts += 1;
+      c.exec(
+          "UPDATE rend.jobs SET status = 'claimed', attempts = $2, locked_by = $3, locked_until_ms = $4 WHERE id = $1",
+          Params().add(job.id).add(job.attempts).add(worker_id).add(job.locked_until_ms));
+      tx.commit();
+      return job;
+    }
+    // Commits any jobs abandoned above even when nothing is left to hand out.
+    tx.commit();
+    return std::nullopt;
+  });
+}
+
+bool PostgresMetadataStore::heartbeat_job(const std::string& job_id, const std::string& worker_id,
+                                          int64_t lock_timeout_ms, int64_t now_ms) {
+  return pool_.run([&](Connection& c) {
+    return c.exec("UPDATE rend.jobs SET locked_until_ms = $3 WHERE id = $1 AND locked_by = $2 AND status = 'claimed'",
+                  Params().add(job_id).add(worker_id).add(now_ms + lock_timeout_ms))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::release_job(const std::string& job_id, const std::string& worker_id) {
+  return pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), locked_by = NULL,"
+                " locked_until_ms = 0 WHERE id = $1 AND locked_by = $2 AND status = 'claimed'",
+                Params().add(job_id).add(worker_id))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id,
+                                       std::string_view status, const std::optional<std::string>& error,
+                                       int64_t now_ms) {
+  const bool held = pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.jobs SET status = $3, error = $4, finished_at_ms = $5"
+                " WHERE id = $1 AND locked_by = $2 AND status = 'claimed'",
+                Params().add(job_id).add(worker_id).add(status).add(error).add(now_ms))
+               .affected() > 0;
+  });
+  // The lock expired and another worker took the job over; its result wins.
+  if (!held) core::log::warn("job_finish_not_held", {{"job_id", job_id}, {"worker_id", worker_id}, {"status", status}});
+  return held;
+}
+
+void PostgresMetadataStore::complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) {
+  finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
+}
+
+void PostgresMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id,
+                                     const std::string& reason, int64_t now_ms) {
+  finish_job(job_id, worker_id, "failed", reason, now_ms);
+}
+
+int64_t PostgresMetadataStore::pending_job_count() {
+  return pool_.run([](Connection& c) {
+    return c.exec("SELECT count(*) FROM rend.jobs WHERE status IN ('queued', 'claimed')").int64(0, 0);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<MetadataStore> open_postgres_metadata_store(const std::string& database_url) {
+  // Only these schemes: libpq would also take "host=... password=..." strings, but
+  // DATABASE_URL is documented as a URL and the factory dispatches on the scheme.
+  if (!database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://"))
+    throw std::invalid_argument("DATABASE_URL: expected postgres://USER:PASSWORD@HOST:PORT/DBNAME");
+  Target target = parse_target(database_url);
+  return std::make_unique<PostgresMetadataStore>(database_url, std::move(target));
+}
+
+}  // namespace rend::store::postgres

@@ -1,0 +1,193 @@
+#pragma once
+// A small RAII layer over libpq: a connection, a result, text parameters, a
+// transaction guard and a fixed-size connection pool.
+//
+// Why not libpqxx: Debian ships 6.4, which predates C++20 (deprecated std::iterator
+// use, no std::span/string_view-friendly API) and would be one more ABI to track for
+// the dozen libpq calls we need.
+//
+// Every error leaves here as StoreError carrying only what is safe to log: the
+// target as host:port/dbname, the SQLSTATE and the server's primary message. Never
+// the URL, the password, or a DETAIL line (which quotes row values, e.g. a key hash).
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/metadata.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace rend::store::postgres {
+
+// A Postgres failure. `sqlstate` is empty for client-side failures (connection lost,
+// server unreachable); `connection_lost` tells the pool the connection is unusable.
+struct PgError : StoreError {
+  PgError(const std::string& what, std::string sqlstate, bool connection_lost)
+      : StoreError(what), sqlstate(std::move(sqlstate)), connection_lost(connection_lost) {}
+  std::string sqlstate;
+  bool connection_lost;
+};
+
+// Where a URL points, safe to log: parsed by libpq itself so URIs, key=value strings
+// and percent-encoding are all understood the same way as when connecting.
+struct Target {
+  std::string host, port, dbname;
+  std::string password;  // only to scrub it from libpq's messages; never printed
+  std::string describe() const;  // "host:port/dbname"
+};
+// Throws std::invalid_argument (without echoing the URL) when libpq cannot parse it.
+Target parse_target(const std::string& url);
+
+// Query parameters, sent in text format (Postgres casts them to the column types).
+class Params {
+ public:
+  Params& add(std::string_view v);
+  Params& add(const char* v) { return add(std::string_view(v)); }
+  Params& add(const std::string& v) { return add(std::string_view(v)); }
+  Params& add(int64_t v);
+  Params& add(int v) { return add(int64_t(v)); }
+  Params& add(double v);
+  Params& add(bool v);
+  Params& add(std::nullopt_t);
+  // Puts a value in front, as $1, renumbering the others (for helpers that own $1).
+  Params& prepend(std::string_view v);
+  template <class T>
+  Params& add(const std::optional<T>& v) {
+    return v ? add(*v) : add(std::nullopt);
+  }
+
+  int size() const { return int(values_.size()); }
+  const char* const* data() const;
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+  mutable std::vector<const char*> ptrs_;
+};
+
+class Result {
+ public:
+  explicit Result(pg_result* r) : r_(r) {}
+  Result(Result&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  Result& operator=(Result&&) = delete;
+  ~Result();
+
+  int rows() const;
+  // Rows touched by INSERT/UPDATE/DELETE.
+  int64_t affected() const;
+  bool is_null(int row, int col) const;
+  std::string text(int row, int col) const;
+  int64_t int64(int row, int col) const;
+  double real(int row, int col) const;
+  std::optional<std::string> opt_text(int row, int col) const;
+  std::optional<int64_t> opt_int64(int row, int col) const;
+  std::optional<double> opt_real(int row, int col) const;
+
+ private:
+  pg_result* r_;
+};
+
+class Connection {
+ public:
+  // Connects (blocking, bounded by connect_timeout, 5 s unless the URL says).
+  Connection(const std::string& url, const Target& target);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One statement with $1.. parameters.
+  Result exec(std::string_view sql, const Params& params = {});
+  // A parameterless script of several statements (migrations).
+  void exec_script(std::string_view sql);
+
+  // False once the server went away. An idle connection whose server closed it
+  // (restart, pg_terminate_backend) is only noticed when its socket turns readable,
+  // which is what this checks first.
+  bool usable();
+  // Fit to go back to the pool: connected and not inside a transaction (a guard that
+  // failed to roll back would leave one open).
+  bool reusable() const;
+
+  // Statements sent since the last reset_counter() (the pool resets it per lease).
+  int statements_sent() const { return sent_; }
+  void reset_counter() { sent_ = 0; }
+
+ private:
+  Result check(pg_result* r, std::string_view what);
+
+  pg_conn* conn_ = nullptr;
+  const Target& target_;
+  int sent_ = 0;
+};
+
+// BEGIN ... COMMIT; rolls back unless commit() was reached.
+class Transaction {
+ public:
+  explicit Transaction(Connection& c);
+  ~Transaction();
+  void commit();
+
+ private:
+  Connection& c_;
+  bool done_ = false;
+};
+
+// At most `size` connections, opened on demand and shared by all threads; a caller
+// waits when all are busy. A connection that turns out broken is dropped instead of
+// being returned, and the next caller opens a fresh one: this is how the store rides
+// out a Postgres restart without restarting Rend.
+class Pool {
+ public:
+  Pool(std::string url, Target target, size_t size);
+  ~Pool();
+
+  // Runs fn on a connection. A pooled connection whose server went away while it sat
+  // idle may still look fine until its first statement fails; in that one case (lost
+  // on the very first statement of a reused connection) fn runs again, once, on a
+  // fresh connection. A loss later in fn (e.g. during COMMIT) is not retried: whether
+  // the server applied it is unknown, so the caller must see the error.
+  template <class F>
+  auto run(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    for (int attempt = 0;; ++attempt) {
+      Lease lease = acquire();
+      try {
+        return fn(*lease.conn);
+      } catch (const PgError& e) {
+        if (!e.connection_lost || !lease.reused || attempt > 0 || lease.conn->statements_sent() > 1) throw;
+      }
+    }
+  }
+
+  const Target& target() const { return target_; }
+
+ private:
+  struct Lease {
+    Pool* pool;
+    std::unique_ptr<Connection> conn;
+    bool reused;  // came from the idle list rather than being opened for this call
+    Lease(Pool* p, std::unique_ptr<Connection> c, bool r) : pool(p), conn(std::move(c)), reused(r) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (conn) pool->give_back(std::move(conn));
+    }
+  };
+  Lease acquire();
+  void give_back(std::unique_ptr<Connection> conn);
+
+  const std::string url_;
+  const Target target_;
+  const size_t size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  size_t open_ = 0;  // idle + leased + being opened
+};
+
+}  // namespace rend::store::postgres

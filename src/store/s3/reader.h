@@ -1,0 +1,61 @@
+#pragma once
+// A streaming GET: the object is never held in memory, only a bounded window.
+//
+// The transfer is driven from read() itself through a private curl multi handle
+// rather than by a background thread: an open reader then costs no thread (the
+// edge may hold many), and back-pressure is exact: when the window is full the
+// write callback pauses the transfer, so TCP flow control stops the server until
+// the consumer catches up (and libcurl's stall timeout does not count paused time).
+// The destructor cancels whatever is left of the transfer by closing it.
+#include <curl/curl.h>
+
+#include <memory>
+#include <string>
+
+#include "store/objects.h"
+#include "store/s3/client.h"
+
+namespace rend::store::s3 {
+
+class S3Reader final : public ObjectReader {
+ public:
+  // Sends the GET and waits for the response headers. nullptr on 404; throws
+  // std::runtime_error on any other failure.
+  static std::unique_ptr<S3Reader> open(const Client& client, const std::string& url, std::string what);
+  ~S3Reader() override;
+
+  // Throws std::runtime_error when the transfer fails or ends short of
+  // Content-Length: a truncated object is never reported as a complete one.
+  size_t read(char* buf, size_t n) override;
+  uint64_t size() const override { return size_; }
+
+  // Bytes held at most (plus one curl write, <= CURL_MAX_WRITE_SIZE).
+  static constexpr size_t kWindow = 1 << 20;
+
+ private:
+  explicit S3Reader(std::string what);
+  static size_t on_write(char* data, size_t size, size_t nmemb, void* self);
+  size_t buffered() const { return buf_.size() - off_; }
+  // One round of transfer work: perform, collect completion, wait for the socket
+  // when nothing happened.
+  void drive();
+
+  std::string what_;
+  char error_buf_[CURL_ERROR_SIZE];
+  HeaderList headers_;
+  EasyHandle easy_;
+  CURLM* multi_ = nullptr;
+  bool attached_ = false;
+
+  std::string buf_;  // window: bytes [off_, size) are unread
+  size_t off_ = 0;
+  bool paused_ = false;
+  bool done_ = false;
+  CURLcode result_ = CURLE_OK;
+  long status_ = 0;         // known from the first body byte or completion
+  std::string error_body_;  // non-2xx response body, bounded
+  uint64_t size_ = 0;
+  uint64_t received_ = 0;
+};
+
+}  // namespace rend::store::s3

@@ -1,0 +1,227 @@
+// S3 backend pieces that need no S3 service: URL/query canonicalization, the
+// minimal XML handling, Content-MD5, configuration checks, and the streaming
+// reader's behaviour against a scripted one-shot HTTP server (truncation must
+// throw, 404 is nullptr). The contract run against s3rver is in
+// objects_contract_test.cpp.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "store/s3/md5.h"
+#include "store/s3/object_store.h"
+#include "store/s3/url.h"
+#include "store/s3/xml.h"
+
+namespace rend::store::s3 {
+namespace {
+
+TEST(S3Url, UriEncodeFollowsSigV4) {
+  EXPECT_EQ(uri_encode("a/b c~d_e.f-g", true), "a/b%20c~d_e.f-g");
+  EXPECT_EQ(uri_encode("a/b+c=d", false), "a%2Fb%2Bc%3Dd");
+  EXPECT_EQ(uri_encode("\xc3\xa9", true), "%C3%A9");
+}
+
+TEST(S3Url, CanonicalQueryIsSortedWithEquals) {
+  EXPECT_EQ(canonical_query({{"uploads", ""}}), "uploads=");
+  EXPECT_EQ(canonical_query({{"uploadId", "x/y+z"}, {"partNumber", "3"}}), "partNumber=3&uploadId=x%2Fy%2Bz");
+  EXPECT_EQ(canonical_query({{"prefix", "t/a b/"}, {"max-keys", "2"}, {"list-type", "2"}, {"continuation-token", "1=="}}),
+            "continuation-token=1%3D%3D&list-type=2&max-keys=2&prefix=t%2Fa%20b%2F");
+}
+
+TEST(S3Url, PathAndVirtualHostedStyle) {
+  UrlBuilder path("http://127.0.0.1:9100/", "rend-test", true);
+  EXPECT_EQ(path.bucket_url(), "http://127.0.0.1:9100/rend-test");
+  EXPECT_EQ(path.object_url("a/b.ts"), "http://127.0.0.1:9100/rend-test/a/b.ts");
+  EXPECT_EQ(path.object_url("a/b", "uploads="), "http://127.0.0.1:9100/rend-test/a/b?uploads=");
+
+  UrlBuilder vhost("https://s3.us-east-1.amazonaws.com", "media", false);
+  EXPECT_EQ(vhost.bucket_url("list-type=2"), "https://media.s3.us-east-1.amazonaws.com/?list-type=2");
+  EXPECT_EQ(vhost.object_url("sources/x"), "https://media.s3.us-east-1.amazonaws.com/sources/x");
+
+  EXPECT_THROW(UrlBuilder("ftp://h", "b", true), std::invalid_argument);
+  EXPECT_THROW(UrlBuilder("http://user:secret@h", "b", true), std::invalid_argument);
+  EXPECT_THROW(UrlBuilder("http://h", "Bad_Name", false), std::invalid_argument);
+}
+
+TEST(S3Xml, ListPageKeysTokensAndEntities) {
+  const std::string doc =
+      "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+      "<Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+      "<Contents><Key>p/a&amp;b</Key><Size>1</Size></Contents><Contents><Key>p/&#233;&#x41;</Key></Contents>"
+      "<NextContinuationToken>tok&lt;1&gt;</NextContinuationToken></ListBucketResult>";
+  auto page = parse_list_page(doc);
+  EXPECT_EQ(page.keys, (std::vector<std::string>{"p/a&b", "p/\xc3\xa9" "A"}));
+  EXPECT_EQ(page.next_continuation_token, "tok<1>");
+
+  auto last = parse_list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  EXPECT_TRUE(last.keys.empty());
+  EXPECT_TRUE(last.next_continuation_token.empty());
+
+  EXPECT_THROW(parse_list_page("<Error><Code>AccessDenied</Code></Error>"), std::runtime_error);
+  EXPECT_THROW(parse_list_page("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"),
+               std::runtime_error);
+  EXPECT_THROW(xml_unescape("a &bogus; b"), std::runtime_error);
+  EXPECT_EQ(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
+}
+
+TEST(S3Md5, ContentMd5IsBase64OfDigest) {
+  EXPECT_EQ(md5_base64(""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+  EXPECT_EQ(md5_base64("The quick brown fox jumps over the lazy dog"), "nhB9nTcrtoJr2B01QqQZ1g==");
+}
+
+TEST(S3Config, InvalidConfigurationIsRejectedWithoutSecrets) {
+  S3Config cfg;
+  cfg.endpoint = "http://127.0.0.1:1";
+  cfg.bucket = "b";
+  cfg.access_key_id = "AKIDEXAMPLE";
+  cfg.secret_access_key = "very-secret";
+  EXPECT_NO_THROW(open_s3_object_store(cfg));
+
+  auto bad = cfg;
+  bad.endpoint = "s3.amazonaws.com";
+  try {
+    open_s3_object_store(bad);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("very-secret"), std::string::npos);
+  }
+  bad = cfg;
+  bad.secret_access_key.clear();
+  EXPECT_THROW(open_s3_object_store(bad), std::invalid_argument);
+  bad = cfg;
+  bad.part_size = 1 << 20;
+  EXPECT_THROW(open_s3_object_store(bad), std::invalid_argument);
+  bad = cfg;
+  bad.key_prefix = "../x";
+  EXPECT_THROW(open_s3_object_store(bad), std::invalid_argument);
+}
+
+TEST(S3Store, UnreachableServiceIsUnhealthyWithoutSecrets) {
+  S3Config cfg;
+  cfg.endpoint = "http://127.0.0.1:1";  // nothing listens on port 1
+  cfg.bucket = "b";
+  cfg.access_key_id = "AKIDEXAMPLE";
+  cfg.secret_access_key = "very-secret";
+  auto store = open_s3_object_store(cfg);
+  auto h = store->health();
+  EXPECT_FALSE(h.ok);
+  EXPECT_EQ(h.detail.find("very-secret"), std::string::npos) << h.detail;
+  EXPECT_THROW(store->head("k"), std::runtime_error);
+  // Keys are validated before any request.
+  EXPECT_THROW(store->head("../k"), std::invalid_argument);
+}
+
+// Serves one scripted response to the first connection and records the request head.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(fd_, 1);
+    thread_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      while (request_.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        request_.append(buf, size_t(n));
+      }
+      ::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+      ::close(c);  // ends the response here, whatever its Content-Length said
+    });
+  }
+  ~OneShotServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& request() const { return request_; }  // valid after the response was read
+
+ private:
+  std::string response_, request_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::unique_ptr<ObjectStore> store_at(const std::string& endpoint) {
+  S3Config cfg;
+  cfg.endpoint = endpoint;
+  cfg.bucket = "bkt";
+  cfg.region = "eu-west-3";
+  cfg.access_key_id = "AKIDEXAMPLE";
+  cfg.secret_access_key = "wJalrXUtnFEMI";
+  cfg.key_prefix = "pre";
+  return open_s3_object_store(cfg);
+}
+
+TEST(S3Reader, TruncatedBodyThrowsInsteadOfEndingEarly) {
+  OneShotServer server("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+  auto store = store_at(server.endpoint());
+  auto r = store->get("a/b.ts");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->size(), 100000u);
+  std::string got;
+  char buf[4096];
+  EXPECT_THROW(
+      {
+        while (size_t n = r->read(buf, sizeof buf)) got.append(buf, n);
+      },
+      std::runtime_error);
+  EXPECT_LE(got.size(), 5000u);
+
+  // Signed by libcurl for the configured region and service, with the payload hash header S3 requires.
+  const std::string& req = server.request();
+  EXPECT_NE(req.find("GET /bkt/pre/a/b.ts HTTP/1.1"), std::string::npos) << req;
+  EXPECT_NE(req.find("Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), std::string::npos) << req;
+  EXPECT_NE(req.find("/eu-west-3/s3/aws4_request"), std::string::npos) << req;
+  EXPECT_NE(req.find("x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            std::string::npos)
+      << req;
+  EXPECT_EQ(req.find("wJalrXUtnFEMI"), std::string::npos);
+}
+
+TEST(S3Reader, MissingObjectIsNullAndOtherErrorsThrow) {
+  {
+    OneShotServer server("HTTP/1.1 404 Not Found\r\nContent-Length: 44\r\n\r\n<Error><Code>NoSuchKey</Code></Error>       ");
+    EXPECT_EQ(store_at(server.endpoint())->get("k"), nullptr);
+  }
+  {
+    const std::string body = "<Error><Code>AccessDenied</Code></Error>";
+    OneShotServer server("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    try {
+      store_at(server.endpoint())->get("k");
+      ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("403 AccessDenied"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(S3Store, HealthUrlDecidesHealth) {
+  OneShotServer server("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  S3Config cfg;
+  cfg.endpoint = "http://127.0.0.1:1";
+  cfg.bucket = "b";
+  cfg.health_url = server.endpoint() + "/minio/health/live";
+  auto h = open_s3_object_store(cfg)->health();
+  EXPECT_FALSE(h.ok);
+  EXPECT_NE(h.detail.find("503"), std::string::npos) << h.detail;
+  EXPECT_NE(server.request().find("GET /minio/health/live"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rend::store::s3
