@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port, rend_bin, tail
+import json
+
+from conftest import REPO_ROOT, backends, free_port, rend_bin, services_env, tail
 
 
 class Role:
@@ -108,17 +110,61 @@ def test_api_worker_and_edge_as_separate_processes(tmp_path, clips):
                 role.stop()
 
 
-def test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout(tmp_path):
+def role_env(backend: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_")) and k != "DATABASE_URL"}
+    if backend == "services":
+        env.update(services_env())
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_two_workers_never_run_the_same_job(tmp_path, clips, backend):
+    data = tmp_path / "data"
+    api_port = free_port()
+    env = role_env(backend, REND_API_BIND_ADDR=f"127.0.0.1:{api_port}", REND_MEDIA_WORKER_POLL_INTERVAL_SECS=1)
+    api = f"http://127.0.0.1:{api_port}"
+    dd = ["--data-dir", str(data)]
+    key = subprocess.run([str(rend_bin()), "keys", "create", "--scopes", "all", *dd], env=env,
+                         capture_output=True, text=True, check=True, cwd=str(REPO_ROOT)).stdout.strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    roles = [Role("api", ["api", *dd], env, tmp_path).start()]
+    try:
+        wait_ready(api + "/readyz", roles[0])
+        roles += [Role(f"worker{i}", ["worker", "media", *dd], env, tmp_path).start() for i in (1, 2)]
+        body = Path(clips["hevc_480x270_rot90"]).read_bytes()
+        ids = []
+        for _ in range(6):
+            up = requests.post(api + "/v1/uploads", json={}, headers=auth, timeout=10).json()
+            assert requests.put(up["upload_url"], data=body, headers=auth, timeout=60).status_code == 200
+            ids.append(up["asset_id"])
+        for aid in ids:
+            wait_status(api, key, aid, "hls_ready", timeout=120)
+        started = {}
+        for role in roles[1:]:
+            for line in role.log.read_text(errors="replace").splitlines():
+                if '"event":"job_started"' in line:
+                    aid = json.loads(line)["asset_id"]
+                    started.setdefault(aid, []).append(role.name)
+        assert sorted(started) == sorted(ids), started
+        assert all(len(v) == 1 for v in started.values()), f"a job ran twice: {started}"
+    finally:
+        for role in roles:
+            if role.proc.poll() is None:
+                role.stop()
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout(tmp_path, backend):
     src = tmp_path / "hd.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=12",
                     "-f", "lavfi", "-i", "sine=d=12", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
                     "yuv420p", "-c:a", "aac", "-shortest", str(src)], check=True)
     data = tmp_path / "data"
     api_port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_")) and k != "DATABASE_URL"}
-    env.update({"REND_API_BIND_ADDR": f"127.0.0.1:{api_port}", "REND_MEDIA_WORKER_POLL_INTERVAL_SECS": "1",
-                "REND_MEDIA_JOB_LOCK_TIMEOUT_SECS": "5"})
+    env = role_env(backend, REND_API_BIND_ADDR=f"127.0.0.1:{api_port}", REND_MEDIA_WORKER_POLL_INTERVAL_SECS=1,
+                   REND_MEDIA_JOB_LOCK_TIMEOUT_SECS=5)
     api = f"http://127.0.0.1:{api_port}"
     dd = ["--data-dir", str(data)]
     key = subprocess.run([str(rend_bin()), "keys", "create", "--scopes", "all", *dd], env=env,
