@@ -7,7 +7,8 @@ PYTHON  ?= /usr/bin/python3
 
 .PHONY: dev test build deps deps-test configure unit integration clean format
 
-dev: deps build
+dev: deps configure
+	ninja -C $(BUILD) -j $(JOBS) rend
 	$(BUILD)/rend dev --data-dir $(DATA_DIR)
 
 # Unit and integration tests run with Postgres, Redis, ClickHouse and s3rver up on
