@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "api/player_routing.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"
@@ -22,6 +23,7 @@ struct ApiDeps {
   store::Coordinator& coord;
   store::AnalyticsStore& analytics;
   const core::Clock& clock;
+  const PlayerRouting& routing;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

@@ -53,7 +53,8 @@ http::Response delete_asset(const ApiDeps& d, http::Request& req) {
     n += d.objects.delete_prefix("sources/" + a.id);
     // Best effort and off the request path: an edge that is down must not fail or
     // slow the delete.
-    edge::notify_edge_async("edge_purge", d.cfg.edge_purge_url, d.cfg.common.edge_internal_token, a.id,
+    for (const auto& url : d.cfg.edge_purge_urls)
+      edge::notify_edge_async("edge_purge", url, d.cfg.common.edge_internal_token, a.id,
                             std::chrono::seconds(5));
     core::log::info("asset_deleted", {{"asset_id", a.id}, {"objects_removed", static_cast<uint64_t>(n)}});
     auto updated = d.meta.get_asset(a.id);

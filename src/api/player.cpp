@@ -1,12 +1,32 @@
 // Player bootstrap (SPEC §5): JSON with tokenless direct edge URLs plus an HttpOnly
 // playback cookie scoped to the asset's path on the edge, so the token never
-// appears in JavaScript-visible URLs.
+// appears in JavaScript-visible URLs. The edge is chosen from the request's CDN
+// geo headers against the route table, with no per-request control-plane lookup.
+//
+// When no edge URL is configured at all, the legacy same-origin route
+// /api/player/{id}/artifact/{path} serves the bytes from the API itself (marked
+// with `x-rend-fallback`); it is a fallback, not the production media path.
+#include <vector>
+
 #include "api/common.h"
 #include "auth/playback_token.h"
 #include "core/ids.h"
+#include "edge/paths.h"
+#include "edge/playlist_rewrite.h"
 
 namespace rend::api {
 namespace {
+
+constexpr const char* kCookie = "rend_playback";
+
+std::string playback_cookie(const ApiDeps& d, const std::string& token, const std::string& path,
+                            const std::optional<std::string>& domain) {
+  std::string c = std::string(kCookie) + "=" + token + "; Path=" + path +
+                  "; Max-Age=" + std::to_string(d.cfg.token_ttl_secs) + "; HttpOnly; SameSite=Lax";
+  if (d.cfg.common.production) c += "; Secure";
+  if (domain) c += "; Domain=" + *domain;
+  return c;
+}
 
 http::Response bootstrap(const ApiDeps& d, http::Request& req) {
   const auto& id = req.params["id"];
@@ -18,13 +38,26 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
     if (std::get<store::ApiKey>(who).id != asset->owner_key_id)
       return http::Response::error(403, "private_asset", "this asset is private");
   }
+
+  auto geo = routing::read_geo([&](std::string_view name) { return req.header(name); }, d.routing.headers);
+  auto sel = routing::select_edge(d.routing.table, geo, d.routing.selection);
+  bool legacy = !sel.has_edge();
+  std::string base = legacy ? d.cfg.public_base_url + "/api/player/" + asset->id + "/artifact/"
+                            : sel.base_url + "/v/" + asset->id + "/";
+  std::string playback_host = routing::url_authority(legacy ? d.cfg.public_base_url : sel.base_url);
+  routing::log_selection(geo, sel, playback_host);
+
   bool playable = asset->status == "playable" || asset->status == "hls_ready";
-  auto base = d.cfg.playback_base_url + "/v/" + asset->id + "/";
+  boost::json::object edge{{"base_url", legacy ? d.cfg.public_base_url : sel.base_url},
+                           {"route_id", sel.route_id},
+                           {"region", sel.region},
+                           {"reason", std::string(routing::to_string(sel.reason))},
+                           {"fallback", legacy}};
   boost::json::object body{{"asset_id", asset->id},
                            {"status", asset->status},
                            {"playable", playable},
                            {"duration_s", asset->duration_s ? boost::json::value(*asset->duration_s) : nullptr},
-                           {"edge", {{"base_url", d.cfg.playback_base_url}}}};
+                           {"edge", edge}};
   if (playable)
     body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
   else
@@ -35,12 +68,54 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
   if (playable) {
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
     auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, asset->id, exp);
-    std::string cookie = "rend_playback=" + token + "; Path=/v/" + asset->id + "/; Max-Age=" +
-                         std::to_string(d.cfg.token_ttl_secs) + "; HttpOnly; SameSite=Lax";
-    if (d.cfg.common.production) cookie += "; Secure";
-    if (!d.cfg.cookie_domain.empty()) cookie += "; Domain=" + d.cfg.cookie_domain;
-    res.headers.add("Set-Cookie", cookie);
+    auto site_host = req.header("host").value_or("");
+    auto domain = routing::cookie_domain_for(d.cfg.cookie_domain, site_host, playback_host);
+    auto path = legacy ? "/api/player/" + asset->id + "/artifact/" : "/v/" + asset->id + "/";
+    res.headers.add("Set-Cookie", playback_cookie(d, token, path, legacy ? std::nullopt : domain));
   }
+  return res;
+}
+
+// Streams an object from the store (the API's origin) to the client.
+class ObjectSource final : public http::BodySource {
+ public:
+  explicit ObjectSource(std::unique_ptr<store::ObjectReader> r) : r_(std::move(r)) {}
+  size_t read(char* buf, size_t n) override { return r_->read(buf, n); }
+  bool may_block() const override { return true; }
+
+ private:
+  std::unique_ptr<store::ObjectReader> r_;
+};
+
+http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
+  const auto& id = req.params["id"];
+  // Reuse the edge's strict validation by checking the equivalent edge path.
+  auto ref = edge::parse_playback_target("/v/" + id + "/" + req.params["path"]);
+  if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
+  auto query_token = req.query_param("token");
+  auto token = query_token ? query_token : req.cookie(kCookie);
+  if (!token) return http::Response::error(401, "missing_credential", "a playback cookie or token is required");
+  auto st = auth::verify_playback_token({{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}}, *token,
+                                        ref->asset_id, d.clock.now_unix());
+  if (st == auth::TokenStatus::wrong_asset)
+    return http::Response::error(403, "wrong_asset", "this credential is for another asset");
+  if (st != auth::TokenStatus::ok) return http::Response::error(401, "invalid_token", "invalid playback credential");
+  auto reader = d.objects.get(edge::object_key_for(*ref));
+  if (!reader) return http::Response::error(404, "not_found", "no such artifact");
+  http::Response res;
+  res.headers.set("Content-Type", edge::content_type_for(ref->path));
+  res.headers.set("x-rend-fallback", "legacy-artifact-route");
+  bool playlist = ref->kind == edge::ArtifactKind::master || ref->kind == edge::ArtifactKind::playlist;
+  res.headers.set("Cache-Control", playlist ? "private, max-age=1" : "private, max-age=31536000, immutable");
+  if (playlist) {
+    std::string text;
+    std::vector<char> buf(64 * 1024);
+    while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);
+    res.body = query_token ? edge::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
+    return res;
+  }
+  res.source_length = reader->size();
+  res.source = std::make_unique<ObjectSource>(std::move(reader));
   return res;
 }
 
@@ -48,6 +123,7 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
 
 void add_player_routes(http::Router& r, const ApiDeps& d) {
   r.add("GET", "/api/player/{id}", [&d](http::Request& q) { return bootstrap(d, q); });
+  r.add("GET", "/api/player/{id}/artifact/{path*}", [&d](http::Request& q) { return legacy_artifact(d, q); });
 }
 
 }  // namespace rend::api

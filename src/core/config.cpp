@@ -109,7 +109,8 @@ ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
   if (c.token_ttl_secs < 60) throw ConfigError("REND_PLAYBACK_TOKEN_TTL_SECS must be at least 60");
   c.cookie_domain = env.get_or("REND_PLAYBACK_COOKIE_DOMAIN", "");
   c.auto_migrate = env.get_bool("REND_API_AUTO_MIGRATE", true);
-  c.edge_purge_url = env.get_or("REND_EDGE_PURGE_URL", "");
+  c.edge_purge_urls = env.get_list("REND_EDGE_PURGE_URL");
+  for (const auto& u : c.edge_purge_urls) check_url(u, "REND_EDGE_PURGE_URL");
   c.web_dir = env.get_or("REND_WEB_DIR", find_up("web").string());
   c.hlsjs_path = env.get_or("REND_HLSJS_PATH", find_up("node_modules/hls.js/dist/hls.min.js").string());
   c.rate_limit_per_minute = env.get_u64("REND_API_RATE_LIMIT_PER_MINUTE", 0);
@@ -132,7 +133,8 @@ WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir)
   c.ffmpeg_path = env.get_or("REND_FFMPEG_PATH", "ffmpeg");
   c.ffprobe_path = env.get_or("REND_FFPROBE_PATH", "ffprobe");
   c.work_dir = env.get_or("REND_MEDIA_WORK_DIR", data_dir + "/work");
-  c.edge_warm_url = env.get_or("REND_EDGE_WARM_URL", "");
+  c.edge_warm_urls = env.get_list("REND_EDGE_WARM_URL");
+  for (const auto& u : c.edge_warm_urls) check_url(u, "REND_EDGE_WARM_URL");
   return c;
 }
 

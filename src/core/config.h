@@ -59,7 +59,7 @@ struct ApiConfig {
   int64_t token_ttl_secs = 0;      // REND_PLAYBACK_TOKEN_TTL_SECS, default 21600
   std::string cookie_domain;       // REND_PLAYBACK_COOKIE_DOMAIN
   bool auto_migrate = true;        // REND_API_AUTO_MIGRATE
-  std::string edge_purge_url;      // REND_EDGE_PURGE_URL (single-edge fallback)
+  std::vector<std::string> edge_purge_urls;  // REND_EDGE_PURGE_URL, comma-separated (fallback until the edge registry)
   std::string web_dir;             // REND_WEB_DIR: watch page
   std::string hlsjs_path;          // REND_HLSJS_PATH: hls.min.js from npm
   uint64_t rate_limit_per_minute = 0;  // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
@@ -77,7 +77,7 @@ struct WorkerConfig {
   std::string ffmpeg_path;         // REND_FFMPEG_PATH, ffmpeg
   std::string ffprobe_path;        // REND_FFPROBE_PATH, ffprobe
   std::string work_dir;            // REND_MEDIA_WORK_DIR, {data_dir}/work
-  std::string edge_warm_url;       // REND_EDGE_WARM_URL (single-edge fallback)
+  std::vector<std::string> edge_warm_urls;  // REND_EDGE_WARM_URL, comma-separated (fallback until the edge registry)
 
   static WorkerConfig from_env(const Env& env, const std::string& data_dir);
 };

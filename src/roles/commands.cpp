@@ -20,6 +20,7 @@ struct Flags {
   std::string data_dir = ".rend/dev";
   std::string scopes = "all";
   std::string name = "default";
+  int edges = 1;  // rend dev --edges N
 };
 
 Flags parse_flags(const std::vector<std::string>& args) {
@@ -35,6 +36,11 @@ Flags parse_flags(const std::vector<std::string>& args) {
     if (a.rfind("--data-dir", 0) == 0) f.data_dir = value("--data-dir");
     else if (a.rfind("--scopes", 0) == 0) f.scopes = value("--scopes");
     else if (a.rfind("--name", 0) == 0) f.name = value("--name");
+    else if (a.rfind("--edges", 0) == 0) {
+      auto v = value("--edges");
+      if (v != "1" && v != "2" && v != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
+      f.edges = std::stoi(v);
+    }
     else throw core::ConfigError("unknown argument '" + a + "'");
   }
   if (f.data_dir.empty()) throw core::ConfigError("--data-dir must not be empty");
@@ -116,7 +122,7 @@ int run_api(const std::vector<std::string>& args) {
   auto env = role_env(f);
   auto cfg = core::ApiConfig::from_env(env, f.data_dir);
   auto stores = open_stores(cfg.common, cfg.auto_migrate);
-  ApiRole api(cfg, stores);
+  ApiRole api(cfg, env, stores);
   auto port = api.start();
   core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
   wait_for_shutdown_signal();
@@ -151,37 +157,79 @@ int run_edge(const std::vector<std::string>& args) {
   return 0;
 }
 
+// The edges `rend dev --edges N` runs: the default one, then the two regional ones
+// of the seed's two-edge topology (ports 4101, 4102; overridable for tests).
+struct DevEdge {
+  const char* id;
+  const char* region;
+  const char* bind_var;
+  const char* default_bind;
+  const char* route_id;  // the player route it stands in for locally
+};
+constexpr DevEdge kDevEdges[] = {
+    {"edge-local", "local", "REND_EDGE_BIND_ADDR", "127.0.0.1:4100", nullptr},
+    {"edge-us-east", "us-east", "REND_DEV_EDGE_US_EAST_BIND_ADDR", "127.0.0.1:4101", "ash-1"},
+    {"edge-london", "london", "REND_DEV_EDGE_LONDON_BIND_ADDR", "127.0.0.1:4102", "ams-1"},
+};
+
 int run_dev(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
   auto env = role_env(f);
   if (env.get_or("REND_ENV", "local") == "production")
     throw core::ConfigError("REND_ENV=production: `rend dev` runs only on the embedded local backends");
   // The roles reach each other over loopback HTTP, as separate deployments would.
-  auto edge_bind = core::parse_host_port(env.get_or("REND_EDGE_BIND_ADDR", "127.0.0.1:4100"), "REND_EDGE_BIND_ADDR");
-  auto edge_url = core::url_for_bind(edge_bind);
-  env.set_default("REND_PLAYBACK_BASE_URL", edge_url);
-  env.set_default("REND_EDGE_PURGE_URL", edge_url + "/internal/purge");
-  env.set_default("REND_EDGE_WARM_URL", edge_url + "/internal/warm");
-  // The watch page is served by the API and fetches media from the edge (another
-  // origin) with credentials, so the edge must allow the API's origin.
+  std::vector<core::EdgeConfig> edge_cfgs;
+  std::string warm_urls, purge_urls, route_urls;
+  for (int i = 0; i < f.edges; ++i) {
+    const auto& e = kDevEdges[i];
+    auto bind = core::parse_host_port(env.get_or(e.bind_var, e.default_bind), e.bind_var);
+    auto url = core::url_for_bind(bind);
+    auto sep = [](std::string& list) -> std::string& { return list.empty() ? list : list += ","; };
+    sep(warm_urls) += url + "/internal/warm";
+    sep(purge_urls) += url + "/internal/purge";
+    if (e.route_id) sep(route_urls) += std::string(e.route_id) + "=" + url;
+    if (i == 0) env.set_default("REND_PLAYBACK_BASE_URL", url);
+  }
+  env.set_default("REND_EDGE_PURGE_URL", purge_urls);
+  env.set_default("REND_EDGE_WARM_URL", warm_urls);
+  // Point the player's routes (ash-1, ams-1) at the local regional edges.
+  if (!route_urls.empty()) env.set_default("REND_PLAYER_EDGE_BASE_URLS", route_urls);
+  // The watch page is served by the API and fetches media from the edges (other
+  // origins) with credentials, so the edges must allow the API's origin.
   auto api_bind = core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
   env.set_default("REND_EDGE_CORS_ALLOWED_ORIGINS", env.get_or("REND_API_PUBLIC_BASE_URL", core::url_for_bind(api_bind)));
+  for (int i = 0; i < f.edges; ++i) {
+    const auto& e = kDevEdges[i];
+    core::Env edge_env = env;
+    if (i > 0) {
+      edge_env.set("REND_EDGE_BIND_ADDR", env.get_or(e.bind_var, e.default_bind));
+      edge_env.set("REND_EDGE_ID", e.id);
+      edge_env.set("REND_EDGE_REGION", e.region);
+      edge_env.set("REND_EDGE_BASE_URL", "");
+      edge_env.set("REND_EDGE_CACHE_DIR", f.data_dir + "/edge-cache-" + e.region);
+    }
+    edge_cfgs.push_back(core::EdgeConfig::from_env(edge_env, f.data_dir));
+  }
   auto api_cfg = core::ApiConfig::from_env(env, f.data_dir);
   auto worker_cfg = core::WorkerConfig::from_env(env, f.data_dir);
-  auto edge_cfg = core::EdgeConfig::from_env(env, f.data_dir);
 
   auto stores = open_stores(api_cfg.common, true);
   auto key = dev_api_key(*stores.meta, f.data_dir);
-  EdgeRole edge(edge_cfg, *stores.objects);
-  ApiRole api(api_cfg, stores);
+  std::vector<std::unique_ptr<EdgeRole>> edges;
+  for (const auto& c : edge_cfgs) edges.push_back(std::make_unique<EdgeRole>(c, *stores.objects));
+  ApiRole api(api_cfg, env, stores);
   WorkerRole worker(worker_cfg, *stores.meta, *stores.objects, *stores.coord);
-  edge.start();
+  for (auto& e : edges) e->start();
   api.start();
   worker.start();
 
   std::cout << "\nrend dev is running (data in " << fs::absolute(f.data_dir).lexically_normal().string() << ")\n"
             << "  API:        " << api_cfg.public_base_url << "\n"
-            << "  Edge:       " << edge_cfg.base_url << "\n"
+            << "  Edge:       " << edge_cfgs[0].base_url << "\n";
+  for (size_t i = 1; i < edge_cfgs.size(); ++i)
+    std::cout << "  Edge " << edge_cfgs[i].region << ": " << std::string(std::max<int>(0, 7 - int(edge_cfgs[i].region.size())), ' ')
+              << edge_cfgs[i].base_url << "  (" << edge_cfgs[i].edge_id << ")\n";
+  std::cout
             << "  Watch page: " << api_cfg.public_base_url << "/watch/{asset_id}\n"
             << "  API key:    " << key << "  (also in " << f.data_dir << "/api-key)\n\n"
             << "Upload a video:\n"
@@ -195,7 +243,7 @@ int run_dev(const std::vector<std::string>& args) {
   core::log::info("shutdown", {{"signal", sig}});
   api.stop();
   worker.stop();
-  edge.stop();
+  for (auto& e : edges) e->stop();
   return 0;
 }
 

@@ -94,13 +94,17 @@ std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort
 struct ApiRole::Impl {
   core::ApiConfig cfg;
   core::SystemClock clock;
+  api::PlayerRouting routing;
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
-  Impl(core::ApiConfig c, Stores& s)
-      : cfg(std::move(c)), deps{cfg, *s.meta, *s.objects, *s.coord, *s.analytics, clock} {}
+  Impl(core::ApiConfig c, const core::Env& env, Stores& s)
+      : cfg(std::move(c)),
+        routing(api::PlayerRouting::from_env(env, cfg.common.production, cfg.playback_base_url)),
+        deps{cfg, *s.meta, *s.objects, *s.coord, *s.analytics, clock, routing} {}
 };
 
-ApiRole::ApiRole(core::ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
+ApiRole::ApiRole(core::ApiConfig cfg, const core::Env& env, Stores& stores)
+    : impl_(std::make_unique<Impl>(std::move(cfg), env, stores)) {}
 ApiRole::~ApiRole() { stop(); }
 
 uint16_t ApiRole::start() {

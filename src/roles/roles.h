@@ -43,7 +43,7 @@ void load_local_secrets(core::Env& env, const std::string& data_dir);
 
 class ApiRole {
  public:
-  ApiRole(core::ApiConfig cfg, Stores& stores);
+  ApiRole(core::ApiConfig cfg, const core::Env& env, Stores& stores);
   ~ApiRole();
   uint16_t start();
   void stop();

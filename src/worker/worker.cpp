@@ -138,7 +138,8 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
 // Best effort, off the job's critical path: a slow or absent edge only means the
 // first viewer sees a MISS.
 void MediaWorker::warm_edge(const std::string& asset_id) {
-  edge::notify_edge_async("edge_warm", cfg_.edge_warm_url, cfg_.common.edge_internal_token, asset_id,
+  for (const auto& url : cfg_.edge_warm_urls)
+    edge::notify_edge_async("edge_warm", url, cfg_.common.edge_internal_token, asset_id,
                           std::chrono::seconds(30));
 }
 

@@ -144,6 +144,7 @@ class RendServer:
     log_dir: Path
     extra_env: dict = field(default_factory=dict)
     backend: str = "embedded"
+    args: list = field(default_factory=list)  # extra `rend dev` arguments, e.g. ["--edges", "3"]
     api_port: int = 0
     edge_port: int = 0
     internal_token: str = ""
@@ -225,7 +226,7 @@ class RendServer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [str(binary), "dev", "--data-dir", str(self.data_dir)],
+                [str(binary), "dev", "--data-dir", str(self.data_dir), *self.args],
                 env=self.env(),
                 stdout=out,
                 stderr=err,
@@ -389,9 +390,10 @@ class ServerFactory:
     base: Path
     started: list = field(default_factory=list)
 
-    def __call__(self, name: str, extra_env: Optional[dict] = None, start: bool = True) -> RendServer:
+    def __call__(self, name: str, extra_env: Optional[dict] = None, start: bool = True,
+                 args: Optional[list] = None) -> RendServer:
         root = self.base / name
-        srv = RendServer(data_dir=root / "data", log_dir=root / "logs", extra_env=extra_env or {})
+        srv = RendServer(data_dir=root / "data", log_dir=root / "logs", extra_env=extra_env or {}, args=args or [])
         self.started.append(srv)
         if start:
             srv.start()

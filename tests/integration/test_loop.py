@@ -17,6 +17,7 @@ import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import pytest
@@ -740,13 +741,14 @@ def _missing_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
-def start_chromium_watch(url: str, timeout_ms: int = 30000) -> subprocess.Popen:
+def start_chromium_watch(url: str, timeout_ms: int = 30000, env: Optional[dict] = None) -> subprocess.Popen:
     if not Path(CHROMIUM).exists():
         _missing_browser(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     if not (REPO_ROOT / "node_modules" / "playwright-core").exists() or not shutil.which("node"):
         _missing_browser("node + playwright-core needed (npm ci)")
     return subprocess.Popen(["node", str(Path(__file__).with_name("watch_page.mjs")), url, str(timeout_ms)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO_ROOT))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO_ROOT),
+                            env={**os.environ, **(env or {})})
 
 
 def chromium_report(proc: subprocess.Popen) -> dict:

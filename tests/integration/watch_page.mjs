@@ -1,14 +1,19 @@
 // Loads a Rend watch page in Debian's Chromium (playwright-core) and reports, as one JSON
 // line on stdout, whether hls.js got the video playing.
 //   node tests/integration/watch_page.mjs <watch-url> [timeout-ms]
-// Exit code 0 when the video played past 1 s, 1 otherwise (the JSON says why).
+// Exit code 0 when the video played past MIN_PLAY_SECONDS (default 1), 1 otherwise.
+// Optional env: GEO_HEADERS (JSON object) added to the player bootstrap request only,
+// as a CDN would; SCREENSHOT (PNG path) taken at the end.
 import { chromium } from 'playwright-core';
 
 const [url, timeoutArg] = process.argv.slice(2);
 const timeoutMs = Number(timeoutArg || 30000);
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-const report = { url, played: false, currentTime: 0, status: null, statuses: [], console: [], failedRequests: [], edgeResponses: [] };
+const minPlay = Number(process.env.MIN_PLAY_SECONDS || 1);
+const geoHeaders = process.env.GEO_HEADERS ? JSON.parse(process.env.GEO_HEADERS) : null;
+const report = { url, played: false, currentTime: 0, status: null, statuses: [], console: [], failedRequests: [],
+                 edgeResponses: [], segmentEdgeIds: [] };
 let browser;
 try {
   browser = await chromium.launch({
@@ -21,8 +26,14 @@ try {
   page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => report.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
   page.on('response', (r) => {
-    if (r.url().includes('/v/')) report.edgeResponses.push(`${r.status()} ${r.url()}`);
+    if (!r.url().includes('/v/')) return;
+    report.edgeResponses.push(`${r.status()} ${r.url()}`);
+    if (/\.ts(\?|$)/.test(r.url())) report.segmentEdgeIds.push(r.headers()['x-rend-edge-id'] || '');
   });
+  if (geoHeaders) {
+    await page.route('**/api/player/**', (route) =>
+      route.continue({ headers: { ...route.request().headers(), ...geoHeaders } }));
+  }
   await page.goto(url, { waitUntil: 'load' });
   const deadline = Date.now() + timeoutMs;
   // Wait until hls.js has media to play, start it (muted), and wait for the clock to move.
@@ -35,7 +46,7 @@ try {
     report.status = s.status;
     if (report.statuses[report.statuses.length - 1] !== s.status) report.statuses.push(s.status);
     report.currentTime = s.t;
-    if (s.t > 1) { report.played = true; break; }
+    if (s.t > minPlay) { report.played = true; break; }
     // The page shows fatal errors to the user: no point waiting any longer.
     if (/^(Playback error|Could not load|Processing failed|This browser cannot)/.test(s.status || '')) break;
     if (s.readyState >= 2 && s.paused) {
@@ -43,6 +54,7 @@ try {
     }
     await page.waitForTimeout(250);
   }
+  if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
 } catch (e) {
   report.error = String(e && e.stack || e);
 } finally {
