@@ -32,6 +32,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_asset_routes(*r, d);
   add_player_routes(*r, d);
   add_web_routes(*r, d);
+  add_edge_routes(*r, d);
   return r;
 }
 

@@ -27,5 +27,6 @@ void add_upload_routes(http::Router& r, const ApiDeps& d);
 void add_asset_routes(http::Router& r, const ApiDeps& d);
 void add_player_routes(http::Router& r, const ApiDeps& d);
 void add_web_routes(http::Router& r, const ApiDeps& d);
+void add_edge_routes(http::Router& r, const ApiDeps& d);
 
 }  // namespace rend::api

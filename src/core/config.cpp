@@ -114,6 +114,16 @@ ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
   c.web_dir = env.get_or("REND_WEB_DIR", find_up("web").string());
   c.hlsjs_path = env.get_or("REND_HLSJS_PATH", find_up("node_modules/hls.js/dist/hls.min.js").string());
   c.rate_limit_per_minute = env.get_u64("REND_API_RATE_LIMIT_PER_MINUTE", 0);
+  for (const auto& entry : env.get_list("REND_EXPECTED_EDGES")) {
+    auto a = entry.find('='), b = entry.find('=', a == std::string::npos ? a : a + 1);
+    if (a == std::string::npos || b == std::string::npos || a == 0 || b == a + 1 || b + 1 >= entry.size())
+      throw ConfigError("REND_EXPECTED_EDGES entries must be edge_id=region=base_url, got '" + entry + "'");
+    ApiConfig::ExpectedEdge e{entry.substr(0, a), entry.substr(a + 1, b - a - 1), entry.substr(b + 1)};
+    check_url(e.base_url, "REND_EXPECTED_EDGES");
+    c.expected_edges.push_back(std::move(e));
+  }
+  c.allow_insecure_edge_urls = env.get_bool("REND_ALLOW_INSECURE_EDGE_URLS", false);
+  c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
   return c;
 }
 
@@ -135,6 +145,7 @@ WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir)
   c.work_dir = env.get_or("REND_MEDIA_WORK_DIR", data_dir + "/work");
   c.edge_warm_urls = env.get_list("REND_EDGE_WARM_URL");
   for (const auto& u : c.edge_warm_urls) check_url(u, "REND_EDGE_WARM_URL");
+  c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
   return c;
 }
 
@@ -151,6 +162,10 @@ EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   c.cache_dir = env.get_or("REND_EDGE_CACHE_DIR", data_dir + "/edge-cache");
   c.playlist_ttl_secs = env.get_u64("REND_EDGE_PLAYLIST_TTL_SECS", 2);
   c.max_origin_artifact_bytes = env.get_u64("REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES", 512ull << 20);
+  c.control_plane_url = env.get_or("REND_CONTROL_PLANE_URL", "");
+  if (!c.control_plane_url.empty()) check_url(c.control_plane_url, "REND_CONTROL_PLANE_URL");
+  c.heartbeat_interval_secs = env.get_u64("REND_EDGE_HEARTBEAT_INTERVAL_SECS", 10);
+  if (c.heartbeat_interval_secs == 0) throw ConfigError("REND_EDGE_HEARTBEAT_INTERVAL_SECS must be at least 1");
   return c;
 }
 

@@ -59,10 +59,18 @@ struct ApiConfig {
   int64_t token_ttl_secs = 0;      // REND_PLAYBACK_TOKEN_TTL_SECS, default 21600
   std::string cookie_domain;       // REND_PLAYBACK_COOKIE_DOMAIN
   bool auto_migrate = true;        // REND_API_AUTO_MIGRATE
-  std::vector<std::string> edge_purge_urls;  // REND_EDGE_PURGE_URL, comma-separated (fallback until the edge registry)
+  std::vector<std::string> edge_purge_urls;  // REND_EDGE_PURGE_URL, comma-separated single-edge fallback
   std::string web_dir;             // REND_WEB_DIR: watch page
   std::string hlsjs_path;          // REND_HLSJS_PATH: hls.min.js from npm
   uint64_t rate_limit_per_minute = 0;  // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
+  // REND_EXPECTED_EDGES: "edge_id=region=base_url,..."; when set, only these edges
+  // may register, with exactly these regions and URLs.
+  struct ExpectedEdge {
+    std::string edge_id, region, base_url;
+  };
+  std::vector<ExpectedEdge> expected_edges;
+  bool allow_insecure_edge_urls = false;     // REND_ALLOW_INSECURE_EDGE_URLS (production only)
+  uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
 
   static ApiConfig from_env(const Env& env, const std::string& data_dir);
 };
@@ -77,7 +85,8 @@ struct WorkerConfig {
   std::string ffmpeg_path;         // REND_FFMPEG_PATH, ffmpeg
   std::string ffprobe_path;        // REND_FFPROBE_PATH, ffprobe
   std::string work_dir;            // REND_MEDIA_WORK_DIR, {data_dir}/work
-  std::vector<std::string> edge_warm_urls;  // REND_EDGE_WARM_URL, comma-separated (fallback until the edge registry)
+  std::vector<std::string> edge_warm_urls;  // REND_EDGE_WARM_URL, comma-separated single-edge fallback
+  uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
 
   static WorkerConfig from_env(const Env& env, const std::string& data_dir);
 };
@@ -92,6 +101,8 @@ struct EdgeConfig {
   std::string cache_dir;           // REND_EDGE_CACHE_DIR, {data_dir}/edge-cache
   uint64_t playlist_ttl_secs = 0;  // REND_EDGE_PLAYLIST_TTL_SECS, 2
   uint64_t max_origin_artifact_bytes = 0;  // REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES, 512 MiB
+  std::string control_plane_url;   // REND_CONTROL_PLANE_URL: the API it registers with; empty = none
+  uint64_t heartbeat_interval_secs = 0;  // REND_EDGE_HEARTBEAT_INTERVAL_SECS, 10
 
   static EdgeConfig from_env(const Env& env, const std::string& data_dir);
 };

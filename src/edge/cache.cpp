@@ -144,6 +144,18 @@ size_t DiskCache::purge_asset(const std::string& asset_id) {
   return ec ? 0 : size_t(n);
 }
 
+DiskCache::Usage DiskCache::usage() const {
+  Usage u;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir_ + "/objects", ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (it->is_regular_file(ec)) {
+      u.objects++;
+      u.bytes += it->file_size(ec);
+    }
+  }
+  return u;
+}
+
 bool DiskCache::writable() const { return ::access((dir_ + "/tmp").c_str(), W_OK) == 0; }
 
 }  // namespace rend::edge

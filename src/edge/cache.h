@@ -44,6 +44,11 @@ class DiskCache {
   size_t purge_asset(const std::string& asset_id);
   // True when the cache directory accepts writes (readiness).
   bool writable() const;
+  struct Usage {
+    uint64_t bytes = 0, objects = 0;
+  };
+  // Walks the cache directory (for heartbeats every few seconds, not per request).
+  Usage usage() const;
 
  private:
   struct Flight {

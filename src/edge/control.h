@@ -3,8 +3,17 @@
 // used by the API (purge after a delete) and the worker (warm after a job).
 #include <chrono>
 #include <string>
+#include <vector>
+
+#include "store/metadata.h"
 
 namespace rend::edge {
+
+// Where to send a control call (`path`, e.g. "/internal/purge"): every registered
+// edge whose last heartbeat is within `window_secs`, plus the configured
+// single-edge fallback URLs, without duplicates. Stale edges are skipped.
+std::vector<std::string> control_urls(store::MetadataStore& meta, const std::vector<std::string>& fallback_urls,
+                                      const std::string& path, int64_t now_ms, uint64_t window_secs);
 
 // POSTs {"asset_id": ...} with the internal bearer token on a detached thread:
 // best effort, never blocking the request or job that triggered it. A failure is

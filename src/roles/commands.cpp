@@ -190,6 +190,10 @@ int run_dev(const std::vector<std::string>& args) {
     if (e.route_id) sep(route_urls) += std::string(e.route_id) + "=" + url;
     if (i == 0) env.set_default("REND_PLAYBACK_BASE_URL", url);
   }
+  // Edges register with the API (the registry drives warm/purge fanout); the
+  // explicit URLs are the single-edge fallbacks, deduplicated against it.
+  auto api_bind0 = core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
+  env.set_default("REND_CONTROL_PLANE_URL", core::url_for_bind(api_bind0));
   env.set_default("REND_EDGE_PURGE_URL", purge_urls);
   env.set_default("REND_EDGE_WARM_URL", warm_urls);
   // Point the player's routes (ash-1, ams-1) at the local regional edges.

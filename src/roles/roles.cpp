@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "edge/cache.h"
 #include "edge/edge.h"
+#include "edge/registrar.h"
 #include "http/server.h"
 #include "store/factory.h"
 #include "worker/worker.h"
@@ -121,9 +122,10 @@ struct EdgeRole::Impl {
   core::SystemClock clock;
   edge::DiskCache cache;
   edge::EdgeDeps deps;
+  edge::Registrar registrar;
   std::unique_ptr<http::Server> server;
   Impl(core::EdgeConfig c, store::ObjectStore& origin)
-      : cfg(std::move(c)), cache(cfg.cache_dir), deps{cfg, origin, cache, clock} {}
+      : cfg(std::move(c)), cache(cfg.cache_dir), deps{cfg, origin, cache, clock}, registrar(cfg, cache) {}
 };
 
 EdgeRole::EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin)
@@ -133,10 +135,14 @@ EdgeRole::~EdgeRole() { stop(); }
 uint16_t EdgeRole::start() {
   impl_->server =
       make_server("edge", impl_->cfg.bind, edge::make_decorator(impl_->cfg), edge::make_router(impl_->deps));
-  return impl_->server->start();
+  auto port = impl_->server->start();
+  impl_->registrar.start();
+  return port;
 }
 void EdgeRole::stop() {
-  if (impl_ && impl_->server) impl_->server->stop();
+  if (!impl_) return;
+  impl_->registrar.stop();
+  if (impl_->server) impl_->server->stop();
 }
 
 // ---- Worker ----

@@ -79,6 +79,18 @@ struct Job {
   int64_t locked_until_ms = 0;
 };
 
+// An edge as it last reported itself (SPEC §6: registration and heartbeat).
+struct EdgeNode {
+  std::string edge_id;
+  std::string region;
+  std::string base_url;
+  std::string version;
+  int64_t registered_at_ms = 0;     // first heartbeat; kept by later ones
+  int64_t last_heartbeat_at_ms = 0;
+  int64_t cache_bytes = 0;
+  int64_t cache_objects = 0;
+};
+
 struct ListPage {
   std::vector<Asset> assets;
   std::optional<std::string> next_cursor;  // opaque; pass back to continue
@@ -141,6 +153,12 @@ class MetadataStore {
                         int64_t now_ms) = 0;
   // Jobs that are queued or claimed (for tests and /readyz detail).
   virtual int64_t pending_job_count() = 0;
+
+  // Edge registry. A heartbeat inserts the edge or updates everything but
+  // registered_at_ms (which is set to last_heartbeat_at_ms on insert).
+  virtual void record_edge_heartbeat(const EdgeNode& edge) = 0;
+  // Every known edge, sorted by edge_id; callers decide freshness.
+  virtual std::vector<EdgeNode> list_edges() = 0;
 };
 
 }  // namespace rend::store

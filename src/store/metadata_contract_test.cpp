@@ -237,6 +237,25 @@ TEST_P(MetadataContract, ReleasedJobIsClaimableAtOnceWithoutCostingAnAttempt) {
   EXPECT_EQ(again->attempts, 1);
 }
 
+TEST_P(MetadataContract, EdgeHeartbeatsRegisterAndRefresh) {
+  EXPECT_TRUE(store_->list_edges().empty());
+  store_->record_edge_heartbeat({"edge-b", "london", "http://b:4102", "v1", 0, kT0, 10, 1});
+  store_->record_edge_heartbeat({"edge-a", "us-east", "http://a:4101", "v1", 0, kT0 + 1, 0, 0});
+  store_->record_edge_heartbeat({"edge-b", "london", "https://b.example", "v2", 0, kT0 + 5000, 2048, 3});
+  auto edges = store_->list_edges();
+  ASSERT_EQ(edges.size(), 2u);
+  EXPECT_EQ(edges[0].edge_id, "edge-a");
+  const auto& b = edges[1];
+  EXPECT_EQ(b.edge_id, "edge-b");
+  EXPECT_EQ(b.registered_at_ms, kT0) << "registration time is kept";
+  EXPECT_EQ(b.last_heartbeat_at_ms, kT0 + 5000);
+  EXPECT_EQ(b.base_url, "https://b.example");
+  EXPECT_EQ(b.version, "v2");
+  EXPECT_EQ(b.cache_bytes, 2048);
+  EXPECT_EQ(b.cache_objects, 3);
+  EXPECT_EQ(open()->list_edges().size(), 2u) << "another process sees the registry";
+}
+
 TEST_P(MetadataContract, JobLostTooOftenFailsItsAsset) {
   auto asset_id = new_queued_asset();
   int64_t now = kT0;

@@ -152,3 +152,115 @@ def test_chromium_plays_cross_origin_from_the_geo_selected_edge(three_edges, sit
     assert not any(s and s.startswith("Playback error") for s in report["statuses"]), report["statuses"]
     assert report["segmentEdgeIds"] and set(report["segmentEdgeIds"]) == {edge_id}, report["segmentEdgeIds"]
     assert shot.exists() and shot.stat().st_size > 1000, "no screenshot saved"
+
+
+# --- edge registry and warm/purge fanout --------------------------------------------------
+
+def internal(srv) -> dict:
+    return {"Authorization": f"Bearer {srv.internal_token}"}
+
+
+def test_every_dev_edge_registers_and_receives_warm_and_purge(three_edges, clips):
+    deadline = time.monotonic() + 15
+    while True:
+        r = requests.get(f"{three_edges.api}/internal/edges", headers=internal(three_edges), timeout=10)
+        assert r.status_code == 200, r.text
+        edges = {e["edge_id"]: e for e in r.json()["data"]}
+        if {"edge-local", "edge-us-east", "edge-london"} <= set(edges):
+            break
+        assert time.monotonic() < deadline, f"edges did not all register: {edges}"
+        time.sleep(0.3)
+    assert edges["edge-london"]["base_url"] == three_edges.london and edges["edge-london"]["region"] == "london"
+    assert all(e["active"] for e in edges.values()), edges
+    assert requests.get(f"{three_edges.api}/internal/edges", timeout=10).status_code == 401
+
+    # Warm after the job reached every edge: a first viewer in London hits the cache.
+    aid = three_edges.upload(clips["hevc_480x270_rot90"])
+    three_edges.wait_status(aid, "hls_ready", timeout=HLS_TIMEOUT_S)
+    s = requests.Session()
+    boot = s.get(f"{three_edges.api}/api/player/{aid}", headers=PARIS, timeout=10).json()
+    master = boot["urls"]["master"]
+    assert master.startswith(three_edges.london)
+    deadline = time.monotonic() + 10
+    while s.get(master, timeout=10).headers.get("x-rend-cache") != "HIT":
+        assert time.monotonic() < deadline, "the london edge was not warmed"
+        time.sleep(0.3)
+
+    # Purge after a delete reaches every edge: none serves it afterwards.
+    cached = {}
+    for base in (three_edges.edge, three_edges.us_east, three_edges.london):
+        u = f"{base}/v/{aid}/poster.jpg"
+        assert s.get(u, timeout=10).status_code == 200
+        cached[base] = u
+    assert requests.delete(f"{three_edges.api}/v1/assets/{aid}", headers=three_edges.auth(), timeout=10).ok
+    for base, u in cached.items():
+        deadline = time.monotonic() + 10
+        while s.get(u, timeout=10).status_code != 404:
+            assert time.monotonic() < deadline, f"{base} still serves a deleted asset"
+            time.sleep(0.3)
+
+
+def test_fanout_skips_a_stale_edge_and_refuses_unexpected_ones(server_factory, clips):
+    import http.server
+    import threading
+
+    calls = {"fresh": [], "stale": []}
+
+    def fake_edge(name):
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                calls[name].append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+    fresh, fresh_url = fake_edge("fresh")
+    stale, stale_url = fake_edge("stale")
+    srv = server_factory("fanout", extra_env={"REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS": "3",
+                                              "REND_EDGE_HEARTBEAT_INTERVAL_SECS": "1"})
+    try:
+        def beat(edge_id, url):
+            return requests.post(f"{srv.api}/internal/edges/heartbeat", headers=internal(srv), timeout=10,
+                                 json={"edge_id": edge_id, "region": "test", "base_url": url, "version": "t"})
+
+        assert beat("fake-stale", stale_url).status_code == 200
+        assert beat("Bad Id", fresh_url).status_code == 400
+        assert requests.post(f"{srv.api}/internal/edges/heartbeat", json={"edge_id": "x", "region": "r",
+                             "base_url": fresh_url}, timeout=10).status_code == 401
+        aid = srv.upload(clips["hevc_480x270_rot90"])
+        srv.wait_status(aid, "hls_ready", timeout=HLS_TIMEOUT_S)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the stale edge ages out; the fresh one keeps beating
+            assert beat("fake-fresh", fresh_url).status_code == 200
+            time.sleep(0.5)
+        calls["fresh"].clear()
+        calls["stale"].clear()
+        assert requests.delete(f"{srv.api}/v1/assets/{aid}", headers=srv.auth(), timeout=10).ok
+        deadline = time.monotonic() + 10
+        while "/internal/purge" not in calls["fresh"]:
+            assert time.monotonic() < deadline, f"the fresh edge got no purge: {calls}"
+            time.sleep(0.2)
+        time.sleep(1)
+        assert calls["stale"] == [], f"a stale edge was called: {calls}"
+    finally:
+        fresh.shutdown()
+        stale.shutdown()
+
+    expected = server_factory("expected", extra_env={
+        "REND_EXPECTED_EDGES": f"edge-local=local={{edge}},edge-x=eu=https://x.example"})
+    r = requests.post(f"{expected.api}/internal/edges/heartbeat", headers=internal(expected), timeout=10,
+                      json={"edge_id": "edge-rogue", "region": "eu", "base_url": "https://rogue.example"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "unexpected_edge", r.text
+    deadline = time.monotonic() + 10
+    while True:  # its own edge matches REND_EXPECTED_EDGES and registers
+        edges = requests.get(f"{expected.api}/internal/edges", headers=internal(expected), timeout=10).json()["data"]
+        if [e["edge_id"] for e in edges] == ["edge-local"]:
+            break
+        assert time.monotonic() < deadline, edges
+        time.sleep(0.3)

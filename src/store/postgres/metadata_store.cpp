@@ -110,6 +110,8 @@ class PostgresMetadataStore final : public MetadataStore {
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
+  void record_edge_heartbeat(const EdgeNode& edge) override;
+  std::vector<EdgeNode> list_edges() override;
 
  private:
   bool update_asset(const std::string& asset_id, std::string_view assignments, const Params& params) {
@@ -429,6 +431,35 @@ void PostgresMetadataStore::fail_job(const std::string& job_id, const std::strin
 int64_t PostgresMetadataStore::pending_job_count() {
   return pool_.run([](Connection& c) {
     return c.exec("SELECT count(*) FROM rend.jobs WHERE status IN ('queued', 'claimed')").int64(0, 0);
+  });
+}
+
+void PostgresMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
+  pool_.run([&](Connection& c) {
+    Params p;
+    p.add(e.edge_id).add(e.region).add(e.base_url).add(e.version).add(e.last_heartbeat_at_ms).add(e.cache_bytes).add(
+        e.cache_objects);
+    c.exec(
+        "INSERT INTO rend.edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at,"
+        " cache_bytes, cache_objects) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)"
+        " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+        " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+        " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
+        p);
+    return 0;
+  });
+}
+
+std::vector<EdgeNode> PostgresMetadataStore::list_edges() {
+  return pool_.run([](Connection& c) {
+    auto r = c.exec(
+        "SELECT edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes, cache_objects"
+        " FROM rend.edge_nodes ORDER BY edge_id");
+    std::vector<EdgeNode> out;
+    for (int i = 0; i < r.rows(); ++i)
+      out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.int64(i, 4), r.int64(i, 5),
+                     r.int64(i, 6), r.int64(i, 7)});
+    return out;
   });
 }
 

@@ -58,6 +58,8 @@ class SqliteMetadataStore final : public MetadataStore {
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
+  void record_edge_heartbeat(const EdgeNode& edge) override;
+  std::vector<EdgeNode> list_edges() override;
 
  private:
   // Runs "UPDATE assets SET <assignments> WHERE id = ?1" unless the asset is deleted;
