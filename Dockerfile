@@ -19,6 +19,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
+COPY cmake ./cmake
+COPY config ./config
 COPY src ./src
 COPY migrations ./migrations
 COPY clickhouse ./clickhouse

@@ -1,0 +1,32 @@
+# Embeds versioned SQL migrations (NNNN_name.sql) into the binary, so a deployed
+# `rend` never depends on files next to it. Adding, removing or editing a .sql file
+# re-runs the configure step. Sets OUT_VAR to C++ initializer entries
+# `{version, "name", R"rend_sql(...)rend_sql"},` in version order.
+function(rend_migration_entries dir out_var)
+  file(GLOB migrations CONFIGURE_DEPENDS ${dir}/*.sql)
+  list(SORT migrations COMPARE NATURAL)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${migrations})
+  if(NOT migrations)
+    message(FATAL_ERROR "no migrations found in ${dir}")
+  endif()
+  set(entries "")
+  set(seen "")
+  foreach(migration IN LISTS migrations)
+    get_filename_component(name ${migration} NAME_WLE)
+    if(NOT name MATCHES "^([0-9]+)_[a-z0-9_]+$")
+      message(FATAL_ERROR "migration ${migration}: name must look like 0002_add_thing.sql")
+    endif()
+    # Leading zeros would otherwise make the C++ literal octal.
+    string(REGEX REPLACE "^0+([0-9])" "\\1" version "${CMAKE_MATCH_1}")
+    if(version IN_LIST seen)
+      message(FATAL_ERROR "migration ${migration}: version ${version} is used twice")
+    endif()
+    list(APPEND seen ${version})
+    file(READ ${migration} sql)
+    if(sql MATCHES "\\)rend_sql\"")
+      message(FATAL_ERROR "migration ${migration} contains the raw-string delimiter )rend_sql\"")
+    endif()
+    string(APPEND entries "    {${version}, \"${name}\", R\"rend_sql(${sql})rend_sql\"},\n")
+  endforeach()
+  set(${out_var} "${entries}" PARENT_SCOPE)
+endfunction()
