@@ -1,6 +1,7 @@
 #include "api/common.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "auth/api_keys.h"
 #include "core/clock.h"
@@ -49,6 +50,8 @@ boost::json::object asset_json(const store::Asset& a) {
     tiers.push_back({{"name", t.name}, {"width", t.width}, {"height", t.height}, {"bandwidth", t.bandwidth}});
   o["tiers"] = std::move(tiers);
   o["billing_tier"] = a.billing_tier.empty() ? boost::json::value(nullptr) : boost::json::value(a.billing_tier);
+  // Share of the ladder published (0..1), for progress bars while processing.
+  o["progress"] = a.progress ? boost::json::value(std::round(*a.progress * 100) / 100) : boost::json::value(nullptr);
   o["source_bytes"] = a.source_bytes ? boost::json::value(*a.source_bytes) : boost::json::value(nullptr);
   o["created_at"] = ts(a.created_at_ms);
   o["uploaded_at"] = ts(a.uploaded_at_ms);

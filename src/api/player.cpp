@@ -57,6 +57,7 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
                            {"status", asset->status},
                            {"playable", playable},
                            {"duration_s", asset->duration_s ? boost::json::value(*asset->duration_s) : nullptr},
+                           {"progress", asset->progress ? boost::json::value(*asset->progress) : nullptr},
                            {"edge", edge}};
   if (playable)
     body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};

@@ -423,6 +423,12 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
       if (fast_ready) call_playable();
     }
     for (auto& r : rends) r.publish(objects_, false, user_tick);
+    if (hooks.on_progress) {
+      double expected = std::max(1.0, std::ceil(info.duration_s / cfg_.segment_seconds)) * double(rends.size());
+      size_t done = 0;
+      for (const auto& r : rends) done += r.uploaded;
+      hooks.on_progress(std::min(0.99, double(done) / expected));
+    }
     if (!playable_called &&
         std::all_of(rends.begin(), rends.end(), [](const Rendition& r) { return r.playlist_uploaded && r.uploaded > 0; })) {
       std::lock_guard lock(mu);

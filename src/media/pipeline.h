@@ -50,6 +50,9 @@ struct PipelineHooks {
   std::function<void(const std::vector<store::Tier>&, const std::string& billing_tier)> on_playable;
   std::function<void()> on_tick;  // about every 1 s (the worker heartbeats its job lock)
   std::function<bool()> should_cancel;
+  // Share of the ladder published so far, 0..0.99 (segments uploaded over the
+  // segments expected from the duration); called as segments land.
+  std::function<void(double)> on_progress;
 };
 
 struct PipelineResult {

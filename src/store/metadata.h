@@ -60,6 +60,7 @@ struct Asset {
       failed_at_ms, deleted_at_ms;
   std::optional<int64_t> expected_bytes;
   std::optional<int64_t> source_bytes;
+  std::optional<double> progress;  // 0..1 while processing; 1 once hls_ready
 };
 
 struct Upload {
@@ -129,6 +130,8 @@ class MetadataStore {
   virtual bool mark_processing(const std::string& asset_id, int64_t now_ms) = 0;
   // mark_playable / mark_hls_ready keep the first timestamp when repeated (a job
   // re-run after its worker died).
+  // Transcode progress, 0..1 (mark_hls_ready sets 1). False when missing/deleted.
+  virtual bool set_progress(const std::string& asset_id, double fraction) = 0;
   // Stores probe results (duration, width, height) at any time.
   virtual bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) = 0;
   virtual bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,

@@ -311,8 +311,12 @@ TEST_P(MetadataContract, StatusTransitionsSetTimestampsAndNeverLeaveDeleted) {
   EXPECT_TRUE(store_->mark_playable(id, {ladder[0]}, "720p", kT0 + 9)) << "a re-run job publishes again";
   EXPECT_EQ(store_->get_asset(id)->playable_at_ms, kT0 + 2) << "the first playable time is kept";
 
+  EXPECT_FALSE(store_->get_asset(id)->progress) << "no progress before the worker reports any";
+  EXPECT_TRUE(store_->set_progress(id, 0.42));
+  EXPECT_DOUBLE_EQ(*store_->get_asset(id)->progress, 0.42);
   EXPECT_TRUE(store_->mark_hls_ready(id, ladder, "1080p", kT0 + 3));
   a = store_->get_asset(id);
+  EXPECT_DOUBLE_EQ(a->progress.value_or(0), 1.0) << "hls_ready means done";
   EXPECT_EQ(a->status, "hls_ready");
   EXPECT_EQ(a->hls_ready_at_ms, kT0 + 3);
   EXPECT_EQ(a->billing_tier, "1080p");

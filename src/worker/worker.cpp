@@ -106,6 +106,16 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     if (!a || a->status == "deleted") deleted = true;
   };
   hooks.should_cancel = [&] { return stop.load() || deleted || lost_lock; };
+  int64_t last_progress_at = 0;
+  double last_progress = -1;
+  hooks.on_progress = [&](double p) {
+    // At most one write a second, and only when it moved a percent.
+    auto now = clock_.now_unix_ms();
+    if (p - last_progress < 0.01 || now - last_progress_at < 1000) return;
+    last_progress = p;
+    last_progress_at = now;
+    meta_.set_progress(id, p);
+  };
 
   auto result = pipeline.run(id, source, info, hooks);
   if (deleted || (!result.ok && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {

@@ -184,6 +184,7 @@ def test_unknown_asset_is_404(rend):
 def test_upload_reaches_hls_ready_with_ordered_timestamps(ready):
     a = ready
     assert a["status"] == "hls_ready"
+    assert a["progress"] == 1, f"a finished asset reports progress 1: {a.get('progress')}"
     assert a["visibility"] == "public"
     assert a["error"] is None, a
     assert a["width"] == 640 and a["height"] == 360, f"source dimensions: {a['width']}x{a['height']}"

@@ -178,6 +178,14 @@ def test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout(tmp_path
         up = requests.post(api + "/v1/uploads", json={}, headers=auth, timeout=10).json()
         assert requests.put(up["upload_url"], data=src.read_bytes(), headers=auth, timeout=60).status_code == 200
         wait_status(api, key, up["asset_id"], "playable", timeout=30)
+        # Progress is reported while the ladder encodes (12 s source: 3 segments a rung).
+        deadline = time.monotonic() + 60
+        while True:
+            a = requests.get(f"{api}/v1/assets/{up['asset_id']}", headers=auth, timeout=10).json()
+            if a["status"] == "playable" and isinstance(a["progress"], (int, float)) and 0 < a["progress"] < 1:
+                break
+            assert a["status"] == "playable" and time.monotonic() < deadline, f"no progress while processing: {a}"
+            time.sleep(0.2)
         # SIGKILL: no clean-up, no release; the job stays claimed until its lock expires.
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=10)

@@ -30,7 +30,7 @@ constexpr int64_t kMigrationLockKey = 0x72656e64;
 constexpr std::string_view kAssetColumns =
     "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
     "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes";
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
 
 std::optional<int> opt_int(const Result& r, int row, int col) {
   auto v = r.opt_int64(row, col);
@@ -59,6 +59,7 @@ Asset read_asset(const Result& r, int row) {
   a.deleted_at_ms = r.opt_int64(row, 17);
   a.expected_bytes = r.opt_int64(row, 18);
   a.source_bytes = r.opt_int64(row, 19);
+  a.progress = r.opt_real(row, 20);
   return a;
 }
 
@@ -94,6 +95,7 @@ class PostgresMetadataStore final : public MetadataStore {
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
   bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
+  bool set_progress(const std::string& asset_id, double fraction) override;
   bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
                      int64_t now_ms) override;
   bool mark_hls_ready(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
@@ -311,14 +313,19 @@ bool PostgresMetadataStore::set_source_info(const std::string& asset_id, double 
                       Params().add(duration_s).add(width).add(height));
 }
 
+bool PostgresMetadataStore::set_progress(const std::string& asset_id, double fraction) {
+  return update_asset(asset_id, "progress = $2", Params().add(std::clamp(fraction, 0.0, 1.0)));
+}
+
 bool PostgresMetadataStore::publish_ladder(const std::string& asset_id, std::string_view status,
                                            std::string_view at_column, const std::vector<Tier>& tiers,
                                            const std::string& billing_tier, int64_t now_ms) {
   // The first time is the one that counts: a re-run job (its first worker died) must
   // not move playable_at later than when viewers could really start.
   const std::string col(at_column);
+  const std::string done = status == "hls_ready" ? ", progress = 1" : "";
   return update_asset(asset_id,
-                      "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)",
+                      "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)" + done,
                       Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms));
 }
 

@@ -21,7 +21,7 @@ constexpr const char* kLostTooOften = "worker lost too many times";
 constexpr std::string_view kAssetColumns =
     "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
     "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes";
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
 
 std::optional<int> opt_int(const Stmt& s, int col) {
   auto v = s.opt_int64(col);
@@ -50,6 +50,7 @@ Asset read_asset(const Stmt& s) {
   a.deleted_at_ms = s.opt_int64(17);
   a.expected_bytes = s.opt_int64(18);
   a.source_bytes = s.opt_int64(19);
+  a.progress = s.opt_real(20);
   return a;
 }
 
@@ -258,6 +259,11 @@ bool SqliteMetadataStore::set_source_info(const std::string& asset_id, double du
                            [&](Stmt& s) { s.bind(2, duration_s).bind(3, width).bind(4, height); });
 }
 
+bool SqliteMetadataStore::set_progress(const std::string& asset_id, double fraction) {
+  std::lock_guard lock(mu_);
+  return update_live_asset(asset_id, "progress = ?2", [&](Stmt& s) { s.bind(2, std::clamp(fraction, 0.0, 1.0)); });
+}
+
 bool SqliteMetadataStore::publish_ladder(const std::string& asset_id, std::string_view status,
                                          std::string_view at_column, const std::vector<Tier>& tiers,
                                          const std::string& billing_tier, int64_t now_ms) {
@@ -265,7 +271,9 @@ bool SqliteMetadataStore::publish_ladder(const std::string& asset_id, std::strin
   // The first time is the one that counts: a re-run job (its first worker died)
   // must not move playable_at later than when viewers could really start.
   std::string col(at_column);
-  return update_live_asset(asset_id, "status = ?2, tiers = ?3, billing_tier = ?4, " + col + " = COALESCE(" + col + ", ?5)",
+  std::string done = status == "hls_ready" ? ", progress = 1" : "";
+  return update_live_asset(asset_id,
+                           "status = ?2, tiers = ?3, billing_tier = ?4, " + col + " = COALESCE(" + col + ", ?5)" + done,
                            [&](Stmt& s) {
                              s.bind(2, status).bind(3, tiers_to_json(tiers)).bind(4, billing_tier).bind(5, now_ms);
                            });

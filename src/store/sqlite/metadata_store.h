@@ -41,6 +41,7 @@ class SqliteMetadataStore final : public MetadataStore {
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
+  bool set_progress(const std::string& asset_id, double fraction) override;
   bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
   bool mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers, const std::string& billing_tier,
                      int64_t now_ms) override;
