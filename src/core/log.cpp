@@ -52,6 +52,10 @@ std::string json_escape(std::string_view s) {
 }
 
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  return format(level, event, std::vector<Field>(fields));
+}
+
+std::string format(Level level, std::string_view event, const std::vector<Field>& fields) {
   using namespace std::chrono;
   auto now = system_clock::now();
   auto secs = system_clock::to_time_t(now);
@@ -86,6 +90,10 @@ std::string format(Level level, std::string_view event, std::initializer_list<Fi
 }
 
 void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  write(level, event, std::vector<Field>(fields));
+}
+
+void write(Level level, std::string_view event, const std::vector<Field>& fields) {
   auto line = format(level, event, fields);
   std::lock_guard lk(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);

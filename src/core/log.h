@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace rend::core::log {
 
@@ -16,6 +17,8 @@ using Field = std::pair<std::string_view, Value>;
 enum class Level { debug, info, warn, error };
 
 void write(Level level, std::string_view event, std::initializer_list<Field> fields = {});
+// For events whose field list is built at run time (optional fields).
+void write(Level level, std::string_view event, const std::vector<Field>& fields);
 inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::info, e, f); }
 inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warn, e, f); }
 inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::error, e, f); }
@@ -26,5 +29,6 @@ std::string json_escape(std::string_view s);
 
 // Renders the line without writing it (used by write() and by tests).
 std::string format(Level level, std::string_view event, std::initializer_list<Field> fields);
+std::string format(Level level, std::string_view event, const std::vector<Field>& fields);
 
 }  // namespace rend::core::log

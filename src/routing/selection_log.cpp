@@ -1,4 +1,5 @@
 #include <cmath>
+#include <vector>
 
 #include "core/log.h"
 #include "routing/routing.h"
@@ -15,56 +16,33 @@ std::string host_only(std::string_view s) {
   return std::string(s);
 }
 
-// Calls f(level, event, fields) with the event's fields; the field list is an
-// initializer_list, so the optional distance needs two spellings.
-template <class F>
-auto with_fields(const GeoInput& geo, const Selection& sel, std::string_view playback_host, F&& f) {
-  using core::log::Level;
-  const std::string host = host_only(playback_host);
-  const std::string_view reason = to_string(sel.reason);
-  const bool coords = geo.valid_coordinates();
-  if (sel.distance_km && std::isfinite(*sel.distance_km)) {
-    const int64_t km = std::llround(*sel.distance_km);
-    return f(Level::info, "rend_player_edge_selected",
-             {{"request_id", geo.request_id},
-              {"edge_region", geo.edge_region},
-              {"country", geo.country},
-              {"country_region", geo.country_region},
-              {"continent", geo.continent},
-              {"has_valid_coordinates", coords},
-              {"route_id", sel.route_id},
-              {"route_region", sel.region},
-              {"reason", reason},
-              {"playback_host", host},
-              {"distance_km", km}});
-  }
-  return f(Level::info, "rend_player_edge_selected",
-           {{"request_id", geo.request_id},
-            {"edge_region", geo.edge_region},
-            {"country", geo.country},
-            {"country_region", geo.country_region},
-            {"continent", geo.continent},
-            {"has_valid_coordinates", coords},
-            {"route_id", sel.route_id},
-            {"route_region", sel.region},
-            {"reason", reason},
-            {"playback_host", host}});
+// The seed's fields, and nothing else: no IPs, cookies, credentials, URLs or raw
+// coordinates (only whether valid ones came, and the rounded distance).
+std::vector<core::log::Field> fields(const GeoInput& geo, const Selection& sel, const std::string& host) {
+  std::vector<core::log::Field> f{{"request_id", geo.request_id},
+                                  {"edge_region", geo.edge_region},
+                                  {"country", geo.country},
+                                  {"country_region", geo.country_region},
+                                  {"continent", geo.continent},
+                                  {"has_valid_coordinates", geo.valid_coordinates()},
+                                  {"route_id", sel.route_id},
+                                  {"route_region", sel.region},
+                                  {"reason", to_string(sel.reason)},
+                                  {"playback_host", host}};
+  if (sel.distance_km && std::isfinite(*sel.distance_km))
+    f.emplace_back("distance_km", static_cast<int64_t>(std::llround(*sel.distance_km)));
+  return f;
 }
 
 }  // namespace
 
 std::string format_selection_log(const GeoInput& geo, const Selection& selection, std::string_view playback_host) {
-  return with_fields(geo, selection, playback_host,
-                     [](core::log::Level l, std::string_view e, std::initializer_list<core::log::Field> f) {
-                       return core::log::format(l, e, f);
-                     });
+  return core::log::format(core::log::Level::info, "rend_player_edge_selected",
+                           fields(geo, selection, host_only(playback_host)));
 }
 
 void log_selection(const GeoInput& geo, const Selection& selection, std::string_view playback_host) {
-  with_fields(geo, selection, playback_host,
-              [](core::log::Level l, std::string_view e, std::initializer_list<core::log::Field> f) {
-                core::log::write(l, e, f);
-              });
+  core::log::write(core::log::Level::info, "rend_player_edge_selected", fields(geo, selection, host_only(playback_host)));
 }
 
 }  // namespace rend::routing

@@ -10,26 +10,9 @@ namespace {
 constexpr int64_t kPruneEvery = 1024;
 }  // namespace
 
-void MemoryCoordinator::notify_job() {
-  {
-    std::lock_guard lock(wake_mu_);
-    ++generation_;
-    if (waiters_ == 0) pending_ = true;
-  }
-  wake_cv_.notify_all();
-}
+void MemoryCoordinator::notify_job() { wakeup_.notify(); }
 
-void MemoryCoordinator::wait_for_job(std::chrono::milliseconds max_wait) {
-  std::unique_lock lock(wake_mu_);
-  if (pending_) {
-    pending_ = false;
-    return;
-  }
-  const uint64_t seen = generation_;
-  ++waiters_;
-  wake_cv_.wait_for(lock, max_wait, [&] { return generation_ != seen; });
-  --waiters_;
-}
+void MemoryCoordinator::wait_for_job(std::chrono::milliseconds max_wait) { wakeup_.wait(max_wait); }
 
 RateDecision MemoryCoordinator::rate_limit(const std::string& key, int64_t limit, int64_t window_secs,
                                            int64_t now_secs) {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "store/coord.h"
+#include "store/wakeup.h"
 
 namespace rend::store::memory {
 
@@ -27,15 +28,7 @@ class MemoryCoordinator final : public Coordinator {
   // Drops windows that have ended. Caller holds rate_mu_.
   void prune(int64_t now_secs);
 
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
-  // Bumped by every notify; a waiter returns once it changes, so one notify wakes
-  // every current waiter.
-  uint64_t generation_ = 0;
-  int waiters_ = 0;
-  // A notify with nobody waiting (the worker is busy between polls) is kept for the
-  // next wait, which would otherwise sleep through a job that is already queued.
-  bool pending_ = false;
+  Wakeup wakeup_;
 
   std::mutex rate_mu_;
   std::unordered_map<std::string, Window> windows_;

@@ -1,4 +1,5 @@
 #include "store/redis/coordinator.h"
+#include "store/wakeup.h"
 
 #include <algorithm>
 #include <atomic>
@@ -66,7 +67,7 @@ return n
 //   waiting thread;
 // - nothing piles up in Redis when nobody is waiting.
 // What Pub/Sub lacks — remembering a notify nobody was waiting for — is done per
-// process exactly as in the in-process coordinator (pending_), and notifies lost
+// process exactly as in the in-process coordinator (store/wakeup.h), and notifies lost
 // while the subscriber is disconnected are covered by a wake on resubscribe plus
 // the worker's poll interval, which stays the fallback.
 class RedisCoordinator final : public Coordinator {
@@ -112,15 +113,7 @@ class RedisCoordinator final : public Coordinator {
     ensure_subscriber();
     // Whatever happens to Redis, this is a plain timed wait on a local condition:
     // it returns after max_wait at the latest and never throws or spins.
-    std::unique_lock lock(wake_mu_);
-    if (pending_) {
-      pending_ = false;
-      return;
-    }
-    const uint64_t seen = generation_;
-    ++waiters_;
-    wake_cv_.wait_for(lock, max_wait, [&] { return generation_ != seen; });
-    --waiters_;
+    wakeup_.wait(max_wait);
   }
 
   RateDecision rate_limit(const std::string& key, int64_t limit, int64_t window_secs, int64_t now_secs) override {
@@ -242,16 +235,7 @@ class RedisCoordinator final : public Coordinator {
 
   // ---- wake-ups ----
 
-  void deliver_locally() {
-    {
-      std::lock_guard lock(wake_mu_);
-      ++generation_;
-      // Nobody waiting (the worker is busy between waits): keep it for the next
-      // wait, which would otherwise sleep through a job that is already queued.
-      if (waiters_ == 0) pending_ = true;
-    }
-    wake_cv_.notify_all();
-  }
+  void deliver_locally() { wakeup_.notify(); }
 
   // Started by the first wait_for_job, so API-only processes (which only notify)
   // hold no subscriber connection or thread.
@@ -358,11 +342,7 @@ class RedisCoordinator final : public Coordinator {
   std::string last_error_;
   std::atomic<bool> failing_{false};
 
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
-  uint64_t generation_ = 0;  // bumped by every wake; a waiter returns once it changes
-  int waiters_ = 0;
-  bool pending_ = false;
+  Wakeup wakeup_;
 
   std::mutex sub_mu_;
   bool subscriber_started_ = false;
