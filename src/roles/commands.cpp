@@ -178,6 +178,10 @@ int run_dev(const std::vector<std::string>& args) {
   if (env.get_or("REND_ENV", "local") == "production")
     throw core::ConfigError("REND_ENV=production: `rend dev` runs only on the embedded local backends");
   // The roles reach each other over loopback HTTP, as separate deployments would.
+  auto api_url = env.get_or(
+      "REND_API_PUBLIC_BASE_URL",
+      core::url_for_bind(
+          core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR")));
   std::vector<core::EdgeConfig> edge_cfgs;
   std::string warm_urls, purge_urls, route_urls;
   for (int i = 0; i < f.edges; ++i) {
@@ -192,16 +196,14 @@ int run_dev(const std::vector<std::string>& args) {
   }
   // Edges register with the API (the registry drives warm/purge fanout); the
   // explicit URLs are the single-edge fallbacks, deduplicated against it.
-  auto api_bind0 = core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
-  env.set_default("REND_CONTROL_PLANE_URL", core::url_for_bind(api_bind0));
+  env.set_default("REND_CONTROL_PLANE_URL", api_url);
   env.set_default("REND_EDGE_PURGE_URL", purge_urls);
   env.set_default("REND_EDGE_WARM_URL", warm_urls);
   // Point the player's routes (ash-1, ams-1) at the local regional edges.
   if (!route_urls.empty()) env.set_default("REND_PLAYER_EDGE_BASE_URLS", route_urls);
   // The watch page is served by the API and fetches media from the edges (other
   // origins) with credentials, so the edges must allow the API's origin.
-  auto api_bind = core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR");
-  env.set_default("REND_EDGE_CORS_ALLOWED_ORIGINS", env.get_or("REND_API_PUBLIC_BASE_URL", core::url_for_bind(api_bind)));
+  env.set_default("REND_EDGE_CORS_ALLOWED_ORIGINS", api_url);
   for (int i = 0; i < f.edges; ++i) {
     const auto& e = kDevEdges[i];
     core::Env edge_env = env;
@@ -228,13 +230,9 @@ int run_dev(const std::vector<std::string>& args) {
   worker.start();
 
   std::cout << "\nrend dev is running (data in " << fs::absolute(f.data_dir).lexically_normal().string() << ")\n"
-            << "  API:        " << api_cfg.public_base_url << "\n"
-            << "  Edge:       " << edge_cfgs[0].base_url << "\n";
-  for (size_t i = 1; i < edge_cfgs.size(); ++i)
-    std::cout << "  Edge " << edge_cfgs[i].region << ": " << std::string(std::max<int>(0, 7 - int(edge_cfgs[i].region.size())), ' ')
-              << edge_cfgs[i].base_url << "  (" << edge_cfgs[i].edge_id << ")\n";
-  std::cout
-            << "  Watch page: " << api_cfg.public_base_url << "/watch/{asset_id}\n"
+            << "  API:        " << api_cfg.public_base_url << "\n";
+  for (const auto& e : edge_cfgs) std::cout << "  Edge:       " << e.base_url << "  (" << e.edge_id << ")\n";
+  std::cout << "  Watch page: " << api_cfg.public_base_url << "/watch/{asset_id}\n"
             << "  API key:    " << key << "  (also in " << f.data_dir << "/api-key)\n\n"
             << "Upload a video:\n"
             << "  curl -s -X POST -H \"Authorization: Bearer $(cat " << f.data_dir << "/api-key)\" "
