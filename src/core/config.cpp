@@ -124,6 +124,11 @@ ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
   }
   c.allow_insecure_edge_urls = env.get_bool("REND_ALLOW_INSECURE_EDGE_URLS", false);
   c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
+  c.internal_telemetry_token = env.get_or("REND_INTERNAL_TELEMETRY_TOKEN", "");
+  if (c.common.production && c.internal_telemetry_token.size() < 32)
+    throw ConfigError("REND_INTERNAL_TELEMETRY_TOKEN must be set to at least 32 characters when REND_ENV=production");
+  c.telemetry_max_batch_bytes = env.get_u64("REND_TELEMETRY_MAX_BATCH_BYTES", 8ull << 20);
+  if (c.telemetry_max_batch_bytes < 1024) throw ConfigError("REND_TELEMETRY_MAX_BATCH_BYTES must be at least 1024");
   return c;
 }
 
@@ -166,6 +171,43 @@ EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   if (!c.control_plane_url.empty()) check_url(c.control_plane_url, "REND_CONTROL_PLANE_URL");
   c.heartbeat_interval_secs = env.get_u64("REND_EDGE_HEARTBEAT_INTERVAL_SECS", 10);
   if (c.heartbeat_interval_secs == 0) throw ConfigError("REND_EDGE_HEARTBEAT_INTERVAL_SECS must be at least 1");
+  if (auto internal = env.get("REND_EDGE_INTERNAL_BIND_ADDR"); internal && !internal->empty())
+    c.internal_bind = parse_host_port(*internal, "REND_EDGE_INTERNAL_BIND_ADDR");
+  c.max_in_flight_fills = env.get_u64("REND_EDGE_MAX_IN_FLIGHT_FILLS", 64);
+  if (c.max_in_flight_fills == 0) throw ConfigError("REND_EDGE_MAX_IN_FLIGHT_FILLS must be at least 1");
+  c.fill_queue_wait_ms = env.get_u64("REND_EDGE_FILL_QUEUE_WAIT_MS", 1000);
+  c.cache_max_bytes = env.get_u64("REND_EDGE_CACHE_MAX_BYTES", 10ull << 30);
+  if (c.cache_max_bytes == 0) throw ConfigError("REND_EDGE_CACHE_MAX_BYTES must be greater than 0");
+  c.cache_min_free_bytes = env.get_u64("REND_EDGE_CACHE_MIN_FREE_BYTES", 1ull << 30);
+  c.warm_max_artifacts = env.get_u64("REND_EDGE_WARM_MAX_ARTIFACTS", 16);
+  if (c.warm_max_artifacts == 0) throw ConfigError("REND_EDGE_WARM_MAX_ARTIFACTS must be at least 1");
+
+  auto& t = c.telemetry;
+  t.enabled = env.get_bool("REND_EDGE_TELEMETRY_ENABLED", true);
+  t.token = env.get_or("REND_INTERNAL_TELEMETRY_TOKEN", "");
+  std::string default_ingest;
+  if (!c.control_plane_url.empty()) {
+    default_ingest = c.control_plane_url;
+    while (!default_ingest.empty() && default_ingest.back() == '/') default_ingest.pop_back();
+    default_ingest += "/internal/telemetry";
+  }
+  t.ingest_url = env.get_or("REND_EDGE_TELEMETRY_INGEST_URL", default_ingest);
+  if (!t.ingest_url.empty()) check_url(t.ingest_url, "REND_EDGE_TELEMETRY_INGEST_URL");
+  t.queue_capacity = env.get_u64("REND_EDGE_TELEMETRY_QUEUE_CAPACITY", 100000);
+  t.batch_size = env.get_u64("REND_EDGE_TELEMETRY_BATCH_SIZE", 1000);
+  if (t.queue_capacity == 0 || t.batch_size == 0)
+    throw ConfigError("REND_EDGE_TELEMETRY_QUEUE_CAPACITY and REND_EDGE_TELEMETRY_BATCH_SIZE must be at least 1");
+  t.flush_interval_ms = env.get_millis("REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", 1000);
+  t.request_timeout_ms = env.get_millis("REND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS", 5000);
+  if (t.flush_interval_ms == 0 || t.request_timeout_ms == 0)
+    throw ConfigError("REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS and REND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS must be positive");
+  t.spool_dir = env.get_or("REND_EDGE_TELEMETRY_SPOOL_DIR", data_dir + "/telemetry-spool");
+  t.spool_max_bytes = env.get_u64("REND_EDGE_TELEMETRY_SPOOL_MAX_BYTES", 1ull << 30);
+  if (t.enabled && !t.ingest_url.empty() && t.token.empty())
+    throw ConfigError("REND_INTERNAL_TELEMETRY_TOKEN must be set when REND_EDGE_TELEMETRY_INGEST_URL is");
+  if (c.common.production && t.enabled && t.ingest_url.empty())
+    throw ConfigError("REND_EDGE_TELEMETRY_INGEST_URL (or REND_CONTROL_PLANE_URL) must be set when REND_ENV=production; "
+                      "set REND_EDGE_TELEMETRY_ENABLED=false to run without telemetry");
   return c;
 }
 

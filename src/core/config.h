@@ -6,6 +6,7 @@
 // Defaults are for the embedded single-machine setup (`rend dev`). Paths default to
 // places under the data dir (`--data-dir`, default .rend/dev).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,8 @@ struct ApiConfig {
   std::vector<ExpectedEdge> expected_edges;
   bool allow_insecure_edge_urls = false;     // REND_ALLOW_INSECURE_EDGE_URLS (production only)
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
+  std::string internal_telemetry_token;  // REND_INTERNAL_TELEMETRY_TOKEN: edges' bearer for /internal/telemetry
+  uint64_t telemetry_max_batch_bytes = 0;  // REND_TELEMETRY_MAX_BATCH_BYTES, 8 MiB: larger batches get 413
 
   static ApiConfig from_env(const Env& env, const std::string& data_dir);
 };
@@ -103,6 +106,26 @@ struct EdgeConfig {
   uint64_t max_origin_artifact_bytes = 0;  // REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES, 512 MiB
   std::string control_plane_url;   // REND_CONTROL_PLANE_URL: the API it registers with; empty = none
   uint64_t heartbeat_interval_secs = 0;  // REND_EDGE_HEARTBEAT_INTERVAL_SECS, 10
+  // REND_EDGE_INTERNAL_BIND_ADDR: when set, /internal/* and /metrics are served only
+  // on this (private) listener and the public one answers 404 for them.
+  std::optional<HostPort> internal_bind;
+  uint64_t max_in_flight_fills = 0;   // REND_EDGE_MAX_IN_FLIGHT_FILLS, 64
+  uint64_t fill_queue_wait_ms = 0;    // REND_EDGE_FILL_QUEUE_WAIT_MS, 1000: then 503 + Retry-After
+  uint64_t cache_max_bytes = 0;       // REND_EDGE_CACHE_MAX_BYTES, 10 GiB
+  uint64_t cache_min_free_bytes = 0;  // REND_EDGE_CACHE_MIN_FREE_BYTES, 1 GiB (statvfs of the cache dir)
+  uint64_t warm_max_artifacts = 0;    // REND_EDGE_WARM_MAX_ARTIFACTS, 16
+
+  struct Telemetry {
+    bool enabled = true;              // REND_EDGE_TELEMETRY_ENABLED
+    std::string ingest_url;           // REND_EDGE_TELEMETRY_INGEST_URL, default {control plane}/internal/telemetry
+    std::string token;                // REND_INTERNAL_TELEMETRY_TOKEN
+    uint64_t queue_capacity = 0;      // REND_EDGE_TELEMETRY_QUEUE_CAPACITY, 100000 events
+    uint64_t batch_size = 0;          // REND_EDGE_TELEMETRY_BATCH_SIZE, 1000 events
+    uint64_t flush_interval_ms = 0;   // REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS (fractions allowed), 1 s
+    uint64_t request_timeout_ms = 0;  // REND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS, 5 s
+    std::string spool_dir;            // REND_EDGE_TELEMETRY_SPOOL_DIR, {data_dir}/telemetry-spool
+    uint64_t spool_max_bytes = 0;     // REND_EDGE_TELEMETRY_SPOOL_MAX_BYTES, 1 GiB
+  } telemetry;
 
   static EdgeConfig from_env(const Env& env, const std::string& data_dir);
 };

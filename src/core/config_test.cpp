@@ -77,6 +77,9 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
   EXPECT_NE(msg.find("CLICKHOUSE_URL"), std::string::npos) << msg;
   prod["CLICKHOUSE_URL"] = "https://ch.example.com:8443";
+  msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
+  EXPECT_NE(msg.find("REND_INTERNAL_TELEMETRY_TOKEN"), std::string::npos) << msg;
+  prod["REND_INTERNAL_TELEMETRY_TOKEN"] = std::string(40, 'k');
   EXPECT_EQ(error_of([&] { ApiConfig::from_env(base(prod), "/d"); }), "");
 }
 
@@ -85,6 +88,19 @@ TEST(Config, AnEdgeHostNeedsOnlyObjectStorage) {
                                           {"S3_ENDPOINT", "https://s3.example.com"},
                                           {"S3_BUCKET", "rend"},
                                           {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')}};
+  // Telemetry is on by default, so production needs somewhere to send it...
+  auto msg = error_of([&] { EdgeConfig::from_env(base(edge), "/d"); });
+  EXPECT_NE(msg.find("REND_EDGE_TELEMETRY_INGEST_URL"), std::string::npos) << msg;
+  edge["REND_CONTROL_PLANE_URL"] = "https://api.example.com";
+  msg = error_of([&] { EdgeConfig::from_env(base(edge), "/d"); });
+  EXPECT_NE(msg.find("REND_INTERNAL_TELEMETRY_TOKEN"), std::string::npos) << msg;
+  edge["REND_INTERNAL_TELEMETRY_TOKEN"] = std::string(40, 'k');
+  EXPECT_EQ(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }), "");
+  auto c = EdgeConfig::from_env(base(edge), "/d");
+  EXPECT_EQ(c.telemetry.ingest_url, "https://api.example.com/internal/telemetry");
+  // ...or telemetry switched off explicitly.
+  edge.erase("REND_CONTROL_PLANE_URL");
+  edge["REND_EDGE_TELEMETRY_ENABLED"] = "false";
   EXPECT_EQ(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }), "");
   edge.erase("S3_ENDPOINT");
   edge.erase("S3_BUCKET");
@@ -106,5 +122,37 @@ TEST(Config, RealBackendsAreSelectedByTheirVariables) {
             std::string::npos);
   EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_REDIS_URL", "localhost:6379"}}), "/d"); })
                 .find("REND_REDIS_URL"),
+            std::string::npos);
+}
+
+TEST(Config, EdgeCacheAndTelemetrySettings) {
+  auto c = EdgeConfig::from_env(base({}), "/d");
+  EXPECT_FALSE(c.internal_bind);
+  EXPECT_EQ(c.max_in_flight_fills, 64u);
+  EXPECT_EQ(c.cache_max_bytes, 10ull << 30);
+  EXPECT_EQ(c.cache_min_free_bytes, 1ull << 30);
+  EXPECT_EQ(c.warm_max_artifacts, 16u);
+  EXPECT_TRUE(c.telemetry.enabled);
+  EXPECT_EQ(c.telemetry.ingest_url, "");  // no control plane: nowhere to send (local edge)
+  EXPECT_EQ(c.telemetry.flush_interval_ms, 1000u);
+  EXPECT_EQ(c.telemetry.spool_dir, "/d/telemetry-spool");
+  c = EdgeConfig::from_env(base({{"REND_EDGE_INTERNAL_BIND_ADDR", "10.0.0.5:4190"},
+                                 {"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "0.25"},
+                                 {"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"},
+                                 {"REND_INTERNAL_TELEMETRY_TOKEN", "t"}}),
+                           "/d");
+  ASSERT_TRUE(c.internal_bind);
+  EXPECT_EQ(c.internal_bind->port, 4190);
+  EXPECT_EQ(c.telemetry.flush_interval_ms, 250u);
+  EXPECT_NE(error_of([] { EdgeConfig::from_env(base({{"REND_EDGE_MAX_IN_FLIGHT_FILLS", "0"}}), "/d"); })
+                .find("REND_EDGE_MAX_IN_FLIGHT_FILLS"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { EdgeConfig::from_env(base({{"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"}}), "/d"); })
+                .find("REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              EdgeConfig::from_env(base({{"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"}}),
+                                   "/d");
+            }).find("REND_INTERNAL_TELEMETRY_TOKEN"),
             std::string::npos);
 }

@@ -44,6 +44,16 @@ uint64_t Env::get_u64(const std::string& name, uint64_t def) const {
   return out;
 }
 
+uint64_t Env::get_millis(const std::string& name, uint64_t def_ms) const {
+  auto v = get(name);
+  if (!v) return def_ms;
+  double secs = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), secs);
+  if (ec != std::errc() || p != v->data() + v->size() || !(secs >= 0) || secs > 1e9)
+    throw ConfigError(name + " must be a non-negative number of seconds, got '" + *v + "'");
+  return static_cast<uint64_t>(secs * 1000 + 0.5);
+}
+
 bool Env::get_bool(const std::string& name, bool def) const {
   auto v = get(name);
   if (!v) return def;

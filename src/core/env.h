@@ -28,6 +28,8 @@ class Env {
   std::string require(const std::string& name) const;
   uint64_t get_u64(const std::string& name, uint64_t def) const;
   bool get_bool(const std::string& name, bool def) const;
+  // A duration given in seconds, fractions allowed ("0.25"), returned in milliseconds.
+  uint64_t get_millis(const std::string& name, uint64_t def_ms) const;
   // Comma-separated list, entries trimmed, empty entries dropped.
   std::vector<std::string> get_list(const std::string& name) const;
 

@@ -2,24 +2,118 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <filesystem>
-#include <vector>
+#include <cstring>
+#include <stdexcept>
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "edge/playlist_rewrite.h"
 
 namespace fs = std::filesystem;
 
 namespace rend::edge {
+namespace {
 
-DiskCache::DiskCache(std::string dir) : dir_(std::move(dir)) {
-  fs::create_directories(dir_ + "/objects");
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string make_etag(uint64_t size, int64_t filled_ms) {
+  char tag[64];
+  std::snprintf(tag, sizeof tag, "\"%llx-%llx\"", (unsigned long long)size, (unsigned long long)filled_ms);
+  return tag;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::shared_ptr<const std::string> read_small(int fd, uint64_t size) {
+  auto s = std::make_shared<std::string>(size, '\0');
+  uint64_t off = 0;
+  while (off < size) {
+    ssize_t n = ::pread(fd, s->data() + off, size - off, static_cast<off_t>(off));
+    if (n <= 0) return nullptr;
+    off += uint64_t(n);
+  }
+  return s;
+}
+
+}  // namespace
+
+// ---- Fill ----
+
+Fill::~Fill() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Fill::set_streaming(uint64_t size, std::string etag) {
+  {
+    std::lock_guard lk(mu_);
+    size_ = size;
+    etag_ = std::move(etag);
+    state_ = State::streaming;
+  }
+  cv_.notify_all();
+}
+
+void Fill::add_written(uint64_t n) {
+  {
+    std::lock_guard lk(mu_);
+    written_ += n;
+  }
+  cv_.notify_all();
+}
+
+void Fill::finish(State s) {
+  {
+    std::lock_guard lk(mu_);
+    state_ = s;
+  }
+  cv_.notify_all();
+}
+
+Fill::State Fill::wait_started() {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return state_ != State::pending; });
+  return state_;
+}
+
+uint64_t Fill::wait_readable(uint64_t offset) {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return written_ > offset || state_ == State::complete || state_ == State::failed; });
+  // Bytes already on disk are served even if the fill failed later; the failure is
+  // reported once the reader has caught up, so the body ends short, never padded.
+  if (written_ > offset) return written_ - offset;
+  if (state_ == State::failed) throw std::runtime_error("origin fetch failed mid-object");
+  return 0;
+}
+
+size_t Fill::read_at(char* buf, size_t n, uint64_t offset) const {
+  ssize_t got = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+  if (got < 0) throw std::runtime_error("cache temp read failed");
+  return size_t(got);
+}
+
+// ---- DiskCache ----
+
+DiskCache::DiskCache(CacheOptions opts) : opts_(std::move(opts)) {
+  fs::create_directories(opts_.dir + "/objects");
   std::error_code ec;
-  fs::remove_all(dir_ + "/tmp", ec);  // partial fills from a previous run
-  fs::create_directories(dir_ + "/tmp");
+  fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
+  fs::create_directories(opts_.dir + "/tmp");
+  rebuild_index();
+}
+
+DiskCache::~DiskCache() {
+  std::unique_lock lk(mu_);
+  slot_cv_.wait(lk, [&] { return running_fills_ == 0; });
 }
 
 std::string DiskCache::asset_of(const std::string& key) {
@@ -29,133 +123,346 @@ std::string DiskCache::asset_of(const std::string& key) {
   return key.substr(a + 1, b - a - 1);
 }
 
-std::optional<CacheEntry> DiskCache::lookup(const std::string& key, std::optional<int64_t> max_age_secs) const {
-  std::string path = dir_ + "/objects/" + key;
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  int64_t mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  if (max_age_secs) {
-    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    if (now - mtime_ns > *max_age_secs * 1000000000) return std::nullopt;
+bool DiskCache::is_head(const std::string& key) {
+  if (ends_with(key, ".m3u8")) return true;
+  auto slash = key.rfind('/');
+  std::string_view name = std::string_view(key).substr(slash == std::string::npos ? 0 : slash + 1);
+  if (name.rfind("init", 0) == 0) return true;  // fMP4 init segment: needed before any media
+  // The first two segments of a tier: the trailing number of the name is 0 or 1
+  // (seg_00000.ts, seg_00001.m4s; our ladder numbers from 0).
+  auto dot = name.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  auto stem = name.substr(0, dot);
+  size_t i = stem.size();
+  while (i > 0 && stem[i - 1] >= '0' && stem[i - 1] <= '9') --i;
+  if (i == stem.size()) return false;
+  auto digits = stem.substr(i);
+  uint64_t n = 0;
+  for (char c : digits) {
+    n = n * 10 + uint64_t(c - '0');
+    if (n > 1) return false;
   }
-  CacheEntry e;
-  e.file = path;
-  e.size = uint64_t(st.st_size);
-  e.mtime_ns = mtime_ns;
-  char tag[64];
-  std::snprintf(tag, sizeof tag, "\"%llx-%llx\"", (unsigned long long)st.st_size, (unsigned long long)mtime_ns);
-  e.etag = tag;
-  return e;
+  return true;
 }
 
-uint64_t DiskCache::generation(const std::string& asset_id) {
+void DiskCache::rebuild_index() {
+  struct Found {
+    std::string key;
+    uint64_t size;
+    int64_t mtime_ms;
+  };
+  std::vector<Found> found;
+  const fs::path root = opts_.dir + "/objects";
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    struct stat st{};
+    if (::stat(it->path().c_str(), &st) != 0) continue;
+    found.push_back({fs::relative(it->path(), root).generic_string(), uint64_t(st.st_size),
+                     int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000});
+  }
+  // Oldest fill first, so the rebuilt LRU order approximates the old one.
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return std::tie(a.mtime_ms, a.key) < std::tie(b.mtime_ms, b.key); });
   std::lock_guard lk(mu_);
-  return generations_[asset_id];
+  for (auto& f : found) {
+    Entry e;
+    e.size = f.size;
+    e.filled_ms = f.mtime_ms;
+    e.head = is_head(f.key);
+    e.etag = make_etag(f.size, f.mtime_ms);
+    if (ends_with(f.key, ".m3u8") && f.size <= opts_.memory_object_max_bytes) {
+      int fd = ::open(path_of(f.key).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        e.body = read_small(fd, f.size);
+        ::close(fd);
+        if (e.body) learn_segment_durations(f.key, *e.body);
+      }
+    }
+    insert_locked(f.key, std::move(e));
+  }
+  evict_locked();
+  if (!found.empty())
+    core::log::info("edge_cache_index_rebuilt", {{"objects", uint64_t(index_.size())}, {"bytes", bytes_}});
 }
 
-FillStatus DiskCache::fill(const std::string& key, store::ObjectStore& origin, uint64_t max_bytes) {
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
+void DiskCache::insert_locked(const std::string& key, Entry e) {
+  if (auto old = index_.find(key); old != index_.end()) erase_locked(old);
+  e.tick = ++clock_;
+  auto [it, _] = index_.emplace(key, std::move(e));
+  order_.emplace(it->second.head, it->second.tick, std::string_view(it->first));
+  bytes_ += it->second.size;
+}
+
+void DiskCache::erase_locked(std::unordered_map<std::string, Entry>::iterator it) {
+  order_.erase(Order{it->second.head, it->second.tick, std::string_view(it->first)});
+  bytes_ -= it->second.size;
+  index_.erase(it);
+}
+
+uint64_t DiskCache::free_bytes() const {
+  struct statvfs sv{};
+  if (::statvfs(opts_.dir.c_str(), &sv) != 0) return UINT64_MAX;
+  return uint64_t(sv.f_bavail) * sv.f_frsize;
+}
+
+void DiskCache::evict_locked() {
+  // statvfs only when a floor is configured; one call per eviction round.
+  auto over = [&] {
+    if (bytes_ > opts_.max_bytes) return true;
+    return opts_.min_free_bytes > 0 && free_bytes() < opts_.min_free_bytes;
+  };
+  while (!order_.empty() && over()) {
+    auto victim = index_.find(std::string(std::get<2>(*order_.begin())));
+    std::string path = path_of(victim->first);
+    counters_.evictions_total++;
+    counters_.evicted_bytes_total += victim->second.size;
+    core::log::info("edge_cache_evicted", {{"key", victim->first}, {"bytes", victim->second.size}});
+    erase_locked(victim);
+    // A reader holding the file open keeps reading it; the name is gone at once.
+    ::unlink(path.c_str());
+  }
+}
+
+std::optional<DiskCache::Hit> DiskCache::lookup(const std::string& key, std::optional<int64_t> max_age_ms) {
+  std::lock_guard lk(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  auto& e = it->second;
+  if (max_age_ms && now_ms() - e.filled_ms > *max_age_ms) return std::nullopt;
+  // Touch: move to the back of its class in eviction order.
+  auto node = order_.extract(Order{e.head, e.tick, std::string_view(it->first)});
+  e.tick = ++clock_;
+  std::get<1>(node.value()) = e.tick;
+  order_.insert(std::move(node));
+  return Hit{path_of(key), e.size, e.etag, e.body};
+}
+
+void DiskCache::forget(const std::string& key) {
+  std::lock_guard lk(mu_);
+  if (auto it = index_.find(key); it != index_.end()) erase_locked(it);
+}
+
+DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin) {
+  std::shared_ptr<Fill> fill;
+  {
+    std::unique_lock lk(mu_);
+    if (auto f = flights_.find(key); f != flights_.end()) {
+      fill = f->second;
+      counters_.coalesced_waiters_total++;
+    } else if (index_.count(key)) {
+      return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
+    } else {
+      if (running_fills_ >= opts_.max_in_flight_fills) {
+        bool got = slot_cv_.wait_for(lk, opts_.fill_queue_wait, [&] {
+          return running_fills_ < opts_.max_in_flight_fills || flights_.count(key) > 0;
+        });
+        if (!got) {
+          counters_.busy_total++;
+          return {FillStatus::busy, nullptr};
+        }
+      }
+      if (auto f = flights_.find(key); f != flights_.end()) {
+        fill = f->second;  // someone started it while we waited for a slot
+        counters_.coalesced_waiters_total++;
+      } else {
+        std::string tmp = opts_.dir + "/tmp/" + core::random_token(12);
+        // O_RDWR: readers pread the bytes the fill thread writes through the same
+        // descriptor, which stays valid after the rename (and after an unlink).
+        int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) {
+          core::log::error("edge_cache_tmp_failed", {{"dir", opts_.dir}, {"error", std::strerror(errno)}});
+          return {FillStatus::origin_error, nullptr};
+        }
+        fill = std::make_shared<Fill>(fd);
+        flights_[key] = fill;
+        running_fills_++;
+        counters_.fills_total++;
+        uint64_t gen = generations_[asset_of(key)];
+        try {
+          std::thread([this, key, fill, &origin, gen, tmp] {
+            run_fill(key, fill, &origin, gen, tmp);
+            std::error_code ec;
+            fs::remove(tmp, ec);  // no-op once renamed into place
+            std::lock_guard lk2(mu_);
+            running_fills_--;
+            slot_cv_.notify_all();
+          }).detach();
+        } catch (const std::system_error&) {
+          flights_.erase(key);
+          running_fills_--;
+          ::unlink(tmp.c_str());
+          return {FillStatus::origin_error, nullptr};
+        }
+      }
+    }
+  }
+  switch (fill->wait_started()) {
+    case Fill::State::streaming:
+    case Fill::State::complete: return {FillStatus::filled, fill};
+    default: break;
+  }
+  // Failed before any byte: the fill thread recorded why.
+  std::lock_guard lk(fill->mu_);
+  return {fill->early_status_, nullptr};
+}
+
+void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
+                         uint64_t gen, const std::string& tmp) {
   {
     std::lock_guard lk(mu_);
-    auto& slot = flights_[key];
-    if (!slot) {
-      slot = std::make_shared<Flight>();
-      leader = true;
+    counters_.origin_requests_total++;
+  }
+  auto fail_early = [&](FillStatus why) {
+    {
+      std::lock_guard lk(fill->mu_);
+      fill->early_status_ = why;
     }
-    flight = slot;
-  }
-  if (!leader) {
-    std::unique_lock lk(mu_);
-    flight->cv.wait(lk, [&] { return flight->done; });
-    return flight->status;
-  }
-  FillStatus status = FillStatus::origin_error;
+    {
+      std::lock_guard lk(mu_);
+      flights_.erase(key);
+      if (why == FillStatus::origin_error) counters_.fill_failures_total++;
+    }
+    fill->finish(Fill::State::failed);
+  };
+  std::unique_ptr<store::ObjectReader> reader;
   try {
-    status = do_fill(key, origin, max_bytes);
+    reader = origin->get(key);
   } catch (const std::exception& e) {
     core::log::warn("edge_fill_failed", {{"key", key}, {"error", e.what()}});
+    return fail_early(FillStatus::origin_error);
   }
-  {
-    std::lock_guard lk(mu_);
-    flight->done = true;
-    flight->status = status;
-    flights_.erase(key);
+  if (!reader) return fail_early(FillStatus::not_found);
+  const uint64_t size = reader->size();
+  if (size > opts_.max_object_bytes) return fail_early(FillStatus::too_large);
+  const int64_t filled_ms = now_ms();
+  fill->set_streaming(size, make_etag(size, filled_ms));
+
+  uint64_t total = 0;
+  bool ok = true;
+  try {
+    std::vector<char> buf(256 * 1024);
+    while (size_t n = reader->read(buf.data(), buf.size())) {
+      if (total + n > size) throw std::runtime_error("origin sent more than it announced");
+      for (size_t off = 0; off < n;) {
+        ssize_t w = ::pwrite(fill->fd_, buf.data() + off, n - off, static_cast<off_t>(total + off));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          throw std::runtime_error(std::string("cache write failed: ") + std::strerror(errno));
+        }
+        off += size_t(w);
+      }
+      total += n;
+      fill->add_written(n);
+    }
+    // A short read from the origin must never become a "complete" cached file.
+    if (total != size) throw std::runtime_error("origin closed early");
+  } catch (const std::exception& e) {
+    core::log::warn("edge_fill_failed", {{"key", key}, {"error", e.what()}, {"received", total}, {"expected", size}});
+    ok = false;
   }
-  flight->cv.notify_all();
-  return status;
+  if (!ok) {
+    {
+      std::lock_guard lk(mu_);
+      flights_.erase(key);
+      counters_.fill_failures_total++;
+    }
+    fill->finish(Fill::State::failed);
+    return;
+  }
+  land(key, tmp, size, filled_ms, fill->etag(), gen, fill);
 }
 
-FillStatus DiskCache::do_fill(const std::string& key, store::ObjectStore& origin, uint64_t max_bytes) {
-  auto asset = asset_of(key);
-  uint64_t gen = generation(asset);
-  auto reader = origin.get(key);
-  if (!reader) return FillStatus::not_found;
-  if (reader->size() > max_bytes) return FillStatus::too_large;
-  std::string tmp = dir_ + "/tmp/" + core::random_token(12);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot create cache temp file");
-  struct Cleanup {
-    int fd;
-    std::string tmp;
-    bool keep = false;
-    ~Cleanup() {
-      if (fd >= 0) ::close(fd);
-      if (!keep) ::unlink(tmp.c_str());
-    }
-  } guard{fd, tmp};
-  std::vector<char> buf(256 * 1024);
-  uint64_t total = 0;
-  while (size_t n = reader->read(buf.data(), buf.size())) {
-    total += n;
-    if (total > max_bytes) return FillStatus::too_large;
-    for (size_t off = 0; off < n;) {
-      ssize_t w = ::write(fd, buf.data() + off, n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw std::runtime_error("cache write failed");
-      }
-      off += size_t(w);
-    }
-  }
-  // A short read from the origin must never become a "complete" cached file.
-  if (total != reader->size()) return FillStatus::origin_error;
-  ::close(guard.fd);
-  guard.fd = -1;
-  std::string dest = dir_ + "/objects/" + key;
-  fs::create_directories(fs::path(dest).parent_path());
+void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms,
+                     std::string etag, uint64_t gen, std::shared_ptr<Fill> fill) {
+  std::shared_ptr<const std::string> body;
+  if (size <= opts_.memory_object_max_bytes) body = read_small(fill->fd_, size);
+  std::string dest = path_of(key);
+  std::error_code ec;
+  fs::create_directories(fs::path(dest).parent_path(), ec);
   {
     // Purge holds mu_ while deleting, so checking the generation and renaming
     // under mu_ means a purged asset never gets a file back from an older fill.
     std::lock_guard lk(mu_);
-    if (generations_[asset] != gen) return FillStatus::purged;
-    if (::rename(tmp.c_str(), dest.c_str()) != 0) throw std::runtime_error("cache rename failed");
+    flights_.erase(key);
+    if (generations_[asset_of(key)] == gen && ::rename(tmp.c_str(), dest.c_str()) == 0) {
+      // The index says what the file says: size and mtime (the etag's fill time).
+      struct timespec times[2] = {{0, UTIME_OMIT}, {filled_ms / 1000, (filled_ms % 1000) * 1000000}};
+      ::utimensat(AT_FDCWD, dest.c_str(), times, 0);
+      Entry e;
+      e.size = size;
+      e.filled_ms = filled_ms;
+      e.head = is_head(key);
+      e.etag = std::move(etag);
+      e.body = body;
+      insert_locked(key, std::move(e));
+      if (body && ends_with(key, ".m3u8")) learn_segment_durations(key, *body);
+      evict_locked();
+    }
   }
-  guard.keep = true;
+  fill->finish(Fill::State::complete);
+}
+
+FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& origin) {
+  auto m = fetch(key, origin);
+  if (m.status == FillStatus::cached) return FillStatus::filled;
+  if (m.status != FillStatus::filled) return m.status;
+  try {
+    for (uint64_t off = 0;;) {
+      uint64_t n = m.fill->wait_readable(off);
+      if (n == 0) break;
+      off += n;
+    }
+  } catch (const std::exception&) {
+    return FillStatus::origin_error;
+  }
   return FillStatus::filled;
+}
+
+void DiskCache::learn_segment_durations(const std::string& key, const std::string& text) {
+  auto dir = key.substr(0, key.rfind('/') + 1);
+  for (auto& [uri, secs] : segment_durations(text)) {
+    if (uri.find("://") != std::string::npos || uri.find("..") != std::string::npos || uri.empty()) continue;
+    auto q = uri.find('?');
+    segment_seconds_[dir + uri.substr(0, q)] = secs;
+  }
+}
+
+double DiskCache::segment_seconds(const std::string& key) const {
+  std::lock_guard lk(mu_);
+  auto it = segment_seconds_.find(key);
+  return it == segment_seconds_.end() ? 0.0 : it->second;
 }
 
 size_t DiskCache::purge_asset(const std::string& asset_id) {
   std::lock_guard lk(mu_);
   generations_[asset_id]++;
-  std::error_code ec;
-  auto n = fs::remove_all(dir_ + "/objects/assets/" + asset_id, ec);
-  return ec ? 0 : size_t(n);
-}
-
-DiskCache::Usage DiskCache::usage() const {
-  Usage u;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir_ + "/objects", ec); !ec && it != fs::end(it); it.increment(ec)) {
-    if (it->is_regular_file(ec)) {
-      u.objects++;
-      u.bytes += it->file_size(ec);
+  const std::string prefix = "assets/" + asset_id + "/";
+  size_t n = 0;
+  for (auto it = index_.begin(); it != index_.end();) {
+    auto next = std::next(it);
+    if (it->first.rfind(prefix, 0) == 0) {
+      erase_locked(it);
+      n++;
     }
+    it = next;
   }
-  return u;
+  for (auto it = segment_seconds_.begin(); it != segment_seconds_.end();)
+    it = it->first.rfind(prefix, 0) == 0 ? segment_seconds_.erase(it) : std::next(it);
+  std::error_code ec;
+  fs::remove_all(opts_.dir + "/objects/assets/" + asset_id, ec);
+  return n;
 }
 
-bool DiskCache::writable() const { return ::access((dir_ + "/tmp").c_str(), W_OK) == 0; }
+DiskCache::Stats DiskCache::stats() const {
+  std::lock_guard lk(mu_);
+  Stats s = counters_;
+  s.bytes = bytes_;
+  s.objects = index_.size();
+  s.in_flight_fills = running_fills_;
+  return s;
+}
+
+bool DiskCache::writable() const { return ::access((opts_.dir + "/tmp").c_str(), W_OK) == 0; }
 
 }  // namespace rend::edge

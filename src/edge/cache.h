@@ -1,69 +1,187 @@
 #pragma once
 // The edge's disk cache: artifacts under {dir}/objects/{object key}, filled from
-// the origin object store.
+// the origin object store (SPEC §6).
+//
+// Fills stream. A miss starts ONE origin fetch per key on a fill thread of its own;
+// every viewer asking for that key meanwhile (the first one included) reads the
+// bytes from the fill's temp file as they land, so no viewer waits for the whole
+// object and a viewer who disconnects does not cancel the fill for the others.
+// At most `max_in_flight_fills` origin fetches run at once; a miss beyond that waits
+// up to `fill_queue_wait` for a slot and is then refused (busy → 503).
 //
 // Crash safety: a fill writes {dir}/tmp/<random> and renames it into place only
-// after the whole object arrived with the length the origin announced, so a
-// file under objects/ is always complete. tmp/ is emptied at start.
+// after the whole object arrived with the length the origin announced, so a file
+// under objects/ is always complete. tmp/ is emptied at start. An origin error
+// mid-fill marks the fill failed: readers' bodies end with an error (the server
+// aborts the connection, so a short body is never passed off as complete) and
+// nothing is cached.
 //
-// Coalescing: concurrent misses for one key share one origin fetch (the later
-// callers wait for the first). Purge: bumps the asset's generation, so a fill
-// that started before the purge does not land after it.
+// Index and eviction: an in-memory index of every cached file, rebuilt from disk at
+// start. The cache stays within `max_bytes` and keeps `min_free_bytes` free on its
+// filesystem (statvfs). When over, it evicts in this deterministic order:
+//   1. class "rest" (segments after the first two of a tier, posters, others)
+//      before class "head" (master and media playlists, the first two segments of
+//      each tier, init segments) — a player starting a video needs the head;
+//   2. within a class, least recently used first (a logical clock, not wall time);
+//   3. ties broken by key (byte order).
+//
+// Purge bumps the asset's generation and removes its files: a fill that started
+// before the purge still serves its viewers but never lands in the cache.
 //
 // Thread-safety: all methods may be called concurrently.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
 
 #include "store/objects.h"
 
 namespace rend::edge {
 
-struct CacheEntry {
-  std::string file;  // absolute path of the complete cached file
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  std::string etag;  // strong validator derived from size and mtime
+struct CacheOptions {
+  std::string dir;
+  uint64_t max_bytes = 10ull << 30;
+  uint64_t min_free_bytes = 0;
+  uint64_t max_object_bytes = 512ull << 20;
+  size_t max_in_flight_fills = 64;
+  std::chrono::milliseconds fill_queue_wait{1000};
+  // Files up to this size are also kept in memory (playlists): a hit then costs no
+  // open/read/close.
+  uint64_t memory_object_max_bytes = 16 * 1024;
 };
 
-enum class FillStatus { filled, not_found, too_large, origin_error, purged };
+// filled: streaming from a fill; cached: landed meanwhile, look it up again.
+enum class FillStatus { filled, cached, not_found, too_large, origin_error, purged, busy };
+
+// An origin fetch in progress, shared by the fill thread and every reader.
+class Fill {
+ public:
+  enum class State { pending, streaming, complete, failed };
+  explicit Fill(int fd) : fd_(fd) {}
+  ~Fill();
+  Fill(const Fill&) = delete;
+  Fill& operator=(const Fill&) = delete;
+
+  // Waits until the size is known (or the fill ended). Returns the state then.
+  State wait_started();
+  // Waits until bytes beyond `offset` are on disk, the fill completed, or it failed.
+  // Returns how many bytes are readable at `offset` (0 = end of object); throws on failure.
+  uint64_t wait_readable(uint64_t offset);
+  // Reads up to n bytes at offset after wait_readable said they are there.
+  size_t read_at(char* buf, size_t n, uint64_t offset) const;
+  uint64_t size() const { return size_; }
+  const std::string& etag() const { return etag_; }
+
+ private:
+  friend class DiskCache;
+  void set_streaming(uint64_t size, std::string etag);
+  void add_written(uint64_t n);
+  void finish(State s);
+
+  int fd_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  State state_ = State::pending;
+  uint64_t size_ = 0, written_ = 0;
+  std::string etag_;
+  FillStatus early_status_ = FillStatus::origin_error;  // why it failed before streaming
+};
 
 class DiskCache {
  public:
-  explicit DiskCache(std::string dir);
+  explicit DiskCache(CacheOptions opts);
+  ~DiskCache();  // waits for running fills to end
+  DiskCache(const DiskCache&) = delete;
+  DiskCache& operator=(const DiskCache&) = delete;
 
-  // The cached entry if present and, when max_age_secs is set, younger than that.
-  std::optional<CacheEntry> lookup(const std::string& key, std::optional<int64_t> max_age_secs) const;
-  // Fetches `key` from origin into the cache (coalesced with concurrent callers).
-  FillStatus fill(const std::string& key, store::ObjectStore& origin, uint64_t max_bytes);
+  struct Hit {
+    std::string file;  // absolute path of the complete cached file
+    uint64_t size = 0;
+    std::string etag;  // strong validator: size and fill time
+    std::shared_ptr<const std::string> body;  // whole content, for small objects
+  };
+  // The cached entry if present and, when max_age_ms is set, filled within that
+  // time. Counts as a use for LRU. Never blocks on disk or network.
+  std::optional<Hit> lookup(const std::string& key, std::optional<int64_t> max_age_ms = std::nullopt);
+
+  struct Miss {
+    FillStatus status = FillStatus::origin_error;  // filled = streaming below
+    std::shared_ptr<Fill> fill;                    // set when status == filled
+  };
+  // Joins the in-flight fill of `key` or starts one, and waits until the origin
+  // answered (size known) — not until the object arrived. May block.
+  Miss fetch(const std::string& key, store::ObjectStore& origin);
+  // Fetches `key` and waits for the whole object (warm). May block.
+  FillStatus fill_and_wait(const std::string& key, store::ObjectStore& origin);
+
+  // Drops the entry after its file vanished underneath us.
+  void forget(const std::string& key);
   // Removes every cached file of the asset; returns how many.
   size_t purge_asset(const std::string& asset_id);
-  // True when the cache directory accepts writes (readiness).
   bool writable() const;
-  struct Usage {
+
+  // Media seconds of a segment, learnt from EXTINF tags of playlists that went
+  // through this cache (0 when unknown).
+  double segment_seconds(const std::string& key) const;
+
+  struct Stats {
     uint64_t bytes = 0, objects = 0;
+    uint64_t in_flight_fills = 0;
+    uint64_t fills_total = 0, fill_failures_total = 0, origin_requests_total = 0;
+    uint64_t coalesced_waiters_total = 0;  // misses that joined a fill already running
+    uint64_t evictions_total = 0, evicted_bytes_total = 0;
+    uint64_t busy_total = 0;  // misses refused because every fill slot stayed taken
   };
-  // Walks the cache directory (for heartbeats every few seconds, not per request).
-  Usage usage() const;
+  Stats stats() const;
+
+  // Eviction class of a key (exposed for tests and docs): true = "head".
+  static bool is_head(const std::string& key);
 
  private:
-  struct Flight {
-    bool done = false;
-    FillStatus status = FillStatus::origin_error;
-    std::condition_variable cv;
+  struct Entry {
+    uint64_t size = 0;
+    int64_t filled_ms = 0;  // unix ms; playlists expire by this
+    uint64_t tick = 0;      // logical last-use clock
+    bool head = false;
+    std::string etag;
+    std::shared_ptr<const std::string> body;
   };
-  FillStatus do_fill(const std::string& key, store::ObjectStore& origin, uint64_t max_bytes);
-  uint64_t generation(const std::string& asset_id);
-  static std::string asset_of(const std::string& key);
+  using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  std::string dir_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Flight>> flights_;
+  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin, uint64_t gen,
+                const std::string& tmp);
+  void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
+            uint64_t gen, std::shared_ptr<Fill> fill);
+  void insert_locked(const std::string& key, Entry e);
+  void erase_locked(std::unordered_map<std::string, Entry>::iterator it);
+  void evict_locked();
+  uint64_t free_bytes() const;
+  void learn_segment_durations(const std::string& key, const std::string& text);
+  void rebuild_index();
+  static std::string asset_of(const std::string& key);
+  std::string path_of(const std::string& key) const { return opts_.dir + "/objects/" + key; }
+
+  CacheOptions opts_;
+  mutable std::mutex mu_;
+  std::condition_variable slot_cv_;  // a fill slot freed / all fills ended
+  std::unordered_map<std::string, Entry> index_;
+  std::set<Order> order_;
+  uint64_t clock_ = 0, bytes_ = 0;
+  std::map<std::string, std::shared_ptr<Fill>> flights_;
   std::map<std::string, uint64_t> generations_;
+  std::unordered_map<std::string, double> segment_seconds_;
+  size_t running_fills_ = 0;
+  Stats counters_;
 };
 
 }  // namespace rend::edge

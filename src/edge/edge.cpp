@@ -5,10 +5,12 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <unordered_map>
 #include <sstream>
 
 #include "auth/api_keys.h"
 #include "auth/playback_token.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "edge/paths.h"
@@ -19,26 +21,6 @@ namespace rend::edge {
 namespace {
 
 constexpr const char* kCookie = "rend_playback";
-
-// Streams a byte range of a complete cached file. Reads hit the page cache on the
-// hot path, so it runs on the I/O thread (may_block false).
-class FileSource final : public http::BodySource {
- public:
-  FileSource(int fd, uint64_t offset, uint64_t length) : fd_(fd), off_(offset), left_(length) {}
-  ~FileSource() override { ::close(fd_); }
-  size_t read(char* buf, size_t n) override {
-    if (left_ == 0) return 0;
-    ssize_t got = ::pread(fd_, buf, std::min<uint64_t>(n, left_), static_cast<off_t>(off_));
-    if (got <= 0) throw std::runtime_error("cache file read failed");
-    off_ += uint64_t(got);
-    left_ -= uint64_t(got);
-    return size_t(got);
-  }
-
- private:
-  int fd_;
-  uint64_t off_, left_;
-};
 
 struct ByteRange {
   uint64_t first, last;
@@ -87,166 +69,375 @@ const char* cache_control_for(ArtifactKind kind) {
   }
 }
 
-http::Response serve_artifact(const EdgeDeps& d, http::Request& req) {
+// Streams an object while its fill is still arriving from the origin: each read
+// waits for bytes beyond the offset. A fill that fails mid-object makes read()
+// throw once the bytes already written are sent, and the server then aborts the
+// connection, so the viewer sees a short body against Content-Length.
+class FillSource final : public http::BodySource {
+ public:
+  FillSource(std::shared_ptr<Fill> fill, uint64_t offset, uint64_t length)
+      : fill_(std::move(fill)), off_(offset), left_(length) {}
+  bool may_block() const override { return true; }
+  size_t read(char* buf, size_t n) override {
+    if (left_ == 0) return 0;
+    uint64_t avail = fill_->wait_readable(off_);
+    if (avail == 0) throw std::runtime_error("cache fill ended before the announced length");
+    size_t want = size_t(std::min<uint64_t>({n, avail, left_}));
+    size_t got = fill_->read_at(buf, want, off_);
+    if (got == 0) throw std::runtime_error("cache temp file shorter than written");
+    off_ += got;
+    left_ -= got;
+    return got;
+  }
+
+ private:
+  std::shared_ptr<Fill> fill_;
+  uint64_t off_, left_;
+};
+
+class FileRangeSource final : public http::BodySource {
+ public:
+  FileRangeSource(int fd, uint64_t offset, uint64_t length) : fd_(fd), off_(offset), left_(length), range_{fd, offset, length} {}
+  ~FileRangeSource() override { ::close(fd_); }
+  size_t read(char* buf, size_t n) override {
+    if (left_ == 0) return 0;
+    ssize_t got = ::pread(fd_, buf, std::min<uint64_t>(n, left_), static_cast<off_t>(off_));
+    if (got <= 0) throw std::runtime_error("cache file read failed");
+    off_ += uint64_t(got);
+    left_ -= uint64_t(got);
+    return size_t(got);
+  }
+  std::optional<FileRange> file_range() const override { return range_; }
+
+ private:
+  int fd_;
+  uint64_t off_, left_;
+  FileRange range_;
+};
+
+// Verifying a token costs an HMAC-SHA256; a player presents the same token for
+// every segment of a session. So each thread remembers the claims (expiry, asset) of
+// tokens whose SIGNATURE it already checked; expiry and asset are still checked on
+// every request. Only validly signed tokens are remembered (forged ones cannot fill
+// the memo), it is bounded, and it is keyed by the edge so that two edges with
+// different keys in one process never share it.
+auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std::string_view asset_id) {
+  struct Claims {
+    const EdgeDeps* edge;
+    int64_t exp;
+    std::string asset;
+  };
+  thread_local std::unordered_map<std::string, Claims> memo;
+  const int64_t now = d.clock.now_unix();
+  auto decide = [&](const Claims& c) {
+    if (now >= c.exp) return auth::TokenStatus::expired;
+    if (c.asset != asset_id) return auth::TokenStatus::wrong_asset;
+    return auth::TokenStatus::ok;
+  };
+  if (auto it = memo.find(std::string(token)); it != memo.end() && it->second.edge == &d) return decide(it->second);
+  const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
+  auto status = auth::verify_playback_token(keys, token, asset_id, now);
+  if (status == auth::TokenStatus::ok || status == auth::TokenStatus::expired ||
+      status == auth::TokenStatus::wrong_asset) {
+    // v1.<kid>.<exp>.<asset>.<sig>: the verifier accepted the syntax, so this split is safe.
+    auto p1 = token.find('.'), p2 = token.find('.', p1 + 1), p3 = token.find('.', p2 + 1), p4 = token.find('.', p3 + 1);
+    Claims c{&d, std::stoll(std::string(token.substr(p2 + 1, p3 - p2 - 1))),
+             std::string(token.substr(p3 + 1, p4 - p3 - 1))};
+    if (memo.size() >= 8192) memo.clear();
+    memo.emplace(std::string(token), std::move(c));
+  }
+  return status;
+}
+
+struct Credential {
+  std::optional<std::string> query_token;  // set when the token came in the query
+  http::Response refusal;                  // status 0 = accepted
+};
+
+Credential check_credential(const EdgeDeps& d, const http::Request& req, const ArtifactRef& ref) {
+  Credential c;
+  c.refusal.status = 0;
+  c.query_token = req.query_param("token");
+  std::optional<std::string> token = c.query_token;
+  if (!token) token = req.cookie(kCookie);
+  if (!token || token->empty()) {
+    c.refusal = http::Response::error(401, "missing_credential", "a playback cookie or token is required");
+    return c;
+  }
+  auto status = verify_memoized(d, *token, ref.asset_id);
+  switch (status) {
+    case auth::TokenStatus::ok: break;
+    case auth::TokenStatus::wrong_asset:
+      c.refusal = http::Response::error(403, "wrong_asset", "this credential is for another asset");
+      break;
+    case auth::TokenStatus::expired:
+      c.refusal = http::Response::error(401, "token_expired", "the playback credential has expired");
+      break;
+    default: c.refusal = http::Response::error(401, "invalid_token", "invalid playback credential");
+  }
+  return c;
+}
+
+// Applies Range / If-None-Match to an object of `size` bytes. Returns the status to
+// answer with (200, 206, 304 or 416) and the byte window.
+int negotiate(const http::Request& req, http::Response& res, const std::string& etag, uint64_t size, uint64_t& offset,
+              uint64_t& length) {
+  offset = 0;
+  length = size;
+  res.headers.set("ETag", etag);
+  res.headers.set("Accept-Ranges", "bytes");
+  if (auto inm = req.header("if-none-match"); inm && *inm == etag) return 304;
+  if (auto rh = req.header("range")) {
+    ByteRange br{};
+    switch (parse_range(*rh, size, br)) {
+      case RangeParse::ok:
+        offset = br.first;
+        length = br.last - br.first + 1;
+        res.headers.set("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
+                                             std::to_string(size));
+        return 206;
+      case RangeParse::unsatisfiable: return 416;
+      case RangeParse::none: break;
+    }
+  }
+  return 200;
+}
+
+http::Response range_not_satisfiable(uint64_t size) {
+  auto r = http::Response::error(416, "range_not_satisfiable", "range not satisfiable");
+  r.headers.set("Content-Range", "bytes */" + std::to_string(size));
+  return r;
+}
+
+http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt = 0) {
   // 1. The path, before anything touches disk or origin.
   auto ref = parse_playback_target(req.path);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
 
   // 2. The credential, checked locally.
-  auto query_token = req.query_param("token");
-  std::optional<std::string> token = query_token;
-  if (!token) token = req.cookie(kCookie);
-  if (!token || token->empty())
-    return http::Response::error(401, "missing_credential", "a playback cookie or token is required");
-  auto status = auth::verify_playback_token({{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}}, *token,
-                                            ref->asset_id, d.clock.now_unix());
-  switch (status) {
-    case auth::TokenStatus::ok: break;
-    case auth::TokenStatus::wrong_asset:
-      return http::Response::error(403, "wrong_asset", "this credential is for another asset");
-    case auth::TokenStatus::expired:
-      return http::Response::error(401, "token_expired", "the playback credential has expired");
-    default: return http::Response::error(401, "invalid_token", "invalid playback credential");
-  }
+  auto cred = check_credential(d, req, *ref);
+  if (cred.refusal.status != 0) return std::move(cred.refusal);
 
-  // 3. Cache, filled from origin on a miss.
   bool is_playlist = ref->kind == ArtifactKind::master || ref->kind == ArtifactKind::playlist;
   auto key = object_key_for(*ref);
   std::optional<int64_t> max_age;
-  if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs);
-  auto entry = d.cache.lookup(key, max_age);
-  const char* cache_result = "HIT";
-  if (!entry) {
-    cache_result = "MISS";
-    switch (d.cache.fill(key, d.origin, d.cfg.max_origin_artifact_bytes)) {
-      case FillStatus::filled:
-      case FillStatus::purged: break;
-      case FillStatus::not_found: return http::Response::error(404, "not_found", "no such artifact");
-      case FillStatus::too_large: return http::Response::error(502, "artifact_too_large", "artifact exceeds the edge limit");
-      case FillStatus::origin_error: return http::Response::error(502, "origin_error", "origin fetch failed");
-    }
-    entry = d.cache.lookup(key, std::nullopt);
-    if (!entry) return http::Response::error(404, "not_found", "no such artifact");
-  }
+  if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
   http::Response res;
   res.headers.set("Content-Type", content_type_for(ref->path));
   res.headers.set("Cache-Control", cache_control_for(ref->kind));
-  res.headers.set("x-rend-cache", cache_result);
 
   // A playlist fetched with ?token= carries the token into every URI inside, for
-  // players that do not forward query parameters (hls.js, Safari, ffmpeg).
-  if (is_playlist && query_token) {
-    std::ifstream in(entry->file, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    res.body = add_query_to_playlist_uris(ss.str(), "token", *query_token);
-    return res;
+  // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
+  // body depends on the token, so it gets no ETag and no ranges.
+  auto rewritten = [&](const std::string& text) {
+    res.body = add_query_to_playlist_uris(text, "token", *cred.query_token);
+    return std::move(res);
+  };
+
+  // 3a. Hit: answered on the I/O thread (memory for small objects, sendfile else).
+  if (auto hit = d.cache.lookup(key, max_age)) {
+    res.headers.set("x-rend-cache", "HIT");
+    if (is_playlist && cred.query_token && hit->body) return rewritten(*hit->body);
+    uint64_t off = 0, len = 0;
+    int st = negotiate(req, res, hit->etag, hit->size, off, len);
+    if (st == 416) return range_not_satisfiable(hit->size);
+    res.status = st;
+    if (st == 304) return res;
+    if (hit->body) {
+      res.body = hit->body->substr(off, len);
+      return res;
+    }
+    if (is_playlist && cred.query_token && !req.may_block) return http::Response::blocking();
+    int fd = ::open(hit->file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (is_playlist && cred.query_token) {  // a large playlist: read it whole (on the pool)
+        std::string text(hit->size, '\0');
+        ssize_t got = ::pread(fd, text.data(), text.size(), 0);
+        ::close(fd);
+        if (got == ssize_t(text.size())) return rewritten(text);
+      } else {
+        res.source = std::make_unique<FileRangeSource>(fd, off, len);
+        res.source_length = len;
+        return res;
+      }
+    }
+    d.cache.forget(key);  // the file vanished (evicted or removed by hand): refill
   }
 
-  res.headers.set("ETag", entry->etag);
-  res.headers.set("Accept-Ranges", "bytes");
-  if (auto inm = req.header("if-none-match"); inm && *inm == entry->etag) {
-    res.status = 304;
-    return res;
-  }
-  int fd = ::open(entry->file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return http::Response::error(503, "cache_unavailable", "cached file vanished; retry");
-  uint64_t offset = 0, length = entry->size;
-  if (auto rh = req.header("range")) {
-    ByteRange br{};
-    switch (parse_range(*rh, entry->size, br)) {
-      case RangeParse::ok:
-        res.status = 206;
-        offset = br.first;
-        length = br.last - br.first + 1;
-        res.headers.set("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
-                                             std::to_string(entry->size));
-        break;
-      case RangeParse::unsatisfiable: {
-        ::close(fd);
-        auto r = http::Response::error(416, "range_not_satisfiable", "range not satisfiable");
-        r.headers.set("Content-Range", "bytes */" + std::to_string(entry->size));
-        return r;
-      }
-      case RangeParse::none: break;
+  // 3b. Miss: may wait for the origin, so not on an I/O thread.
+  if (!req.may_block) return http::Response::blocking();
+  auto miss = d.cache.fetch(key, d.origin);
+  switch (miss.status) {
+    case FillStatus::filled: break;
+    case FillStatus::cached:
+      if (attempt == 0) return serve_artifact(d, req, 1);
+      return http::Response::error(503, "cache_unavailable", "cache entry churned; retry");
+    case FillStatus::not_found: return http::Response::error(404, "not_found", "no such artifact");
+    case FillStatus::too_large: return http::Response::error(502, "artifact_too_large", "artifact exceeds the edge limit");
+    case FillStatus::busy: {
+      auto r = http::Response::error(503, "edge_busy", "too many origin fetches in flight; retry shortly");
+      r.headers.set("Retry-After", "1");
+      return r;
     }
+    default: return http::Response::error(502, "origin_error", "origin fetch failed");
   }
-  res.source = std::make_unique<FileSource>(fd, offset, length);
-  res.source_length = length;
+  res.headers.set("x-rend-cache", "MISS");
+  auto& fill = miss.fill;
+  if (is_playlist && cred.query_token) {
+    // The rewrite needs the whole text; playlists are small.
+    std::string text(fill->size(), '\0');
+    try {
+      for (uint64_t off = 0; off < text.size();) {
+        uint64_t n = fill->wait_readable(off);
+        if (n == 0) break;
+        off += fill->read_at(text.data() + off, size_t(std::min<uint64_t>(n, text.size() - off)), off);
+      }
+    } catch (const std::exception&) {
+      return http::Response::error(502, "origin_error", "origin fetch failed");
+    }
+    return rewritten(text);
+  }
+  uint64_t off = 0, len = 0;
+  int st = negotiate(req, res, fill->etag(), fill->size(), off, len);
+  if (st == 416) return range_not_satisfiable(fill->size());
+  res.status = st;
+  if (st == 304) return res;
+  res.source = std::make_unique<FillSource>(fill, off, len);
+  res.source_length = len;
   return res;
 }
 
-std::optional<std::string> asset_from_body(const std::string& body) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  auto* a = v.as_object().if_contains("asset_id");
+std::optional<std::string> asset_from_json(const boost::json::object& o) {
+  auto* a = o.if_contains("asset_id");
   if (!a || !a->is_string() || !core::is_valid_id(a->as_string())) return std::nullopt;
   return std::string(a->as_string());
 }
 
+std::optional<boost::json::object> json_body(const std::string& body) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
 bool internal_authorized(const EdgeDeps& d, const http::Request& req) {
   auto h = req.header("authorization");
-  return h && auth::internal_token_matches(*h, d.cfg.common.edge_internal_token);
+  return h && !d.cfg.common.edge_internal_token.empty() &&
+         auth::internal_token_matches(*h, d.cfg.common.edge_internal_token);
 }
 
 http::Response purge(const EdgeDeps& d, http::Request& req) {
   if (!internal_authorized(d, req)) return http::Response::error(401, "unauthorized", "internal token required");
-  auto asset = asset_from_body(req.body);
+  auto body = json_body(req.body);
+  auto asset = body ? asset_from_json(*body) : std::nullopt;
   if (!asset) return http::Response::error(400, "invalid_request", "body must be {\"asset_id\": \"ast_...\"}");
   auto n = d.cache.purge_asset(*asset);
   core::log::info("edge_purged", {{"asset_id", *asset}, {"entries", static_cast<uint64_t>(n)}});
   return http::Response::json(200, "{\"asset_id\":\"" + *asset + "\",\"purged\":" + std::to_string(n) + "}");
 }
 
-// Warm: master, every variant playlist, the first two segments of each (SPEC §6).
+std::vector<std::string> uris_of(const std::string& playlist) {
+  std::vector<std::string> out;
+  std::istringstream in(playlist);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty() && line[0] != '#') out.push_back(line);
+  }
+  return out;
+}
+
+// Warm: `paths` when given, else master, every variant playlist and the first two
+// segments of each (SPEC §6); never more than REND_EDGE_WARM_MAX_ARTIFACTS fetches.
 http::Response warm(const EdgeDeps& d, http::Request& req) {
   if (!internal_authorized(d, req)) return http::Response::error(401, "unauthorized", "internal token required");
-  auto asset = asset_from_body(req.body);
+  auto body = json_body(req.body);
+  auto asset = body ? asset_from_json(*body) : std::nullopt;
   if (!asset) return http::Response::error(400, "invalid_request", "body must be {\"asset_id\": \"ast_...\"}");
   const std::string prefix = "assets/" + *asset + "/";
-  std::vector<std::string> todo{"master.m3u8"};
-  int filled = 0;
-  auto read_cached = [&](const std::string& key) -> std::string {
-    auto e = d.cache.lookup(key, std::nullopt);
-    if (!e) return {};
-    std::ifstream in(e->file, std::ios::binary);
+  const uint64_t budget = d.cfg.warm_max_artifacts;
+  uint64_t attempted = 0, warmed = 0;
+  auto warm_one = [&](const std::string& path) {
+    if (attempted >= budget) return false;
+    attempted++;
+    bool ok = d.cache.fill_and_wait(prefix + path, d.origin) == FillStatus::filled;
+    if (ok) warmed++;
+    return ok;
+  };
+  auto text_of = [&](const std::string& path) -> std::string {
+    auto hit = d.cache.lookup(prefix + path);
+    if (!hit) return {};
+    if (hit->body) return *hit->body;
+    std::ifstream in(hit->file, std::ios::binary);
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
   };
-  auto uris_of = [](const std::string& playlist) {
-    std::vector<std::string> out;
-    std::istringstream in(playlist);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty() && line[0] != '#') out.push_back(line);
+
+  if (auto* p = body->if_contains("paths")) {
+    if (!p->is_array()) return http::Response::error(400, "invalid_request", "paths must be an array of artifact paths");
+    std::vector<std::string> paths;
+    for (const auto& v : p->as_array()) {
+      if (!v.is_string() || !parse_playback_target("/v/" + *asset + "/" + std::string(v.as_string())))
+        return http::Response::error(400, "invalid_request", "paths must name artifacts, e.g. \"720p/seg_00000.ts\"");
+      paths.emplace_back(v.as_string());
     }
-    return out;
-  };
-  if (d.cache.fill(prefix + "master.m3u8", d.origin, d.cfg.max_origin_artifact_bytes) != FillStatus::filled)
-    return http::Response::error(404, "not_found", "asset has no master playlist");
-  filled++;
-  for (const auto& variant : uris_of(read_cached(prefix + "master.m3u8"))) {
-    if (variant.find("..") != std::string::npos || variant.find("://") != std::string::npos) continue;
-    if (d.cache.fill(prefix + variant, d.origin, d.cfg.max_origin_artifact_bytes) != FillStatus::filled) continue;
-    filled++;
-    auto dir = variant.substr(0, variant.rfind('/') + 1);
-    auto segs = uris_of(read_cached(prefix + variant));
-    for (size_t i = 0; i < segs.size() && i < 2; ++i)
-      if (d.cache.fill(prefix + dir + segs[i], d.origin, d.cfg.max_origin_artifact_bytes) == FillStatus::filled) filled++;
+    for (const auto& path : paths) warm_one(path);
+  } else {
+    if (!warm_one("master.m3u8"))
+      return http::Response::error(404, "not_found", "asset has no master playlist");
+    for (const auto& variant : uris_of(text_of("master.m3u8"))) {
+      if (!parse_playback_target("/v/" + *asset + "/" + variant)) continue;
+      if (!warm_one(variant)) continue;
+      auto dir = variant.substr(0, variant.rfind('/') + 1);
+      auto segs = uris_of(text_of(variant));
+      for (size_t i = 0; i < segs.size() && i < 2; ++i)
+        if (parse_playback_target("/v/" + *asset + "/" + dir + segs[i])) warm_one(dir + segs[i]);
+    }
   }
-  return http::Response::json(200, "{\"asset_id\":\"" + *asset + "\",\"warmed\":" + std::to_string(filled) + "}");
+  return http::Response::json(200, "{\"asset_id\":\"" + *asset + "\",\"warmed\":" + std::to_string(warmed) +
+                                       ",\"attempted\":" + std::to_string(attempted) +
+                                       ",\"limit\":" + std::to_string(budget) + "}");
+}
+
+http::Response metrics(const EdgeDeps& d) {
+  std::string out;
+  out.reserve(4096);
+  d.metrics.render(out);
+  auto c = d.cache.stats();
+  render_metric(out, "rend_edge_cache_bytes", "gauge", "Bytes of complete objects in the disk cache.", double(c.bytes));
+  render_metric(out, "rend_edge_cache_objects", "gauge", "Objects in the disk cache.", double(c.objects));
+  render_metric(out, "rend_edge_origin_requests_total", "counter", "Origin fetches started (one per coalesced fill).",
+                double(c.origin_requests_total));
+  render_metric(out, "rend_edge_fills_in_flight", "gauge", "Origin fetches running now.", double(c.in_flight_fills));
+  render_metric(out, "rend_edge_fill_failures_total", "counter", "Fills that failed (origin error, short body).",
+                double(c.fill_failures_total));
+  render_metric(out, "rend_edge_coalesced_waiters_total", "counter",
+                "Misses that joined a fill already in flight instead of fetching again.", double(c.coalesced_waiters_total));
+  render_metric(out, "rend_edge_fill_busy_total", "counter",
+                "Misses refused with 503 because every fill slot stayed taken.", double(c.busy_total));
+  render_metric(out, "rend_edge_cache_evictions_total", "counter", "Objects evicted from the disk cache.",
+                double(c.evictions_total));
+  render_metric(out, "rend_edge_cache_evicted_bytes_total", "counter", "Bytes evicted from the disk cache.",
+                double(c.evicted_bytes_total));
+  if (d.render_extra_metrics) d.render_extra_metrics(out);
+  return http::Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 }  // namespace
 
-std::shared_ptr<http::Router> make_router(const EdgeDeps& d) {
+std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   auto r = std::make_shared<http::Router>();
-  r->add("GET", "/v/{asset}/{path*}", [&d](http::Request& q) { return serve_artifact(d, q); });
-  r->add("POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); });
-  r->add("POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); });
+  http::RouteOptions hot;
+  hot.inline_handler = true;  // hits never block; misses come back as Response::blocking()
+  if (surface != Surface::internal_only) {
+    r->add("GET", "/v/{asset}/{path*}", [&d](http::Request& q) { return serve_artifact(d, q); }, hot);
+  }
+  if (surface != Surface::public_only) {
+    r->add("POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); });
+    r->add("POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); });
+    r->add("GET", "/metrics", [&d](http::Request&) { return metrics(d); });
+  }
   r->add("GET", "/healthz", [](http::Request&) { return http::Response::json(200, "{\"ok\":true}"); });
   r->add("GET", "/readyz", [&d](http::Request&) {
     bool cache_ok = d.cache.writable();
@@ -257,6 +448,62 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d) {
                                                     "\",\"origin\":\"" + (origin.ok ? "ok" : "down") + "\"}}");
   });
   return r;
+}
+
+std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& d, EventSink sink) {
+  return [&d, sink = std::move(sink)](const http::ServerOptions::Completion& c) {
+    const auto& path = c.request.path;
+    if (path.size() < 3 || path.compare(0, 3, "/v/") != 0) return;  // viewer responses only
+    auto cache_hdr = c.response.headers.get("x-rend-cache");
+    CacheResult cr = !cache_hdr ? CacheResult::none : (*cache_hdr == "HIT" ? CacheResult::hit : CacheResult::miss);
+    d.metrics.record_response(c.response.status, cr, c.body_bytes, c.complete);
+    if (!sink) return;
+    auto ref = parse_playback_target(path);
+    if (!ref) return;  // not a playback path: nothing to attribute it to
+    store::PlaybackEvent ev;
+    ev.ts_ms = d.clock.now_unix_ms() -
+               std::chrono::duration_cast<std::chrono::milliseconds>(c.finished - c.request.received).count();
+    ev.edge_id = d.cfg.edge_id;
+    ev.region = d.cfg.region;
+    ev.asset_id = ref->asset_id;
+    ev.artifact = ref->path;
+    switch (ref->kind) {
+      case ArtifactKind::master: ev.kind = "master"; break;
+      case ArtifactKind::playlist: ev.kind = "playlist"; break;
+      case ArtifactKind::segment: ev.kind = "segment"; break;
+      case ArtifactKind::poster: ev.kind = "poster"; break;
+      default: ev.kind = "other";
+    }
+    ev.tier = ref->tier;
+    // Views are distinct playback sessions; a session is one credential. The event
+    // carries an HMAC of it (keyed by the signing secret every edge shares), never
+    // the credential itself.
+    auto token = c.request.query_param("token");
+    if (!token) token = c.request.cookie(kCookie);
+    if (token && !token->empty())
+      ev.session_id = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+    ev.status = c.response.status;
+    ev.bytes = int64_t(c.body_bytes);
+    ev.cache = cr == CacheResult::hit ? "HIT" : "MISS";
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    ev.ttfb_ms = duration_cast<microseconds>(c.first_byte - c.request.received).count() / 1000;
+    ev.duration_ms = duration_cast<microseconds>(c.finished - c.request.received).count() / 1000;
+    // Delivered media time: a whole segment delivered counts its EXTINF duration.
+    if (ref->kind == ArtifactKind::segment && c.complete &&
+        (c.response.status == 200 || c.response.status == 206)) {
+      double secs = d.cache.segment_seconds(object_key_for(*ref));
+      if (c.response.status == 206) {
+        // A range delivers its share of the segment ("bytes a-b/size").
+        auto cr_hdr = c.response.headers.get("content-range");
+        auto slash = cr_hdr ? cr_hdr->rfind('/') : std::string_view::npos;
+        double total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
+        secs = total > 0 ? secs * double(c.body_bytes) / total : 0;
+      }
+      ev.media_seconds = secs;
+    }
+    sink(std::move(ev));
+  };
 }
 
 std::function<void(const http::Request&, http::Response&)> make_decorator(const core::EdgeConfig& cfg) {

@@ -1,12 +1,18 @@
 #pragma once
 // The playback edge's HTTP surface (SPEC §6): /v/{asset}/{artifact} with local
-// credential checks and the disk cache, /internal/warm and /internal/purge, /readyz.
+// credential checks and the disk cache; /internal/warm, /internal/purge and
+// /metrics (optionally on a private listener); /healthz, /readyz.
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "core/clock.h"
 #include "core/config.h"
 #include "edge/cache.h"
+#include "edge/metrics.h"
 #include "http/router.h"
+#include "http/server.h"
+#include "store/analytics.h"
 #include "store/objects.h"
 
 namespace rend::edge {
@@ -16,10 +22,21 @@ struct EdgeDeps {
   store::ObjectStore& origin;
   DiskCache& cache;
   const core::Clock& clock;
+  EdgeMetrics& metrics;
+  // Appends more samples to /metrics (telemetry counters); may be empty.
+  std::function<void(std::string&)> render_extra_metrics;
 };
 
-std::shared_ptr<http::Router> make_router(const EdgeDeps& deps);
+// Which routes a listener serves. With REND_EDGE_INTERNAL_BIND_ADDR the public
+// listener gets public_only (/internal/* and /metrics answer 404 there).
+enum class Surface { all, public_only, internal_only };
+std::shared_ptr<http::Router> make_router(const EdgeDeps& deps, Surface surface = Surface::all);
 // Identity headers (x-rend-edge-id, x-rend-region) and CORS on every response.
 std::function<void(const http::Request&, http::Response&)> make_decorator(const core::EdgeConfig& cfg);
+
+// After each response: metrics for viewer responses, and the playback event handed
+// to `sink` (when set). Runs on the I/O thread: only counts and enqueues.
+using EventSink = std::function<void(store::PlaybackEvent&&)>;
+std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& deps, EventSink sink);
 
 }  // namespace rend::edge

@@ -15,7 +15,7 @@ Registrar::Registrar(const core::EdgeConfig& cfg, const DiskCache& cache) : cfg_
 Registrar::~Registrar() { stop(); }
 
 bool Registrar::beat() {
-  auto usage = cache_.usage();
+  auto usage = cache_.stats();
   http::ClientRequest r;
   r.method = "POST";
   r.url = cfg_.control_plane_url + "/internal/edges/heartbeat";

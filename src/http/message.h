@@ -57,6 +57,11 @@ struct Request {
   std::map<std::string, std::string> params;  // from the route pattern, raw
   std::string remote_addr;                    // for rate limiting only; never logged
   std::string request_id;                     // x-request-id if given, else generated
+  // True when the handler runs on the handler pool (it may block); false on an I/O
+  // thread (routes with inline_handler), where it must return Response::blocking()
+  // instead of waiting on disk or network.
+  bool may_block = true;
+  std::chrono::steady_clock::time_point received;  // when the request head was parsed
 
   std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
   // Percent-decoded query parameter (first occurrence).
@@ -74,6 +79,13 @@ class BodySource {
   // True when read() may wait (e.g. on an origin); the server then calls it from a
   // handler thread instead of an I/O thread.
   virtual bool may_block() const { return false; }
+  // A source that is a plain file range may be sent with sendfile(2) (no copy
+  // through user space). fd stays owned by the source.
+  struct FileRange {
+    int fd = -1;
+    uint64_t offset = 0, length = 0;
+  };
+  virtual std::optional<FileRange> file_range() const { return std::nullopt; }
 };
 
 struct Response {
@@ -83,6 +95,14 @@ struct Response {
   std::unique_ptr<BodySource> source;      // when set, replaces body
   std::optional<uint64_t> source_length;   // Content-Length for source; unset = chunked
   bool close = false;                      // close the connection after this response
+  // Returned by an inline handler that found it must block (e.g. a cache miss): the
+  // server runs the same handler again on the handler pool with may_block = true.
+  bool rerun_blocking = false;
+  static Response blocking() {
+    Response r;
+    r.rerun_blocking = true;
+    return r;
+  }
 
   static Response json(int status, std::string body);
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");

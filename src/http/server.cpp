@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,6 +13,7 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <sys/sendfile.h>
 #include <thread>
 
 #include "core/crypto.h"
@@ -67,6 +69,30 @@ class StreamBodyReader final : public BodyReader {
   std::chrono::seconds timeout_;
 };
 
+// Status line and header fields (RFC 9112 sections 4-6), written by hand for the
+// common fixed-length case: Beast's serializer costs more than the response itself
+// for small bodies, and one buffer means one write.
+std::string serialize_head(const Response& res, unsigned version, bool keep_alive, std::optional<uint64_t> content_length) {
+  std::string out;
+  out.reserve(256);
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out.append(std::to_string(res.status));
+  out.push_back(' ');
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  for (const auto& h : res.headers.items()) {
+    if (iequals(h.name, "content-length") || iequals(h.name, "connection") || iequals(h.name, "transfer-encoding"))
+      continue;  // framing is ours
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+  if (version == 10 && keep_alive) out.append("Connection: keep-alive\r\n");
+  if (version != 10 && !keep_alive) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  return out;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -103,6 +129,14 @@ struct Server::Impl {
     }
   }
 
+  // A per-process random prefix and a counter: unique, and no random-number call on
+  // every request of the hot path.
+  static std::string next_request_id() {
+    static const std::string prefix = core::random_token(9) + "-";
+    static std::atomic<uint64_t> seq{0};
+    return prefix + std::to_string(seq.fetch_add(1, std::memory_order_relaxed));
+  }
+
   static Request make_request(const bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& remote) {
     const auto& h = parser.get();
     Request req;
@@ -116,7 +150,8 @@ struct Server::Impl {
     req.chunked = parser.chunked();
     req.remote_addr = remote.address().to_string();
     auto rid = req.headers.get("x-request-id");
-    req.request_id = (rid && !rid->empty() && rid->size() <= 128) ? std::string(*rid) : core::random_token(12);
+    req.request_id = (rid && !rid->empty() && rid->size() <= 128) ? std::string(*rid) : next_request_id();
+    req.received = std::chrono::steady_clock::now();
     return req;
   }
 
@@ -132,7 +167,12 @@ struct Server::Impl {
         return r;
       }
     };
-    if (inline_handler) co_return call();
+    if (inline_handler) {
+      req.may_block = false;
+      Response r = call();
+      if (!r.rerun_blocking) co_return r;
+    }
+    req.may_block = true;
     co_return co_await asio::co_spawn(pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
   }
 
@@ -141,38 +181,120 @@ struct Server::Impl {
     co_return co_await asio::co_spawn(pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
   }
 
-  // Writes `res`; returns bytes of body written and whether it completed.
-  awaitable<std::pair<uint64_t, bool>> write_response(beast::tcp_stream& stream, Response& res, bool head,
-                                                      bool keep_alive, unsigned version) {
+  // Sends a file range with sendfile(2) on the non-blocking socket, waiting for
+  // writability (bounded by the read timeout) whenever the socket buffer is full.
+  awaitable<uint64_t> send_file(beast::tcp_stream& stream, const BodySource::FileRange& fr, bool& ok) {
+    auto& sock = stream.socket();
     beast::error_code ec;
-    if (!res.source || head) {
-      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
-      for (const auto& h : res.headers.items()) out.insert(h.name, h.value);
-      uint64_t len = res.source ? res.source_length.value_or(0) : res.body.size();
-      if (!head) out.body() = std::move(res.body);
-      out.keep_alive(keep_alive);
-      if (res.status != 204 && res.status != 304 && !(res.source && !res.source_length)) out.content_length(len);
-      if (head) {
-        bhttp::response_serializer<bhttp::string_body> sr{out};
-        sr.split(true);
-        stream.expires_after(opts.read_timeout);
-        co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
-        co_return std::pair<uint64_t, bool>{0, !ec};
+    sock.native_non_blocking(true, ec);
+    if (ec) {
+      ok = false;
+      co_return 0;
+    }
+    off_t off = static_cast<off_t>(fr.offset);
+    uint64_t left = fr.length, sent = 0;
+    asio::steady_timer timer(sock.get_executor());
+    while (left > 0) {
+      ssize_t n = ::sendfile(sock.native_handle(), fr.fd, &off, std::min<uint64_t>(left, 1u << 30));
+      if (n > 0) {
+        left -= uint64_t(n);
+        sent += uint64_t(n);
+        continue;
       }
+      if (n == 0) break;  // file shorter than announced
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) break;
+      timer.expires_after(opts.read_timeout);
+      timer.async_wait([&sock](const beast::error_code& tec) {
+        if (!tec) {
+          beast::error_code ignored;
+          sock.cancel(ignored);
+        }
+      });
+      co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+      timer.cancel();
+      if (ec) break;
+    }
+    ok = left == 0;
+    co_return sent;
+  }
+
+  struct Written {
+    uint64_t bytes = 0;
+    bool complete = false;
+    std::chrono::steady_clock::time_point first_byte;
+  };
+
+  // Writes `res`; returns bytes of body written, whether it completed, and when the
+  // head went out.
+  awaitable<Written> write_response(beast::tcp_stream& stream, Response& res, bool head, bool keep_alive,
+                                    unsigned version) {
+    Written w;
+    w.first_byte = std::chrono::steady_clock::now();
+    auto r = co_await write_response_impl(stream, res, head, keep_alive, version, w.first_byte);
+    w.bytes = r.first;
+    w.complete = r.second;
+    co_return w;
+  }
+
+  awaitable<std::pair<uint64_t, bool>> write_response_impl(beast::tcp_stream& stream, Response& res, bool head,
+                                                           bool keep_alive, unsigned version,
+                                                           std::chrono::steady_clock::time_point& first_byte) {
+    beast::error_code ec;
+    const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
+    if (!res.source || head) {
+      uint64_t len = res.source ? res.source_length.value_or(0) : res.body.size();
+      std::optional<uint64_t> cl;
+      if (!no_body_status && !(res.source && !res.source_length)) cl = len;
+      std::string out = serialize_head(res, version, keep_alive, cl);
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(head ? std::string_view{} : res.body)};
       stream.expires_after(opts.read_timeout);
-      co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
-      co_return std::pair<uint64_t, bool>{ec ? 0 : len, !ec};
+      co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
+      co_return std::pair<uint64_t, bool>{ec || head ? 0 : len, !ec};
+    }
+    if (res.source_length) {
+      // Known length: our own head, then the body raw (sendfile for file ranges).
+      std::string out = serialize_head(res, version, keep_alive, *res.source_length);
+      stream.expires_after(opts.read_timeout);
+      first_byte = std::chrono::steady_clock::now();
+      co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return std::pair<uint64_t, bool>{0, false};
+      if (auto fr = res.source->file_range(); fr && fr->length == *res.source_length) {
+        bool ok = false;
+        uint64_t sent = co_await send_file(stream, *fr, ok);
+        co_return std::pair<uint64_t, bool>{sent, ok};
+      }
+      std::vector<char> buf(kChunk);
+      uint64_t sent = 0;
+      for (;;) {
+        size_t n = 0;
+        try {
+          n = co_await read_source(*res.source, buf.data(), buf.size());
+        } catch (const std::exception& e) {
+          // Abort the connection: the client sees a short body against Content-Length.
+          core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
+          co_return std::pair<uint64_t, bool>{sent, false};
+        }
+        if (n == 0) break;
+        if (sent + n > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
+        stream.expires_after(opts.read_timeout);
+        co_await asio::async_write(stream, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return std::pair<uint64_t, bool>{sent, false};
+        sent += n;
+      }
+      co_return std::pair<uint64_t, bool>{sent, sent == *res.source_length};
     }
 
+    // Unknown length: chunked, through Beast's serializer.
     bhttp::response<bhttp::buffer_body> out{static_cast<bhttp::status>(res.status), version};
     for (const auto& h : res.headers.items()) out.insert(h.name, h.value);
     out.keep_alive(keep_alive);
-    if (res.source_length) out.content_length(*res.source_length);
-    else out.chunked(true);
+    out.chunked(true);
     out.body().data = nullptr;
     out.body().more = true;
     bhttp::response_serializer<bhttp::buffer_body> sr{out};
     stream.expires_after(opts.read_timeout);
+    first_byte = std::chrono::steady_clock::now();
     co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return std::pair<uint64_t, bool>{0, false};
     std::vector<char> buf(kChunk);
@@ -182,13 +304,12 @@ struct Server::Impl {
       try {
         n = co_await read_source(*res.source, buf.data(), buf.size());
       } catch (const std::exception& e) {
-        // Abort the connection: with Content-Length the client sees a short body,
-        // with chunked it never sees the final chunk. Either way not "complete".
+        // Abort the connection: the client never sees the final chunk, so it
+        // cannot mistake the body for complete.
         core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
         co_return std::pair<uint64_t, bool>{sent, false};
       }
       if (n == 0) break;
-      if (res.source_length && sent + n > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
       out.body().data = buf.data();
       out.body().size = n;
       out.body().more = true;
@@ -198,7 +319,6 @@ struct Server::Impl {
       if (ec) co_return std::pair<uint64_t, bool>{sent, false};
       sent += n;
     }
-    if (res.source_length && sent != *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
     out.body().data = nullptr;
     out.body().size = 0;
     out.body().more = false;
@@ -313,9 +433,15 @@ struct Server::Impl {
     }
     if (res.close || stopping) keep_alive = false;
     if (opts.decorate) opts.decorate(req, res);
-    auto [bytes, complete] = co_await write_response(stream, res, head, keep_alive, version);
-    if (opts.on_complete) opts.on_complete(req, res.status, bytes, complete);
-    co_return complete && keep_alive;
+    auto w = co_await write_response(stream, res, head, keep_alive, version);
+    if (opts.on_complete) {
+      try {
+        opts.on_complete({req, res, w.bytes, w.complete, w.first_byte, std::chrono::steady_clock::now()});
+      } catch (const std::exception& e) {
+        core::log::warn("http_on_complete_failed", {{"server", opts.name}, {"error", e.what()}});
+      }
+    }
+    co_return w.complete && keep_alive;
   }
 };
 

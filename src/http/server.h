@@ -29,8 +29,17 @@ struct ServerOptions {
   uint32_t max_header_bytes = 16 * 1024;
   // Runs on every response before it is written (CORS, identity headers).
   std::function<void(const Request&, Response&)> decorate;
-  // Runs after a response has been fully written or has failed (telemetry).
-  std::function<void(const Request&, int status, uint64_t body_bytes, bool complete)> on_complete;
+  // Runs on the I/O thread after a response has been fully written or has failed
+  // (telemetry, metrics); must not block.
+  struct Completion {
+    const Request& request;
+    const Response& response;  // status and headers (the body may have been moved out)
+    uint64_t body_bytes;       // body bytes written
+    bool complete;             // the whole response reached the socket
+    std::chrono::steady_clock::time_point first_byte;  // response head handed to the socket
+    std::chrono::steady_clock::time_point finished;
+  };
+  std::function<void(const Completion&)> on_complete;
 };
 
 class Server {

@@ -151,7 +151,12 @@ int run_edge(const std::vector<std::string>& args) {
   auto origin = store::open_object_store(cfg.common);
   EdgeRole e(cfg, *origin);
   auto port = e.start();
-  core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge_id}});
+  if (e.internal_port())
+    core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)},
+                                       {"internal_port", static_cast<int64_t>(e.internal_port())},
+                                       {"edge_id", cfg.edge_id}});
+  else
+    core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge_id}});
   wait_for_shutdown_signal();
   e.stop();
   return 0;
@@ -213,6 +218,9 @@ int run_dev(const std::vector<std::string>& args) {
       edge_env.set("REND_EDGE_REGION", e.region);
       edge_env.set("REND_EDGE_BASE_URL", "");
       edge_env.set("REND_EDGE_CACHE_DIR", f.data_dir + "/edge-cache-" + e.region);
+      // Each edge needs a spool of its own (files are appended and deleted by one owner).
+      edge_env.set("REND_EDGE_TELEMETRY_SPOOL_DIR",
+                   env.get_or("REND_EDGE_TELEMETRY_SPOOL_DIR", f.data_dir + "/telemetry-spool") + "-" + e.region);
     }
     edge_cfgs.push_back(core::EdgeConfig::from_env(edge_env, f.data_dir));
   }

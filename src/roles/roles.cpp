@@ -80,8 +80,10 @@ namespace {
 
 std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind,
                                           std::function<void(const http::Request&, http::Response&)> decorate,
-                                          std::shared_ptr<const http::Router> router) {
+                                          std::shared_ptr<const http::Router> router,
+                                          std::function<void(const http::ServerOptions::Completion&)> on_complete = nullptr) {
   http::ServerOptions o;
+  o.on_complete = std::move(on_complete);
   o.name = name;
   o.host = bind.host;
   o.port = bind.port;
@@ -117,15 +119,33 @@ void ApiRole::stop() {
 }
 
 // ---- Edge ----
+namespace {
+edge::CacheOptions cache_options(const core::EdgeConfig& c) {
+  edge::CacheOptions o;
+  o.dir = c.cache_dir;
+  o.max_bytes = c.cache_max_bytes;
+  o.min_free_bytes = c.cache_min_free_bytes;
+  o.max_object_bytes = c.max_origin_artifact_bytes;
+  o.max_in_flight_fills = c.max_in_flight_fills;
+  o.fill_queue_wait = std::chrono::milliseconds(c.fill_queue_wait_ms);
+  return o;
+}
+}  // namespace
+
 struct EdgeRole::Impl {
   core::EdgeConfig cfg;
   core::SystemClock clock;
   edge::DiskCache cache;
+  edge::EdgeMetrics metrics;
   edge::EdgeDeps deps;
   edge::Registrar registrar;
-  std::unique_ptr<http::Server> server;
+  std::unique_ptr<http::Server> server, internal_server;
+  uint16_t internal_port = 0;
   Impl(core::EdgeConfig c, store::ObjectStore& origin)
-      : cfg(std::move(c)), cache(cfg.cache_dir), deps{cfg, origin, cache, clock}, registrar(cfg, cache) {}
+      : cfg(std::move(c)),
+        cache(cache_options(cfg)),
+        deps{cfg, origin, cache, clock, metrics, nullptr},
+        registrar(cfg, cache) {}
 };
 
 EdgeRole::EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin)
@@ -133,16 +153,26 @@ EdgeRole::EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin)
 EdgeRole::~EdgeRole() { stop(); }
 
 uint16_t EdgeRole::start() {
-  impl_->server =
-      make_server("edge", impl_->cfg.bind, edge::make_decorator(impl_->cfg), edge::make_router(impl_->deps));
-  auto port = impl_->server->start();
-  impl_->registrar.start();
+  auto& I = *impl_;
+  bool split = I.cfg.internal_bind.has_value();
+  I.server = make_server("edge", I.cfg.bind, edge::make_decorator(I.cfg),
+                         edge::make_router(I.deps, split ? edge::Surface::public_only : edge::Surface::all),
+                         edge::make_completion_hook(I.deps, nullptr));
+  if (split) {
+    I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, nullptr,
+                                    edge::make_router(I.deps, edge::Surface::internal_only));
+    I.internal_port = I.internal_server->start();
+  }
+  auto port = I.server->start();
+  I.registrar.start();
   return port;
 }
+uint16_t EdgeRole::internal_port() const { return impl_->internal_port; }
 void EdgeRole::stop() {
   if (!impl_) return;
   impl_->registrar.stop();
   if (impl_->server) impl_->server->stop();
+  if (impl_->internal_server) impl_->internal_server->stop();
 }
 
 // ---- Worker ----

@@ -57,7 +57,8 @@ class EdgeRole {
  public:
   EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin);
   ~EdgeRole();
-  uint16_t start();
+  uint16_t start();  // returns the public port
+  uint16_t internal_port() const;  // 0 unless REND_EDGE_INTERNAL_BIND_ADDR is set
   void stop();
 
  private:

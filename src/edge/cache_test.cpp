@@ -1,0 +1,339 @@
+// DiskCache: coalesced streaming fills, failure handling, eviction order, purge,
+// index rebuild. The origin is the real filesystem object store, wrapped where a
+// test needs it to be slow, counted or broken mid-object.
+#include "edge/cache.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "store/fs/object_store.h"
+
+namespace fs = std::filesystem;
+using namespace rend;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Wraps a real store: counts get() calls, and can pace reads (a slow origin),
+// stop mid-object with an error, or block until released.
+class ControlledOrigin final : public store::ObjectStore {
+ public:
+  explicit ControlledOrigin(store::ObjectStore& inner) : inner_(inner) {}
+  std::atomic<int> gets{0};
+  std::chrono::milliseconds chunk_delay{0};
+  size_t chunk = 64 * 1024;
+  int64_t fail_after_bytes = -1;  // throw once this many bytes were returned
+
+  std::unique_ptr<store::ObjectWriter> begin_put(const std::string& k) override { return inner_.begin_put(k); }
+  void put_bytes(const std::string& k, std::string_view d) override { inner_.put_bytes(k, d); }
+  void put_file(const std::string& k, const std::string& p) override { inner_.put_file(k, p); }
+  std::optional<store::ObjectInfo> head(const std::string& k) override { return inner_.head(k); }
+  bool get_to_file(const std::string& k, const std::string& p) override { return inner_.get_to_file(k, p); }
+  std::vector<std::string> list(const std::string& p) override { return inner_.list(p); }
+  size_t delete_prefix(const std::string& p) override { return inner_.delete_prefix(p); }
+  store::HealthStatus health() override { return inner_.health(); }
+  std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
+    gets++;
+    auto r = inner_.get(key);
+    if (!r) return nullptr;
+    return std::make_unique<Reader>(std::move(r), *this);
+  }
+
+ private:
+  class Reader final : public store::ObjectReader {
+   public:
+    Reader(std::unique_ptr<store::ObjectReader> r, ControlledOrigin& o) : r_(std::move(r)), o_(o) {}
+    size_t read(char* buf, size_t n) override {
+      if (o_.chunk_delay.count()) std::this_thread::sleep_for(o_.chunk_delay);
+      if (o_.fail_after_bytes >= 0 && int64_t(sent_) >= o_.fail_after_bytes) throw std::runtime_error("origin reset");
+      size_t got = r_->read(buf, std::min(n, o_.chunk));
+      sent_ += got;
+      return got;
+    }
+    uint64_t size() const override { return r_->size(); }
+
+   private:
+    std::unique_ptr<store::ObjectReader> r_;
+    ControlledOrigin& o_;
+    uint64_t sent_ = 0;
+  };
+  store::ObjectStore& inner_;
+};
+
+std::string pattern(size_t n, char seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = char(seed + i * 7 % 251);
+  return s;
+}
+
+// Reads a whole fill the way the edge's FillSource does.
+std::string drain(const std::shared_ptr<edge::Fill>& fill) {
+  std::string out;
+  char buf[8192];
+  for (uint64_t off = 0;;) {
+    uint64_t n = fill->wait_readable(off);
+    if (n == 0) break;
+    size_t got = fill->read_at(buf, std::min<uint64_t>(n, sizeof buf), off);
+    out.append(buf, got);
+    off += got;
+  }
+  return out;
+}
+
+class CacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("rend-cache-test-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    inner_ = std::make_unique<store::fs::FsObjectStore>(root_ / "origin");
+    origin_ = std::make_unique<ControlledOrigin>(*inner_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  edge::CacheOptions opts() {
+    edge::CacheOptions o;
+    o.dir = (root_ / "cache").string();
+    o.min_free_bytes = 0;
+    return o;
+  }
+  fs::path root_;
+  std::unique_ptr<store::fs::FsObjectStore> inner_;
+  std::unique_ptr<ControlledOrigin> origin_;
+};
+
+const std::string kSeg = "assets/ast_a/720p/seg_00005.ts";
+
+TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
+  auto body = pattern(1 << 20, 'a');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk_delay = 5ms;  // keep the fill in flight while everyone arrives
+  edge::DiskCache cache(opts());
+  std::vector<std::string> got(50);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 50; ++i)
+    ts.emplace_back([&, i] {
+      auto m = cache.fetch(kSeg, *origin_);
+      ASSERT_EQ(m.status, edge::FillStatus::filled);
+      got[i] = drain(m.fill);
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(origin_->gets.load(), 1);
+  for (const auto& g : got) EXPECT_TRUE(g == body);
+  auto st = cache.stats();
+  EXPECT_EQ(st.origin_requests_total, 1u);
+  EXPECT_EQ(st.coalesced_waiters_total, 49u);
+  // Landed: the next lookup is a hit with the same bytes.
+  for (int i = 0; i < 100 && !cache.lookup(kSeg); ++i) std::this_thread::sleep_for(10ms);
+  auto hit = cache.lookup(kSeg);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->size, body.size());
+}
+
+TEST_F(CacheTest, ReadersGetFirstBytesBeforeTheFillEnds) {
+  inner_->put_bytes(kSeg, pattern(512 * 1024, 'b'));
+  origin_->chunk = 32 * 1024;
+  origin_->chunk_delay = 50ms;  // 16 chunks: ~800 ms for the whole object
+  edge::DiskCache cache(opts());
+  auto m = cache.fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  uint64_t n = m.fill->wait_readable(0);
+  EXPECT_GT(n, 0u);
+  EXPECT_LT(n, 512u * 1024) << "the first bytes must be readable while the fill is still running";
+  EXPECT_FALSE(cache.lookup(kSeg)) << "not in the index before it is complete";
+  EXPECT_EQ(drain(m.fill).size(), 512u * 1024);
+}
+
+TEST_F(CacheTest, OriginErrorMidFillFailsReadersAndCachesNothing) {
+  inner_->put_bytes(kSeg, pattern(300 * 1024, 'c'));
+  origin_->chunk = 64 * 1024;
+  origin_->fail_after_bytes = 128 * 1024;
+  edge::DiskCache cache(opts());
+  auto m = cache.fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  EXPECT_THROW(drain(m.fill), std::runtime_error);
+  EXPECT_FALSE(cache.lookup(kSeg));
+  EXPECT_TRUE(fs::is_empty(root_ / "cache" / "tmp")) << "the temp file of a failed fill is removed";
+  EXPECT_EQ(cache.stats().fill_failures_total, 1u);
+  // The next viewer gets a fresh fill that works.
+  origin_->fail_after_bytes = -1;
+  EXPECT_EQ(cache.fill_and_wait(kSeg, *origin_), edge::FillStatus::filled);
+  EXPECT_TRUE(cache.lookup(kSeg));
+}
+
+TEST_F(CacheTest, AReaderLeavingDoesNotCancelTheFill) {
+  inner_->put_bytes(kSeg, pattern(256 * 1024, 'd'));
+  origin_->chunk_delay = 10ms;
+  edge::DiskCache cache(opts());
+  {
+    auto m = cache.fetch(kSeg, *origin_);
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    m.fill->wait_readable(0);
+  }  // the only viewer went away
+  for (int i = 0; i < 300 && !cache.lookup(kSeg); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(cache.lookup(kSeg));
+  EXPECT_EQ(origin_->gets.load(), 1);
+}
+
+TEST_F(CacheTest, NotFoundAndTooLarge) {
+  inner_->put_bytes(kSeg, pattern(2048, 'e'));
+  auto o = opts();
+  o.max_object_bytes = 1024;
+  edge::DiskCache cache(o);
+  EXPECT_EQ(cache.fetch("assets/ast_a/720p/nope.ts", *origin_).status, edge::FillStatus::not_found);
+  EXPECT_EQ(cache.fetch(kSeg, *origin_).status, edge::FillStatus::too_large);
+  EXPECT_FALSE(cache.lookup(kSeg));
+}
+
+TEST_F(CacheTest, FillSlotsAreBoundedAndExcessIsRefusedAfterWaiting) {
+  inner_->put_bytes("assets/ast_a/720p/seg_00010.ts", pattern(256 * 1024, 'f'));
+  inner_->put_bytes("assets/ast_a/720p/seg_00011.ts", pattern(1024, 'g'));
+  origin_->chunk = 16 * 1024;
+  origin_->chunk_delay = 100ms;  // 16 chunks: the first fill holds its slot ~1.6 s
+  auto o = opts();
+  o.max_in_flight_fills = 1;
+  o.fill_queue_wait = 200ms;
+  edge::DiskCache cache(o);
+  auto first = cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_);
+  ASSERT_EQ(first.status, edge::FillStatus::filled);
+  EXPECT_EQ(cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status, edge::FillStatus::busy);
+  EXPECT_EQ(cache.stats().busy_total, 1u);
+  // Joining the running fill needs no slot.
+  EXPECT_EQ(cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_).status, edge::FillStatus::filled);
+  drain(first.fill);
+}
+
+TEST_F(CacheTest, HeadClassifiesPlaylistsAndFirstSegments) {
+  EXPECT_TRUE(edge::DiskCache::is_head("assets/a/master.m3u8"));
+  EXPECT_TRUE(edge::DiskCache::is_head("assets/a/720p/index.m3u8"));
+  EXPECT_TRUE(edge::DiskCache::is_head("assets/a/720p/seg_00000.ts"));
+  EXPECT_TRUE(edge::DiskCache::is_head("assets/a/720p/seg_00001.ts"));
+  EXPECT_TRUE(edge::DiskCache::is_head("assets/a/720p/init.mp4"));
+  EXPECT_FALSE(edge::DiskCache::is_head("assets/a/720p/seg_00002.ts"));
+  EXPECT_FALSE(edge::DiskCache::is_head("assets/a/720p/seg_00010.ts"));
+  EXPECT_FALSE(edge::DiskCache::is_head("assets/a/poster.jpg"));
+}
+
+TEST_F(CacheTest, EvictionOrderIsRestBeforeHeadThenLeastRecentlyUsedThenKey) {
+  // Seven 1000-byte objects; the cache holds 7000 bytes. Then each new object
+  // evicts exactly one, and we watch which.
+  const std::vector<std::string> keys = {
+      "assets/ast_a/720p/index.m3u8",    // head
+      "assets/ast_a/720p/seg_00000.ts",  // head
+      "assets/ast_a/720p/seg_00007.ts",  // rest
+      "assets/ast_a/720p/seg_00005.ts",  // rest
+      "assets/ast_a/720p/seg_00006.ts",  // rest
+      "assets/ast_a/poster.jpg",         // rest
+      "assets/ast_a/360p/seg_00001.ts",  // head
+  };
+  for (const auto& k : keys) inner_->put_bytes(k, pattern(1000, 'h'));
+  for (int i = 0; i < 5; ++i) inner_->put_bytes("assets/ast_b/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'i'));
+  auto o = opts();
+  o.max_bytes = 7000;
+  edge::DiskCache cache(o);
+  for (const auto& k : keys) ASSERT_EQ(cache.fill_and_wait(k, *origin_), edge::FillStatus::filled);
+  for (int i = 0; i < 100 && cache.stats().objects < keys.size(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(cache.stats().objects, keys.size());
+  // Use seg_00007 again: it becomes the most recent "rest" object.
+  ASSERT_TRUE(cache.lookup("assets/ast_a/720p/seg_00007.ts"));
+
+  auto present = [&](const std::string& k) { return fs::exists(root_ / "cache" / "objects" / k); };
+  auto add = [&](int i) {
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_b/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
+              edge::FillStatus::filled);
+  };
+  // Expected victims, in order: rest by LRU (seg_00005, seg_00006, poster, seg_00007),
+  // then the new ast_b objects (rest, older than nothing else left in rest)...
+  add(0);
+  EXPECT_FALSE(present("assets/ast_a/720p/seg_00005.ts"));
+  EXPECT_TRUE(present("assets/ast_a/720p/seg_00006.ts"));
+  add(1);
+  EXPECT_FALSE(present("assets/ast_a/720p/seg_00006.ts"));
+  add(2);
+  EXPECT_FALSE(present("assets/ast_a/poster.jpg"));
+  add(3);
+  EXPECT_FALSE(present("assets/ast_a/720p/seg_00007.ts"));
+  add(4);
+  EXPECT_FALSE(present("assets/ast_b/720p/seg_00010.ts"));
+  // The head class was never touched.
+  EXPECT_TRUE(present("assets/ast_a/720p/index.m3u8"));
+  EXPECT_TRUE(present("assets/ast_a/720p/seg_00000.ts"));
+  EXPECT_TRUE(present("assets/ast_a/360p/seg_00001.ts"));
+  EXPECT_EQ(cache.stats().evictions_total, 5u);
+  EXPECT_LE(cache.stats().bytes, 7000u);
+}
+
+TEST_F(CacheTest, EvictionTiesAreBrokenByKey) {
+  // After a restart every object gets its rebuilt tick from (mtime, key): objects
+  // with the same mtime are ordered by key, so the smaller key goes first.
+  auto o = opts();
+  fs::create_directories(root_ / "cache" / "objects" / "assets" / "ast_a" / "720p");
+  for (auto name : {"seg_00009.ts", "seg_00003.ts", "seg_00004.ts"}) {
+    auto p = root_ / "cache" / "objects" / "assets" / "ast_a" / "720p" / name;
+    std::ofstream(p) << pattern(1000, 'j');
+    fs::last_write_time(p, fs::file_time_type{} + std::chrono::hours(24 * 365 * 50));
+  }
+  o.max_bytes = 2000;  // over by one object at start: the rebuild evicts
+  edge::DiskCache cache(o);
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/seg_00003.ts"));
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00004.ts"));
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00009.ts"));
+}
+
+TEST_F(CacheTest, IndexIsRebuiltAtStartAndTempFilesAreRemoved) {
+  inner_->put_bytes(kSeg, pattern(4096, 'k'));
+  inner_->put_bytes("assets/ast_a/720p/index.m3u8", "#EXTM3U\n#EXTINF:4.000,\nseg_00005.ts\n#EXT-X-ENDLIST\n");
+  {
+    edge::DiskCache cache(opts());
+    ASSERT_EQ(cache.fill_and_wait(kSeg, *origin_), edge::FillStatus::filled);
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
+    for (int i = 0; i < 100 && cache.stats().objects < 2; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_DOUBLE_EQ(cache.segment_seconds(kSeg), 4.0);
+  }
+  // A crash mid-fill leaves a temp file behind.
+  std::ofstream(root_ / "cache" / "tmp" / "partial") << "half";
+  edge::DiskCache cache(opts());
+  auto st = cache.stats();
+  EXPECT_EQ(st.objects, 2u);
+  EXPECT_EQ(st.bytes, 4096u + fs::file_size(root_ / "cache" / "objects" / "assets/ast_a/720p/index.m3u8"));
+  EXPECT_TRUE(fs::is_empty(root_ / "cache" / "tmp"));
+  EXPECT_TRUE(cache.lookup(kSeg));
+  EXPECT_DOUBLE_EQ(cache.segment_seconds(kSeg), 4.0) << "durations are relearnt from cached playlists";
+  EXPECT_EQ(origin_->gets.load(), 2);
+}
+
+TEST_F(CacheTest, PurgeDuringAFillKeepsItFromLanding) {
+  inner_->put_bytes(kSeg, pattern(256 * 1024, 'l'));
+  origin_->chunk = 32 * 1024;
+  origin_->chunk_delay = 30ms;
+  edge::DiskCache cache(opts());
+  auto m = cache.fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  m.fill->wait_readable(0);
+  cache.purge_asset("ast_a");
+  // The viewer already streaming still gets every byte...
+  EXPECT_EQ(drain(m.fill).size(), 256u * 1024);
+  // ...but nothing lands in the cache.
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(cache.lookup(kSeg));
+  EXPECT_FALSE(fs::exists(root_ / "cache" / "objects" / kSeg));
+}
+
+TEST_F(CacheTest, PlaylistsExpireByFillTime) {
+  inner_->put_bytes("assets/ast_a/720p/index.m3u8", "#EXTM3U\n");
+  edge::DiskCache cache(opts());
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
+  for (int i = 0; i < 100 && !cache.lookup("assets/ast_a/720p/index.m3u8"); ++i) std::this_thread::sleep_for(10ms);
+  auto hit = cache.lookup("assets/ast_a/720p/index.m3u8", 60000);
+  ASSERT_TRUE(hit);
+  ASSERT_TRUE(hit->body) << "small objects are served from memory";
+  EXPECT_EQ(*hit->body, "#EXTM3U\n");
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/index.m3u8", 5));
+}
+
+}  // namespace
