@@ -2,6 +2,7 @@
 // playback URLs for players that cannot carry the cookie.
 #include "api/common.h"
 #include "auth/playback_token.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "edge/control.h"
 
@@ -68,7 +69,8 @@ http::Response create_playback(const ApiDeps& d, http::Request& req) {
     if (a.status != "playable" && a.status != "hls_ready")
       return http::Response::error(409, "not_playable", "asset is " + a.status + ", not playable yet");
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
-    auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, a.id, exp);
+    auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, a.id, exp,
+                                            core::random_token(12));  // one playback session per credential
     auto base = d.cfg.playback_base_url + "/v/" + a.id + "/";
     return json_response(200, boost::json::object{
                                   {"asset_id", a.id},

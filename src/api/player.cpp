@@ -10,6 +10,7 @@
 
 #include "api/common.h"
 #include "auth/playback_token.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "edge/paths.h"
 #include "edge/playlist_rewrite.h"
@@ -68,7 +69,8 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
   res.headers.set("Cache-Control", "no-store");
   if (playable) {
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
-    auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, asset->id, exp);
+    auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, asset->id, exp,
+                                            core::random_token(12));  // one playback session per page load
     auto site_host = req.header("host").value_or("");
     auto domain = routing::cookie_domain_for(d.cfg.cookie_domain, site_host, playback_host);
     auto path = legacy ? "/api/player/" + asset->id + "/artifact/" : "/v/" + asset->id + "/";

@@ -8,6 +8,12 @@
 //   asset_id an id as produced by core::new_id (see core/ids.h).
 //   sig      base64url(HMAC-SHA256(secret, "v1.<kid>.<exp>.<asset_id>")), unpadded.
 // No field can contain '.', so the split is unambiguous.
+//
+// v2 adds a playback session id: v2.<kid>.<exp>.<asset_id>.<sid>.<sig>, with sid 1-32
+// chars of [A-Za-z0-9_-] and the signature over "v2.<kid>.<exp>.<asset_id>.<sid>". The
+// player bootstrap mints one per page load, so analytics can count views (distinct
+// sessions) even when two viewers get tokens with the same expiry second. Both
+// versions are accepted.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,7 +30,11 @@ struct SigningKey {
 // (negative) could not produce a token that verify_playback_token would parse: failing
 // loudly here beats minting tokens that are silently always rejected.
 std::string sign_playback_token(const SigningKey& key, std::string_view asset_id,
-                                int64_t expires_at_unix);
+                                int64_t expires_at_unix, std::string_view session_id = {});
+
+// The session id of a v2 token (empty for v1 or a malformed token). Does not verify:
+// call it only on a token verify_playback_token accepted.
+std::string_view playback_token_session(std::string_view token);
 
 enum class TokenStatus { ok, malformed, unknown_key, bad_signature, expired, wrong_asset };
 const char* to_string(TokenStatus status);

@@ -201,3 +201,24 @@ TEST(PlaybackToken, StatusNames) {
   EXPECT_STREQ(to_string(TokenStatus::expired), "expired");
   EXPECT_STREQ(to_string(TokenStatus::wrong_asset), "wrong_asset");
 }
+
+TEST(PlaybackTokenV2, CarriesASignedSessionId) {
+  using namespace rend::auth;
+  SigningKey k{"dev", std::string(40, 's')};
+  const std::string asset = "ast_abcdefghijklmnopqrstuvwxyz";
+  auto t = sign_playback_token(k, asset, 2000, "sess_AB-1");
+  EXPECT_EQ(t.rfind("v2.dev.2000." + asset + ".sess_AB-1.", 0), 0u) << t;
+  EXPECT_EQ(verify_playback_token({k}, t, asset, 1000), TokenStatus::ok);
+  EXPECT_EQ(playback_token_session(t), "sess_AB-1");
+  EXPECT_EQ(verify_playback_token({k}, t, asset, 2000), TokenStatus::expired);
+  // The session id is signed: changing it breaks the signature.
+  auto forged = t;
+  forged.replace(forged.find("sess_AB-1"), 9, "sess_AB-2");
+  EXPECT_EQ(verify_playback_token({k}, forged, asset, 1000), TokenStatus::bad_signature);
+  // Claiming v1 with six parts, or v2 with five, is malformed.
+  auto v1 = sign_playback_token(k, asset, 2000);
+  EXPECT_EQ(playback_token_session(v1), "");
+  EXPECT_EQ(verify_playback_token({k}, "v2" + v1.substr(2), asset, 1000), TokenStatus::malformed);
+  EXPECT_EQ(verify_playback_token({k}, "v1" + t.substr(2), asset, 1000), TokenStatus::malformed);
+  EXPECT_THROW(sign_playback_token(k, asset, 2000, "bad.sid"), std::invalid_argument);
+}
