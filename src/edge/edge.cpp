@@ -475,13 +475,16 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       default: ev.kind = "other";
     }
     ev.tier = ref->tier;
-    // Views are distinct playback sessions; a session is one credential. The event
-    // carries an HMAC of it (keyed by the signing secret every edge shares), never
-    // the credential itself.
+    // Views are distinct playback sessions: the session id a v2 credential carries
+    // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
+    // signing secret every edge shares). Never the credential itself.
     auto token = c.request.query_param("token");
     if (!token) token = c.request.cookie(kCookie);
-    if (token && !token->empty())
-      ev.session_id = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+    if (token && !token->empty()) {
+      auto sid = auth::playback_token_session(*token);
+      ev.session_id = !sid.empty() ? std::string(sid)
+                                   : core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+    }
     ev.status = c.response.status;
     ev.bytes = int64_t(c.body_bytes);
     ev.cache = cr == CacheResult::hit ? "HIT" : "MISS";

@@ -34,8 +34,12 @@ def new_asset_id() -> str:
     return "ast_" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26))
 
 
-def sign(asset_id: str, ttl: int = 3600, secret: str = SECRET, kid: str = "dev") -> str:
-    msg = f"v1.{kid}.{int(time.time()) + ttl}.{asset_id}"
+def sign(asset_id: str, ttl: int = 3600, secret: str = SECRET, kid: str = "dev", session: Optional[str] = None) -> str:
+    """A v2 playback token with a fresh session id (what the player bootstrap mints);
+    session="" makes a v1 token."""
+    if session is None:
+        session = "s" + os.urandom(8).hex()
+    msg = f"v{2 if session else 1}.{kid}.{int(time.time()) + ttl}.{asset_id}" + (f".{session}" if session else "")
     sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=")
     return msg + "." + sig.decode()
 
