@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cstring>
 #include <cstdlib>
 #include <cmath>
 #include <map>
@@ -28,14 +30,27 @@ int64_t to_datetime(int64_t ms) {
   return std::clamp<int64_t>(s, 0, kMaxDateTime);
 }
 
-std::string json_str(std::string_view s) { return "\"" + core::log::json_escape(s) + "\""; }
+// RowBinary, ClickHouse's own row encoding: little-endian fixed-width numbers and
+// length-prefixed strings, so there is no text to escape here or to parse there.
+// Measured on 18.16 it costs ClickHouse about half the CPU per row of JSONEachRow,
+// and ClickHouse's CPU is what limits ingest when it shares a small host with the API.
+static_assert(std::endian::native == std::endian::little, "RowBinary numbers are little-endian");
 
-std::string json_double(double v) {
-  // NaN and infinities are not JSON; a bogus media duration counts as none.
-  if (!std::isfinite(v)) v = 0;
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that round-trips
-  return std::string(buf, r.ptr);
+template <class T>
+void put_fixed(std::string& out, T v) {
+  char buf[sizeof v];
+  std::memcpy(buf, &v, sizeof v);
+  out.append(buf, sizeof v);
+}
+
+void put_string(std::string& out, std::string_view s) {
+  uint64_t n = s.size();  // LEB128 length, then the bytes
+  do {
+    uint8_t b = n & 0x7f;
+    n >>= 7;
+    out += char(n ? b | 0x80 : b);
+  } while (n);
+  out.append(s);
 }
 
 int64_t to_int(const std::string& s) {
@@ -89,31 +104,33 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     if (events.empty()) return;
     // One POST per batch: ClickHouse wants few large inserts (each one is a part on
     // disk), and the batch then lands or fails as a whole for the edge to retry.
+    // The column list fixes the RowBinary field order; the types must match schema.sql.
     std::string body;
-    body.reserve(events.size() * 400);
+    body.reserve(events.size() * 260);
     for (const auto& e : events) {
-      body += "{\"event_id\":" + json_str(e.event_id);
-      body += ",\"batch_id\":" + json_str(e.batch_id);
-      // DateTime as unix seconds: a "YYYY-MM-DD hh:mm:ss" string would be read in the
-      // server's time zone.
-      body += ",\"ts\":" + std::to_string(to_datetime(e.ts_ms));
-      body += ",\"ts_ms\":" + std::to_string(e.ts_ms);
-      body += ",\"edge_id\":" + json_str(e.edge_id);
-      body += ",\"region\":" + json_str(e.region);
-      body += ",\"asset_id\":" + json_str(e.asset_id);
-      body += ",\"artifact\":" + json_str(e.artifact);
-      body += ",\"kind\":" + json_str(e.kind);
-      body += ",\"tier\":" + json_str(e.tier);
-      body += ",\"session_id\":" + json_str(e.session_id);
-      body += ",\"status\":" + std::to_string(e.status);
-      body += ",\"bytes\":" + std::to_string(e.bytes);
-      body += ",\"cache\":" + json_str(e.cache);
-      body += ",\"ttfb_ms\":" + std::to_string(e.ttfb_ms);
-      body += ",\"duration_ms\":" + std::to_string(e.duration_ms);
-      body += ",\"media_seconds\":" + json_double(e.media_seconds);
-      body += "}\n";
+      put_string(body, e.event_id);
+      put_string(body, e.batch_id);
+      put_fixed(body, uint32_t(to_datetime(e.ts_ms)));  // DateTime: UInt32 unix seconds
+      put_fixed(body, int64_t(e.ts_ms));
+      put_string(body, e.edge_id);
+      put_string(body, e.region);
+      put_string(body, e.asset_id);
+      put_string(body, e.artifact);
+      put_string(body, e.kind);
+      put_string(body, e.tier);
+      put_string(body, e.session_id);
+      put_fixed(body, int32_t(e.status));
+      put_fixed(body, int64_t(e.bytes));
+      put_string(body, e.cache);
+      put_fixed(body, int64_t(e.ttfb_ms));
+      put_fixed(body, int64_t(e.duration_ms));
+      // A NaN or infinite media duration is bogus; it counts as none.
+      put_fixed(body, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
     }
-    client_.insert("INSERT INTO " + table_ + " FORMAT JSONEachRow", body);
+    client_.insert("INSERT INTO " + table_ +
+                       " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, "
+                       "status, bytes, cache, ttfb_ms, duration_ms, media_seconds) FORMAT RowBinary",
+                   body);
   }
 
   std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) override {
