@@ -33,6 +33,8 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_player_routes(*r, d);
   add_web_routes(*r, d);
   add_edge_routes(*r, d);
+  add_telemetry_routes(*r, d);
+  add_analytics_routes(*r, d);
   return r;
 }
 

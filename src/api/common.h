@@ -28,5 +28,7 @@ void add_asset_routes(http::Router& r, const ApiDeps& d);
 void add_player_routes(http::Router& r, const ApiDeps& d);
 void add_web_routes(http::Router& r, const ApiDeps& d);
 void add_edge_routes(http::Router& r, const ApiDeps& d);
+void add_telemetry_routes(http::Router& r, const ApiDeps& d);
+void add_analytics_routes(http::Router& r, const ApiDeps& d);
 
 }  // namespace rend::api

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Telemetry ingest throughput into ClickHouse: starts the test services
+# (scripts/with-test-services: ClickHouse, plus Postgres/Redis/s3rver it always starts)
+# and one `rend api` on a free port with CLICKHOUSE_URL, then runs
+# bench/telemetry_ingest.py --runs 3 against it and prints events/s per run and the
+# median. Every run is verified: the analytics API must count exactly --events.
+#   bench/telemetry_ingest.sh [--events 300000] [--batch 1000] [--concurrency 8] [--runs 3]
+# Any other argument is passed to telemetry_ingest.py. REND_BIN: default build/rend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${REND_TEST_CLICKHOUSE_URL:-}" ]; then
+  exec scripts/with-test-services "$0" "$@"
+fi
+
+bin=${REND_BIN:-build/rend}
+[ -x "$bin" ] || { echo "rend binary not found at $bin (ninja -C build rend, or set REND_BIN)" >&2; exit 2; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+work=$(mktemp -d /tmp/rend-bench-telemetry.XXXXXX)
+port=$(free_port)
+db=rend_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+token=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+# Embedded metadata (not on the ingest path); analytics in ClickHouse, its own database.
+export REND_API_BIND_ADDR=127.0.0.1:$port
+export CLICKHOUSE_URL=$REND_TEST_CLICKHOUSE_URL CLICKHOUSE_DATABASE=$db
+export REND_INTERNAL_TELEMETRY_TOKEN=$token
+unset DATABASE_URL REND_REDIS_URL S3_ENDPOINT S3_BUCKET
+
+"$bin" api --data-dir "$work/data" >"$work/api.log" 2>&1 &
+pid=$!
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  curl -s -o /dev/null --data-binary "DROP DATABASE IF EXISTS $db" "$REND_TEST_CLICKHOUSE_URL/" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+api=http://127.0.0.1:$port
+for _ in $(seq 300); do
+  curl -sf "$api/readyz" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { echo "rend api exited:" >&2; tail -20 "$work/api.log" >&2; exit 1; }
+  sleep 0.1
+done
+curl -sf "$api/readyz" >/dev/null || { echo "rend api not ready:" >&2; tail -20 "$work/api.log" >&2; exit 1; }
+key=$("$bin" keys create --scopes analytics --name bench --data-dir "$work/data" 2>/dev/null | tail -1)
+
+ch_version=$(curl -s --data-binary "SELECT version()" "$REND_TEST_CLICKHOUSE_URL/" || echo "?")
+echo "rend api on $api, ClickHouse $ch_version ($REND_TEST_CLICKHOUSE_URL, database $db)"
+/usr/bin/python3 bench/telemetry_ingest.py --api "$api" --token "$token" --api-key "$key" --runs 3 "$@"

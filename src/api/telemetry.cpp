@@ -1,0 +1,75 @@
+// Telemetry ingest (SPEC §7): edges POST batches of playback events to
+// /internal/telemetry with the bearer REND_INTERNAL_TELEMETRY_TOKEN.
+//
+// Contract with the edge's sender:
+//   200 {"batch_id":…,"accepted":N}  every event of the batch is durably stored (or
+//        was already: replays are deduplicated by event_id); the edge may drop its copy.
+//   400 invalid_batch   the batch can never be accepted; nothing of it was stored.
+//   401                 wrong or missing token.
+//   413                 larger than REND_TELEMETRY_MAX_BATCH_BYTES (the server refuses
+//                       it before the handler runs).
+//   503 (Retry-After)   telemetry_disabled (no token configured), telemetry_busy (too
+//                       many ingest requests at once) or analytics_unavailable (the
+//                       insert failed): keep the batch and retry later.
+#include <memory>
+
+#include "api/common.h"
+#include "api/ingest_buffer.h"
+#include "auth/api_keys.h"
+#include "core/log.h"
+#include "store/analytics_json.h"
+
+namespace rend::api {
+namespace {
+
+// Ingest requests that may hold a handler thread at once. Each blocks until its flush
+// has been inserted, and the server runs every handler on one pool of 16 threads
+// (http/server.h); capping telemetry at 12 leaves the rest for customers.
+constexpr size_t kMaxConcurrentIngest = 12;
+// Rows per batch; the byte limit bounds the body, this bounds what one batch inserts
+// (8 MiB of the smallest valid events is about 40k).
+constexpr size_t kMaxEventsPerBatch = 100000;
+
+http::Response unavailable(std::string_view code, std::string_view message, int retry_after_secs) {
+  auto r = http::Response::error(503, code, message);
+  r.headers.set("Retry-After", std::to_string(retry_after_secs));
+  return r;
+}
+
+http::Response ingest(const ApiDeps& d, IngestBuffer& buffer, http::Request& req) {
+  const auto& token = d.cfg.internal_telemetry_token;
+  if (token.empty())
+    return unavailable("telemetry_disabled", "telemetry ingest is off: REND_INTERNAL_TELEMETRY_TOKEN is not set", 60);
+  auto h = req.header("authorization");
+  if (!h || !auth::internal_token_matches(*h, token))
+    return http::Response::error(401, "unauthorized", "telemetry token required: Authorization: Bearer <token>");
+
+  // Admission before decoding: a refused request should cost nothing.
+  auto ticket = buffer.admit();
+  if (!ticket) return unavailable("telemetry_busy", "too many telemetry batches in flight; retry shortly", 1);
+
+  auto batch = store::decode_batch(req.body, kMaxEventsPerBatch);
+  if (!batch.ok()) {
+    // The error names a field, never a value, so it is safe to log.
+    core::log::warn("telemetry_batch_refused", {{"error", batch.error}, {"bytes", uint64_t(req.body.size())}});
+    return http::Response::error(400, "invalid_batch", batch.error);
+  }
+  size_t n = batch.events.size();
+  if (!buffer.submit(*ticket, std::move(batch.events)))
+    return unavailable("analytics_unavailable", "the analytics store did not accept the batch; retry later", 5);
+  return json_response(200, boost::json::object{{"batch_id", batch.batch_id}, {"accepted", n}});
+}
+
+}  // namespace
+
+void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
+  // Owned by the handler, so by the router: the flusher stops (after writing what is
+  // pending) when the server that holds the router is destroyed.
+  auto buffer = std::make_shared<IngestBuffer>(d.analytics, IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
+  http::RouteOptions opts;
+  // 0 only in a hand-built config (tests); from_env always sets the 8 MiB default.
+  opts.max_body_bytes = d.cfg.telemetry_max_batch_bytes ? d.cfg.telemetry_max_batch_bytes : 8ull << 20;
+  r.add("POST", "/internal/telemetry", [&d, buffer](http::Request& q) { return ingest(d, *buffer, q); }, opts);
+}
+
+}  // namespace rend::api
