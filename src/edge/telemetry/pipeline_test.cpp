@@ -1,0 +1,616 @@
+#include "edge/telemetry/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "http/server.h"
+#include "store/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace rend::edge::telemetry;
+using rend::store::PlaybackEvent;
+using rend::store::testing::TempDir;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Waits for a condition with a deadline; the assertion is on the condition, the
+// deadline only bounds a broken run.
+template <class F>
+bool eventually(F&& f, std::chrono::milliseconds deadline = 15s) {
+  const auto end = Clock::now() + deadline;
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return f();
+}
+
+PlaybackEvent event(int64_t seq) {
+  PlaybackEvent e;
+  e.ts_ms = 1'700'000'000'000 + seq;
+  e.edge_id = "edge-1";
+  e.asset_id = "ast_test";
+  e.artifact = "720p/seg_" + std::to_string(seq) + ".ts";
+  e.kind = "segment";
+  e.status = 200;
+  e.bytes = seq;  // the test's sequence number, carried through the encoder
+  return e;
+}
+
+// Test wire format: "<batch_id>\n<event_id>:<seq>,<event_id>:<seq>,..."
+std::string encode(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+  std::string body = batch_id + "\n";
+  for (auto& e : events) {
+    if (e.batch_id != batch_id) throw std::logic_error("event not stamped with its batch id");
+    body += e.event_id + ":" + std::to_string(e.bytes) + ",";
+  }
+  return body;
+}
+
+struct Delivered {
+  std::string batch_id;
+  std::vector<std::pair<std::string, int64_t>> events;  // (event_id, seq)
+};
+
+Delivered decode(const std::string& body) {
+  Delivered d;
+  auto nl = body.find('\n');
+  d.batch_id = body.substr(0, nl);
+  std::stringstream in(body.substr(nl + 1));
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto colon = item.rfind(':');
+    d.events.emplace_back(item.substr(0, colon), std::stoll(item.substr(colon + 1)));
+  }
+  return d;
+}
+
+// An in-process ingest API whose answer the test controls.
+struct FakeApi {
+  std::mutex mu;
+  std::condition_variable cv;
+  SendResult mode = SendResult::ok;
+  bool hang = false;                     // block every call until released (or 20 s)
+  std::map<std::string, int> delivered;  // event_id -> times acknowledged
+  std::vector<int64_t> order;            // seqs in acknowledgement order
+  std::set<std::string> batches;
+  int calls = 0;
+  std::atomic<int> in_flight{0};
+  std::chrono::milliseconds delay{0};
+
+  Sender sender() {
+    return [this](const std::string& body) {
+      std::unique_lock lk(mu);
+      ++calls;
+      ++in_flight;
+      cv.wait_for(lk, 20s, [&] { return !hang; });
+      if (delay.count()) {
+        lk.unlock();
+        std::this_thread::sleep_for(delay);
+        lk.lock();
+      }
+      --in_flight;
+      if (mode != SendResult::ok) return mode;
+      auto d = decode(body);
+      batches.insert(d.batch_id);
+      for (auto& [id, seq] : d.events) {
+        ++delivered[id];
+        order.push_back(seq);
+      }
+      return SendResult::ok;
+    };
+  }
+  void set(SendResult m) {
+    std::lock_guard lk(mu);
+    mode = m;
+  }
+  void set_hang(bool h) {
+    {
+      std::lock_guard lk(mu);
+      hang = h;
+    }
+    cv.notify_all();
+  }
+  size_t unique() {
+    std::lock_guard lk(mu);
+    return delivered.size();
+  }
+  bool no_duplicates() {
+    std::lock_guard lk(mu);
+    return std::all_of(delivered.begin(), delivered.end(), [](auto& kv) { return kv.second == 1; });
+  }
+  std::set<std::string> ids() {
+    std::lock_guard lk(mu);
+    std::set<std::string> s;
+    for (auto& [id, n] : delivered) s.insert(id);
+    return s;
+  }
+};
+
+// Records every event id the pipeline assigned (the encoder sees each batch once).
+struct IdLog {
+  std::mutex mu;
+  std::set<std::string> ids;
+  Encoder encoder() {
+    return [this](const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+      std::lock_guard lk(mu);
+      for (auto& e : events) ids.insert(e.event_id);
+      return encode(batch_id, events);
+    };
+  }
+  std::set<std::string> get() {
+    std::lock_guard lk(mu);
+    return ids;
+  }
+};
+
+Options options(const TempDir& dir) {
+  Options o;
+  o.queue_capacity = 10000;
+  o.batch_size = 100;
+  o.flush_interval = 20ms;
+  o.request_timeout = 1000ms;
+  o.spool_dir = (dir.path() / "spool").string();
+  o.spool_max_bytes = 64 << 20;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 100ms;
+  o.stop_grace = 2000ms;
+  return o;
+}
+
+size_t spool_file_count(const Options& o) {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(o.spool_dir)) ++n;
+  return n;
+}
+
+void enqueue_range(Pipeline& p, int64_t from, int64_t to) {
+  for (int64_t i = from; i < to; ++i) p.enqueue(event(i));
+}
+
+}  // namespace
+
+TEST(Pipeline, DeliversEveryEventExactlyOnceInBatches) {
+  TempDir dir;
+  FakeApi api;
+  IdLog ids;
+  Pipeline p(options(dir), ids.encoder(), api.sender());
+  p.start();
+  const int n = 1050;
+  enqueue_range(p, 0, n - 1);
+  // An event that already has an id keeps it.
+  auto preset = event(n - 1);
+  preset.event_id = "evt_preset";
+  EXPECT_TRUE(p.enqueue(std::move(preset)));
+
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == n; })) << p.stats().sent_total;
+  EXPECT_EQ(api.unique(), size_t(n));
+  EXPECT_TRUE(api.no_duplicates());
+  EXPECT_EQ(api.ids(), ids.get());
+  EXPECT_EQ(api.ids().count("evt_preset"), 1u);
+  for (auto& id : api.ids()) {
+    if (id == "evt_preset") continue;
+    EXPECT_EQ(id.rfind("evt_", 0), 0u) << id;
+    EXPECT_TRUE(std::all_of(id.begin(), id.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    })) << id;
+  }
+  {
+    std::lock_guard lk(api.mu);
+    EXPECT_GE(api.batches.size(), 11u);  // at most batch_size events per batch
+    EXPECT_TRUE(std::is_sorted(api.order.begin(), api.order.end()));
+  }
+  auto s = p.stats();
+  EXPECT_EQ(s.enqueued_total, uint64_t(n));
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.dropped_total, 0u);
+  EXPECT_EQ(s.spooled_total, 0u);
+  EXPECT_EQ(s.spool_bytes, 0u);
+  EXPECT_EQ(s.replayed_total, 0u);
+}
+
+TEST(Pipeline, BatchesAreCutAtBatchSize) {
+  TempDir dir;
+  FakeApi api;
+  std::mutex mu;
+  std::vector<size_t> sizes;
+  auto o = options(dir);
+  o.flush_interval = 10s;  // only full batches leave before stop()
+  Pipeline p(
+      o,
+      [&](const std::string& id, const std::vector<PlaybackEvent>& ev) {
+        std::lock_guard lk(mu);
+        sizes.push_back(ev.size());
+        return encode(id, ev);
+      },
+      api.sender());
+  p.start();
+  enqueue_range(p, 0, 350);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 300; }));
+  EXPECT_EQ(p.stats().queued, 50u);
+  p.stop();
+  EXPECT_EQ(p.stats().sent_total, 350u);
+  std::lock_guard lk(mu);
+  EXPECT_EQ(sizes, (std::vector<size_t>{100, 100, 100, 50}));
+}
+
+TEST(Pipeline, SpoolsWhileFailingThenDrainsOldestFirst) {
+  TempDir dir;
+  FakeApi api;
+  IdLog ids;
+  api.set(SendResult::retry);
+  auto o = options(dir);
+  Pipeline p(o, ids.encoder(), api.sender());
+  p.start();
+  const int n = 500;
+  enqueue_range(p, 0, n);
+  ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == n; })) << p.stats().spooled_total;
+  auto s = p.stats();
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_GT(s.spool_bytes, 0u);
+  EXPECT_EQ(s.dropped_total, 0u);
+  EXPECT_EQ(s.sent_total, 0u);
+  EXPECT_GE(s.send_failures_total, 1u);
+  EXPECT_GT(spool_file_count(o), 0u);
+
+  api.set(SendResult::ok);
+  ASSERT_TRUE(eventually([&] { return p.stats().spool_bytes == 0 && p.stats().sent_total == n; }));
+  s = p.stats();
+  EXPECT_EQ(s.replayed_total, uint64_t(n));
+  EXPECT_EQ(s.dropped_total, 0u);
+  EXPECT_EQ(api.ids(), ids.get());
+  EXPECT_EQ(api.unique(), size_t(n));
+  EXPECT_TRUE(api.no_duplicates());
+  {
+    std::lock_guard lk(api.mu);
+    EXPECT_TRUE(std::is_sorted(api.order.begin(), api.order.end()));
+  }
+  EXPECT_EQ(spool_file_count(o), 0u);
+
+  // Healthy again: new events go straight out, not through the spool.
+  enqueue_range(p, n, n + 100);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == n + 100; }));
+  EXPECT_EQ(p.stats().spooled_total, uint64_t(n));
+}
+
+TEST(Pipeline, BacksOffWhileApiIsDown) {
+  TempDir dir;
+  FakeApi api;
+  api.set(SendResult::retry);
+  auto o = options(dir);
+  o.batch_size = 10;
+  o.backoff_initial = 300ms;
+  o.backoff_max = 300ms;
+  Pipeline p(o, encode, api.sender());
+  const auto t0 = Clock::now();
+  p.start();
+  enqueue_range(p, 0, 1000);  // 100 batches
+  ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == 1000; }));
+  const auto elapsed = Clock::now() - t0;
+  // One failed send, then one probe per backoff period: not one request (and one
+  // timeout) per batch.
+  std::lock_guard lk(api.mu);
+  EXPECT_LE(api.calls, 2 + int(elapsed / 300ms)) << "calls while down";
+  EXPECT_GE(p.stats().send_failures_total, 1u);
+}
+
+TEST(Pipeline, RestartReplaysSpoolFromEarlierProcess) {
+  TempDir dir;
+  IdLog ids;
+  auto o = options(dir);
+  const int n = 420;
+  {
+    FakeApi down;
+    down.set(SendResult::retry);
+    Pipeline p(o, ids.encoder(), down.sender());
+    p.start();
+    enqueue_range(p, 0, n);
+    ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == n; }));
+    // Destroyed with everything spooled: the "restart".
+  }
+  ASSERT_GT(spool_file_count(o), 0u);
+  FakeApi api;
+  Pipeline p(o, encode, api.sender());
+  EXPECT_GT(p.stats().spool_bytes, 0u);
+  p.start();
+  ASSERT_TRUE(eventually([&] { return p.stats().replayed_total == n; }));
+  auto s = p.stats();
+  EXPECT_EQ(s.sent_total, uint64_t(n));
+  EXPECT_EQ(s.spool_bytes, 0u);
+  EXPECT_EQ(api.ids(), ids.get());  // the ids first assigned, not new ones
+  EXPECT_TRUE(api.no_duplicates());
+  EXPECT_EQ(spool_file_count(o), 0u);
+}
+
+TEST(Pipeline, StopFlushesQueueToApi) {
+  TempDir dir;
+  FakeApi api;
+  auto o = options(dir);
+  o.flush_interval = 60s;
+  o.batch_size = 1000;
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  enqueue_range(p, 0, 150);  // less than a batch, long before the next flush
+  p.stop();
+  EXPECT_EQ(p.stats().sent_total, 150u);
+  EXPECT_EQ(api.unique(), 150u);
+  EXPECT_EQ(p.stats().queued, 0u);
+  // After stop(): dropped, counted.
+  EXPECT_FALSE(p.enqueue(event(999)));
+  EXPECT_EQ(p.stats().dropped_total, 1u);
+}
+
+TEST(Pipeline, StopSpoolsQueueWhenApiFailsAndNextRunSendsIt) {
+  TempDir dir;
+  auto o = options(dir);
+  o.flush_interval = 60s;
+  o.batch_size = 1000;
+  {
+    FakeApi down;
+    down.set(SendResult::retry);
+    Pipeline p(o, encode, down.sender());
+    p.start();
+    enqueue_range(p, 0, 150);
+    p.stop();
+    auto s = p.stats();
+    EXPECT_EQ(s.spooled_total, 150u);
+    EXPECT_EQ(s.queued, 0u);
+    EXPECT_EQ(s.dropped_total, 0u);
+  }
+  FakeApi api;
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  ASSERT_TRUE(eventually([&] { return p.stats().replayed_total == 150; }));
+  EXPECT_EQ(api.unique(), 150u);
+}
+
+TEST(Pipeline, StopIsBoundedWhenApiIsSlow) {
+  TempDir dir;
+  FakeApi api;
+  api.delay = 100ms;
+  auto o = options(dir);
+  o.batch_size = 10;
+  o.flush_interval = 60s;
+  o.stop_grace = 250ms;
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  enqueue_range(p, 0, 400);  // 40 batches at 100 ms each: far beyond the grace
+  const auto t0 = Clock::now();
+  p.stop();
+  const auto took = Clock::now() - t0;
+  EXPECT_LT(took, 2s);
+  auto s = p.stats();
+  // Nothing lost: sent within the grace, the rest spooled (replays are both).
+  EXPECT_EQ(s.sent_total - s.replayed_total + s.spooled_total, 400u);
+  EXPECT_GT(s.spooled_total, 0u);
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.dropped_total, 0u);
+}
+
+TEST(Pipeline, DropsCountedWhenQueueAndSpoolAreFull) {
+  TempDir dir;
+  FakeApi api;
+  api.set(SendResult::retry);
+  auto o = options(dir);
+  o.queue_capacity = 100;
+  o.batch_size = 10;
+  o.flush_interval = 5ms;
+  o.spool_max_bytes = 4096;  // a few batches
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  int64_t next = 0;
+  // Offer events a few at a time so the spool fills first, then the queue.
+  for (int round = 0; round < 400 && p.stats().dropped_total == 0; ++round) {
+    enqueue_range(p, next, next + 10);
+    next += 10;
+    eventually([&] { return p.stats().queued == 0; }, 20ms);
+  }
+  auto s = p.stats();
+  ASSERT_GT(s.dropped_total, 0u);
+  EXPECT_GT(s.spooled_total, 0u);
+  EXPECT_LE(s.spool_bytes, o.spool_max_bytes);
+  EXPECT_GT(s.spool_bytes, o.spool_max_bytes / 2);
+  EXPECT_LE(s.queued, o.queue_capacity);
+  EXPECT_EQ(s.sent_total, 0u);
+
+  api.set(SendResult::ok);
+  const uint64_t offered = uint64_t(next);
+  ASSERT_TRUE(eventually([&] {
+    auto t = p.stats();
+    return t.queued == 0 && t.spool_bytes == 0 && t.sent_total + t.dropped_total == offered;
+  })) << p.stats().sent_total
+      << " + " << p.stats().dropped_total << " != " << offered;
+  s = p.stats();
+  EXPECT_EQ(s.enqueued_total, offered);
+  EXPECT_EQ(api.unique(), s.sent_total);
+  EXPECT_TRUE(api.no_duplicates());
+}
+
+TEST(Pipeline, RejectedBatchesAreCountedAndNotRetried) {
+  TempDir dir;
+  FakeApi api;
+  api.set(SendResult::rejected);
+  Pipeline p(options(dir), encode, api.sender());
+  p.start();
+  enqueue_range(p, 0, 250);
+  ASSERT_TRUE(eventually([&] { return p.stats().rejected_total == 250; }));
+  auto s = p.stats();
+  EXPECT_EQ(s.queued, 0u);
+  EXPECT_EQ(s.sent_total, 0u);
+  EXPECT_EQ(s.spooled_total, 0u);
+  EXPECT_EQ(s.dropped_total, 0u);
+  EXPECT_EQ(s.send_failures_total, 0u);
+  {
+    std::lock_guard lk(api.mu);
+    EXPECT_EQ(api.calls, 3);  // one per batch, never retried
+  }
+  // Rejection means the API is up: later batches still go out.
+  api.set(SendResult::ok);
+  enqueue_range(p, 250, 300);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 50; }));
+}
+
+TEST(Pipeline, RejectedSpooledBatchIsDroppedNotReplayedForever) {
+  TempDir dir;
+  FakeApi api;
+  api.set(SendResult::retry);
+  Pipeline p(options(dir), encode, api.sender());
+  p.start();
+  enqueue_range(p, 0, 200);
+  ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == 200; }));
+  api.set(SendResult::rejected);
+  ASSERT_TRUE(eventually([&] { return p.stats().rejected_total == 200 && p.stats().spool_bytes == 0; }));
+  EXPECT_EQ(p.stats().replayed_total, 0u);
+}
+
+TEST(Pipeline, EnqueueNeverBlocksWhileSenderHangs) {
+  TempDir dir;
+  FakeApi api;
+  api.set_hang(true);
+  auto o = options(dir);
+  o.queue_capacity = 1000;
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  enqueue_range(p, 0, 100);
+  ASSERT_TRUE(eventually([&] { return api.in_flight.load() == 1; }));  // the shipper is stuck
+
+  // Many more events than the queue holds, offered while the request hangs.
+  auto worst = Clock::duration::zero();
+  const auto t0 = Clock::now();
+  int64_t next = 100;
+  for (int round = 0; round < 30; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      const auto a = Clock::now();
+      p.enqueue(event(next++));
+      worst = std::max(worst, Clock::now() - a);
+    }
+    // Give the flusher a moment, as real traffic would (the assertion is below).
+    eventually([&] { return p.stats().queued <= 800; }, 200ms);
+  }
+  const auto total = Clock::now() - t0;
+  EXPECT_LT(worst, 20ms) << "an enqueue waited";
+  EXPECT_LT(total, 8s);
+  auto s = p.stats();
+  EXPECT_EQ(s.dropped_total, 0u) << "a hung request must not make the queue overflow: batches spill to the spool";
+  EXPECT_GT(s.spooled_total, 0u);
+
+  api.set_hang(false);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == uint64_t(next); }));
+  EXPECT_EQ(api.unique(), size_t(next));
+  EXPECT_EQ(p.stats().spool_bytes, 0u);
+}
+
+TEST(Pipeline, EnqueueIsCheap) {
+  // Not a benchmark: a guard against a lock held across I/O or per-event syscalls
+  // sneaking into the hot path (1e5 enqueues take a few ms; the bound is generous).
+  TempDir dir;
+  FakeApi api;
+  auto o = options(dir);
+  o.queue_capacity = 200000;
+  o.batch_size = 1000;
+  Pipeline p(o, encode, api.sender());
+  p.start();
+  std::vector<PlaybackEvent> events;
+  for (int i = 0; i < 100000; ++i) events.push_back(event(i));
+  const auto t0 = Clock::now();
+  for (auto& e : events) p.enqueue(std::move(e));
+  const auto took = Clock::now() - t0;
+  RecordProperty("enqueue_ns_per_event",
+                 int(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count() / 100000));
+  EXPECT_LT(took, 1s);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 100000; }));
+}
+
+TEST(Pipeline, BadOptionsAreRefused) {
+  TempDir dir;
+  auto o = options(dir);
+  o.batch_size = 0;
+  EXPECT_THROW(Pipeline(o, encode, FakeApi().sender()), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------- http_sender
+
+namespace {
+
+struct IngestServer {
+  std::shared_ptr<rend::http::Router> router = std::make_shared<rend::http::Router>();
+  std::unique_ptr<rend::http::Server> server;
+  std::string base;
+  std::mutex mu;
+  std::set<std::string> received;
+  std::atomic<int> bad_auth{0};
+
+  IngestServer() {
+    using rend::http::Request;
+    using rend::http::Response;
+    router->add("POST", "/internal/telemetry", [this](Request& r) {
+      if (r.header("authorization") != std::optional<std::string_view>("Bearer s3cret") ||
+          r.header("content-type") != std::optional<std::string_view>("application/json")) {
+        ++bad_auth;
+        return Response::text(401, "no");
+      }
+      auto d = decode(r.body);
+      std::lock_guard lk(mu);
+      for (auto& [id, seq] : d.events) received.insert(id);
+      return Response::text(200, "{}");
+    });
+    for (int status : {400, 401, 403, 404, 413, 429, 500, 503}) {
+      router->add("POST", "/status/" + std::to_string(status),
+                  [status](Request&) { return Response::text(status, "x"); });
+    }
+    router->add("POST", "/slow", [](Request&) {
+      std::this_thread::sleep_for(800ms);
+      return Response::text(200, "late");
+    });
+    rend::http::ServerOptions so;
+    so.port = 0;
+    server = std::make_unique<rend::http::Server>(so, router);
+    base = "http://127.0.0.1:" + std::to_string(server->start());
+  }
+  ~IngestServer() { server->stop(); }
+};
+
+}  // namespace
+
+TEST(HttpSender, MapsStatusesAndSendsBearer) {
+  IngestServer srv;
+  auto send_to = [&](const std::string& path, const std::string& token = "s3cret") {
+    return http_sender(srv.base + path, token, 1000ms)("bat_x\nevt_1:1,");
+  };
+  EXPECT_EQ(send_to("/internal/telemetry"), SendResult::ok);
+  EXPECT_EQ(srv.bad_auth.load(), 0);
+  EXPECT_EQ(send_to("/internal/telemetry", "wrong"), SendResult::rejected);
+  for (int s : {400, 401, 403, 404, 413}) EXPECT_EQ(send_to("/status/" + std::to_string(s)), SendResult::rejected) << s;
+  for (int s : {429, 500, 503}) EXPECT_EQ(send_to("/status/" + std::to_string(s)), SendResult::retry) << s;
+  // Timeout and connection refused are transport errors: retry.
+  const auto t0 = Clock::now();
+  EXPECT_EQ(http_sender(srv.base + "/slow", "s3cret", 200ms)("x"), SendResult::retry);
+  EXPECT_LT(Clock::now() - t0, 700ms);
+  EXPECT_EQ(http_sender("http://127.0.0.1:1/internal/telemetry", "s3cret", 500ms)("x"), SendResult::retry);
+}
+
+TEST(HttpSender, PipelineDeliversToRealServer) {
+  IngestServer srv;
+  TempDir dir;
+  auto o = options(dir);
+  IdLog ids;
+  Pipeline p(o, ids.encoder(), http_sender(srv.base + "/internal/telemetry", "s3cret", o.request_timeout));
+  p.start();
+  enqueue_range(p, 0, 350);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 350; }));
+  p.stop();
+  std::lock_guard lk(srv.mu);
+  EXPECT_EQ(srv.received, ids.get());
+  EXPECT_EQ(srv.received.size(), 350u);
+}
