@@ -161,6 +161,15 @@ EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   c.bind = parse_host_port(env.get_or("REND_EDGE_BIND_ADDR", "127.0.0.1:4100"), "REND_EDGE_BIND_ADDR");
   c.edge_id = env.get_or("REND_EDGE_ID", "edge-local");
   c.region = env.get_or("REND_EDGE_REGION", "local");
+  // Both go into every playback event and header; the telemetry wire format allows
+  // only these characters, so a bad value is refused here rather than poisoning batches.
+  for (const auto& [name, value] : {std::pair{"REND_EDGE_ID", c.edge_id}, std::pair{"REND_EDGE_REGION", c.region}}) {
+    bool ok = !value.empty() && value.size() <= 128;
+    for (char ch : value)
+      ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                  ch == '_' || ch == ':' || ch == '-');
+    if (!ok) throw ConfigError(std::string(name) + " must be 1-128 characters of [A-Za-z0-9._:-], got '" + value + "'");
+  }
   c.base_url = env.get_or("REND_EDGE_BASE_URL", url_for_bind(c.bind));
   check_url(c.base_url, "REND_EDGE_BASE_URL");
   c.cors_allowed_origins = env.get_list("REND_EDGE_CORS_ALLOWED_ORIGINS");

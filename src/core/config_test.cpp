@@ -156,3 +156,11 @@ TEST(Config, EdgeCacheAndTelemetrySettings) {
             }).find("REND_INTERNAL_TELEMETRY_TOKEN"),
             std::string::npos);
 }
+
+TEST(Config, EdgeIdentityFitsTheTelemetryWireFormat) {
+  EXPECT_NE(error_of([] { EdgeConfig::from_env(base({{"REND_EDGE_ID", "edge one"}}), "/d"); }).find("REND_EDGE_ID"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { EdgeConfig::from_env(base({{"REND_EDGE_REGION", "eu/west"}}), "/d"); }).find("REND_EDGE_REGION"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { EdgeConfig::from_env(base({{"REND_EDGE_ID", "edge-eu.1"}, {"REND_EDGE_REGION", "eu:west"}}), "/d"); }), "");
+}

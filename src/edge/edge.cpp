@@ -478,8 +478,13 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
     // signing secret every edge shares). Never the credential itself.
-    auto token = c.request.query_param("token");
-    if (!token) token = c.request.cookie(kCookie);
+    // Only a credential the edge accepted names a session (a 401/403 one may be
+    // anything a client typed; it must not reach the event).
+    std::optional<std::string> token;
+    if (c.response.status != 401 && c.response.status != 403) {
+      token = c.request.query_param("token");
+      if (!token) token = c.request.cookie(kCookie);
+    }
     if (token && !token->empty()) {
       auto sid = auth::playback_token_session(*token);
       ev.session_id = !sid.empty() ? std::string(sid)

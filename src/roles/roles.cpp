@@ -16,6 +16,8 @@
 #include "edge/cache.h"
 #include "edge/edge.h"
 #include "edge/registrar.h"
+#include "edge/telemetry/pipeline.h"
+#include "store/analytics_json.h"
 #include "http/server.h"
 #include "store/factory.h"
 #include "worker/worker.h"
@@ -130,6 +132,42 @@ edge::CacheOptions cache_options(const core::EdgeConfig& c) {
   o.fill_queue_wait = std::chrono::milliseconds(c.fill_queue_wait_ms);
   return o;
 }
+
+// The telemetry pipeline, when this edge has somewhere to send events.
+std::unique_ptr<edge::telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
+  const auto& t = c.telemetry;
+  if (!t.enabled) return nullptr;
+  if (t.ingest_url.empty()) {
+    core::log::warn("edge_telemetry_off", {{"reason", "no REND_EDGE_TELEMETRY_INGEST_URL or REND_CONTROL_PLANE_URL"}});
+    return nullptr;
+  }
+  edge::telemetry::Options o;
+  o.queue_capacity = t.queue_capacity;
+  o.batch_size = t.batch_size;
+  o.flush_interval = std::chrono::milliseconds(t.flush_interval_ms);
+  o.request_timeout = std::chrono::milliseconds(t.request_timeout_ms);
+  o.spool_dir = t.spool_dir;
+  o.spool_max_bytes = t.spool_max_bytes;
+  return std::make_unique<edge::telemetry::Pipeline>(
+      o, [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
+        return store::encode_batch(batch_id, events);
+      },
+      edge::telemetry::http_sender(t.ingest_url, t.token, o.request_timeout));
+}
+
+void render_telemetry(const edge::telemetry::Pipeline& p, std::string& out) {
+  auto s = p.stats();
+  using edge::render_metric;
+  render_metric(out, "rend_edge_telemetry_queued", "gauge", "Playback events in memory, not yet sent or spooled.", double(s.queued));
+  render_metric(out, "rend_edge_telemetry_enqueued_total", "counter", "Playback events offered to the queue.", double(s.enqueued_total));
+  render_metric(out, "rend_edge_telemetry_sent_total", "counter", "Playback events acknowledged by the API (replays included).", double(s.sent_total));
+  render_metric(out, "rend_edge_telemetry_spooled_total", "counter", "Playback events written to the spool while the API failed.", double(s.spooled_total));
+  render_metric(out, "rend_edge_telemetry_replayed_total", "counter", "Playback events acknowledged from the spool.", double(s.replayed_total));
+  render_metric(out, "rend_edge_telemetry_dropped_total", "counter", "Playback events dropped: queue and spool full.", double(s.dropped_total));
+  render_metric(out, "rend_edge_telemetry_rejected_total", "counter", "Playback events in batches the API refused for good.", double(s.rejected_total));
+  render_metric(out, "rend_edge_telemetry_send_failures_total", "counter", "Batch sends that failed and will be retried.", double(s.send_failures_total));
+  render_metric(out, "rend_edge_telemetry_spool_bytes", "gauge", "Bytes in the telemetry spool now.", double(s.spool_bytes));
+}
 }  // namespace
 
 struct EdgeRole::Impl {
@@ -137,6 +175,7 @@ struct EdgeRole::Impl {
   core::SystemClock clock;
   edge::DiskCache cache;
   edge::EdgeMetrics metrics;
+  std::unique_ptr<edge::telemetry::Pipeline> telemetry;
   edge::EdgeDeps deps;
   edge::Registrar registrar;
   std::unique_ptr<http::Server> server, internal_server;
@@ -144,6 +183,7 @@ struct EdgeRole::Impl {
   Impl(core::EdgeConfig c, store::ObjectStore& origin)
       : cfg(std::move(c)),
         cache(cache_options(cfg)),
+        telemetry(make_telemetry(cfg)),
         deps{cfg, origin, cache, clock, metrics, nullptr},
         registrar(cfg, cache) {}
 };
@@ -155,9 +195,16 @@ EdgeRole::~EdgeRole() { stop(); }
 uint16_t EdgeRole::start() {
   auto& I = *impl_;
   bool split = I.cfg.internal_bind.has_value();
+  edge::EventSink sink;
+  if (I.telemetry) {
+    I.telemetry->start();
+    auto* p = I.telemetry.get();
+    sink = [p](store::PlaybackEvent&& ev) { p->enqueue(std::move(ev)); };
+    I.deps.render_extra_metrics = [p](std::string& out) { render_telemetry(*p, out); };
+  }
   I.server = make_server("edge", I.cfg.bind, edge::make_decorator(I.cfg),
                          edge::make_router(I.deps, split ? edge::Surface::public_only : edge::Surface::all),
-                         edge::make_completion_hook(I.deps, nullptr));
+                         edge::make_completion_hook(I.deps, std::move(sink)));
   if (split) {
     I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, nullptr,
                                     edge::make_router(I.deps, edge::Surface::internal_only));
@@ -173,6 +220,8 @@ void EdgeRole::stop() {
   impl_->registrar.stop();
   if (impl_->server) impl_->server->stop();
   if (impl_->internal_server) impl_->internal_server->stop();
+  // After the listeners: the last responses' events are queued, then flushed.
+  if (impl_->telemetry) impl_->telemetry->stop();
 }
 
 // ---- Worker ----

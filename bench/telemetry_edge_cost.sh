@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# What telemetry costs the edge: the same `rend edge` binary twice, telemetry on
+# (every response becomes an event, batched as JSON and POSTed to a local sink that
+# answers 200) and off, alternating wrk runs against a ~1.2 KiB playlist (the worst
+# case: the most events per byte served). Prints req/s for both, medians, and the cost.
+#   bench/telemetry_edge_cost.sh [--runs 5] [--duration 8] [--connections 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=5 duration=8 conns=64
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--duration S] [--connections C]" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 2; }
+bin=${REND_BIN:-build/rend}
+[ -x "$bin" ] || { echo "no rend binary at $bin (ninja -C build rend)" >&2; exit 2; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d /tmp/rend-bench-telemetry.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+asset=ast_$(/usr/bin/python3 -c 'import random; print("".join(random.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26)))')
+secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
+dir=$work/origin/assets/$asset/720p
+mkdir -p "$dir"
+{ echo "#EXTM3U"; echo "#EXT-X-TARGETDURATION:4"; for i in $(seq 0 40); do echo "#EXTINF:4.000000,"; printf 'seg_%05d.ts\n' "$i"; done; echo "#EXT-X-ENDLIST"; } | head -c 1200 >"$dir/index.m3u8"
+token=$(/usr/bin/python3 - "$secret" "$asset" <<'EOF'
+import base64, hashlib, hmac, sys, time
+secret, asset = sys.argv[1], sys.argv[2]
+msg = "v2.dev.%d.%s.bench" % (int(time.time()) + 86400, asset)
+print(msg + "." + base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=").decode())
+EOF
+)
+sink_port=$(free_port)
+/usr/bin/python3 - "$sink_port" "$work/sink.count" <<'EOF' &
+import http.server, sys
+count = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        count[0] += body.count(b'"event_id"')
+        open(sys.argv[2], "w").write(str(count[0]))
+        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{}")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+pids+=($!)
+
+start_edge() {  # name telemetry(true|false); sets $port (no subshell: its pid must be tracked)
+  port=$(free_port)
+  REND_EDGE_BIND_ADDR=127.0.0.1:$port REND_OBJECT_STORE_DIR="$work/origin" \
+    REND_PLAYBACK_SIGNING_KEY_ID=dev REND_PLAYBACK_SIGNING_SECRET="$secret" \
+    REND_EDGE_TELEMETRY_ENABLED=$2 REND_EDGE_TELEMETRY_INGEST_URL=http://127.0.0.1:$sink_port/internal/telemetry \
+    REND_INTERNAL_TELEMETRY_TOKEN=bench-telemetry-token-0123456789abcdef REND_EDGE_PLAYLIST_TTL_SECS=3600 \
+    "$bin" edge --data-dir "$work/$1" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf -o /dev/null -H "Cookie: rend_playback=$token" "http://127.0.0.1:$port/v/$asset/720p/index.m3u8"
+}
+start_edge on true; on=$port
+start_edge off false; off=$port
+
+rate() {
+  wrk -t1 -c"$conns" -d"${duration}s" -H "Cookie: rend_playback=$token" "http://127.0.0.1:$1/v/$asset/720p/index.m3u8" |
+    awk '/Requests\/sec/ {print $2}'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "machine: $(nproc) CPUs; wrk -t1 -c$conns -d${duration}s; $runs alternating runs; 1.2 KiB playlist"
+ons=() offs=()
+for i in $(seq "$runs"); do
+  a=$(rate "$off"); b=$(rate "$on")
+  echo "run $i: telemetry off $a req/s | on $b req/s"
+  offs+=("$a") ons+=("$b")
+done
+sleep 2
+mon=$(median "${ons[@]}") moff=$(median "${offs[@]}")
+printf 'median: off %.0f req/s, on %.0f req/s -> telemetry costs %.1f%% of the request rate\n' \
+  "$moff" "$mon" "$(awk "BEGIN{print (1 - $mon/$moff) * 100}")"
+m=$(curl -sf "http://127.0.0.1:$on/metrics")
+echo "telemetry edge: enqueued $(echo "$m" | awk '/^rend_edge_telemetry_enqueued_total/ {print $2}')," \
+  "sent $(echo "$m" | awk '/^rend_edge_telemetry_sent_total/ {print $2}')," \
+  "dropped $(echo "$m" | awk '/^rend_edge_telemetry_dropped_total/ {print $2}'); sink received $(cat "$work/sink.count" 2>/dev/null || echo 0)"
