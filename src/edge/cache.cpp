@@ -243,14 +243,15 @@ void DiskCache::forget(const std::string& key) {
   if (auto it = index_.find(key); it != index_.end()) erase_locked(it);
 }
 
-DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin) {
+DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin, std::optional<int64_t> max_age_ms) {
   std::shared_ptr<Fill> fill;
   {
     std::unique_lock lk(mu_);
     if (auto f = flights_.find(key); f != flights_.end()) {
       fill = f->second;
       counters_.coalesced_waiters_total++;
-    } else if (index_.count(key)) {
+    } else if (auto it = index_.find(key);
+               it != index_.end() && (!max_age_ms || now_ms() - it->second.filled_ms <= *max_age_ms)) {
       return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
     } else {
       if (running_fills_ >= opts_.max_in_flight_fills) {

@@ -120,7 +120,8 @@ class DiskCache {
   };
   // Joins the in-flight fill of `key` or starts one, and waits until the origin
   // answered (size known) — not until the object arrived. May block.
-  Miss fetch(const std::string& key, store::ObjectStore& origin);
+  // `max_age_ms` as for lookup(): a cached entry older than that is refetched.
+  Miss fetch(const std::string& key, store::ObjectStore& origin, std::optional<int64_t> max_age_ms = std::nullopt);
   // Fetches `key` and waits for the whole object (warm). May block.
   FillStatus fill_and_wait(const std::string& key, store::ObjectStore& origin);
 

@@ -337,3 +337,23 @@ TEST_F(CacheTest, PlaylistsExpireByFillTime) {
 }
 
 }  // namespace
+
+TEST_F(CacheTest, AnExpiredPlaylistIsFetchedAgain) {
+  const std::string key = "assets/ast_a/720p/index.m3u8";
+  inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n");
+  edge::DiskCache cache(opts());
+  ASSERT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
+  inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXTINF:4.0,\nseg_00001.ts\n");
+  std::this_thread::sleep_for(20ms);
+  // Fresh enough for a long max age: no new fetch.
+  EXPECT_EQ(cache.fetch(key, *origin_, 60000).status, edge::FillStatus::cached);
+  // Too old for a short one: a new fill replaces it.
+  auto m = cache.fetch(key, *origin_, 5);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  EXPECT_NE(drain(m.fill).find("seg_00001"), std::string::npos);
+  auto hit = cache.lookup(key);
+  ASSERT_TRUE(hit && hit->body);
+  EXPECT_NE(hit->body->find("seg_00001"), std::string::npos);
+  EXPECT_EQ(cache.stats().objects, 1u);
+  EXPECT_EQ(origin_->gets.load(), 2);
+}

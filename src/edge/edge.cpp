@@ -87,6 +87,9 @@ class FillSource final : public http::BodySource {
     if (got == 0) throw std::runtime_error("cache temp file shorter than written");
     off_ += got;
     left_ -= got;
+    // The last byte of the object: end the response only once the fill has landed,
+    // so a viewer's next request after a complete MISS is a HIT.
+    if (left_ == 0 && off_ == fill_->size()) fill_->wait_readable(off_);
     return got;
   }
 
@@ -267,7 +270,7 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 3b. Miss: may wait for the origin, so not on an I/O thread.
   if (!req.may_block) return http::Response::blocking();
-  auto miss = d.cache.fetch(key, d.origin);
+  auto miss = d.cache.fetch(key, d.origin, max_age);
   switch (miss.status) {
     case FillStatus::filled: break;
     case FillStatus::cached:
