@@ -28,7 +28,7 @@ asset=ast_$(/usr/bin/python3 -c 'import random; print("".join(random.choice("abc
 secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
 dir=$work/origin/assets/$asset/720p
 mkdir -p "$dir"
-{ echo "#EXTM3U"; echo "#EXT-X-TARGETDURATION:4"; for i in $(seq 0 40); do echo "#EXTINF:4.000000,"; printf 'seg_%05d.ts\n' "$i"; done; echo "#EXT-X-ENDLIST"; } | head -c 1200 >"$dir/index.m3u8"
+{ echo "#EXTM3U"; echo "#EXT-X-TARGETDURATION:4"; for i in $(seq 0 37); do echo "#EXTINF:4.000000,"; printf 'seg_%05d.ts\n' "$i"; done; echo "#EXT-X-ENDLIST"; } >"$dir/index.m3u8"
 token=$(/usr/bin/python3 - "$secret" "$asset" <<'EOF'
 import base64, hashlib, hmac, sys, time
 secret, asset = sys.argv[1], sys.argv[2]
@@ -59,29 +59,42 @@ start_edge() {  # name telemetry(true|false); sets $port (no subshell: its pid m
     REND_EDGE_TELEMETRY_ENABLED=$2 REND_EDGE_TELEMETRY_INGEST_URL=http://127.0.0.1:$sink_port/internal/telemetry \
     REND_INTERNAL_TELEMETRY_TOKEN=bench-telemetry-token-0123456789abcdef REND_EDGE_PLAYLIST_TTL_SECS=3600 \
     "$bin" edge --data-dir "$work/$1" >"$work/$1.log" 2>&1 &
-  pids+=($!)
+  pid=$!
+  pids+=($pid)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf -o /dev/null -H "Cookie: rend_playback=$token" "http://127.0.0.1:$port/v/$asset/720p/index.m3u8"
 }
-start_edge on true; on=$port
-start_edge off false; off=$port
+start_edge on true; on=$port on_pid=$pid
+start_edge off false; off=$port off_pid=$pid
 
-rate() {
-  wrk -t1 -c"$conns" -d"${duration}s" -H "Cookie: rend_playback=$token" "http://127.0.0.1:$1/v/$asset/720p/index.m3u8" |
-    awk '/Requests\/sec/ {print $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# One wrk run against an edge: prints "req/s cpu_us_per_request" (the edge process's
+# user+system CPU over the run divided by the requests it served: steadier than req/s
+# on a noisy machine, and it is what telemetry adds to every request).
+measure() {
+  local before after out
+  before=$(cpu_ticks "$2")
+  out=$(wrk -t1 -c"$conns" -d"${duration}s" -H "Cookie: rend_playback=$token" "http://127.0.0.1:$1/v/$asset/720p/index.m3u8")
+  after=$(cpu_ticks "$2")
+  local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(awk "BEGIN{print ($after - $before) * 1000000 / $(getconf CLK_TCK) / $reqs}")"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "machine: $(nproc) CPUs; wrk -t1 -c$conns -d${duration}s; $runs alternating runs; 1.2 KiB playlist"
-ons=() offs=()
+ons=() offs=() oncpu=() offcpu=()
 for i in $(seq "$runs"); do
-  a=$(rate "$off"); b=$(rate "$on")
-  echo "run $i: telemetry off $a req/s | on $b req/s"
-  offs+=("$a") ons+=("$b")
+  read -r a ac < <(measure "$off" "$off_pid")
+  read -r b bc < <(measure "$on" "$on_pid")
+  echo "run $i: telemetry off $a req/s, $ac us CPU/request | on $b req/s, $bc us CPU/request"
+  offs+=("$a") ons+=("$b") offcpu+=("$ac") oncpu+=("$bc")
 done
 sleep 2
 mon=$(median "${ons[@]}") moff=$(median "${offs[@]}")
+moc=$(median "${oncpu[@]}") mfc=$(median "${offcpu[@]}")
 printf 'median: off %.0f req/s, on %.0f req/s -> telemetry costs %.1f%% of the request rate\n' \
   "$moff" "$mon" "$(awk "BEGIN{print (1 - $mon/$moff) * 100}")"
+printf 'median CPU per request: off %.2f us, on %.2f us -> telemetry adds %.1f%% CPU per request\n' \
+  "$mfc" "$moc" "$(awk "BEGIN{print ($moc/$mfc - 1) * 100}")"
 m=$(curl -sf "http://127.0.0.1:$on/metrics")
 echo "telemetry edge: enqueued $(echo "$m" | awk '/^rend_edge_telemetry_enqueued_total/ {print $2}')," \
   "sent $(echo "$m" | awk '/^rend_edge_telemetry_sent_total/ {print $2}')," \

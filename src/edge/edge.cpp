@@ -483,15 +483,15 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // signing secret every edge shares). Never the credential itself.
     // Only a credential the edge accepted names a session (a 401/403 one may be
     // anything a client typed; it must not reach the event).
-    std::optional<std::string> token;
     if (c.response.status != 401 && c.response.status != 403) {
-      token = c.request.query_param("token");
-      if (!token) token = c.request.cookie(kCookie);
-    }
-    if (token && !token->empty()) {
-      auto sid = auth::playback_token_session(*token);
-      ev.session_id = !sid.empty() ? std::string(sid)
-                                   : core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+      std::optional<std::string> query_token = c.request.query_param("token");
+      std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
+                                                          : c.request.cookie_view(kCookie);
+      if (token && !token->empty()) {
+        auto sid = auth::playback_token_session(*token);
+        ev.session_id = !sid.empty() ? std::string(sid)
+                                     : core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+      }
     }
     ev.status = c.response.status;
     ev.bytes = int64_t(c.body_bytes);

@@ -83,6 +83,12 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
 }
 
 std::optional<std::string> Request::cookie(std::string_view name) const {
+  auto v = cookie_view(name);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+std::optional<std::string_view> Request::cookie_view(std::string_view name) const {
   // RFC 6265 §5.4: "a=b; c=d". Several Cookie headers are allowed over HTTP/2
   // proxies, so look at all of them.
   for (const auto& h : headers.items()) {
@@ -96,7 +102,7 @@ std::optional<std::string> Request::cookie(std::string_view name) const {
       if (eq != std::string_view::npos && part.substr(0, eq) == name) {
         auto val = part.substr(eq + 1);
         if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
-        return std::string(val);
+        return val;
       }
       if (semi == std::string_view::npos) break;
       v.remove_prefix(semi + 1);

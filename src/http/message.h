@@ -67,6 +67,8 @@ struct Request {
   // Percent-decoded query parameter (first occurrence).
   std::optional<std::string> query_param(std::string_view name) const;
   std::optional<std::string> cookie(std::string_view name) const;
+  // The same without a copy; valid while the request lives.
+  std::optional<std::string_view> cookie_view(std::string_view name) const;
 };
 
 // A response body produced incrementally (files, cache fills). read() returns 0 at
