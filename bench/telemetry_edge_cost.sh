@@ -38,7 +38,7 @@ EOF
 )
 sink_port=$(free_port)
 /usr/bin/python3 - "$sink_port" "$work/sink.count" <<'EOF' &
-import http.server, sys
+import http.server, socket, sys
 count = [0]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -46,9 +46,15 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         count[0] += body.count(b'"event_id"')
         open(sys.argv[2], "w").write(str(count[0]))
-        self.send_response(200); self.send_header("content-length", "2"); self.end_headers(); self.wfile.write(b"{}")
+        # One write for head and body: split writes meet Nagle + delayed ACK (40 ms a batch).
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
     def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    def get_request(self):
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 pids+=($!)
 

@@ -468,8 +468,8 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
                std::chrono::duration_cast<std::chrono::milliseconds>(c.finished - c.request.received).count();
     ev.edge_id = d.cfg.edge_id;
     ev.region = d.cfg.region;
-    ev.asset_id = ref->asset_id;
-    ev.artifact = ref->path;
+    ev.asset_id = std::move(ref->asset_id);
+    ev.artifact = std::move(ref->path);
     switch (ref->kind) {
       case ArtifactKind::master: ev.kind = "master"; break;
       case ArtifactKind::playlist: ev.kind = "playlist"; break;
@@ -477,7 +477,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       case ArtifactKind::poster: ev.kind = "poster"; break;
       default: ev.kind = "other";
     }
-    ev.tier = ref->tier;
+    ev.tier = std::move(ref->tier);
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
     // signing secret every edge shares). Never the credential itself.
@@ -503,7 +503,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // Delivered media time: a whole segment delivered counts its EXTINF duration.
     if (ref->kind == ArtifactKind::segment && c.complete &&
         (c.response.status == 200 || c.response.status == 206)) {
-      double secs = d.cache.segment_seconds(object_key_for(*ref));
+      double secs = d.cache.segment_seconds("assets/" + ev.asset_id + "/" + ev.artifact);
       if (c.response.status == 206) {
         // A range delivers its share of the segment ("bytes a-b/size").
         auto cr_hdr = c.response.headers.get("content-range");

@@ -32,14 +32,9 @@ size_t on_header(char* p, size_t size, size_t n, void* ud) {
 
 void client_global_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-ClientResponse send(const ClientRequest& req) {
+// Sets up `c` for `req` and runs it. `c` is fresh or reset.
+static ClientResponse perform(CURL* c, const ClientRequest& req) {
   ClientResponse res;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) {
-    res.error = "curl_easy_init failed";
-    return res;
-  }
-  CURL* c = curl.get();
   curl_slist* hdrs = nullptr;
   for (const auto& [k, v] : req.headers) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> hdr_guard(hdrs, curl_slist_free_all);
@@ -67,6 +62,29 @@ ClientResponse send(const ClientRequest& req) {
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res.status);
   return res;
+}
+
+ClientResponse send(const ClientRequest& req) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) {
+    ClientResponse res;
+    res.error = "curl_easy_init failed";
+    return res;
+  }
+  return perform(curl.get(), req);
+}
+
+Client::Client() : handle_(curl_easy_init()) {}
+Client::~Client() {
+  if (handle_) curl_easy_cleanup(static_cast<CURL*>(handle_));
+}
+
+ClientResponse Client::send(const ClientRequest& req) {
+  if (!handle_) return http::send(req);
+  // Reset clears the options but keeps the handle's open connections, so the next
+  // request to the same host reuses the keep-alive connection.
+  curl_easy_reset(static_cast<CURL*>(handle_));
+  return perform(static_cast<CURL*>(handle_), req);
 }
 
 }  // namespace rend::http

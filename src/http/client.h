@@ -29,4 +29,19 @@ struct ClientResponse {
 void client_global_init();
 ClientResponse send(const ClientRequest& req);
 
+// A client that keeps its connections open between requests (one libcurl handle),
+// for a caller that sends often to the same host (telemetry batches). Not
+// thread-safe: one request at a time.
+class Client {
+ public:
+  Client();
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ClientResponse send(const ClientRequest& req);
+
+ private:
+  void* handle_;  // CURL*, kept out of this header
+};
+
 }  // namespace rend::http

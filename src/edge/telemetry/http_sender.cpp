@@ -43,14 +43,17 @@ struct OutcomeLog {
 Sender http_sender(std::string url, std::string token, std::chrono::milliseconds timeout) {
   auto outcomes = std::make_shared<OutcomeLog>();
   auto auth = std::make_shared<const std::string>("Bearer " + token);
-  return [url = std::move(url), auth, timeout, outcomes](const std::string& body) {
+  // One keep-alive connection to the API instead of a new one per batch; the
+  // pipeline calls the sender from its shipper thread only, one batch at a time.
+  auto client = std::make_shared<http::Client>();
+  return [url = std::move(url), auth, timeout, outcomes, client](const std::string& body) {
     http::ClientRequest req;
     req.method = "POST";
     req.url = url;
     req.headers = {{"Authorization", *auth}, {"Content-Type", "application/json"}};
     req.body = body;
     req.timeout = timeout;
-    const http::ClientResponse res = http::send(req);
+    const http::ClientResponse res = client->send(req);
     outcomes->note(res);
     if (res.ok()) return SendResult::ok;
     if (is_permanent_rejection(res.status)) return SendResult::rejected;
