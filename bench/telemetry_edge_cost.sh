@@ -103,5 +103,5 @@ printf 'median CPU per request: off %.2f us, on %.2f us -> telemetry adds %.1f%%
   "$mfc" "$moc" "$(awk "BEGIN{print ($moc/$mfc - 1) * 100}")"
 m=$(curl -sf "http://127.0.0.1:$on/metrics")
 echo "telemetry edge: enqueued $(echo "$m" | awk '/^rend_edge_telemetry_enqueued_total/ {print $2}')," \
-  "sent $(echo "$m" | awk '/^rend_edge_telemetry_sent_total/ {print $2}')," \
+  "sent $(echo "$m" | awk '/^rend_edge_telemetry_sent_total/ {print $2}'), spooled $(echo "$m" | awk '/^rend_edge_telemetry_spooled_total/ {print $2}')," \
   "dropped $(echo "$m" | awk '/^rend_edge_telemetry_dropped_total/ {print $2}'); sink received $(cat "$work/sink.count" 2>/dev/null || echo 0)"
