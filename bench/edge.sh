@@ -55,7 +55,8 @@ head -c $((1024 * 1024)) /dev/urandom >"$dir/seg_00005.ts"
 token=$(/usr/bin/python3 - "$secret" "$asset" <<'EOF'
 import base64, hashlib, hmac, sys, time
 secret, asset = sys.argv[1], sys.argv[2]
-msg = "v1.dev.%d.%s" % (int(time.time()) + 86400, asset)
+# v2: with a session id, as the player bootstrap mints them.
+msg = "v2.dev.%d.%s.benchsession" % (int(time.time()) + 86400, asset)
 sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
 print(msg + "." + sig)
 EOF

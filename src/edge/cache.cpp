@@ -235,7 +235,8 @@ std::optional<DiskCache::Hit> DiskCache::lookup(const std::string& key, std::opt
   e.tick = ++clock_;
   std::get<1>(node.value()) = e.tick;
   order_.insert(std::move(node));
-  return Hit{path_of(key), e.size, e.etag, e.body};
+  // Objects held in memory are served from there: no path needed.
+  return Hit{e.body ? std::string() : path_of(key), e.size, e.etag, e.body};
 }
 
 void DiskCache::forget(const std::string& key) {
@@ -315,6 +316,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     counters_.origin_requests_total++;
   }
   auto fail_early = [&](FillStatus why) {
+    ::unlink(tmp.c_str());  // before anyone can see the failure (readers hold the fd)
     {
       std::lock_guard lk(fill->mu_);
       fill->early_status_ = why;
@@ -363,6 +365,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     ok = false;
   }
   if (!ok) {
+    ::unlink(tmp.c_str());  // nothing of a failed fill stays on disk (readers hold the fd)
     {
       std::lock_guard lk(mu_);
       flights_.erase(key);

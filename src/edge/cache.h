@@ -105,7 +105,7 @@ class DiskCache {
   DiskCache& operator=(const DiskCache&) = delete;
 
   struct Hit {
-    std::string file;  // absolute path of the complete cached file
+    std::string file;  // absolute path of the complete cached file (empty when `body` is set)
     uint64_t size = 0;
     std::string etag;  // strong validator: size and fill time
     std::shared_ptr<const std::string> body;  // whole content, for small objects

@@ -130,14 +130,19 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
     int64_t exp;
     std::string asset;
   };
-  thread_local std::unordered_map<std::string, Claims> memo;
+  // Heterogeneous lookup: a string_view finds without building a std::string.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  thread_local std::unordered_map<std::string, Claims, Hash, std::equal_to<>> memo;
   const int64_t now = d.clock.now_unix();
   auto decide = [&](const Claims& c) {
     if (now >= c.exp) return auth::TokenStatus::expired;
     if (c.asset != asset_id) return auth::TokenStatus::wrong_asset;
     return auth::TokenStatus::ok;
   };
-  if (auto it = memo.find(std::string(token)); it != memo.end() && it->second.edge == &d) return decide(it->second);
+  if (auto it = memo.find(token); it != memo.end() && it->second.edge == &d) return decide(it->second);
   const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
   auto status = auth::verify_playback_token(keys, token, asset_id, now);
   if (status == auth::TokenStatus::ok || status == auth::TokenStatus::expired ||
@@ -161,8 +166,8 @@ Credential check_credential(const EdgeDeps& d, const http::Request& req, const A
   Credential c;
   c.refusal.status = 0;
   c.query_token = req.query_param("token");
-  std::optional<std::string> token = c.query_token;
-  if (!token) token = req.cookie(kCookie);
+  std::optional<std::string_view> token = c.query_token ? std::optional<std::string_view>(*c.query_token)
+                                                        : req.cookie_view(kCookie);
   if (!token || token->empty()) {
     c.refusal = http::Response::error(401, "missing_credential", "a playback cookie or token is required");
     return c;
@@ -248,7 +253,8 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
     res.status = st;
     if (st == 304) return res;
     if (hit->body) {
-      res.body = hit->body->substr(off, len);
+      if (off == 0 && len == hit->size) res.shared_body = std::move(hit->body);  // no copy
+      else res.body = hit->body->substr(off, len);
       return res;
     }
     if (is_playlist && cred.query_token && !req.may_block) return http::Response::blocking();
@@ -453,6 +459,21 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   return r;
 }
 
+// A v1 credential has no session id: its HMAC stands in for one. Remembered per
+// thread (bounded) because an HMAC per response costs more than serving a playlist.
+std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  thread_local std::unordered_map<std::string, std::pair<const EdgeDeps*, std::string>, Hash, std::equal_to<>> memo;
+  if (auto it = memo.find(token); it != memo.end() && it->second.first == &d) return it->second.second;
+  auto sid = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, token).substr(0, 12));
+  if (memo.size() >= 8192) memo.clear();
+  memo.insert_or_assign(std::string(token), std::pair<const EdgeDeps*, std::string>{&d, sid});
+  return sid;
+}
+
 std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& d, EventSink sink) {
   return [&d, sink = std::move(sink)](const http::ServerOptions::Completion& c) {
     const auto& path = c.request.path;
@@ -489,8 +510,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
                                                           : c.request.cookie_view(kCookie);
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
-        ev.session_id = !sid.empty() ? std::string(sid)
-                                     : core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, *token).substr(0, 12));
+        ev.session_id = !sid.empty() ? std::string(sid) : v1_session_id(d, *token);
       }
     }
     ev.status = c.response.status;

@@ -23,7 +23,10 @@ struct Header {
 class Headers {
  public:
   std::optional<std::string_view> get(std::string_view name) const;
-  void add(std::string name, std::string value) { items_.push_back({std::move(name), std::move(value)}); }
+  void add(std::string name, std::string value) {
+    if (items_.empty()) items_.reserve(12);  // a typical response's fields, one allocation
+    items_.push_back({std::move(name), std::move(value)});
+  }
   // Replaces every existing field of that name.
   void set(std::string name, std::string value);
   void remove(std::string_view name);
@@ -94,6 +97,8 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // A body shared with a cache (no copy); when set, sent instead of `body`.
+  std::shared_ptr<const std::string> shared_body;
   std::unique_ptr<BodySource> source;      // when set, replaces body
   std::optional<uint64_t> source_length;   // Content-Length for source; unset = chunked
   bool close = false;                      // close the connection after this response

@@ -243,11 +243,12 @@ struct Server::Impl {
     beast::error_code ec;
     const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
     if (!res.source || head) {
-      uint64_t len = res.source ? res.source_length.value_or(0) : res.body.size();
+      const std::string_view body = res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
+      uint64_t len = res.source ? res.source_length.value_or(0) : body.size();
       std::optional<uint64_t> cl;
       if (!no_body_status && !(res.source && !res.source_length)) cl = len;
       std::string out = serialize_head(res, version, keep_alive, cl);
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(head ? std::string_view{} : res.body)};
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(head ? std::string_view{} : body)};
       stream.expires_after(opts.read_timeout);
       co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
       co_return std::pair<uint64_t, bool>{ec || head ? 0 : len, !ec};
