@@ -14,7 +14,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev \
-      libpq-dev libhiredis-dev \
+      libpq-dev libhiredis-dev libjemalloc-dev \
       libgtest-dev libgmock-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -40,7 +40,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # ffmpeg/ffprobe for the media worker; curl for the health checks.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ffmpeg libcurl4 libsqlite3-0 libpq5 libhiredis0.14 ca-certificates curl \
+      ffmpeg libcurl4 libsqlite3-0 libpq5 libhiredis0.14 libjemalloc2 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 rend \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/rend --no-create-home \

@@ -10,7 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config
-      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev
+      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjemalloc-dev
       libgtest-dev libgmock-dev ffmpeg curl ca-certificates)
 if [ "$want_test" = 1 ]; then
   # chromium: the watch-page test plays a video in a real browser (playwright-core).
