@@ -98,10 +98,14 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
 struct Server::Impl {
   ServerOptions opts;
   std::shared_ptr<const Router> router;
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // One io_context per I/O thread, each run by its thread alone, connections dealt
+  // out round robin (nginx's worker model): a connection's operations never wake
+  // another thread, which a single shared io_context does on every completion.
+  std::vector<std::unique_ptr<asio::io_context>> ctxs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> works;
+  size_t next_ctx = 0;
   asio::thread_pool pool;
-  tcp::acceptor acceptor{ioc};
+  std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
   std::atomic<bool> stopping{false};
@@ -113,19 +117,23 @@ struct Server::Impl {
   std::set<beast::tcp_stream*> conns;
 
   Impl(ServerOptions o, std::shared_ptr<const Router> r)
-      : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {}
+      : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {
+    for (int i = 0; i < std::max(1, opts.io_threads); ++i) ctxs.push_back(std::make_unique<asio::io_context>(1));
+    acceptor.emplace(*ctxs[0]);
+  }
 
   awaitable<void> accept_loop() {
     for (;;) {
       beast::error_code ec;
-      tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+      auto& ctx = *ctxs[next_ctx++ % ctxs.size()];
+      tcp::socket sock = co_await acceptor->async_accept(ctx, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (stopping) co_return;
         if (ec == asio::error::operation_aborted) co_return;
         continue;  // EMFILE and friends: keep accepting
       }
       sock.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(ioc, session(std::move(sock)), asio::detached);
+      asio::co_spawn(ctx, session(std::move(sock)), asio::detached);
     }
   }
 
@@ -457,17 +465,17 @@ uint16_t Server::start() {
   auto addr = asio::ip::make_address(I.opts.host, ec);
   if (ec) throw std::runtime_error(I.opts.name + ": invalid bind address '" + I.opts.host + "'");
   tcp::endpoint ep{addr, I.opts.port};
-  I.acceptor.open(ep.protocol());
-  I.acceptor.set_option(asio::socket_base::reuse_address(true));
-  I.acceptor.bind(ep, ec);
+  I.acceptor->open(ep.protocol());
+  I.acceptor->set_option(asio::socket_base::reuse_address(true));
+  I.acceptor->bind(ep, ec);
   if (ec)
     throw std::runtime_error(I.opts.name + ": cannot listen on " + I.opts.host + ":" + std::to_string(I.opts.port) +
                              ": " + ec.message());
-  I.acceptor.listen(asio::socket_base::max_listen_connections);
-  uint16_t port = I.acceptor.local_endpoint().port();
-  I.work.emplace(I.ioc.get_executor());
-  asio::co_spawn(I.ioc, I.accept_loop(), asio::detached);
-  for (int i = 0; i < std::max(1, I.opts.io_threads); ++i) I.threads.emplace_back([&I] { I.ioc.run(); });
+  I.acceptor->listen(asio::socket_base::max_listen_connections);
+  uint16_t port = I.acceptor->local_endpoint().port();
+  for (auto& c : I.ctxs) I.works.push_back(asio::make_work_guard(*c));
+  asio::co_spawn(*I.ctxs[0], I.accept_loop(), asio::detached);
+  for (auto& c : I.ctxs) I.threads.emplace_back([ctx = c.get()] { ctx->run(); });
   return port;
 }
 
@@ -480,27 +488,30 @@ void Server::stop() {
   }
   if (I.threads.empty()) return;
   I.stopping = true;
-  asio::post(I.ioc, [&I] {
+  asio::post(*I.ctxs[0], [&I] {
     beast::error_code ec;
-    I.acceptor.close(ec);
+    I.acceptor->close(ec);
   });
   auto deadline = std::chrono::steady_clock::now() + I.opts.shutdown_grace;
   while (I.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (I.in_flight > 0) {
-    asio::post(I.ioc, [&I] {
-      std::lock_guard lk(I.conns_mu);
-      for (auto* s : I.conns) {
+    // Each socket is closed on its own thread; it may be gone by then (checked).
+    std::lock_guard lk(I.conns_mu);
+    for (auto* s : I.conns) {
+      asio::post(s->get_executor(), [&I, s] {
+        std::lock_guard lk2(I.conns_mu);
+        if (!I.conns.count(s)) return;
         beast::error_code ec;
         s->socket().close(ec);
-      }
-    });
+      });
+    }
     auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (I.in_flight > 0 && std::chrono::steady_clock::now() < hard)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  I.work.reset();
-  I.ioc.stop();
+  I.works.clear();
+  for (auto& c : I.ctxs) c->stop();
   for (auto& t : I.threads) t.join();
   I.threads.clear();
   I.pool.stop();

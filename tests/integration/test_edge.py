@@ -122,6 +122,9 @@ def test_origin_dying_mid_fill_ends_responses_short_and_caches_nothing(origin, e
     body = os.urandom(1 << 20)
     origin.put(f"assets/{aid}/720p/seg_00004.ts", body)
     origin.proxy.die_after = 300 * 1024
+    # Paced, so the origin dies well after the edge has its headers and has started
+    # streaming (an origin failing before any byte is a plain 502).
+    origin.proxy.chunk, origin.proxy.delay = 64 * 1024, 0.05
     edge = edge_factory().start()
     token = sign(aid)
     # Content-Length says 1 MiB; the connection is aborted after ~300 KiB, so the
@@ -135,7 +138,7 @@ def test_origin_dying_mid_fill_ends_responses_short_and_caches_nothing(origin, e
     except requests.RequestException:
         pass
     assert 0 < len(got) < len(body) and got == body[: len(got)]
-    origin.proxy.die_after = None
+    origin.proxy.die_after, origin.proxy.delay = None, 0
     r = edge.get(aid, "720p/seg_00004.ts", token)
     assert r.status_code == 200 and r.headers["x-rend-cache"] == "MISS", "nothing was cached by the failed fill"
     assert r.content == body
