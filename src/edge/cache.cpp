@@ -12,7 +12,7 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
-#include "edge/playlist_rewrite.h"
+#include "media/hls.h"
 
 namespace fs = std::filesystem;
 
@@ -283,9 +283,7 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
         uint64_t gen = generations_[asset_of(key)];
         try {
           std::thread([this, key, fill, &origin, gen, tmp] {
-            run_fill(key, fill, &origin, gen, tmp);
-            std::error_code ec;
-            fs::remove(tmp, ec);  // no-op once renamed into place
+            run_fill(key, fill, &origin, gen, tmp);  // renames or removes tmp
             std::lock_guard lk2(mu_);
             running_fills_--;
             slot_cv_.notify_all();
@@ -402,6 +400,8 @@ void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t si
       insert_locked(key, std::move(e));
       if (body && ends_with(key, ".m3u8")) learn_segment_durations(key, *body);
       evict_locked();
+    } else {
+      ::unlink(tmp.c_str());  // purged meanwhile (or the rename failed): it must not stay
     }
   }
   fill->finish(Fill::State::complete);
@@ -425,10 +425,11 @@ FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& 
 
 void DiskCache::learn_segment_durations(const std::string& key, const std::string& text) {
   auto dir = key.substr(0, key.rfind('/') + 1);
-  for (auto& [uri, secs] : segment_durations(text)) {
-    if (uri.find("://") != std::string::npos || uri.find("..") != std::string::npos || uri.empty()) continue;
-    auto q = uri.find('?');
-    segment_seconds_[dir + uri.substr(0, q)] = secs;
+  auto info = media::parse_media_playlist(text);
+  for (size_t i = 0; i < info.segment_uris.size(); ++i) {
+    const auto& uri = info.segment_uris[i];
+    if (uri.find("://") != std::string::npos || uri.find("..") != std::string::npos) continue;
+    segment_seconds_[dir + uri.substr(0, uri.find('?'))] = info.durations[i];
   }
 }
 

@@ -1,7 +1,5 @@
 #include "edge/playlist_rewrite.h"
 
-#include <charconv>
-
 #include <utility>
 #include <vector>
 
@@ -175,31 +173,6 @@ std::string add_query_to_playlist_uris(std::string_view playlist, std::string_vi
     }
     out.append(eol);
     pos = end + (nl == std::string_view::npos ? 0 : 1);
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, double>> segment_durations(std::string_view playlist) {
-  std::vector<std::pair<std::string, double>> out;
-  double pending = -1;
-  size_t pos = 0;
-  while (pos < playlist.size()) {
-    size_t end = playlist.find('\n', pos);
-    if (end == std::string_view::npos) end = playlist.size();
-    auto line = playlist.substr(pos, end - pos);
-    pos = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
-    if (line.rfind("#EXTINF:", 0) == 0) {
-      auto v = line.substr(8);
-      v = v.substr(0, v.find(','));
-      double d = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-      pending = (ec == std::errc() && p == v.data() + v.size() && d >= 0) ? d : -1;
-    } else if (line[0] != '#') {
-      if (pending >= 0) out.emplace_back(std::string(line), pending);
-      pending = -1;
-    }
   }
   return out;
 }

@@ -3,8 +3,6 @@
 // parameter - used to propagate the playback token to segment and sub-playlist requests.
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 namespace rend::edge {
 
@@ -22,10 +20,5 @@ namespace rend::edge {
 // is preserved byte for byte.
 std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key,
                                        std::string_view value);
-
-// (URI line, seconds) for every media segment of a media playlist, from the #EXTINF tag
-// before it (RFC 8216 section 4.3.2.1). URIs are as written (relative to the playlist);
-// segments without a parseable duration are skipped.
-std::vector<std::pair<std::string, double>> segment_durations(std::string_view playlist);
 
 }  // namespace rend::edge

@@ -213,14 +213,3 @@ TEST(PlaylistRewrite, EdgeInputs) {
   EXPECT_EQ(add_query_to_playlist_uris("a.ts\n", "", "v"), "a.ts\n");
   EXPECT_EQ(add_query_to_playlist_uris("a.ts\n", "t", ""), "a.ts?t=\n");
 }
-
-TEST(SegmentDurations, ReadsExtinfBeforeEachUri) {
-  auto d = rend::edge::segment_durations(
-      "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.000000,\nseg_00000.ts\r\n#EXTINF:2.5,title\nseg_00001.ts\n"
-      "#EXTINF:bad,\nseg_00002.ts\n#EXT-X-ENDLIST\n");
-  ASSERT_EQ(d.size(), 2u);
-  EXPECT_EQ(d[0].first, "seg_00000.ts");
-  EXPECT_DOUBLE_EQ(d[0].second, 4.0);
-  EXPECT_EQ(d[1].first, "seg_00001.ts");
-  EXPECT_DOUBLE_EQ(d[1].second, 2.5);
-}
