@@ -69,10 +69,11 @@ class StreamBodyReader final : public BodyReader {
   std::chrono::seconds timeout_;
 };
 
-// Status line and header fields (RFC 9112 sections 4-6), written by hand for the
-// common fixed-length case: Beast's serializer costs more than the response itself
-// for small bodies, and one buffer means one write.
-std::string serialize_head(const Response& res, unsigned version, bool keep_alive, std::optional<uint64_t> content_length) {
+// Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
+// serializer costs more than the response itself for small bodies, and one buffer
+// means one write.
+std::string serialize_head(const Response& res, unsigned version, bool keep_alive, std::optional<uint64_t> content_length,
+                           bool chunked = false) {
   std::string out;
   out.reserve(256);
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -87,6 +88,7 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+  if (chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (version == 10 && keep_alive) out.append("Connection: keep-alive\r\n");
   if (version != 10 && !keep_alive) out.append("Connection: close\r\n");
   out.append("\r\n");
@@ -261,51 +263,19 @@ struct Server::Impl {
       co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
       co_return std::pair<uint64_t, bool>{ec || head ? 0 : len, !ec};
     }
-    if (res.source_length) {
-      // Known length: our own head, then the body raw (sendfile for file ranges).
-      std::string out = serialize_head(res, version, keep_alive, *res.source_length);
-      stream.expires_after(opts.read_timeout);
-      first_byte = std::chrono::steady_clock::now();
-      co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return std::pair<uint64_t, bool>{0, false};
-      if (auto fr = res.source->file_range(); fr && fr->length == *res.source_length) {
-        bool ok = false;
-        uint64_t sent = co_await send_file(stream, *fr, ok);
-        co_return std::pair<uint64_t, bool>{sent, ok};
-      }
-      std::vector<char> buf(kChunk);
-      uint64_t sent = 0;
-      for (;;) {
-        size_t n = 0;
-        try {
-          n = co_await read_source(*res.source, buf.data(), buf.size());
-        } catch (const std::exception& e) {
-          // Abort the connection: the client sees a short body against Content-Length.
-          core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
-          co_return std::pair<uint64_t, bool>{sent, false};
-        }
-        if (n == 0) break;
-        if (sent + n > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
-        stream.expires_after(opts.read_timeout);
-        co_await asio::async_write(stream, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
-        if (ec) co_return std::pair<uint64_t, bool>{sent, false};
-        sent += n;
-      }
-      co_return std::pair<uint64_t, bool>{sent, sent == *res.source_length};
-    }
-
-    // Unknown length: chunked, through Beast's serializer.
-    bhttp::response<bhttp::buffer_body> out{static_cast<bhttp::status>(res.status), version};
-    for (const auto& h : res.headers.items()) out.insert(h.name, h.value);
-    out.keep_alive(keep_alive);
-    out.chunked(true);
-    out.body().data = nullptr;
-    out.body().more = true;
-    bhttp::response_serializer<bhttp::buffer_body> sr{out};
+    // A source: our own head, then the body raw with Content-Length (sendfile for file
+    // ranges), or in chunks (RFC 9112 section 7.1) when the length is unknown.
+    const bool chunked = !res.source_length;
+    std::string out = serialize_head(res, version, keep_alive, res.source_length, chunked);
     stream.expires_after(opts.read_timeout);
     first_byte = std::chrono::steady_clock::now();
-    co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
     if (ec) co_return std::pair<uint64_t, bool>{0, false};
+    if (auto fr = res.source->file_range(); !chunked && fr && fr->length == *res.source_length) {
+      bool ok = false;
+      uint64_t sent = co_await send_file(stream, *fr, ok);
+      co_return std::pair<uint64_t, bool>{sent, ok};
+    }
     std::vector<char> buf(kChunk);
     uint64_t sent = 0;
     for (;;) {
@@ -313,25 +283,28 @@ struct Server::Impl {
       try {
         n = co_await read_source(*res.source, buf.data(), buf.size());
       } catch (const std::exception& e) {
-        // Abort the connection: the client never sees the final chunk, so it
-        // cannot mistake the body for complete.
+        // Abort the connection: the client sees a short body against Content-Length,
+        // or never the last chunk, so it cannot mistake the body for complete.
         core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
         co_return std::pair<uint64_t, bool>{sent, false};
       }
       if (n == 0) break;
-      out.body().data = buf.data();
-      out.body().size = n;
-      out.body().more = true;
+      if (!chunked && sent + n > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
       stream.expires_after(opts.read_timeout);
-      co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
-      if (ec == bhttp::error::need_buffer) ec = {};
+      if (chunked) {
+        char size_line[32];
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+        std::array<asio::const_buffer, 3> bufs{asio::buffer(size_line, size_t(len)), asio::buffer(buf.data(), n),
+                                               asio::buffer("\r\n", 2)};
+        co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
+      } else {
+        co_await asio::async_write(stream, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
+      }
       if (ec) co_return std::pair<uint64_t, bool>{sent, false};
       sent += n;
     }
-    out.body().data = nullptr;
-    out.body().size = 0;
-    out.body().more = false;
-    co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
+    if (!chunked) co_return std::pair<uint64_t, bool>{sent, sent == *res.source_length};
+    co_await asio::async_write(stream, asio::buffer("0\r\n\r\n", 5), asio::redirect_error(use_awaitable, ec));
     co_return std::pair<uint64_t, bool>{sent, !ec};
   }
 
