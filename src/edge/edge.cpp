@@ -118,6 +118,13 @@ class FileRangeSource final : public http::BodySource {
   FileRange range_;
 };
 
+// Heterogeneous lookup for the per-thread memos below: a string_view finds without
+// building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+};
+
 // Verifying a token costs an HMAC-SHA256; a player presents the same token for
 // every segment of a session. So each thread remembers the claims (expiry, asset) of
 // tokens whose SIGNATURE it already checked; expiry and asset are still checked on
@@ -130,12 +137,7 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
     int64_t exp;
     std::string asset;
   };
-  // Heterogeneous lookup: a string_view finds without building a std::string.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
-  };
-  thread_local std::unordered_map<std::string, Claims, Hash, std::equal_to<>> memo;
+  thread_local std::unordered_map<std::string, Claims, StringHash, std::equal_to<>> memo;
   const int64_t now = d.clock.now_unix();
   auto decide = [&](const Claims& c) {
     if (now >= c.exp) return auth::TokenStatus::expired;
@@ -462,11 +464,8 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
 // A v1 credential has no session id: its HMAC stands in for one. Remembered per
 // thread (bounded) because an HMAC per response costs more than serving a playlist.
 std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
-  };
-  thread_local std::unordered_map<std::string, std::pair<const EdgeDeps*, std::string>, Hash, std::equal_to<>> memo;
+  thread_local std::unordered_map<std::string, std::pair<const EdgeDeps*, std::string>, StringHash, std::equal_to<>>
+      memo;
   if (auto it = memo.find(token); it != memo.end() && it->second.first == &d) return it->second.second;
   auto sid = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, token).substr(0, 12));
   if (memo.size() >= 8192) memo.clear();
