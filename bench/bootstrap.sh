@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { echo "bench/bootstrap.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
 bin=${REND_BIN:-build/rend}
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 work=$(mktemp -d /tmp/rend-bench-bootstrap.XXXXXX)
 api_port=$(free_port) edge_port=$(free_port)
 # The selection log line goes to stderr for every request; keep it (it is part of the cost).
@@ -48,6 +48,4 @@ for i in $(seq "$runs"); do
   echo "run $i: ${rate} req/s, p99 ${p99}${non2xx:+, non-2xx $non2xx}"
   rates+=("$rate") p99s+=("$p99")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-to_ms() { for v in "$@"; do case $v in *ms) echo "${v%ms}" ;; *us) awk "BEGIN{print ${v%us}/1000}" ;; *s) awk "BEGIN{print ${v%s}*1000}" ;; esac; done; }
 echo "median: $(median "${rates[@]}") req/s, p99 $(median $(to_ms "${p99s[@]}")) ms"

@@ -24,7 +24,7 @@ for tool in wrk nginx; do
 done
 bin=${REND_BIN:-build/rend}
 [ -x "$bin" ] || { echo "no rend binary at $bin (ninja -C build rend)" >&2; exit 2; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 work=$(mktemp -d /tmp/rend-bench-edge.XXXXXX)
 pids=()
 cleanup() {
@@ -36,8 +36,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The objects: one asset in the origin (a plain directory object store).
-asset=ast_$(/usr/bin/python3 -c 'import random; print("".join(random.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26)))')
-secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
+asset=$(new_asset_id)
+secret=$(new_secret)
 dir=$work/origin/assets/$asset/720p
 mkdir -p "$dir"
 /usr/bin/python3 - "$dir" <<'EOF'
@@ -52,35 +52,11 @@ lines.append("#EXT-X-ENDLIST")
 open(d + "/index.m3u8", "w").write("\n".join(lines) + "\n")
 EOF
 head -c $((1024 * 1024)) /dev/urandom >"$dir/seg_00005.ts"
-token=$(/usr/bin/python3 - "$secret" "$asset" <<'EOF'
-import base64, hashlib, hmac, sys, time
-secret, asset = sys.argv[1], sys.argv[2]
-# v2: with a session id, as the player bootstrap mints them.
-msg = "v2.dev.%d.%s.benchsession" % (int(time.time()) + 86400, asset)
-sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
-print(msg + "." + sig)
-EOF
-)
+token=$(sign_token "$secret" "$asset")
 
-# Telemetry sink: answers every batch 200 (it stands in for the API so the edge pays
-# its whole telemetry cost: events, batches, JSON, HTTP).
+# Telemetry goes to a sink that answers 200 (bench/telemetry_sink.py).
 sink_port=$(free_port)
-/usr/bin/python3 - "$sink_port" <<'EOF' &
-import http.server, socket, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        # One write for head and body: split writes meet Nagle + delayed ACK (40 ms a batch).
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
-    def log_message(self, *a): pass
-class S(http.server.ThreadingHTTPServer):
-    def get_request(self):
-        sock, addr = super().get_request()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
+/usr/bin/python3 bench/telemetry_sink.py "$sink_port" &
 pids+=($!)
 
 edge_port=$(free_port)
@@ -126,8 +102,6 @@ for obj in index.m3u8 seg_00005.ts; do
     { echo "bench: $obj differs between rend, nginx and the origin" >&2; exit 1; }
 done
 
-to_ms() { case $1 in *ms) echo "${1%ms}" ;; *us) awk "BEGIN{print ${1%us}/1000}" ;; *s) awk "BEGIN{print ${1%s}*1000}" ;; esac; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() {  # name url [header] -> "rate p99ms"
   local out
   if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency -H "$3" "$2")

@@ -18,44 +18,20 @@ done
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 2; }
 bin=${REND_BIN:-build/rend}
 [ -x "$bin" ] || { echo "no rend binary at $bin (ninja -C build rend)" >&2; exit 2; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 work=$(mktemp -d /tmp/rend-bench-telemetry.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-asset=ast_$(/usr/bin/python3 -c 'import random; print("".join(random.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(26)))')
-secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
+asset=$(new_asset_id)
+secret=$(new_secret)
 dir=$work/origin/assets/$asset/720p
 mkdir -p "$dir"
 { echo "#EXTM3U"; echo "#EXT-X-TARGETDURATION:4"; for i in $(seq 0 37); do echo "#EXTINF:4.000000,"; printf 'seg_%05d.ts\n' "$i"; done; echo "#EXT-X-ENDLIST"; } >"$dir/index.m3u8"
-token=$(/usr/bin/python3 - "$secret" "$asset" <<'EOF'
-import base64, hashlib, hmac, sys, time
-secret, asset = sys.argv[1], sys.argv[2]
-msg = "v2.dev.%d.%s.bench" % (int(time.time()) + 86400, asset)
-print(msg + "." + base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=").decode())
-EOF
-)
+token=$(sign_token "$secret" "$asset")
 sink_port=$(free_port)
-/usr/bin/python3 - "$sink_port" "$work/sink.count" <<'EOF' &
-import http.server, socket, sys
-count = [0]
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        count[0] += body.count(b'"event_id"')
-        open(sys.argv[2], "w").write(str(count[0]))
-        # One write for head and body: split writes meet Nagle + delayed ACK (40 ms a batch).
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
-    def log_message(self, *a): pass
-class S(http.server.ThreadingHTTPServer):
-    def get_request(self):
-        sock, addr = super().get_request()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
+/usr/bin/python3 bench/telemetry_sink.py "$sink_port" "$work/sink.count" &
 pids+=($!)
 
 start_edge() {  # name telemetry(true|false); sets $port (no subshell: its pid must be tracked)
@@ -85,7 +61,6 @@ measure() {
   local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(awk "BEGIN{print ($after - $before) * 1000000 / $(getconf CLK_TCK) / $reqs}")"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "machine: $(nproc) CPUs; wrk -t1 -c$conns -d${duration}s; $runs alternating runs; 1.2 KiB playlist"
 ons=() offs=() oncpu=() offcpu=()
 for i in $(seq "$runs"); do

@@ -15,7 +15,7 @@ fi
 
 bin=${REND_BIN:-build/rend}
 [ -x "$bin" ] || { echo "rend binary not found at $bin (ninja -C build rend, or set REND_BIN)" >&2; exit 2; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 
 work=$(mktemp -d /tmp/rend-bench-telemetry.XXXXXX)
 port=$(free_port)
