@@ -166,14 +166,53 @@ class Origin:
             self.proxy.close()
 
 
+class RendProcess:
+    """One `rend <role>` process with its log; start() may be called again after
+    stop() or kill()."""
+
+    def __init__(self, name: str, args: list, log: Path):
+        self.name, self.args, self.log = name, args, log
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, env: dict, ready_url: str, timeout: float = 30) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([str(rend_bin()), *self.args], env=env, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"rend {self.name} exited early\n{tail(self.log)}"
+            try:
+                if requests.get(ready_url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"rend {self.name} not ready\n{tail(self.log)}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=20)
+            assert rc == 0, f"rend {self.name} exited {rc}\n{tail(self.log)}"
+        self.proc = None
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+
 class Edge:
     """One `rend edge` process. start() may be called again after stop()/kill()."""
 
     def __init__(self, data_dir: Path, env: dict):
         self.data_dir, self.extra = data_dir, env
-        self.proc: Optional[subprocess.Popen] = None
+        self.process = RendProcess("edge", ["edge", "--data-dir", str(data_dir)], data_dir / "edge.log")
         self.port = self.internal_port = 0
-        self.log = data_dir / "edge.log"
+
+    @property
+    def log(self) -> Path:
+        return self.process.log
 
     @property
     def url(self) -> str:
@@ -200,19 +239,8 @@ class Edge:
             self.internal_port = 0
         env.update(self.extra)
         env.update({k: str(v) for k, v in overrides.items()})
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([str(rend_bin()), "edge", "--data-dir", str(self.data_dir)], env=env,
-                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"rend edge exited early\n{tail(self.log)}"
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"rend edge not ready\n{tail(self.log)}")
+        self.process.start(env, self.url + "/healthz", timeout=20)
+        return self
 
     def get(self, asset: str, path: str, token: Optional[str] = None, **kw) -> requests.Response:
         headers = kw.pop("headers", {})
@@ -230,13 +258,7 @@ class Edge:
         return requests.post(f"{self.internal_url}/internal/{endpoint}", json=body, headers=headers, timeout=60)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=20)
-            assert rc == 0, f"rend edge exited {rc}\n{tail(self.log)}"
-        self.proc = None
+        self.process.stop()
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
+        self.process.kill()

@@ -8,7 +8,6 @@ embedded SQLite analytics table and on ClickHouse."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,42 +16,21 @@ import pytest
 import requests
 
 from conftest import REPO_ROOT, backends, free_port, rend_bin, services_env, tail
-from edgeproc import SECRET, metrics, sign
+from edgeproc import SECRET, RendProcess, metrics, sign
 
 TELEMETRY_TOKEN = "telemetry-test-token-" + "z" * 24
 
 
-class Proc:
+class Proc(RendProcess):
+    """A role started with its environment fixed once (restarted as it was)."""
+
     def __init__(self, name: str, args: list, env: dict, log_dir: Path):
-        self.name, self.args, self.env, self.log = name, args, env, log_dir / f"{name}.log"
-        self.proc = None
+        super().__init__(name, args, log_dir / f"{name}.log")
+        self.env = env
 
     def start(self, ready_url: str) -> "Proc":
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([str(rend_bin()), *self.args], env=self.env, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"rend {self.name} exited early\n{tail(self.log)}"
-            try:
-                if requests.get(ready_url, timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"rend {self.name} not ready\n{tail(self.log)}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=20)
-            assert rc == 0, f"rend {self.name} exited {rc}\n{tail(self.log)}"
-        self.proc = None
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
+        super().start(self.env, ready_url)
+        return self
 
 
 class Stack:
