@@ -32,6 +32,13 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 
+// A request the client framed wrongly (as opposed to a dropped connection or a
+// timeout): it gets a 400 before the connection is closed.
+bool is_protocol_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
 // Bridges a handler thread to the connection's coroutine: each read() posts one
 // async read of the body onto the connection's executor and waits for it. The
 // coroutine is suspended while the handler runs, so no other operation is pending
@@ -57,12 +64,18 @@ class StreamBodyReader final : public BodyReader {
       });
     });
     auto [ec, got] = fut.get();
-    if (ec) throw std::runtime_error("request body read failed: " + ec.message());
+    if (ec) {
+      error_ = ec;
+      throw std::runtime_error("request body read failed: " + ec.message());
+    }
     if (got == 0 && !parser_.is_done()) return read(out, n);  // only framing consumed
     return got;
   }
+  // The first read error, for the response the server sends instead of the handler's.
+  const beast::error_code& error() const { return error_; }
 
  private:
+  beast::error_code error_;
   beast::tcp_stream& stream_;
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
@@ -93,6 +106,42 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
   if (version != 10 && !keep_alive) out.append("Connection: close\r\n");
   out.append("\r\n");
   return out;
+}
+
+// Framing the parser accepts but we refuse, because a proxy in front of us may
+// frame the same bytes differently (request smuggling, RFC 9112 section 6.3 and
+// 11.2): any Transfer-Encoding but exactly one "chunked" (Beast takes "gzip,
+// chunked" as chunked and "chunked, gzip" as no body), Transfer-Encoding in HTTP/1.0
+// or with Content-Length, Content-Length more than once (even with equal values),
+// and a Host field missing (HTTP/1.1) or repeated. Returns the reason, or nullptr.
+const char* framing_error(const bhttp::request_parser<bhttp::buffer_body>& parser) {
+  const auto& h = parser.get();
+  int hosts = 0, lengths = 0, codings = 0;
+  std::string_view coding, length;
+  for (const auto& f : h) {
+    switch (f.name()) {
+      case bhttp::field::host: ++hosts; break;
+      case bhttp::field::content_length: ++lengths; length = f.value(); break;
+      case bhttp::field::transfer_encoding: ++codings; coding = f.value(); break;
+      default: break;
+    }
+  }
+  if (codings > 0) {
+    if (codings > 1 || !iequals(coding, "chunked")) return "unsupported Transfer-Encoding (only \"chunked\")";
+    if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+    if (lengths > 0) return "both Transfer-Encoding and Content-Length";
+  }
+  if (lengths > 1 || length.find(',') != std::string_view::npos) return "more than one Content-Length";
+  if (hosts > 1) return "more than one Host";
+  if (hosts == 0 && h.version() >= 11) return "missing Host";
+  return nullptr;
+}
+
+// obs-fold (a field line continued on the next line, RFC 9112 section 5.2): Beast
+// joins the lines, which another parser may not, so it is refused. In a valid head
+// no line starts with SP or HTAB.
+bool has_obs_fold(std::string_view head) {
+  return head.find("\n ") != std::string_view::npos || head.find("\n\t") != std::string_view::npos;
 }
 
 }  // namespace
@@ -308,11 +357,48 @@ struct Server::Impl {
     co_return std::pair<uint64_t, bool>{sent, !ec};
   }
 
+  // http::async_read_header, except that the raw head is checked for obs-fold before
+  // the parser consumes it (Beast unfolds it invisibly). Sets ec to
+  // bhttp::error::bad_value for a folded head.
+  awaitable<void> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                            bhttp::request_parser<bhttp::buffer_body>& parser, beast::error_code& ec) {
+    for (;;) {
+      if (buf.size() > 0) {
+        auto data = buf.data();
+        size_t used = parser.put(data, ec);
+        if (!ec && parser.is_header_done()) {
+          if (has_obs_fold({static_cast<const char*>(data.data()), used})) ec = bhttp::error::bad_value;
+          buf.consume(used);
+          co_return;
+        }
+        buf.consume(used);
+        if (ec != bhttp::error::need_more) co_return;
+        ec = {};
+      }
+      size_t room = buf.max_size() - buf.size();
+      if (room == 0) {  // unreachable while the buffer exceeds the header limit; kept as a guard
+        ec = bhttp::error::buffer_overflow;
+        co_return;
+      }
+      size_t n = co_await stream.async_read_some(buf.prepare(std::min<size_t>(room, kChunk)),
+                                                 asio::redirect_error(use_awaitable, ec));
+      buf.commit(n);
+      if (ec == asio::error::eof) {
+        ec = parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+        co_return;
+      }
+      if (ec) co_return;
+    }
+  }
+
   awaitable<void> session(tcp::socket sock) {
     beast::error_code ec;
     auto remote = sock.remote_endpoint(ec);
     beast::tcp_stream stream(std::move(sock));
-    beast::flat_buffer buf;
+    // Bounded: Beast limits the head (header_limit) but not a chunk-size line, chunk
+    // extensions or trailers, which must fit in this buffer; beyond it the read fails
+    // with buffer_overflow (400, close). Head limit plus one read's worth of body.
+    beast::flat_buffer buf(opts.max_header_bytes + kChunk);
     {
       std::lock_guard lk(conns_mu);
       conns.insert(&stream);
@@ -322,17 +408,20 @@ struct Server::Impl {
       parser.header_limit(opts.max_header_bytes);
       parser.body_limit(boost::none);  // enforced per route below
       stream.expires_after(opts.idle_timeout);
-      co_await bhttp::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      co_await read_head(stream, buf, parser, ec);
       if (ec) {
         if (ec == bhttp::error::header_limit) {
           auto r = Response::error(431, "header_too_large", "request header too large");
           co_await write_response(stream, r, false, false, 11);
-        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
-                   ec != asio::error::eof && ec != asio::error::connection_reset &&
-                   ec != asio::error::operation_aborted && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
+        } else if (is_protocol_error(ec)) {
           auto r = Response::error(400, "bad_request", "malformed HTTP request");
           co_await write_response(stream, r, false, false, 11);
         }
+        break;
+      }
+      if (const char* why = framing_error(parser)) {
+        auto r = Response::error(400, "bad_request", std::string("malformed HTTP request: ") + why);
+        co_await write_response(stream, r, false, false, 11);
         break;
       }
       in_flight++;
@@ -395,7 +484,13 @@ struct Server::Impl {
             stream.expires_after(opts.read_timeout);
             co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
             if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec) co_return false;
+            if (ec) {
+              if (is_protocol_error(ec)) {
+                auto r = Response::error(400, "bad_request", "malformed request body framing");
+                co_await write_response(stream, r, false, false, version);
+              }
+              co_return false;
+            }
             body.append(tmp, sizeof tmp - parser.get().body().size);
             if (body.size() > limit) {
               res = Response::error(413, "body_too_large", "request body too large");
@@ -407,6 +502,10 @@ struct Server::Impl {
         }
       }
       if (!rejected) res = co_await run_handler(*match.handler, req, match.opts.inline_handler);
+      if (reader && is_protocol_error(reader->error())) {
+        res = Response::error(400, "bad_request", "malformed request body framing");
+        res.close = true;
+      }
       body_consumed = parser.is_done();
     }
     // A body we did not read would be parsed as the next request: close instead.

@@ -7,6 +7,16 @@
 // write has a timeout; header size is bounded; buffered bodies are bounded per route.
 // Errors: an exception escaping a handler becomes a 500 with a generic message (the
 // detail is logged); EOF and peer resets end the connection quietly.
+//
+// Limits on untrusted input (each answered, then the connection is closed):
+// - head (request line + fields) over max_header_bytes: 431.
+// - the per-connection read buffer holds at most max_header_bytes + 64 KiB, which
+//   bounds a chunk-size line with its extensions and the trailer section: 400.
+// - framing another parser could read differently (request smuggling): any
+//   Transfer-Encoding but exactly one "chunked", Transfer-Encoding in HTTP/1.0 or
+//   together with Content-Length, Content-Length repeated (even with equal values),
+//   Host missing (HTTP/1.1) or repeated, obs-fold, bare LF, control characters,
+//   malformed chunks: 400.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -2,7 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "http/client.h"
 
@@ -38,17 +46,135 @@ class FailingSource : public BodySource {
   int calls_ = 0;
 };
 
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// What a flood may send before the server must have given up on it, and how much
+// it sends at most: a server that reads without bound takes it all.
+constexpr size_t kFloodBound = 8u << 20;
+constexpr size_t kFloodMax = 64u << 20;
+
+// A raw TCP client, for requests no well-behaved client library would send.
+struct Raw {
+  int fd = -1;
+  explicit Raw(uint16_t port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    timeval tv{2, 0};  // a server that neither reads nor answers must not hang the test
+    if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  ~Raw() {
+    if (fd >= 0) ::close(fd);
+  }
+  Raw(const Raw&) = delete;
+  bool send(std::string_view s) {
+    while (!s.empty()) {
+      ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      s.remove_prefix(size_t(n));
+    }
+    return true;
+  }
+  bool readable(std::chrono::milliseconds wait) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, int(wait.count())) > 0;
+  }
+  // Everything until the server closes or `wait` passes; `closed` tells which.
+  std::string read_all(std::chrono::milliseconds wait = 3000ms, bool* closed = nullptr) {
+    std::string out;
+    auto deadline = Clock::now() + wait;
+    if (closed) *closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= 0ms || !readable(left)) return out;
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        if (closed) *closed = true;
+        return out;
+      }
+      out.append(buf, size_t(n));
+    }
+  }
+  // Reads until `needle` has arrived (or close / timeout).
+  std::string read_until(std::string_view needle, std::chrono::milliseconds wait = 3000ms) {
+    std::string out;
+    auto deadline = Clock::now() + wait;
+    while (out.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= 0ms || !readable(left)) break;
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, size_t(n));
+    }
+    return out;
+  }
+  // Sends `head`, then `filler` over and over until the server answers or closes;
+  // returns the bytes sent (capped at `max`). A small send buffer, so that what the
+  // kernels absorb after the server stopped reading stays small next to `max`.
+  size_t flood(std::string_view head, std::string_view filler, size_t max = kFloodMax) {
+    int sndbuf = 64 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (!send(head)) return head.size();
+    size_t sent = head.size();
+    while (sent < max) {
+      if (readable(0ms) || !send(filler)) break;
+      sent += filler.size();
+    }
+    return sent;
+  }
+};
+
+// The status code of a raw response ("HTTP/1.1 400 ..." -> 400), 0 if none.
+int status_of(std::string_view raw) {
+  if (raw.size() < 12 || raw.substr(0, 5) != "HTTP/") return 0;
+  return std::atoi(std::string(raw.substr(9, 3)).c_str());
+}
+
 struct ServerFixture : ::testing::Test {
   std::shared_ptr<Router> router = std::make_shared<Router>();
   std::unique_ptr<Server> server;
   std::string base;
+  ServerOptions opts;
+  uint16_t port = 0;
 
   void start() {
-    ServerOptions o;
-    o.port = 0;
-    o.decorate = [](const Request&, Response& r) { r.headers.set("x-test", "1"); };
-    server = std::make_unique<Server>(o, router);
-    base = "http://127.0.0.1:" + std::to_string(server->start());
+    opts.port = 0;
+    opts.decorate = [](const Request&, Response& r) { r.headers.set("x-test", "1"); };
+    server = std::make_unique<Server>(opts, router);
+    port = server->start();
+    base = "http://127.0.0.1:" + std::to_string(port);
+  }
+  // One raw request on a fresh connection: the whole answer, and whether the server
+  // closed the connection after it.
+  std::string exchange(std::string_view request, bool* closed = nullptr) {
+    Raw c(port);
+    EXPECT_GE(c.fd, 0);
+    c.send(request);
+    return c.read_all(2000ms, closed);
+  }
+  // Routes for the framing tests: an echo of the buffered body and a streamed one.
+  void add_echo_routes() {
+    router->add("POST", "/echo", [](Request& r) { return Response::text(200, "body=" + r.body); });
+    router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+    RouteOptions s;
+    s.stream_body = true;
+    router->add("PUT", "/up",
+                [](Request& r) {
+                  std::string all;
+                  char buf[4096];
+                  while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+                  return Response::text(200, "body=" + all);
+                },
+                s);
   }
   ClientResponse call(std::string method, std::string path, std::string body = {}) {
     ClientRequest r;
@@ -139,4 +265,178 @@ TEST_F(ServerFixture, HandlerExceptionIs500) {
   auto r = call("GET", "/boom");
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
+}
+
+// --- Item 1: the per-connection read buffer is bounded -----------------------------
+
+TEST_F(ServerFixture, EndlessChunkExtensionIsCutOff) {
+  add_echo_routes();
+  start();
+  for (std::string path : {"POST /echo", "PUT /up"}) {
+    Raw c(port);
+    size_t sent = c.flood(path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=",
+                          std::string(4096, 'a'));
+    EXPECT_LT(sent, kFloodBound) << path;
+    bool closed = false;
+    auto r = c.read_all(2000ms, &closed);
+    EXPECT_TRUE(closed) << path;
+    if (!r.empty()) {
+      EXPECT_EQ(status_of(r), 400) << path << ": " << r;
+    }
+  }
+}
+
+TEST_F(ServerFixture, EndlessChunkSizeLineIsCutOff) {
+  add_echo_routes();
+  start();
+  Raw c(port);
+  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        std::string(4096, '0'));
+  EXPECT_LT(sent, kFloodBound);
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  if (!r.empty()) {
+    EXPECT_EQ(status_of(r), 400) << r;
+  }
+}
+
+TEST_F(ServerFixture, EndlessTrailersAreCutOff) {
+  add_echo_routes();
+  start();
+  std::string lines;
+  for (int i = 0; i < 256; ++i) lines += "X-Trailer-" + std::to_string(i) + ": value\r\n";
+  Raw c(port);
+  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n", lines);
+  EXPECT_LT(sent, kFloodBound);
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  if (!r.empty()) {
+    EXPECT_EQ(status_of(r), 400) << r;
+  }
+}
+
+TEST_F(ServerFixture, ChunkedBodyWithExtensionAndTrailerStillWorks) {
+  add_echo_routes();
+  start();
+  bool closed = true;
+  auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3;name=val\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n"
+                    "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    &closed);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("body=abcde"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\n\r\nok"), std::string::npos) << "pipelined request after the trailer: " << r;
+  EXPECT_TRUE(closed);
+}
+
+// --- Item 2: framing that could smuggle a request is refused ------------------------
+
+// Each request must get one 400 and a closed connection, never the echo's 200 (nor a
+// second response for bytes the server mistook for a pipelined request).
+void expect_refused(ServerFixture& f, const std::string& request) {
+  bool closed = false;
+  auto r = f.exchange(request, &closed);
+  EXPECT_EQ(status_of(r), 400) << request << "\n--> " << r;
+  EXPECT_TRUE(closed) << request;
+  EXPECT_EQ(r.find("HTTP/1.1", 5), std::string::npos) << "second response to " << request << "\n--> " << r;
+}
+
+TEST_F(ServerFixture, TransferEncodingOtherThanChunkedIsRefused) {
+  add_echo_routes();
+  start();
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  for (std::string te : {"chunked, gzip", "gzip, chunked", "identity", "gzip", "chunked;q=1", "chunked,"})
+    expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                            body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  // Chunked framing in HTTP/1.0 does not exist (RFC 9112 section 6.1).
+  expect_refused(*this, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  // Exactly "chunked" (any case) is fine.
+  bool closed = true;
+  auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: Chunked\r\n\r\n" + body,
+                    &closed);
+  EXPECT_EQ(status_of(r), 200) << r;
+}
+
+TEST_F(ServerFixture, TransferEncodingWithContentLengthIsRefused) {
+  add_echo_routes();
+  start();
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nContent-Length: 13\r\n\r\n" + body);
+}
+
+TEST_F(ServerFixture, DuplicateContentLengthIsRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nabc");
+}
+
+TEST_F(ServerFixture, HostHeaderIsRequiredOnceInHttp11) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "GET /ok HTTP/1.1\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+  // HTTP/1.0 predates Host.
+  EXPECT_EQ(status_of(exchange("GET /ok HTTP/1.0\r\n\r\n")), 200);
+  EXPECT_EQ(status_of(exchange("GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")), 200);
+}
+
+TEST_F(ServerFixture, ObsFoldBareLfAndBadMethodAreRefused) {
+  add_echo_routes();
+  start();
+  // obs-fold (RFC 9112 section 5.2: a server must reject it or replace it).
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n");
+  // A bare LF as line terminator, in the request line and in a field.
+  expect_refused(*this, "GET /ok HTTP/1.1\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n");
+  // A method that is not a token, and whitespace before the colon (section 5.1).
+  expect_refused(*this, "G(T /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost : x\r\n\r\n");
+  // A bare LF ending a chunk-size line.
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n");
+}
+
+// --- Item 7: what Beast itself refuses (kept honest by a test each) ----------------
+
+TEST_F(ServerFixture, OversizedHeaderIs431AndLongRequestLineIsRefused) {
+  add_echo_routes();
+  opts.max_header_bytes = 4096;
+  start();
+  bool closed = false;
+  auto r = exchange("GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+  EXPECT_TRUE(closed);
+  r = exchange("GET /" + std::string(8000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+  EXPECT_TRUE(closed);
+  // Many small fields count against the same limit.
+  std::string many;
+  for (int i = 0; i < 1000; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  r = exchange("GET /ok HTTP/1.1\r\nHost: x\r\n" + many + "\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+}
+
+TEST_F(ServerFixture, ControlCharactersAndBadVersionsAreRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, std::string("GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 41));
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n");
+  expect_refused(*this, std::string("GET /o\0k HTTP/1.1\r\nHost: x\r\n\r\n", 31));
+  expect_refused(*this, "GET /ok HTTP/2.0\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1 \r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET  /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
 }
