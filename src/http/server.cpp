@@ -43,11 +43,30 @@ bool is_protocol_error(const beast::error_code& ec) {
 // async read of the body onto the connection's executor and waits for it. The
 // coroutine is suspended while the handler runs, so no other operation is pending
 // on the socket meanwhile.
+using Clock = std::chrono::steady_clock;
+
+// Progress of one request body, for its read deadlines.
+struct BodyPace {
+  Clock::time_point start = Clock::now();
+  uint64_t got = 0;
+};
+
+// The next body read's deadline: read_timeout from now, and no later than the moment
+// at which the bytes received so far fall below the minimum average rate.
+Clock::time_point body_deadline(const ServerOptions& o, const BodyPace& p) {
+  auto d = Clock::now() + o.read_timeout;
+  if (o.min_body_bytes_per_sec > 0) {
+    auto earned = std::chrono::microseconds(p.got * 1000000 / o.min_body_bytes_per_sec);
+    d = std::min(d, p.start + o.body_rate_grace + earned);
+  }
+  return d;
+}
+
 class StreamBodyReader final : public BodyReader {
  public:
   StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                   bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout)
-      : stream_(stream), buf_(buf), parser_(parser), timeout_(timeout) {}
+                   bhttp::request_parser<bhttp::buffer_body>& parser, const ServerOptions& opts)
+      : stream_(stream), buf_(buf), parser_(parser), opts_(opts) {}
 
   size_t read(char* out, size_t n) override {
     if (n == 0) return 0;
@@ -57,7 +76,7 @@ class StreamBodyReader final : public BodyReader {
     asio::post(stream_.get_executor(), [&] {
       parser_.get().body().data = out;
       parser_.get().body().size = n;
-      stream_.expires_after(timeout_);
+      stream_.expires_at(body_deadline(opts_, pace_));
       bhttp::async_read_some(stream_, buf_, parser_, [&, n](beast::error_code ec, size_t) {
         if (ec == bhttp::error::need_buffer) ec = {};
         done.set_value({ec, n - parser_.get().body().size});
@@ -68,6 +87,7 @@ class StreamBodyReader final : public BodyReader {
       error_ = ec;
       throw std::runtime_error("request body read failed: " + ec.message());
     }
+    pace_.got += got;
     if (got == 0 && !parser_.is_done()) return read(out, n);  // only framing consumed
     return got;
   }
@@ -79,7 +99,8 @@ class StreamBodyReader final : public BodyReader {
   beast::tcp_stream& stream_;
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
-  std::chrono::seconds timeout_;
+  const ServerOptions& opts_;
+  BodyPace pace_;
 };
 
 // Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
@@ -159,6 +180,9 @@ struct Server::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
+  std::atomic<uint64_t> connections{0}, refused{0}, accept_failures{0};
+  std::atomic<int> streaming{0};  // handler threads held by stream_body requests
+  int streaming_cap = 1;
   std::atomic<bool> stopping{false};
   bool stopped = false;
   std::mutex mu;
@@ -169,7 +193,14 @@ struct Server::Impl {
 
   Impl(ServerOptions o, std::shared_ptr<const Router> r)
       : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {
-    for (int i = 0; i < std::max(1, opts.io_threads); ++i) ctxs.push_back(std::make_unique<asio::io_context>(1));
+    for (int i = 0; i < std::max(1, opts.io_threads); ++i) {
+      ctxs.push_back(std::make_unique<asio::io_context>(1));
+      // Asio creates a context's reactor (epoll + eventfd descriptors) with its first
+      // socket; done now, so that it cannot fail (and throw out of the accept loop)
+      // when descriptors run out later.
+      tcp::socket warm(*ctxs.back());
+    }
+    streaming_cap = opts.max_streaming_bodies > 0 ? opts.max_streaming_bodies : std::max(1, opts.handler_threads / 2);
     acceptor.emplace(*ctxs[0]);
   }
 
@@ -181,8 +212,20 @@ struct Server::Impl {
       if (ec) {
         if (stopping) co_return;
         if (ec == asio::error::operation_aborted) co_return;
-        continue;  // EMFILE and friends: keep accepting
+        // EMFILE, ENFILE, ENOBUFS...: the connection stays queued and accept(2) would
+        // fail again at once, so pause instead of spinning, then keep accepting.
+        if (accept_failures.fetch_add(1, std::memory_order_relaxed) % 100 == 0)
+          core::log::warn("http_accept_failed", {{"server", opts.name}, {"error", ec.message()}});
+        asio::steady_timer pause(*ctxs[0], std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
       }
+      if (connections.load(std::memory_order_relaxed) >= opts.max_connections) {
+        refused.fetch_add(1, std::memory_order_relaxed);
+        sock.close(ec);
+        continue;
+      }
+      connections.fetch_add(1, std::memory_order_relaxed);
       sock.set_option(tcp::no_delay(true), ec);
       asio::co_spawn(ctx, session(std::move(sock)), asio::detached);
     }
@@ -233,6 +276,28 @@ struct Server::Impl {
     }
     req.may_block = true;
     co_return co_await asio::co_spawn(pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
+  }
+
+  // The route's pre-body check, where its handler would run; an exception is a 500.
+  awaitable<std::optional<Response>> run_before_body(const RouteOptions& ro, Request& req) {
+    auto call = [&]() -> std::optional<Response> {
+      try {
+        return ro.before_body(req);
+      } catch (const std::exception& e) {
+        core::log::error("http_before_body_exception", {{"server", opts.name}, {"method", req.method},
+                                                        {"path", req.path}, {"error", e.what()}});
+        auto r = Response::error(500, "internal", "internal error");
+        r.close = true;
+        return r;
+      }
+    };
+    if (ro.inline_handler) {
+      req.may_block = false;
+      co_return call();
+    }
+    req.may_block = true;
+    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<std::optional<Response>> { co_return call(); },
+                                      use_awaitable);
   }
 
   awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
@@ -362,6 +427,9 @@ struct Server::Impl {
   // bhttp::error::bad_value for a folded head.
   awaitable<void> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf,
                             bhttp::request_parser<bhttp::buffer_body>& parser, beast::error_code& ec) {
+    // Idle until the head's first byte, then header_timeout for all of it.
+    bool started = buf.size() > 0;
+    stream.expires_after(started ? opts.header_timeout : opts.idle_timeout);
     for (;;) {
       if (buf.size() > 0) {
         auto data = buf.data();
@@ -383,6 +451,10 @@ struct Server::Impl {
       size_t n = co_await stream.async_read_some(buf.prepare(std::min<size_t>(room, kChunk)),
                                                  asio::redirect_error(use_awaitable, ec));
       buf.commit(n);
+      if (!started && n > 0) {
+        started = true;
+        stream.expires_after(opts.header_timeout);
+      }
       if (ec == asio::error::eof) {
         ec = parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
         co_return;
@@ -407,7 +479,6 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.header_limit(opts.max_header_bytes);
       parser.body_limit(boost::none);  // enforced per route below
-      stream.expires_after(opts.idle_timeout);
       co_await read_head(stream, buf, parser, ec);
       if (ec) {
         if (ec == bhttp::error::header_limit) {
@@ -435,6 +506,7 @@ struct Server::Impl {
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
+    connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Returns whether the connection may be reused.
@@ -445,11 +517,6 @@ struct Server::Impl {
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
     bool head = req.method == "HEAD";
-    if (parser.get()[bhttp::field::expect] == "100-continue") {
-      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-      co_await bhttp::async_write(stream, cont, asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return false;
-    }
 
     auto match = router->match(req.method, req.path);
     Response res;
@@ -464,24 +531,64 @@ struct Server::Impl {
         res = Response::error(404, "not_found", "no such route");
       }
     } else {
+      const RouteOptions& ro = *match.opts;
       req.params = std::move(match.params);
       std::optional<StreamBodyReader> reader;
       bool rejected = false;
-      if (match.opts.stream_body) {
-        reader.emplace(stream, buf, parser, opts.read_timeout);
-        req.body_stream = &*reader;
-      } else if (!parser.is_done()) {
-        uint64_t limit = match.opts.max_body_bytes;
-        if (parser.content_length() && *parser.content_length() > limit) {
-          res = Response::error(413, "body_too_large", "request body too large");
+      // Checks that need no body byte come first: the pre-body hook (authentication),
+      // then the declared size. Only then is the client invited to send its body.
+      if (ro.before_body) {
+        if (auto early = co_await run_before_body(ro, req)) {
+          res = std::move(*early);
+          rejected = true;
+        }
+      }
+      // Streamed bodies hold a handler thread per read: a bounded share of the pool.
+      struct Slot {  // released on every way out, co_return included
+        std::atomic<int>* count = nullptr;
+        void release() {
+          if (count) count->fetch_sub(1);
+          count = nullptr;
+        }
+        ~Slot() { release(); }
+      } stream_slot;
+      if (!rejected && ro.stream_body && !parser.is_done()) {
+        if (streaming.fetch_add(1) >= streaming_cap) {
+          streaming.fetch_sub(1);
+          res = Response::error(503, "busy", "too many uploads in progress; retry shortly");
+          res.headers.set("Retry-After", "1");
           rejected = true;
         } else {
+          stream_slot.count = &streaming;
+        }
+      }
+      if (!rejected && !ro.stream_body && !parser.is_done() && parser.content_length() &&
+          *parser.content_length() > ro.max_body_bytes) {
+        res = Response::error(413, "body_too_large", "request body too large");
+        rejected = true;
+      }
+      // 100 Continue (RFC 9110 section 10.1.1): never to HTTP/1.0, never without a body.
+      if (!rejected && !parser.is_done() && version >= 11 && iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(opts.read_timeout);
+        co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+      }
+      if (rejected) {
+      } else if (ro.stream_body) {
+        reader.emplace(stream, buf, parser, opts);
+        req.body_stream = &*reader;
+      } else if (!parser.is_done()) {
+        uint64_t limit = ro.max_body_bytes;
+        {
           std::string body;
           char tmp[16384];
+          BodyPace pace;
           while (!parser.is_done()) {
             parser.get().body().data = tmp;
             parser.get().body().size = sizeof tmp;
-            stream.expires_after(opts.read_timeout);
+            pace.got = body.size();
+            stream.expires_at(body_deadline(opts, pace));
             co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
             if (ec == bhttp::error::need_buffer) ec = {};
             if (ec) {
@@ -501,7 +608,8 @@ struct Server::Impl {
           req.body = std::move(body);
         }
       }
-      if (!rejected) res = co_await run_handler(*match.handler, req, match.opts.inline_handler);
+      if (!rejected) res = co_await run_handler(*match.handler, req, ro.inline_handler);
+      stream_slot.release();
       if (reader && is_protocol_error(reader->error())) {
         res = Response::error(400, "bad_request", "malformed request body framing");
         res.close = true;
@@ -549,6 +657,12 @@ uint16_t Server::start() {
   asio::co_spawn(*I.ctxs[0], I.accept_loop(), asio::detached);
   for (auto& c : I.ctxs) I.threads.emplace_back([ctx = c.get()] { ctx->run(); });
   return port;
+}
+
+Server::Stats Server::stats() const {
+  const auto& I = *impl_;
+  return {I.connections.load(std::memory_order_relaxed), I.refused.load(std::memory_order_relaxed),
+          I.accept_failures.load(std::memory_order_relaxed)};
 }
 
 void Server::stop() {

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -439,4 +442,283 @@ TEST_F(ServerFixture, ControlCharactersAndBadVersionsAreRefused) {
   expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n");
   expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
   expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+}
+
+// --- Item 3: authentication before the body; 100 Continue only after the checks ----
+
+struct PreBodyFixture : ServerFixture {
+  std::atomic<int> handler_calls{0};
+  void add_guarded_routes() {
+    RouteOptions o;
+    o.max_body_bytes = 100;
+    o.before_body = [](const Request& r) -> std::optional<Response> {
+      if (r.header("authorization") != "Bearer good") return Response::error(401, "unauthorized", "no");
+      return std::nullopt;
+    };
+    router->add("POST", "/guarded", [this](Request& r) {
+      handler_calls++;
+      return Response::text(200, "body=" + r.body);
+    }, o);
+    o.stream_body = true;
+    router->add("PUT", "/guarded-up", [this](Request& r) {
+      handler_calls++;
+      std::string all;
+      char buf[4096];
+      while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+      return Response::text(200, "body=" + all);
+    }, o);
+    router->add("POST", "/open", [](Request& r) { return Response::text(200, "body=" + r.body); });
+  }
+};
+
+TEST_F(PreBodyFixture, UnauthenticatedBodyIsRefusedBeforeItIsReadAndWithout100) {
+  add_guarded_routes();
+  start();
+  for (std::string target : {"POST /guarded", "PUT /guarded-up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n");
+    bool closed = false;
+    auto r = c.read_all(2000ms, &closed);
+    EXPECT_EQ(status_of(r), 401) << target << ": " << r;
+    EXPECT_TRUE(closed) << target;
+    EXPECT_EQ(r.find("100 Continue"), std::string::npos) << target << ": " << r;
+  }
+  // Without Expect, the same: answered without waiting for the body.
+  Raw c(port);
+  c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_until("\r\n\r\n", 2000ms)), 401);
+  EXPECT_EQ(handler_calls, 0);
+}
+
+TEST_F(PreBodyFixture, AuthenticatedRequestGets100ThenItsAnswer) {
+  add_guarded_routes();
+  start();
+  for (std::string target : {"POST /guarded", "PUT /guarded-up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto first = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n") << target;
+    c.send("abc");
+    auto r = c.read_until("body=abc", 2000ms);
+    EXPECT_EQ(status_of(r), 200) << target << ": " << r;
+  }
+  EXPECT_EQ(handler_calls, 2);
+}
+
+TEST_F(PreBodyFixture, OverLimitContentLengthIs413Without100) {
+  add_guarded_routes();
+  start();
+  Raw c(port);
+  c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_EQ(status_of(r), 413) << r;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_calls, 0);
+}
+
+TEST_F(PreBodyFixture, No100ForHttp10ForNoBodyOrForUnknownRoutes) {
+  add_guarded_routes();
+  start();
+  {
+    Raw c(port);
+    c.send("POST /open HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    EXPECT_FALSE(c.readable(300ms)) << "an HTTP/1.0 client got an interim response";
+    c.send("abc");
+    auto r = c.read_all(2000ms);
+    EXPECT_EQ(r.substr(0, 12), "HTTP/1.0 200") << r;
+  }
+  {
+    Raw c(port);
+    c.send("POST /open HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 200) << r;
+  }
+  {
+    Raw c(port);
+    c.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 404) << r;
+  }
+}
+
+// --- Item 4: slow clients, connection and thread caps ------------------------------
+
+// A connection dribbling its head is cut off at header_timeout after its first byte,
+// however steadily it sends.
+TEST_F(ServerFixture, SlowHeadIsCutOffAtTheHeaderDeadline) {
+  add_echo_routes();
+  opts.header_timeout = 1s;
+  opts.idle_timeout = 30s;
+  opts.read_timeout = 30s;
+  start();
+  Raw c(port);
+  auto t0 = Clock::now();
+  std::string head = "GET /ok HTTP/1.1\r\nHost: x\r\n";
+  bool closed = false;
+  for (int i = 0; Clock::now() - t0 < 5s; ++i) {
+    if (!c.send(i < int(head.size()) ? head.substr(size_t(i), 1) : "X-Pad: 1\r\n")) break;
+    if (c.readable(100ms)) {
+      c.read_all(500ms, &closed);
+      break;
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+}
+
+// An idle keep-alive connection is not held to the header deadline before its next
+// request starts.
+TEST_F(ServerFixture, IdleKeepAliveIsNotCutByTheHeaderDeadline) {
+  add_echo_routes();
+  opts.header_timeout = 1s;
+  opts.idle_timeout = 30s;
+  start();
+  Raw c(port);
+  c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_until("ok", 2000ms)), 200);
+  std::this_thread::sleep_for(1500ms);
+  c.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// A body sent below min_body_bytes_per_sec (after the grace period) is cut off, for a
+// buffered and for a streamed body, although every single read is well within
+// read_timeout.
+TEST_F(ServerFixture, DribbledBodyIsCutOffByTheMinimumRate) {
+  add_echo_routes();
+  opts.read_timeout = 30s;
+  opts.min_body_bytes_per_sec = 1000;
+  opts.body_rate_grace = 1s;
+  start();
+  for (std::string target : {"POST /echo", "PUT /up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    auto t0 = Clock::now();
+    bool closed = false;
+    while (Clock::now() - t0 < 6s) {
+      if (!c.send(std::string(10, 'a'))) {
+        closed = true;
+        break;
+      }
+      if (c.readable(100ms)) {
+        c.read_all(500ms, &closed);
+        break;
+      }
+    }
+    EXPECT_TRUE(closed) << target;
+    EXPECT_LT(Clock::now() - t0, 3500ms) << target;
+  }
+}
+
+TEST_F(ServerFixture, BodyAtTheMinimumRateIsAccepted) {
+  add_echo_routes();
+  opts.min_body_bytes_per_sec = 1000;
+  opts.body_rate_grace = 1s;
+  start();
+  Raw c(port);
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3000\r\n\r\n");
+  auto t0 = Clock::now();
+  for (int i = 0; i < 15; ++i) {  // 3000 bytes in about 1.5 s: 2000 B/s
+    c.send(std::string(200, 'a'));
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// Dribbling uploads hold at most half of the handler pool; the rest still answers.
+TEST_F(ServerFixture, SlowUploadsCannotTakeEveryHandlerThread) {
+  add_echo_routes();
+  router->add("GET", "/pool", [](Request&) { return Response::text(200, "pool"); });
+  opts.handler_threads = 4;
+  opts.read_timeout = 30s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  std::vector<std::unique_ptr<Raw>> uploads;
+  int busy = 0;
+  for (int i = 0; i < 4; ++i) {
+    uploads.push_back(std::make_unique<Raw>(port));
+    uploads.back()->send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\na");
+  }
+  for (auto& u : uploads) {
+    auto r = u->read_until("\r\n\r\n", 300ms);
+    if (status_of(r) == 503) {
+      ++busy;
+      EXPECT_NE(r.find("Retry-After:"), std::string::npos) << r;
+    }
+  }
+  EXPECT_EQ(busy, 2);
+  auto t0 = Clock::now();
+  Raw c(port);
+  c.send("GET /pool HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto r = c.read_all(3000ms);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_LT(Clock::now() - t0, 1000ms);
+}
+
+TEST_F(ServerFixture, ConnectionsBeyondTheCapAreClosedAndCounted) {
+  add_echo_routes();
+  opts.max_connections = 3;
+  start();
+  std::vector<std::unique_ptr<Raw>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Raw>(port));
+    held.back()->send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(status_of(held.back()->read_until("ok", 2000ms)), 200);
+  }
+  {
+    Raw extra(port);
+    extra.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+    bool closed = false;
+    auto r = extra.read_all(2000ms, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(status_of(r), 0) << r;
+  }
+  EXPECT_GE(server->stats().refused_connections, 1u);
+  held.pop_back();  // one slot frees up
+  auto deadline = Clock::now() + 2s;
+  int status = 0;
+  while (status != 200 && Clock::now() < deadline) {
+    Raw again(port);
+    again.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    status = status_of(again.read_all(1000ms));
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
+}
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Out of file descriptors, accept(2) fails at once while the connection stays queued:
+// the acceptor must wait before retrying instead of spinning, and serve the
+// connection once descriptors are free again.
+TEST_F(ServerFixture, AcceptBacksOffWhenOutOfFileDescriptors) {
+  add_echo_routes();
+  start();
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(old.rlim_cur, 1024);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers.push_back(fd);
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());
+  fillers.pop_back();
+  Raw c(port);  // takes the last descriptor: the server cannot accept this connection
+  bool connected = c.fd >= 0;
+  if (connected) c.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  double cpu = cpu_seconds() - cpu0;
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  ASSERT_TRUE(connected);
+  EXPECT_LT(cpu, 0.3) << "CPU seconds spent in one second while accept(2) failed";
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
 }
