@@ -65,12 +65,14 @@ Clock::time_point body_deadline(const ServerOptions& o, const BodyPace& p) {
 class StreamBodyReader final : public BodyReader {
  public:
   StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                   bhttp::request_parser<bhttp::buffer_body>& parser, const ServerOptions& opts)
-      : stream_(stream), buf_(buf), parser_(parser), opts_(opts) {}
+                   bhttp::request_parser<bhttp::buffer_body>& parser, const ServerOptions& opts,
+                   const std::atomic<bool>& io_closed)
+      : stream_(stream), buf_(buf), parser_(parser), opts_(opts), io_closed_(io_closed) {}
 
   size_t read(char* out, size_t n) override {
     if (n == 0) return 0;
     if (parser_.is_done()) return 0;
+    if (io_closed_) throw std::runtime_error("request body read failed: server stopped");
     std::promise<std::pair<beast::error_code, size_t>> done;
     auto fut = done.get_future();
     asio::post(stream_.get_executor(), [&] {
@@ -82,6 +84,11 @@ class StreamBodyReader final : public BodyReader {
         done.set_value({ec, n - parser_.get().body().size});
       });
     });
+    // Polled, so that a server stopping with this thread waiting is noticed: once
+    // the I/O threads are gone the posted read never runs. (The read then stays
+    // queued on a stopped context, which destroys it unrun.)
+    while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+      if (io_closed_) throw std::runtime_error("request body read failed: server stopped");
     auto [ec, got] = fut.get();
     if (ec) {
       error_ = ec;
@@ -100,6 +107,7 @@ class StreamBodyReader final : public BodyReader {
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
   const ServerOptions& opts_;
+  const std::atomic<bool>& io_closed_;
   BodyPace pace_;
 };
 
@@ -184,6 +192,7 @@ struct Server::Impl {
   std::atomic<int> streaming{0};  // handler threads held by stream_body requests
   int streaming_cap = 1;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> io_closed{false};  // the I/O threads have been joined (stop())
   bool stopped = false;
   std::mutex mu;
   // Live connections, so stop() can abort requests still running after the grace
@@ -576,7 +585,7 @@ struct Server::Impl {
       }
       if (rejected) {
       } else if (ro.stream_body) {
-        reader.emplace(stream, buf, parser, opts);
+        reader.emplace(stream, buf, parser, opts, io_closed);
         req.body_stream = &*reader;
       } else if (!parser.is_done()) {
         uint64_t limit = ro.max_body_bytes;
@@ -683,15 +692,17 @@ void Server::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (I.in_flight > 0) {
     // Each socket is closed on its own thread; it may be gone by then (checked).
-    std::lock_guard lk(I.conns_mu);
-    for (auto* s : I.conns) {
-      asio::post(s->get_executor(), [&I, s] {
-        std::lock_guard lk2(I.conns_mu);
-        if (!I.conns.count(s)) return;
-        beast::error_code ec;
-        s->socket().close(ec);
-      });
-    }
+    {
+      std::lock_guard lk(I.conns_mu);
+      for (auto* s : I.conns) {
+        asio::post(s->get_executor(), [&I, s] {
+          std::lock_guard lk2(I.conns_mu);
+          if (!I.conns.count(s)) return;
+          beast::error_code ec;
+          s->socket().close(ec);
+        });
+      }
+    }  // released before waiting: every close above takes it on its I/O thread
     auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (I.in_flight > 0 && std::chrono::steady_clock::now() < hard)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -700,6 +711,9 @@ void Server::stop() {
   for (auto& c : I.ctxs) c->stop();
   for (auto& t : I.threads) t.join();
   I.threads.clear();
+  // No I/O thread runs any more, so a body read a handler still waits for (or starts,
+  // after finishing something slow) would never complete: it fails instead.
+  I.io_closed = true;
   I.pool.stop();
   I.pool.join();
 }

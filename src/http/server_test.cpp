@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <thread>
 
 #include "http/client.h"
@@ -721,4 +722,70 @@ TEST_F(ServerFixture, AcceptBacksOffWhenOutOfFileDescriptors) {
   ASSERT_TRUE(connected);
   EXPECT_LT(cpu, 0.3) << "CPU seconds spent in one second while accept(2) failed";
   EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// --- Item 5: stop() is bounded by shutdown_grace plus a small margin -----------------
+
+// Runs stop() on its own thread and reports how long it took (or that it hung).
+std::chrono::milliseconds timed_stop(Server& s, std::chrono::milliseconds limit) {
+  auto t0 = Clock::now();
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  std::thread([&s, done] {
+    s.stop();
+    done->set_value();
+  }).detach();
+  if (fut.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "stop() still running after " << limit.count() << " ms";
+    std::fflush(nullptr);
+    std::_Exit(1);  // the stuck thread would hang the process at exit
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+}
+
+TEST_F(ServerFixture, StopIsBoundedWhileAnUploadWaitsForItsBody) {
+  add_echo_routes();
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  Raw c(port);
+  c.send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome");
+  std::this_thread::sleep_for(200ms);  // the handler is now blocked in read()
+  EXPECT_LT(timed_stop(*server, 10s), 2500ms);
+}
+
+TEST_F(ServerFixture, StopIsBoundedWhileAResponseWriteIsBlocked) {
+  router->add("GET", "/big", [](Request&) { return Response::text(200, std::string(64u << 20, 'z')); });
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  start();
+  Raw c(port);
+  int small = 4096;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(c.readable(2000ms));  // the response has started; the client reads no more
+  EXPECT_LT(timed_stop(*server, 10s), 2500ms);
+}
+
+// A handler busy elsewhere (say, a slow object-store write) when the connections are
+// closed: its next body read must fail at once, not wait on a stopped I/O thread.
+TEST_F(ServerFixture, StopIsBoundedWhenAnUploadHandlerReadsAfterTheHardClose) {
+  RouteOptions s;
+  s.stream_body = true;
+  router->add("PUT", "/slow-sink", [](Request& r) {
+    char buf[4096];
+    while (r.body_stream->read(buf, sizeof buf) > 0) std::this_thread::sleep_for(4s);
+    return Response::text(200, "done");
+  }, s);
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  Raw c(port);
+  c.send("PUT /slow-sink HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome");
+  std::this_thread::sleep_for(200ms);
+  // grace (1 s) + the close margin, then the handler's 4 s "write" ends and its next
+  // read must fail at once.
+  EXPECT_LT(timed_stop(*server, 10s), 5500ms);
 }
