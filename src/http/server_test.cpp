@@ -789,3 +789,28 @@ TEST_F(ServerFixture, StopIsBoundedWhenAnUploadHandlerReadsAfterTheHardClose) {
   // read must fail at once.
   EXPECT_LT(timed_stop(*server, 10s), 5500ms);
 }
+
+// --- Item 7 (continued): malformed chunks and field names, refused by Beast ---------
+
+TEST_F(ServerFixture, MalformedChunksAreRefused) {
+  add_echo_routes();
+  start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  expect_refused(*this, head + "FFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n");  // over 64 bits
+  expect_refused(*this, head + "3\r\nabcX\r\n0\r\n\r\n");                 // no CRLF after the data
+  expect_refused(*this, head + "-3\r\nabc\r\n0\r\n\r\n");
+  expect_refused(*this, head + "0x3\r\nabc\r\n0\r\n\r\n");
+  expect_refused(*this, head + "3;=v\r\nabc\r\n0\r\n\r\n");  // extension without a name
+  expect_refused(*this, head + "3\r\nabc\r\n0\r\nBad Trailer: 1\r\n\r\n");
+}
+
+TEST_F(ServerFixture, MalformedFieldsAreRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX(A: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\n: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n");
+  expect_refused(*this, "GET /ok http/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close,,\"\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\n Host: x\r\n\r\n");  // a first field line that looks folded
+}
