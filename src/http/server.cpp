@@ -436,9 +436,11 @@ struct Server::Impl {
   // bhttp::error::bad_value for a folded head.
   awaitable<void> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf,
                             bhttp::request_parser<bhttp::buffer_body>& parser, beast::error_code& ec) {
-    // Idle until the head's first byte, then header_timeout for all of it.
-    bool started = buf.size() > 0;
-    stream.expires_after(started ? opts.header_timeout : opts.idle_timeout);
+    // Idle until the head's first bytes, then header_timeout for all of it. The
+    // second deadline is set only when the first read did not bring the whole head,
+    // so a typical request costs one timer update, as before.
+    bool timed = buf.size() > 0;
+    stream.expires_after(timed ? opts.header_timeout : opts.idle_timeout);
     for (;;) {
       if (buf.size() > 0) {
         auto data = buf.data();
@@ -451,6 +453,10 @@ struct Server::Impl {
         buf.consume(used);
         if (ec != bhttp::error::need_more) co_return;
         ec = {};
+        if (!timed) {
+          timed = true;
+          stream.expires_after(opts.header_timeout);
+        }
       }
       size_t room = buf.max_size() - buf.size();
       if (room == 0) {  // unreachable while the buffer exceeds the header limit; kept as a guard
@@ -460,10 +466,6 @@ struct Server::Impl {
       size_t n = co_await stream.async_read_some(buf.prepare(std::min<size_t>(room, kChunk)),
                                                  asio::redirect_error(use_awaitable, ec));
       buf.commit(n);
-      if (!started && n > 0) {
-        started = true;
-        stream.expires_after(opts.header_timeout);
-      }
       if (ec == asio::error::eof) {
         ec = parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
         co_return;
