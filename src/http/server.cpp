@@ -15,6 +15,7 @@
 #include <set>
 #include <sys/sendfile.h>
 #include <thread>
+#include <utility>
 
 #include "core/crypto.h"
 #include "core/log.h"
@@ -31,6 +32,7 @@ using asio::use_awaitable;
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // A request the client framed wrongly (as opposed to a dropped connection or a
 // timeout): it gets a 400 before the connection is closed.
@@ -73,15 +75,19 @@ class StreamBodyReader final : public BodyReader {
     if (n == 0) return 0;
     if (parser_.is_done()) return 0;
     if (io_closed_) throw std::runtime_error("request body read failed: server stopped");
+    if (!started_) {
+      started_ = true;
+      pace_.start = Clock::now();
+    }
+    const bool send_continue = std::exchange(continue_pending_, false);
     std::promise<std::pair<beast::error_code, size_t>> done;
     auto fut = done.get_future();
-    asio::post(stream_.get_executor(), [&] {
-      parser_.get().body().data = out;
-      parser_.get().body().size = n;
-      stream_.expires_at(body_deadline(opts_, pace_));
-      bhttp::async_read_some(stream_, buf_, parser_, [&, n](beast::error_code ec, size_t) {
-        if (ec == bhttp::error::need_buffer) ec = {};
-        done.set_value({ec, n - parser_.get().body().size});
+    asio::post(stream_.get_executor(), [this, out, n, send_continue, &done] {
+      if (!send_continue) return start_read(out, n, done);
+      stream_.expires_after(opts_.read_timeout);
+      asio::async_write(stream_, asio::buffer(kContinue), [this, out, n, &done](beast::error_code ec, size_t) {
+        if (ec) return done.set_value({ec, 0});
+        start_read(out, n, done);
       });
     });
     // Polled, so that a server stopping with this thread waiting is noticed: once
@@ -100,8 +106,24 @@ class StreamBodyReader final : public BodyReader {
   }
   // The first read error, for the response the server sends instead of the handler's.
   const beast::error_code& error() const { return error_; }
+  // The client waits for 100 Continue: it goes out with the first read, so a handler
+  // that answers without reading (not found, conflict, too large) never invites the
+  // body.
+  void expect_continue() { continue_pending_ = true; }
 
  private:
+  void start_read(char* out, size_t n, std::promise<std::pair<beast::error_code, size_t>>& done) {
+    parser_.get().body().data = out;
+    parser_.get().body().size = n;
+    stream_.expires_at(body_deadline(opts_, pace_));
+    bhttp::async_read_some(stream_, buf_, parser_, [this, n, &done](beast::error_code ec, size_t) {
+      if (ec == bhttp::error::need_buffer) ec = {};
+      done.set_value({ec, n - parser_.get().body().size});
+    });
+  }
+
+  bool started_ = false;
+  bool continue_pending_ = false;
   beast::error_code error_;
   beast::tcp_stream& stream_;
   beast::flat_buffer& buf_;
@@ -578,9 +600,11 @@ struct Server::Impl {
         res = Response::error(413, "body_too_large", "request body too large");
         rejected = true;
       }
-      // 100 Continue (RFC 9110 section 10.1.1): never to HTTP/1.0, never without a body.
-      if (!rejected && !parser.is_done() && version >= 11 && iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      // 100 Continue (RFC 9110 section 10.1.1): never to HTTP/1.0, never without a
+      // body; for a streamed body, with the handler's first read.
+      const bool wants_continue = !rejected && !parser.is_done() && version >= 11 &&
+                                  iequals(parser.get()[bhttp::field::expect], "100-continue");
+      if (wants_continue && !ro.stream_body) {
         stream.expires_after(opts.read_timeout);
         co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
@@ -588,6 +612,7 @@ struct Server::Impl {
       if (rejected) {
       } else if (ro.stream_body) {
         reader.emplace(stream, buf, parser, opts, io_closed);
+        if (wants_continue) reader->expect_continue();
         req.body_stream = &*reader;
       } else if (!parser.is_done()) {
         uint64_t limit = ro.max_body_bytes;

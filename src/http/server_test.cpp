@@ -469,6 +469,9 @@ struct PreBodyFixture : ServerFixture {
       return Response::text(200, "body=" + all);
     }, o);
     router->add("POST", "/open", [](Request& r) { return Response::text(200, "body=" + r.body); });
+    RouteOptions s;
+    s.stream_body = true;
+    router->add("PUT", "/refuses-unread", [](Request&) { return Response::error(409, "conflict", "no"); }, s);
   }
 };
 
@@ -534,6 +537,13 @@ TEST_F(PreBodyFixture, No100ForHttp10ForNoBodyOrForUnknownRoutes) {
     c.send("POST /open HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n");
     auto r = c.read_until("\r\n\r\n", 2000ms);
     EXPECT_EQ(status_of(r), 200) << r;
+  }
+  {
+    // A streamed-body handler that answers without reading: no invitation either.
+    Raw c(port);
+    c.send("PUT /refuses-unread HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 409) << r;
   }
   {
     Raw c(port);

@@ -210,6 +210,18 @@ def test_unauthenticated_body_is_refused_before_it_is_read(rend, role, method, t
     assert data.startswith(b"HTTP/1.1 401 "), f"{method} {target} -> {data[:200]!r}"
 
 
+def test_upload_refused_by_its_handler_is_never_invited(rend):
+    # A valid key, but no such upload: the handler answers before reading, so the
+    # client waiting for 100 Continue gets the 404 instead.
+    auth = rend.auth()["Authorization"]
+    head = (
+        f"PUT /v1/uploads/upl_0000000000000000 HTTP/1.1\r\nHost: {{host}}\r\nAuthorization: {auth}\r\n"
+        "Expect: 100-continue\r\nContent-Length: 104857600\r\n\r\n"
+    )
+    data = _first_answer(rend.api, head)
+    assert data.startswith(b"HTTP/1.1 404 "), data[:200]
+
+
 def test_unknown_asset_is_404(rend):
     r = requests.get(rend.api + "/v1/assets/asset_does_not_exist", headers=rend.auth(), timeout=10)
     assert_error(r, 404, "GET /v1/assets/asset_does_not_exist")
