@@ -17,6 +17,14 @@
 //   together with Content-Length, Content-Length repeated (even with equal values),
 //   Host missing (HTTP/1.1) or repeated, obs-fold, bare LF, control characters,
 //   malformed chunks: 400.
+// - a route's before_body check runs before any body byte is read; 100 Continue is
+//   sent only after it, the route's size check (413) and, for streamed bodies, with
+//   the handler's first read; never to HTTP/1.0 or for a request without a body.
+// - slow clients: header_timeout for the whole head, min_body_bytes_per_sec for
+//   bodies, max_streaming_bodies handler threads for uploads, max_connections.
+// - accept(2) failures (EMFILE...) pause the acceptor 100 ms instead of spinning.
+// - stop() returns within shutdown_grace + about 2 s, unless a handler is blocked
+//   outside the server (its next body read then fails at once).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -33,7 +41,7 @@ struct ServerOptions {
   uint16_t port = 0;  // 0 = any free port (tests)
   int io_threads = 2;
   int handler_threads = 16;
-  // Each body read and response write waits at most this long.
+  // Each body read and response write waits at most this long (per operation).
   std::chrono::seconds read_timeout{30};
   // A kept-alive connection may wait this long for its next request's first byte.
   std::chrono::seconds idle_timeout{75};
