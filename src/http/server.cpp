@@ -41,10 +41,6 @@ bool is_protocol_error(const beast::error_code& ec) {
          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
 }
 
-// Bridges a handler thread to the connection's coroutine: each read() posts one
-// async read of the body onto the connection's executor and waits for it. The
-// coroutine is suspended while the handler runs, so no other operation is pending
-// on the socket meanwhile.
 using Clock = std::chrono::steady_clock;
 
 // Progress of one request body, for its read deadlines.
@@ -64,6 +60,10 @@ Clock::time_point body_deadline(const ServerOptions& o, const BodyPace& p) {
   return d;
 }
 
+// Bridges a handler thread to the connection's coroutine: each read() posts one
+// async read of the body onto the connection's executor and waits for it. The
+// coroutine is suspended while the handler runs, so no other operation is pending
+// on the socket meanwhile.
 class StreamBodyReader final : public BodyReader {
  public:
   StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
@@ -609,40 +609,36 @@ struct Server::Impl {
         co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(use_awaitable, ec));
         if (ec) co_return false;
       }
-      if (rejected) {
-      } else if (ro.stream_body) {
+      if (!rejected && ro.stream_body) {
         reader.emplace(stream, buf, parser, opts, io_closed);
         if (wants_continue) reader->expect_continue();
         req.body_stream = &*reader;
-      } else if (!parser.is_done()) {
-        uint64_t limit = ro.max_body_bytes;
-        {
-          std::string body;
-          char tmp[16384];
-          BodyPace pace;
-          while (!parser.is_done()) {
-            parser.get().body().data = tmp;
-            parser.get().body().size = sizeof tmp;
-            pace.got = body.size();
-            stream.expires_at(body_deadline(opts, pace));
-            co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec) {
-              if (is_protocol_error(ec)) {
-                auto r = Response::error(400, "bad_request", "malformed request body framing");
-                co_await write_response(stream, r, false, false, version);
-              }
-              co_return false;
+      } else if (!rejected && !parser.is_done()) {
+        std::string body;
+        char tmp[16384];
+        BodyPace pace;
+        while (!parser.is_done()) {
+          parser.get().body().data = tmp;
+          parser.get().body().size = sizeof tmp;
+          pace.got = body.size();
+          stream.expires_at(body_deadline(opts, pace));
+          co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) {
+            if (is_protocol_error(ec)) {
+              auto r = Response::error(400, "bad_request", "malformed request body framing");
+              co_await write_response(stream, r, false, false, version);
             }
-            body.append(tmp, sizeof tmp - parser.get().body().size);
-            if (body.size() > limit) {
-              res = Response::error(413, "body_too_large", "request body too large");
-              rejected = true;
-              break;
-            }
+            co_return false;
           }
-          req.body = std::move(body);
+          body.append(tmp, sizeof tmp - parser.get().body().size);
+          if (body.size() > ro.max_body_bytes) {
+            res = Response::error(413, "body_too_large", "request body too large");
+            rejected = true;
+            break;
+          }
         }
+        req.body = std::move(body);
       }
       if (!rejected) res = co_await run_handler(*match.handler, req, ro.inline_handler);
       stream_slot.release();
