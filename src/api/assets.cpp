@@ -88,8 +88,9 @@ void add_asset_routes(http::Router& r, const ApiDeps& d) {
   r.add("GET", "/v1/assets/{id}", [&d](http::Request& q) {
     return with_asset(d, q, "read", [](const store::Asset& a) { return json_response(200, asset_json(a)); });
   });
-  r.add("DELETE", "/v1/assets/{id}", [&d](http::Request& q) { return delete_asset(d, q); });
-  r.add("POST", "/v1/assets/{id}/playback", [&d](http::Request& q) { return create_playback(d, q); });
+  r.add("DELETE", "/v1/assets/{id}", [&d](http::Request& q) { return delete_asset(d, q); }, key_checked(d, "delete"));
+  r.add("POST", "/v1/assets/{id}/playback", [&d](http::Request& q) { return create_playback(d, q); },
+        key_checked(d, "read"));
 }
 
 }  // namespace rend::api

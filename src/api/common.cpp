@@ -9,8 +9,10 @@
 
 namespace rend::api {
 
-std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const http::Request& req,
-                                                         std::string_view scope) {
+namespace {
+// The key, scope checks of authenticate(), without the rate limit.
+std::variant<store::ApiKey, http::Response> check_key(const ApiDeps& d, const http::Request& req,
+                                                      std::string_view scope) {
   auto header = req.header("authorization");
   auto token = header ? auth::bearer_token(*header) : std::nullopt;
   if (!token) return http::Response::error(401, "unauthorized", "missing API key: send Authorization: Bearer <key>");
@@ -18,8 +20,26 @@ std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const
   if (!key || key->revoked_at_ms) return http::Response::error(401, "unauthorized", "invalid or revoked API key");
   if (std::find(key->scopes.begin(), key->scopes.end(), scope) == key->scopes.end())
     return http::Response::error(403, "forbidden", "this API key lacks the '" + std::string(scope) + "' scope");
+  return *key;
+}
+}  // namespace
+
+http::RouteOptions key_checked(const ApiDeps& d, std::string scope, http::RouteOptions o) {
+  o.before_body = [&d, scope = std::move(scope)](const http::Request& req) -> std::optional<http::Response> {
+    auto who = check_key(d, req, scope);
+    if (auto* refused = std::get_if<http::Response>(&who)) return std::move(*refused);
+    return std::nullopt;
+  };
+  return o;
+}
+
+std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const http::Request& req,
+                                                         std::string_view scope) {
+  auto who = check_key(d, req, scope);
+  if (std::holds_alternative<http::Response>(who)) return who;
+  auto key = std::get<store::ApiKey>(std::move(who));
   if (d.cfg.rate_limit_per_minute > 0) {
-    auto decision = d.coord.rate_limit("api:" + key->id, static_cast<int64_t>(d.cfg.rate_limit_per_minute), 60,
+    auto decision = d.coord.rate_limit("api:" + key.id, static_cast<int64_t>(d.cfg.rate_limit_per_minute), 60,
                                        d.clock.now_unix());
     if (!decision.allowed) {
       auto r = http::Response::error(429, "rate_limited", "too many requests for this API key");
@@ -27,7 +47,7 @@ std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const
       return r;
     }
   }
-  return *key;
+  return key;
 }
 
 namespace {

@@ -14,6 +14,12 @@ namespace rend::api {
 std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const http::Request& req,
                                                          std::string_view scope);
 
+// Route options whose pre-body check (http::RouteOptions::before_body) refuses a
+// request without a valid, unrevoked key holding `scope` (401/403) before its body
+// is read or 100 Continue is sent. The handler still calls authenticate(), which
+// also applies the rate limit (counted once, there).
+http::RouteOptions key_checked(const ApiDeps& d, std::string scope, http::RouteOptions o = {});
+
 boost::json::object asset_json(const store::Asset& a);
 http::Response json_response(int status, const boost::json::value& v);
 // Parses a JSON object body; empty body is {}. nullopt on malformed input.

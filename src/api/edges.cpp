@@ -73,7 +73,12 @@ http::Response list(const ApiDeps& d, http::Request& req) {
 }  // namespace
 
 void add_edge_routes(http::Router& r, const ApiDeps& d) {
-  r.add("POST", "/internal/edges/heartbeat", [&d](http::Request& q) { return heartbeat(d, q); });
+  http::RouteOptions checked;  // the token before the body
+  checked.before_body = [&d](const http::Request& q) -> std::optional<http::Response> {
+    if (!internal_ok(d, q)) return http::Response::error(401, "unauthorized", "internal token required");
+    return std::nullopt;
+  };
+  r.add("POST", "/internal/edges/heartbeat", [&d](http::Request& q) { return heartbeat(d, q); }, checked);
   r.add("GET", "/internal/edges", [&d](http::Request& q) { return list(d, q); });
 }
 

@@ -69,6 +69,14 @@ void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   http::RouteOptions opts;
   // 0 only in a hand-built config (tests); from_env always sets the 8 MiB default.
   opts.max_body_bytes = d.cfg.telemetry_max_batch_bytes ? d.cfg.telemetry_max_batch_bytes : 8ull << 20;
+  // A wrong token is refused before the batch is read (an unset token: the handler's 503).
+  opts.before_body = [&d](const http::Request& q) -> std::optional<http::Response> {
+    const auto& token = d.cfg.internal_telemetry_token;
+    auto h = q.header("authorization");
+    if (!token.empty() && !(h && auth::internal_token_matches(*h, token)))
+      return http::Response::error(401, "unauthorized", "telemetry token required: Authorization: Bearer <token>");
+    return std::nullopt;
+  };
   r.add("POST", "/internal/telemetry", [&d, buffer](http::Request& q) { return ingest(d, *buffer, q); }, opts);
 }
 

@@ -116,10 +116,10 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
 }  // namespace
 
 void add_upload_routes(http::Router& r, const ApiDeps& d) {
-  r.add("POST", "/v1/uploads", [&d](http::Request& q) { return create_upload(d, q); });
+  r.add("POST", "/v1/uploads", [&d](http::Request& q) { return create_upload(d, q); }, key_checked(d, "upload"));
   http::RouteOptions streamed;
   streamed.stream_body = true;
-  r.add("PUT", "/v1/uploads/{id}", [&d](http::Request& q) { return put_upload(d, q); }, streamed);
+  r.add("PUT", "/v1/uploads/{id}", [&d](http::Request& q) { return put_upload(d, q); }, key_checked(d, "upload", streamed));
 }
 
 }  // namespace rend::api

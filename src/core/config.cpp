@@ -86,6 +86,9 @@ CommonConfig CommonConfig::from_env(const Env& env, const std::string& data_dir)
   c.signing_key_id = env.get_or("REND_PLAYBACK_SIGNING_KEY_ID", "dev");
   c.signing_secret = env.get_or("REND_PLAYBACK_SIGNING_SECRET", "");
   c.edge_internal_token = env.get_or("REND_EDGE_INTERNAL_TOKEN", "");
+  c.http_max_connections = env.get_u64("REND_HTTP_MAX_CONNECTIONS", 10000);
+  if (c.http_max_connections == 0) throw ConfigError("REND_HTTP_MAX_CONNECTIONS must be at least 1");
+  c.http_min_body_bytes_per_sec = env.get_u64("REND_HTTP_MIN_BODY_BYTES_PER_SEC", 1024);
   if (c.signing_secret.size() < 32)
     throw ConfigError("REND_PLAYBACK_SIGNING_SECRET must be set to at least 32 characters");
   if (c.production && c.edge_internal_token.size() < 32)

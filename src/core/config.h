@@ -46,6 +46,8 @@ struct CommonConfig {
   std::string signing_key_id;     // REND_PLAYBACK_SIGNING_KEY_ID
   std::string signing_secret;     // REND_PLAYBACK_SIGNING_SECRET
   std::string edge_internal_token;  // REND_EDGE_INTERNAL_TOKEN
+  uint64_t http_max_connections = 10000;        // REND_HTTP_MAX_CONNECTIONS, per listener
+  uint64_t http_min_body_bytes_per_sec = 1024;  // REND_HTTP_MIN_BODY_BYTES_PER_SEC, 0 = off
 
   static CommonConfig from_env(const Env& env, const std::string& data_dir);
 };

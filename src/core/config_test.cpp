@@ -35,6 +35,21 @@ TEST(Config, EmbeddedDefaultsLiveUnderTheDataDir) {
   EXPECT_EQ(w.poll_interval_secs, 2u);
 }
 
+TEST(Config, HttpServerLimits) {
+  auto c = ApiConfig::from_env(base(), "/d");
+  EXPECT_EQ(c.common.http_max_connections, 10000u);
+  EXPECT_EQ(c.common.http_min_body_bytes_per_sec, 1024u);
+  c = ApiConfig::from_env(base({{"REND_HTTP_MAX_CONNECTIONS", "50"}, {"REND_HTTP_MIN_BODY_BYTES_PER_SEC", "0"}}), "/d");
+  EXPECT_EQ(c.common.http_max_connections, 50u);
+  EXPECT_EQ(c.common.http_min_body_bytes_per_sec, 0u);
+  EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_HTTP_MAX_CONNECTIONS", "0"}}), "/d"); })
+                .find("REND_HTTP_MAX_CONNECTIONS"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { EdgeConfig::from_env(base({{"REND_HTTP_MIN_BODY_BYTES_PER_SEC", "-1"}}), "/d"); })
+                .find("REND_HTTP_MIN_BODY_BYTES_PER_SEC"),
+            std::string::npos);
+}
+
 TEST(Config, ErrorsNameTheVariable) {
   EXPECT_NE(error_of([] { ApiConfig::from_env(Env(), "/d"); }).find("REND_PLAYBACK_SIGNING_SECRET"), std::string::npos);
   EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_API_BIND_ADDR", "x"}}), "/d"); }).find("REND_API_BIND_ADDR"),

@@ -445,8 +445,13 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
     r->add("GET", "/v/{asset}/{path*}", [&d](http::Request& q) { return serve_artifact(d, q); }, hot);
   }
   if (surface != Surface::public_only) {
-    r->add("POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); });
-    r->add("POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); });
+    http::RouteOptions checked;  // the token before the body
+    checked.before_body = [&d](const http::Request& q) -> std::optional<http::Response> {
+      if (!internal_authorized(d, q)) return http::Response::error(401, "unauthorized", "internal token required");
+      return std::nullopt;
+    };
+    r->add("POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); }, checked);
+    r->add("POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); }, checked);
     r->add("GET", "/metrics", [&d](http::Request&) { return metrics(d); });
   }
   r->add("GET", "/healthz", [](http::Request&) { return http::Response::json(200, "{\"ok\":true}"); });

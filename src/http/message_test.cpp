@@ -60,3 +60,22 @@ TEST(Router, ParamsAndRest) {
   EXPECT_FALSE(d.handler);
   EXPECT_TRUE(d.method_not_allowed);
 }
+
+TEST(Router, AllowListsHeadWhereGetIsAllowed) {
+  Router router;
+  router.add("GET", "/a", [](Request&) { return Response::text(200, "a"); });
+  router.add("DELETE", "/a", [](Request&) { return Response::text(200, "a"); });
+  router.add("POST", "/b", [](Request&) { return Response::text(200, "b"); });
+  auto m = router.match("PUT", "/a");
+  EXPECT_TRUE(m.method_not_allowed);
+  EXPECT_EQ(m.allow, "GET, HEAD, DELETE");
+  m = router.match("GET", "/b");
+  EXPECT_EQ(m.allow, "POST");
+}
+
+TEST(Router, ExplicitHeadRouteIsListedOnce) {
+  Router router;
+  router.add("GET", "/a", [](Request&) { return Response::text(200, "a"); });
+  router.add("HEAD", "/a", [](Request&) { return Response::text(200, "a"); });
+  EXPECT_EQ(router.match("PUT", "/a").allow, "GET, HEAD");
+}

@@ -54,12 +54,13 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   Match m;
   const Route* get_fallback = nullptr;
   std::map<std::string, std::string> fallback_params;
+  bool head_listed = false;
   for (const auto& r : routes_) {
     std::map<std::string, std::string> params;
     if (!match_pattern(r, path, params)) continue;
     if (r.method == method) {
       m.handler = &r.handler;
-      m.opts = r.opts;
+      m.opts = &r.opts;
       m.params = std::move(params);
       return m;
     }
@@ -67,12 +68,17 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
       get_fallback = &r;
       fallback_params = std::move(params);
     }
+    // A GET route answers HEAD too (RFC 9110 section 9.3.2), so 405 lists it.
+    const bool is_get = r.method == "GET";
+    if (r.method == "HEAD" && head_listed) continue;
     if (!m.allow.empty()) m.allow += ", ";
     m.allow += r.method;
+    if (is_get && !head_listed) m.allow += ", HEAD";
+    head_listed |= is_get || r.method == "HEAD";
   }
   if (get_fallback) {
     m.handler = &get_fallback->handler;
-    m.opts = get_fallback->opts;
+    m.opts = &get_fallback->opts;
     m.params = std::move(fallback_params);
     return m;
   }

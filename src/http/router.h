@@ -18,6 +18,12 @@ struct RouteOptions {
   bool inline_handler = false;
   // Limit for buffered bodies; larger gets 413 before the handler runs.
   uint64_t max_body_bytes = 1 << 20;
+  // Runs after routing and before any body byte is read or "100 Continue" is sent,
+  // so that an unauthenticated client cannot make the server read (or buffer) its
+  // body: a response returned here is sent instead of running the handler (and the
+  // connection is closed, the body unread). Runs where the handler would (handler
+  // pool, or the I/O thread for inline_handler), so it may block on a key lookup.
+  std::function<std::optional<Response>(const Request&)> before_body;
 };
 
 class Router {
@@ -26,10 +32,10 @@ class Router {
 
   struct Match {
     const Handler* handler = nullptr;
-    RouteOptions opts;
+    const RouteOptions* opts = nullptr;  // set with handler; points into the router
     std::map<std::string, std::string> params;
     bool method_not_allowed = false;  // path matched, method did not
-    std::string allow;                // methods for 405 / OPTIONS
+    std::string allow;                // methods for 405 / OPTIONS (HEAD wherever GET is)
   };
   // HEAD falls back to the GET route (the server drops the body).
   Match match(std::string_view method, std::string_view path) const;

@@ -15,6 +15,7 @@
 #include <set>
 #include <sys/sendfile.h>
 #include <thread>
+#include <utility>
 
 #include "core/crypto.h"
 #include "core/log.h"
@@ -31,6 +32,33 @@ using asio::use_awaitable;
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// A request the client framed wrongly (as opposed to a dropped connection or a
+// timeout): it gets a 400 before the connection is closed.
+bool is_protocol_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+using Clock = std::chrono::steady_clock;
+
+// Progress of one request body, for its read deadlines.
+struct BodyPace {
+  Clock::time_point start = Clock::now();
+  uint64_t got = 0;
+};
+
+// The next body read's deadline: read_timeout from now, and no later than the moment
+// at which the bytes received so far fall below the minimum average rate.
+Clock::time_point body_deadline(const ServerOptions& o, const BodyPace& p) {
+  auto d = Clock::now() + o.read_timeout;
+  if (o.min_body_bytes_per_sec > 0) {
+    auto earned = std::chrono::microseconds(p.got * 1000000 / o.min_body_bytes_per_sec);
+    d = std::min(d, p.start + o.body_rate_grace + earned);
+  }
+  return d;
+}
 
 // Bridges a handler thread to the connection's coroutine: each read() posts one
 // async read of the body onto the connection's executor and waits for it. The
@@ -39,34 +67,70 @@ constexpr size_t kChunk = 64 * 1024;
 class StreamBodyReader final : public BodyReader {
  public:
   StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                   bhttp::request_parser<bhttp::buffer_body>& parser, std::chrono::seconds timeout)
-      : stream_(stream), buf_(buf), parser_(parser), timeout_(timeout) {}
+                   bhttp::request_parser<bhttp::buffer_body>& parser, const ServerOptions& opts,
+                   const std::atomic<bool>& io_closed)
+      : stream_(stream), buf_(buf), parser_(parser), opts_(opts), io_closed_(io_closed) {}
 
   size_t read(char* out, size_t n) override {
     if (n == 0) return 0;
     if (parser_.is_done()) return 0;
+    if (io_closed_) throw std::runtime_error("request body read failed: server stopped");
+    if (!started_) {
+      started_ = true;
+      pace_.start = Clock::now();
+    }
+    const bool send_continue = std::exchange(continue_pending_, false);
     std::promise<std::pair<beast::error_code, size_t>> done;
     auto fut = done.get_future();
-    asio::post(stream_.get_executor(), [&] {
-      parser_.get().body().data = out;
-      parser_.get().body().size = n;
-      stream_.expires_after(timeout_);
-      bhttp::async_read_some(stream_, buf_, parser_, [&, n](beast::error_code ec, size_t) {
-        if (ec == bhttp::error::need_buffer) ec = {};
-        done.set_value({ec, n - parser_.get().body().size});
+    asio::post(stream_.get_executor(), [this, out, n, send_continue, &done] {
+      if (!send_continue) return start_read(out, n, done);
+      stream_.expires_after(opts_.read_timeout);
+      asio::async_write(stream_, asio::buffer(kContinue), [this, out, n, &done](beast::error_code ec, size_t) {
+        if (ec) return done.set_value({ec, 0});
+        start_read(out, n, done);
       });
     });
+    // Polled, so that a server stopping with this thread waiting is noticed: once
+    // the I/O threads are gone the posted read never runs. (The read then stays
+    // queued on a stopped context, which destroys it unrun.)
+    while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+      if (io_closed_) throw std::runtime_error("request body read failed: server stopped");
     auto [ec, got] = fut.get();
-    if (ec) throw std::runtime_error("request body read failed: " + ec.message());
+    if (ec) {
+      error_ = ec;
+      throw std::runtime_error("request body read failed: " + ec.message());
+    }
+    pace_.got += got;
     if (got == 0 && !parser_.is_done()) return read(out, n);  // only framing consumed
     return got;
   }
+  // The first read error, for the response the server sends instead of the handler's.
+  const beast::error_code& error() const { return error_; }
+  // The client waits for 100 Continue: it goes out with the first read, so a handler
+  // that answers without reading (not found, conflict, too large) never invites the
+  // body.
+  void expect_continue() { continue_pending_ = true; }
 
  private:
+  void start_read(char* out, size_t n, std::promise<std::pair<beast::error_code, size_t>>& done) {
+    parser_.get().body().data = out;
+    parser_.get().body().size = n;
+    stream_.expires_at(body_deadline(opts_, pace_));
+    bhttp::async_read_some(stream_, buf_, parser_, [this, n, &done](beast::error_code ec, size_t) {
+      if (ec == bhttp::error::need_buffer) ec = {};
+      done.set_value({ec, n - parser_.get().body().size});
+    });
+  }
+
+  bool started_ = false;
+  bool continue_pending_ = false;
+  beast::error_code error_;
   beast::tcp_stream& stream_;
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
-  std::chrono::seconds timeout_;
+  const ServerOptions& opts_;
+  const std::atomic<bool>& io_closed_;
+  BodyPace pace_;
 };
 
 // Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
@@ -95,6 +159,42 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
   return out;
 }
 
+// Framing the parser accepts but we refuse, because a proxy in front of us may
+// frame the same bytes differently (request smuggling, RFC 9112 section 6.3 and
+// 11.2): any Transfer-Encoding but exactly one "chunked" (Beast takes "gzip,
+// chunked" as chunked and "chunked, gzip" as no body), Transfer-Encoding in HTTP/1.0
+// or with Content-Length, Content-Length more than once (even with equal values),
+// and a Host field missing (HTTP/1.1) or repeated. Returns the reason, or nullptr.
+const char* framing_error(const bhttp::request_parser<bhttp::buffer_body>& parser) {
+  const auto& h = parser.get();
+  int hosts = 0, lengths = 0, codings = 0;
+  std::string_view coding, length;
+  for (const auto& f : h) {
+    switch (f.name()) {
+      case bhttp::field::host: ++hosts; break;
+      case bhttp::field::content_length: ++lengths; length = f.value(); break;
+      case bhttp::field::transfer_encoding: ++codings; coding = f.value(); break;
+      default: break;
+    }
+  }
+  if (codings > 0) {
+    if (codings > 1 || !iequals(coding, "chunked")) return "unsupported Transfer-Encoding (only \"chunked\")";
+    if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+    if (lengths > 0) return "both Transfer-Encoding and Content-Length";
+  }
+  if (lengths > 1 || length.find(',') != std::string_view::npos) return "more than one Content-Length";
+  if (hosts > 1) return "more than one Host";
+  if (hosts == 0 && h.version() >= 11) return "missing Host";
+  return nullptr;
+}
+
+// obs-fold (a field line continued on the next line, RFC 9112 section 5.2): Beast
+// joins the lines, which another parser may not, so it is refused. In a valid head
+// no line starts with SP or HTAB.
+bool has_obs_fold(std::string_view head) {
+  return head.find("\n ") != std::string_view::npos || head.find("\n\t") != std::string_view::npos;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -110,7 +210,11 @@ struct Server::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
+  std::atomic<uint64_t> connections{0}, refused{0}, accept_failures{0};
+  std::atomic<int> streaming{0};  // handler threads held by stream_body requests
+  int streaming_cap = 1;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> io_closed{false};  // the I/O threads have been joined (stop())
   bool stopped = false;
   std::mutex mu;
   // Live connections, so stop() can abort requests still running after the grace
@@ -120,7 +224,14 @@ struct Server::Impl {
 
   Impl(ServerOptions o, std::shared_ptr<const Router> r)
       : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {
-    for (int i = 0; i < std::max(1, opts.io_threads); ++i) ctxs.push_back(std::make_unique<asio::io_context>(1));
+    for (int i = 0; i < std::max(1, opts.io_threads); ++i) {
+      ctxs.push_back(std::make_unique<asio::io_context>(1));
+      // Asio creates a context's reactor (epoll + eventfd descriptors) with its first
+      // socket; done now, so that it cannot fail (and throw out of the accept loop)
+      // when descriptors run out later.
+      tcp::socket warm(*ctxs.back());
+    }
+    streaming_cap = opts.max_streaming_bodies > 0 ? opts.max_streaming_bodies : std::max(1, opts.handler_threads / 2);
     acceptor.emplace(*ctxs[0]);
   }
 
@@ -132,8 +243,20 @@ struct Server::Impl {
       if (ec) {
         if (stopping) co_return;
         if (ec == asio::error::operation_aborted) co_return;
-        continue;  // EMFILE and friends: keep accepting
+        // EMFILE, ENFILE, ENOBUFS...: the connection stays queued and accept(2) would
+        // fail again at once, so pause instead of spinning, then keep accepting.
+        if (accept_failures.fetch_add(1, std::memory_order_relaxed) % 100 == 0)
+          core::log::warn("http_accept_failed", {{"server", opts.name}, {"error", ec.message()}});
+        asio::steady_timer pause(*ctxs[0], std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
       }
+      if (connections.load(std::memory_order_relaxed) >= opts.max_connections) {
+        refused.fetch_add(1, std::memory_order_relaxed);
+        sock.close(ec);
+        continue;
+      }
+      connections.fetch_add(1, std::memory_order_relaxed);
       sock.set_option(tcp::no_delay(true), ec);
       asio::co_spawn(ctx, session(std::move(sock)), asio::detached);
     }
@@ -184,6 +307,28 @@ struct Server::Impl {
     }
     req.may_block = true;
     co_return co_await asio::co_spawn(pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
+  }
+
+  // The route's pre-body check, where its handler would run; an exception is a 500.
+  awaitable<std::optional<Response>> run_before_body(const RouteOptions& ro, Request& req) {
+    auto call = [&]() -> std::optional<Response> {
+      try {
+        return ro.before_body(req);
+      } catch (const std::exception& e) {
+        core::log::error("http_before_body_exception", {{"server", opts.name}, {"method", req.method},
+                                                        {"path", req.path}, {"error", e.what()}});
+        auto r = Response::error(500, "internal", "internal error");
+        r.close = true;
+        return r;
+      }
+    };
+    if (ro.inline_handler) {
+      req.may_block = false;
+      co_return call();
+    }
+    req.may_block = true;
+    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<std::optional<Response>> { co_return call(); },
+                                      use_awaitable);
   }
 
   awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
@@ -308,11 +453,57 @@ struct Server::Impl {
     co_return std::pair<uint64_t, bool>{sent, !ec};
   }
 
+  // http::async_read_header, except that the raw head is checked for obs-fold before
+  // the parser consumes it (Beast unfolds it invisibly). Sets ec to
+  // bhttp::error::bad_value for a folded head.
+  awaitable<void> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                            bhttp::request_parser<bhttp::buffer_body>& parser, beast::error_code& ec) {
+    // Idle until the head's first bytes, then header_timeout for all of it. The
+    // second deadline is set only when the first read did not bring the whole head,
+    // so a typical request costs one timer update, as before.
+    bool timed = buf.size() > 0;
+    stream.expires_after(timed ? opts.header_timeout : opts.idle_timeout);
+    for (;;) {
+      if (buf.size() > 0) {
+        auto data = buf.data();
+        size_t used = parser.put(data, ec);
+        if (!ec && parser.is_header_done()) {
+          if (has_obs_fold({static_cast<const char*>(data.data()), used})) ec = bhttp::error::bad_value;
+          buf.consume(used);
+          co_return;
+        }
+        buf.consume(used);
+        if (ec != bhttp::error::need_more) co_return;
+        ec = {};
+        if (!timed) {
+          timed = true;
+          stream.expires_after(opts.header_timeout);
+        }
+      }
+      size_t room = buf.max_size() - buf.size();
+      if (room == 0) {  // unreachable while the buffer exceeds the header limit; kept as a guard
+        ec = bhttp::error::buffer_overflow;
+        co_return;
+      }
+      size_t n = co_await stream.async_read_some(buf.prepare(std::min<size_t>(room, kChunk)),
+                                                 asio::redirect_error(use_awaitable, ec));
+      buf.commit(n);
+      if (ec == asio::error::eof) {
+        ec = parser.got_some() ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+        co_return;
+      }
+      if (ec) co_return;
+    }
+  }
+
   awaitable<void> session(tcp::socket sock) {
     beast::error_code ec;
     auto remote = sock.remote_endpoint(ec);
     beast::tcp_stream stream(std::move(sock));
-    beast::flat_buffer buf;
+    // Bounded: Beast limits the head (header_limit) but not a chunk-size line, chunk
+    // extensions or trailers, which must fit in this buffer; beyond it the read fails
+    // with buffer_overflow (400, close). Head limit plus one read's worth of body.
+    beast::flat_buffer buf(opts.max_header_bytes + kChunk);
     {
       std::lock_guard lk(conns_mu);
       conns.insert(&stream);
@@ -321,18 +512,20 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::buffer_body> parser;
       parser.header_limit(opts.max_header_bytes);
       parser.body_limit(boost::none);  // enforced per route below
-      stream.expires_after(opts.idle_timeout);
-      co_await bhttp::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      co_await read_head(stream, buf, parser, ec);
       if (ec) {
         if (ec == bhttp::error::header_limit) {
           auto r = Response::error(431, "header_too_large", "request header too large");
           co_await write_response(stream, r, false, false, 11);
-        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
-                   ec != asio::error::eof && ec != asio::error::connection_reset &&
-                   ec != asio::error::operation_aborted && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
+        } else if (is_protocol_error(ec)) {
           auto r = Response::error(400, "bad_request", "malformed HTTP request");
           co_await write_response(stream, r, false, false, 11);
         }
+        break;
+      }
+      if (const char* why = framing_error(parser)) {
+        auto r = Response::error(400, "bad_request", std::string("malformed HTTP request: ") + why);
+        co_await write_response(stream, r, false, false, 11);
         break;
       }
       in_flight++;
@@ -346,6 +539,7 @@ struct Server::Impl {
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
+    connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Returns whether the connection may be reused.
@@ -356,11 +550,6 @@ struct Server::Impl {
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
     bool head = req.method == "HEAD";
-    if (parser.get()[bhttp::field::expect] == "100-continue") {
-      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-      co_await bhttp::async_write(stream, cont, asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return false;
-    }
 
     auto match = router->match(req.method, req.path);
     Response res;
@@ -375,38 +564,88 @@ struct Server::Impl {
         res = Response::error(404, "not_found", "no such route");
       }
     } else {
+      const RouteOptions& ro = *match.opts;
       req.params = std::move(match.params);
       std::optional<StreamBodyReader> reader;
       bool rejected = false;
-      if (match.opts.stream_body) {
-        reader.emplace(stream, buf, parser, opts.read_timeout);
-        req.body_stream = &*reader;
-      } else if (!parser.is_done()) {
-        uint64_t limit = match.opts.max_body_bytes;
-        if (parser.content_length() && *parser.content_length() > limit) {
-          res = Response::error(413, "body_too_large", "request body too large");
+      // Checks that need no body byte come first: the pre-body hook (authentication),
+      // then the declared size. Only then is the client invited to send its body.
+      if (ro.before_body) {
+        if (auto early = co_await run_before_body(ro, req)) {
+          res = std::move(*early);
           rejected = true;
-        } else {
-          std::string body;
-          char tmp[16384];
-          while (!parser.is_done()) {
-            parser.get().body().data = tmp;
-            parser.get().body().size = sizeof tmp;
-            stream.expires_after(opts.read_timeout);
-            co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            if (ec) co_return false;
-            body.append(tmp, sizeof tmp - parser.get().body().size);
-            if (body.size() > limit) {
-              res = Response::error(413, "body_too_large", "request body too large");
-              rejected = true;
-              break;
-            }
-          }
-          req.body = std::move(body);
         }
       }
-      if (!rejected) res = co_await run_handler(*match.handler, req, match.opts.inline_handler);
+      // Streamed bodies hold a handler thread per read: a bounded share of the pool.
+      struct Slot {  // released on every way out, co_return included
+        std::atomic<int>* count = nullptr;
+        void release() {
+          if (count) count->fetch_sub(1);
+          count = nullptr;
+        }
+        ~Slot() { release(); }
+      } stream_slot;
+      if (!rejected && ro.stream_body && !parser.is_done()) {
+        if (streaming.fetch_add(1) >= streaming_cap) {
+          streaming.fetch_sub(1);
+          res = Response::error(503, "busy", "too many uploads in progress; retry shortly");
+          res.headers.set("Retry-After", "1");
+          rejected = true;
+        } else {
+          stream_slot.count = &streaming;
+        }
+      }
+      if (!rejected && !ro.stream_body && !parser.is_done() && parser.content_length() &&
+          *parser.content_length() > ro.max_body_bytes) {
+        res = Response::error(413, "body_too_large", "request body too large");
+        rejected = true;
+      }
+      // 100 Continue (RFC 9110 section 10.1.1): never to HTTP/1.0, never without a
+      // body; for a streamed body, with the handler's first read.
+      const bool wants_continue = !rejected && !parser.is_done() && version >= 11 &&
+                                  iequals(parser.get()[bhttp::field::expect], "100-continue");
+      if (wants_continue && !ro.stream_body) {
+        stream.expires_after(opts.read_timeout);
+        co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+      }
+      if (!rejected && ro.stream_body) {
+        reader.emplace(stream, buf, parser, opts, io_closed);
+        if (wants_continue) reader->expect_continue();
+        req.body_stream = &*reader;
+      } else if (!rejected && !parser.is_done()) {
+        std::string body;
+        char tmp[16384];
+        BodyPace pace;
+        while (!parser.is_done()) {
+          parser.get().body().data = tmp;
+          parser.get().body().size = sizeof tmp;
+          pace.got = body.size();
+          stream.expires_at(body_deadline(opts, pace));
+          co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) {
+            if (is_protocol_error(ec)) {
+              auto r = Response::error(400, "bad_request", "malformed request body framing");
+              co_await write_response(stream, r, false, false, version);
+            }
+            co_return false;
+          }
+          body.append(tmp, sizeof tmp - parser.get().body().size);
+          if (body.size() > ro.max_body_bytes) {
+            res = Response::error(413, "body_too_large", "request body too large");
+            rejected = true;
+            break;
+          }
+        }
+        req.body = std::move(body);
+      }
+      if (!rejected) res = co_await run_handler(*match.handler, req, ro.inline_handler);
+      stream_slot.release();
+      if (reader && is_protocol_error(reader->error())) {
+        res = Response::error(400, "bad_request", "malformed request body framing");
+        res.close = true;
+      }
       body_consumed = parser.is_done();
     }
     // A body we did not read would be parsed as the next request: close instead.
@@ -452,6 +691,12 @@ uint16_t Server::start() {
   return port;
 }
 
+Server::Stats Server::stats() const {
+  const auto& I = *impl_;
+  return {I.connections.load(std::memory_order_relaxed), I.refused.load(std::memory_order_relaxed),
+          I.accept_failures.load(std::memory_order_relaxed)};
+}
+
 void Server::stop() {
   auto& I = *impl_;
   {
@@ -470,15 +715,17 @@ void Server::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (I.in_flight > 0) {
     // Each socket is closed on its own thread; it may be gone by then (checked).
-    std::lock_guard lk(I.conns_mu);
-    for (auto* s : I.conns) {
-      asio::post(s->get_executor(), [&I, s] {
-        std::lock_guard lk2(I.conns_mu);
-        if (!I.conns.count(s)) return;
-        beast::error_code ec;
-        s->socket().close(ec);
-      });
-    }
+    {
+      std::lock_guard lk(I.conns_mu);
+      for (auto* s : I.conns) {
+        asio::post(s->get_executor(), [&I, s] {
+          std::lock_guard lk2(I.conns_mu);
+          if (!I.conns.count(s)) return;
+          beast::error_code ec;
+          s->socket().close(ec);
+        });
+      }
+    }  // released before waiting: every close above takes it on its I/O thread
     auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (I.in_flight > 0 && std::chrono::steady_clock::now() < hard)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -487,6 +734,9 @@ void Server::stop() {
   for (auto& c : I.ctxs) c->stop();
   for (auto& t : I.threads) t.join();
   I.threads.clear();
+  // No I/O thread runs any more, so a body read a handler still waits for (or starts,
+  // after finishing something slow) would never complete: it fails instead.
+  I.io_closed = true;
   I.pool.stop();
   I.pool.join();
 }

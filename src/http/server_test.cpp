@@ -2,7 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <future>
+#include <thread>
 
 #include "http/client.h"
 
@@ -38,17 +50,135 @@ class FailingSource : public BodySource {
   int calls_ = 0;
 };
 
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// What a flood may send before the server must have given up on it, and how much
+// it sends at most: a server that reads without bound takes it all.
+constexpr size_t kFloodBound = 8u << 20;
+constexpr size_t kFloodMax = 64u << 20;
+
+// A raw TCP client, for requests no well-behaved client library would send.
+struct Raw {
+  int fd = -1;
+  explicit Raw(uint16_t port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    timeval tv{2, 0};  // a server that neither reads nor answers must not hang the test
+    if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  ~Raw() {
+    if (fd >= 0) ::close(fd);
+  }
+  Raw(const Raw&) = delete;
+  bool send(std::string_view s) {
+    while (!s.empty()) {
+      ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      s.remove_prefix(size_t(n));
+    }
+    return true;
+  }
+  bool readable(std::chrono::milliseconds wait) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, int(wait.count())) > 0;
+  }
+  // Everything until the server closes or `wait` passes; `closed` tells which.
+  std::string read_all(std::chrono::milliseconds wait = 3000ms, bool* closed = nullptr) {
+    std::string out;
+    auto deadline = Clock::now() + wait;
+    if (closed) *closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= 0ms || !readable(left)) return out;
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        if (closed) *closed = true;
+        return out;
+      }
+      out.append(buf, size_t(n));
+    }
+  }
+  // Reads until `needle` has arrived (or close / timeout).
+  std::string read_until(std::string_view needle, std::chrono::milliseconds wait = 3000ms) {
+    std::string out;
+    auto deadline = Clock::now() + wait;
+    while (out.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= 0ms || !readable(left)) break;
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, size_t(n));
+    }
+    return out;
+  }
+  // Sends `head`, then `filler` over and over until the server answers or closes;
+  // returns the bytes sent (capped at `max`). A small send buffer, so that what the
+  // kernels absorb after the server stopped reading stays small next to `max`.
+  size_t flood(std::string_view head, std::string_view filler, size_t max = kFloodMax) {
+    int sndbuf = 64 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (!send(head)) return head.size();
+    size_t sent = head.size();
+    while (sent < max) {
+      if (readable(0ms) || !send(filler)) break;
+      sent += filler.size();
+    }
+    return sent;
+  }
+};
+
+// The status code of a raw response ("HTTP/1.1 400 ..." -> 400), 0 if none.
+int status_of(std::string_view raw) {
+  if (raw.size() < 12 || raw.substr(0, 5) != "HTTP/") return 0;
+  return std::atoi(std::string(raw.substr(9, 3)).c_str());
+}
+
 struct ServerFixture : ::testing::Test {
   std::shared_ptr<Router> router = std::make_shared<Router>();
   std::unique_ptr<Server> server;
   std::string base;
+  ServerOptions opts;
+  uint16_t port = 0;
 
   void start() {
-    ServerOptions o;
-    o.port = 0;
-    o.decorate = [](const Request&, Response& r) { r.headers.set("x-test", "1"); };
-    server = std::make_unique<Server>(o, router);
-    base = "http://127.0.0.1:" + std::to_string(server->start());
+    opts.port = 0;
+    opts.decorate = [](const Request&, Response& r) { r.headers.set("x-test", "1"); };
+    server = std::make_unique<Server>(opts, router);
+    port = server->start();
+    base = "http://127.0.0.1:" + std::to_string(port);
+  }
+  // One raw request on a fresh connection: the whole answer, and whether the server
+  // closed the connection after it.
+  std::string exchange(std::string_view request, bool* closed = nullptr) {
+    Raw c(port);
+    EXPECT_GE(c.fd, 0);
+    c.send(request);
+    return c.read_all(2000ms, closed);
+  }
+  // Routes for the framing tests: an echo of the buffered body and a streamed one.
+  void add_echo_routes() {
+    router->add("POST", "/echo", [](Request& r) { return Response::text(200, "body=" + r.body); });
+    router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+    RouteOptions s;
+    s.stream_body = true;
+    router->add("PUT", "/up",
+                [](Request& r) {
+                  std::string all;
+                  char buf[4096];
+                  while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+                  return Response::text(200, "body=" + all);
+                },
+                s);
   }
   ClientResponse call(std::string method, std::string path, std::string body = {}) {
     ClientRequest r;
@@ -139,4 +269,558 @@ TEST_F(ServerFixture, HandlerExceptionIs500) {
   auto r = call("GET", "/boom");
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
+}
+
+// --- Item 1: the per-connection read buffer is bounded -----------------------------
+
+TEST_F(ServerFixture, EndlessChunkExtensionIsCutOff) {
+  add_echo_routes();
+  start();
+  for (std::string path : {"POST /echo", "PUT /up"}) {
+    Raw c(port);
+    size_t sent = c.flood(path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=",
+                          std::string(4096, 'a'));
+    EXPECT_LT(sent, kFloodBound) << path;
+    bool closed = false;
+    auto r = c.read_all(2000ms, &closed);
+    EXPECT_TRUE(closed) << path;
+    if (!r.empty()) {
+      EXPECT_EQ(status_of(r), 400) << path << ": " << r;
+    }
+  }
+}
+
+TEST_F(ServerFixture, EndlessChunkSizeLineIsCutOff) {
+  add_echo_routes();
+  start();
+  Raw c(port);
+  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        std::string(4096, '0'));
+  EXPECT_LT(sent, kFloodBound);
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  if (!r.empty()) {
+    EXPECT_EQ(status_of(r), 400) << r;
+  }
+}
+
+TEST_F(ServerFixture, EndlessTrailersAreCutOff) {
+  add_echo_routes();
+  start();
+  std::string lines;
+  for (int i = 0; i < 256; ++i) lines += "X-Trailer-" + std::to_string(i) + ": value\r\n";
+  Raw c(port);
+  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n", lines);
+  EXPECT_LT(sent, kFloodBound);
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  if (!r.empty()) {
+    EXPECT_EQ(status_of(r), 400) << r;
+  }
+}
+
+TEST_F(ServerFixture, ChunkedBodyWithExtensionAndTrailerStillWorks) {
+  add_echo_routes();
+  start();
+  bool closed = true;
+  auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3;name=val\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n"
+                    "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    &closed);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("body=abcde"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\n\r\nok"), std::string::npos) << "pipelined request after the trailer: " << r;
+  EXPECT_TRUE(closed);
+}
+
+// --- Item 2: framing that could smuggle a request is refused ------------------------
+
+// Each request must get one 400 and a closed connection, never the echo's 200 (nor a
+// second response for bytes the server mistook for a pipelined request).
+void expect_refused(ServerFixture& f, const std::string& request) {
+  bool closed = false;
+  auto r = f.exchange(request, &closed);
+  EXPECT_EQ(status_of(r), 400) << request << "\n--> " << r;
+  EXPECT_TRUE(closed) << request;
+  EXPECT_EQ(r.find("HTTP/1.1", 5), std::string::npos) << "second response to " << request << "\n--> " << r;
+}
+
+TEST_F(ServerFixture, TransferEncodingOtherThanChunkedIsRefused) {
+  add_echo_routes();
+  start();
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  for (std::string te : {"chunked, gzip", "gzip, chunked", "identity", "gzip", "chunked;q=1", "chunked,"})
+    expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                            body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  // Chunked framing in HTTP/1.0 does not exist (RFC 9112 section 6.1).
+  expect_refused(*this, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  // Exactly "chunked" (any case) is fine.
+  bool closed = true;
+  auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: Chunked\r\n\r\n" + body,
+                    &closed);
+  EXPECT_EQ(status_of(r), 200) << r;
+}
+
+TEST_F(ServerFixture, TransferEncodingWithContentLengthIsRefused) {
+  add_echo_routes();
+  start();
+  const std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nContent-Length: 13\r\n\r\n" + body);
+}
+
+TEST_F(ServerFixture, DuplicateContentLengthIsRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nabc");
+}
+
+TEST_F(ServerFixture, HostHeaderIsRequiredOnceInHttp11) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "GET /ok HTTP/1.1\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+  // HTTP/1.0 predates Host.
+  EXPECT_EQ(status_of(exchange("GET /ok HTTP/1.0\r\n\r\n")), 200);
+  EXPECT_EQ(status_of(exchange("GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")), 200);
+}
+
+TEST_F(ServerFixture, ObsFoldBareLfAndBadMethodAreRefused) {
+  add_echo_routes();
+  start();
+  // obs-fold (RFC 9112 section 5.2: a server must reject it or replace it).
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n");
+  // A bare LF as line terminator, in the request line and in a field.
+  expect_refused(*this, "GET /ok HTTP/1.1\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n");
+  // A method that is not a token, and whitespace before the colon (section 5.1).
+  expect_refused(*this, "G(T /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost : x\r\n\r\n");
+  // A bare LF ending a chunk-size line.
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n");
+}
+
+// --- Item 7: what Beast itself refuses (kept honest by a test each) ----------------
+
+TEST_F(ServerFixture, OversizedHeaderIs431AndLongRequestLineIsRefused) {
+  add_echo_routes();
+  opts.max_header_bytes = 4096;
+  start();
+  bool closed = false;
+  auto r = exchange("GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+  EXPECT_TRUE(closed);
+  r = exchange("GET /" + std::string(8000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+  EXPECT_TRUE(closed);
+  // Many small fields count against the same limit.
+  std::string many;
+  for (int i = 0; i < 1000; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  r = exchange("GET /ok HTTP/1.1\r\nHost: x\r\n" + many + "\r\n", &closed);
+  EXPECT_EQ(status_of(r), 431) << r;
+}
+
+TEST_F(ServerFixture, ControlCharactersAndBadVersionsAreRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, std::string("GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 41));
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n");
+  expect_refused(*this, std::string("GET /o\0k HTTP/1.1\r\nHost: x\r\n\r\n", 31));
+  expect_refused(*this, "GET /ok HTTP/2.0\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1 \r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET  /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+}
+
+// --- Item 3: authentication before the body; 100 Continue only after the checks ----
+
+struct PreBodyFixture : ServerFixture {
+  std::atomic<int> handler_calls{0};
+  void add_guarded_routes() {
+    RouteOptions o;
+    o.max_body_bytes = 100;
+    o.before_body = [](const Request& r) -> std::optional<Response> {
+      if (r.header("authorization") != "Bearer good") return Response::error(401, "unauthorized", "no");
+      return std::nullopt;
+    };
+    router->add("POST", "/guarded", [this](Request& r) {
+      handler_calls++;
+      return Response::text(200, "body=" + r.body);
+    }, o);
+    o.stream_body = true;
+    router->add("PUT", "/guarded-up", [this](Request& r) {
+      handler_calls++;
+      std::string all;
+      char buf[4096];
+      while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+      return Response::text(200, "body=" + all);
+    }, o);
+    router->add("POST", "/open", [](Request& r) { return Response::text(200, "body=" + r.body); });
+    RouteOptions s;
+    s.stream_body = true;
+    router->add("PUT", "/refuses-unread", [](Request&) { return Response::error(409, "conflict", "no"); }, s);
+  }
+};
+
+TEST_F(PreBodyFixture, UnauthenticatedBodyIsRefusedBeforeItIsReadAndWithout100) {
+  add_guarded_routes();
+  start();
+  for (std::string target : {"POST /guarded", "PUT /guarded-up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n");
+    bool closed = false;
+    auto r = c.read_all(2000ms, &closed);
+    EXPECT_EQ(status_of(r), 401) << target << ": " << r;
+    EXPECT_TRUE(closed) << target;
+    EXPECT_EQ(r.find("100 Continue"), std::string::npos) << target << ": " << r;
+  }
+  // Without Expect, the same: answered without waiting for the body.
+  Raw c(port);
+  c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_until("\r\n\r\n", 2000ms)), 401);
+  EXPECT_EQ(handler_calls, 0);
+}
+
+TEST_F(PreBodyFixture, AuthenticatedRequestGets100ThenItsAnswer) {
+  add_guarded_routes();
+  start();
+  for (std::string target : {"POST /guarded", "PUT /guarded-up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto first = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n") << target;
+    c.send("abc");
+    auto r = c.read_until("body=abc", 2000ms);
+    EXPECT_EQ(status_of(r), 200) << target << ": " << r;
+  }
+  EXPECT_EQ(handler_calls, 2);
+}
+
+TEST_F(PreBodyFixture, OverLimitContentLengthIs413Without100) {
+  add_guarded_routes();
+  start();
+  Raw c(port);
+  c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
+  bool closed = false;
+  auto r = c.read_all(2000ms, &closed);
+  EXPECT_EQ(status_of(r), 413) << r;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_calls, 0);
+}
+
+TEST_F(PreBodyFixture, No100ForHttp10ForNoBodyOrForUnknownRoutes) {
+  add_guarded_routes();
+  start();
+  {
+    Raw c(port);
+    c.send("POST /open HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    EXPECT_FALSE(c.readable(300ms)) << "an HTTP/1.0 client got an interim response";
+    c.send("abc");
+    auto r = c.read_all(2000ms);
+    EXPECT_EQ(r.substr(0, 12), "HTTP/1.0 200") << r;
+  }
+  {
+    Raw c(port);
+    c.send("POST /open HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 200) << r;
+  }
+  {
+    // A streamed-body handler that answers without reading: no invitation either.
+    Raw c(port);
+    c.send("PUT /refuses-unread HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 409) << r;
+  }
+  {
+    Raw c(port);
+    c.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    auto r = c.read_until("\r\n\r\n", 2000ms);
+    EXPECT_EQ(status_of(r), 404) << r;
+  }
+}
+
+// --- Item 4: slow clients, connection and thread caps ------------------------------
+
+// A connection dribbling its head is cut off at header_timeout after its first byte,
+// however steadily it sends.
+TEST_F(ServerFixture, SlowHeadIsCutOffAtTheHeaderDeadline) {
+  add_echo_routes();
+  opts.header_timeout = 1s;
+  opts.idle_timeout = 30s;
+  opts.read_timeout = 30s;
+  start();
+  Raw c(port);
+  auto t0 = Clock::now();
+  std::string head = "GET /ok HTTP/1.1\r\nHost: x\r\n";
+  bool closed = false;
+  for (int i = 0; Clock::now() - t0 < 5s; ++i) {
+    if (!c.send(i < int(head.size()) ? head.substr(size_t(i), 1) : "X-Pad: 1\r\n")) break;
+    if (c.readable(100ms)) {
+      c.read_all(500ms, &closed);
+      break;
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+}
+
+// An idle keep-alive connection is not held to the header deadline before its next
+// request starts.
+TEST_F(ServerFixture, IdleKeepAliveIsNotCutByTheHeaderDeadline) {
+  add_echo_routes();
+  opts.header_timeout = 1s;
+  opts.idle_timeout = 30s;
+  start();
+  Raw c(port);
+  c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_until("ok", 2000ms)), 200);
+  std::this_thread::sleep_for(1500ms);
+  c.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// A body sent below min_body_bytes_per_sec (after the grace period) is cut off, for a
+// buffered and for a streamed body, although every single read is well within
+// read_timeout.
+TEST_F(ServerFixture, DribbledBodyIsCutOffByTheMinimumRate) {
+  add_echo_routes();
+  opts.read_timeout = 30s;
+  opts.min_body_bytes_per_sec = 1000;
+  opts.body_rate_grace = 1s;
+  start();
+  for (std::string target : {"POST /echo", "PUT /up"}) {
+    Raw c(port);
+    c.send(target + " HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    auto t0 = Clock::now();
+    bool closed = false;
+    while (Clock::now() - t0 < 6s) {
+      if (!c.send(std::string(10, 'a'))) {
+        closed = true;
+        break;
+      }
+      if (c.readable(100ms)) {
+        c.read_all(500ms, &closed);
+        break;
+      }
+    }
+    EXPECT_TRUE(closed) << target;
+    EXPECT_LT(Clock::now() - t0, 3500ms) << target;
+  }
+}
+
+TEST_F(ServerFixture, BodyAtTheMinimumRateIsAccepted) {
+  add_echo_routes();
+  opts.min_body_bytes_per_sec = 1000;
+  opts.body_rate_grace = 1s;
+  start();
+  Raw c(port);
+  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3000\r\n\r\n");
+  auto t0 = Clock::now();
+  for (int i = 0; i < 15; ++i) {  // 3000 bytes in about 1.5 s: 2000 B/s
+    c.send(std::string(200, 'a'));
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// Dribbling uploads hold at most half of the handler pool; the rest still answers.
+TEST_F(ServerFixture, SlowUploadsCannotTakeEveryHandlerThread) {
+  add_echo_routes();
+  router->add("GET", "/pool", [](Request&) { return Response::text(200, "pool"); });
+  opts.handler_threads = 4;
+  opts.read_timeout = 30s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  std::vector<std::unique_ptr<Raw>> uploads;
+  int busy = 0;
+  for (int i = 0; i < 4; ++i) {
+    uploads.push_back(std::make_unique<Raw>(port));
+    uploads.back()->send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\na");
+  }
+  for (auto& u : uploads) {
+    auto r = u->read_until("\r\n\r\n", 300ms);
+    if (status_of(r) == 503) {
+      ++busy;
+      EXPECT_NE(r.find("Retry-After:"), std::string::npos) << r;
+    }
+  }
+  EXPECT_EQ(busy, 2);
+  auto t0 = Clock::now();
+  Raw c(port);
+  c.send("GET /pool HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto r = c.read_all(3000ms);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_LT(Clock::now() - t0, 1000ms);
+}
+
+TEST_F(ServerFixture, ConnectionsBeyondTheCapAreClosedAndCounted) {
+  add_echo_routes();
+  opts.max_connections = 3;
+  start();
+  std::vector<std::unique_ptr<Raw>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Raw>(port));
+    held.back()->send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(status_of(held.back()->read_until("ok", 2000ms)), 200);
+  }
+  {
+    Raw extra(port);
+    extra.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
+    bool closed = false;
+    auto r = extra.read_all(2000ms, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(status_of(r), 0) << r;
+  }
+  EXPECT_GE(server->stats().refused_connections, 1u);
+  held.pop_back();  // one slot frees up
+  auto deadline = Clock::now() + 2s;
+  int status = 0;
+  while (status != 200 && Clock::now() < deadline) {
+    Raw again(port);
+    again.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    status = status_of(again.read_all(1000ms));
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
+}
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Out of file descriptors, accept(2) fails at once while the connection stays queued:
+// the acceptor must wait before retrying instead of spinning, and serve the
+// connection once descriptors are free again.
+TEST_F(ServerFixture, AcceptBacksOffWhenOutOfFileDescriptors) {
+  add_echo_routes();
+  start();
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(old.rlim_cur, 1024);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers.push_back(fd);
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());
+  fillers.pop_back();
+  Raw c(port);  // takes the last descriptor: the server cannot accept this connection
+  bool connected = c.fd >= 0;
+  if (connected) c.send("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(1s);
+  double cpu = cpu_seconds() - cpu0;
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  ASSERT_TRUE(connected);
+  EXPECT_LT(cpu, 0.3) << "CPU seconds spent in one second while accept(2) failed";
+  EXPECT_EQ(status_of(c.read_all(2000ms)), 200);
+}
+
+// --- Item 5: stop() is bounded by shutdown_grace plus a small margin -----------------
+
+// Runs stop() on its own thread and reports how long it took (or that it hung).
+std::chrono::milliseconds timed_stop(Server& s, std::chrono::milliseconds limit) {
+  auto t0 = Clock::now();
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  std::thread([&s, done] {
+    s.stop();
+    done->set_value();
+  }).detach();
+  if (fut.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "stop() still running after " << limit.count() << " ms";
+    std::fflush(nullptr);
+    std::_Exit(1);  // the stuck thread would hang the process at exit
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+}
+
+TEST_F(ServerFixture, StopIsBoundedWhileAnUploadWaitsForItsBody) {
+  add_echo_routes();
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  Raw c(port);
+  c.send("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome");
+  std::this_thread::sleep_for(200ms);  // the handler is now blocked in read()
+  EXPECT_LT(timed_stop(*server, 10s), 2500ms);
+}
+
+TEST_F(ServerFixture, StopIsBoundedWhileAResponseWriteIsBlocked) {
+  router->add("GET", "/big", [](Request&) { return Response::text(200, std::string(64u << 20, 'z')); });
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  start();
+  Raw c(port);
+  int small = 4096;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(c.readable(2000ms));  // the response has started; the client reads no more
+  EXPECT_LT(timed_stop(*server, 10s), 2500ms);
+}
+
+// A handler busy elsewhere (say, a slow object-store write) when the connections are
+// closed: its next body read must fail at once, not wait on a stopped I/O thread.
+TEST_F(ServerFixture, StopIsBoundedWhenAnUploadHandlerReadsAfterTheHardClose) {
+  RouteOptions s;
+  s.stream_body = true;
+  router->add("PUT", "/slow-sink", [](Request& r) {
+    char buf[4096];
+    while (r.body_stream->read(buf, sizeof buf) > 0) std::this_thread::sleep_for(4s);
+    return Response::text(200, "done");
+  }, s);
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  Raw c(port);
+  c.send("PUT /slow-sink HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome");
+  std::this_thread::sleep_for(200ms);
+  // grace (1 s) + the close margin, then the handler's 4 s "write" ends and its next
+  // read must fail at once.
+  EXPECT_LT(timed_stop(*server, 10s), 5500ms);
+}
+
+// --- Item 7 (continued): malformed chunks and field names, refused by Beast ---------
+
+TEST_F(ServerFixture, MalformedChunksAreRefused) {
+  add_echo_routes();
+  start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  expect_refused(*this, head + "FFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n");  // over 64 bits
+  expect_refused(*this, head + "3\r\nabcX\r\n0\r\n\r\n");                 // no CRLF after the data
+  expect_refused(*this, head + "-3\r\nabc\r\n0\r\n\r\n");
+  expect_refused(*this, head + "0x3\r\nabc\r\n0\r\n\r\n");
+  expect_refused(*this, head + "3;=v\r\nabc\r\n0\r\n\r\n");  // extension without a name
+  expect_refused(*this, head + "3\r\nabc\r\n0\r\nBad Trailer: 1\r\n\r\n");
+}
+
+TEST_F(ServerFixture, MalformedFieldsAreRefused) {
+  add_echo_routes();
+  start();
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX(A: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\n: b\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n");
+  expect_refused(*this, "GET /ok http/1.1\r\nHost: x\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close,,\"\r\n\r\n");
+  expect_refused(*this, "GET /ok HTTP/1.1\r\n Host: x\r\n\r\n");  // a first field line that looks folded
 }

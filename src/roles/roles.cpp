@@ -80,7 +80,7 @@ void load_local_secrets(core::Env& env, const std::string& data_dir) {
 
 namespace {
 
-std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind,
+std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind, const core::CommonConfig& common,
                                           std::function<void(const http::Request&, http::Response&)> decorate,
                                           std::shared_ptr<const http::Router> router,
                                           std::function<void(const http::ServerOptions::Completion&)> on_complete = nullptr) {
@@ -89,6 +89,8 @@ std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort
   o.name = name;
   o.host = bind.host;
   o.port = bind.port;
+  o.max_connections = common.http_max_connections;
+  o.min_body_bytes_per_sec = common.http_min_body_bytes_per_sec;
   o.decorate = std::move(decorate);
   return std::make_unique<http::Server>(o, std::move(router));
 }
@@ -113,7 +115,7 @@ ApiRole::ApiRole(core::ApiConfig cfg, const core::Env& env, Stores& stores)
 ApiRole::~ApiRole() { stop(); }
 
 uint16_t ApiRole::start() {
-  impl_->server = make_server("api", impl_->cfg.bind, api::make_decorator(impl_->cfg), api::make_router(impl_->deps));
+  impl_->server = make_server("api", impl_->cfg.bind, impl_->cfg.common, api::make_decorator(impl_->cfg), api::make_router(impl_->deps));
   return impl_->server->start();
 }
 void ApiRole::stop() {
@@ -202,11 +204,11 @@ uint16_t EdgeRole::start() {
     sink = [p](store::PlaybackEvent&& ev) { p->enqueue(std::move(ev)); };
     I.deps.render_extra_metrics = [p](std::string& out) { render_telemetry(*p, out); };
   }
-  I.server = make_server("edge", I.cfg.bind, edge::make_decorator(I.cfg),
+  I.server = make_server("edge", I.cfg.bind, I.cfg.common, edge::make_decorator(I.cfg),
                          edge::make_router(I.deps, split ? edge::Surface::public_only : edge::Surface::all),
                          edge::make_completion_hook(I.deps, std::move(sink)));
   if (split) {
-    I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, nullptr,
+    I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, I.cfg.common, nullptr,
                                     edge::make_router(I.deps, edge::Surface::internal_only));
     I.internal_port = I.internal_server->start();
   }

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import re
 import signal
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,6 +173,53 @@ def test_api_requires_a_valid_key(rend):
     assert_error(
         requests.post(rend.api + "/v1/uploads", json={}, timeout=10), 401, "POST /v1/uploads without a key"
     )
+
+
+def _first_answer(base: str, head: str) -> bytes:
+    """Sends a request head announcing a 100 MB body (and no body byte); returns the
+    first response head."""
+    u = urlsplit(base)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(head.replace("{host}", f"{u.hostname}:{u.port}").encode("iso-8859-1"))
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "role,method,target",
+    [
+        ("api", "POST", "/v1/uploads"),
+        ("api", "PUT", "/v1/uploads/upl_0000000000000000"),
+        ("api", "POST", "/v1/assets/ast_0000000000000000/playback"),
+        ("api", "POST", "/internal/edges/heartbeat"),
+        ("edge", "POST", "/internal/purge"),
+    ],
+)
+def test_unauthenticated_body_is_refused_before_it_is_read(rend, role, method, target):
+    # The credential is checked before the body: no 100 Continue, a 401 at once.
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {{host}}\r\nAuthorization: Bearer rend_not_a_key\r\n"
+        "Expect: 100-continue\r\nContent-Length: 104857600\r\n\r\n"
+    )
+    data = _first_answer(getattr(rend, role), head)
+    assert data.startswith(b"HTTP/1.1 401 "), f"{method} {target} -> {data[:200]!r}"
+
+
+def test_upload_refused_by_its_handler_is_never_invited(rend):
+    # A valid key, but no such upload: the handler answers before reading, so the
+    # client waiting for 100 Continue gets the 404 instead.
+    auth = rend.auth()["Authorization"]
+    head = (
+        f"PUT /v1/uploads/upl_0000000000000000 HTTP/1.1\r\nHost: {{host}}\r\nAuthorization: {auth}\r\n"
+        "Expect: 100-continue\r\nContent-Length: 104857600\r\n\r\n"
+    )
+    data = _first_answer(rend.api, head)
+    assert data.startswith(b"HTTP/1.1 404 "), data[:200]
 
 
 def test_unknown_asset_is_404(rend):
