@@ -25,6 +25,9 @@ constexpr size_t kPoolSize = 4;
 // pg_advisory_xact_lock key serializing migrate() across processes: "rend" in ASCII.
 // Advisory locks are per database, so deployments sharing a server don't contend.
 constexpr int64_t kMigrationLockKey = 0x72656e64;
+// pg_advisory_xact_lock key serializing checked edge heartbeats ("edge" in ASCII):
+// the check (fresh conflict, size bound) and the upsert must not interleave.
+constexpr int64_t kEdgeRegistryLockKey = 0x65646765;
 
 // Column order shared by every asset SELECT and read_asset().
 constexpr std::string_view kAssetColumns =
@@ -113,6 +116,7 @@ class PostgresMetadataStore final : public MetadataStore {
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
   void record_edge_heartbeat(const EdgeNode& edge) override;
+  EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
  private:
@@ -454,6 +458,40 @@ void PostgresMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
         " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
         p);
     return 0;
+  });
+}
+
+EdgeHeartbeat PostgresMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fresh_since_ms, uint64_t max_edges) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    c.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kEdgeRegistryLockKey));
+    auto outcome = EdgeHeartbeat::recorded;
+    auto r = c.exec("SELECT region, base_url, last_heartbeat_at FROM rend.edge_nodes WHERE edge_id = $1",
+                    Params().add(e.edge_id));
+    if (r.rows() > 0) {
+      if (r.text(0, 0) != e.region || r.text(0, 1) != e.base_url) {
+        if (r.int64(0, 2) >= fresh_since_ms) return EdgeHeartbeat::conflict;
+        outcome = EdgeHeartbeat::taken_over;
+      }
+    } else {
+      auto count = [&] { return static_cast<uint64_t>(c.exec("SELECT count(*) FROM rend.edge_nodes").int64(0, 0)); };
+      if (count() >= max_edges) {
+        c.exec("DELETE FROM rend.edge_nodes WHERE last_heartbeat_at < $1", Params().add(fresh_since_ms));
+        if (count() >= max_edges) return EdgeHeartbeat::registry_full;
+      }
+    }
+    Params p;
+    p.add(e.edge_id).add(e.region).add(e.base_url).add(e.version).add(e.last_heartbeat_at_ms).add(e.cache_bytes).add(
+        e.cache_objects);
+    c.exec(
+        "INSERT INTO rend.edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at,"
+        " cache_bytes, cache_objects) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)"
+        " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+        " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+        " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
+        p);
+    tx.commit();
+    return outcome;
   });
 }
 

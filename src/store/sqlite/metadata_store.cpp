@@ -424,6 +424,51 @@ void SqliteMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
       .run();
 }
 
+EdgeHeartbeat SqliteMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fresh_since_ms, uint64_t max_edges) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  auto outcome = EdgeHeartbeat::recorded;
+  bool known = false;
+  {
+    Stmt s(*db_, "SELECT region, base_url, last_heartbeat_at FROM edge_nodes WHERE edge_id = ?1");
+    s.bind(1, e.edge_id);
+    if (s.step()) {
+      known = true;
+      if (s.text(0) != e.region || s.text(1) != e.base_url) {
+        if (s.int64(2) >= fresh_since_ms) return EdgeHeartbeat::conflict;
+        outcome = EdgeHeartbeat::taken_over;
+      }
+    }
+  }
+  if (!known) {
+    auto count = [&] {
+      Stmt s(*db_, "SELECT count(*) FROM edge_nodes");
+      s.step();
+      return static_cast<uint64_t>(s.int64(0));
+    };
+    if (count() >= max_edges) {
+      Stmt(*db_, "DELETE FROM edge_nodes WHERE last_heartbeat_at < ?1").bind(1, fresh_since_ms).run();
+      if (count() >= max_edges) return EdgeHeartbeat::registry_full;
+    }
+  }
+  Stmt(*db_,
+       "INSERT INTO edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes,"
+       " cache_objects) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)"
+       " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+       " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+       " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects")
+      .bind(1, e.edge_id)
+      .bind(2, e.region)
+      .bind(3, e.base_url)
+      .bind(4, e.version)
+      .bind(5, e.last_heartbeat_at_ms)
+      .bind(6, e.cache_bytes)
+      .bind(7, e.cache_objects)
+      .run();
+  tx.commit();
+  return outcome;
+}
+
 std::vector<EdgeNode> SqliteMetadataStore::list_edges() {
   std::lock_guard lock(mu_);
   Stmt s(*db_,

@@ -60,6 +60,7 @@ class SqliteMetadataStore final : public MetadataStore {
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
   void record_edge_heartbeat(const EdgeNode& edge) override;
+  EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
  private:
