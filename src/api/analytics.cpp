@@ -18,6 +18,7 @@
 
 #include "api/analytics_range.h"
 #include "api/common.h"
+#include "auth/api_keys.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "store/metadata.h"
@@ -95,7 +96,8 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
 }
 
 http::Response edge_usage(const ApiDeps& d, http::Request& req) {
-  auto who = authenticate(d, req, "analytics");
+  // Totals over every tenant's traffic: an operator view, not a customer one.
+  auto who = authenticate(d, req, auth::kOperatorScope);
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
   auto range = range_of(d, req);
   if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);
