@@ -133,6 +133,19 @@ class MetadataStore {
   // StoreError if the upload is not pending.
   virtual std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) = 0;
 
+  // Receiving claims: one PUT at a time reads an upload's body. claim_upload takes
+  // a pending upload for `claim_id` until now_ms + lease_ms, atomically; false when
+  // the upload is missing or not pending, or another claim holds it unexpired.
+  virtual bool claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                            int64_t lease_ms) = 0;
+  // Extends the claim while the body streams; false when `claim_id` no longer holds
+  // it (expired and taken by another PUT, or the upload completed).
+  virtual bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                  int64_t lease_ms) = 0;
+  // Gives the claim back after a failed PUT, so a retry is accepted at once. No-op
+  // unless `claim_id` holds it.
+  virtual void release_upload_claim(const std::string& upload_id, const std::string& claim_id) = 0;
+
   // Status transitions. Each sets the matching *_at_ms = now_ms. They never move an
   // asset out of `deleted`; they return false when the asset is missing or deleted.
   virtual bool mark_processing(const std::string& asset_id, int64_t now_ms) = 0;

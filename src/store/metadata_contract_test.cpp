@@ -2,6 +2,7 @@
 // Adding a backend (e.g. Postgres) is one more entry in kBackends below.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -254,6 +255,48 @@ TEST_P(MetadataContract, EdgeHeartbeatsRegisterAndRefresh) {
   EXPECT_EQ(b.cache_bytes, 2048);
   EXPECT_EQ(b.cache_objects, 3);
   EXPECT_EQ(open()->list_edges().size(), 2u) << "another process sees the registry";
+}
+
+TEST_P(MetadataContract, OnePutAtATimeClaimsAnUpload) {
+  auto [a, u] = new_upload();
+  constexpr int64_t kLease = 60'000;
+  EXPECT_TRUE(store_->claim_upload(u.id, "c1", kT0, kLease));
+  auto other = open();  // another API process
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 1, kLease)) << "held by c1";
+  EXPECT_FALSE(store_->claim_upload(u.id, "c1", kT0 + 1, kLease)) << "not re-entrant either";
+  EXPECT_TRUE(store_->renew_upload_claim(u.id, "c1", kT0 + 50'000, kLease));
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 70'000, kLease)) << "renewed until kT0 + 110 s";
+  EXPECT_FALSE(other->renew_upload_claim(u.id, "c2", kT0 + 70'000, kLease));
+
+  // Released after a failed PUT: the next one gets it at once.
+  other->release_upload_claim(u.id, "c2");  // not the holder: no effect
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 70'000, kLease));
+  store_->release_upload_claim(u.id, "c1");
+  EXPECT_TRUE(other->claim_upload(u.id, "c2", kT0 + 70'001, kLease));
+  EXPECT_FALSE(store_->renew_upload_claim(u.id, "c1", kT0 + 70'002, kLease)) << "c1 lost it";
+
+  // An expired claim (its API process died) may be taken over; the old holder then
+  // cannot renew.
+  EXPECT_TRUE(store_->claim_upload(u.id, "c3", kT0 + 70'001 + kLease + 1, kLease));
+  EXPECT_FALSE(other->renew_upload_claim(u.id, "c2", kT0 + 70'001 + kLease + 2, kLease));
+
+  store_->complete_upload(u.id, 1000, kT0 + 200'000);
+  EXPECT_FALSE(store_->claim_upload(u.id, "c4", kT0 + 10'000'000, kLease)) << "complete";
+  EXPECT_FALSE(store_->renew_upload_claim(u.id, "c3", kT0 + 200'001, kLease)) << "complete";
+  EXPECT_FALSE(store_->claim_upload("upl_missing", "c5", kT0, kLease));
+}
+
+TEST_P(MetadataContract, ConcurrentClaimsHaveOneWinner) {
+  auto [a, u] = new_upload();
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i, id = u.id] {
+      auto s = open();
+      if (s->claim_upload(id, "c" + std::to_string(i), kT0, 60'000)) ++wins;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
 }
 
 TEST_P(MetadataContract, CheckedEdgeHeartbeatsRefuseAFreshIdTakeOverAStaleOneAndStayBounded) {

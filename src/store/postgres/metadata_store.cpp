@@ -115,6 +115,11 @@ class PostgresMetadataStore final : public MetadataStore {
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
+  bool claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                    int64_t lease_ms) override;
+  bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                          int64_t lease_ms) override;
+  void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
   void record_edge_heartbeat(const EdgeNode& edge) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
@@ -276,6 +281,38 @@ ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int
   return page;
 }
 
+bool PostgresMetadataStore::claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                         int64_t lease_ms) {
+  return pool_.run([&](Connection& c) {
+    // One conditional UPDATE: a concurrent claim blocks on the row lock, then
+    // re-checks the WHERE on the new row version and matches nothing.
+    return c.exec(
+                "UPDATE rend.uploads SET receive_claim = $2, receive_until_ms = $3 WHERE id = $1 AND status = 'pending'"
+                " AND (receive_claim IS NULL OR receive_until_ms < $4)",
+                Params().add(upload_id).add(claim_id).add(now_ms + lease_ms).add(now_ms))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
+                                               int64_t now_ms, int64_t lease_ms) {
+  return pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.uploads SET receive_until_ms = $3 WHERE id = $1 AND receive_claim = $2"
+                " AND status = 'pending'",
+                Params().add(upload_id).add(claim_id).add(now_ms + lease_ms))
+               .affected() > 0;
+  });
+}
+
+void PostgresMetadataStore::release_upload_claim(const std::string& upload_id, const std::string& claim_id) {
+  pool_.run([&](Connection& c) {
+    c.exec("UPDATE rend.uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = $1 AND receive_claim = $2",
+           Params().add(upload_id).add(claim_id));
+    return 0;
+  });
+}
+
 std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
                                                    int64_t now_ms) {
   return pool_.run([&](Connection& c) {
@@ -293,7 +330,9 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
       throw StoreError("upload " + upload_id + ": asset is " + r.text(0, 2) + ", not waiting_upload");
     const std::string asset_id = r.text(0, 1);
 
-    c.exec("UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2 WHERE id = $1",
+    c.exec(
+        "UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2, receive_claim = NULL,"
+        " receive_until_ms = NULL WHERE id = $1",
            Params().add(upload_id).add(now_ms));
     c.exec("UPDATE rend.assets SET status = 'queued', uploaded_at_ms = $2, source_bytes = $3 WHERE id = $1",
            Params().add(asset_id).add(now_ms).add(source_bytes));

@@ -202,6 +202,40 @@ ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int l
   return page;
 }
 
+bool SqliteMetadataStore::claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                       int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  // One conditional UPDATE: SQLite serializes writers, so two claims cannot both match.
+  Stmt(*db_,
+       "UPDATE uploads SET receive_claim = ?2, receive_until_ms = ?3 WHERE id = ?1 AND status = 'pending'"
+       " AND (receive_claim IS NULL OR receive_until_ms < ?4)")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .bind(3, now_ms + lease_ms)
+      .bind(4, now_ms)
+      .run();
+  return db_->changes() > 0;
+}
+
+bool SqliteMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
+                                             int64_t now_ms, int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "UPDATE uploads SET receive_until_ms = ?3 WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .bind(3, now_ms + lease_ms)
+      .run();
+  return db_->changes() > 0;
+}
+
+void SqliteMetadataStore::release_upload_claim(const std::string& upload_id, const std::string& claim_id) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "UPDATE uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = ?1 AND receive_claim = ?2")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .run();
+}
+
 std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
                                                  int64_t now_ms) {
   std::lock_guard lock(mu_);
@@ -217,7 +251,9 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
       throw StoreError("upload " + upload_id + ": asset is " + s.text(2) + ", not waiting_upload");
     asset_id = s.text(1);
   }
-  Stmt(*db_, "UPDATE uploads SET status = 'complete', completed_at_ms = ?2 WHERE id = ?1")
+  Stmt(*db_,
+       "UPDATE uploads SET status = 'complete', completed_at_ms = ?2, receive_claim = NULL, receive_until_ms = NULL"
+       " WHERE id = ?1")
       .bind(1, upload_id)
       .bind(2, now_ms)
       .run();
