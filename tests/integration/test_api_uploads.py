@@ -13,10 +13,17 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
+from conftest import backends, services_env
 
-@pytest.fixture(scope="module")
-def srv(server_factory):
-    return server_factory("api-uploads")
+
+@pytest.fixture(scope="module", params=backends())
+def srv(request, server_factory):
+    """Embedded (SQLite, directory) and, when available, Postgres + S3 (the claim is a
+    conditional UPDATE on either database)."""
+    services = request.param == "services"
+    s = server_factory(f"api-uploads-{request.param}", extra_env=services_env() if services else None, start=False)
+    s.backend = request.param
+    return s.start()
 
 
 class SlowPut:
