@@ -12,7 +12,7 @@ Per run: distinct batches (unique event ids, their own edge ids and time window)
 generated before the clock starts, then POSTed by --concurrency threads over keep-alive
 connections. A 503 (busy / store unavailable) is retried after its Retry-After, as an
 edge would; retries count in the time. Afterwards GET /v1/analytics/edges (the API key
-needs the `analytics` scope) must report exactly --events requests for the run's edges.
+needs the `operator` scope) must report exactly --events requests for the run's edges.
 
 Standard library only. Exit status 1 when a run is not counted exactly.
 """
@@ -160,7 +160,7 @@ def main() -> int:
     ap.add_argument("--api", required=True, help="API base URL, e.g. http://127.0.0.1:4000")
     ap.add_argument("--token", default=os.environ.get("REND_INTERNAL_TELEMETRY_TOKEN"),
                     help="telemetry bearer token (default: $REND_INTERNAL_TELEMETRY_TOKEN)")
-    ap.add_argument("--api-key", help="API key with the analytics scope, to verify the counts (else not verified)")
+    ap.add_argument("--api-key", help="API key with the operator scope, to verify the counts (else not verified)")
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--batch", type=int, default=1000, help="events per POST")
     ap.add_argument("--concurrency", type=int, default=8, help="concurrent connections (the API admits 12)")

@@ -44,7 +44,7 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 curl -sf "$api/readyz" >/dev/null || { echo "rend api not ready:" >&2; tail -20 "$work/api.log" >&2; exit 1; }
-key=$("$bin" keys create --scopes analytics --name bench --data-dir "$work/data" 2>/dev/null | tail -1)
+key=$("$bin" keys create --scopes operator --name bench --data-dir "$work/data" 2>/dev/null | tail -1)
 
 ch_version=$(curl -s --data-binary "SELECT version()" "$REND_TEST_CLICKHOUSE_URL/" || echo "?")
 echo "rend api on $api, ClickHouse $ch_version ($REND_TEST_CLICKHOUSE_URL, database $db)"

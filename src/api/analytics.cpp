@@ -18,6 +18,8 @@
 
 #include "api/analytics_range.h"
 #include "api/common.h"
+#include "api/query_params.h"
+#include "auth/api_keys.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "store/metadata.h"
@@ -29,7 +31,12 @@ constexpr int64_t kDefaultRangeMs = 24 * 3600 * 1000;
 
 // The range of a request, or the 400 to send.
 std::variant<TimeRange, http::Response> range_of(const ApiDeps& d, const http::Request& req) {
-  auto r = parse_time_range(req.query_param("from"), req.query_param("to"), d.clock.now_unix_ms(), kDefaultRangeMs);
+  auto from = single_query_param(req, "from");
+  auto to = single_query_param(req, "to");
+  for (auto* p : {&from, &to})
+    if (auto* err = std::get_if<std::string>(p)) return http::Response::error(400, "invalid_range", *err);
+  auto r = parse_time_range(std::get<std::optional<std::string>>(from), std::get<std::optional<std::string>>(to),
+                            d.clock.now_unix_ms(), kDefaultRangeMs);
   if (auto* err = std::get_if<std::string>(&r)) return http::Response::error(400, "invalid_range", *err);
   return std::get<TimeRange>(r);
 }
@@ -95,7 +102,8 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
 }
 
 http::Response edge_usage(const ApiDeps& d, http::Request& req) {
-  auto who = authenticate(d, req, "analytics");
+  // Totals over every tenant's traffic: an operator view, not a customer one.
+  auto who = authenticate(d, req, auth::kOperatorScope);
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
   auto range = range_of(d, req);
   if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);

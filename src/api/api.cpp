@@ -44,6 +44,11 @@ std::function<void(const http::Request&, http::Response&)> make_decorator(const 
                      "Authorization, Content-Type, X-Request-Id");
     res.headers.set("X-Request-Id", req.request_id);
     if (!res.headers.get("cache-control")) res.headers.set("Cache-Control", "no-store");
+    // Nothing the API answers is a document to render (the watch page sets its own
+    // policy): a JSON body opened in a browser or framed runs and loads nothing.
+    if (!res.headers.get("content-security-policy"))
+      res.headers.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    res.headers.set("X-Content-Type-Options", "nosniff");
   };
 }
 

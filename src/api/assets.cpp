@@ -1,6 +1,7 @@
 // Asset resources (SPEC §4): read, list with cursor pagination, delete, and signed
 // playback URLs for players that cannot carry the cookie.
 #include "api/common.h"
+#include "api/query_params.h"
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -22,15 +23,16 @@ http::Response list_assets(const ApiDeps& d, http::Request& req) {
   auto who = authenticate(d, req, "read");
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
   int limit = 20;
-  if (auto l = req.query_param("limit")) {
-    try {
-      limit = std::stoi(*l);
-    } catch (...) {
-      return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
-    }
-    if (limit < 1 || limit > 100) return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
+  auto l = single_query_param(req, "limit");
+  if (auto* err = std::get_if<std::string>(&l)) return http::Response::error(400, "invalid_limit", *err);
+  if (const auto& text = std::get<std::optional<std::string>>(l)) {
+    auto v = parse_int_strict(*text, 1, 100);
+    if (!v) return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
+    limit = static_cast<int>(*v);
   }
-  auto cursor = req.query_param("cursor");
+  auto c = single_query_param(req, "cursor");
+  if (auto* err = std::get_if<std::string>(&c)) return http::Response::error(400, "invalid_cursor", *err);
+  auto cursor = std::get<std::optional<std::string>>(c);
   if (cursor && cursor->empty()) cursor.reset();
   store::ListPage page;
   try {

@@ -19,7 +19,8 @@ std::variant<store::ApiKey, http::Response> check_key(const ApiDeps& d, const ht
   auto key = d.meta.find_api_key_by_hash(auth::hash_api_key(*token));
   if (!key || key->revoked_at_ms) return http::Response::error(401, "unauthorized", "invalid or revoked API key");
   if (std::find(key->scopes.begin(), key->scopes.end(), scope) == key->scopes.end())
-    return http::Response::error(403, "forbidden", "this API key lacks the '" + std::string(scope) + "' scope");
+    return http::Response::error(403, "insufficient_scope",
+                                 "this API key lacks the '" + std::string(scope) + "' scope");
   return *key;
 }
 }  // namespace

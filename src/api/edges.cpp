@@ -1,5 +1,6 @@
 // The edge registry's API side (SPEC §6): edges register and heartbeat with the
 // internal token; the registry drives warm/purge fanout (edge/control.h).
+#include <algorithm>
 #include <regex>
 
 #include "api/common.h"
@@ -52,7 +53,28 @@ http::Response heartbeat(const ApiDeps& d, http::Request& req) {
     }
   }
   e.last_heartbeat_at_ms = d.clock.now_unix_ms();
-  d.meta.record_edge_heartbeat(e);
+  // A fresh record is another live edge: overwriting its URL would send it (and the
+  // internal token) elsewhere. A stale one is an edge that moved and may be taken over.
+  int64_t fresh_since = e.last_heartbeat_at_ms - int64_t(d.cfg.active_heartbeat_window_secs) * 1000;
+  uint64_t max_edges = std::max<uint64_t>(d.cfg.edge_registry_max_edges, d.cfg.expected_edges.size());
+  switch (d.meta.heartbeat_edge(e, fresh_since, max_edges)) {
+    case store::EdgeHeartbeat::conflict:
+      core::log::warn("edge_id_conflict", {{"edge_id", e.edge_id}, {"region", e.region}, {"base_url", e.base_url}});
+      return http::Response::error(409, "edge_id_conflict",
+                                   "edge_id '" + e.edge_id +
+                                       "' is registered by a live edge with another base_url or region; pick a "
+                                       "unique REND_EDGE_ID or wait until the old record is stale");
+    case store::EdgeHeartbeat::registry_full:
+      core::log::warn("edge_registry_full", {{"edge_id", e.edge_id}, {"max_edges", static_cast<int64_t>(max_edges)}});
+      return http::Response::error(507, "edge_registry_full",
+                                   "the edge registry already holds " + std::to_string(max_edges) +
+                                       " live edges (REND_EDGE_REGISTRY_MAX_EDGES)");
+    case store::EdgeHeartbeat::taken_over:
+      core::log::warn("edge_id_taken_over", {{"edge_id", e.edge_id}, {"region", e.region}, {"base_url", e.base_url}});
+      break;
+    case store::EdgeHeartbeat::recorded:
+      break;
+  }
   return json_response(200, boost::json::object{{"edge_id", e.edge_id}, {"ok", true}});
 }
 

@@ -3,6 +3,7 @@
 // whole in memory, REND_MAX_UPLOAD_BYTES is enforced while streaming, and an upload
 // that is refused or interrupted leaves nothing stored (the object writer is only
 // committed after the last byte).
+#include <chrono>
 #include <vector>
 
 #include "api/common.h"
@@ -18,6 +19,27 @@ http::Response too_large(const ApiDeps& d) {
   r.close = true;  // the rest of the body is not read
   return r;
 }
+
+// A receiving claim lasts this long unless renewed; a PUT renews it at most this often.
+constexpr int64_t kClaimLeaseMs = 5 * 60 * 1000;
+constexpr auto kClaimRenewEvery = std::chrono::seconds(30);
+
+// Gives the claim back when the PUT ends without completing, so the client's retry
+// is accepted at once (a completed upload clears the claim itself).
+struct ClaimGuard {
+  const ApiDeps& d;
+  std::string upload_id, claim;
+  bool completed = false;
+  ~ClaimGuard() {
+    if (completed) return;
+    try {
+      d.meta.release_upload_claim(upload_id, claim);
+    } catch (const std::exception& e) {
+      // The lease expires on its own.
+      core::log::warn("upload_claim_release_failed", {{"upload_id", upload_id}, {"error", e.what()}});
+    }
+  }
+};
 
 http::Response create_upload(const ApiDeps& d, http::Request& req) {
   auto who = authenticate(d, req, "upload");
@@ -79,6 +101,30 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
   }
   if (req.content_length && *req.content_length > d.cfg.max_upload_bytes) return too_large(d);
 
+  // Claim the upload before reading a byte: two concurrent PUTs would otherwise both
+  // stream into sources/{asset_id} and the later commit (maybe the loser's bytes)
+  // would win. The claim is a lease, renewed while the body streams, so a crashed
+  // API process does not block the upload forever.
+  const std::string claim = core::new_id("rcv");
+  if (!d.meta.claim_upload(upload->id, claim, d.clock.now_unix_ms(), kClaimLeaseMs)) {
+    auto r = http::Response::error(409, "upload_in_progress",
+                                   "another PUT of this upload is in progress; retry when it has finished or failed");
+    r.close = true;
+    return r;
+  }
+  ClaimGuard guard{d, upload->id, claim};
+  auto renewed_at = std::chrono::steady_clock::now();
+  auto still_claimed = [&] {
+    renewed_at = std::chrono::steady_clock::now();
+    return d.meta.renew_upload_claim(upload->id, claim, d.clock.now_unix_ms(), kClaimLeaseMs);
+  };
+  auto claim_lost = [] {
+    auto r = http::Response::error(409, "upload_in_progress",
+                                   "this PUT stalled past its claim and another PUT took the upload over");
+    r.close = true;
+    return r;
+  };
+
   auto writer = d.objects.begin_put("sources/" + asset->id);
   std::vector<char> buf(256 * 1024);
   uint64_t total = 0;
@@ -90,6 +136,7 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
         return too_large(d);  // writer destroyed uncommitted: nothing kept
       }
       writer->write(buf.data(), n);
+      if (std::chrono::steady_clock::now() - renewed_at > kClaimRenewEvery && !still_claimed()) return claim_lost();
     }
   } catch (const std::exception& e) {
     core::log::warn("upload_interrupted", {{"asset_id", asset->id}, {"received_bytes", total}, {"error", e.what()}});
@@ -101,13 +148,17 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
   if (upload->expected_bytes && static_cast<uint64_t>(*upload->expected_bytes) != total)
     return http::Response::error(400, "size_mismatch", "received " + std::to_string(total) + " bytes but size_bytes was " +
                                                            std::to_string(*upload->expected_bytes));
+  // Only the holder may put its bytes in place; renewing makes the lease outlast
+  // the commit and the completion below.
+  if (!still_claimed()) return claim_lost();
   writer->commit();
   try {
     d.meta.complete_upload(upload->id, static_cast<int64_t>(total), d.clock.now_unix_ms());
   } catch (const store::StoreError&) {
-    // Lost a race with a concurrent PUT of the same upload; that one's bytes won.
+    // The asset was deleted meanwhile (or the upload completed by other means).
     return http::Response::error(409, "upload_complete", "this upload has already been received");
   }
+  guard.completed = true;
   d.coord.notify_job();
   core::log::info("upload_received", {{"asset_id", asset->id}, {"bytes", total}});
   return json_response(200, boost::json::object{{"asset_id", asset->id}, {"status", "queued"}, {"bytes", total}});

@@ -55,7 +55,8 @@ std::optional<std::vector<std::string>> parse_scopes(std::string_view csv) {
         trim_ows(csv.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (item.empty()) return std::nullopt;
     if (item == "all") {
-      out.insert(out.end(), known.begin(), known.end());
+      for (const auto& k : known)
+        if (k != kOperatorScope) out.push_back(k);
     } else if (std::find(known.begin(), known.end(), item) != known.end()) {
       out.emplace_back(item);
     } else {

@@ -22,13 +22,19 @@ GeneratedApiKey generate_api_key();
 // (the hash can be an indexed column).
 std::string hash_api_key(std::string_view secret);
 
+// The scope for operator views that span every tenant (e.g. per-edge traffic totals).
+inline constexpr std::string_view kOperatorScope = "operator";
+
+// Every scope; the last one is operator.
 inline const std::vector<std::string>& all_scopes() {
-  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics"};
+  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics",
+                                                  std::string(kOperatorScope)};
   return scopes;
 }
 
 // "read, upload,read" -> {"read", "upload"}: comma separated, each item trimmed of
-// spaces/tabs, deduplicated and sorted. "all" expands to every scope. Returns nullopt for
+// spaces/tabs, deduplicated and sorted. "all" expands to every customer scope, not
+// operator: a cross-tenant grant is only ever given by name. Returns nullopt for
 // an empty list, an empty item or an unknown scope (an unrecognised scope is an error,
 // never silently dropped, so a typo cannot grant less - or more - than intended).
 std::optional<std::vector<std::string>> parse_scopes(std::string_view csv);

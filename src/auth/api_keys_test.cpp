@@ -30,7 +30,15 @@ TEST(ApiKeys, HashIsSha256Hex) {
 }
 
 TEST(ApiKeys, AllScopes) {
-  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics"}));
+  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "operator"}));
+}
+
+TEST(ApiKeys, OperatorIsGrantedOnlyByName) {
+  // Operator views span every tenant: "all" (every customer-facing scope) leaves it out.
+  EXPECT_EQ(parse_scopes("operator"), (Scopes{"operator"}));
+  EXPECT_EQ(parse_scopes("analytics,operator"), (Scopes{"analytics", "operator"}));
+  EXPECT_EQ(parse_scopes("all,operator"), (Scopes{"analytics", "delete", "operator", "read", "upload"}));
+  EXPECT_FALSE(parse_scopes("Operator").has_value());
 }
 
 TEST(ApiKeys, ParseScopes) {

@@ -127,11 +127,17 @@ ApiConfig ApiConfig::from_env(const Env& env, const std::string& data_dir) {
   }
   c.allow_insecure_edge_urls = env.get_bool("REND_ALLOW_INSECURE_EDGE_URLS", false);
   c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
+  c.edge_registry_max_edges = env.get_u64("REND_EDGE_REGISTRY_MAX_EDGES", 256);
+  if (c.edge_registry_max_edges == 0) throw ConfigError("REND_EDGE_REGISTRY_MAX_EDGES must be at least 1");
   c.internal_telemetry_token = env.get_or("REND_INTERNAL_TELEMETRY_TOKEN", "");
   if (c.common.production && c.internal_telemetry_token.size() < 32)
     throw ConfigError("REND_INTERNAL_TELEMETRY_TOKEN must be set to at least 32 characters when REND_ENV=production");
   c.telemetry_max_batch_bytes = env.get_u64("REND_TELEMETRY_MAX_BATCH_BYTES", 8ull << 20);
   if (c.telemetry_max_batch_bytes < 1024) throw ConfigError("REND_TELEMETRY_MAX_BATCH_BYTES must be at least 1024");
+  // Every holder of the shared edge token could otherwise claim any edge id and URL
+  // and receive warm/purge calls carrying that token.
+  if (c.common.production && c.expected_edges.empty())
+    throw ConfigError("REND_EXPECTED_EDGES must list every edge (edge_id=region=base_url,...) when REND_ENV=production");
   return c;
 }
 
@@ -185,6 +191,10 @@ EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   if (c.heartbeat_interval_secs == 0) throw ConfigError("REND_EDGE_HEARTBEAT_INTERVAL_SECS must be at least 1");
   if (auto internal = env.get("REND_EDGE_INTERNAL_BIND_ADDR"); internal && !internal->empty())
     c.internal_bind = parse_host_port(*internal, "REND_EDGE_INTERNAL_BIND_ADDR");
+  // Without it /metrics and /internal/* answer on the public listener.
+  if (c.common.production && !c.internal_bind)
+    throw ConfigError("REND_EDGE_INTERNAL_BIND_ADDR must be set when REND_ENV=production "
+                      "(/internal/* and /metrics must not be served on the public listener)");
   c.max_in_flight_fills = env.get_u64("REND_EDGE_MAX_IN_FLIGHT_FILLS", 64);
   if (c.max_in_flight_fills == 0) throw ConfigError("REND_EDGE_MAX_IN_FLIGHT_FILLS must be at least 1");
   c.fill_queue_wait_ms = env.get_u64("REND_EDGE_FILL_QUEUE_WAIT_MS", 1000);

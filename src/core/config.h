@@ -67,13 +67,14 @@ struct ApiConfig {
   std::string hlsjs_path;          // REND_HLSJS_PATH: hls.min.js from npm
   uint64_t rate_limit_per_minute = 0;  // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
   // REND_EXPECTED_EDGES: "edge_id=region=base_url,..."; when set, only these edges
-  // may register, with exactly these regions and URLs.
+  // may register, with exactly these regions and URLs. Required in production.
   struct ExpectedEdge {
     std::string edge_id, region, base_url;
   };
   std::vector<ExpectedEdge> expected_edges;
   bool allow_insecure_edge_urls = false;     // REND_ALLOW_INSECURE_EDGE_URLS (production only)
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
+  uint64_t edge_registry_max_edges = 0;  // REND_EDGE_REGISTRY_MAX_EDGES, 256: new edge ids beyond are refused
   std::string internal_telemetry_token;  // REND_INTERNAL_TELEMETRY_TOKEN: edges' bearer for /internal/telemetry
   uint64_t telemetry_max_batch_bytes = 0;  // REND_TELEMETRY_MAX_BATCH_BYTES, 8 MiB: larger batches get 413
 
@@ -109,7 +110,8 @@ struct EdgeConfig {
   std::string control_plane_url;   // REND_CONTROL_PLANE_URL: the API it registers with; empty = none
   uint64_t heartbeat_interval_secs = 0;  // REND_EDGE_HEARTBEAT_INTERVAL_SECS, 10
   // REND_EDGE_INTERNAL_BIND_ADDR: when set, /internal/* and /metrics are served only
-  // on this (private) listener and the public one answers 404 for them.
+  // on this (private) listener and the public one answers 404 for them. Required
+  // in production.
   std::optional<HostPort> internal_bind;
   uint64_t max_in_flight_fills = 0;   // REND_EDGE_MAX_IN_FLIGHT_FILLS, 64
   uint64_t fill_queue_wait_ms = 0;    // REND_EDGE_FILL_QUEUE_WAIT_MS, 1000: then 503 + Retry-After

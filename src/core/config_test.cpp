@@ -95,14 +95,28 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
   EXPECT_NE(msg.find("REND_INTERNAL_TELEMETRY_TOKEN"), std::string::npos) << msg;
   prod["REND_INTERNAL_TELEMETRY_TOKEN"] = std::string(40, 'k');
+  // The edge registry is pinned in production: no edge id, region or URL is taken
+  // on the word of whoever holds the shared internal token.
+  msg = error_of([&] { ApiConfig::from_env(base(prod), "/d"); });
+  EXPECT_NE(msg.find("REND_EXPECTED_EDGES"), std::string::npos) << msg;
+  prod["REND_EXPECTED_EDGES"] = "edge-1=eu=https://e1.example.com";
   EXPECT_EQ(error_of([&] { ApiConfig::from_env(base(prod), "/d"); }), "");
+}
+
+TEST(Config, EdgeRegistrySizeBound) {
+  EXPECT_EQ(ApiConfig::from_env(base(), "/d").edge_registry_max_edges, 256u);
+  EXPECT_EQ(ApiConfig::from_env(base({{"REND_EDGE_REGISTRY_MAX_EDGES", "3"}}), "/d").edge_registry_max_edges, 3u);
+  EXPECT_NE(error_of([] { ApiConfig::from_env(base({{"REND_EDGE_REGISTRY_MAX_EDGES", "0"}}), "/d"); })
+                .find("REND_EDGE_REGISTRY_MAX_EDGES"),
+            std::string::npos);
 }
 
 TEST(Config, AnEdgeHostNeedsOnlyObjectStorage) {
   std::map<std::string, std::string> edge{{"REND_ENV", "production"},
                                           {"S3_ENDPOINT", "https://s3.example.com"},
                                           {"S3_BUCKET", "rend"},
-                                          {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')}};
+                                          {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')},
+                                          {"REND_EDGE_INTERNAL_BIND_ADDR", "10.0.0.5:4190"}};
   // Telemetry is on by default, so production needs somewhere to send it...
   auto msg = error_of([&] { EdgeConfig::from_env(base(edge), "/d"); });
   EXPECT_NE(msg.find("REND_EDGE_TELEMETRY_INGEST_URL"), std::string::npos) << msg;
@@ -120,6 +134,21 @@ TEST(Config, AnEdgeHostNeedsOnlyObjectStorage) {
   edge.erase("S3_ENDPOINT");
   edge.erase("S3_BUCKET");
   EXPECT_NE(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }).find("S3_ENDPOINT"), std::string::npos);
+}
+
+TEST(Config, AProductionEdgeServesMetricsAndControlOnlyOnItsInternalListener) {
+  std::map<std::string, std::string> edge{{"REND_ENV", "production"},
+                                          {"S3_ENDPOINT", "https://s3.example.com"},
+                                          {"S3_BUCKET", "rend"},
+                                          {"REND_EDGE_INTERNAL_TOKEN", std::string(40, 't')},
+                                          {"REND_EDGE_TELEMETRY_ENABLED", "false"}};
+  auto msg = error_of([&] { EdgeConfig::from_env(base(edge), "/d"); });
+  EXPECT_NE(msg.find("REND_EDGE_INTERNAL_BIND_ADDR"), std::string::npos) << msg;
+  edge["REND_EDGE_INTERNAL_BIND_ADDR"] = "10.0.0.5:4190";
+  EXPECT_EQ(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }), "");
+  edge.erase("REND_ENV");
+  edge.erase("REND_EDGE_INTERNAL_BIND_ADDR");
+  EXPECT_EQ(error_of([&] { EdgeConfig::from_env(base(edge), "/d"); }), "") << "optional outside production";
 }
 
 TEST(Config, RealBackendsAreSelectedByTheirVariables) {

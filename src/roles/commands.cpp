@@ -1,6 +1,7 @@
 // The subcommands: parse flags, parse config once, wire roles, wait for a signal.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "auth/api_keys.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "edge/control.h"
 #include "roles/roles.h"
 #include "store/factory.h"
 
@@ -74,7 +76,11 @@ std::string dev_api_key(store::MetadataStore& meta, const std::string& data_dir)
   std::getline(in, secret);
   if (!secret.empty()) {
     auto k = meta.find_api_key_by_hash(auth::hash_api_key(secret));
-    if (k && !k->revoked_at_ms) return secret;
+    // A key from an older `rend dev` may lack a scope added since: make a new one.
+    bool every_scope = k && std::ranges::all_of(auth::all_scopes(), [&](const std::string& s) {
+                         return std::ranges::find(k->scopes, s) != k->scopes.end();
+                       });
+    if (k && !k->revoked_at_ms && every_scope) return secret;
   }
   secret = create_key(meta, auth::all_scopes(), "rend dev");
   std::ofstream out(path, std::ios::trunc);
@@ -106,10 +112,10 @@ int run_clickhouse_init(const std::vector<std::string>& args) {
 }
 
 int run_keys(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics [--name N]");
+  if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics,operator [--name N]");
   auto f = parse_flags({args.begin() + 1, args.end()});
   auto scopes = auth::parse_scopes(f.scopes);
-  if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics (or 'all')");
+  if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
   auto env = role_env(f);
   auto cfg = core::CommonConfig::from_env(env, f.data_dir);
   auto stores = open_stores(cfg, true);
@@ -127,6 +133,7 @@ int run_api(const std::vector<std::string>& args) {
   core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
   wait_for_shutdown_signal();
   api.stop();
+  edge::stop_control_dispatch();  // purges in flight finish (bounded by their timeout)
   return 0;
 }
 
@@ -140,6 +147,7 @@ int run_worker(const std::vector<std::string>& args) {
   w.start();
   wait_for_shutdown_signal();
   w.stop();
+  edge::stop_control_dispatch();  // warms in flight finish (bounded by their timeout)
   return 0;
 }
 
@@ -253,6 +261,7 @@ int run_dev(const std::vector<std::string>& args) {
   core::log::info("shutdown", {{"signal", sig}});
   api.stop();
   worker.stop();
+  edge::stop_control_dispatch();  // before the edges it calls go away
   for (auto& e : edges) e->stop();
   return 0;
 }

@@ -92,6 +92,14 @@ struct EdgeNode {
   int64_t cache_objects = 0;
 };
 
+// What a checked edge heartbeat did (MetadataStore::heartbeat_edge).
+enum class EdgeHeartbeat {
+  recorded,       // a new edge, or a known one refreshed with the same region and URL
+  taken_over,     // a stale record of that id now has the new region and URL
+  conflict,       // a fresh record of that id has another region or URL: nothing changed
+  registry_full,  // a new id while max_edges fresh ids are known: nothing changed
+};
+
 struct ListPage {
   std::vector<Asset> assets;
   std::optional<std::string> next_cursor;  // opaque; pass back to continue
@@ -124,6 +132,19 @@ class MetadataStore {
   // enqueues a transcode job, in one transaction. Returns the job id. Throws
   // StoreError if the upload is not pending.
   virtual std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) = 0;
+
+  // Receiving claims: one PUT at a time reads an upload's body. claim_upload takes
+  // a pending upload for `claim_id` until now_ms + lease_ms, atomically; false when
+  // the upload is missing or not pending, or another claim holds it unexpired.
+  virtual bool claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                            int64_t lease_ms) = 0;
+  // Extends the claim while the body streams; false when `claim_id` no longer holds
+  // it (expired and taken by another PUT, or the upload completed).
+  virtual bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                  int64_t lease_ms) = 0;
+  // Gives the claim back after a failed PUT, so a retry is accepted at once. No-op
+  // unless `claim_id` holds it.
+  virtual void release_upload_claim(const std::string& upload_id, const std::string& claim_id) = 0;
 
   // Status transitions. Each sets the matching *_at_ms = now_ms. They never move an
   // asset out of `deleted`; they return false when the asset is missing or deleted.
@@ -160,6 +181,13 @@ class MetadataStore {
   // Edge registry. A heartbeat inserts the edge or updates everything but
   // registered_at_ms (which is set to last_heartbeat_at_ms on insert).
   virtual void record_edge_heartbeat(const EdgeNode& edge) = 0;
+  // The registry's heartbeat, checked in one transaction so two edges racing for
+  // one id cannot both win. A record is fresh when its last heartbeat is at or
+  // after `fresh_since_ms`. A known id with the same region and base URL is
+  // refreshed; with another region or URL it is refused while fresh (`conflict`)
+  // and taken over once stale. A new id when `max_edges` ids are known first
+  // removes the stale records; if that leaves no room it is refused.
+  virtual EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) = 0;
   // Every known edge, sorted by edge_id; callers decide freshness.
   virtual std::vector<EdgeNode> list_edges() = 0;
 };

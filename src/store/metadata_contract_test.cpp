@@ -2,6 +2,7 @@
 // Adding a backend (e.g. Postgres) is one more entry in kBackends below.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -254,6 +255,94 @@ TEST_P(MetadataContract, EdgeHeartbeatsRegisterAndRefresh) {
   EXPECT_EQ(b.cache_bytes, 2048);
   EXPECT_EQ(b.cache_objects, 3);
   EXPECT_EQ(open()->list_edges().size(), 2u) << "another process sees the registry";
+}
+
+TEST_P(MetadataContract, OnePutAtATimeClaimsAnUpload) {
+  auto [a, u] = new_upload();
+  constexpr int64_t kLease = 60'000;
+  EXPECT_TRUE(store_->claim_upload(u.id, "c1", kT0, kLease));
+  auto other = open();  // another API process
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 1, kLease)) << "held by c1";
+  EXPECT_FALSE(store_->claim_upload(u.id, "c1", kT0 + 1, kLease)) << "not re-entrant either";
+  EXPECT_TRUE(store_->renew_upload_claim(u.id, "c1", kT0 + 50'000, kLease));
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 70'000, kLease)) << "renewed until kT0 + 110 s";
+  EXPECT_FALSE(other->renew_upload_claim(u.id, "c2", kT0 + 70'000, kLease));
+
+  // Released after a failed PUT: the next one gets it at once.
+  other->release_upload_claim(u.id, "c2");  // not the holder: no effect
+  EXPECT_FALSE(other->claim_upload(u.id, "c2", kT0 + 70'000, kLease));
+  store_->release_upload_claim(u.id, "c1");
+  EXPECT_TRUE(other->claim_upload(u.id, "c2", kT0 + 70'001, kLease));
+  EXPECT_FALSE(store_->renew_upload_claim(u.id, "c1", kT0 + 70'002, kLease)) << "c1 lost it";
+
+  // An expired claim (its API process died) may be taken over; the old holder then
+  // cannot renew.
+  EXPECT_TRUE(store_->claim_upload(u.id, "c3", kT0 + 70'001 + kLease + 1, kLease));
+  EXPECT_FALSE(other->renew_upload_claim(u.id, "c2", kT0 + 70'001 + kLease + 2, kLease));
+
+  store_->complete_upload(u.id, 1000, kT0 + 200'000);
+  EXPECT_FALSE(store_->claim_upload(u.id, "c4", kT0 + 10'000'000, kLease)) << "complete";
+  EXPECT_FALSE(store_->renew_upload_claim(u.id, "c3", kT0 + 200'001, kLease)) << "complete";
+  EXPECT_FALSE(store_->claim_upload("upl_missing", "c5", kT0, kLease));
+}
+
+TEST_P(MetadataContract, ConcurrentClaimsHaveOneWinner) {
+  auto [a, u] = new_upload();
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i, id = u.id] {
+      auto s = open();
+      if (s->claim_upload(id, "c" + std::to_string(i), kT0, 60'000)) ++wins;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+}
+
+TEST_P(MetadataContract, CheckedEdgeHeartbeatsRefuseAFreshIdTakeOverAStaleOneAndStayBounded) {
+  constexpr int64_t kWindow = 60'000;
+  auto beat = [&](EdgeNode e, int64_t now, uint64_t max_edges = 3) {
+    e.last_heartbeat_at_ms = now;
+    return store_->heartbeat_edge(e, now - kWindow, max_edges);
+  };
+  const EdgeNode a{"edge-a", "eu", "https://a.example", "v1", 0, 0, 0, 0};
+  EXPECT_EQ(beat(a, kT0), EdgeHeartbeat::recorded);
+  EXPECT_EQ(beat(a, kT0 + 1000), EdgeHeartbeat::recorded) << "the same edge keeps beating";
+  auto rogue = a;
+  rogue.base_url = "https://rogue.example";
+  auto moved = a;
+  moved.region = "us";
+  EXPECT_EQ(beat(rogue, kT0 + 2000), EdgeHeartbeat::conflict);
+  EXPECT_EQ(beat(moved, kT0 + 2000), EdgeHeartbeat::conflict);
+  auto edges = store_->list_edges();
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].base_url, "https://a.example") << "a conflict changes nothing";
+  EXPECT_EQ(edges[0].region, "eu");
+  EXPECT_EQ(edges[0].last_heartbeat_at_ms, kT0 + 1000);
+
+  // Once the record is stale, the id may be taken over (an edge moved hosts).
+  const int64_t later = kT0 + 1000 + kWindow + 1;
+  EXPECT_EQ(beat(rogue, later), EdgeHeartbeat::taken_over);
+  EXPECT_EQ(store_->list_edges()[0].base_url, "https://rogue.example");
+
+  // The size bound: three ids known; a fourth fits only once a stale one is dropped.
+  const EdgeNode b{"edge-b", "eu", "https://b.example", "v1", 0, 0, 0, 0};
+  const EdgeNode c{"edge-c", "eu", "https://c.example", "v1", 0, 0, 0, 0};
+  const EdgeNode d{"edge-d", "eu", "https://d.example", "v1", 0, 0, 0, 0};
+  const EdgeNode e{"edge-e", "eu", "https://e.example", "v1", 0, 0, 0, 0};
+  EXPECT_EQ(beat(b, later), EdgeHeartbeat::recorded);
+  EXPECT_EQ(beat(c, later), EdgeHeartbeat::recorded);
+  EXPECT_EQ(beat(d, later), EdgeHeartbeat::registry_full) << "edge-a, b and c are all fresh";
+  const int64_t much_later = later + kWindow / 2;
+  EXPECT_EQ(beat(b, much_later), EdgeHeartbeat::recorded);
+  EXPECT_EQ(beat(c, much_later), EdgeHeartbeat::recorded);
+  const int64_t a_stale = later + kWindow + 1;  // edge-a stopped beating at `later`
+  EXPECT_EQ(beat(d, a_stale), EdgeHeartbeat::recorded);
+  EXPECT_EQ(beat(e, a_stale), EdgeHeartbeat::registry_full);
+  EXPECT_EQ(beat(b, a_stale), EdgeHeartbeat::recorded) << "known ids keep beating when the registry is full";
+  std::vector<std::string> ids;
+  for (const auto& x : open()->list_edges()) ids.push_back(x.edge_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"edge-b", "edge-c", "edge-d"}));
 }
 
 TEST_P(MetadataContract, JobLostTooOftenFailsItsAsset) {

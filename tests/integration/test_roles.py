@@ -201,3 +201,59 @@ def test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout(tmp_path
                 role.stop()
         if first.proc.poll() is None:
             first.proc.kill()
+
+
+# --- production start-up checks -----------------------------------------------------------
+
+def production_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_", "AWS_")) and k != "DATABASE_URL"}
+    env.update({"REND_ENV": "production", "REND_PLAYBACK_SIGNING_SECRET": "s" * 40,
+                "REND_EDGE_INTERNAL_TOKEN": "t" * 40, "REND_INTERNAL_TELEMETRY_TOKEN": "k" * 40,
+                # Never contacted: the configuration is refused before any connection.
+                "S3_ENDPOINT": f"http://127.0.0.1:{free_port()}", "S3_BUCKET": "rend"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_briefly(args: list, env: dict, tmp_path) -> subprocess.CompletedProcess:
+    """Runs a role that should refuse its configuration; one that starts instead is stopped."""
+    proc = subprocess.Popen([str(rend_bin()), *args, "--data-dir", str(tmp_path / "data")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO_ROOT))
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        return subprocess.CompletedProcess(proc.args, 0, out, "(still running after 10 s) " + err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_a_production_edge_refuses_to_start_without_a_private_internal_listener(tmp_path):
+    """Without REND_EDGE_INTERNAL_BIND_ADDR, /metrics and /internal/* would be public."""
+    env = production_env(REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}", REND_EDGE_TELEMETRY_ENABLED="false")
+    r = run_briefly(["edge"], env, tmp_path)
+    assert r.returncode != 0, f"rend edge started:\n{r.stdout[-500:]}{r.stderr[-1500:]}"
+    assert "REND_EDGE_INTERNAL_BIND_ADDR" in r.stderr, r.stderr[-1500:]
+
+    # With it, the edge starts and /metrics is only on the private listener.
+    public, internal = free_port(), free_port()
+    env.update({"REND_EDGE_BIND_ADDR": f"127.0.0.1:{public}", "REND_EDGE_INTERNAL_BIND_ADDR": f"127.0.0.1:{internal}"})
+    edge = Role("edge-prod", ["edge", "--data-dir", str(tmp_path / "data")], env, tmp_path).start()
+    try:
+        wait_ready(f"http://127.0.0.1:{public}/healthz", edge)
+        assert requests.get(f"http://127.0.0.1:{public}/metrics", timeout=5).status_code == 404
+        assert requests.get(f"http://127.0.0.1:{internal}/metrics", timeout=5).status_code == 200
+    finally:
+        edge.stop()
+
+
+def test_a_production_api_refuses_to_start_without_the_expected_edges(tmp_path):
+    """The registry is pinned in production: no REND_EXPECTED_EDGES, no start."""
+    env = production_env(REND_API_BIND_ADDR=f"127.0.0.1:{free_port()}",
+                         DATABASE_URL=f"postgres://rend:x@127.0.0.1:{free_port()}/rend",
+                         REND_REDIS_URL=f"redis://127.0.0.1:{free_port()}",
+                         CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+    r = run_briefly(["api"], env, tmp_path)
+    assert r.returncode != 0, f"rend api started:\n{r.stderr[-1500:]}"
+    assert "REND_EXPECTED_EDGES" in r.stderr, r.stderr[-1500:]

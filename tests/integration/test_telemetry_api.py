@@ -315,11 +315,28 @@ def test_analytics_routes_need_the_analytics_scope(rend):
         assert r.status_code == 401, (url, r.text)
         r = requests.get(url, headers=rend.auth(narrow), timeout=10)
         assert r.status_code == 403, (url, r.text)
-        assert r.json()["error"]["code"] == "forbidden"
+        assert r.json()["error"]["code"] == "insufficient_scope"
         r = requests.get(url, headers=rend.auth(), timeout=10)
         assert r.status_code == 200, (url, r.text)
-    r = requests.get(f"{rend.api}/v1/analytics/edges", headers=rend.auth(analytics_only), timeout=10)
+    r = requests.get(f"{rend.api}/v1/analytics/assets/{asset}", headers=rend.auth(analytics_only), timeout=10)
+    assert r.status_code == 404, "analytics-only works on its own assets only"
+
+
+def test_edge_view_is_for_operators_only(rend):
+    """/v1/analytics/edges sums every tenant's traffic: an analytics key is not enough."""
+    analytics_only = rend.create_key("analytics", name="analytics-only")
+    everything_else = rend.create_key("all", name="all-customer-scopes")
+    for key in (analytics_only, everything_else):
+        r = requests.get(f"{rend.api}/v1/analytics/edges", headers=rend.auth(key), timeout=10)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "insufficient_scope"
+        assert "operator" in r.json()["error"]["message"]
+    operator = rend.create_key("operator", name="operator")
+    r = requests.get(f"{rend.api}/v1/analytics/edges", headers=rend.auth(operator), timeout=10)
     assert r.status_code == 200, r.text
+    assert "edges" in r.json()
+    r = requests.get(f"{rend.api}/v1/analytics/edges", headers=rend.auth(), timeout=10)
+    assert r.status_code == 200, "the `rend dev` key has every scope, operator included"
 
 
 def test_asset_ids_unknown_and_foreign_assets(rend):

@@ -13,7 +13,7 @@ const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const minPlay = Number(process.env.MIN_PLAY_SECONDS || 1);
 const geoHeaders = process.env.GEO_HEADERS ? JSON.parse(process.env.GEO_HEADERS) : null;
 const report = { url, played: false, currentTime: 0, status: null, statuses: [], console: [], failedRequests: [],
-                 edgeResponses: [], segmentEdgeIds: [] };
+                 edgeResponses: [], segmentEdgeIds: [], requests: [] };
 let browser;
 try {
   browser = await chromium.launch({
@@ -24,6 +24,7 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => { if (report.requests.length < 200) report.requests.push(r.url()); });
   page.on('requestfailed', (r) => report.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
   page.on('response', (r) => {
     if (!r.url().includes('/v/')) return;

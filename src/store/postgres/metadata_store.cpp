@@ -25,6 +25,9 @@ constexpr size_t kPoolSize = 4;
 // pg_advisory_xact_lock key serializing migrate() across processes: "rend" in ASCII.
 // Advisory locks are per database, so deployments sharing a server don't contend.
 constexpr int64_t kMigrationLockKey = 0x72656e64;
+// pg_advisory_xact_lock key serializing checked edge heartbeats ("edge" in ASCII):
+// the check (fresh conflict, size bound) and the upsert must not interleave.
+constexpr int64_t kEdgeRegistryLockKey = 0x65646765;
 
 // Column order shared by every asset SELECT and read_asset().
 constexpr std::string_view kAssetColumns =
@@ -112,7 +115,13 @@ class PostgresMetadataStore final : public MetadataStore {
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
+  bool claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                    int64_t lease_ms) override;
+  bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                          int64_t lease_ms) override;
+  void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
   void record_edge_heartbeat(const EdgeNode& edge) override;
+  EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
  private:
@@ -272,6 +281,38 @@ ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int
   return page;
 }
 
+bool PostgresMetadataStore::claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                         int64_t lease_ms) {
+  return pool_.run([&](Connection& c) {
+    // One conditional UPDATE: a concurrent claim blocks on the row lock, then
+    // re-checks the WHERE on the new row version and matches nothing.
+    return c.exec(
+                "UPDATE rend.uploads SET receive_claim = $2, receive_until_ms = $3 WHERE id = $1 AND status = 'pending'"
+                " AND (receive_claim IS NULL OR receive_until_ms < $4)",
+                Params().add(upload_id).add(claim_id).add(now_ms + lease_ms).add(now_ms))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
+                                               int64_t now_ms, int64_t lease_ms) {
+  return pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.uploads SET receive_until_ms = $3 WHERE id = $1 AND receive_claim = $2"
+                " AND status = 'pending'",
+                Params().add(upload_id).add(claim_id).add(now_ms + lease_ms))
+               .affected() > 0;
+  });
+}
+
+void PostgresMetadataStore::release_upload_claim(const std::string& upload_id, const std::string& claim_id) {
+  pool_.run([&](Connection& c) {
+    c.exec("UPDATE rend.uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = $1 AND receive_claim = $2",
+           Params().add(upload_id).add(claim_id));
+    return 0;
+  });
+}
+
 std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
                                                    int64_t now_ms) {
   return pool_.run([&](Connection& c) {
@@ -289,7 +330,9 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
       throw StoreError("upload " + upload_id + ": asset is " + r.text(0, 2) + ", not waiting_upload");
     const std::string asset_id = r.text(0, 1);
 
-    c.exec("UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2 WHERE id = $1",
+    c.exec(
+        "UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2, receive_claim = NULL,"
+        " receive_until_ms = NULL WHERE id = $1",
            Params().add(upload_id).add(now_ms));
     c.exec("UPDATE rend.assets SET status = 'queued', uploaded_at_ms = $2, source_bytes = $3 WHERE id = $1",
            Params().add(asset_id).add(now_ms).add(source_bytes));
@@ -454,6 +497,40 @@ void PostgresMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
         " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
         p);
     return 0;
+  });
+}
+
+EdgeHeartbeat PostgresMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fresh_since_ms, uint64_t max_edges) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    c.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kEdgeRegistryLockKey));
+    auto outcome = EdgeHeartbeat::recorded;
+    auto r = c.exec("SELECT region, base_url, last_heartbeat_at FROM rend.edge_nodes WHERE edge_id = $1",
+                    Params().add(e.edge_id));
+    if (r.rows() > 0) {
+      if (r.text(0, 0) != e.region || r.text(0, 1) != e.base_url) {
+        if (r.int64(0, 2) >= fresh_since_ms) return EdgeHeartbeat::conflict;
+        outcome = EdgeHeartbeat::taken_over;
+      }
+    } else {
+      auto count = [&] { return static_cast<uint64_t>(c.exec("SELECT count(*) FROM rend.edge_nodes").int64(0, 0)); };
+      if (count() >= max_edges) {
+        c.exec("DELETE FROM rend.edge_nodes WHERE last_heartbeat_at < $1", Params().add(fresh_since_ms));
+        if (count() >= max_edges) return EdgeHeartbeat::registry_full;
+      }
+    }
+    Params p;
+    p.add(e.edge_id).add(e.region).add(e.base_url).add(e.version).add(e.last_heartbeat_at_ms).add(e.cache_bytes).add(
+        e.cache_objects);
+    c.exec(
+        "INSERT INTO rend.edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at,"
+        " cache_bytes, cache_objects) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)"
+        " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+        " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+        " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
+        p);
+    tx.commit();
+    return outcome;
   });
 }
 

@@ -202,6 +202,40 @@ ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int l
   return page;
 }
 
+bool SqliteMetadataStore::claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                       int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  // One conditional UPDATE: SQLite serializes writers, so two claims cannot both match.
+  Stmt(*db_,
+       "UPDATE uploads SET receive_claim = ?2, receive_until_ms = ?3 WHERE id = ?1 AND status = 'pending'"
+       " AND (receive_claim IS NULL OR receive_until_ms < ?4)")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .bind(3, now_ms + lease_ms)
+      .bind(4, now_ms)
+      .run();
+  return db_->changes() > 0;
+}
+
+bool SqliteMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
+                                             int64_t now_ms, int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "UPDATE uploads SET receive_until_ms = ?3 WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .bind(3, now_ms + lease_ms)
+      .run();
+  return db_->changes() > 0;
+}
+
+void SqliteMetadataStore::release_upload_claim(const std::string& upload_id, const std::string& claim_id) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "UPDATE uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = ?1 AND receive_claim = ?2")
+      .bind(1, upload_id)
+      .bind(2, claim_id)
+      .run();
+}
+
 std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
                                                  int64_t now_ms) {
   std::lock_guard lock(mu_);
@@ -217,7 +251,9 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
       throw StoreError("upload " + upload_id + ": asset is " + s.text(2) + ", not waiting_upload");
     asset_id = s.text(1);
   }
-  Stmt(*db_, "UPDATE uploads SET status = 'complete', completed_at_ms = ?2 WHERE id = ?1")
+  Stmt(*db_,
+       "UPDATE uploads SET status = 'complete', completed_at_ms = ?2, receive_claim = NULL, receive_until_ms = NULL"
+       " WHERE id = ?1")
       .bind(1, upload_id)
       .bind(2, now_ms)
       .run();
@@ -422,6 +458,51 @@ void SqliteMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
       .bind(6, e.cache_bytes)
       .bind(7, e.cache_objects)
       .run();
+}
+
+EdgeHeartbeat SqliteMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fresh_since_ms, uint64_t max_edges) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  auto outcome = EdgeHeartbeat::recorded;
+  bool known = false;
+  {
+    Stmt s(*db_, "SELECT region, base_url, last_heartbeat_at FROM edge_nodes WHERE edge_id = ?1");
+    s.bind(1, e.edge_id);
+    if (s.step()) {
+      known = true;
+      if (s.text(0) != e.region || s.text(1) != e.base_url) {
+        if (s.int64(2) >= fresh_since_ms) return EdgeHeartbeat::conflict;
+        outcome = EdgeHeartbeat::taken_over;
+      }
+    }
+  }
+  if (!known) {
+    auto count = [&] {
+      Stmt s(*db_, "SELECT count(*) FROM edge_nodes");
+      s.step();
+      return static_cast<uint64_t>(s.int64(0));
+    };
+    if (count() >= max_edges) {
+      Stmt(*db_, "DELETE FROM edge_nodes WHERE last_heartbeat_at < ?1").bind(1, fresh_since_ms).run();
+      if (count() >= max_edges) return EdgeHeartbeat::registry_full;
+    }
+  }
+  Stmt(*db_,
+       "INSERT INTO edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes,"
+       " cache_objects) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)"
+       " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+       " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+       " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects")
+      .bind(1, e.edge_id)
+      .bind(2, e.region)
+      .bind(3, e.base_url)
+      .bind(4, e.version)
+      .bind(5, e.last_heartbeat_at_ms)
+      .bind(6, e.cache_bytes)
+      .bind(7, e.cache_objects)
+      .run();
+  tx.commit();
+  return outcome;
 }
 
 std::vector<EdgeNode> SqliteMetadataStore::list_edges() {

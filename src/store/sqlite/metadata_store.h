@@ -59,7 +59,13 @@ class SqliteMetadataStore final : public MetadataStore {
   void fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                 int64_t now_ms) override;
   int64_t pending_job_count() override;
+  bool claim_upload(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                    int64_t lease_ms) override;
+  bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                          int64_t lease_ms) override;
+  void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
   void record_edge_heartbeat(const EdgeNode& edge) override;
+  EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
  private:
