@@ -480,6 +480,26 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     auto cache_hdr = c.response.headers.get("x-rend-cache");
     CacheResult cr = !cache_hdr ? CacheResult::none : (*cache_hdr == "HIT" ? CacheResult::hit : CacheResult::miss);
     d.metrics.record_response(c.response.status, cr, c.body_bytes, c.complete);
+    // Only served media is playback: a GET answered 200/206 that sent body bytes.
+    // HEAD, the preflight, 304, refusals and errors are counted above and by reason
+    // below, never in a customer's analytics or billing.
+    const int status = c.response.status;
+    const bool get = c.request.method == "GET";
+    if (!get || (status != 200 && status != 206) || c.body_bytes == 0) {
+      Unbilled why = Unbilled::error;
+      if (c.request.method == "OPTIONS") why = Unbilled::preflight;
+      else if (status == 200 || status == 206) why = c.request.method == "HEAD" ? Unbilled::head : Unbilled::no_body;
+      else if (status == 304) why = Unbilled::not_modified;
+      else if (status == 400) why = Unbilled::bad_request;
+      else if (status == 401) why = Unbilled::unauthorized;
+      else if (status == 403) why = Unbilled::forbidden;
+      else if (status == 404) why = Unbilled::not_found;
+      else if (status == 405) why = Unbilled::method_not_allowed;
+      else if (status == 413) why = Unbilled::body_too_large;
+      else if (status == 416) why = Unbilled::range_not_satisfiable;
+      d.metrics.record_unbilled(why);
+      return;
+    }
     if (!sink) return;
     auto ref = parse_playback_target(path);
     if (!ref) return;  // not a playback path: nothing to attribute it to
@@ -500,10 +520,9 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     ev.tier = std::move(ref->tier);
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
-    // signing secret every edge shares). Never the credential itself.
-    // Only a credential the edge accepted names a session (a 401/403 one may be
-    // anything a client typed; it must not reach the event).
-    if (c.response.status != 401 && c.response.status != 403) {
+    // signing secret every edge shares). Never the credential itself. Only a 200/206
+    // gets here, so the edge accepted this credential.
+    {
       std::optional<std::string> query_token = c.request.query_param("token");
       std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
                                                           : c.request.cookie_view(kCookie);
@@ -519,18 +538,22 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     using std::chrono::microseconds;
     ev.ttfb_ms = duration_cast<microseconds>(c.first_byte - c.request.received).count() / 1000;
     ev.duration_ms = duration_cast<microseconds>(c.finished - c.request.received).count() / 1000;
-    // Delivered media time: a whole segment delivered counts its EXTINF duration.
-    if (ref->kind == ArtifactKind::segment && c.complete &&
-        (c.response.status == 200 || c.response.status == 206)) {
+    // Delivered media time: the segment's EXTINF duration times the share of its
+    // bytes actually sent (a range, or a response the viewer or origin cut short,
+    // counts what was sent, not what Content-Length announced).
+    if (ref->kind == ArtifactKind::segment) {
       double secs = d.cache.segment_seconds("assets/" + ev.asset_id + "/" + ev.artifact);
-      if (c.response.status == 206) {
-        // A range delivers its share of the segment ("bytes a-b/size").
-        auto cr_hdr = c.response.headers.get("content-range");
+      double total = 0;  // bytes of the whole segment
+      if (status == 206) {
+        auto cr_hdr = c.response.headers.get("content-range");  // "bytes a-b/size"
         auto slash = cr_hdr ? cr_hdr->rfind('/') : std::string_view::npos;
-        double total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
-        secs = total > 0 ? secs * double(c.body_bytes) / total : 0;
+        total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
+      } else if (c.response.source) {
+        total = double(c.response.source_length.value_or(0));
+      } else {
+        total = double(c.response.shared_body ? c.response.shared_body->size() : c.response.body.size());
       }
-      ev.media_seconds = secs;
+      ev.media_seconds = total > 0 ? secs * std::min(1.0, double(c.body_bytes) / total) : 0;
     }
     sink(std::move(ev));
   };
@@ -541,6 +564,9 @@ std::function<void(const http::Request&, http::Response&)> make_decorator(const 
     res.headers.set("x-rend-edge-id", cfg.edge_id);
     res.headers.set("x-rend-region", cfg.region);
     http::apply_cors(cfg.cors_allowed_origins, req, res, "GET, HEAD, OPTIONS", "Range, Content-Type");
+    // The router only knows the GET route (HEAD falls back to it; OPTIONS is answered
+    // by the server), so its Allow would say "GET" alone.
+    if (res.status == 405 && req.path.rfind("/v/", 0) == 0) res.headers.set("Allow", "GET, HEAD, OPTIONS");
   };
 }
 
