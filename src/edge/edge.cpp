@@ -431,6 +431,9 @@ http::Response metrics(const EdgeDeps& d) {
                 double(c.evictions_total));
   render_metric(out, "rend_edge_cache_evicted_bytes_total", "counter", "Bytes evicted from the disk cache.",
                 double(c.evicted_bytes_total));
+  render_metric(out, "rend_edge_cache_floor_unfixable_total", "counter",
+                "Times the free-space floor was missed but the cache alone could not restore it (nothing evicted).",
+                double(c.floor_unfixable_total));
   if (d.render_extra_metrics) d.render_extra_metrics(out);
   return http::Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
