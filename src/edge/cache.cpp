@@ -24,6 +24,14 @@ int64_t now_ms() {
       .count();
 }
 
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Misses remembered at most (a viewer can name any number of missing keys).
+constexpr size_t kMaxNegativeEntries = 65536;
+
 std::string make_etag(uint64_t size, int64_t filled_ms) {
   char tag[64];
   std::snprintf(tag, sizeof tag, "\"%llx-%llx\"", (unsigned long long)size, (unsigned long long)filled_ms);
@@ -314,9 +322,17 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
   std::shared_ptr<Fill> fill;
   {
     std::unique_lock lk(mu_);
+    auto neg = negative_.find(key);
+    if (neg != negative_.end() && neg->second <= steady_ms()) {
+      negative_.erase(neg);
+      neg = negative_.end();
+    }
     if (auto f = flights_.find(key); f != flights_.end()) {
       fill = f->second;
       counters_.coalesced_waiters_total++;
+    } else if (neg != negative_.end()) {
+      counters_.negative_hits_total++;
+      return {FillStatus::not_found, nullptr};  // the origin said so moments ago
     } else if (auto it = index_.find(key);
                it != index_.end() && (!max_age_ms || now_ms() - it->second.filled_ms <= *max_age_ms)) {
       return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
@@ -382,8 +398,15 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     }
     {
       std::lock_guard lk(mu_);
-      flights_.erase(key);
+      flights_.erase(key);  // with the negative entry in one step: no window for a second fetch
       if (why == FillStatus::origin_error) counters_.fill_failures_total++;
+      if (why == FillStatus::not_found && opts_.negative_ttl.count() > 0 && !fill->purged_) {
+        const int64_t now = steady_ms();
+        if (negative_.size() >= kMaxNegativeEntries)
+          std::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
+        if (negative_.size() >= kMaxNegativeEntries) negative_.clear();
+        negative_[key] = now + opts_.negative_ttl.count();
+      }
     }
     fill->finish(Fill::State::failed);
   };
@@ -497,6 +520,11 @@ void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t si
 }
 
 FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& origin) {
+  {
+    // Warm runs after a publish: a miss remembered from before must not hide it.
+    std::lock_guard lk(mu_);
+    negative_.erase(key);
+  }
   auto m = fetch(key, origin);
   if (m.status == FillStatus::cached) return FillStatus::filled;
   if (m.status != FillStatus::filled) return m.status;
@@ -545,6 +573,7 @@ size_t DiskCache::purge_asset(const std::string& asset_id) {
       // Fills of this asset in flight still serve their viewers but must not land.
       for (auto& [key, fill] : flights_)
         if (key.rfind(prefix, 0) == 0) fill->purged_ = true;
+      std::erase_if(negative_, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
       for (auto it = index_.begin(); it != index_.end();) {
         auto next = std::next(it);
         if (it->first.rfind(prefix, 0) == 0) {

@@ -25,6 +25,10 @@
 //   2. within a class, least recently used first (a logical clock, not wall time);
 //   3. ties broken by key (byte order).
 //
+// Negative cache: a key the origin does not have is answered not_found for
+// `negative_ttl` without asking again (recorded in the same step the fill ends, so
+// concurrent misses share one origin request); purge and warm forget it.
+//
 // Purge marks the asset's fills in flight and removes its files: a fill that
 // started before the purge still serves its viewers but never lands in the cache.
 //
@@ -73,6 +77,9 @@ struct CacheOptions {
   // Files up to this size are also kept in memory (playlists): a hit then costs no
   // open/read/close.
   uint64_t memory_object_max_bytes = 16 * 1024;
+  // A key the origin does not have is answered not_found without an origin request
+  // for this long (0 = off). Cleared for an asset by purge, for a key by warm.
+  std::chrono::milliseconds negative_ttl{2000};
 
   // Test seams; unset in production.
   // Called just before each change the cache makes under objects/ ("unlink",
@@ -169,6 +176,7 @@ class DiskCache {
     // Times the free-space floor was missed but evicting the whole cache would not
     // have restored it (the disk is filled by something else): nothing was evicted.
     uint64_t floor_unfixable_total = 0;
+    uint64_t negative_hits_total = 0;  // misses answered not_found from the negative cache
     uint64_t aux_entries = 0;  // side-table entries (segment durations, purge bookkeeping)
   };
   Stats stats() const;
@@ -230,6 +238,9 @@ class DiskCache {
   uint64_t clock_ = 0, bytes_ = 0;
   std::map<std::string, std::shared_ptr<Fill>> flights_;
   std::unordered_map<std::string, double> segment_seconds_;
+  // Keys the origin answered "not found", with the steady-clock ms until which that
+  // answer is reused. Bounded: expired entries are pruned when it is full.
+  std::unordered_map<std::string, int64_t> negative_;
   std::chrono::steady_clock::time_point last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;

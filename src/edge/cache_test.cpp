@@ -476,6 +476,53 @@ TEST_F(CacheTest, SideTablesAreBoundedByTheIndex) {
   EXPECT_EQ(cache.stats().aux_entries, 0u) << "no per-asset state for assets the cache does not hold";
 }
 
+TEST_F(CacheTest, MissingObjectsAreRememberedBrieflyAndCoalesced) {
+  const std::string key = "assets/ast_a/720p/seg_00042.ts";
+  origin_->chunk_delay = 0ms;
+  auto o = opts();
+  o.negative_ttl = std::chrono::milliseconds(60'000);
+  edge::DiskCache cache(o);
+  // Concurrent misses of a missing object share one origin request...
+  std::vector<std::thread> ts;
+  std::atomic<int> not_found{0};
+  for (int i = 0; i < 20; ++i)
+    ts.emplace_back([&] {
+      if (cache.fetch(key, *origin_).status == edge::FillStatus::not_found) not_found++;
+    });
+  for (auto& t : ts) t.join();
+  // ...and later ones within the TTL make none.
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found);
+  EXPECT_EQ(not_found.load(), 20);
+  EXPECT_EQ(origin_->gets.load(), 1);
+  EXPECT_GE(cache.stats().negative_hits_total, 30u);
+
+  // Published meanwhile: a warm (fill_and_wait) does not trust the negative entry...
+  inner_->put_bytes(key, pattern(1000, 'n'));
+  EXPECT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 2);
+  EXPECT_TRUE(cache.lookup(key));
+  // ...and a purge forgets misses of the asset.
+  const std::string other = "assets/ast_a/720p/seg_00043.ts";
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::not_found);
+  inner_->put_bytes(other, pattern(1000, 'm'));
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::not_found) << "still remembered";
+  cache.purge_asset("ast_a");
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 4);
+}
+
+TEST_F(CacheTest, NegativeEntriesExpire) {
+  const std::string key = "assets/ast_a/720p/seg_00042.ts";
+  auto o = opts();
+  o.negative_ttl = std::chrono::milliseconds(30);
+  edge::DiskCache cache(o);
+  EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found);
+  inner_->put_bytes(key, pattern(1000, 'e'));
+  std::this_thread::sleep_for(60ms);
+  EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 2);
+}
+
 TEST_F(CacheTest, AnExpiredPlaylistIsFetchedAgain) {
   const std::string key = "assets/ast_a/720p/index.m3u8";
   inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n");

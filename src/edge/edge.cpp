@@ -431,6 +431,8 @@ http::Response metrics(const EdgeDeps& d) {
                 double(c.evictions_total));
   render_metric(out, "rend_edge_cache_evicted_bytes_total", "counter", "Bytes evicted from the disk cache.",
                 double(c.evicted_bytes_total));
+  render_metric(out, "rend_edge_negative_cache_hits_total", "counter",
+                "Misses answered 404 from the negative cache, without an origin fetch.", double(c.negative_hits_total));
   render_metric(out, "rend_edge_cache_floor_unfixable_total", "counter",
                 "Times the free-space floor was missed but the cache alone could not restore it (nothing evicted).",
                 double(c.floor_unfixable_total));
