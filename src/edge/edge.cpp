@@ -13,6 +13,7 @@
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "edge/conditional.h"
 #include "edge/paths.h"
 #include "edge/playlist_rewrite.h"
 #include "http/cors.h"
@@ -21,43 +22,6 @@ namespace rend::edge {
 namespace {
 
 constexpr const char* kCookie = "rend_playback";
-
-struct ByteRange {
-  uint64_t first, last;
-};
-enum class RangeParse { none, ok, unsatisfiable };
-
-// RFC 9110 §14: a single "bytes=" range; multiple ranges are served as the full
-// representation (allowed: a server may ignore Range).
-RangeParse parse_range(std::string_view h, uint64_t size, ByteRange& out) {
-  if (h.rfind("bytes=", 0) != 0 || h.find(',') != std::string_view::npos) return RangeParse::none;
-  auto spec = h.substr(6);
-  auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return RangeParse::none;
-  auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  auto num = [](std::string_view s, uint64_t& v) {
-    if (s.empty() || s.size() > 19) return false;
-    v = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + uint64_t(c - '0');
-    }
-    return true;
-  };
-  uint64_t x = 0, y = 0;
-  if (a.empty()) {  // suffix: last y bytes
-    if (!num(b, y)) return RangeParse::none;
-    if (y == 0 || size == 0) return RangeParse::unsatisfiable;
-    out = {size - std::min(y, size), size - 1};
-    return RangeParse::ok;
-  }
-  if (!num(a, x)) return RangeParse::none;
-  if (x >= size) return RangeParse::unsatisfiable;
-  if (b.empty()) y = size - 1;
-  else if (!num(b, y) || y < x) return RangeParse::none;
-  out = {x, std::min(y, size - 1)};
-  return RangeParse::ok;
-}
 
 const char* cache_control_for(ArtifactKind kind) {
   // Credentialed responses: private. Segments and posters never change under a
@@ -196,18 +160,19 @@ int negotiate(const http::Request& req, http::Response& res, const std::string& 
   length = size;
   res.headers.set("ETag", etag);
   res.headers.set("Accept-Ranges", "bytes");
-  if (auto inm = req.header("if-none-match"); inm && *inm == etag) return 304;
+  // RFC 9110 §13.2.2: If-None-Match before Range.
+  if (auto inm = req.header("if-none-match"); inm && if_none_match_matches(*inm, etag)) return 304;
   if (auto rh = req.header("range")) {
-    ByteRange br{};
-    switch (parse_range(*rh, size, br)) {
-      case RangeParse::ok:
-        offset = br.first;
-        length = br.last - br.first + 1;
-        res.headers.set("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
-                                             std::to_string(size));
+    auto pr = parse_range(*rh, size);
+    switch (pr.result) {
+      case RangeParse::satisfiable:
+        offset = pr.range.first;
+        length = pr.range.last - pr.range.first + 1;
+        res.headers.set("Content-Range", "bytes " + std::to_string(pr.range.first) + "-" +
+                                             std::to_string(pr.range.last) + "/" + std::to_string(size));
         return 206;
       case RangeParse::unsatisfiable: return 416;
-      case RangeParse::none: break;
+      case RangeParse::ignore: break;
     }
   }
   return 200;

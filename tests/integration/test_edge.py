@@ -366,3 +366,26 @@ def test_a_missing_artifact_costs_one_origin_fetch_per_negative_ttl(origin, edge
     assert edge.internal("purge", {"asset_id": aid}).status_code == 200
     assert fetch(0) == 200
     assert edge.metrics()["rend_edge_origin_requests_total"] - before == 2
+
+
+@pytest.mark.parametrize("origin", ALL[:1], indirect=True)
+def test_if_none_match_lists_weak_tags_and_star_and_405_allow(origin, edge_factory):
+    aid = put_asset(origin, segments=1, seg_bytes=5000)
+    edge = edge_factory().start()
+    token = sign(aid)
+    r = edge.get(aid, "720p/seg_00000.ts", token)
+    assert r.status_code == 200
+    etag = r.headers["ETag"]
+    for inm in (etag, "*", f'"nope", {etag}', f"W/{etag}", f'"a" ,, W/{etag}'):
+        for i in range(2):  # the second one is a HIT either way
+            r = edge.get(aid, "720p/seg_00000.ts", token, headers={"If-None-Match": inm})
+            assert r.status_code == 304, (inm, r.status_code)
+            assert r.content == b""
+    for inm in ('"nope"', f'"x" {etag}', etag[1:]):
+        r = edge.get(aid, "720p/seg_00000.ts", token, headers={"If-None-Match": inm})
+        assert r.status_code == 200 and len(r.content) == 5000, inm
+    r = edge.get(aid, "720p/seg_00000.ts", token, headers={"Range": "Bytes=10-19"})
+    assert r.status_code == 206 and r.headers["Content-Range"] == "bytes 10-19/5000"
+    r = requests.post(f"{edge.url}/v/{aid}/720p/seg_00000.ts", timeout=5)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
