@@ -8,6 +8,8 @@ embedded SQLite analytics table and on ClickHouse."""
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -257,6 +259,47 @@ def test_only_served_media_reaches_analytics(stack_factory, backend):
     assert m['rend_edge_requests_total{code="304",cache="HIT"}'] == 1
     for reason in ("head", "unauthorized", "forbidden", "preflight", "method_not_allowed", "not_modified"):
         assert m[f'rend_edge_unbilled_responses_total{{reason="{reason}"}}'] == 1, (reason, m)
+
+
+@pytest.mark.parametrize("backend", backends()[:1])
+def test_an_aborted_segment_counts_only_the_media_it_delivered(stack_factory, backend):
+    """Billing follows bytes actually sent: a viewer who leaves after the first bytes
+    of a segment is billed that share of its seconds, not its Content-Length."""
+    st = stack_factory(backend)
+    st.start_api()
+    st.start_edge()
+    aid = st.new_asset()
+    size = 24 << 20  # far more than loopback socket buffers hold
+    (st.data / "objects" / "assets" / aid / "720p" / "seg_00000.ts").write_bytes(os.urandom(size))
+    token = sign(aid)
+    r = requests.get(f"{st.edge_url}/v/{aid}/720p/index.m3u8", headers={"Cookie": f"rend_playback={token}"},
+                     timeout=10)
+    assert r.status_code == 200
+    playlist_bytes = len(r.content)
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.connect(("127.0.0.1", st.edge_port))
+    s.sendall(f"GET /v/{aid}/720p/seg_00000.ts HTTP/1.1\r\nHost: edge\r\n"
+              f"Cookie: rend_playback={token}\r\n\r\n".encode())
+    got = b""
+    while b"\r\n\r\n" not in got or len(got) < 100_000:
+        chunk = s.recv(65536)
+        assert chunk, "the edge closed before sending the body"
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()  # reset: the edge's next write fails
+
+    st.watch(aid, 1, token)  # a marker behind it in the edge's FIFO queue
+    got = st.wait_requests(aid, 3)
+    sent = got["bytes"] - 2 * playlist_bytes
+    assert 100_000 <= sent < size, got
+    minutes = got["delivered_minutes"]["720p"]
+    # Events carry media seconds with millisecond precision.
+    assert abs(minutes * 60 - 4.0 * sent / size) <= 0.0005 + 1e-9, (minutes, sent)
+    assert minutes * 60 < 4.0 / 2
+    assert st.edge_metrics()["rend_edge_responses_incomplete_total"] >= 1
 
 
 @pytest.mark.parametrize("backend", backends())
