@@ -202,8 +202,8 @@ def test_viewer_requests_are_counted_exactly(stack_factory, backend):
 
 @pytest.mark.parametrize("backend", backends())
 def test_only_served_media_reaches_analytics(stack_factory, backend):
-    """HEAD, refusals (401 with a made-up cookie, 403), the OPTIONS preflight, 405 and
-    304 are not playback: they add no request, view, byte or minute to the
+    """HEAD, refusals (401 with a made-up cookie, 403, 400, 413), the OPTIONS
+    preflight, 405 and 304 are not playback: they add no request, view, byte or minute to the
     customer's analytics, and show in the edge's /metrics instead."""
     st = stack_factory(backend)
     st.start_api()
@@ -238,6 +238,10 @@ def test_only_served_media_reaches_analytics(stack_factory, backend):
         assert r.status_code == want, (method, r.status_code, r.text)
         if want == 405:
             assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
+    r = requests.get(f"{st.edge_url}/v/{aid}/720p/seg_00000.exe", headers=mine, timeout=10)
+    assert r.status_code == 400  # not an artifact we publish
+    r = requests.get(seg, headers=mine, data=b"x" * (2 << 20), timeout=10)
+    assert r.status_code == 413  # a GET with a body over the route's limit
     # A served playlist behind them in the edge's FIFO queue: once it is counted, so
     # would they have been.
     r = requests.get(playlist, headers=mine, timeout=10)
@@ -257,7 +261,10 @@ def test_only_served_media_reaches_analytics(stack_factory, backend):
     assert m['rend_edge_requests_total{code="405",cache="none"}'] == 1
     assert m['rend_edge_requests_total{code="204",cache="none"}'] == 1
     assert m['rend_edge_requests_total{code="304",cache="HIT"}'] == 1
-    for reason in ("head", "unauthorized", "forbidden", "preflight", "method_not_allowed", "not_modified"):
+    assert m['rend_edge_requests_total{code="400",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="413",cache="none"}'] == 1
+    for reason in ("head", "unauthorized", "forbidden", "preflight", "method_not_allowed", "not_modified",
+                   "bad_request", "body_too_large"):
         assert m[f'rend_edge_unbilled_responses_total{{reason="{reason}"}}'] == 1, (reason, m)
 
 
