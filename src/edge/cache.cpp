@@ -234,7 +234,8 @@ uint64_t DiskCache::free_bytes() const {
 bool DiskCache::choose_victims_locked(const std::string* landed, uint64_t free_now, std::vector<Victim>& out) {
   // The size bound: eviction order, whatever it is (the object that just landed is
   // the most recent of its class, so it goes last within it).
-  while (!order_.empty() && bytes_ > opts_.max_bytes) take_victim_locked(index_.find(std::string(std::get<2>(*order_.begin()))), out);
+  while (!order_.empty() && bytes_ > opts_.max_bytes)
+    take_victim_locked(index_.find(std::string(std::get<2>(*order_.begin()))), out);
 
   // The free-space floor, from one statvfs taken before the lock.
   if (opts_.min_free_bytes == 0 || free_now >= opts_.min_free_bytes) return false;
@@ -294,8 +295,9 @@ void DiskCache::warn_floor_unfixable(uint64_t free_now) {
   core::log::warn("edge_cache_floor_unfixable", {{"free_bytes", free_now},
                                                  {"min_free_bytes", opts_.min_free_bytes},
                                                  {"cache_bytes", bytes},
-                                                 {"hint", "the disk is filled by something else; evicting the cache "
-                                                          "would not restore REND_EDGE_CACHE_MIN_FREE_BYTES"}});
+                                                 {"hint",
+                                                  "the disk is filled by something else; evicting the cache "
+                                                  "would not restore REND_EDGE_CACHE_MIN_FREE_BYTES"}});
 }
 
 std::optional<DiskCache::Hit> DiskCache::lookup(const std::string& key, std::optional<int64_t> max_age_ms) {
@@ -467,8 +469,8 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
   land(key, tmp, size, filled_ms, fill->etag(), fill);
 }
 
-void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms,
-                     std::string etag, std::shared_ptr<Fill> fill) {
+void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
+                     std::shared_ptr<Fill> fill) {
   // Everything that touches the disk happens outside mu_: reading a small object
   // back, stamping the fill time, statvfs, the rename, evictions' unlinks and logs.
   std::shared_ptr<const std::string> body;

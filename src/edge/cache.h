@@ -177,7 +177,7 @@ class DiskCache {
     // have restored it (the disk is filled by something else): nothing was evicted.
     uint64_t floor_unfixable_total = 0;
     uint64_t negative_hits_total = 0;  // misses answered not_found from the negative cache
-    uint64_t aux_entries = 0;  // side-table entries (segment durations, purge bookkeeping)
+    uint64_t aux_entries = 0;          // side-table entries (segment durations, purge bookkeeping)
   };
   Stats stats() const;
 
@@ -230,8 +230,8 @@ class DiskCache {
   std::string path_of(const std::string& key) const { return opts_.dir + "/objects/" + key; }
 
   CacheOptions opts_;
-  mutable std::mutex mu_;   // the index, fills, counters; never held across a filesystem call
-  std::mutex fs_mu_;        // serializes landing/eviction/purge file work; lookups never take it (order: fs_mu_, then mu_)
+  mutable std::mutex mu_;  // the index, fills, counters; never held across a filesystem call
+  std::mutex fs_mu_;  // serializes landing/eviction/purge file work; lookups never take it (order: fs_mu_, then mu_)
   std::condition_variable slot_cv_;  // a fill slot freed / all fills ended
   std::unordered_map<std::string, Entry> index_;
   std::set<Order> order_;

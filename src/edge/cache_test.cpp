@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <future>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "store/fs/object_store.h"
@@ -377,8 +377,10 @@ struct FsOpProbe {
 TEST_F(CacheTest, FilesystemWorkNeverHoldsTheIndexLock) {
   // Landing (rename), eviction (unlink) and purge (removing a large tree) all touch
   // the disk; a hit on another asset must be servable meanwhile.
-  for (int i = 0; i < 4; ++i) inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'p'));
-  for (int i = 0; i < 200; ++i) inner_->put_bytes("assets/ast_c/720p/seg_" + std::to_string(10000 + i) + ".ts", pattern(100, 'q'));
+  for (int i = 0; i < 4; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'p'));
+  for (int i = 0; i < 200; ++i)
+    inner_->put_bytes("assets/ast_c/720p/seg_" + std::to_string(10000 + i) + ".ts", pattern(100, 'q'));
   inner_->put_bytes("assets/ast_b/720p/index.m3u8", "#EXTM3U\n");
   FsOpProbe probe;
   auto o = opts();
@@ -408,7 +410,8 @@ TEST_F(CacheTest, FilesystemWorkNeverHoldsTheIndexLock) {
 TEST_F(CacheTest, FreeSpaceFloorTheCacheCannotRestoreEvictsNothing) {
   // The disk is full of something else: even an empty cache would not restore the
   // floor, so wiping it (and the object that just landed) would only cost hits.
-  for (int i = 0; i < 3; ++i) inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'f'));
+  for (int i = 0; i < 3; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'f'));
   auto o = opts();
   o.min_free_bytes = 1ull << 30;
   o.free_bytes_fn = [] { return uint64_t(0); };
@@ -424,7 +427,8 @@ TEST_F(CacheTest, FreeSpaceFloorTheCacheCannotRestoreEvictsNothing) {
 }
 
 TEST_F(CacheTest, FreeSpaceFloorEvictsOnlyTheDeficitAndNeverWhatJustLanded) {
-  for (int i = 0; i < 6; ++i) inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'g'));
+  for (int i = 0; i < 6; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'g'));
   std::atomic<uint64_t> free_now{1'000'000};
   auto o = opts();
   o.min_free_bytes = 100'000;

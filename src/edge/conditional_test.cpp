@@ -14,9 +14,12 @@ namespace {
 std::string range(std::string_view h, uint64_t size) {
   auto r = parse_range(h, size);
   switch (r.result) {
-    case RangeParse::satisfiable: return "206 " + std::to_string(r.range.first) + "-" + std::to_string(r.range.last);
-    case RangeParse::unsatisfiable: return "416";
-    default: return "ignore";
+    case RangeParse::satisfiable:
+      return "206 " + std::to_string(r.range.first) + "-" + std::to_string(r.range.last);
+    case RangeParse::unsatisfiable:
+      return "416";
+    default:
+      return "ignore";
   }
 }
 
@@ -64,9 +67,10 @@ TEST(Range, SeveralRangesAreIgnored) {
 }
 
 TEST(Range, MalformedIsIgnored) {
-  for (const char* h : {"", "bytes", "bytes=", "bytes=-", "bytes=abc", "bytes=1", "bytes=5-1", "bytes=+1-2",
-                        "bytes=1-+2", "bytes=1 -2", "bytes=1- 2", "bytes=0x1-2", "bytes=1-2-3", "items=0-1",
-                        "bytes 0-1", "bytes=--1", "bytes=,", "bytes=1-2,garbage", "=0-1", "bytes==0-1"}) {
+  for (const char* h :
+       {"",           "bytes",      "bytes=",     "bytes=-",           "bytes=abc",   "bytes=1",     "bytes=5-1",
+        "bytes=+1-2", "bytes=1-+2", "bytes=1 -2", "bytes=1- 2",        "bytes=0x1-2", "bytes=1-2-3", "items=0-1",
+        "bytes 0-1",  "bytes=--1",  "bytes=,",    "bytes=1-2,garbage", "=0-1",        "bytes==0-1"}) {
     EXPECT_EQ(range(h, 100), "ignore") << "'" << h << "'";
   }
 }

@@ -5,8 +5,8 @@
 
 #include <boost/json.hpp>
 #include <fstream>
-#include <unordered_map>
 #include <sstream>
+#include <unordered_map>
 
 #include "auth/api_keys.h"
 #include "auth/playback_token.h"
@@ -172,7 +172,7 @@ int negotiate(const http::Request& req, http::Response& res, const std::string& 
                                              std::to_string(pr.range.last) + "/" + std::to_string(size));
         return 206;
       case RangeParse::unsatisfiable: return 416;
-      case RangeParse::ignore: break;
+      default: break;  // ignore: the whole object
     }
   }
   return 200;
@@ -431,6 +431,26 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   return r;
 }
 
+namespace {
+// Why a viewer response is not playback (see Unbilled).
+Unbilled unbilled_reason(std::string_view method, int status) {
+  if (method == "OPTIONS") return Unbilled::preflight;
+  switch (status) {
+    case 200:
+    case 206: return method == "HEAD" ? Unbilled::head : Unbilled::no_body;
+    case 304: return Unbilled::not_modified;
+    case 400: return Unbilled::bad_request;
+    case 401: return Unbilled::unauthorized;
+    case 403: return Unbilled::forbidden;
+    case 404: return Unbilled::not_found;
+    case 405: return Unbilled::method_not_allowed;
+    case 413: return Unbilled::body_too_large;
+    case 416: return Unbilled::range_not_satisfiable;
+    default: return Unbilled::error;
+  }
+}
+}  // namespace
+
 // A v1 credential has no session id: its HMAC stands in for one. Remembered per
 // thread (bounded) because an HMAC per response costs more than serving a playlist.
 std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
@@ -456,17 +476,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     const int status = c.response.status;
     const bool get = c.request.method == "GET";
     if (!get || (status != 200 && status != 206) || c.body_bytes == 0) {
-      Unbilled why = Unbilled::error;
-      if (c.request.method == "OPTIONS") why = Unbilled::preflight;
-      else if (status == 200 || status == 206) why = c.request.method == "HEAD" ? Unbilled::head : Unbilled::no_body;
-      else if (status == 304) why = Unbilled::not_modified;
-      else if (status == 400) why = Unbilled::bad_request;
-      else if (status == 401) why = Unbilled::unauthorized;
-      else if (status == 403) why = Unbilled::forbidden;
-      else if (status == 404) why = Unbilled::not_found;
-      else if (status == 405) why = Unbilled::method_not_allowed;
-      else if (status == 413) why = Unbilled::body_too_large;
-      else if (status == 416) why = Unbilled::range_not_satisfiable;
+      Unbilled why = unbilled_reason(c.request.method, status);
       d.metrics.record_unbilled(why);
       return;
     }

@@ -33,9 +33,9 @@ void EdgeMetrics::render(std::string& out) const {
                   int(i / 3) + kMinStatus, kCache[i % 3], (unsigned long long)v);
     out.append(line);
   }
-  static const char* kUnbilled[] = {"head",      "preflight",          "not_modified",   "bad_request",
-                                    "unauthorized", "forbidden",        "not_found",      "method_not_allowed",
-                                    "body_too_large", "range_not_satisfiable", "no_body", "error"};
+  static const char* kUnbilled[] = {
+      "head",      "preflight",          "not_modified",   "bad_request",           "unauthorized", "forbidden",
+      "not_found", "method_not_allowed", "body_too_large", "range_not_satisfiable", "no_body",      "error"};
   static_assert(std::size(kUnbilled) == size_t(Unbilled::count_));
   out.append(
       "# HELP rend_edge_unbilled_responses_total Viewer-facing responses that are not playback (no analytics "

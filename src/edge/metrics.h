@@ -36,9 +36,7 @@ enum class Unbilled {
 class EdgeMetrics {
  public:
   void record_response(int status, CacheResult cache, uint64_t body_bytes, bool complete);
-  void record_unbilled(Unbilled why) {
-    unbilled_[size_t(why)].fetch_add(1, std::memory_order_relaxed);
-  }
+  void record_unbilled(Unbilled why) { unbilled_[size_t(why)].fetch_add(1, std::memory_order_relaxed); }
 
   // Appends the request counters to `out`.
   void render(std::string& out) const;

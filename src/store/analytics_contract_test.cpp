@@ -262,8 +262,8 @@ TEST_P(AnalyticsContract, RefusalsHeadsAndEmptyResponsesAddNoViewsOrMinutes) {
   add("ses_400", 400, 70);
   add("ses_options", 204, 0);
   add("ses_304", 304, 0);
-  add("ses_head", 200, 0);      // a HEAD: status 200, no body sent
-  add("ses_aborted", 206, 0);   // a range whose viewer left before any byte
+  add("ses_head", 200, 0);     // a HEAD: status 200, no body sent
+  add("ses_aborted", 206, 0);  // a range whose viewer left before any byte
   add("ses_404", 404, 60);
   store_->insert(batch);
   auto u = store_->asset_summary("ast_u", kT0, kT0 + kHour);

@@ -191,7 +191,8 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   // quantile() samples (exact up to 8192 values, approximate beyond), which is what a
   // dashboard percentile needs.
   static constexpr std::string_view kTotals =
-      "count(), uniqExactIf(sid, k = 'segment' AND sid != '' AND st IN (200, 206) AND b > 0), sum(b), countIf(c = 'HIT'), "
+      "count(), uniqExactIf(sid, k = 'segment' AND sid != '' AND st IN (200, 206) AND b > 0), sum(b), countIf(c = "
+      "'HIT'), "
       "countIf(c = 'MISS'), quantile(0.5)(tt), quantile(0.95)(tt)";
   // Only delivered media counts: 200 and 206 (range) segment responses that sent bytes.
   static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206) AND b > 0";

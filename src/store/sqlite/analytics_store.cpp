@@ -149,10 +149,12 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
       // refused, answered a HEAD or a 304, did not. Current edges emit no events for
       // those; the filter is for events older edges spooled. An empty session id is
       // an unknown viewer, not one shared viewer.
-      Stmt s(*db_, "SELECT count(*), count(DISTINCT CASE WHEN kind = 'segment' AND session_id <> '' AND "
-                   "status IN (200, 206) AND bytes > 0 THEN session_id END), coalesce(sum(bytes), 0), coalesce(sum(cache = 'HIT'), 0), "
-                   "coalesce(sum(cache = 'MISS'), 0) FROM playback_events WHERE " +
-                       std::string(where));
+      Stmt s(*db_,
+             "SELECT count(*), count(DISTINCT CASE WHEN kind = 'segment' AND session_id <> '' AND "
+             "status IN (200, 206) AND bytes > 0 THEN session_id END), coalesce(sum(bytes), 0), coalesce(sum(cache = "
+             "'HIT'), 0), "
+             "coalesce(sum(cache = 'MISS'), 0) FROM playback_events WHERE " +
+                 std::string(where));
       s.bind(1, key).bind(2, from_ms).bind(3, to_ms);
       if (s.step()) {
         u.requests = s.int64(0);
