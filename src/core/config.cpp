@@ -184,6 +184,7 @@ EdgeConfig EdgeConfig::from_env(const Env& env, const std::string& data_dir) {
   c.cors_allowed_origins = env.get_list("REND_EDGE_CORS_ALLOWED_ORIGINS");
   c.cache_dir = env.get_or("REND_EDGE_CACHE_DIR", data_dir + "/edge-cache");
   c.playlist_ttl_secs = env.get_u64("REND_EDGE_PLAYLIST_TTL_SECS", 2);
+  c.negative_cache_secs = env.get_u64("REND_EDGE_NEGATIVE_CACHE_SECS", 2);
   c.max_origin_artifact_bytes = env.get_u64("REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES", 512ull << 20);
   c.control_plane_url = env.get_or("REND_CONTROL_PLANE_URL", "");
   if (!c.control_plane_url.empty()) check_url(c.control_plane_url, "REND_CONTROL_PLANE_URL");

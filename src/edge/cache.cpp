@@ -24,6 +24,14 @@ int64_t now_ms() {
       .count();
 }
 
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Misses remembered at most (a viewer can name any number of missing keys).
+constexpr size_t kMaxNegativeEntries = 65536;
+
 std::string make_etag(uint64_t size, int64_t filled_ms) {
   char tag[64];
   std::snprintf(tag, sizeof tag, "\"%llx-%llx\"", (unsigned long long)size, (unsigned long long)filled_ms);
@@ -59,6 +67,7 @@ void Fill::set_streaming(uint64_t size, std::string etag) {
     size_ = size;
     etag_ = std::move(etag);
     state_ = State::streaming;
+    streamed_ = true;
   }
   cv_.notify_all();
 }
@@ -116,13 +125,6 @@ DiskCache::~DiskCache() {
   slot_cv_.wait(lk, [&] { return running_fills_ == 0; });
 }
 
-std::string DiskCache::asset_of(const std::string& key) {
-  // keys are assets/{asset_id}/...
-  auto a = key.find('/');
-  auto b = key.find('/', a + 1);
-  return key.substr(a + 1, b - a - 1);
-}
-
 bool DiskCache::is_head(const std::string& key) {
   if (ends_with(key, ".m3u8")) return true;
   auto slash = key.rfind('/');
@@ -164,9 +166,10 @@ void DiskCache::rebuild_index() {
   // Oldest fill first, so the rebuilt LRU order approximates the old one.
   std::sort(found.begin(), found.end(),
             [](const Found& a, const Found& b) { return std::tie(a.mtime_ms, a.key) < std::tie(b.mtime_ms, b.key); });
-  std::lock_guard lk(mu_);
-  for (auto& f : found) {
-    Entry e;
+  std::vector<Entry> entries(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    const auto& f = found[i];
+    Entry& e = entries[i];
     e.size = f.size;
     e.filled_ms = f.mtime_ms;
     e.head = is_head(f.key);
@@ -176,52 +179,125 @@ void DiskCache::rebuild_index() {
       if (fd >= 0) {
         e.body = read_small(fd, f.size);
         ::close(fd);
-        if (e.body) learn_segment_durations(f.key, *e.body);
       }
     }
-    insert_locked(f.key, std::move(e));
   }
-  evict_locked();
-  if (!found.empty())
-    core::log::info("edge_cache_index_rebuilt", {{"objects", uint64_t(index_.size())}, {"bytes", bytes_}});
+  const uint64_t free_now = opts_.min_free_bytes ? free_bytes() : UINT64_MAX;
+  std::vector<Victim> victims;
+  bool unfixable = false;
+  uint64_t objects = 0, bytes = 0;
+  {
+    std::lock_guard lk(mu_);
+    for (size_t i = 0; i < found.size(); ++i) {
+      Entry& e = insert_locked(found[i].key, std::move(entries[i]));
+      if (e.body) learn_segment_durations_locked(found[i].key, e);
+    }
+    unfixable = choose_victims_locked(nullptr, free_now, victims);
+    objects = index_.size();
+    bytes = bytes_;
+  }
+  remove_victims(victims);
+  if (unfixable) warn_floor_unfixable(free_now);
+  if (!found.empty()) core::log::info("edge_cache_index_rebuilt", {{"objects", objects}, {"bytes", bytes}});
 }
 
-void DiskCache::insert_locked(const std::string& key, Entry e) {
+DiskCache::Entry& DiskCache::insert_locked(const std::string& key, Entry e) {
   if (auto old = index_.find(key); old != index_.end()) erase_locked(old);
   e.tick = ++clock_;
   auto [it, _] = index_.emplace(key, std::move(e));
   order_.emplace(it->second.head, it->second.tick, std::string_view(it->first));
   bytes_ += it->second.size;
+  return it->second;
 }
 
 void DiskCache::erase_locked(std::unordered_map<std::string, Entry>::iterator it) {
   order_.erase(Order{it->second.head, it->second.tick, std::string_view(it->first)});
   bytes_ -= it->second.size;
+  for (const auto& seg : it->second.taught) segment_seconds_.erase(seg);
   index_.erase(it);
 }
 
+void DiskCache::take_victim_locked(std::unordered_map<std::string, Entry>::iterator it, std::vector<Victim>& out) {
+  counters_.evictions_total++;
+  counters_.evicted_bytes_total += it->second.size;
+  out.push_back({it->first, path_of(it->first), it->second.size});
+  erase_locked(it);
+}
+
 uint64_t DiskCache::free_bytes() const {
+  if (opts_.free_bytes_fn) return opts_.free_bytes_fn();
   struct statvfs sv{};
   if (::statvfs(opts_.dir.c_str(), &sv) != 0) return UINT64_MAX;
   return uint64_t(sv.f_bavail) * sv.f_frsize;
 }
 
-void DiskCache::evict_locked() {
-  // statvfs only when a floor is configured; one call per eviction round.
-  auto over = [&] {
-    if (bytes_ > opts_.max_bytes) return true;
-    return opts_.min_free_bytes > 0 && free_bytes() < opts_.min_free_bytes;
+bool DiskCache::choose_victims_locked(const std::string* landed, uint64_t free_now, std::vector<Victim>& out) {
+  // The size bound: eviction order, whatever it is (the object that just landed is
+  // the most recent of its class, so it goes last within it).
+  while (!order_.empty() && bytes_ > opts_.max_bytes)
+    take_victim_locked(index_.find(std::string(std::get<2>(*order_.begin()))), out);
+
+  // The free-space floor, from one statvfs taken before the lock.
+  if (opts_.min_free_bytes == 0 || free_now >= opts_.min_free_bytes) return false;
+  uint64_t deficit = opts_.min_free_bytes - free_now;
+  for (const auto& v : out) deficit -= std::min(deficit, v.size);
+  if (deficit == 0) return false;
+  // What the cache can give back: everything but the object that just landed and
+  // objects being refilled right now.
+  auto protected_key = [&](std::string_view k) {
+    return (landed && k == *landed) || flights_.count(std::string(k)) > 0;
   };
-  while (!order_.empty() && over()) {
-    auto victim = index_.find(std::string(std::get<2>(*order_.begin())));
-    std::string path = path_of(victim->first);
-    counters_.evictions_total++;
-    counters_.evicted_bytes_total += victim->second.size;
-    core::log::info("edge_cache_evicted", {{"key", victim->first}, {"bytes", victim->second.size}});
-    erase_locked(victim);
-    // A reader holding the file open keeps reading it; the name is gone at once.
-    ::unlink(path.c_str());
+  uint64_t evictable = bytes_;
+  if (landed)
+    if (auto it = index_.find(*landed); it != index_.end()) evictable -= it->second.size;
+  for (const auto& [k, _] : flights_)
+    if (auto it = index_.find(k); it != index_.end() && !(landed && k == *landed)) evictable -= it->second.size;
+  if (evictable < deficit) {
+    // Evicting all of it would not restore the floor: the disk is filled by something
+    // else. Emptying the cache would only turn hits into origin fetches.
+    counters_.floor_unfixable_total++;
+    auto now = std::chrono::steady_clock::now();
+    if (last_floor_warning_ != std::chrono::steady_clock::time_point{} &&
+        now - last_floor_warning_ < std::chrono::minutes(1))
+      return false;
+    last_floor_warning_ = now;
+    return true;
   }
+  for (auto it = order_.begin(); it != order_.end() && deficit > 0;) {
+    std::string_view k = std::get<2>(*it);
+    if (protected_key(k)) {
+      ++it;
+      continue;
+    }
+    auto victim = index_.find(std::string(k));
+    ++it;  // before erase_locked invalidates the node
+    deficit -= std::min(deficit, victim->second.size);
+    take_victim_locked(victim, out);
+  }
+  return false;
+}
+
+void DiskCache::remove_victims(const std::vector<Victim>& victims) {
+  for (const auto& v : victims) {
+    core::log::info("edge_cache_evicted", {{"key", v.key}, {"bytes", v.size}});
+    // A reader holding the file open keeps reading it; the name is gone at once.
+    fs_op("unlink", v.path);
+    ::unlink(v.path.c_str());
+  }
+}
+
+void DiskCache::warn_floor_unfixable(uint64_t free_now) {
+  uint64_t bytes = 0;
+  {
+    std::lock_guard lk(mu_);
+    bytes = bytes_;
+  }
+  core::log::warn("edge_cache_floor_unfixable", {{"free_bytes", free_now},
+                                                 {"min_free_bytes", opts_.min_free_bytes},
+                                                 {"cache_bytes", bytes},
+                                                 {"hint",
+                                                  "the disk is filled by something else; evicting the cache "
+                                                  "would not restore REND_EDGE_CACHE_MIN_FREE_BYTES"}});
 }
 
 std::optional<DiskCache::Hit> DiskCache::lookup(const std::string& key, std::optional<int64_t> max_age_ms) {
@@ -248,9 +324,17 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
   std::shared_ptr<Fill> fill;
   {
     std::unique_lock lk(mu_);
+    auto neg = negative_.find(key);
+    if (neg != negative_.end() && neg->second <= steady_ms()) {
+      negative_.erase(neg);
+      neg = negative_.end();
+    }
     if (auto f = flights_.find(key); f != flights_.end()) {
       fill = f->second;
       counters_.coalesced_waiters_total++;
+    } else if (neg != negative_.end()) {
+      counters_.negative_hits_total++;
+      return {FillStatus::not_found, nullptr};  // the origin said so moments ago
     } else if (auto it = index_.find(key);
                it != index_.end() && (!max_age_ms || now_ms() - it->second.filled_ms <= *max_age_ms)) {
       return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
@@ -268,22 +352,15 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
         fill = f->second;  // someone started it while we waited for a slot
         counters_.coalesced_waiters_total++;
       } else {
-        std::string tmp = opts_.dir + "/tmp/" + core::random_token(12);
-        // O_RDWR: readers pread the bytes the fill thread writes through the same
-        // descriptor, which stays valid after the rename (and after an unlink).
-        int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0) {
-          core::log::error("edge_cache_tmp_failed", {{"dir", opts_.dir}, {"error", std::strerror(errno)}});
-          return {FillStatus::origin_error, nullptr};
-        }
-        fill = std::make_shared<Fill>(fd);
+        // The temp file is created by the fill thread, not here: no filesystem call
+        // under mu_, which every hit takes.
+        fill = std::make_shared<Fill>();
         flights_[key] = fill;
         running_fills_++;
         counters_.fills_total++;
-        uint64_t gen = generations_[asset_of(key)];
         try {
-          std::thread([this, key, fill, &origin, gen, tmp] {
-            run_fill(key, fill, &origin, gen, tmp);  // renames or removes tmp
+          std::thread([this, key, fill, &origin] {
+            run_fill(key, fill, &origin);  // renames or removes its temp file
             std::lock_guard lk2(mu_);
             running_fills_--;
             slot_cv_.notify_all();
@@ -291,7 +368,6 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
         } catch (const std::system_error&) {
           flights_.erase(key);
           running_fills_--;
-          ::unlink(tmp.c_str());
           return {FillStatus::origin_error, nullptr};
         }
       }
@@ -302,17 +378,20 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
     case Fill::State::complete: return {FillStatus::filled, fill};
     default: break;
   }
-  // Failed before any byte: the fill thread recorded why.
   std::lock_guard lk(fill->mu_);
+  // Failed after it started streaming (before this caller woke up): the reader gets
+  // the bytes that arrived, then the error, like every other reader of this fill.
+  if (fill->streamed_) return {FillStatus::filled, fill};
+  // Failed before any byte: the fill thread recorded why.
   return {fill->early_status_, nullptr};
 }
 
-void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
-                         uint64_t gen, const std::string& tmp) {
+void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin) {
   {
     std::lock_guard lk(mu_);
     counters_.origin_requests_total++;
   }
+  const std::string tmp = opts_.dir + "/tmp/" + core::random_token(12);
   auto fail_early = [&](FillStatus why) {
     ::unlink(tmp.c_str());  // before anyone can see the failure (readers hold the fd)
     {
@@ -321,11 +400,26 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     }
     {
       std::lock_guard lk(mu_);
-      flights_.erase(key);
+      flights_.erase(key);  // with the negative entry in one step: no window for a second fetch
       if (why == FillStatus::origin_error) counters_.fill_failures_total++;
+      if (why == FillStatus::not_found && opts_.negative_ttl.count() > 0 && !fill->purged_) {
+        const int64_t now = steady_ms();
+        if (negative_.size() >= kMaxNegativeEntries)
+          std::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
+        if (negative_.size() >= kMaxNegativeEntries) negative_.clear();
+        negative_[key] = now + opts_.negative_ttl.count();
+      }
     }
     fill->finish(Fill::State::failed);
   };
+  // O_RDWR: readers pread the bytes this thread writes through the same descriptor,
+  // which stays valid after the rename (and after an unlink). Readers touch it only
+  // after set_streaming(), whose lock orders this write before their reads.
+  fill->fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fill->fd_ < 0) {
+    core::log::error("edge_cache_tmp_failed", {{"dir", opts_.dir}, {"error", std::strerror(errno)}});
+    return fail_early(FillStatus::origin_error);
+  }
   std::unique_ptr<store::ObjectReader> reader;
   try {
     reader = origin->get(key);
@@ -372,42 +466,67 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     fill->finish(Fill::State::failed);
     return;
   }
-  land(key, tmp, size, filled_ms, fill->etag(), gen, fill);
+  land(key, tmp, size, filled_ms, fill->etag(), fill);
 }
 
-void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms,
-                     std::string etag, uint64_t gen, std::shared_ptr<Fill> fill) {
+void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
+                     std::shared_ptr<Fill> fill) {
+  // Everything that touches the disk happens outside mu_: reading a small object
+  // back, stamping the fill time, statvfs, the rename, evictions' unlinks and logs.
   std::shared_ptr<const std::string> body;
   if (size <= opts_.memory_object_max_bytes) body = read_small(fill->fd_, size);
+  // The index says what the file says: size and mtime (the etag's fill time).
+  struct timespec times[2] = {{0, UTIME_OMIT}, {filled_ms / 1000, (filled_ms % 1000) * 1000000}};
+  ::futimens(fill->fd_, times);
+  const uint64_t free_now = opts_.min_free_bytes ? free_bytes() : UINT64_MAX;
   std::string dest = path_of(key);
-  std::error_code ec;
-  fs::create_directories(fs::path(dest).parent_path(), ec);
+  std::vector<Victim> victims;
+  bool unfixable = false;
   {
-    // Purge holds mu_ while deleting, so checking the generation and renaming
-    // under mu_ means a purged asset never gets a file back from an older fill.
-    std::lock_guard lk(mu_);
-    flights_.erase(key);
-    if (generations_[asset_of(key)] == gen && ::rename(tmp.c_str(), dest.c_str()) == 0) {
-      // The index says what the file says: size and mtime (the etag's fill time).
-      struct timespec times[2] = {{0, UTIME_OMIT}, {filled_ms / 1000, (filled_ms % 1000) * 1000000}};
-      ::utimensat(AT_FDCWD, dest.c_str(), times, 0);
-      Entry e;
-      e.size = size;
-      e.filled_ms = filled_ms;
-      e.head = is_head(key);
-      e.etag = std::move(etag);
-      e.body = body;
-      insert_locked(key, std::move(e));
-      if (body && ends_with(key, ".m3u8")) learn_segment_durations(key, *body);
-      evict_locked();
-    } else {
-      ::unlink(tmp.c_str());  // purged meanwhile (or the rename failed): it must not stay
+    // fs_mu_ makes "not purged → rename → index" one step for purge (which takes it
+    // too), so a purged asset never gets a file back from an older fill.
+    std::lock_guard fs_lk(fs_mu_);
+    bool purged = false;
+    {
+      std::lock_guard lk(mu_);
+      purged = fill->purged_;
     }
+    bool landed = false;
+    if (!purged) {
+      std::error_code ec;
+      fs::create_directories(fs::path(dest).parent_path(), ec);
+      fs_op("rename", dest);
+      landed = ::rename(tmp.c_str(), dest.c_str()) == 0;
+    }
+    if (!landed) ::unlink(tmp.c_str());  // purged meanwhile (or the rename failed): it must not stay
+    {
+      std::lock_guard lk(mu_);
+      flights_.erase(key);
+      if (landed) {
+        Entry e;
+        e.size = size;
+        e.filled_ms = filled_ms;
+        e.head = is_head(key);
+        e.etag = std::move(etag);
+        e.body = body;
+        Entry& in = insert_locked(key, std::move(e));
+        if (body && ends_with(key, ".m3u8")) learn_segment_durations_locked(key, in);
+        unfixable = choose_victims_locked(&key, free_now, victims);
+      }
+    }
+    // Under fs_mu_ still: a refill of a victim's key cannot land before its unlink.
+    remove_victims(victims);
   }
+  if (unfixable) warn_floor_unfixable(free_now);
   fill->finish(Fill::State::complete);
 }
 
 FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& origin) {
+  {
+    // Warm runs after a publish: a miss remembered from before must not hide it.
+    std::lock_guard lk(mu_);
+    negative_.erase(key);
+  }
   auto m = fetch(key, origin);
   if (m.status == FillStatus::cached) return FillStatus::filled;
   if (m.status != FillStatus::filled) return m.status;
@@ -423,13 +542,17 @@ FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& 
   return FillStatus::filled;
 }
 
-void DiskCache::learn_segment_durations(const std::string& key, const std::string& text) {
+void DiskCache::learn_segment_durations_locked(const std::string& key, Entry& e) {
   auto dir = key.substr(0, key.rfind('/') + 1);
-  auto info = media::parse_media_playlist(text);
+  auto info = media::parse_media_playlist(*e.body);
+  e.taught.clear();
+  e.taught.reserve(info.segment_uris.size());
   for (size_t i = 0; i < info.segment_uris.size(); ++i) {
     const auto& uri = info.segment_uris[i];
     if (uri.find("://") != std::string::npos || uri.find("..") != std::string::npos) continue;
-    segment_seconds_[dir + uri.substr(0, uri.find('?'))] = info.durations[i];
+    auto seg = dir + uri.substr(0, uri.find('?'));
+    segment_seconds_[seg] = info.durations[i];
+    e.taught.push_back(std::move(seg));
   }
 }
 
@@ -440,22 +563,44 @@ double DiskCache::segment_seconds(const std::string& key) const {
 }
 
 size_t DiskCache::purge_asset(const std::string& asset_id) {
-  std::lock_guard lk(mu_);
-  generations_[asset_id]++;
   const std::string prefix = "assets/" + asset_id + "/";
+  const std::string dir = opts_.dir + "/objects/assets/" + asset_id;
+  const std::string trash = opts_.dir + "/tmp/purge-" + core::random_token(12);
   size_t n = 0;
-  for (auto it = index_.begin(); it != index_.end();) {
-    auto next = std::next(it);
-    if (it->first.rfind(prefix, 0) == 0) {
-      erase_locked(it);
-      n++;
+  bool moved = false;
+  {
+    std::lock_guard fs_lk(fs_mu_);
+    {
+      std::lock_guard lk(mu_);
+      // Fills of this asset in flight still serve their viewers but must not land.
+      for (auto& [key, fill] : flights_)
+        if (key.rfind(prefix, 0) == 0) fill->purged_ = true;
+      std::erase_if(negative_, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+      for (auto it = index_.begin(); it != index_.end();) {
+        auto next = std::next(it);
+        if (it->first.rfind(prefix, 0) == 0) {
+          erase_locked(it);
+          n++;
+        }
+        it = next;
+      }
     }
-    it = next;
+    // One rename takes the whole tree out of objects/ (so no later landing or restart
+    // sees it); deleting it, however large, happens with no lock held.
+    fs_op("rename", dir);
+    if (::rename(dir.c_str(), trash.c_str()) == 0) {
+      moved = true;
+    } else if (errno != ENOENT) {
+      fs_op("remove_all", dir);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
   }
-  for (auto it = segment_seconds_.begin(); it != segment_seconds_.end();)
-    it = it->first.rfind(prefix, 0) == 0 ? segment_seconds_.erase(it) : std::next(it);
-  std::error_code ec;
-  fs::remove_all(opts_.dir + "/objects/assets/" + asset_id, ec);
+  if (moved) {
+    fs_op("remove_all", trash);
+    std::error_code ec;
+    fs::remove_all(trash, ec);  // a crash here leaves it in tmp/, emptied at start
+  }
   return n;
 }
 
@@ -465,6 +610,7 @@ DiskCache::Stats DiskCache::stats() const {
   s.bytes = bytes_;
   s.objects = index_.size();
   s.in_flight_fills = running_fills_;
+  s.aux_entries = segment_seconds_.size();
   return s;
 }
 

@@ -25,20 +25,39 @@
 //   2. within a class, least recently used first (a logical clock, not wall time);
 //   3. ties broken by key (byte order).
 //
-// Purge bumps the asset's generation and removes its files: a fill that started
-// before the purge still serves its viewers but never lands in the cache.
+// Negative cache: a key the origin does not have is answered not_found for
+// `negative_ttl` without asking again (recorded in the same step the fill ends, so
+// concurrent misses share one origin request); purge and warm forget it.
+//
+// Purge marks the asset's fills in flight and removes its files: a fill that
+// started before the purge still serves its viewers but never lands in the cache.
+//
+// Hits never wait on disk: the index lock (taken by every lookup) is never held
+// across a filesystem call. Landing, eviction and purge decide under it and do their
+// renames, unlinks, tree removals and logging after releasing it, serialized among
+// themselves by a second lock that lookups never take.
+//
+// The free-space floor evicts only what the cache can give back: at most the
+// deficit, never the object that just landed nor one being refilled, and nothing
+// at all when even evicting all of that would not restore the floor (the disk is
+// filled by something else; counted and warned about at most once a minute).
+//
+// Side tables stay bounded by the index: a segment's duration (learnt from a cached
+// playlist) leaves when that playlist leaves the index.
 //
 // Thread-safety: all methods may be called concurrently.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -58,6 +77,16 @@ struct CacheOptions {
   // Files up to this size are also kept in memory (playlists): a hit then costs no
   // open/read/close.
   uint64_t memory_object_max_bytes = 16 * 1024;
+  // A key the origin does not have is answered not_found without an origin request
+  // for this long (0 = off). Cleared for an asset by purge, for a key by warm.
+  std::chrono::milliseconds negative_ttl{2000};
+
+  // Test seams; unset in production.
+  // Called just before each change the cache makes under objects/ ("unlink",
+  // "rename", "remove_all"), with the path it changes.
+  std::function<void(std::string_view op, const std::string& path)> on_fs_op;
+  // Replaces statvfs(dir) for the free-space floor.
+  std::function<uint64_t()> free_bytes_fn;
 };
 
 // filled: streaming from a fill; cached: landed meanwhile, look it up again.
@@ -67,7 +96,7 @@ enum class FillStatus { filled, cached, not_found, too_large, origin_error, purg
 class Fill {
  public:
   enum class State { pending, streaming, complete, failed };
-  explicit Fill(int fd) : fd_(fd) {}
+  Fill() = default;
   ~Fill();
   Fill(const Fill&) = delete;
   Fill& operator=(const Fill&) = delete;
@@ -88,13 +117,15 @@ class Fill {
   void add_written(uint64_t n);
   void finish(State s);
 
-  int fd_;
+  int fd_ = -1;  // the temp file; set by the fill thread before it starts streaming
   mutable std::mutex mu_;
   std::condition_variable cv_;
   State state_ = State::pending;
   uint64_t size_ = 0, written_ = 0;
   std::string etag_;
   FillStatus early_status_ = FillStatus::origin_error;  // why it failed before streaming
+  bool streamed_ = false;  // set_streaming() ran: a later failure is reported to readers mid-body
+  bool purged_ = false;    // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
 };
 
 class DiskCache {
@@ -142,8 +173,21 @@ class DiskCache {
     uint64_t coalesced_waiters_total = 0;  // misses that joined a fill already running
     uint64_t evictions_total = 0, evicted_bytes_total = 0;
     uint64_t busy_total = 0;  // misses refused because every fill slot stayed taken
+    // Times the free-space floor was missed but evicting the whole cache would not
+    // have restored it (the disk is filled by something else): nothing was evicted.
+    uint64_t floor_unfixable_total = 0;
+    uint64_t negative_hits_total = 0;  // misses answered not_found from the negative cache
+    uint64_t aux_entries = 0;          // side-table entries (segment durations, purge bookkeeping)
   };
   Stats stats() const;
+
+  // Test seam: whether the index lock is free right now. Call it from a thread that
+  // does not hold it (e.g. from another thread inside an on_fs_op hook).
+  bool index_lock_free() const {
+    if (!mu_.try_lock()) return false;
+    mu_.unlock();
+    return true;
+  }
 
   // Eviction class of a key (exposed for tests and docs): true = "head".
   static bool is_head(const std::string& key);
@@ -156,31 +200,48 @@ class DiskCache {
     bool head = false;
     std::string etag;
     std::shared_ptr<const std::string> body;
+    // For a playlist: the segment keys whose durations it taught (dropped with it).
+    std::vector<std::string> taught;
+  };
+  struct Victim {
+    std::string key, path;
+    uint64_t size = 0;
   };
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin, uint64_t gen,
-                const std::string& tmp);
+  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin);
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
-            uint64_t gen, std::shared_ptr<Fill> fill);
-  void insert_locked(const std::string& key, Entry e);
+            std::shared_ptr<Fill> fill);
+  Entry& insert_locked(const std::string& key, Entry e);
   void erase_locked(std::unordered_map<std::string, Entry>::iterator it);
-  void evict_locked();
+  void take_victim_locked(std::unordered_map<std::string, Entry>::iterator it, std::vector<Victim>& out);
+  // Chooses what to evict (removed from the index at once); the caller unlinks the
+  // victims after releasing mu_. Returns true when the floor was missed and the cache
+  // could not restore it (warn, outside the lock).
+  bool choose_victims_locked(const std::string* landed, uint64_t free_now, std::vector<Victim>& out);
+  void remove_victims(const std::vector<Victim>& victims);
+  void warn_floor_unfixable(uint64_t free_now);
+  void fs_op(std::string_view op, const std::string& path) const {
+    if (opts_.on_fs_op) opts_.on_fs_op(op, path);
+  }
   uint64_t free_bytes() const;
-  void learn_segment_durations(const std::string& key, const std::string& text);
+  void learn_segment_durations_locked(const std::string& key, Entry& e);
   void rebuild_index();
-  static std::string asset_of(const std::string& key);
   std::string path_of(const std::string& key) const { return opts_.dir + "/objects/" + key; }
 
   CacheOptions opts_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // the index, fills, counters; never held across a filesystem call
+  std::mutex fs_mu_;  // serializes landing/eviction/purge file work; lookups never take it (order: fs_mu_, then mu_)
   std::condition_variable slot_cv_;  // a fill slot freed / all fills ended
   std::unordered_map<std::string, Entry> index_;
   std::set<Order> order_;
   uint64_t clock_ = 0, bytes_ = 0;
   std::map<std::string, std::shared_ptr<Fill>> flights_;
-  std::map<std::string, uint64_t> generations_;
   std::unordered_map<std::string, double> segment_seconds_;
+  // Keys the origin answered "not found", with the steady-clock ms until which that
+  // answer is reused. Bounded: expired entries are pruned when it is full.
+  std::unordered_map<std::string, int64_t> negative_;
+  std::chrono::steady_clock::time_point last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;
 };

@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "store/fs/object_store.h"
@@ -337,6 +340,192 @@ TEST_F(CacheTest, PlaylistsExpireByFillTime) {
 }
 
 }  // namespace
+
+namespace {
+
+// Records every filesystem change the cache makes and whether, at that moment,
+// another thread could take the index lock (i.e. a hit could be served). try_lock
+// from a second thread is deterministic: no timing is asserted.
+struct FsOpProbe {
+  std::mutex mu;
+  std::vector<std::pair<std::string, bool>> ops;  // (op, index lock free)
+  std::vector<bool> hits_during_purge;
+  edge::DiskCache* cache = nullptr;
+  std::string hit_key;  // looked up from another thread during a purge
+
+  void attach(edge::CacheOptions& o) {
+    o.on_fs_op = [this](std::string_view op, const std::string&) {
+      if (!cache) return;
+      bool free = std::async(std::launch::async, [this] { return cache->index_lock_free(); }).get();
+      bool hit = false;
+      // Only when the lock is free: a held lock would make this lookup wait forever.
+      if (free && !hit_key.empty() && op != "unlink" && op != "rename")
+        hit = std::async(std::launch::async, [this] { return cache->lookup(hit_key).has_value(); }).get();
+      std::lock_guard lk(mu);
+      ops.emplace_back(std::string(op), free);
+      if (!hit_key.empty() && op != "unlink" && op != "rename") hits_during_purge.push_back(hit);
+    };
+  }
+  size_t count(std::string_view op) {
+    std::lock_guard lk(mu);
+    return size_t(std::count_if(ops.begin(), ops.end(), [&](auto& p) { return p.first == op; }));
+  }
+};
+
+}  // namespace
+
+TEST_F(CacheTest, FilesystemWorkNeverHoldsTheIndexLock) {
+  // Landing (rename), eviction (unlink) and purge (removing a large tree) all touch
+  // the disk; a hit on another asset must be servable meanwhile.
+  for (int i = 0; i < 4; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'p'));
+  for (int i = 0; i < 200; ++i)
+    inner_->put_bytes("assets/ast_c/720p/seg_" + std::to_string(10000 + i) + ".ts", pattern(100, 'q'));
+  inner_->put_bytes("assets/ast_b/720p/index.m3u8", "#EXTM3U\n");
+  FsOpProbe probe;
+  auto o = opts();
+  o.max_bytes = 8 + 3000 + 200 * 100;  // one ast_a segment too few
+  probe.attach(o);
+  edge::DiskCache cache(o);
+  probe.cache = &cache;
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_b/720p/index.m3u8", *origin_), edge::FillStatus::filled);
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
+              edge::FillStatus::filled);
+  for (int i = 0; i < 200; ++i)
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_c/720p/seg_" + std::to_string(10000 + i) + ".ts", *origin_),
+              edge::FillStatus::filled);
+  EXPECT_GE(probe.count("rename"), 205u);
+  EXPECT_EQ(probe.count("unlink"), 1u) << "the last ast_c segment evicts the oldest ast_a one";
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/seg_00010.ts"));
+  probe.hit_key = "assets/ast_b/720p/index.m3u8";
+  EXPECT_EQ(cache.purge_asset("ast_c"), 200u);
+  EXPECT_FALSE(fs::exists(root_ / "cache" / "objects" / "assets" / "ast_c"));
+  std::lock_guard lk(probe.mu);
+  ASSERT_FALSE(probe.hits_during_purge.empty());
+  for (bool h : probe.hits_during_purge) EXPECT_TRUE(h) << "a hit was served while the purge removed files";
+  for (auto& [op, free] : probe.ops) EXPECT_TRUE(free) << op << " ran under the index lock";
+}
+
+TEST_F(CacheTest, FreeSpaceFloorTheCacheCannotRestoreEvictsNothing) {
+  // The disk is full of something else: even an empty cache would not restore the
+  // floor, so wiping it (and the object that just landed) would only cost hits.
+  for (int i = 0; i < 3; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'f'));
+  auto o = opts();
+  o.min_free_bytes = 1ull << 30;
+  o.free_bytes_fn = [] { return uint64_t(0); };
+  edge::DiskCache cache(o);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
+              edge::FillStatus::filled);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts"));
+  auto st = cache.stats();
+  EXPECT_EQ(st.evictions_total, 0u);
+  EXPECT_EQ(st.objects, 3u);
+  EXPECT_GE(st.floor_unfixable_total, 3u);
+}
+
+TEST_F(CacheTest, FreeSpaceFloorEvictsOnlyTheDeficitAndNeverWhatJustLanded) {
+  for (int i = 0; i < 6; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'g'));
+  std::atomic<uint64_t> free_now{1'000'000};
+  auto o = opts();
+  o.min_free_bytes = 100'000;
+  o.free_bytes_fn = [&] { return free_now.load(); };
+  edge::DiskCache cache(o);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
+              edge::FillStatus::filled);
+  EXPECT_EQ(cache.stats().evictions_total, 0u);
+  free_now = 100'000 - 1500;  // 1500 bytes short: two 1000-byte objects give it back
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_00015.ts", *origin_), edge::FillStatus::filled);
+  auto st = cache.stats();
+  EXPECT_EQ(st.evictions_total, 2u);
+  EXPECT_EQ(st.objects, 4u);
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00015.ts")) << "the object that just landed stays";
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/seg_00010.ts")) << "least recently used first";
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/seg_00011.ts"));
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00012.ts"));
+  EXPECT_EQ(st.floor_unfixable_total, 0u);
+}
+
+TEST_F(CacheTest, SideTablesAreBoundedByTheIndex) {
+  // Segment durations leave with the playlist that taught them (evicted or purged),
+  // and purges or misses of assets leave no per-asset state behind.
+  std::string pl = "#EXTM3U\n";
+  for (int i = 0; i < 50; ++i) pl += "#EXTINF:4.000,\nseg_" + std::to_string(10000 + i) + ".ts\n";
+  inner_->put_bytes("assets/ast_a/720p/index.m3u8", pl);
+  inner_->put_bytes("assets/ast_b/720p/index.m3u8", pl);
+  inner_->put_bytes("assets/ast_c/720p/seg_00000.ts", pattern(3000, 's'));  // head class, like the playlists
+  auto o = opts();
+  o.max_bytes = 2 * pl.size() + 1000;
+  edge::DiskCache cache(o);
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_b/720p/index.m3u8", *origin_), edge::FillStatus::filled);
+  EXPECT_DOUBLE_EQ(cache.segment_seconds("assets/ast_a/720p/seg_10000.ts"), 4.0);
+  EXPECT_EQ(cache.stats().aux_entries, 100u);
+  cache.purge_asset("ast_b");
+  EXPECT_EQ(cache.stats().aux_entries, 50u) << "purge drops what ast_b's playlist taught";
+  // A 3000-byte object pushes ast_a's playlist out: its durations go with it.
+  ASSERT_EQ(cache.fill_and_wait("assets/ast_c/720p/seg_00000.ts", *origin_), edge::FillStatus::filled);
+  EXPECT_FALSE(cache.lookup("assets/ast_a/720p/index.m3u8"));
+  EXPECT_EQ(cache.segment_seconds("assets/ast_a/720p/seg_10000.ts"), 0.0);
+  EXPECT_EQ(cache.stats().aux_entries, 0u);
+  for (int i = 0; i < 300; ++i) {
+    std::string a = "ast_x" + std::to_string(i);
+    cache.purge_asset(a);
+    EXPECT_EQ(cache.fetch("assets/" + a + "/720p/seg_00001.ts", *origin_).status, edge::FillStatus::not_found);
+  }
+  EXPECT_EQ(cache.stats().aux_entries, 0u) << "no per-asset state for assets the cache does not hold";
+}
+
+TEST_F(CacheTest, MissingObjectsAreRememberedBrieflyAndCoalesced) {
+  const std::string key = "assets/ast_a/720p/seg_00042.ts";
+  origin_->chunk_delay = 0ms;
+  auto o = opts();
+  o.negative_ttl = std::chrono::milliseconds(60'000);
+  edge::DiskCache cache(o);
+  // Concurrent misses of a missing object share one origin request...
+  std::vector<std::thread> ts;
+  std::atomic<int> not_found{0};
+  for (int i = 0; i < 20; ++i)
+    ts.emplace_back([&] {
+      if (cache.fetch(key, *origin_).status == edge::FillStatus::not_found) not_found++;
+    });
+  for (auto& t : ts) t.join();
+  // ...and later ones within the TTL make none.
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found);
+  EXPECT_EQ(not_found.load(), 20);
+  EXPECT_EQ(origin_->gets.load(), 1);
+  EXPECT_GE(cache.stats().negative_hits_total, 30u);
+
+  // Published meanwhile: a warm (fill_and_wait) does not trust the negative entry...
+  inner_->put_bytes(key, pattern(1000, 'n'));
+  EXPECT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 2);
+  EXPECT_TRUE(cache.lookup(key));
+  // ...and a purge forgets misses of the asset.
+  const std::string other = "assets/ast_a/720p/seg_00043.ts";
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::not_found);
+  inner_->put_bytes(other, pattern(1000, 'm'));
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::not_found) << "still remembered";
+  cache.purge_asset("ast_a");
+  EXPECT_EQ(cache.fetch(other, *origin_).status, edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 4);
+}
+
+TEST_F(CacheTest, NegativeEntriesExpire) {
+  const std::string key = "assets/ast_a/720p/seg_00042.ts";
+  auto o = opts();
+  o.negative_ttl = std::chrono::milliseconds(30);
+  edge::DiskCache cache(o);
+  EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found);
+  inner_->put_bytes(key, pattern(1000, 'e'));
+  std::this_thread::sleep_for(60ms);
+  EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 2);
+}
 
 TEST_F(CacheTest, AnExpiredPlaylistIsFetchedAgain) {
   const std::string key = "assets/ast_a/720p/index.m3u8";

@@ -5,14 +5,15 @@
 
 #include <boost/json.hpp>
 #include <fstream>
-#include <unordered_map>
 #include <sstream>
+#include <unordered_map>
 
 #include "auth/api_keys.h"
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "edge/conditional.h"
 #include "edge/paths.h"
 #include "edge/playlist_rewrite.h"
 #include "http/cors.h"
@@ -21,43 +22,6 @@ namespace rend::edge {
 namespace {
 
 constexpr const char* kCookie = "rend_playback";
-
-struct ByteRange {
-  uint64_t first, last;
-};
-enum class RangeParse { none, ok, unsatisfiable };
-
-// RFC 9110 §14: a single "bytes=" range; multiple ranges are served as the full
-// representation (allowed: a server may ignore Range).
-RangeParse parse_range(std::string_view h, uint64_t size, ByteRange& out) {
-  if (h.rfind("bytes=", 0) != 0 || h.find(',') != std::string_view::npos) return RangeParse::none;
-  auto spec = h.substr(6);
-  auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return RangeParse::none;
-  auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  auto num = [](std::string_view s, uint64_t& v) {
-    if (s.empty() || s.size() > 19) return false;
-    v = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + uint64_t(c - '0');
-    }
-    return true;
-  };
-  uint64_t x = 0, y = 0;
-  if (a.empty()) {  // suffix: last y bytes
-    if (!num(b, y)) return RangeParse::none;
-    if (y == 0 || size == 0) return RangeParse::unsatisfiable;
-    out = {size - std::min(y, size), size - 1};
-    return RangeParse::ok;
-  }
-  if (!num(a, x)) return RangeParse::none;
-  if (x >= size) return RangeParse::unsatisfiable;
-  if (b.empty()) y = size - 1;
-  else if (!num(b, y) || y < x) return RangeParse::none;
-  out = {x, std::min(y, size - 1)};
-  return RangeParse::ok;
-}
 
 const char* cache_control_for(ArtifactKind kind) {
   // Credentialed responses: private. Segments and posters never change under a
@@ -196,18 +160,19 @@ int negotiate(const http::Request& req, http::Response& res, const std::string& 
   length = size;
   res.headers.set("ETag", etag);
   res.headers.set("Accept-Ranges", "bytes");
-  if (auto inm = req.header("if-none-match"); inm && *inm == etag) return 304;
+  // RFC 9110 §13.2.2: If-None-Match before Range.
+  if (auto inm = req.header("if-none-match"); inm && if_none_match_matches(*inm, etag)) return 304;
   if (auto rh = req.header("range")) {
-    ByteRange br{};
-    switch (parse_range(*rh, size, br)) {
-      case RangeParse::ok:
-        offset = br.first;
-        length = br.last - br.first + 1;
-        res.headers.set("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
-                                             std::to_string(size));
+    auto pr = parse_range(*rh, size);
+    switch (pr.result) {
+      case RangeParse::satisfiable:
+        offset = pr.range.first;
+        length = pr.range.last - pr.range.first + 1;
+        res.headers.set("Content-Range", "bytes " + std::to_string(pr.range.first) + "-" +
+                                             std::to_string(pr.range.last) + "/" + std::to_string(size));
         return 206;
       case RangeParse::unsatisfiable: return 416;
-      case RangeParse::none: break;
+      default: break;  // ignore: the whole object
     }
   }
   return 200;
@@ -431,6 +396,11 @@ http::Response metrics(const EdgeDeps& d) {
                 double(c.evictions_total));
   render_metric(out, "rend_edge_cache_evicted_bytes_total", "counter", "Bytes evicted from the disk cache.",
                 double(c.evicted_bytes_total));
+  render_metric(out, "rend_edge_negative_cache_hits_total", "counter",
+                "Misses answered 404 from the negative cache, without an origin fetch.", double(c.negative_hits_total));
+  render_metric(out, "rend_edge_cache_floor_unfixable_total", "counter",
+                "Times the free-space floor was missed but the cache alone could not restore it (nothing evicted).",
+                double(c.floor_unfixable_total));
   if (d.render_extra_metrics) d.render_extra_metrics(out);
   return http::Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -466,6 +436,26 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   return r;
 }
 
+namespace {
+// Why a viewer response is not playback (see Unbilled).
+Unbilled unbilled_reason(std::string_view method, int status) {
+  if (method == "OPTIONS") return Unbilled::preflight;
+  switch (status) {
+    case 200:
+    case 206: return method == "HEAD" ? Unbilled::head : Unbilled::no_body;
+    case 304: return Unbilled::not_modified;
+    case 400: return Unbilled::bad_request;
+    case 401: return Unbilled::unauthorized;
+    case 403: return Unbilled::forbidden;
+    case 404: return Unbilled::not_found;
+    case 405: return Unbilled::method_not_allowed;
+    case 413: return Unbilled::body_too_large;
+    case 416: return Unbilled::range_not_satisfiable;
+    default: return Unbilled::error;
+  }
+}
+}  // namespace
+
 // A v1 credential has no session id: its HMAC stands in for one. Remembered per
 // thread (bounded) because an HMAC per response costs more than serving a playlist.
 std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
@@ -485,6 +475,16 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     auto cache_hdr = c.response.headers.get("x-rend-cache");
     CacheResult cr = !cache_hdr ? CacheResult::none : (*cache_hdr == "HIT" ? CacheResult::hit : CacheResult::miss);
     d.metrics.record_response(c.response.status, cr, c.body_bytes, c.complete);
+    // Only served media is playback: a GET answered 200/206 that sent body bytes.
+    // HEAD, the preflight, 304, refusals and errors are counted above and by reason
+    // below, never in a customer's analytics or billing.
+    const int status = c.response.status;
+    const bool get = c.request.method == "GET";
+    if (!get || (status != 200 && status != 206) || c.body_bytes == 0) {
+      Unbilled why = unbilled_reason(c.request.method, status);
+      d.metrics.record_unbilled(why);
+      return;
+    }
     if (!sink) return;
     auto ref = parse_playback_target(path);
     if (!ref) return;  // not a playback path: nothing to attribute it to
@@ -505,10 +505,9 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     ev.tier = std::move(ref->tier);
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
-    // signing secret every edge shares). Never the credential itself.
-    // Only a credential the edge accepted names a session (a 401/403 one may be
-    // anything a client typed; it must not reach the event).
-    if (c.response.status != 401 && c.response.status != 403) {
+    // signing secret every edge shares). Never the credential itself. Only a 200/206
+    // gets here, so the edge accepted this credential.
+    {
       std::optional<std::string> query_token = c.request.query_param("token");
       std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
                                                           : c.request.cookie_view(kCookie);
@@ -524,18 +523,22 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     using std::chrono::microseconds;
     ev.ttfb_ms = duration_cast<microseconds>(c.first_byte - c.request.received).count() / 1000;
     ev.duration_ms = duration_cast<microseconds>(c.finished - c.request.received).count() / 1000;
-    // Delivered media time: a whole segment delivered counts its EXTINF duration.
-    if (ref->kind == ArtifactKind::segment && c.complete &&
-        (c.response.status == 200 || c.response.status == 206)) {
+    // Delivered media time: the segment's EXTINF duration times the share of its
+    // bytes actually sent (a range, or a response the viewer or origin cut short,
+    // counts what was sent, not what Content-Length announced).
+    if (ref->kind == ArtifactKind::segment) {
       double secs = d.cache.segment_seconds("assets/" + ev.asset_id + "/" + ev.artifact);
-      if (c.response.status == 206) {
-        // A range delivers its share of the segment ("bytes a-b/size").
-        auto cr_hdr = c.response.headers.get("content-range");
+      double total = 0;  // bytes of the whole segment
+      if (status == 206) {
+        auto cr_hdr = c.response.headers.get("content-range");  // "bytes a-b/size"
         auto slash = cr_hdr ? cr_hdr->rfind('/') : std::string_view::npos;
-        double total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
-        secs = total > 0 ? secs * double(c.body_bytes) / total : 0;
+        total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
+      } else if (c.response.source) {
+        total = double(c.response.source_length.value_or(0));
+      } else {
+        total = double(c.response.shared_body ? c.response.shared_body->size() : c.response.body.size());
       }
-      ev.media_seconds = secs;
+      ev.media_seconds = total > 0 ? secs * std::min(1.0, double(c.body_bytes) / total) : 0;
     }
     sink(std::move(ev));
   };
@@ -546,6 +549,9 @@ std::function<void(const http::Request&, http::Response&)> make_decorator(const 
     res.headers.set("x-rend-edge-id", cfg.edge_id);
     res.headers.set("x-rend-region", cfg.region);
     http::apply_cors(cfg.cors_allowed_origins, req, res, "GET, HEAD, OPTIONS", "Range, Content-Type");
+    // The router only knows the GET route (HEAD falls back to it; OPTIONS is answered
+    // by the server), so its Allow would say "GET" alone.
+    if (res.status == 405 && req.path.rfind("/v/", 0) == 0) res.headers.set("Allow", "GET, HEAD, OPTIONS");
   };
 }
 

@@ -1,6 +1,7 @@
 #include "edge/metrics.h"
 
 #include <cstdio>
+#include <iterator>
 
 namespace rend::edge {
 
@@ -30,6 +31,20 @@ void EdgeMetrics::render(std::string& out) const {
     char line[160];
     std::snprintf(line, sizeof line, "rend_edge_requests_total{code=\"%d\",cache=\"%s\"} %llu\n",
                   int(i / 3) + kMinStatus, kCache[i % 3], (unsigned long long)v);
+    out.append(line);
+  }
+  static const char* kUnbilled[] = {
+      "head",      "preflight",          "not_modified",   "bad_request",           "unauthorized", "forbidden",
+      "not_found", "method_not_allowed", "body_too_large", "range_not_satisfiable", "no_body",      "error"};
+  static_assert(std::size(kUnbilled) == size_t(Unbilled::count_));
+  out.append(
+      "# HELP rend_edge_unbilled_responses_total Viewer-facing responses that are not playback (no analytics "
+      "event), by reason.\n");
+  out.append("# TYPE rend_edge_unbilled_responses_total counter\n");
+  for (size_t i = 0; i < unbilled_.size(); ++i) {
+    char line[160];
+    std::snprintf(line, sizeof line, "rend_edge_unbilled_responses_total{reason=\"%s\"} %llu\n", kUnbilled[i],
+                  (unsigned long long)unbilled_[i].load(std::memory_order_relaxed));
     out.append(line);
   }
   render_metric(out, "rend_edge_response_bytes_total", "counter", "Response body bytes written to viewers.",

@@ -132,6 +132,7 @@ edge::CacheOptions cache_options(const core::EdgeConfig& c) {
   o.max_object_bytes = c.max_origin_artifact_bytes;
   o.max_in_flight_fills = c.max_in_flight_fills;
   o.fill_queue_wait = std::chrono::milliseconds(c.fill_queue_wait_ms);
+  o.negative_ttl = std::chrono::seconds(c.negative_cache_secs);
   return o;
 }
 

@@ -47,13 +47,13 @@ struct UsageSummary {
   std::string key;  // asset id, or edge id for per-edge rows
   std::string region;  // per-edge rows only
   int64_t requests = 0;
-  int64_t views = 0;  // distinct session_id with at least one segment
+  int64_t views = 0;  // distinct session_id served at least one segment (200/206, bytes > 0)
   int64_t bytes = 0;
   int64_t hits = 0;
   int64_t misses = 0;
   double ttfb_p50_ms = 0;
   double ttfb_p95_ms = 0;
-  std::vector<TierMinutes> delivered_minutes;  // sorted by tier name
+  std::vector<TierMinutes> delivered_minutes;  // 200/206 segments with bytes > 0; sorted by tier name
 };
 
 class AnalyticsStore {

@@ -243,6 +243,47 @@ TEST_P(AnalyticsContract, ReplayAfterCompactionIsCountedOnce) {
   EXPECT_EQ(store_->asset_summary("ast_m", kT0, kT0 + kHour)->requests, 10);
 }
 
+// Only served media counts toward views and delivered minutes. Events an older edge
+// spooled for refusals, HEADs, 304s and errors (each naming a session, each a
+// segment with media seconds) must not add a view or a minute.
+TEST_P(AnalyticsContract, RefusalsHeadsAndEmptyResponsesAddNoViewsOrMinutes) {
+  std::vector<PlaybackEvent> batch;
+  int64_t ts = kT0;
+  auto add = [&](const std::string& session, int status, int64_t bytes) {
+    auto e = event("ast_u", ts++, "segment", "720p", session);
+    e.status = status;
+    e.bytes = bytes;
+    batch.push_back(e);
+  };
+  add("ses_401", 401, 120);  // a made-up cookie
+  add("ses_403", 403, 120);
+  add("ses_405", 405, 80);
+  add("ses_413", 413, 90);
+  add("ses_400", 400, 70);
+  add("ses_options", 204, 0);
+  add("ses_304", 304, 0);
+  add("ses_head", 200, 0);     // a HEAD: status 200, no body sent
+  add("ses_aborted", 206, 0);  // a range whose viewer left before any byte
+  add("ses_404", 404, 60);
+  store_->insert(batch);
+  auto u = store_->asset_summary("ast_u", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, int64_t(batch.size())) << "every event is still a request";
+  EXPECT_EQ(u->views, 0) << "no session was served media";
+  EXPECT_TRUE(u->delivered_minutes.empty()) << "no media was delivered";
+  auto edges = store_->edge_summaries(kT0, kT0 + kHour);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].views, 0);
+  EXPECT_TRUE(edges[0].delivered_minutes.empty());
+
+  // One served segment: exactly one view and its minutes.
+  store_->insert({event("ast_u", ts++, "segment", "720p", "ses_ok")});
+  u = store_->asset_summary("ast_u", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->views, 1);
+  EXPECT_NEAR(minutes(*u, "720p"), 4.0 / 60, 1e-9);
+}
+
 TEST_P(AnalyticsContract, RangeIsHalfOpen) {
   store_->insert({event("ast_t", kT0 - 1), event("ast_t", kT0), event("ast_t", kT0 + 999), event("ast_t", kT0 + 1000),
                   event("ast_t", kT0 + 1001)});

@@ -338,3 +338,54 @@ def test_cache_index_survives_a_restart(origin, edge_factory):
     m = edge.metrics()
     assert m["rend_edge_cache_objects"] == 1 and m["rend_edge_cache_bytes"] == 64 * 1024
     assert edge.get(aid, "720p/seg_00000.ts", token).headers["x-rend-cache"] == "HIT"
+
+
+@pytest.mark.parametrize("origin", ALL, indirect=True)
+def test_a_missing_artifact_costs_one_origin_fetch_per_negative_ttl(origin, edge_factory):
+    aid = new_asset_id()
+    origin.put(f"assets/{aid}/720p/index.m3u8", playlist(1))
+    edge = edge_factory().start(REND_EDGE_NEGATIVE_CACHE_SECS=60)
+    token = sign(aid)
+    path = "720p/seg_00009.ts"
+    before = edge.metrics().get("rend_edge_origin_requests_total", 0)
+
+    def fetch(_):
+        return edge.get(aid, path, token).status_code
+
+    with cf.ThreadPoolExecutor(10) as ex:  # concurrent misses share the one fetch
+        assert list(ex.map(fetch, range(10))) == [404] * 10
+    assert [fetch(i) for i in range(20)] == [404] * 20
+    m = edge.metrics()
+    assert m["rend_edge_origin_requests_total"] - before == 1, m
+    assert m["rend_edge_negative_cache_hits_total"] >= 20
+    if origin.proxy:
+        assert origin.proxy.origin_gets(f"/assets/{aid}/{path}") == 1
+    # Published meanwhile: still 404 until the TTL ends, or until a purge (or warm).
+    origin.put(f"assets/{aid}/{path}", os.urandom(1000))
+    assert fetch(0) == 404
+    assert edge.internal("purge", {"asset_id": aid}).status_code == 200
+    assert fetch(0) == 200
+    assert edge.metrics()["rend_edge_origin_requests_total"] - before == 2
+
+
+@pytest.mark.parametrize("origin", ALL[:1], indirect=True)
+def test_if_none_match_lists_weak_tags_and_star_and_405_allow(origin, edge_factory):
+    aid = put_asset(origin, segments=1, seg_bytes=5000)
+    edge = edge_factory().start()
+    token = sign(aid)
+    r = edge.get(aid, "720p/seg_00000.ts", token)
+    assert r.status_code == 200
+    etag = r.headers["ETag"]
+    for inm in (etag, "*", f'"nope", {etag}', f"W/{etag}", f'"a" ,, W/{etag}'):
+        for i in range(2):  # the second one is a HIT either way
+            r = edge.get(aid, "720p/seg_00000.ts", token, headers={"If-None-Match": inm})
+            assert r.status_code == 304, (inm, r.status_code)
+            assert r.content == b""
+    for inm in ('"nope"', f'"x" {etag}', etag[1:]):
+        r = edge.get(aid, "720p/seg_00000.ts", token, headers={"If-None-Match": inm})
+        assert r.status_code == 200 and len(r.content) == 5000, inm
+    r = edge.get(aid, "720p/seg_00000.ts", token, headers={"Range": "Bytes=10-19"})
+    assert r.status_code == 206 and r.headers["Content-Range"] == "bytes 10-19/5000"
+    r = requests.post(f"{edge.url}/v/{aid}/720p/seg_00000.ts", timeout=5)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, HEAD, OPTIONS"

@@ -8,6 +8,8 @@ embedded SQLite analytics table and on ClickHouse."""
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -181,18 +183,130 @@ def test_viewer_requests_are_counted_exactly(stack_factory, backend):
     assert st.wait_requests(aid, 44)["views"] == 1
     st.watch(aid, 4)  # another viewer
     assert st.wait_requests(aid, 48)["views"] == 2
-    # Refused viewers are events too (status 401), and whatever junk their cookie
-    # held never reaches the batch (a bad field would get the whole batch refused).
+    # Refused viewers are not events (only served media is), and whatever junk their
+    # cookie held never reaches a batch (a bad field would get the whole batch refused).
     for junk in ("v2.dev.1.ast_x.\u00ff<>\".sig", "garbage", "v2.dev.99999999999.%s.s p a c e.sig" % aid):
         r = requests.get(f"{st.edge_url}/v/{aid}/720p/index.m3u8",
                          headers={"Cookie": f"rend_playback={junk}".encode("utf-8")}, timeout=10)
         assert r.status_code == 401
-    got = st.wait_requests(aid, 51)
+    st.watch(aid, 1, token)  # a marker behind them in the edge's FIFO queue
+    got = st.wait_requests(aid, 49)
     assert got["views"] == 2
     m = st.edge_metrics()
     assert m["rend_edge_telemetry_dropped_total"] == 0
     assert m["rend_edge_telemetry_rejected_total"] == 0
-    assert m["rend_edge_telemetry_sent_total"] == 51
+    assert m["rend_edge_telemetry_sent_total"] == 49
+    assert m['rend_edge_requests_total{code="401",cache="none"}'] == 3
+    assert m['rend_edge_unbilled_responses_total{reason="unauthorized"}'] == 3
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_only_served_media_reaches_analytics(stack_factory, backend):
+    """HEAD, refusals (401 with a made-up cookie, 403, 400, 413), the OPTIONS
+    preflight, 405 and 304 are not playback: they add no request, view, byte or minute to the
+    customer's analytics, and show in the edge's /metrics instead."""
+    st = stack_factory(backend)
+    st.start_api()
+    st.start_edge()
+    aid = st.new_asset()
+    token = sign(aid)
+    seg = f"{st.edge_url}/v/{aid}/720p/seg_00000.ts"
+    mine = {"Cookie": f"rend_playback={token}"}
+    playlist = f"{st.edge_url}/v/{aid}/720p/index.m3u8"
+    r = requests.get(playlist, headers=mine, timeout=10)  # teaches the edge the segment durations
+    assert r.status_code == 200
+    playlist_bytes = len(r.content)
+    r = requests.get(seg, headers=mine, timeout=10)
+    assert r.status_code == 200
+    etag, seg_bytes = r.headers["ETag"], len(r.content)
+    before = st.wait_requests(aid, 2)
+    assert before["views"] == 1 and abs(before["delivered_minutes"]["720p"] - 4 / 60) < 1e-6, before
+
+    made_up = f"v2.dev.{int(time.time()) + 3600}.{aid}.sforged{os.urandom(4).hex()}.c2lnbmF0dXJl"
+    other = sign(st.new_asset(segments=1))  # valid, for another asset
+    unserved = [
+        ("HEAD", {**mine}, 200),
+        ("GET", {"Cookie": f"rend_playback={made_up}"}, 401),
+        ("GET", {"Cookie": f"rend_playback={other}"}, 403),
+        ("OPTIONS", {"Origin": "https://example.com", "Access-Control-Request-Method": "GET",
+                     "Cookie": f"rend_playback={made_up}"}, 204),
+        ("POST", {"Cookie": f"rend_playback={made_up}"}, 405),
+        ("GET", {**mine, "If-None-Match": etag}, 304),
+    ]
+    for method, headers, want in unserved:
+        r = requests.request(method, seg, headers=headers, timeout=10)
+        assert r.status_code == want, (method, r.status_code, r.text)
+        if want == 405:
+            assert r.headers["Allow"] == "GET, HEAD, OPTIONS"
+    r = requests.get(f"{st.edge_url}/v/{aid}/720p/seg_00000.exe", headers=mine, timeout=10)
+    assert r.status_code == 400  # not an artifact we publish
+    r = requests.get(seg, headers=mine, data=b"x" * (2 << 20), timeout=10)
+    assert r.status_code == 413  # a GET with a body over the route's limit
+    # A served playlist behind them in the edge's FIFO queue: once it is counted, so
+    # would they have been.
+    r = requests.get(playlist, headers=mine, timeout=10)
+    assert r.status_code == 200
+    st.wait_requests(aid, 3)
+    time.sleep(0.5)  # a late batch would still show up
+    got = st.analytics(aid)
+    assert got["requests"] == 3, got
+    assert got["views"] == 1, got
+    assert got["bytes"] == seg_bytes + 2 * playlist_bytes, got
+    assert abs(got["delivered_minutes"]["720p"] - 4 / 60) < 1e-6, got
+
+    m = st.edge_metrics()
+    assert m["rend_edge_telemetry_sent_total"] == 3
+    assert m['rend_edge_requests_total{code="401",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="403",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="405",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="204",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="304",cache="HIT"}'] == 1
+    assert m['rend_edge_requests_total{code="400",cache="none"}'] == 1
+    assert m['rend_edge_requests_total{code="413",cache="none"}'] == 1
+    for reason in ("head", "unauthorized", "forbidden", "preflight", "method_not_allowed", "not_modified",
+                   "bad_request", "body_too_large"):
+        assert m[f'rend_edge_unbilled_responses_total{{reason="{reason}"}}'] == 1, (reason, m)
+
+
+@pytest.mark.parametrize("backend", backends()[:1])
+def test_an_aborted_segment_counts_only_the_media_it_delivered(stack_factory, backend):
+    """Billing follows bytes actually sent: a viewer who leaves after the first bytes
+    of a segment is billed that share of its seconds, not its Content-Length."""
+    st = stack_factory(backend)
+    st.start_api()
+    st.start_edge()
+    aid = st.new_asset()
+    size = 24 << 20  # far more than loopback socket buffers hold
+    (st.data / "objects" / "assets" / aid / "720p" / "seg_00000.ts").write_bytes(os.urandom(size))
+    token = sign(aid)
+    r = requests.get(f"{st.edge_url}/v/{aid}/720p/index.m3u8", headers={"Cookie": f"rend_playback={token}"},
+                     timeout=10)
+    assert r.status_code == 200
+    playlist_bytes = len(r.content)
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.connect(("127.0.0.1", st.edge_port))
+    s.sendall(f"GET /v/{aid}/720p/seg_00000.ts HTTP/1.1\r\nHost: edge\r\n"
+              f"Cookie: rend_playback={token}\r\n\r\n".encode())
+    got = b""
+    while b"\r\n\r\n" not in got or len(got) < 100_000:
+        chunk = s.recv(65536)
+        assert chunk, "the edge closed before sending the body"
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()  # reset: the edge's next write fails
+
+    st.watch(aid, 1, token)  # a marker behind it in the edge's FIFO queue
+    got = st.wait_requests(aid, 3)
+    sent = got["bytes"] - 2 * playlist_bytes
+    assert 100_000 <= sent < size, got
+    minutes = got["delivered_minutes"]["720p"]
+    # Events carry media seconds with millisecond precision.
+    assert abs(minutes * 60 - 4.0 * sent / size) <= 0.0005 + 1e-9, (minutes, sent)
+    assert minutes * 60 < 4.0 / 2
+    assert st.edge_metrics()["rend_edge_responses_incomplete_total"] >= 1
 
 
 @pytest.mark.parametrize("backend", backends())

@@ -184,15 +184,18 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
  private:
   // The aggregate columns shared by asset and edge summaries, over deduplicated rows.
-  // Views: a session that fetched at least one segment actually played; one that only
-  // loaded playlists did not. An empty session id is an unknown viewer, not one viewer.
+  // Views: a session that was served at least one segment's bytes (200/206, b > 0)
+  // actually played; one that only loaded playlists, or was refused, answered a HEAD
+  // or a 304, did not (current edges emit no events for those; the filter covers
+  // events older edges spooled). An empty session id is an unknown viewer.
   // quantile() samples (exact up to 8192 values, approximate beyond), which is what a
   // dashboard percentile needs.
   static constexpr std::string_view kTotals =
-      "count(), uniqExactIf(sid, k = 'segment' AND sid != ''), sum(b), countIf(c = 'HIT'), "
+      "count(), uniqExactIf(sid, k = 'segment' AND sid != '' AND st IN (200, 206) AND b > 0), sum(b), countIf(c = "
+      "'HIT'), "
       "countIf(c = 'MISS'), quantile(0.5)(tt), quantile(0.95)(tt)";
-  // Only delivered media counts: 200 and 206 (range) segment responses.
-  static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206)";
+  // Only delivered media counts: 200 and 206 (range) segment responses that sent bytes.
+  static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206) AND b > 0";
   static constexpr std::string_view kMinutes = "sum(ms) / 60";
 
   static void read_totals(const std::vector<std::string>& row, size_t at, UsageSummary& u) {

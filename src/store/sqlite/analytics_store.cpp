@@ -144,13 +144,17 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
     UsageSummary u;
     u.key = key;
     {
-      // Views: a session that fetched at least one segment actually played; one
-      // that only loaded the page's playlists did not. An empty session id is an
-      // unknown viewer, not one shared viewer.
-      Stmt s(*db_, "SELECT count(*), count(DISTINCT CASE WHEN kind = 'segment' AND session_id <> '' "
-                   "THEN session_id END), coalesce(sum(bytes), 0), coalesce(sum(cache = 'HIT'), 0), "
-                   "coalesce(sum(cache = 'MISS'), 0) FROM playback_events WHERE " +
-                       std::string(where));
+      // Views: a session that was served at least one segment's bytes (200/206,
+      // bytes > 0) actually played; one that only loaded the page's playlists, or was
+      // refused, answered a HEAD or a 304, did not. Current edges emit no events for
+      // those; the filter is for events older edges spooled. An empty session id is
+      // an unknown viewer, not one shared viewer.
+      Stmt s(*db_,
+             "SELECT count(*), count(DISTINCT CASE WHEN kind = 'segment' AND session_id <> '' AND "
+             "status IN (200, 206) AND bytes > 0 THEN session_id END), coalesce(sum(bytes), 0), coalesce(sum(cache = "
+             "'HIT'), 0), "
+             "coalesce(sum(cache = 'MISS'), 0) FROM playback_events WHERE " +
+                 std::string(where));
       s.bind(1, key).bind(2, from_ms).bind(3, to_ms);
       if (s.step()) {
         u.requests = s.int64(0);
@@ -164,10 +168,10 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
     u.ttfb_p50_ms = quantile(where, key, from_ms, to_ms, u.requests, 0.5);
     u.ttfb_p95_ms = quantile(where, key, from_ms, to_ms, u.requests, 0.95);
     {
-      // Only delivered media counts: 200 and 206 (range) responses. Errors, 304s and
-      // non-segment artifacts carry no media time.
+      // Only delivered media counts: 200 and 206 (range) responses that sent bytes.
+      // Errors, refusals, HEADs, 304s and non-segment artifacts carry no media time.
       Stmt s(*db_, "SELECT tier, sum(media_seconds) / 60.0 FROM playback_events WHERE " + std::string(where) +
-                       " AND kind = 'segment' AND status IN (200, 206) GROUP BY tier ORDER BY tier");
+                       " AND kind = 'segment' AND status IN (200, 206) AND bytes > 0 GROUP BY tier ORDER BY tier");
       s.bind(1, key).bind(2, from_ms).bind(3, to_ms);
       while (s.step()) u.delivered_minutes.push_back({s.text(0), s.real(1)});
     }
