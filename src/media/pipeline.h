@@ -24,8 +24,13 @@
 // Error codes: transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
 // meaningful stderr line with machine paths removed), cancelled (should_cancel),
 // storage_failed (the object store threw), corrupt_input (no usable picture size),
-// invalid_asset (asset id not usable as a key segment).
+// invalid_asset (asset id not usable as a key segment), not_a_video (info.demuxer is
+// not one of video_demuxers()).
+//
+// Every ffmpeg run reads the source with the file protocol only and the demuxer the
+// probe found forced (input_args), and writes with the file protocol only.
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -41,7 +46,7 @@ namespace rend::media {
 
 struct PipelineConfig {
   std::string ffmpeg_path = "ffmpeg", ffprobe_path = "ffprobe";
-  std::string work_root;  // work files go to {work_root}/{asset_id}/ (removed at the end)
+  std::string work_root;  // work files go to a PrivateWorkDir {work_root}/{asset_id}.XXXXXX
   std::chrono::milliseconds process_timeout{std::chrono::hours(6)};  // per ffmpeg process
   int segment_seconds = 4;
 };
@@ -60,6 +65,21 @@ struct PipelineResult {
   std::string error_code, error_message;
   std::vector<store::Tier> tiers;
   std::string billing_tier;
+};
+
+// A job's scratch directory: created with mkdtemp under `parent` (mode 0700, an
+// unpredictable name starting with `prefix`), removed with everything in it when
+// the object is destroyed, however the job ended. Throws on failure.
+class PrivateWorkDir {
+ public:
+  PrivateWorkDir(const std::string& parent, const std::string& prefix);
+  ~PrivateWorkDir();
+  PrivateWorkDir(const PrivateWorkDir&) = delete;
+  PrivateWorkDir& operator=(const PrivateWorkDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
 };
 
 class Pipeline {

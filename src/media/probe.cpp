@@ -92,6 +92,15 @@ bool is_image_codec(const std::string& c) {
   return std::any_of(std::begin(kImages), std::end(kImages), [&](const char* n) { return c == n; });
 }
 
+// Real video containers whose demuxers read only the bytes of the file they were
+// given. Deliberately absent: playlists and scripts that open other URLs or files
+// (hls, dash, concat, webm_dash_manifest, sdp, rtsp, image2 sequences), synthetic
+// sources (lavfi), and formats that turn arbitrary bytes into pictures (tty, data,
+// rawvideo, *_pipe images). mov's external references (drefs) stay off by default.
+const std::vector<std::string> kVideoDemuxers = {
+    "mov",   "matroska", "avi", "flv",  "mpegts", "mpeg", "asf",  "ogg",       "mxf",          "nut",
+    "dv",    "ivf",      "obu", "h264", "hevc",   "m4v",  "mpegvideo", "yuv4mpegpipe", "gif", "apng"};
+
 MediaFailure fail(std::string code, std::string message) { return MediaFailure{std::move(code), std::move(message)}; }
 
 std::string fmt_duration(double s) {
@@ -101,6 +110,35 @@ std::string fmt_duration(double s) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& video_demuxers() { return kVideoDemuxers; }
+
+std::string video_demuxer_whitelist() {
+  std::string s;
+  for (const auto& d : kVideoDemuxers) {
+    if (!s.empty()) s += ',';
+    s += d;
+  }
+  return s;
+}
+
+std::string allowed_demuxer(std::string_view format_name) {
+  // ffprobe names a demuxer by all its aliases: "mov,mp4,m4a,3gp,3g2,mj2".
+  while (!format_name.empty()) {
+    auto comma = format_name.find(',');
+    std::string_view name = format_name.substr(0, comma);
+    for (const auto& d : kVideoDemuxers)
+      if (name == d) return d;
+    if (comma == std::string_view::npos) break;
+    format_name.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+std::vector<std::string> input_args(const std::string& demuxer, const std::string& file) {
+  // "file:" keeps a name such as "a:b" from being read as a protocol.
+  return {"-protocol_whitelist", "file", "-f", demuxer, "-i", "file:" + file};
+}
 
 std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, double max_duration_s) {
   json::value root;
@@ -160,6 +198,9 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
     return fail("not_a_video", "The file is a still image, not a video.");
 
   SourceInfo info;
+  info.demuxer = allowed_demuxer(format_name);
+  if (info.demuxer.empty())
+    return fail("not_a_video", "The file is not in an accepted video container format.");
   info.video_codec = codec;
   info.pix_fmt = str_field(*video, "pix_fmt");
   info.profile = str_field(*video, "profile");
@@ -229,11 +270,20 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
   core::ProcessOptions opts;
   opts.timeout = timeout;
   opts.capture_stdout = true;
-  // "file:" keeps a name such as "a:b" from being read as a protocol.
-  std::vector<std::string> argv = {ffprobe_path, "-v", "error", "-print_format", "json",
-                                   "-show_format", "-show_streams", "file:" + file};
+  // "file:" keeps a name such as "a:b" from being read as a protocol. The
+  // whitelists bind every nested open too: a playlist is refused before it is read.
+  std::vector<std::string> argv = {ffprobe_path,         "-v",           "error",
+                                   "-protocol_whitelist", "file",         "-format_whitelist",
+                                   video_demuxer_whitelist(), "-print_format", "json",
+                                   "-show_format",        "-show_streams", "file:" + file};
   core::ProcessResult r = runner.run(argv, opts);
   if (r.timed_out) return fail("corrupt_input", "Reading the file's media information timed out.");
+  if (r.exit_code != 0 && r.err_tail.find("not on whitelist") != std::string::npos) {
+    // ffprobe recognised the file as something other than an accepted container
+    // (an image, audio, a playlist, a script) and stopped before reading it.
+    core::log::info("media.probe_refused_format", {});
+    return fail("not_a_video", "The file is not in an accepted video container format.");
+  }
   if (r.exit_code != 0) {
     core::log::info("media.probe_failed", {{"exit_code", r.exit_code}});
     if (auto f = sniff_failed_file(file)) return *f;

@@ -150,6 +150,27 @@ TEST(ParseProbeJson, AnimatedGifIsAVideo) {
   EXPECT_EQ(i.width, 320);
 }
 
+TEST(ParseProbeJson, ContainerMustBeAnAllowedVideoDemuxer) {
+  // A playlist that ffprobe followed to a real video stream is still not an upload.
+  for (const char* fmt : {"hls", "dash", "concat", "image2", "lavfi", "sdp", "rtsp", "data", "webm_dash_manifest"}) {
+    std::string j = std::string(R"({"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":240,
+      "avg_frame_rate":"25/1","nb_frames":"50"}],"format":{"format_name":")") + fmt + R"(","duration":"2.0"}})";
+    const auto f = as<MediaFailure>(parse_probe_json(j, 3600));
+    EXPECT_EQ(f.code, "not_a_video") << fmt;
+  }
+  EXPECT_EQ(as<SourceInfo>(parse_probe_json(kH264Mp4, 3600)).demuxer, "mov");
+  EXPECT_EQ(allowed_demuxer("matroska,webm"), "matroska");
+  EXPECT_EQ(allowed_demuxer("mpegts"), "mpegts");
+  EXPECT_EQ(allowed_demuxer("hls"), "");
+  EXPECT_EQ(allowed_demuxer("mp4"), "");  // only the demuxer's first name is an ffmpeg -f name we allow
+  EXPECT_EQ(allowed_demuxer(""), "");
+  for (const auto& d : video_demuxers())
+    for (const char* bad : {"hls", "dash", "concat", "image2", "lavfi", "tty", "sdp", "rtsp", "data"})
+      EXPECT_NE(d, bad);
+  EXPECT_EQ(input_args("mov", "/w/a.source"),
+            (std::vector<std::string>{"-protocol_whitelist", "file", "-f", "mov", "-i", "file:/w/a.source"}));
+}
+
 TEST(ParseProbeJson, GarbageAndEmptyAreCorrupt) {
   for (const char* j : {"", "{\n\n}", "not json at all", "[1,2,3]", "{\"streams\": [], \"format\": null}"}) {
     const auto f = as<MediaFailure>(parse_probe_json(j, 3600));

@@ -56,15 +56,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   // A re-claimed job may find its asset already playable: never move it back.
   if (asset->status == "queued") meta_.mark_processing(id, clock_.now_unix_ms());
 
-  fs::create_directories(cfg_.work_dir);
-  std::string source = cfg_.work_dir + "/" + id + ".source";
-  struct RemoveFile {
-    std::string path;
-    ~RemoveFile() {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
-  } cleanup{source};
+  // The job's own directory (mkdtemp, 0700): a second claim of the same asset (a
+  // lock that expired under a slow worker) never shares files with this one, and it
+  // is removed however the job ends.
+  media::PrivateWorkDir work(cfg_.work_dir, "job-" + id);
+  std::string source = (work.path() / "source").string();
   if (!objects_.get_to_file("sources/" + id, source)) {
     meta_.mark_failed(id, "source_missing", "the uploaded source is missing from object storage", clock_.now_unix_ms());
     meta_.fail_job(job.id, cfg_.worker_id, "source missing", clock_.now_unix_ms());
@@ -86,7 +82,7 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   media::PipelineConfig pc;
   pc.ffmpeg_path = cfg_.ffmpeg_path;
   pc.ffprobe_path = cfg_.ffprobe_path;
-  pc.work_root = cfg_.work_dir;
+  pc.work_root = work.path().string();
   pc.process_timeout = std::chrono::seconds(cfg_.process_timeout_secs);
   media::Pipeline pipeline(pc, runner_, objects_);
 
