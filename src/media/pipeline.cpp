@@ -232,6 +232,8 @@ void poster_dims(const SourceInfo& info, int& w, int& h) {
 
 }  // namespace
 
+bool is_retryable_failure(std::string_view code) { return code == "storage_failed" || code == "worker_failed"; }
+
 // ---------------------------------------------------------------- PrivateWorkDir
 
 PrivateWorkDir::PrivateWorkDir(const std::string& parent, const std::string& prefix) {
@@ -264,6 +266,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   PipelineResult res;
   auto fail = [&](std::string code, std::string msg) {
     res.ok = false;
+    res.retryable = is_retryable_failure(code);
     res.error_code = std::move(code);
     res.error_message = std::move(msg);
     res.tiers.clear();
@@ -290,8 +293,8 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   try {
     work = std::make_unique<PrivateWorkDir>(cfg_.work_root.empty() ? "." : cfg_.work_root, asset_id);
   } catch (const std::exception& e) {
-    core::log::error("media.workdir_failed", {{"asset_id", asset_id}});
-    return fail("transcode_failed", "Could not create the work directory.");
+    core::log::error("media.workdir_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    return fail("worker_failed", "Could not create the work directory.");
   }
   const fs::path ladder_dir = work->path() / "ladder";
   const fs::path src_dir = work->path() / "src";
@@ -529,8 +532,10 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   try {
     pr = runner_.run(argv, opts);
   } catch (const std::exception& e) {
+    // pipe/fork failed: the machine, not the input (out of processes or fds).
     abort = true;
-    return fail("transcode_failed", "Could not start the transcoder.");
+    core::log::error("media.spawn_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    return fail("worker_failed", "Could not start the transcoder.");
   }
   if (cancelled) return fail("cancelled", "Processing was cancelled.");
   if (!step_code.empty()) {

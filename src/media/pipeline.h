@@ -21,9 +21,15 @@
 // Hooks are always called on the thread that called run(); on_playable is called
 // exactly once when run() succeeds, always before run() returns.
 //
-// Error codes: transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
+// Error codes, in two kinds (PipelineResult::retryable, is_retryable_failure):
+//   retryable (infrastructure; the input is not at fault, the job must be tried
+//   again later and the asset must not fail for it):
+//     storage_failed  the object store threw, or a hook threw (the metadata store)
+//     worker_failed   the work dir could not be created, ffmpeg could not be started
+//   permanent (the input's own fault, or the job was stopped):
+// transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
 // meaningful stderr line with machine paths removed), cancelled (should_cancel),
-// storage_failed (the object store threw), corrupt_input (no usable picture size),
+// corrupt_input (no usable picture size),
 // invalid_asset (asset id not usable as a key segment), not_a_video (info.demuxer is
 // not one of video_demuxers()).
 //
@@ -62,6 +68,7 @@ struct PipelineHooks {
 
 struct PipelineResult {
   bool ok = false;
+  bool retryable = false;  // when !ok: an infrastructure failure, try again later
   std::string error_code, error_message;
   std::vector<store::Tier> tiers;
   std::string billing_tier;
@@ -93,6 +100,10 @@ class Pipeline {
   core::ProcessRunner& runner_;
   store::ObjectStore& objects_;
 };
+
+// Whether a failure code is an infrastructure failure (retry) rather than a verdict
+// on the input (fail the asset).
+bool is_retryable_failure(std::string_view code);
 
 // ---- Exposed for tests ----
 

@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/log.h"
@@ -36,11 +37,38 @@ bool MediaWorker::run_once(const std::atomic<bool>& stop) {
   try {
     process(*job, stop);
   } catch (const std::exception& e) {
-    // Infrastructure failure: keep the claim; the job is retried after the lock
-    // times out (the store fails it for good after too many attempts).
+    // Infrastructure failure (a store threw, fork failed): never the input's fault.
     core::log::error("job_error", {{"job_id", job->id}, {"asset_id", job->asset_id}, {"error", e.what()}});
+    retry_later(*job, "job_error");
   }
   return true;
+}
+
+int64_t retry_backoff_ms(int attempt) {
+  // 15 s, 1 min, 4 min, 16 min, then 30 min: a store restart is over by the second
+  // try; a longer outage still gets the full attempt budget spread over ~20 min.
+  int64_t ms = 15'000;
+  for (int i = 1; i < attempt && ms < kMaxRetryBackoffMs; ++i) ms *= 4;
+  return std::min(ms, kMaxRetryBackoffMs);
+}
+
+void MediaWorker::retry_later(const store::Job& job, const std::string& code) {
+  // Keep the claim and let its lock expire after the backoff: then any worker
+  // claims the job again (a new attempt). Releasing instead would make it
+  // claimable at once and not count the attempt, so a store that stays down would
+  // be hammered forever. If this write fails too (the database is what is down),
+  // the lock simply expires after the normal lock timeout.
+  int64_t backoff = retry_backoff_ms(job.attempts);
+  core::log::warn("job_retry_scheduled", {{"job_id", job.id},
+                                          {"asset_id", job.asset_id},
+                                          {"attempt", job.attempts},
+                                          {"code", code},
+                                          {"retry_in_ms", backoff}});
+  try {
+    meta_.heartbeat_job(job.id, cfg_.worker_id, backoff, clock_.now_unix_ms());
+  } catch (const std::exception& e) {
+    core::log::warn("job_retry_lock_failed", {{"job_id", job.id}, {"error", e.what()}});
+  }
 }
 
 void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) {
@@ -133,6 +161,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     meta_.release_job(job.id, cfg_.worker_id);
     core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
     return;
+  }
+  if (!result.ok && result.retryable) {
+    core::log::warn("job_infrastructure_error",
+                    {{"job_id", job.id}, {"asset_id", id}, {"code", result.error_code}, {"message", result.error_message}});
+    return retry_later(job, result.error_code);
   }
   if (!result.ok) return fail(result.error_code, result.error_message);
   meta_.mark_hls_ready(id, result.tiers, result.billing_tier, clock_.now_unix_ms());
