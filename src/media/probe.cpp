@@ -141,6 +141,13 @@ std::vector<std::string> input_args(const std::string& demuxer, const std::strin
 }
 
 std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, double max_duration_s) {
+  ProbeLimits limits;
+  limits.max_duration_s = max_duration_s;
+  return parse_probe_json(text, limits);
+}
+
+std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, const ProbeLimits& limits) {
+  const double max_duration_s = limits.max_duration_s;
   json::value root;
   {
     boost::system::error_code ec;
@@ -208,6 +215,12 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
   int w = int(num_field(*video, "width"));
   int h = int(num_field(*video, "height"));
   if (w <= 0 || h <= 0) return fail("corrupt_input", "The video stream has no picture size; the file may be damaged.");
+  // Decoding cost follows the coded size, before aspect ratio and rotation.
+  if (w > kMaxSide || h > kMaxSide || (limits.max_pixels > 0 && int64_t(w) * h > limits.max_pixels))
+    return fail("unsupported_input", "The video is " + std::to_string(w) + "x" + std::to_string(h) +
+                                         " pixels; the limit is " + std::to_string(kMaxSide) +
+                                         " pixels a side and " + std::to_string(limits.max_pixels) +
+                                         " pixels a frame.");
   double sar = parse_ratio(str_field(*video, "sample_aspect_ratio"), ':');
   if (sar > 0 && std::fabs(sar - 1.0) > 1e-3 && sar < 10 && sar > 0.1) w = std::max(2, int(std::lround(w * sar)));
   info.rotation = rotation_of(*video);
@@ -225,6 +238,18 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
   if (!(duration > 0)) duration = num_field(*video, "duration");
   if (!(duration > 0) || !std::isfinite(duration))
     return fail("corrupt_input", "The video has no duration; the file may be damaged or incomplete.");
+  if (limits.max_fps > 0) {
+    // The declared average rate (even one the fps field above ignores as absurd),
+    // and the frames actually counted over the duration.
+    // Slack: a 240 fps phone clip says 240.02, and the container duration can be a
+    // little shorter than the stream's.
+    double declared = std::max(info.fps, parse_ratio(str_field(*video, "avg_frame_rate")));
+    double counted = nb_frames > 0 ? nb_frames / duration : 0;
+    if (declared > limits.max_fps * 1.01 || counted > limits.max_fps * 1.05)
+      return fail("unsupported_input", "The video has " + fmt_duration(std::max(declared, counted)) +
+                                           " frames a second; the limit is " +
+                                           fmt_duration(limits.max_fps) + ".");
+  }
   info.duration_s = duration;
   if (max_duration_s > 0 && duration > max_duration_s)
     return fail("too_long", "The video is " + fmt_duration(duration) + " seconds long; the limit is " +
@@ -267,9 +292,19 @@ std::optional<MediaFailure> sniff_failed_file(const std::string& file) {
 std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
                                              const std::string& file, double max_duration_s,
                                              std::chrono::milliseconds timeout) {
+  ProbeLimits limits;
+  limits.max_duration_s = max_duration_s;
+  return probe(runner, ffprobe_path, file, limits, timeout);
+}
+
+std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
+                                             const std::string& file, const ProbeLimits& limits,
+                                             std::chrono::milliseconds timeout) {
   core::ProcessOptions opts;
   opts.timeout = timeout;
   opts.capture_stdout = true;
+  // A file with millions of streams or side data makes ffprobe print without end.
+  opts.max_stdout_bytes = kMaxProbeOutputBytes;
   // "file:" keeps a name such as "a:b" from being read as a protocol. The
   // whitelists bind every nested open too: a playlist is refused before it is read.
   std::vector<std::string> argv = {ffprobe_path,         "-v",           "error",
@@ -278,6 +313,8 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
                                    "-show_format",        "-show_streams", "file:" + file};
   core::ProcessResult r = runner.run(argv, opts);
   if (r.timed_out) return fail("corrupt_input", "Reading the file's media information timed out.");
+  if (r.stdout_overflow)
+    return fail("corrupt_input", "The file's media information is unreasonably large; it may be damaged.");
   if (r.exit_code != 0 && r.err_tail.find("not on whitelist") != std::string::npos) {
     // ffprobe recognised the file as something other than an accepted container
     // (an image, audio, a playlist, a script) and stopped before reading it.
@@ -289,7 +326,7 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
     if (auto f = sniff_failed_file(file)) return *f;
     return fail("corrupt_input", "The file could not be read as a media file; it may be damaged or in an unsupported format.");
   }
-  auto parsed = parse_probe_json(r.out, max_duration_s);
+  auto parsed = parse_probe_json(r.out, limits);
   if (auto* f = std::get_if<MediaFailure>(&parsed); f && f->code == "corrupt_input") {
     if (auto t = sniff_failed_file(file); t && t->code == "not_a_video") return *t;
   }

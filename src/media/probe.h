@@ -10,6 +10,10 @@
 //                  gif, cover art only), a text file ffprobe reads as something else
 //   corrupt_input  ffprobe could not parse the file, zero duration, zero-size video
 //   too_long       duration > max_duration_s
+//   unsupported_input  beyond what a worker will decode: more than kMaxSide pixels
+//                  on a side, more than max_pixels per frame, more than max_fps
+//                  frames a second (limits checked before any ffmpeg runs)
+//   corrupt_input  also: ffprobe printed more than kMaxProbeOutputBytes
 // Messages are human-readable and never contain file system paths.
 //
 // Uploads come from anyone holding an upload key, so ffprobe (and every ffmpeg run
@@ -58,8 +62,21 @@ struct MediaFailure {
   std::string message;
 };
 
+// Bounds on what a worker accepts from an upload (REND_MEDIA_MAX_* variables).
+inline constexpr int kMaxSide = 8192;                             // coded width or height
+inline constexpr size_t kMaxProbeOutputBytes = 4 * 1024 * 1024;  // ffprobe's JSON
+struct ProbeLimits {
+  double max_duration_s = 0;                  // 0: no limit
+  int64_t max_pixels = int64_t(kMaxSide) * kMaxSide;  // coded width x height
+  double max_fps = 240;
+};
+
+std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view ffprobe_json, const ProbeLimits& limits);
 std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view ffprobe_json, double max_duration_s);
 
+std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
+                                             const std::string& file, const ProbeLimits& limits,
+                                             std::chrono::milliseconds timeout);
 std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
                                              const std::string& file, double max_duration_s,
                                              std::chrono::milliseconds timeout);

@@ -101,8 +101,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     meta_.fail_job(job.id, cfg_.worker_id, code, clock_.now_unix_ms());
   };
 
-  auto probed = media::probe(runner_, cfg_.ffprobe_path, source, double(cfg_.max_duration_secs),
-                             std::chrono::seconds(60));
+  media::ProbeLimits limits;
+  limits.max_duration_s = double(cfg_.max_duration_secs);
+  if (cfg_.max_pixels) limits.max_pixels = int64_t(cfg_.max_pixels);
+  if (cfg_.max_fps) limits.max_fps = double(cfg_.max_fps);
+  auto probed = media::probe(runner_, cfg_.ffprobe_path, source, limits, std::chrono::seconds(60));
   if (auto* f = std::get_if<media::MediaFailure>(&probed)) return fail(f->code, f->message);
   const auto& info = std::get<media::SourceInfo>(probed);
   meta_.set_source_info(id, info.duration_s, info.width, info.height);

@@ -243,6 +243,24 @@ TEST_F(WorkerRetry, PermanentInputFaultFailsTheAssetOnce) {
   EXPECT_TRUE(work_dir_empty());
 }
 
+TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {
+  cfg_.max_pixels = 320 * 200;  // the clip is 320x240
+  std::string id = queued_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "unsupported_input");
+  EXPECT_NE(a->error_message.value_or("").find("320x240"), std::string::npos) << a->error_message.value_or("");
+  EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+
+  cfg_.max_pixels = 0;  // unset: the default bound
+  cfg_.max_fps = 20;    // the clip is 25 fps
+  id = queued_asset();
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(meta_->get_asset(id)->error_code.value_or(""), "unsupported_input");
+  EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+}
+
 TEST_F(WorkerRetry, AnOutageLongerThanTheAttemptBudgetEndsWithTheStoresVerdict) {
   std::string id = queued_asset();
   objects_->writes_down = true;
