@@ -74,7 +74,8 @@ TEST(LadderCommand, OneProcessEveryRung) {
   EXPECT_NE(joined.find("\n/w/ladder/%v/seg_%05d.ts\n"), std::string::npos);
   // The upload is opened with the probed demuxer and the file protocol only; the
   // outputs are local files only.
-  EXPECT_NE(joined.find("\n-protocol_whitelist\nfile\n-f\nmov\n-i\nfile:/in/src.mp4\n"), std::string::npos)
+  EXPECT_NE(joined.find("\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:/in/src.mp4\n"),
+            std::string::npos)
       << joined;
   EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
   EXPECT_EQ(joined.find("/bin/sh"), std::string::npos);

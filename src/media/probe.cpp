@@ -136,8 +136,9 @@ std::string allowed_demuxer(std::string_view format_name) {
 }
 
 std::vector<std::string> input_args(const std::string& demuxer, const std::string& file) {
-  // "file:" keeps a name such as "a:b" from being read as a protocol.
-  return {"-protocol_whitelist", "file", "-f", demuxer, "-i", "file:" + file};
+  // "file:" keeps a name such as "a:b" from being read as a protocol. The format
+  // whitelist repeats the forced demuxer so no nested demuxer can be opened either.
+  return {"-protocol_whitelist", "file", "-format_whitelist", demuxer, "-f", demuxer, "-i", "file:" + file};
 }
 
 std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, double max_duration_s) {

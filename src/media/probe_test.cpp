@@ -173,7 +173,8 @@ TEST(ParseProbeJson, ContainerMustBeAnAllowedVideoDemuxer) {
     for (const char* bad : {"hls", "dash", "concat", "image2", "lavfi", "tty", "sdp", "rtsp", "data"})
       EXPECT_NE(d, bad);
   EXPECT_EQ(input_args("mov", "/w/a.source"),
-            (std::vector<std::string>{"-protocol_whitelist", "file", "-f", "mov", "-i", "file:/w/a.source"}));
+            (std::vector<std::string>{"-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i",
+                                      "file:/w/a.source"}));
 }
 
 TEST(ParseProbeJson, GarbageAndEmptyAreCorrupt) {
