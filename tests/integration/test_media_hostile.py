@@ -84,11 +84,30 @@ def _dash(marker: Path, url: str) -> bytes:
     ).encode()
 
 
+def _dash_local(marker: Path, url: str) -> bytes:
+    """Only the local file: ffmpeg's default (inherited "file,crypto,data") protocol
+    list does not stop this one, so it is the manifest that would leak the file."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S"'
+        ' minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">\n'
+        ' <Period id="0" duration="PT4S">\n'
+        '  <AdaptationSet mimeType="video/mp2t" contentType="video">\n'
+        '   <Representation id="local" bandwidth="90000" width="320" height="240" codecs="avc1.42c00d">\n'
+        f'    <BaseURL>file://{marker}</BaseURL>\n'
+        '   </Representation>\n'
+        '  </AdaptationSet>\n'
+        ' </Period>\n'
+        '</MPD>\n'
+    ).encode()
+
+
 def _ffconcat(marker: Path, url: str) -> bytes:
     return f"ffconcat version 1.0\nfile '{url}/concat/a.ts'\nfile '{marker}'\nfile 'file:{marker}'\n".encode()
 
 
-@pytest.mark.parametrize("kind,make", [("hls", _hls), ("dash", _dash), ("ffconcat", _ffconcat)])
+@pytest.mark.parametrize("kind,make", [("hls", _hls), ("dash", _dash), ("dash_local", _dash_local),
+                                       ("ffconcat", _ffconcat)])
 def test_playlists_and_scripts_are_refused_without_fetching_anything(rend, bait, kind, make):
     before = len(bait["seen"])
     aid = rend.upload(make(bait["marker"], bait["url"]))
