@@ -291,6 +291,35 @@ TEST_F(PipelineRun, ProbeRefusesPlaylistsImagesAndAudioBeforeReadingThem) {
   EXPECT_EQ(probe_ok(clip).demuxer, "mpegts");
 }
 
+TEST_F(PipelineRun, AFailingStoreHookIsRetryableNotTheInputsFault) {
+  std::string src = (root_ / "in" / "h.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset",
+          "ultrafast", "-pix_fmt", "yuv420p", src});
+  SourceInfo info = probe_ok(src);
+  Pipeline p(cfg_, runner_, *objects_);
+  PipelineHooks hooks;
+  // The worker's on_playable writes to the metadata store; here that store is down.
+  hooks.on_playable = [](auto&&...) { throw std::runtime_error("database unavailable"); };
+  auto res = p.run("ast_dbdown", src, info, hooks);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.error_code, "storage_failed");
+  EXPECT_TRUE(res.retryable);
+  EXPECT_EQ(res.error_message.find("database"), std::string::npos) << "detail belongs in logs";
+  EXPECT_TRUE(work_root_empty());
+
+  // An input fault is not retryable.
+  std::string bad = (root_ / "in" / "bad.mp4").string();
+  std::ofstream(bad) << std::string(4096, 'x');
+  res = p.run("ast_badinput", bad, info, {});
+  EXPECT_EQ(res.error_code, "transcode_failed");
+  EXPECT_FALSE(res.retryable);
+  EXPECT_TRUE(is_retryable_failure("storage_failed"));
+  EXPECT_TRUE(is_retryable_failure("worker_failed"));
+  for (const char* c : {"transcode_failed", "not_a_video", "corrupt_input", "too_long", "unsupported_input",
+                        "cancelled", "invalid_asset"})
+    EXPECT_FALSE(is_retryable_failure(c)) << c;
+}
+
 TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
   std::string src = (root_ / "in" / "x.m3u8").string();
   std::ofstream(src) << "#EXTM3U\n";
