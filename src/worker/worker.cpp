@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -16,6 +18,26 @@ MediaWorker::MediaWorker(const core::WorkerConfig& cfg, store::MetadataStore& me
                          store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock)
     : cfg_(cfg), meta_(meta), objects_(objects), coord_(coord), runner_(runner), clock_(clock) {
   fs::create_directories(cfg_.work_dir);
+  sweep_stale_work_dirs();
+}
+
+// A job's directory is removed when the job ends, but not when its worker was
+// SIGKILLed or the machine lost power; those would fill the disk (each holds a
+// source copy). Another worker may share the work dir, so only directories far
+// older than any job can run are removed: a job's dir is written when it starts.
+void MediaWorker::sweep_stale_work_dirs() {
+  const int64_t max_age_s = 2 * int64_t(cfg_.process_timeout_secs) + int64_t(cfg_.lock_timeout_secs) + 3600;
+  const int64_t now_s = clock_.now_unix();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cfg_.work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("job-") || !e.is_directory(ec)) continue;
+    struct stat st{};
+    if (::lstat(e.path().c_str(), &st) != 0 || now_s - int64_t(st.st_mtime) < max_age_s) continue;
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    core::log::info("worker_removed_stale_work_dir", {{"name", name}, {"age_s", now_s - int64_t(st.st_mtime)}});
+  }
 }
 
 void MediaWorker::run(const std::atomic<bool>& stop) {

@@ -47,6 +47,7 @@ class MediaWorker {
   void process(const store::Job& job, const std::atomic<bool>& stop);
   void warm_edge(const std::string& asset_id);
   void retry_later(const store::Job& job, const std::string& code);
+  void sweep_stale_work_dirs();
 
   const core::WorkerConfig& cfg_;
   store::MetadataStore& meta_;

@@ -1,6 +1,10 @@
 #include "worker/worker.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
 
 #include <atomic>
 #include <filesystem>
@@ -282,6 +286,27 @@ TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {
   ASSERT_TRUE(run_once());
   EXPECT_EQ(meta_->get_asset(id)->error_code.value_or(""), "unsupported_input");
   EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+}
+
+TEST_F(WorkerRetry, StartRemovesOnlyJobDirsOlderThanAnyJob) {
+  worker_.reset();
+  clock_.ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch()).count();
+  fs::path w = cfg_.work_dir;
+  fs::create_directories(w / "job-ast_dead.AbC123" / "p");
+  std::ofstream(w / "job-ast_dead.AbC123" / "source") << "left by a SIGKILLed worker";
+  fs::create_directories(w / "job-ast_live.XyZ789");  // another worker's running job
+  fs::create_directories(w / "operator-notes");
+  // Older than 2 x process timeout + lock timeout + 1 h.
+  int64_t old_s = clock_.now_unix() - (2 * 120 + 120 + 3600) - 60;
+  for (const char* n : {"job-ast_dead.AbC123", "operator-notes"}) {
+    timespec ts[2] = {{old_s, 0}, {old_s, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (w / n).c_str(), ts, 0), 0);
+  }
+  worker_ = std::make_unique<MediaWorker>(cfg_, *meta_, *objects_, *coord_, runner_, clock_);
+  EXPECT_FALSE(fs::exists(w / "job-ast_dead.AbC123"));
+  EXPECT_TRUE(fs::exists(w / "job-ast_live.XyZ789"));
+  EXPECT_TRUE(fs::exists(w / "operator-notes"));
 }
 
 TEST_F(WorkerRetry, AnOutageLongerThanTheAttemptBudgetEndsWithTheStoresVerdict) {
