@@ -154,6 +154,10 @@ WorkerConfig WorkerConfig::from_env(const Env& env, const std::string& data_dir)
   if (c.lock_timeout_secs < 5) throw ConfigError("REND_MEDIA_JOB_LOCK_TIMEOUT_SECS must be at least 5");
   c.process_timeout_secs = env.get_u64("REND_MEDIA_PROCESS_TIMEOUT_SECS", 7200);
   c.max_duration_secs = env.get_u64("REND_MEDIA_MAX_DURATION_SECS", 21600);
+  c.max_pixels = env.get_u64("REND_MEDIA_MAX_PIXELS", 8192ULL * 8192);
+  if (c.max_pixels == 0) throw ConfigError("REND_MEDIA_MAX_PIXELS must be at least 1");
+  c.max_fps = env.get_u64("REND_MEDIA_MAX_FPS", 240);
+  if (c.max_fps == 0) throw ConfigError("REND_MEDIA_MAX_FPS must be at least 1");
   c.ffmpeg_path = env.get_or("REND_FFMPEG_PATH", "ffmpeg");
   c.ffprobe_path = env.get_or("REND_FFPROBE_PATH", "ffprobe");
   c.work_dir = env.get_or("REND_MEDIA_WORK_DIR", data_dir + "/work");

@@ -1,6 +1,10 @@
 #include "media/pipeline.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -65,8 +69,10 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     graph += ";[s" + std::to_string(i) + "]scale=" + std::to_string(ladder[i].width) + ":" +
              std::to_string(ladder[i].height) + ",setsar=1[v" + std::to_string(i) + "]";
 
-  std::vector<std::string> a = {ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
-                                "-i", "file:" + source_file, "-filter_complex", graph};
+  std::vector<std::string> a = {ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"};
+  auto in = input_args(info.demuxer, source_file);
+  a.insert(a.end(), in.begin(), in.end());
+  a.insert(a.end(), {"-filter_complex", graph});
   for (size_t i = 0; i < n; ++i) {
     a.insert(a.end(), {"-map", "[v" + std::to_string(i) + "]"});
     if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});
@@ -96,7 +102,7 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
   a.insert(a.end(), {"-f", "hls", "-hls_time", std::to_string(seg), "-hls_list_size", "0", "-hls_playlist_type",
                      "event", "-hls_flags", "temp_file+independent_segments", "-hls_segment_type", "mpegts",
                      "-hls_segment_filename", out_dir + "/%v/seg_%05d.ts", "-var_stream_map", map,
-                     out_dir + "/%v/index.m3u8"});
+                     "-protocol_whitelist", "file", out_dir + "/%v/index.m3u8"});
   return a;
 }
 
@@ -148,19 +154,6 @@ std::string read_file(const fs::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-struct WorkDir {
-  fs::path path;
-  explicit WorkDir(fs::path p) : path(std::move(p)) {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-    fs::create_directories(path);
-  }
-  ~WorkDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct StepError : std::runtime_error {
   std::string code;
@@ -239,6 +232,27 @@ void poster_dims(const SourceInfo& info, int& w, int& h) {
 
 }  // namespace
 
+bool is_retryable_failure(std::string_view code) { return code == "storage_failed" || code == "worker_failed"; }
+
+// ---------------------------------------------------------------- PrivateWorkDir
+
+PrivateWorkDir::PrivateWorkDir(const std::string& parent, const std::string& prefix) {
+  fs::create_directories(parent);
+  // mkdtemp creates the directory with mode 0700 and a name nobody can predict, so
+  // neither another job (a re-claim of the same asset) nor another local user can
+  // read, replace or pre-create files in it.
+  std::string tmpl = (fs::path(parent) / (prefix + ".XXXXXX")).string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  path_ = buf.data();
+}
+
+PrivateWorkDir::~PrivateWorkDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
 // ---------------------------------------------------------------- Pipeline
 
 Pipeline::Pipeline(PipelineConfig config, core::ProcessRunner& runner, store::ObjectStore& objects)
@@ -252,6 +266,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   PipelineResult res;
   auto fail = [&](std::string code, std::string msg) {
     res.ok = false;
+    res.retryable = is_retryable_failure(code);
     res.error_code = std::move(code);
     res.error_message = std::move(msg);
     res.tiers.clear();
@@ -271,16 +286,19 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
   };
 
-  std::unique_ptr<WorkDir> work;
+  if (allowed_demuxer(info.demuxer) != info.demuxer || info.demuxer.empty())
+    return fail("not_a_video", "The file is not in an accepted video container format.");
+
+  std::unique_ptr<PrivateWorkDir> work;
   try {
-    work = std::make_unique<WorkDir>(fs::path(cfg_.work_root.empty() ? "." : cfg_.work_root) / asset_id);
+    work = std::make_unique<PrivateWorkDir>(cfg_.work_root.empty() ? "." : cfg_.work_root, asset_id);
   } catch (const std::exception& e) {
-    core::log::error("media.workdir_failed", {{"asset_id", asset_id}});
-    return fail("transcode_failed", "Could not create the work directory.");
+    core::log::error("media.workdir_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    return fail("worker_failed", "Could not create the work directory.");
   }
-  const fs::path ladder_dir = work->path / "ladder";
-  const fs::path src_dir = work->path / "src";
-  const fs::path poster_file = work->path / "poster.jpg";
+  const fs::path ladder_dir = work->path() / "ladder";
+  const fs::path src_dir = work->path() / "src";
+  const fs::path poster_file = work->path() / "poster.jpg";
   fs::create_directories(ladder_dir);
 
   // State shared with the helper thread (fast path + poster).
@@ -303,9 +321,12 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     po.capture_stdout = false;
     po.should_cancel = [&] { return abort.load(); };
     std::vector<std::string> argv = {cfg_.ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                                     "-ss", ss, "-i", "file:" + source_file, "-map", "0:V:0", "-frames:v", "1",
-                                     "-vf", "scale=" + std::to_string(w) + ":" + std::to_string(h) + ",setsar=1",
-                                     "-q:v", "3", "-f", "image2", "-update", "1", poster_file.string()};
+                                     "-ss", ss};
+    auto in = input_args(info.demuxer, source_file);
+    argv.insert(argv.end(), in.begin(), in.end());
+    argv.insert(argv.end(), {"-map", "0:V:0", "-frames:v", "1", "-vf",
+                             "scale=" + std::to_string(w) + ":" + std::to_string(h) + ",setsar=1", "-q:v", "3",
+                             "-f", "image2", "-update", "1", "-protocol_whitelist", "file", poster_file.string()});
     auto r = runner_.run(argv, po);
     std::error_code ec;
     if (r.exit_code != 0 || !fs::exists(poster_file, ec) || fs::file_size(poster_file, ec) == 0) return false;
@@ -329,13 +350,16 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
         po.capture_stdout = false;
         po.should_cancel = [&] { return abort.load(); };
         std::vector<std::string> argv = {cfg_.ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel",
-                                         "error", "-y", "-i", "file:" + source_file, "-map", "0:V:0", "-map",
-                                         "0:a:0?", "-c:v", "copy"};
+                                         "error", "-y"};
+        auto in = input_args(info.demuxer, source_file);
+        argv.insert(argv.end(), in.begin(), in.end());
+        argv.insert(argv.end(), {"-map", "0:V:0", "-map", "0:a:0?", "-c:v", "copy"});
         if (info.has_audio) argv.insert(argv.end(), {"-c:a", "copy"});
         argv.insert(argv.end(), {"-f", "hls", "-hls_time", std::to_string(cfg_.segment_seconds), "-hls_list_size",
                                  "0", "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
                                  "-hls_segment_type", "mpegts", "-hls_segment_filename",
-                                 (src_dir / "seg_%05d.ts").string(), (src_dir / "index.m3u8").string()});
+                                 (src_dir / "seg_%05d.ts").string(), "-protocol_whitelist", "file",
+                                 (src_dir / "index.m3u8").string()});
         auto r = runner_.run(argv, po);
         if (r.exit_code == 0 && !abort.load()) {
           Rendition src{"src", src_dir, prefix + "src/"};
@@ -508,8 +532,10 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   try {
     pr = runner_.run(argv, opts);
   } catch (const std::exception& e) {
+    // pipe/fork failed: the machine, not the input (out of processes or fds).
     abort = true;
-    return fail("transcode_failed", "Could not start the transcoder.");
+    core::log::error("media.spawn_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    return fail("worker_failed", "Could not start the transcoder.");
   }
   if (cancelled) return fail("cancelled", "Processing was cancelled.");
   if (!step_code.empty()) {

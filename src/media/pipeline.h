@@ -21,11 +21,22 @@
 // Hooks are always called on the thread that called run(); on_playable is called
 // exactly once when run() succeeds, always before run() returns.
 //
-// Error codes: transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
+// Error codes, in two kinds (PipelineResult::retryable, is_retryable_failure):
+//   retryable (infrastructure; the input is not at fault, the job must be tried
+//   again later and the asset must not fail for it):
+//     storage_failed  the object store threw, or a hook threw (the metadata store)
+//     worker_failed   the work dir could not be created, ffmpeg could not be started
+//   permanent (the input's own fault, or the job was stopped):
+// transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
 // meaningful stderr line with machine paths removed), cancelled (should_cancel),
-// storage_failed (the object store threw), corrupt_input (no usable picture size),
-// invalid_asset (asset id not usable as a key segment).
+// corrupt_input (no usable picture size),
+// invalid_asset (asset id not usable as a key segment), not_a_video (info.demuxer is
+// not one of video_demuxers()).
+//
+// Every ffmpeg run reads the source with the file protocol only and the demuxer the
+// probe found forced (input_args), and writes with the file protocol only.
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -41,7 +52,7 @@ namespace rend::media {
 
 struct PipelineConfig {
   std::string ffmpeg_path = "ffmpeg", ffprobe_path = "ffprobe";
-  std::string work_root;  // work files go to {work_root}/{asset_id}/ (removed at the end)
+  std::string work_root;  // work files go to a PrivateWorkDir {work_root}/{asset_id}.XXXXXX
   std::chrono::milliseconds process_timeout{std::chrono::hours(6)};  // per ffmpeg process
   int segment_seconds = 4;
 };
@@ -57,9 +68,25 @@ struct PipelineHooks {
 
 struct PipelineResult {
   bool ok = false;
+  bool retryable = false;  // when !ok: an infrastructure failure, try again later
   std::string error_code, error_message;
   std::vector<store::Tier> tiers;
   std::string billing_tier;
+};
+
+// A job's scratch directory: created with mkdtemp under `parent` (mode 0700, an
+// unpredictable name starting with `prefix`), removed with everything in it when
+// the object is destroyed, however the job ended. Throws on failure.
+class PrivateWorkDir {
+ public:
+  PrivateWorkDir(const std::string& parent, const std::string& prefix);
+  ~PrivateWorkDir();
+  PrivateWorkDir(const PrivateWorkDir&) = delete;
+  PrivateWorkDir& operator=(const PrivateWorkDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
 };
 
 class Pipeline {
@@ -73,6 +100,10 @@ class Pipeline {
   core::ProcessRunner& runner_;
   store::ObjectStore& objects_;
 };
+
+// Whether a failure code is an infrastructure failure (retry) rather than a verdict
+// on the input (fail the asset).
+bool is_retryable_failure(std::string_view code);
 
 // ---- Exposed for tests ----
 

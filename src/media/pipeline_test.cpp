@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 #include "media/hls.h"
 #include "store/factory.h"
@@ -57,6 +58,7 @@ TEST(LadderCommand, OneProcessEveryRung) {
   SourceInfo i;
   i.fps = 30;
   i.has_audio = true;
+  i.demuxer = "mov";
   auto ladder = choose_ladder(1920, 1080, true);
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4);
   std::string joined;
@@ -70,7 +72,12 @@ TEST(LadderCommand, OneProcessEveryRung) {
   EXPECT_NE(joined.find("\n-level:v:3\n3.0\n"), std::string::npos);
   EXPECT_NE(joined.find("\n-b:a:2\n96k\n"), std::string::npos);
   EXPECT_NE(joined.find("\n/w/ladder/%v/seg_%05d.ts\n"), std::string::npos);
-  EXPECT_NE(joined.find("\nfile:/in/src.mp4\n"), std::string::npos);
+  // The upload is opened with the probed demuxer and the file protocol only; the
+  // outputs are local files only.
+  EXPECT_NE(joined.find("\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:/in/src.mp4\n"),
+            std::string::npos)
+      << joined;
+  EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
   EXPECT_EQ(joined.find("/bin/sh"), std::string::npos);
 }
 
@@ -148,7 +155,7 @@ class PipelineRun : public ::testing::Test {
     }
     EXPECT_NE(master.find("CODECS=\"avc1.64"), std::string::npos);
     EXPECT_TRUE(objects_->head("assets/" + asset + "/poster.jpg").has_value());
-    EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / asset)) << "work dir left behind";
+    EXPECT_TRUE(work_root_empty()) << "work dir left behind";
 
     core::ProcessOptions o;
     o.timeout = 30s;
@@ -161,6 +168,20 @@ class PipelineRun : public ::testing::Test {
     EXPECT_EQ(s.at("codec_name").as_string(), "h264");
     EXPECT_EQ(s.at("width").as_int64(), top_w);
     EXPECT_EQ(s.at("height").as_int64(), top_h);
+  }
+
+  bool work_root_empty() const {
+    std::error_code ec;
+    return !fs::exists(cfg_.work_root, ec) || fs::is_empty(cfg_.work_root, ec);
+  }
+
+  // The job's private dirs under work_root while it runs, with their permissions.
+  std::vector<std::pair<std::string, fs::perms>> work_dirs() const {
+    std::vector<std::pair<std::string, fs::perms>> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cfg_.work_root, ec))
+      out.emplace_back(e.path().filename().string(), fs::status(e.path()).permissions());
+    return out;
   }
 
   core::PosixProcessRunner runner_;
@@ -182,6 +203,7 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   std::string master_at_playable;
   std::vector<store::Tier> playable_tiers;
   std::string playable_billing;
+  std::vector<std::pair<std::string, fs::perms>> dirs_while_running;
   PipelineHooks hooks;
   auto t0 = std::chrono::steady_clock::now();
   double playable_s = -1;
@@ -192,6 +214,7 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
     playable_tiers = tiers;
     playable_billing = billing;
     master_at_playable = read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8");
+    dirs_while_running = work_dirs();
   };
   auto res = p.run("ast_fast", src, info, hooks);
   double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -214,6 +237,104 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   EXPECT_TRUE(src_pl.ended);
   EXPECT_FALSE(src_pl.segment_uris.empty());
   check_published("ast_fast", res, 640, 360);
+  // The job worked in one private directory (mkdtemp: unpredictable name, 0700).
+  ASSERT_EQ(dirs_while_running.size(), 1u);
+  EXPECT_TRUE(dirs_while_running[0].first.starts_with("ast_fast.")) << dirs_while_running[0].first;
+  EXPECT_NE(dirs_while_running[0].first, "ast_fast.XXXXXX");
+  EXPECT_EQ(dirs_while_running[0].second, fs::perms::owner_all);
+}
+
+TEST(PrivateWorkDirTest, PrivateUniqueAndRemovedOnUnwind) {
+  fs::path parent = fs::temp_directory_path() / ("rend-pwd-test-" + std::to_string(::getpid()));
+  fs::path a_path, b_path;
+  try {
+    PrivateWorkDir a(parent.string(), "ast_x");
+    PrivateWorkDir b(parent.string(), "ast_x");
+    a_path = a.path();
+    b_path = b.path();
+    EXPECT_NE(a_path, b_path) << "two jobs of one asset share a dir";
+    EXPECT_EQ(fs::status(a_path).permissions(), fs::perms::owner_all);
+    std::ofstream(a_path / "f") << "x";
+    fs::create_directories(a_path / "sub" / "deeper");
+    throw std::runtime_error("job failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(fs::exists(a_path));
+  EXPECT_FALSE(fs::exists(b_path));
+  EXPECT_TRUE(fs::is_empty(parent));
+  fs::remove_all(parent);
+}
+
+// ---------------------------------------------------------------- hostile input
+
+TEST_F(PipelineRun, ProbeRefusesPlaylistsImagesAndAudioBeforeReadingThem) {
+  // A playable local clip that a playlist points at: following it would "work".
+  std::string clip = (root_ / "in" / "bait.ts").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset",
+          "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", clip});
+  std::string hls = (root_ / "in" / "up1").string();
+  std::ofstream(hls) << "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n" << clip << "\n#EXT-X-ENDLIST\n";
+  std::string concat = (root_ / "in" / "up2").string();
+  std::ofstream(concat) << "ffconcat version 1.0\nfile '" << clip << "'\n";
+  std::string png = (root_ / "in" / "up3").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", "-f", "image2", "-c:v", "png", png});
+  std::string mp3 = (root_ / "in" / "up4").string();
+  ffmpeg({"-f", "lavfi", "-i", "sine=d=1", "-c:a", "libmp3lame", "-f", "mp3", mp3});
+  for (const auto& f : {hls, concat, png, mp3}) {
+    auto r = probe(runner_, "ffprobe", f, 3600, 30s);
+    ASSERT_TRUE(std::holds_alternative<MediaFailure>(r)) << f << " was accepted as "
+                                                         << std::get<SourceInfo>(r).demuxer;
+    EXPECT_EQ(std::get<MediaFailure>(r).code, "not_a_video") << f << ": " << std::get<MediaFailure>(r).message;
+    EXPECT_EQ(std::get<MediaFailure>(r).message.find(root_.string()), std::string::npos);
+  }
+  // The clip itself is fine, and the demuxer it was found with is kept for ffmpeg.
+  EXPECT_EQ(probe_ok(clip).demuxer, "mpegts");
+}
+
+TEST_F(PipelineRun, AFailingStoreHookIsRetryableNotTheInputsFault) {
+  std::string src = (root_ / "in" / "h.mp4").string();
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset",
+          "ultrafast", "-pix_fmt", "yuv420p", src});
+  SourceInfo info = probe_ok(src);
+  Pipeline p(cfg_, runner_, *objects_);
+  PipelineHooks hooks;
+  // The worker's on_playable writes to the metadata store; here that store is down.
+  hooks.on_playable = [](auto&&...) { throw std::runtime_error("database unavailable"); };
+  auto res = p.run("ast_dbdown", src, info, hooks);
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.error_code, "storage_failed");
+  EXPECT_TRUE(res.retryable);
+  EXPECT_EQ(res.error_message.find("database"), std::string::npos) << "detail belongs in logs";
+  EXPECT_TRUE(work_root_empty());
+
+  // An input fault is not retryable.
+  std::string bad = (root_ / "in" / "bad.mp4").string();
+  std::ofstream(bad) << std::string(4096, 'x');
+  res = p.run("ast_badinput", bad, info, {});
+  EXPECT_EQ(res.error_code, "transcode_failed");
+  EXPECT_FALSE(res.retryable);
+  EXPECT_TRUE(is_retryable_failure("storage_failed"));
+  EXPECT_TRUE(is_retryable_failure("worker_failed"));
+  for (const char* c : {"transcode_failed", "not_a_video", "corrupt_input", "too_long", "unsupported_input",
+                        "cancelled", "invalid_asset"})
+    EXPECT_FALSE(is_retryable_failure(c)) << c;
+}
+
+TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
+  std::string src = (root_ / "in" / "x.m3u8").string();
+  std::ofstream(src) << "#EXTM3U\n";
+  SourceInfo info;
+  info.demuxer = "hls";
+  info.video_codec = "h264";
+  info.width = 640;
+  info.height = 360;
+  info.duration_s = 5;
+  info.fps = 30;
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_hls", src, info, {});
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.error_code, "not_a_video");
+  EXPECT_FALSE(fs::exists(root_ / "objects" / "assets" / "ast_hls"));
 }
 
 TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
@@ -272,6 +393,7 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
     for (int i = 0; i < 50000; ++i) out.put(char((i * 7919) & 0xff));
   }
   SourceInfo info;
+  info.demuxer = "mov";
   info.video_codec = "h264";
   info.width = 640;
   info.height = 360;
@@ -287,7 +409,7 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
   EXPECT_FALSE(res.error_message.empty());
   EXPECT_EQ(res.error_message.find(root_.string()), std::string::npos) << res.error_message;
   EXPECT_FALSE(playable);
-  EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / "ast_bad"));
+  EXPECT_TRUE(work_root_empty());
 }
 
 TEST_F(PipelineRun, CancelStopsTheJob) {
@@ -303,7 +425,7 @@ TEST_F(PipelineRun, CancelStopsTheJob) {
   EXPECT_FALSE(res.ok);
   EXPECT_EQ(res.error_code, "cancelled");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
-  EXPECT_FALSE(fs::exists(fs::path(cfg_.work_root) / "ast_cancel"));
+  EXPECT_TRUE(work_root_empty());
 }
 
 // Time to playable / hls_ready for a 30 s 1080p H.264 source against one plain ffmpeg

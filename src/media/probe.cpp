@@ -92,6 +92,15 @@ bool is_image_codec(const std::string& c) {
   return std::any_of(std::begin(kImages), std::end(kImages), [&](const char* n) { return c == n; });
 }
 
+// Real video containers whose demuxers read only the bytes of the file they were
+// given. Deliberately absent: playlists and scripts that open other URLs or files
+// (hls, dash, concat, webm_dash_manifest, sdp, rtsp, image2 sequences), synthetic
+// sources (lavfi), and formats that turn arbitrary bytes into pictures (tty, data,
+// rawvideo, *_pipe images). mov's external references (drefs) stay off by default.
+const std::vector<std::string> kVideoDemuxers = {
+    "mov",   "matroska", "avi", "flv",  "mpegts", "mpeg", "asf",  "ogg",       "mxf",          "nut",
+    "dv",    "ivf",      "obu", "h264", "hevc",   "m4v",  "mpegvideo", "yuv4mpegpipe", "gif", "apng"};
+
 MediaFailure fail(std::string code, std::string message) { return MediaFailure{std::move(code), std::move(message)}; }
 
 std::string fmt_duration(double s) {
@@ -102,7 +111,44 @@ std::string fmt_duration(double s) {
 
 }  // namespace
 
+const std::vector<std::string>& video_demuxers() { return kVideoDemuxers; }
+
+std::string video_demuxer_whitelist() {
+  std::string s;
+  for (const auto& d : kVideoDemuxers) {
+    if (!s.empty()) s += ',';
+    s += d;
+  }
+  return s;
+}
+
+std::string allowed_demuxer(std::string_view format_name) {
+  // ffprobe names a demuxer by all its aliases: "mov,mp4,m4a,3gp,3g2,mj2".
+  while (!format_name.empty()) {
+    auto comma = format_name.find(',');
+    std::string_view name = format_name.substr(0, comma);
+    for (const auto& d : kVideoDemuxers)
+      if (name == d) return d;
+    if (comma == std::string_view::npos) break;
+    format_name.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+std::vector<std::string> input_args(const std::string& demuxer, const std::string& file) {
+  // "file:" keeps a name such as "a:b" from being read as a protocol. The format
+  // whitelist repeats the forced demuxer so no nested demuxer can be opened either.
+  return {"-protocol_whitelist", "file", "-format_whitelist", demuxer, "-f", demuxer, "-i", "file:" + file};
+}
+
 std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, double max_duration_s) {
+  ProbeLimits limits;
+  limits.max_duration_s = max_duration_s;
+  return parse_probe_json(text, limits);
+}
+
+std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, const ProbeLimits& limits) {
+  const double max_duration_s = limits.max_duration_s;
   json::value root;
   {
     boost::system::error_code ec;
@@ -160,6 +206,9 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
     return fail("not_a_video", "The file is a still image, not a video.");
 
   SourceInfo info;
+  info.demuxer = allowed_demuxer(format_name);
+  if (info.demuxer.empty())
+    return fail("not_a_video", "The file is not in an accepted video container format.");
   info.video_codec = codec;
   info.pix_fmt = str_field(*video, "pix_fmt");
   info.profile = str_field(*video, "profile");
@@ -167,6 +216,12 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
   int w = int(num_field(*video, "width"));
   int h = int(num_field(*video, "height"));
   if (w <= 0 || h <= 0) return fail("corrupt_input", "The video stream has no picture size; the file may be damaged.");
+  // Decoding cost follows the coded size, before aspect ratio and rotation.
+  if (w > kMaxSide || h > kMaxSide || (limits.max_pixels > 0 && int64_t(w) * h > limits.max_pixels))
+    return fail("unsupported_input", "The video is " + std::to_string(w) + "x" + std::to_string(h) +
+                                         " pixels; the limit is " + std::to_string(kMaxSide) +
+                                         " pixels a side and " + std::to_string(limits.max_pixels) +
+                                         " pixels a frame.");
   double sar = parse_ratio(str_field(*video, "sample_aspect_ratio"), ':');
   if (sar > 0 && std::fabs(sar - 1.0) > 1e-3 && sar < 10 && sar > 0.1) w = std::max(2, int(std::lround(w * sar)));
   info.rotation = rotation_of(*video);
@@ -184,6 +239,18 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, d
   if (!(duration > 0)) duration = num_field(*video, "duration");
   if (!(duration > 0) || !std::isfinite(duration))
     return fail("corrupt_input", "The video has no duration; the file may be damaged or incomplete.");
+  if (limits.max_fps > 0) {
+    // The declared average rate (even one the fps field above ignores as absurd),
+    // and the frames actually counted over the duration.
+    // Slack: a 240 fps phone clip says 240.02, and the container duration can be a
+    // little shorter than the stream's.
+    double declared = std::max(info.fps, parse_ratio(str_field(*video, "avg_frame_rate")));
+    double counted = nb_frames > 0 ? nb_frames / duration : 0;
+    if (declared > limits.max_fps * 1.01 || counted > limits.max_fps * 1.05)
+      return fail("unsupported_input", "The video has " + fmt_duration(std::max(declared, counted)) +
+                                           " frames a second; the limit is " +
+                                           fmt_duration(limits.max_fps) + ".");
+  }
   info.duration_s = duration;
   if (max_duration_s > 0 && duration > max_duration_s)
     return fail("too_long", "The video is " + fmt_duration(duration) + " seconds long; the limit is " +
@@ -226,20 +293,41 @@ std::optional<MediaFailure> sniff_failed_file(const std::string& file) {
 std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
                                              const std::string& file, double max_duration_s,
                                              std::chrono::milliseconds timeout) {
+  ProbeLimits limits;
+  limits.max_duration_s = max_duration_s;
+  return probe(runner, ffprobe_path, file, limits, timeout);
+}
+
+std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const std::string& ffprobe_path,
+                                             const std::string& file, const ProbeLimits& limits,
+                                             std::chrono::milliseconds timeout) {
   core::ProcessOptions opts;
   opts.timeout = timeout;
   opts.capture_stdout = true;
-  // "file:" keeps a name such as "a:b" from being read as a protocol.
-  std::vector<std::string> argv = {ffprobe_path, "-v", "error", "-print_format", "json",
-                                   "-show_format", "-show_streams", "file:" + file};
+  // A file with millions of streams or side data makes ffprobe print without end.
+  opts.max_stdout_bytes = kMaxProbeOutputBytes;
+  // "file:" keeps a name such as "a:b" from being read as a protocol. The
+  // whitelists bind every nested open too: a playlist is refused before it is read.
+  std::vector<std::string> argv = {ffprobe_path,         "-v",           "error",
+                                   "-protocol_whitelist", "file",         "-format_whitelist",
+                                   video_demuxer_whitelist(), "-print_format", "json",
+                                   "-show_format",        "-show_streams", "file:" + file};
   core::ProcessResult r = runner.run(argv, opts);
   if (r.timed_out) return fail("corrupt_input", "Reading the file's media information timed out.");
+  if (r.stdout_overflow)
+    return fail("corrupt_input", "The file's media information is unreasonably large; it may be damaged.");
+  if (r.exit_code != 0 && r.err_tail.find("not on whitelist") != std::string::npos) {
+    // ffprobe recognised the file as something other than an accepted container
+    // (an image, audio, a playlist, a script) and stopped before reading it.
+    core::log::info("media.probe_refused_format", {});
+    return fail("not_a_video", "The file is not in an accepted video container format.");
+  }
   if (r.exit_code != 0) {
     core::log::info("media.probe_failed", {{"exit_code", r.exit_code}});
     if (auto f = sniff_failed_file(file)) return *f;
     return fail("corrupt_input", "The file could not be read as a media file; it may be damaged or in an unsupported format.");
   }
-  auto parsed = parse_probe_json(r.out, max_duration_s);
+  auto parsed = parse_probe_json(r.out, limits);
   if (auto* f = std::get_if<MediaFailure>(&parsed); f && f->code == "corrupt_input") {
     if (auto t = sniff_failed_file(file); t && t->code == "not_a_video") return *t;
   }

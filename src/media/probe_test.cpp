@@ -1,6 +1,11 @@
 #include "media/probe.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 
 namespace rend::media {
 namespace {
@@ -150,6 +155,28 @@ TEST(ParseProbeJson, AnimatedGifIsAVideo) {
   EXPECT_EQ(i.width, 320);
 }
 
+TEST(ParseProbeJson, ContainerMustBeAnAllowedVideoDemuxer) {
+  // A playlist that ffprobe followed to a real video stream is still not an upload.
+  for (const char* fmt : {"hls", "dash", "concat", "image2", "lavfi", "sdp", "rtsp", "data", "webm_dash_manifest"}) {
+    std::string j = std::string(R"({"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":240,
+      "avg_frame_rate":"25/1","nb_frames":"50"}],"format":{"format_name":")") + fmt + R"(","duration":"2.0"}})";
+    const auto f = as<MediaFailure>(parse_probe_json(j, 3600));
+    EXPECT_EQ(f.code, "not_a_video") << fmt;
+  }
+  EXPECT_EQ(as<SourceInfo>(parse_probe_json(kH264Mp4, 3600)).demuxer, "mov");
+  EXPECT_EQ(allowed_demuxer("matroska,webm"), "matroska");
+  EXPECT_EQ(allowed_demuxer("mpegts"), "mpegts");
+  EXPECT_EQ(allowed_demuxer("hls"), "");
+  EXPECT_EQ(allowed_demuxer("mp4"), "");  // only the demuxer's first name is an ffmpeg -f name we allow
+  EXPECT_EQ(allowed_demuxer(""), "");
+  for (const auto& d : video_demuxers())
+    for (const char* bad : {"hls", "dash", "concat", "image2", "lavfi", "tty", "sdp", "rtsp", "data"})
+      EXPECT_NE(d, bad);
+  EXPECT_EQ(input_args("mov", "/w/a.source"),
+            (std::vector<std::string>{"-protocol_whitelist", "file", "-format_whitelist", "mov", "-f", "mov", "-i",
+                                      "file:/w/a.source"}));
+}
+
 TEST(ParseProbeJson, GarbageAndEmptyAreCorrupt) {
   for (const char* j : {"", "{\n\n}", "not json at all", "[1,2,3]", "{\"streams\": [], \"format\": null}"}) {
     const auto f = as<MediaFailure>(parse_probe_json(j, 3600));
@@ -173,6 +200,103 @@ TEST(ParseProbeJson, TooLong) {
   EXPECT_NE(f.message.find("30"), std::string::npos);
   // The path in format.filename never leaks into messages.
   EXPECT_EQ(f.message.find("/srv"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- resource bounds
+
+std::string video_json(int w, int h, const std::string& avg_rate, const std::string& nb_frames, double duration) {
+  return R"({"streams":[{"codec_type":"video","codec_name":"h264","width":)" + std::to_string(w) +
+         R"(,"height":)" + std::to_string(h) + R"(,"avg_frame_rate":")" + avg_rate + R"(","nb_frames":")" +
+         nb_frames + R"("}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":")" +
+         std::to_string(duration) + R"("}})";
+}
+
+TEST(ProbeLimits, PictureSizeIsBounded) {
+  ProbeLimits lim;
+  EXPECT_EQ(as<SourceInfo>(parse_probe_json(video_json(8192, 4320, "30/1", "300", 10), lim)).width, 8192);
+  for (auto [w, h] : {std::pair{8193, 100}, std::pair{100, 8193}, std::pair{65535, 65535}}) {
+    auto f = as<MediaFailure>(parse_probe_json(video_json(w, h, "30/1", "300", 10), lim));
+    EXPECT_EQ(f.code, "unsupported_input") << w << "x" << h;
+    EXPECT_NE(f.message.find(std::to_string(w) + "x" + std::to_string(h)), std::string::npos) << f.message;
+  }
+  lim.max_pixels = 3840LL * 2160;  // REND_MEDIA_MAX_PIXELS lowered to 4K UHD
+  EXPECT_EQ(as<SourceInfo>(parse_probe_json(video_json(3840, 2160, "30/1", "300", 10), lim)).height, 2160);
+  EXPECT_EQ(as<MediaFailure>(parse_probe_json(video_json(4096, 2160, "30/1", "300", 10), lim)).code,
+            "unsupported_input");
+  // The limit applies to the coded size: a rotated portrait clip is not refused for
+  // its swapped display size, and anamorphic stretching does not count.
+  std::string anamorphic = R"({"streams":[{"codec_type":"video","codec_name":"h264","width":3840,"height":2160,
+    "sample_aspect_ratio":"4:3","avg_frame_rate":"25/1"}],"format":{"format_name":"mpegts","duration":"5.0"}})";
+  EXPECT_EQ(as<SourceInfo>(parse_probe_json(anamorphic, lim)).width, 5120);
+}
+
+TEST(ProbeLimits, FrameRateIsBounded) {
+  ProbeLimits lim;
+  lim.max_fps = 240;
+  // iPhone slow motion: 240 fps (reported a hair above) is accepted.
+  EXPECT_NEAR(as<SourceInfo>(parse_probe_json(video_json(1920, 1080, "24000/100", "2400", 10), lim)).fps, 240, 0.1);
+  EXPECT_GT(as<SourceInfo>(parse_probe_json(video_json(1280, 720, "240100/1000", "2401", 10), lim)).fps, 240);
+  // Declared above the limit.
+  auto f = as<MediaFailure>(parse_probe_json(video_json(1280, 720, "960/1", "9600", 10), lim));
+  EXPECT_EQ(f.code, "unsupported_input");
+  EXPECT_NE(f.message.find("960"), std::string::npos) << f.message;
+  // Declared absurdly (the fps field treats > 1000 as unknown) still counts.
+  EXPECT_EQ(as<MediaFailure>(parse_probe_json(video_json(320, 240, "100000/1", "1000000", 10), lim)).code,
+            "unsupported_input");
+  // Declared nothing, but a million frames in ten seconds.
+  EXPECT_EQ(as<MediaFailure>(parse_probe_json(video_json(320, 240, "0/0", "1000000", 10), lim)).code,
+            "unsupported_input");
+}
+
+TEST(ProbeLimits, DurationLimitStillApplies) {
+  ProbeLimits lim;
+  lim.max_duration_s = 30;
+  EXPECT_EQ(as<MediaFailure>(parse_probe_json(kH264Mp4, lim)).code, "too_long");
+}
+
+// ffprobe stand-ins: a runner that only records the options it was given and
+// answers like a real child that was cut off at the cap.
+class CappedRunner final : public core::ProcessRunner {
+ public:
+  core::ProcessOptions seen;
+  std::vector<std::string> argv_seen;
+  core::ProcessResult run(const std::vector<std::string>& argv, const core::ProcessOptions& opts) override {
+    seen = opts;
+    argv_seen = argv;
+    core::ProcessResult r;
+    r.out = std::string(opts.max_stdout_bytes ? opts.max_stdout_bytes : 64 << 20, ' ');
+    r.stdout_overflow = opts.max_stdout_bytes != 0;
+    r.exit_code = r.stdout_overflow ? -1 : 0;
+    return r;
+  }
+};
+
+TEST(Probe, OutputIsCappedAndOverflowIsCorruptInput) {
+  CappedRunner runner;
+  auto r = probe(runner, "ffprobe", "/nonexistent/src", ProbeLimits{}, std::chrono::seconds(5));
+  EXPECT_EQ(runner.seen.max_stdout_bytes, kMaxProbeOutputBytes);
+  ASSERT_TRUE(std::holds_alternative<MediaFailure>(r));
+  EXPECT_EQ(std::get<MediaFailure>(r).code, "corrupt_input");
+  EXPECT_EQ(std::get<MediaFailure>(r).message.find("/nonexistent"), std::string::npos);
+}
+
+TEST(Probe, RealRunnerStopsAnEndlessProber) {
+  // A stand-in ffprobe that never stops printing: the real runner must cut it off.
+  std::string dir = ::testing::TempDir() + "rend-probe-endless-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::string fake = dir + "/ffprobe";
+  {
+    std::ofstream out(fake);
+    out << "#!/bin/sh\nexec yes '{\"streams\": ['\n";
+  }
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  core::PosixProcessRunner runner;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = probe(runner, fake, dir + "/src", ProbeLimits{}, std::chrono::seconds(30));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ASSERT_TRUE(std::holds_alternative<MediaFailure>(r));
+  EXPECT_EQ(std::get<MediaFailure>(r).code, "corrupt_input");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "worker/worker.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "core/log.h"
@@ -15,6 +18,26 @@ MediaWorker::MediaWorker(const core::WorkerConfig& cfg, store::MetadataStore& me
                          store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock)
     : cfg_(cfg), meta_(meta), objects_(objects), coord_(coord), runner_(runner), clock_(clock) {
   fs::create_directories(cfg_.work_dir);
+  sweep_stale_work_dirs();
+}
+
+// A job's directory is removed when the job ends, but not when its worker was
+// SIGKILLed or the machine lost power; those would fill the disk (each holds a
+// source copy). Another worker may share the work dir, so only directories far
+// older than any job can run are removed: a job's dir is written when it starts.
+void MediaWorker::sweep_stale_work_dirs() {
+  const int64_t max_age_s = 2 * int64_t(cfg_.process_timeout_secs) + int64_t(cfg_.lock_timeout_secs) + 3600;
+  const int64_t now_s = clock_.now_unix();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cfg_.work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("job-") || !e.is_directory(ec)) continue;
+    struct stat st{};
+    if (::lstat(e.path().c_str(), &st) != 0 || now_s - int64_t(st.st_mtime) < max_age_s) continue;
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    core::log::info("worker_removed_stale_work_dir", {{"name", name}, {"age_s", now_s - int64_t(st.st_mtime)}});
+  }
 }
 
 void MediaWorker::run(const std::atomic<bool>& stop) {
@@ -36,11 +59,38 @@ bool MediaWorker::run_once(const std::atomic<bool>& stop) {
   try {
     process(*job, stop);
   } catch (const std::exception& e) {
-    // Infrastructure failure: keep the claim; the job is retried after the lock
-    // times out (the store fails it for good after too many attempts).
+    // Infrastructure failure (a store threw, fork failed): never the input's fault.
     core::log::error("job_error", {{"job_id", job->id}, {"asset_id", job->asset_id}, {"error", e.what()}});
+    retry_later(*job, "job_error");
   }
   return true;
+}
+
+int64_t retry_backoff_ms(int attempt) {
+  // 15 s, 1 min, 4 min, 16 min, then 30 min: a store restart is over by the second
+  // try; a longer outage still gets the full attempt budget spread over ~20 min.
+  int64_t ms = 15'000;
+  for (int i = 1; i < attempt && ms < kMaxRetryBackoffMs; ++i) ms *= 4;
+  return std::min(ms, kMaxRetryBackoffMs);
+}
+
+void MediaWorker::retry_later(const store::Job& job, const std::string& code) {
+  // Keep the claim and let its lock expire after the backoff: then any worker
+  // claims the job again (a new attempt). Releasing instead would make it
+  // claimable at once and not count the attempt, so a store that stays down would
+  // be hammered forever. If this write fails too (the database is what is down),
+  // the lock simply expires after the normal lock timeout.
+  int64_t backoff = retry_backoff_ms(job.attempts);
+  core::log::warn("job_retry_scheduled", {{"job_id", job.id},
+                                          {"asset_id", job.asset_id},
+                                          {"attempt", job.attempts},
+                                          {"code", code},
+                                          {"retry_in_ms", backoff}});
+  try {
+    meta_.heartbeat_job(job.id, cfg_.worker_id, backoff, clock_.now_unix_ms());
+  } catch (const std::exception& e) {
+    core::log::warn("job_retry_lock_failed", {{"job_id", job.id}, {"error", e.what()}});
+  }
 }
 
 void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) {
@@ -56,15 +106,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   // A re-claimed job may find its asset already playable: never move it back.
   if (asset->status == "queued") meta_.mark_processing(id, clock_.now_unix_ms());
 
-  fs::create_directories(cfg_.work_dir);
-  std::string source = cfg_.work_dir + "/" + id + ".source";
-  struct RemoveFile {
-    std::string path;
-    ~RemoveFile() {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
-  } cleanup{source};
+  // The job's own directory (mkdtemp, 0700): a second claim of the same asset (a
+  // lock that expired under a slow worker) never shares files with this one, and it
+  // is removed however the job ends.
+  media::PrivateWorkDir work(cfg_.work_dir, "job-" + id);
+  std::string source = (work.path() / "source").string();
   if (!objects_.get_to_file("sources/" + id, source)) {
     meta_.mark_failed(id, "source_missing", "the uploaded source is missing from object storage", clock_.now_unix_ms());
     meta_.fail_job(job.id, cfg_.worker_id, "source missing", clock_.now_unix_ms());
@@ -77,8 +123,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     meta_.fail_job(job.id, cfg_.worker_id, code, clock_.now_unix_ms());
   };
 
-  auto probed = media::probe(runner_, cfg_.ffprobe_path, source, double(cfg_.max_duration_secs),
-                             std::chrono::seconds(60));
+  media::ProbeLimits limits;
+  limits.max_duration_s = double(cfg_.max_duration_secs);
+  if (cfg_.max_pixels) limits.max_pixels = int64_t(cfg_.max_pixels);
+  if (cfg_.max_fps) limits.max_fps = double(cfg_.max_fps);
+  auto probed = media::probe(runner_, cfg_.ffprobe_path, source, limits, std::chrono::seconds(60));
   if (auto* f = std::get_if<media::MediaFailure>(&probed)) return fail(f->code, f->message);
   const auto& info = std::get<media::SourceInfo>(probed);
   meta_.set_source_info(id, info.duration_s, info.width, info.height);
@@ -86,7 +135,7 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   media::PipelineConfig pc;
   pc.ffmpeg_path = cfg_.ffmpeg_path;
   pc.ffprobe_path = cfg_.ffprobe_path;
-  pc.work_root = cfg_.work_dir;
+  pc.work_root = work.path().string();
   pc.process_timeout = std::chrono::seconds(cfg_.process_timeout_secs);
   media::Pipeline pipeline(pc, runner_, objects_);
 
@@ -137,6 +186,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     meta_.release_job(job.id, cfg_.worker_id);
     core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
     return;
+  }
+  if (!result.ok && result.retryable) {
+    core::log::warn("job_infrastructure_error",
+                    {{"job_id", job.id}, {"asset_id", id}, {"code", result.error_code}, {"message", result.error_message}});
+    return retry_later(job, result.error_code);
   }
   if (!result.ok) return fail(result.error_code, result.error_message);
   meta_.mark_hls_ready(id, result.tiers, result.billing_tier, clock_.now_unix_ms());

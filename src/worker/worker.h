@@ -4,9 +4,18 @@
 // warm the new asset.
 //
 // Error policy: each job runs inside one try/catch. A refusal the user caused (not
-// a video, corrupt, too long) fails the asset with a reason; an infrastructure error
-// (store down, disk full) leaves the job claimed so that it is retried after the
-// lock times out, up to the store's attempt limit.
+// a video, corrupt, too long, ffmpeg failed on it) fails the asset with a reason,
+// once. An infrastructure error (a store threw, the object store refused a put, the
+// work dir or ffmpeg could not be created: media::is_retryable_failure, or any
+// exception) never fails the asset: the worker keeps the claim and sets its lock to
+// expire after retry_backoff_ms(attempt), after which any worker claims it again.
+//
+// Retries and the attempt limit: every claim counts as an attempt, whether the
+// previous one crashed (its lock expired) or hit an infrastructure error, and the
+// store abandons a job claimed kMaxJobAttempts (5) times (asset `transcode_failed`,
+// "worker lost too many times"). With the backoff schedule that is about 21 minutes
+// of retries before giving up. A graceful shutdown releases the job instead
+// (release_job: not an attempt).
 #include <atomic>
 #include <memory>
 
@@ -18,6 +27,11 @@
 #include "store/objects.h"
 
 namespace rend::worker {
+
+inline constexpr int64_t kMaxRetryBackoffMs = 30 * 60 * 1000;
+// Delay before a job that hit an infrastructure error on `attempt` (1-based) is
+// claimable again.
+int64_t retry_backoff_ms(int attempt);
 
 class MediaWorker {
  public:
@@ -32,6 +46,8 @@ class MediaWorker {
  private:
   void process(const store::Job& job, const std::atomic<bool>& stop);
   void warm_edge(const std::string& asset_id);
+  void retry_later(const store::Job& job, const std::string& code);
+  void sweep_stale_work_dirs();
 
   const core::WorkerConfig& cfg_;
   store::MetadataStore& meta_;
