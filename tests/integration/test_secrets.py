@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import REPO_ROOT, SESSION_MAX_UPLOAD_BYTES
+from conftest import REPO_ROOT, SESSION_MAX_UPLOAD_BYTES, services_available, services_env
 
 EXCLUDED_FILE_NAMES = {"api-key", "secrets.env", "secrets.env.tmp"}
 # rend dev's start banner (src/roles/commands.cpp): the key printed once, on stdout.
@@ -54,6 +54,11 @@ PATTERNS = {
 # also its access key id, which may be named in a log line).
 MIN_SECRET_LEN = 8
 MAX_FILE_BYTES = 256 << 20
+
+# Secrets the own run configures itself (the test services have no passwords, so on
+# them it plants some that the servers accept anyway: Postgres trusts loopback and
+# never asks for the password, s3rver does not check signatures).
+PLANTED: dict = {}
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ def known_secrets(roots: Iterable[Path]) -> dict:
     for var in ("CLICKHOUSE_PASSWORD", "AWS_SECRET_ACCESS_KEY", "REND_TEST_CLICKHOUSE_PASSWORD"):
         if os.environ.get(var):
             out[var] = os.environ[var]
+    out.update(PLANTED)
     return {k: v for k, v in out.items() if v and len(v) >= MIN_SECRET_LEN}
 
 
@@ -177,7 +183,17 @@ def test_scanner_names_file_and_line_of_a_planted_secret():
 def _own_run(server_factory) -> None:
     """Things that tempt a server to log a credential: refused uploads, bad tokens
     and keys, a token in a URL, a refused heartbeat and telemetry batch, a failed job."""
-    srv = server_factory("secrets-own-run")
+    env = {}
+    if services_available():
+        env = services_env()
+        PLANTED["Postgres password in DATABASE_URL"] = "pg-planted-" + os.urandom(12).hex()
+        PLANTED["AWS_SECRET_ACCESS_KEY"] = "s3-planted-" + os.urandom(12).hex()
+        u = urlsplit(env["DATABASE_URL"])
+        env["DATABASE_URL"] = env["DATABASE_URL"].replace(
+            f"//{u.username}@", f"//{u.username}:{PLANTED['Postgres password in DATABASE_URL']}@", 1)
+        assert PLANTED["Postgres password in DATABASE_URL"] in env["DATABASE_URL"], "test services URL has no user"
+        env["AWS_SECRET_ACCESS_KEY"] = PLANTED["AWS_SECRET_ACCESS_KEY"]
+    srv = server_factory("secrets-own-run", extra_env=env)
     auth = srv.auth()
     up = srv.create_upload()
     # An upload over the limit (413) and one with a wrong key (401).
