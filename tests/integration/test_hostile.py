@@ -107,8 +107,10 @@ def assets_of(srv: RendServer) -> dict:
         put_object(srv, "canary.m3u8", CANARY)
         if srv.backend == "embedded":
             (srv.data_dir / "canary.m3u8").write_bytes(CANARY)
-        _seeded[key] = (seed_asset(srv), seed_asset(srv))
-    return {"aid": _seeded[key][0], "other": _seeded[key][1]}
+        _seeded[key] = (seed_asset(srv), seed_asset(srv), seed_asset(srv))
+    # aid and other only ever get refused requests (until the last test of this file
+    # checks that none of them was counted); ctl is for the requests that succeed.
+    return {"aid": _seeded[key][0], "other": _seeded[key][1], "ctl": _seeded[key][2]}
 
 
 def snapshot(srv: RendServer) -> dict:
@@ -422,7 +424,7 @@ def test_dribbling_uploads_do_not_stall_other_routes(tuned):
 @pytest.mark.parametrize("where", ["cookie", "query"])
 def test_control_the_same_credential_on_a_valid_path_is_served(rend, route, where):
     """The refusals below are refusals of the path or the credential, not of the setup."""
-    aid = assets_of(rend)["aid"]
+    aid = assets_of(rend)["ctl"]
     tok = token(rend, aid)
     base, target = ((rend.edge, f"/v/{aid}/720p/seg_00000.ts") if route == "edge"
                     else (rend.api, f"/api/player/{aid}/artifact/720p/seg_00000.ts"))
@@ -871,3 +873,24 @@ def test_heartbeat_cannot_take_over_a_fresh_edge(tuned, auth):
     want = 409 if auth == "internal_token" else 401
     assert r.status_code == want, f"{auth}: {r.status_code} {r.text[:300]}"
     assert _edges(tuned) == before
+
+
+# --- last: nothing refused above was counted -------------------------------------------------
+
+def test_refusals_of_this_file_left_no_trace_in_analytics(rend):
+    """Every request above on the two seeded assets was refused (traversal, tampered
+    credentials, other methods…). One real GET on each now: once it is counted, every
+    earlier event of that asset is too (the edge ships in order), and it must be alone."""
+    ids = assets_of(rend)
+    for name in ("aid", "other"):
+        aid = ids[name]
+        r = requests.get(f"{rend.edge}/v/{aid}/720p/seg_00000.ts", headers={"Cookie": f"rend_playback={token(rend, aid)}"},
+                         timeout=10)
+        assert r.status_code == 200
+    for name in ("aid", "other"):
+        deadline = time.monotonic() + 20
+        a = _analytics(rend, ids[name])
+        while a["requests"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            a = _analytics(rend, ids[name])
+        assert (a["requests"], a["views"], a["bytes"]) == (1, 1, 10_000), f"{name}: refused requests were counted: {a}"
