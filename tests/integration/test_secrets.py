@@ -97,6 +97,11 @@ def known_secrets(roots: Iterable[Path]) -> dict:
         out["test_telemetry TELEMETRY_TOKEN"] = test_telemetry.TELEMETRY_TOKEN
     except ImportError:
         pass
+    try:
+        import test_dependencies  # the same module object pytest collected, so the same random value
+        out["test_dependencies PG_PASSWORD"] = test_dependencies.PG_PASSWORD
+    except ImportError:
+        pass
     # The real services' passwords (scripts/with-test-services).
     for var in ("REND_TEST_POSTGRES_URL", "REND_TEST_REDIS_URL", "REND_TEST_CLICKHOUSE_URL", "REND_TEST_S3_ENDPOINT"):
         url = os.environ.get(var)
