@@ -245,12 +245,18 @@ class StreamResult:
 
 
 def stream_until_closed(url_base: str, head: bytes, chunks: Iterable[bytes], max_bytes: int,
-                        interval: float = 0.0, timeout: float = 10.0) -> StreamResult:
+                        interval: float = 0.0, timeout: float = 10.0, sndbuf: int = 16384) -> StreamResult:
     """Sends `head`, then `chunks` one after another (sleeping `interval` between them)
     until the server closes the connection, `max_bytes` have gone out, or `timeout`
-    passes. Whatever the server answers is collected."""
+    passes. Whatever the server answers is collected.
+
+    `sent` should approximate what the server read, so the client's send buffer is
+    kept small: on loopback the kernel would otherwise take megabytes before the
+    server's I/O thread even runs. What stays in flight unread is then bounded by
+    this buffer plus the server's receive window (a few hundred KiB)."""
     u = urlsplit(url_base)
     sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.setblocking(False)
     buf, sent, closed = b"", 0, False
     t0 = time.monotonic()
