@@ -332,9 +332,10 @@ def test_http10_with_expect_never_gets_100(rend):
 
 # --- slow clients (the dedicated server with small timeouts) --------------------------------
 
-def test_header_slowloris_is_cut_off_within_the_header_timeout(tuned):
+@pytest.mark.parametrize("port", ["api", "edge"])
+def test_header_slowloris_is_cut_off_within_the_header_timeout(tuned, port):
     head = b"GET /healthz HTTP/1.1\r\nHost: h\r\nX-Slow: "
-    res = rawhttp.stream_until_closed(tuned.api, head, _endless(b"", b"a"), max_bytes=1000, interval=0.5,
+    res = rawhttp.stream_until_closed(tuned.api if port == "api" else tuned.edge, head, _endless(b"", b"a"), max_bytes=1000, interval=0.5,
                                       timeout=HEADER_TIMEOUT_S + SLACK_S)
     assert res.closed, f"a header dribbled at 2 B/s was still being read after {res.elapsed:.1f}s"
     assert res.elapsed <= HEADER_TIMEOUT_S + SLACK_S
