@@ -49,6 +49,8 @@ PATTERNS = {
     "full playback token": re.compile(
         rb"v[12]\.[A-Za-z0-9_-]{1,64}\.\d{1,12}\.ast_[a-z2-7]{26}(?:\.[A-Za-z0-9_-]{1,64})?\.[A-Za-z0-9_-]{43}"),
     "conftest edge internal token": re.compile(rb"it-[0-9a-f]{32}"),
+    # Any URL carrying a password (DATABASE_URL, REND_REDIS_URL, ...), whoever set it.
+    "URL with a password": re.compile(rb"\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]+:[^/\s@\"'<>]+@"),
 }
 # Shorter values are too likely to occur by chance (and s3rver's "S3RVER" secret is
 # also its access key id, which may be named in a log line).
@@ -166,7 +168,8 @@ def test_scanner_names_file_and_line_of_a_planted_secret():
         log.write_text('{"msg":"ok"}\n'
                        f'{{"msg":"edge_start","secret":"{signing}"}}\n'
                        f'{{"msg":"request","target":"/v/x/master.m3u8?token={tok}"}}\n'
-                       '{"msg":"fine"}\n')
+                       '{"msg":"fine","url":"http://127.0.0.1:4000/watch/x"}\n'
+                       '{"msg":"db_down","url":"postgres://rend:hunter2@127.0.0.1:5432/rend"}\n')
         out = root / "logs" / "rend-1.stdout.log"
         out.write_text(f"  API key:    {key}  (also in {root}/data/api-key)\n"
                        f"key again: {key}\n")
@@ -174,12 +177,13 @@ def test_scanner_names_file_and_line_of_a_planted_secret():
         where = sorted((f.path.name, f.line, f.secret.split(" (")[0]) for f in found)
         assert ("rend-1.stderr.log", 2, "REND_PLAYBACK_SIGNING_SECRET") in where, where
         assert ("rend-1.stderr.log", 3, "full playback token") in where, where
+        assert ("rend-1.stderr.log", 5, "URL with a password") in where, where
         assert ("rend-1.stdout.log", 2, "API key secret") in where, where
         assert ("rend-1.stdout.log", 2, "dev API key") in where, where
         # The homes and the banner are not findings; clean lines are not either.
         assert {f.path.name for f in found} == {"rend-1.stderr.log", "rend-1.stdout.log"}, where
         assert {(n, l) for n, l, _ in where} == {("rend-1.stderr.log", 2), ("rend-1.stderr.log", 3),
-                                                 ("rend-1.stdout.log", 2)}, where
+                                                 ("rend-1.stderr.log", 5), ("rend-1.stdout.log", 2)}, where
         assert all(signing not in str(f) and key not in str(f) for f in found), "a finding shows the secret"
 
 
