@@ -487,6 +487,7 @@ def ffprobe_json(url_or_path: str, timeout: float = 60) -> dict:
 
 # --- run order (tests/integration/test_secrets.py) ---------------------------------------------
 
+@pytest.hookimpl(trylast=True)  # after any other reordering (fixture scopes, plugins)
 def pytest_collection_modifyitems(session, config, items):
     """test_secrets.py greps every log and artifact the session produced, so it runs
     after every other module (stable order otherwise)."""

@@ -15,14 +15,11 @@ timeouts, CORS origins or an edge registry to tamper with use one dedicated
 from __future__ import annotations
 
 import base64
-import concurrent.futures as cf
 import contextlib
-import json
 import os
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests

@@ -30,10 +30,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 
 from conftest import REPO_ROOT, SESSION_MAX_UPLOAD_BYTES, services_available, services_env
