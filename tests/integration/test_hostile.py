@@ -187,6 +187,11 @@ FRAMING = {
     "content_length_twice": lambda p: _post(p, "Content-Length: %d\r\nContent-Length: %d\r\n"
                                             % (len(BODY_JSON), len(BODY_JSON) + len(_smuggled(p))),
                                             BODY_JSON + _smuggled(p)),
+    "content_length_signed": lambda p: _post(p, "Content-Length: +%d\r\n" % len(BODY_JSON), BODY_JSON + _smuggled(p)),
+    "te_in_http10": lambda p: (f"POST {p['post']} HTTP/1.0\r\nHost: h\r\n{p['auth']}\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n").encode() + CHUNKED_BODY + _smuggled(p),
+    "obs_fold": lambda p: f"GET {p['get']} HTTP/1.1\r\nHost: h\r\n{p['auth']}\r\nX-Folded: a\r\n b\r\n\r\n".encode()
+    + _smuggled(p),
     "no_host_http11": lambda p: f"GET {p['get']} HTTP/1.1\r\n{p['auth']}\r\n\r\n".encode(),
     "two_hosts": lambda p: f"GET {p['get']} HTTP/1.1\r\nHost: a\r\nHost: b\r\n{p['auth']}\r\n\r\n".encode(),
     "nul_in_header": lambda p: f"GET {p['get']} HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n".encode(),
