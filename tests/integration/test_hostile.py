@@ -630,6 +630,35 @@ def test_analytics_edges_needs_the_operator_scope(rend, narrow_keys):
     assert r.status_code == 403, f"an analytics-only key saw every tenant's edge totals: {r.status_code} {r.text[:300]}"
 
 
+INTERNAL = {
+    "edge_purge": ("edge", "POST", "/internal/purge", {"asset_id": "{ctl}"}),
+    "edge_warm": ("edge", "POST", "/internal/warm", {"asset_id": "{ctl}"}),
+    "api_telemetry": ("api", "POST", "/internal/telemetry", {"batch_id": "b", "events": []}),
+    "api_edges_list": ("api", "GET", "/internal/edges", None),
+}
+
+
+@pytest.mark.parametrize("cred", ["none", "wrong", "api_key", "signing_secret"])
+@pytest.mark.parametrize("endpoint", sorted(INTERNAL))
+def test_internal_endpoints_refuse_other_credentials(rend, endpoint, cred):
+    """/internal/* take only their bearer token; a cached object survives a refused purge."""
+    ctl = assets_of(rend)["ctl"]
+    seg = f"{rend.edge}/v/{ctl}/720p/seg_00002.ts"
+    cookie = {"Cookie": f"rend_playback={token(rend, ctl)}"}
+    assert requests.get(seg, headers=cookie, timeout=10).status_code == 200  # now cached
+    which, method, path, body = INTERNAL[endpoint]
+    if body:
+        body = {k: (v.format(ctl=ctl) if isinstance(v, str) else v) for k, v in body.items()}
+    headers = {"none": {}, "wrong": {"Authorization": f"Bearer {rend.internal_token}x"},
+               "api_key": rend.auth(), "signing_secret": {"Authorization": f"Bearer {secret_of(rend)}"}}[cred]
+    with unchanged(rend):
+        r = requests.request(method, (rend.api if which == "api" else rend.edge) + path, json=body, headers=headers,
+                             timeout=10)
+    assert r.status_code == 401, f"{endpoint} with {cred}: {r.status_code} {r.text[:200]}"
+    again = requests.get(seg, headers=cookie, timeout=10)
+    assert again.status_code == 200 and again.headers.get("x-rend-cache") == "HIT", dict(again.headers)
+
+
 # --- methods and CORS --------------------------------------------------------------------------
 
 READ_ONLY = {
