@@ -332,6 +332,39 @@ def test_http10_with_expect_never_gets_100(rend):
     assert responses and 400 <= responses[0][0] < 500, status_of(responses)
 
 
+@pytest.mark.parametrize("framing", ["content_length", "chunked"])
+def test_upload_cut_short_stores_nothing(rend, framing):
+    """The client promises more than it sends, then closes: no source, still waiting."""
+    up = rend.create_upload()
+    path = "/" + up["upload_url"].split("/", 3)[3]
+    if framing == "content_length":
+        head = f"Content-Length: 100000\r\n\r\n".encode() + b"x" * 1000
+    else:
+        head = b"Transfer-Encoding: chunked\r\n\r\n" + b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+    raw = (f"PUT {path} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {rend.api_key}\r\n"
+           f"Content-Type: application/octet-stream\r\n").encode() + head
+    with unchanged(rend):
+        with socket.create_connection(("127.0.0.1", rend.api_port), timeout=10) as s:
+            s.sendall(raw)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(10)
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+        # The handler may still be tearing the upload down: poll briefly.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and rend.object_keys(f"sources/{up['asset_id']}"):
+            time.sleep(0.1)
+    assert all(st >= 400 for st in status_of(rawhttp.parse_responses(data))), data[:200]
+    assert rend.get_asset(up["asset_id"])["status"] == "waiting_upload"
+    # And the slot still works for an honest client.
+    r = rend.put_bytes(up["upload_url"], b"y" * 5000)
+    assert r.status_code == 200, r.text
+
+
 # --- slow clients (the dedicated server with small timeouts) --------------------------------
 
 @pytest.mark.parametrize("port", ["api", "edge"])
