@@ -545,6 +545,42 @@ def test_valid_token_for_another_assets_path_gets_403(rend, route):
     assert (r.status, r2.status) == (403, 403)
 
 
+RANGES = {
+    "many_ranges": "bytes=" + ",".join(f"{i}-{i}" for i in range(1000)),
+    "suffix_zero": "bytes=-0",
+    "reversed": "bytes=5-2",
+    "start_overflow": "bytes=99999999999999999999-",
+    "end_overflow": "bytes=0-99999999999999999999",
+    "other_unit": "items=0-5",
+    "double_dash": "bytes=--5",
+    "trailing_garbage": "bytes=0-5x",
+    "negative_start": "bytes=-5-10",
+    "empty": "bytes=",
+    "beyond_end": "bytes=20000-30000",
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANGES))
+def test_hostile_range_gets_a_consistent_answer(rend, case):
+    """Whatever the edge makes of a malformed Range, the answer is self-consistent:
+    the whole object (200), one satisfiable range with a matching Content-Range (206),
+    or 416 with `bytes */size`."""
+    ctl = assets_of(rend)["ctl"]
+    size = 10_000
+    with unchanged(rend):
+        r = rawhttp.request(rend.edge, "GET", f"/v/{ctl}/720p/seg_00000.ts",
+                            headers={"Cookie": f"rend_playback={token(rend, ctl)}", "Range": RANGES[case]}, timeout=10)
+    assert r.status in (200, 206, 416), f"{case}: {r.status}"
+    if r.status == 200:
+        assert len(r.body) == size
+    elif r.status == 206:
+        first, last = map(int, r.headers["content-range"].removeprefix("bytes ").split("/")[0].split("-"))
+        assert r.headers["content-range"].endswith(f"/{size}") and 0 <= first <= last < size, r.headers
+        assert len(r.body) == last - first + 1
+    else:
+        assert r.headers.get("content-range") == f"bytes */{size}", r.headers
+
+
 # --- credential tampering ------------------------------------------------------------------
 
 def _parts(tok: str) -> list:
