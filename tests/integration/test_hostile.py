@@ -733,6 +733,42 @@ def test_internal_endpoints_refuse_other_credentials(rend, endpoint, cred):
     assert again.status_code == 200 and again.headers.get("x-rend-cache") == "HIT", dict(again.headers)
 
 
+@pytest.fixture(scope="module")
+def stranger(rend):
+    """Another customer: an all-scopes key of its own (per backend server)."""
+    return rend.create_key("upload,read,delete,analytics", name="hostile-stranger")
+
+
+def test_another_customers_key_sees_and_touches_nothing(rend, stranger):
+    ids = assets_of(rend)
+    aid = ids["ctl"]
+    up = rend.create_upload()
+    path = "/" + up["upload_url"].split("/", 3)[3]
+    auth = rend.auth(stranger)
+    with unchanged(rend):
+        got = {
+            "get": requests.get(f"{rend.api}/v1/assets/{aid}", headers=auth, timeout=10).status_code,
+            "delete": requests.delete(f"{rend.api}/v1/assets/{aid}", headers=auth, timeout=10).status_code,
+            "playback": requests.post(f"{rend.api}/v1/assets/{aid}/playback", headers=auth, timeout=10).status_code,
+            "analytics": requests.get(f"{rend.api}/v1/analytics/assets/{aid}", headers=auth, timeout=10).status_code,
+            "put_upload": requests.put(rend.api + path, data=b"z" * 100, headers=auth, timeout=10).status_code,
+        }
+        listed = requests.get(f"{rend.api}/v1/assets?limit=100", headers=auth, timeout=10).json()["data"]
+    assert all(s in (403, 404) for s in got.values()), got
+    assert not {a["id"] for a in listed} & {aid, up["asset_id"]}, "another customer's assets are listed"
+    assert rend.get_asset(aid)["status"] != "deleted"
+    assert rend.get_asset(up["asset_id"])["status"] == "waiting_upload"
+
+
+def test_private_bootstrap_needs_the_owners_key(rend, stranger):
+    aid = rend.create_upload(visibility="private")["asset_id"]
+    with unchanged(rend):
+        anon = requests.get(f"{rend.api}/api/player/{aid}", timeout=10)
+        other = requests.get(f"{rend.api}/api/player/{aid}", headers=rend.auth(stranger), timeout=10)
+    assert (anon.status_code, other.status_code) in {(401, 403), (401, 404), (404, 404)}, (anon.text, other.text)
+    assert "set-cookie" not in anon.headers and "set-cookie" not in other.headers
+
+
 # --- methods and CORS --------------------------------------------------------------------------
 
 READ_ONLY = {
