@@ -364,6 +364,49 @@ def test_upload_cut_short_stores_nothing(rend, framing):
     assert r.status_code == 200, r.text
 
 
+UPLOAD_ABUSE = {
+    "shorter_than_declared": (100, b"a" * 50, False, 400),
+    "longer_than_declared": (100, b"a" * 150, False, 400),
+    "empty_body": (None, b"", False, 400),
+    "chunked_over_the_limit": (None, None, True, 413),
+    "content_length_over_the_limit": (None, None, False, 413),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UPLOAD_ABUSE))
+def test_upload_abuse_stores_nothing_and_the_slot_still_works(rend, case):
+    declared, body, chunked, want = UPLOAD_ABUSE[case]
+    up = rend.create_upload(size_bytes=declared)
+    path = "/" + up["upload_url"].split("/", 3)[3]
+    headers = {**rend.auth(), "Content-Type": "application/octet-stream"}
+    with unchanged(rend):
+        if body is None:  # over the limit: stream until the server answers
+            total = SESSION_MAX_UPLOAD_BYTES + MIB
+            chunks = (b"o" * 65536 for _ in range(total // 65536))
+            r = rawhttp.request(rend.api, "PUT", path, headers=headers, body=chunks,
+                                content_length=None if chunked else total, chunked=chunked, timeout=30)
+            status = r.status
+        else:
+            status = rawhttp.request(rend.api, "PUT", path, headers=headers, body=[body] if body else [b""],
+                                     content_length=len(body), timeout=10).status
+    assert status == want, f"{case}: {status}"
+    assert rend.get_asset(up["asset_id"])["status"] == "waiting_upload"
+    good = b"g" * (declared or 5000)
+    r = rend.put_bytes(up["upload_url"], good)
+    assert r.status_code == 200, f"{case}: the slot no longer works: {r.status_code} {r.text[:200]}"
+    assert rend.read_object(f"sources/{up['asset_id']}") == good
+
+
+def test_second_put_of_a_completed_upload_gets_409_and_keeps_the_first_bytes(rend):
+    up = rend.create_upload()
+    first = b"1" * 3000
+    assert rend.put_bytes(up["upload_url"], first).status_code == 200
+    with unchanged(rend):
+        r = rend.put_bytes(up["upload_url"], b"2" * 3000)
+    assert r.status_code == 409, r.text
+    assert rend.read_object(f"sources/{up['asset_id']}") == first
+
+
 # --- slow clients (the dedicated server with small timeouts) --------------------------------
 
 def test_header_slowloris_is_cut_off_within_the_header_timeout(tuned):
