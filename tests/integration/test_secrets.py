@@ -222,6 +222,26 @@ def _own_run(server_factory) -> None:
                   if line.startswith("REND_PLAYBACK_SIGNING_SECRET="))
     from edgeproc import sign
     good = sign(up["asset_id"], secret=secret)
+    # Real playlists, so that ?token= goes through the rewrite (token appended to every
+    # URI) and the edge cache: neither may keep the token on disk.
+    play = srv.create_upload()
+    objects = {"master.m3u8": b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\n720p/index.m3u8\n",
+               "720p/index.m3u8": b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n",
+               "720p/seg_00000.ts": os.urandom(5000)}
+    for rel, data in objects.items():
+        key = f"assets/{play['asset_id']}/{rel}"
+        if env:
+            requests.put(f"{env['S3_ENDPOINT']}/{env['S3_BUCKET']}/{key}", data=data, timeout=30).raise_for_status()
+        else:
+            (srv.objects_dir / key).parent.mkdir(parents=True, exist_ok=True)
+            (srv.objects_dir / key).write_bytes(data)
+    ptok = sign(play["asset_id"], secret=secret)
+    for rel in objects:
+        r = requests.get(f"{srv.edge}/v/{play['asset_id']}/{rel}?token={ptok}", timeout=10)
+        assert r.status_code == 200, (rel, r.status_code)
+        r = requests.get(f"{srv.api}/api/player/{play['asset_id']}/artifact/{rel}?token={ptok}", timeout=10)
+        assert r.status_code == 200, (rel, r.status_code)
+    assert ptok in requests.get(f"{srv.edge}/v/{play['asset_id']}/master.m3u8?token={ptok}", timeout=10).text
     for q in (good, good[:-3] + "AAA", sign(up["asset_id"], secret=secret, ttl=-5)):
         requests.get(f"{srv.edge}/v/{up['asset_id']}/master.m3u8?token={q}", timeout=10)
         requests.get(f"{srv.edge}/v/{up['asset_id']}/master.m3u8", headers={"Cookie": f"rend_playback={q}"},
