@@ -168,7 +168,8 @@ def test_scanner_names_file_and_line_of_a_planted_secret():
                        f'{{"msg":"edge_start","secret":"{signing}"}}\n'
                        f'{{"msg":"request","target":"/v/x/master.m3u8?token={tok}"}}\n'
                        '{"msg":"fine","url":"http://127.0.0.1:4000/watch/x"}\n'
-                       '{"msg":"db_down","url":"postgres://rend:hunter2@127.0.0.1:5432/rend"}\n')
+                       '{"msg":"db_down","url":"postgres://rend:hunter2@127.0.0.1:5432/rend"}\n'
+                       f'{{"msg":"warm","authorization":"Bearer it-{"0f" * 16}"}}\n')
         out = root / "logs" / "rend-1.stdout.log"
         out.write_text(f"  API key:    {key}  (also in {root}/data/api-key)\n"
                        f"key again: {key}\n")
@@ -177,12 +178,14 @@ def test_scanner_names_file_and_line_of_a_planted_secret():
         assert ("rend-1.stderr.log", 2, "REND_PLAYBACK_SIGNING_SECRET") in where, where
         assert ("rend-1.stderr.log", 3, "full playback token") in where, where
         assert ("rend-1.stderr.log", 5, "URL with a password") in where, where
+        assert ("rend-1.stderr.log", 6, "conftest edge internal token") in where, where
         assert ("rend-1.stdout.log", 2, "API key secret") in where, where
         assert ("rend-1.stdout.log", 2, "dev API key") in where, where
         # The homes and the banner are not findings; clean lines are not either.
         assert {f.path.name for f in found} == {"rend-1.stderr.log", "rend-1.stdout.log"}, where
         assert {(n, l) for n, l, _ in where} == {("rend-1.stderr.log", 2), ("rend-1.stderr.log", 3),
-                                                 ("rend-1.stderr.log", 5), ("rend-1.stdout.log", 2)}, where
+                                                 ("rend-1.stderr.log", 5), ("rend-1.stderr.log", 6),
+                                                 ("rend-1.stdout.log", 2)}, where
         assert all(signing not in str(f) and key not in str(f) for f in found), "a finding shows the secret"
 
 
