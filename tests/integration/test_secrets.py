@@ -49,7 +49,10 @@ PATTERNS = {
         rb"v[12]\.[A-Za-z0-9_-]{1,64}\.\d{1,12}\.ast_[a-z2-7]{26}(?:\.[A-Za-z0-9_-]{1,64})?\.[A-Za-z0-9_-]{43}"),
     "conftest edge internal token": re.compile(rb"it-[0-9a-f]{32}"),
     # Any URL carrying a password (DATABASE_URL, REND_REDIS_URL, ...), whoever set it.
-    "URL with a password": re.compile(rb"\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]+:[^/\s@\"'<>]+@"),
+    # Only URL characters count, and an all-digit "password" is a port: binary files
+    # (a SQLite WAL holding an edge's base URL next to page bytes) must not match.
+    "URL with a password": re.compile(
+        rb"\b[a-z][a-z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=-]*:(?![0-9]+@)[A-Za-z0-9._~%!$&'()*+,;=-]+@[A-Za-z0-9.-]+"),
 }
 # Shorter values are too likely to occur by chance (and s3rver's "S3RVER" secret is
 # also its access key id, which may be named in a log line).
