@@ -483,3 +483,12 @@ def ffprobe_json(url_or_path: str, timeout: float = 60) -> dict:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"ffprobe failed ({r.returncode}) on {url_or_path}\nstderr: {r.stderr[-2000:]}"
     return json.loads(r.stdout)
+
+
+# --- run order (tests/integration/test_secrets.py) ---------------------------------------------
+
+@pytest.hookimpl(trylast=True)  # after any other reordering (fixture scopes, plugins)
+def pytest_collection_modifyitems(session, config, items):
+    """test_secrets.py greps every log and artifact the session produced, so it runs
+    after every other module (stable order otherwise)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_secrets.py"))

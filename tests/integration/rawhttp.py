@@ -169,3 +169,154 @@ def _read_response(sock: socket.socket, fully_sent: bool, timeout: float, head_r
     if "chunked" in hdrs.get("transfer-encoding", "").lower():
         rest = _dechunk(rest)
     return RawResponse(status, reason, hdrs, rest, fully_sent, reset)
+
+
+# --- hostile-client helpers (tests/integration/test_hostile.py) ------------------------
+# These send bytes exactly as given (no Host / Connection added) and report what came
+# back, so a test can see every response the server produced on one connection: a
+# smuggled second request shows up as a second response.
+
+
+def parse_responses(data: bytes) -> list:
+    """Every complete or partial HTTP response in `data`, in order, as
+    (status, headers, body). Bodies are delimited by Content-Length or chunked framing;
+    a response without either takes the rest of the stream."""
+    out = []
+    while data.startswith(b"HTTP/"):
+        if b"\r\n\r\n" not in data:
+            status = int(data.split(b" ", 2)[1]) if data.count(b" ") >= 1 else 0
+            out.append((status, {}, b""))
+            break
+        status, _reason, hdrs, rest = _parse_head(data)
+        if "content-length" in hdrs:
+            n = int(hdrs["content-length"])
+            body, data = rest[:n], rest[n:]
+        elif "chunked" in hdrs.get("transfer-encoding", "").lower():
+            end = rest.find(b"\r\n0\r\n\r\n")
+            if end < 0:
+                body, data = _dechunk(rest), b""
+            else:
+                body, data = _dechunk(rest[: end + 7]), rest[end + 7 :]
+        elif status in (204, 304) or 100 <= status < 200:
+            body, data = b"", rest
+        else:
+            body, data = rest, b""
+        out.append((status, hdrs, body))
+    return out
+
+
+def exchange(url_base: str, data: bytes, timeout: float = 5.0) -> tuple:
+    """Sends `data` raw on a fresh connection, then reads until the server closes it or
+    `timeout` passes. Returns (responses, closed): the parsed responses and whether the
+    server closed (or reset) the connection by itself."""
+    u = urlsplit(url_base)
+    sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+    buf, closed = b"", False
+    try:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        deadline = time.monotonic() + timeout
+        while not closed and time.monotonic() < deadline:
+            r, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                break
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            buf += chunk
+    finally:
+        sock.close()
+    return parse_responses(buf), closed
+
+
+@dataclass
+class StreamResult:
+    sent: int  # bytes of the stream (after the head) that went out
+    closed: bool  # the server closed or reset the connection
+    responses: list  # parse_responses() of everything the server sent
+    elapsed: float  # seconds from the first byte sent until the server closed (or we gave up)
+
+
+def stream_until_closed(url_base: str, head: bytes, chunks: Iterable[bytes], max_bytes: int,
+                        interval: float = 0.0, timeout: float = 10.0, sndbuf: int = 16384) -> StreamResult:
+    """Sends `head`, then `chunks` one after another (sleeping `interval` between them)
+    until the server closes the connection, `max_bytes` have gone out, or `timeout`
+    passes. Whatever the server answers is collected.
+
+    `sent` should approximate what the server read, so the client's send buffer is
+    kept small: on loopback the kernel would otherwise take megabytes before the
+    server's I/O thread even runs. What stays in flight unread is then bounded by
+    this buffer plus the server's receive window (a few hundred KiB)."""
+    u = urlsplit(url_base)
+    sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.setblocking(False)
+    buf, sent, closed = b"", 0, False
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+
+    def drain(wait: float) -> bool:
+        nonlocal buf
+        end = time.monotonic() + wait
+        while True:
+            r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                return False
+            try:
+                data = sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except BlockingIOError:
+                continue
+            if not data:
+                return True
+            buf += data
+
+    try:
+        pending = memoryview(head)
+        it = iter(chunks)
+        while not closed and time.monotonic() < deadline:
+            if not pending:
+                if sent >= max_bytes:
+                    break
+                if interval:
+                    closed = drain(interval)
+                    if closed:
+                        break
+                try:
+                    pending = memoryview(next(it))
+                except StopIteration:
+                    break
+                counts = True
+            else:
+                counts = pending.obj is not head
+            r, w, _ = select.select([sock], [sock], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                closed = drain(0.0)
+                if closed:
+                    break
+            if w and pending:
+                try:
+                    n = sock.send(pending)
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                except BlockingIOError:
+                    continue
+                if counts:
+                    sent += n
+                pending = pending[n:]
+        if not closed:
+            # Give the server a moment to answer what it has (or to close).
+            closed = drain(min(1.0, max(0.0, deadline - time.monotonic())))
+    finally:
+        elapsed = time.monotonic() - t0
+        sock.close()
+    return StreamResult(sent, closed, parse_responses(buf), elapsed)
