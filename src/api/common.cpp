@@ -6,6 +6,7 @@
 #include "auth/api_keys.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 
 namespace rend::api {
 
@@ -94,10 +95,9 @@ http::Response json_response(int status, const boost::json::value& v) {
 
 std::optional<boost::json::object> parse_json_object(const std::string& body) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return boost::json::object{};
-  boost::system::error_code ec;
-  auto v = boost::json::parse(body, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  return v.as_object();
+  auto v = core::parse_json_strict(body);
+  if (!v || !v->is_object()) return std::nullopt;
+  return std::move(v->as_object());
 }
 
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key) {

@@ -22,7 +22,8 @@ http::RouteOptions key_checked(const ApiDeps& d, std::string scope, http::RouteO
 
 boost::json::object asset_json(const store::Asset& a);
 http::Response json_response(int status, const boost::json::value& v);
-// Parses a JSON object body; empty body is {}. nullopt on malformed input.
+// Parses a JSON object body; empty body is {}. nullopt on malformed input, on
+// nesting deeper than 32 and on a key repeated in one object (core/json.h).
 std::optional<boost::json::object> parse_json_object(const std::string& body);
 
 // The asset if it exists and belongs to `key` (others' assets look missing).
