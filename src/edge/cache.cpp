@@ -430,6 +430,17 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
   if (!reader) return fail_early(FillStatus::not_found);
   const uint64_t size = reader->size();
   if (size > opts_.max_object_bytes) return fail_early(FillStatus::too_large);
+  // Reserve the whole object before the first byte is served: a disk that fills
+  // mid-fill would otherwise cut every viewer off part way through a 200. Filesystems
+  // without fallocate fall back to plain writes (and the abort-on-error path below).
+  if (size > 0 && ::fallocate(fill->fd_, 0, 0, static_cast<off_t>(size)) != 0 && errno == ENOSPC) {
+    {
+      std::lock_guard lk(mu_);
+      counters_.no_space_total++;
+    }
+    core::log::warn("edge_cache_no_space", {{"key", key}, {"bytes", size}});
+    return fail_early(FillStatus::no_space);
+  }
   const int64_t filled_ms = now_ms();
   fill->set_streaming(size, make_etag(size, filled_ms));
 

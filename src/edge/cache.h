@@ -90,7 +90,9 @@ struct CacheOptions {
 };
 
 // filled: streaming from a fill; cached: landed meanwhile, look it up again.
-enum class FillStatus { filled, cached, not_found, too_large, origin_error, purged, busy };
+// no_space: the cache's filesystem could not reserve room for the object (ENOSPC on
+// fallocate, before any byte was served), so it is neither served nor cached.
+enum class FillStatus { filled, cached, not_found, too_large, origin_error, purged, busy, no_space };
 
 // An origin fetch in progress, shared by the fill thread and every reader.
 class Fill {
@@ -173,6 +175,7 @@ class DiskCache {
     uint64_t coalesced_waiters_total = 0;  // misses that joined a fill already running
     uint64_t evictions_total = 0, evicted_bytes_total = 0;
     uint64_t busy_total = 0;  // misses refused because every fill slot stayed taken
+    uint64_t no_space_total = 0;  // fills refused because the disk could not hold the object
     // Times the free-space floor was missed but evicting the whole cache would not
     // have restored it (the disk is filled by something else): nothing was evicted.
     uint64_t floor_unfixable_total = 0;

@@ -256,6 +256,11 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
       r.headers.set("Retry-After", "1");
       return r;
     }
+    case FillStatus::no_space: {
+      auto r = http::Response::error(503, "edge_cache_full", "the edge cache's disk is full; retry shortly");
+      r.headers.set("Retry-After", "5");
+      return r;
+    }
     default: return http::Response::error(502, "origin_error", "origin fetch failed");
   }
   res.headers.set("x-rend-cache", "MISS");
@@ -392,6 +397,9 @@ http::Response metrics(const EdgeDeps& d) {
                 "Misses that joined a fill already in flight instead of fetching again.", double(c.coalesced_waiters_total));
   render_metric(out, "rend_edge_fill_busy_total", "counter",
                 "Misses refused with 503 because every fill slot stayed taken.", double(c.busy_total));
+  render_metric(out, "rend_edge_fill_no_space_total", "counter",
+                "Misses refused with 503 because the cache's disk could not reserve the object.",
+                double(c.no_space_total));
   render_metric(out, "rend_edge_cache_evictions_total", "counter", "Objects evicted from the disk cache.",
                 double(c.evictions_total));
   render_metric(out, "rend_edge_cache_evicted_bytes_total", "counter", "Bytes evicted from the disk cache.",

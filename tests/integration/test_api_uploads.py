@@ -32,9 +32,19 @@ class SlowPut:
     def __init__(self, srv, upload_url: str, length: int):
         u = urlparse(upload_url)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=30)
+        # Expect: 100-continue: the server sends 100 with the handler's first body read,
+        # which comes after the handler claimed the upload. Waiting for it makes "this
+        # PUT holds the claim" a fact before the test goes on, however loaded the machine.
         head = (f"PUT {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nAuthorization: Bearer {srv.api_key}\r\n"
-                f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n")
+                f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n"
+                f"Expect: 100-continue\r\n\r\n")
         self.sock.sendall(head.encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = self.sock.recv(4096)
+            assert chunk, f"connection closed before 100 Continue: {got!r}"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 100 "), f"expected 100 Continue (the claim), got {got[:200]!r}"
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)

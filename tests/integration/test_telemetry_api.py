@@ -76,15 +76,17 @@ def expected(events: list) -> dict:
     """What the analytics API must report for these events (each event_id once)."""
     unique = {e["event_id"]: e for e in events}.values()
     minutes = {}
-    for e in unique:
-        if e["kind"] == "segment" and e["status"] in (200, 206):
-            minutes[e["tier"]] = minutes.get(e["tier"], 0.0) + e["media_seconds"] / 60
+    # Only served media counts: segment events answered 200/206 that sent bytes (a
+    # refusal, a HEAD or an empty answer from an older edge adds no view or minute).
+    served = [e for e in unique if e["kind"] == "segment" and e["status"] in (200, 206) and e["bytes"] > 0]
+    for e in served:
+        minutes[e["tier"]] = minutes.get(e["tier"], 0.0) + e["media_seconds"] / 60
     hits = sum(1 for e in unique if e["cache"] == "HIT")
     misses = sum(1 for e in unique if e["cache"] == "MISS")
     return {
         "requests": len(unique),
         "bytes": sum(e["bytes"] for e in unique),
-        "views": len({e["session_id"] for e in unique if e["kind"] == "segment" and e["session_id"]}),
+        "views": len({e["session_id"] for e in served if e["session_id"]}),
         "delivered_minutes": minutes,
         "cache_hits": hits,
         "cache_misses": misses,
@@ -144,9 +146,9 @@ def test_batch_is_counted_exactly_once(rend):
     assert got["asset_id"] == asset
     assert got["from"] == "2027-01-15T08:00:00.000Z" and got["to"] == "2027-01-15T09:00:00.000Z", got
     want = expected(events)
-    # ses_0..2 and ses_9 (whose only segment was a 404: the store counts any segment
-    # request as a view); not the playlist-only session nor the poster's empty one.
-    assert want["views"] == 4 and want["requests"] == 50
+    # ses_0..2; not ses_9 (its only segment was a 404: a refusal is no view), nor the
+    # playlist-only session, nor the poster's empty one.
+    assert want["views"] == 3 and want["requests"] == 50
     assert_usage(got, want)
     assert got["delivered_minutes"]["720p"] == pytest.approx(30 * 4.0 / 60)
     assert got["delivered_minutes"]["360p"] == pytest.approx(10 * 2.5 / 60)
