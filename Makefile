@@ -5,7 +5,8 @@ JOBS    ?= $(shell nproc)
 DATA_DIR ?= .rend/dev
 PYTHON  ?= /usr/bin/python3
 
-.PHONY: dev test build deps deps-test configure unit integration clean format
+.PHONY: dev test build deps deps-test configure unit integration clean format \
+	asan asan-build asan-unit tsan tsan-build tsan-unit fuzz fuzz-build fuzz-ci
 
 dev: deps configure
 	ninja -C $(BUILD) -j $(JOBS) rend
@@ -40,4 +41,51 @@ format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
+
+# ---- Sanitizers (cmake/sanitizers.cmake). Only the unit tests are built: none of
+# them needs the rend binary, and it is the slowest link. `make asan` / `make tsan`
+# start the test services themselves; `asan-unit` / `tsan-unit` expect them (or run
+# the service-backed tests as skipped), which is how `make test` calls asan-unit.
+SAN_UNIT_TESTS = $$(ninja -C $(1) -t targets all | sed -n 's/^\(rend_[a-z_]*_test\): phony$$/\1/p')
+# halt_on_error: the first report fails the test; LSan stays on (ASan's default).
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+build-asan/build.ninja:
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREND_SANITIZE=address,undefined
+build-tsan/build.ninja:
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREND_SANITIZE=thread
+
+asan-build: build-asan/build.ninja
+	ninja -C build-asan -j $(JOBS) $(call SAN_UNIT_TESTS,build-asan)
+asan-unit: asan-build
+	cd build-asan && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS)
+asan: deps-test asan-build
+	scripts/with-test-services $(MAKE) --no-print-directory asan-unit
+
+tsan-build: build-tsan/build.ninja
+	ninja -C build-tsan -j $(JOBS) $(call SAN_UNIT_TESTS,build-tsan)
+# setarch -R: TSan's fixed shadow layout cannot cope with the kernel's full mmap
+# randomisation (vm.mmap_rnd_bits=32 on current kernels).
+tsan-unit: tsan-build
+	cd build-tsan && $(TSAN_ENV) setarch -R ctest --output-on-failure -j $(JOBS)
+tsan: deps-test tsan-build
+	scripts/with-test-services $(MAKE) --no-print-directory tsan-unit
+
+# ---- libFuzzer targets (fuzz/, docs/fuzzing.md): clang with ASan+UBSan, its own
+# build dir. fuzz-ci is the short run `make test` uses: every target for
+# FUZZ_CI_SECONDS, failing on any finding.
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 10
+
+build-fuzz/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREND_FUZZ=ON
+
+fuzz-build: build-fuzz/build.ninja
+	ninja -C build-fuzz -j $(JOBS) fuzzers
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-ci: fuzz-build
+	fuzz/run.sh $(FUZZ_CI_SECONDS)

@@ -19,6 +19,8 @@ if [ "$want_test" = 1 ]; then
   # s3rver comes from npm).
   # docker-compose: only to check that compose.yml stays valid (no engine here).
   pkgs+=(postgresql postgresql-client redis-server clickhouse-server docker-compose)
+  # make fuzz / fuzz-ci: libFuzzer and the sanitizer runtimes of Debian's clang 14.
+  pkgs+=(clang libclang-rt-14-dev)
 fi
 # Node.js runs npm for hls.js (served to the watch page). Keep an existing Node
 # install (e.g. NodeSource's, which bundles npm) rather than mixing in Debian's npm.

@@ -93,13 +93,6 @@ http::Response json_response(int status, const boost::json::value& v) {
   return http::Response::json(status, boost::json::serialize(v));
 }
 
-std::optional<boost::json::object> parse_json_object(const std::string& body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return boost::json::object{};
-  auto v = core::parse_json_strict(body);
-  if (!v || !v->is_object()) return std::nullopt;
-  return std::move(v->as_object());
-}
-
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key) {
   if (!core::is_valid_id(id)) return std::nullopt;
   auto a = d.meta.get_asset(id);

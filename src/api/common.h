@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "api/api.h"
+#include "api/json_body.h"
 
 namespace rend::api {
 
@@ -22,9 +23,7 @@ http::RouteOptions key_checked(const ApiDeps& d, std::string scope, http::RouteO
 
 boost::json::object asset_json(const store::Asset& a);
 http::Response json_response(int status, const boost::json::value& v);
-// Parses a JSON object body; empty body is {}. nullopt on malformed input, on
-// nesting deeper than 32 and on a key repeated in one object (core/json.h).
-std::optional<boost::json::object> parse_json_object(const std::string& body);
+// parse_json_object (request bodies): api/json_body.h.
 
 // The asset if it exists and belongs to `key` (others' assets look missing).
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key);

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/log.h"
+#include "http/cookie.h"
 
 namespace rend::http {
 
@@ -89,24 +90,10 @@ std::optional<std::string> Request::cookie(std::string_view name) const {
 }
 
 std::optional<std::string_view> Request::cookie_view(std::string_view name) const {
-  // RFC 6265 §5.4: "a=b; c=d". Several Cookie headers are allowed over HTTP/2
-  // proxies, so look at all of them.
+  // Several Cookie headers are allowed over HTTP/2 proxies, so look at all of them.
   for (const auto& h : headers.items()) {
     if (!iequals(h.name, "cookie")) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      auto semi = v.find(';');
-      auto part = v.substr(0, semi);
-      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-      auto eq = part.find('=');
-      if (eq != std::string_view::npos && part.substr(0, eq) == name) {
-        auto val = part.substr(eq + 1);
-        if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
-        return val;
-      }
-      if (semi == std::string_view::npos) break;
-      v.remove_prefix(semi + 1);
-    }
+    if (auto v = cookie_in_header(h.value, name)) return v;
   }
   return std::nullopt;
 }

@@ -25,6 +25,9 @@ AssetCursor decode_asset_cursor(std::string_view cursor) {
   auto [ptr, ec] = std::from_chars(raw->data(), end, c.created_at_ms);
   if (ec != std::errc() || ptr != end) throw bad();
   c.id = raw->substr(colon + 1);
+  // Only the one spelling encode_asset_cursor produces ("007:…", "+7:…", a padded or
+  // re-cased base64 form of a valid cursor are refused, as documented).
+  if (encode_asset_cursor(c) != cursor) throw bad();
   return c;
 }
 

@@ -20,4 +20,5 @@ rend_library(rend_store_postgres
 list(APPEND REND_STORE_BACKENDS rend_store_postgres)
 list(APPEND REND_STORE_BACKEND_TESTS
   ${CMAKE_CURRENT_LIST_DIR}/test_support.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pg_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/metadata_store_test.cpp)

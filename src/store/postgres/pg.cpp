@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -168,7 +169,19 @@ Connection::~Connection() {
   if (conn_) PQfinish(conn_);
 }
 
-Result Connection::check(pg_result* r, std::string_view what) {
+namespace {
+
+bool starts_with_keyword(std::string_view sql, std::string_view kw) {
+  while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t')) sql.remove_prefix(1);
+  if (sql.size() < kw.size()) return false;
+  for (size_t i = 0; i < kw.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(sql[i])) != kw[i]) return false;
+  return sql.size() == kw.size() || !std::isalnum(static_cast<unsigned char>(sql[kw.size()]));
+}
+
+}  // namespace
+
+Result Connection::check(pg_result* r, std::string_view what, std::string_view sql, int before) {
   const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Result(r);
   Result owned(r);  // freed on the way out
@@ -180,6 +193,16 @@ Result Connection::check(pg_result* r, std::string_view what) {
   }
   if (msg.empty()) msg = PQerrorMessage(conn_);  // client-side failure, e.g. connection lost
   const bool lost = PQstatus(conn_) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate.starts_with("57P");
+  if (lost && loss_ == Loss::none) {
+    lost_at_ = sent_;
+    if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "END"))
+      loss_ = Loss::maybe_committed;
+    else if (before == PQTRANS_INTRANS || before == PQTRANS_INERROR || starts_with_keyword(sql, "BEGIN") ||
+             starts_with_keyword(sql, "ROLLBACK"))
+      loss_ = Loss::rolled_back;
+    else
+      loss_ = Loss::autocommit;
+  }
   std::string text = "postgres " + target_.describe() + ": " + std::string(what) + ": " + scrub(msg, target_);
   if (!sqlstate.empty()) text += " (SQLSTATE " + sqlstate + ")";
   throw PgError(text, sqlstate, lost);
@@ -187,15 +210,18 @@ Result Connection::check(pg_result* r, std::string_view what) {
 
 Result Connection::exec(std::string_view sql, const Params& params) {
   ++sent_;
+  const int before = PQtransactionStatus(conn_);
   const std::string q(sql);
-  return check(PQexecParams(conn_, q.c_str(), params.size(), nullptr, params.data(), nullptr, nullptr, 0), "query failed");
+  return check(PQexecParams(conn_, q.c_str(), params.size(), nullptr, params.data(), nullptr, nullptr, 0),
+               "query failed", sql, before);
 }
 
 void Connection::exec_script(std::string_view sql) {
   ++sent_;
+  const int before = PQtransactionStatus(conn_);
   const std::string q(sql);
   // PQexec (not PQexecParams) is what accepts several statements in one string.
-  check(PQexec(conn_, q.c_str()), "script failed");
+  check(PQexec(conn_, q.c_str()), "script failed", sql, before);
 }
 
 bool Connection::usable() {
@@ -238,10 +264,18 @@ Pool::Pool(std::string url, Target target, size_t size)
 
 Pool::~Pool() = default;
 
-Pool::Lease Pool::acquire() {
+Pool::Lease Pool::acquire(bool fresh) {
   std::unique_lock lock(mu_);
+  std::vector<std::unique_ptr<Connection>> discard;  // closed after the lock is released
   for (;;) {
-    if (!idle_.empty()) {
+    if (fresh && !idle_.empty() && open_ >= size_) {
+      // Make room for the fresh connection rather than wait for a busy one.
+      discard.push_back(std::move(idle_.back()));
+      idle_.pop_back();
+      --open_;
+      continue;
+    }
+    if (!fresh && !idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
       if (c->usable()) {
@@ -266,6 +300,28 @@ Pool::Lease Pool::acquire() {
       }
     }
     cv_.wait(lock);
+  }
+}
+
+void Pool::drop_idle() {
+  std::vector<std::unique_ptr<Connection>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    dropped.swap(idle_);
+    open_ -= dropped.size();
+  }
+  cv_.notify_all();
+  // Closed here, outside the lock.
+}
+
+bool Pool::retry_is_safe(const Connection& c, bool reused) {
+  switch (c.loss()) {
+    case Connection::Loss::rolled_back:
+      return true;
+    case Connection::Loss::autocommit:
+      return reused && c.lost_at() == 1;
+    default:
+      return false;
   }
 }
 

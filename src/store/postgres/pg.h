@@ -117,14 +117,34 @@ class Connection {
 
   // Statements sent since the last reset_counter() (the pool resets it per lease).
   int statements_sent() const { return sent_; }
-  void reset_counter() { sent_ = 0; }
+  void reset_counter() {
+    sent_ = 0;
+    loss_ = Loss::none;
+    lost_at_ = 0;
+  }
+
+  // What the first connection loss since reset_counter() may have left behind on the
+  // server. Losing the connection ends the server's session and rolls back any open
+  // transaction, so only a statement that could have committed on its own makes the
+  // outcome unknown.
+  enum class Loss {
+    none,
+    rolled_back,      // lost inside BEGIN..COMMIT (or on BEGIN itself): nothing was kept
+    autocommit,       // lost on a statement outside a transaction: kept if it ran
+    maybe_committed,  // lost on COMMIT: the server may or may not have applied it
+  };
+  Loss loss() const { return loss_; }
+  // The statement (1-based, counted like statements_sent()) that found the loss.
+  int lost_at() const { return lost_at_; }
 
  private:
-  Result check(pg_result* r, std::string_view what);
+  Result check(pg_result* r, std::string_view what, std::string_view sql, int before);
 
   pg_conn* conn_ = nullptr;
   const Target& target_;
   int sent_ = 0;
+  Loss loss_ = Loss::none;
+  int lost_at_ = 0;
 };
 
 // BEGIN ... COMMIT; rolls back unless commit() was reached.
@@ -148,19 +168,30 @@ class Pool {
   Pool(std::string url, Target target, size_t size);
   ~Pool();
 
-  // Runs fn on a connection. A pooled connection whose server went away while it sat
-  // idle may still look fine until its first statement fails; in that one case (lost
-  // on the very first statement of a reused connection) fn runs again, once, on a
-  // fresh connection. A loss later in fn (e.g. during COMMIT) is not retried: whether
-  // the server applied it is unknown, so the caller must see the error.
+  // Runs fn on a connection. When the connection turns out lost (a Postgres restart,
+  // a failover, pg_terminate_backend), every idle connection is dropped too (the
+  // server ended them all the same way), and fn runs again, once, on a freshly opened
+  // connection if that cannot apply anything twice:
+  //  - the loss came inside a transaction before COMMIT: the server rolled it back,
+  //    so the whole of fn is retried;
+  //  - it came on the first statement of a pooled connection outside a transaction:
+  //    the server ended the session while it sat idle, so the statement never ran.
+  //    The server's goodbye (FATAL, then EOF) arrives asynchronously: the pool's
+  //    readability check before handing a connection out cannot see one that is
+  //    still on its way.
+  // A loss on COMMIT, or on a later statement outside a transaction, is not retried:
+  // whether the server applied it is unknown, so the caller sees the PgError
+  // (connection_lost set, so the caller may retry what it knows to be idempotent).
   template <class F>
   auto run(F&& fn) -> decltype(fn(std::declval<Connection&>())) {
     for (int attempt = 0;; ++attempt) {
-      Lease lease = acquire();
+      Lease lease = acquire(/*fresh=*/attempt > 0);
       try {
         return fn(*lease.conn);
       } catch (const PgError& e) {
-        if (!e.connection_lost || !lease.reused || attempt > 0 || lease.conn->statements_sent() > 1) throw;
+        if (!e.connection_lost) throw;
+        drop_idle();
+        if (attempt > 0 || !retry_is_safe(*lease.conn, lease.reused)) throw;
       }
     }
   }
@@ -178,8 +209,12 @@ class Pool {
       if (conn) pool->give_back(std::move(conn));
     }
   };
-  Lease acquire();
+  // fresh: open a new connection rather than reuse an idle one (a retry after a loss).
+  Lease acquire(bool fresh = false);
   void give_back(std::unique_ptr<Connection> conn);
+  // Closes every idle connection (after a loss, they are most likely dead as well).
+  void drop_idle();
+  static bool retry_is_safe(const Connection& c, bool reused);
 
   const std::string url_;
   const Target target_;

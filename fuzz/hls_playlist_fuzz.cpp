@@ -1,0 +1,51 @@
+// Media playlists as ffmpeg writes them (read by the worker while it runs, and by the
+// edge to learn segment durations), and the edge's token rewriter for playlists it
+// serves. Input: "<token value>\n<playlist>".
+// Invariants: one duration per segment URI; rewriting is idempotent (an existing
+// parameter is replaced, never duplicated) and keeps the line structure.
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "edge/playlist_rewrite.h"
+#include "fuzz_util.h"
+#include "media/hls.h"
+
+using namespace rend;
+
+namespace {
+
+size_t count(std::string_view s, char c) {
+  size_t n = 0;
+  for (char x : s) n += x == c;
+  return n;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  const std::string_view value = fuzz::take_line(in);
+
+  const auto info = media::parse_media_playlist(in);
+  FUZZ_CHECK(info.durations.size() == info.segment_uris.size());
+
+  const std::string once = edge::add_query_to_playlist_uris(in, "token", value);
+  FUZZ_CHECK(count(once, '\n') == count(in, '\n'));
+  const std::string twice = edge::add_query_to_playlist_uris(once, "token", value);
+  FUZZ_CHECK(twice == once);
+  // The rewritten playlist still lists the same segments. Not checked for lines that
+  // start with blanks or hold a CR other than before the LF: the parser trims those
+  // ("  #EXTINF:4," is a tag to it, a line of "\r" is blank) while the rewriter takes
+  // such a line for a URI (known disagreements, docs/fuzzing.md).
+  bool odd = !in.empty() && (in.front() == ' ' || in.front() == '\t');
+  for (size_t i = 0; !odd && i < in.size(); ++i)
+    odd = (in[i] == '\n' && i + 1 < in.size() && (in[i + 1] == ' ' || in[i + 1] == '\t')) ||
+          (in[i] == '\r' && (i + 1 == in.size() || in[i + 1] != '\n'));
+  if (!odd) {
+    const auto after = media::parse_media_playlist(once);
+    FUZZ_CHECK(after.segment_uris.size() == info.segment_uris.size());
+  }
+  return 0;
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""Writes the seed corpora in fuzz/corpus/<target>/ (checked in; rerun after a
+format change). Real examples: tokens signed with the fuzz targets' fixed test keys,
+playlists as ffmpeg writes them for the ladder, telemetry batches as edges send them,
+spool files as the edge writes them. No secret here is used anywhere but the fuzzers."""
+import base64, hashlib, hmac, json, os, struct, zlib
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+ASSET = "ast_" + "abcdefghijklmnopqrstuvwxyz"  # a valid core id
+OTHER = "ast_" + "234567abcdefghijklmnopqrst"
+
+
+def put(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def token(kid, secret, exp, asset, sid=None):
+    body = f"v1.{kid}.{exp}.{asset}" if sid is None else f"v2.{kid}.{exp}.{asset}.{sid}"
+    sig = base64.urlsafe_b64encode(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()).rstrip(b"=")
+    return body + "." + sig.decode()
+
+
+# ---- playback_token: "<asset id>\n<Cookie header value>"
+v1 = token("k1", "fuzz-secret-one", 1900000000, ASSET)
+v2 = token("k-2_b", "fuzz-secret-two", 1900000000, ASSET, "sess_0123456789abcdef")
+put("playback_token", "cookie_v1", f"{ASSET}\nrend_playback={v1}")
+put("playback_token", "cookie_v2_among_others", f"{ASSET}\ntheme=dark; rend_playback=\"{v2}\"; _ga=GA1.2.3")
+put("playback_token", "bare_v2", f"{ASSET}\n{v2}")
+put("playback_token", "expired", f"{ASSET}\nrend_playback={token('k1', 'fuzz-secret-one', 1700000000, ASSET)}")
+put("playback_token", "wrong_asset", f"{OTHER}\nrend_playback={v1}")
+put("playback_token", "unknown_key", f"{ASSET}\nrend_playback={token('k9', 'x', 1900000000, ASSET)}")
+
+# ---- edge_paths: raw request paths
+for i, p in enumerate([f"/v/{ASSET}/master.m3u8", f"/v/{ASSET}/720p/index.m3u8", f"/v/{ASSET}/720p/seg_00001.ts",
+                       f"/v/{ASSET}/poster.jpg", f"/v/{ASSET}/src/index.m3u8", f"/v/{ASSET}/1080p/init.mp4",
+                       f"/v/{ASSET}/subs/en/captions.vtt", f"/v/{ASSET}/%2e%2e/x.ts", f"/v/{ASSET}/../x.ts"]):
+    put("edge_paths", f"path_{i}", p)
+
+# ---- analytics_json: telemetry batches
+def event(i, **kw):
+    e = {"event_id": f"evt_{i:04d}", "ts_ms": 1800000000000 + i, "edge_id": "edge-a", "region": "eu",
+         "asset_id": ASSET, "artifact": "720p/seg_00001.ts", "kind": "segment", "tier": "720p",
+         "session_id": "sess_0123456789abcdef", "status": 200, "bytes": 1000 + i, "cache": "HIT",
+         "ttfb_ms": 3, "duration_ms": 12, "media_seconds": 4.0}
+    e.update(kw)
+    return e
+put("analytics_json", "one_segment", json.dumps({"batch_id": "bat_1", "edge_id": "edge-a", "events": [event(1)]}))
+put("analytics_json", "mixed", json.dumps({"batch_id": "bat_2", "edge_id": "edge-a", "events": [
+    event(1), event(2, artifact="master.m3u8", kind="master", tier="", media_seconds=0, cache="MISS"),
+    event(3, status=403, bytes=0, session_id="", asset_id="", artifact="", kind="other", tier=""),
+    event(4, media_seconds=3.333, extra_field="ignored")]}, separators=(",", ":")))
+put("analytics_json", "bad_status", json.dumps({"batch_id": "b", "edge_id": "e", "events": [event(1, status=99)]}))
+
+# ---- spool: files as Spool writes them (magic, then u32 len | u32 crc | payload)
+def record(payload):
+    n = struct.pack("<I", len(payload))
+    return n + struct.pack("<I", zlib.crc32(n + payload)) + payload
+batch = open(os.path.join(ROOT, "analytics_json", "one_segment"), "rb").read()
+put("spool", "two_records", b"RENDSPL1" + record(batch) + record(b"second"))
+put("spool", "torn_tail", b"RENDSPL1" + record(b"kept") + record(b"torn record")[:-3])
+put("spool", "flipped_byte", b"RENDSPL1" + record(b"bad")[:-1] + b"X" + record(b"after"))
+put("spool", "empty_file", b"RENDSPL1")
+
+# ---- hls_playlist: "<token value>\n<playlist>", playlists from ffmpeg's HLS muxer
+event_pl = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.000000,\nseg_00000.ts\n#EXTINF:4.000000,\nseg_00001.ts\n"
+            "#EXTINF:1.000000,\nseg_00002.ts\n#EXT-X-ENDLIST\n")
+fmp4_pl = ("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+           "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4.000000,\nf_00000.m4s\n"
+           "#EXTINF:4.000000,\nf_00001.m4s\n#EXTINF:1.000000,\nf_00002.m4s\n#EXT-X-ENDLIST")
+master = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+          "#EXT-X-STREAM-INF:BANDWIDTH=2962000,AVERAGE-BANDWIDTH=2500000,RESOLUTION=1280x720,"
+          "CODECS=\"avc1.64001f,mp4a.40.2\",FRAME-RATE=29.970\n720p/index.m3u8\n"
+          "#EXT-X-STREAM-INF:BANDWIDTH=1200000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\"\n"
+          "360p/index.m3u8?x=1#frag\n")
+put("hls_playlist", "event_in_progress", f"{v1}\n" + event_pl[: event_pl.index("#EXTINF:1.0")])
+put("hls_playlist", "event_ended", f"{v1}\n{event_pl}")
+put("hls_playlist", "fmp4_vod_no_final_newline", f"{v2}\n{fmp4_pl}")
+put("hls_playlist", "master_crlf", "a b&c=d\n" + master.replace("\n", "\r\n"))
+put("hls_playlist", "foreign_uris", "t\n#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"skd://key\"\n#EXTINF:4,\n"
+    "https://cdn.example/seg.ts\n#EXTINF:4,\n//host/seg.ts\n#EXTINF:4,\nseg.ts?token=old&a=1\n")
+
+# ---- json_body: API request bodies
+put("json_body", "upload", json.dumps({"expected_bytes": 1048576, "visibility": "private", "title": "A video"}))
+put("json_body", "playback", json.dumps({"expires_in_secs": 3600}))
+put("json_body", "heartbeat", json.dumps({"edge_id": "edge-a", "region": "eu", "base_url": "https://e.example",
+                                         "version": "1.0", "cache": {"bytes": 1, "objects": 2}, "stats": [1, 2.5, None, True]}))
+put("json_body", "empty", "")
+put("json_body", "deep", "{\"a\":" * 40 + "1" + "}" * 40)
+
+# ---- config: "NAME=value" lines, or a route table JSON
+put("config", "env_durations_sizes", "REND_EDGE_PLAYLIST_TTL_SECS=0.25\nREND_MAX_UPLOAD_BYTES=10737418240\n"
+    "REND_EDGE_CACHE_MAX_BYTES=1073741824\nREND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS=5\nREND_ALLOW_INSECURE_EDGE_URLS=true\n")
+put("config", "env_edges", "REND_ENV=production\nREND_EXPECTED_EDGES=edge-a=eu=https://a.example, edge-b=us=https://b.example\n"
+    "REND_API_BIND_ADDR=0.0.0.0:4000\nREND_CONTROL_PLANE_URL=https://api.example\n"
+    "REND_PLAYER_EDGE_BASE_URLS=ash-1=https://ash.example\nREND_PLAYER_EDGE_BASE_URLS_MODE=override\n")
+put("config", "env_urls", "DATABASE_URL=postgres://rend@db:5432/rend\nS3_ENDPOINT=http://127.0.0.1:9000\nS3_BUCKET=rend\n"
+    "CLICKHOUSE_URL=http://127.0.0.1:8123\nREND_REDIS_URL=redis://127.0.0.1:6379/0\nREND_EDGE_BIND_ADDR=[::1]:4100\n")
+routes = open(os.path.join(ROOT, "..", "..", "config", "routes.json")).read()
+put("config", "routes_checked_in", routes)
+
+# ---- analytics_params: "<from>\n<to>\n<cursor>"
+cur = base64.urlsafe_b64encode(f"1800000000000:{ASSET}".encode()).rstrip(b"=").decode()
+put("analytics_params", "ms", f"1800000000000\n1800003600000\n{cur}")
+put("analytics_params", "rfc3339", "2027-01-15T08:00:00Z\n2027-01-15T09:00:00.250+01:00\n")
+put("analytics_params", "defaults", "\n\nnot-a-cursor")
