@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -31,6 +32,15 @@ class ControlledOrigin final : public store::ObjectStore {
   std::chrono::milliseconds chunk_delay{0};
   size_t chunk = 64 * 1024;
   int64_t fail_after_bytes = -1;  // throw once this many bytes were returned
+  // While closed, get() waits: a test can gather its readers before the origin answers.
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool gate_open = true;
+  void open_gate() {
+    std::lock_guard lk(gate_mu);
+    gate_open = true;
+    gate_cv.notify_all();
+  }
 
   std::unique_ptr<store::ObjectWriter> begin_put(const std::string& k) override { return inner_.begin_put(k); }
   void put_bytes(const std::string& k, std::string_view d) override { inner_.put_bytes(k, d); }
@@ -42,6 +52,10 @@ class ControlledOrigin final : public store::ObjectStore {
   store::HealthStatus health() override { return inner_.health(); }
   std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
     gets++;
+    {
+      std::unique_lock lk(gate_mu);
+      gate_cv.wait(lk, [&] { return gate_open; });
+    }
     auto r = inner_.get(key);
     if (!r) return nullptr;
     return std::make_unique<Reader>(std::move(r), *this);
@@ -114,7 +128,9 @@ const std::string kSeg = "assets/ast_a/720p/seg_00005.ts";
 TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
   auto body = pattern(1 << 20, 'a');
   inner_->put_bytes(kSeg, body);
-  origin_->chunk_delay = 5ms;  // keep the fill in flight while everyone arrives
+  // The origin holds its answer until all 50 misses joined the fill, so none of them
+  // can arrive after it landed, however slowly threads start (TSan, a loaded CI).
+  origin_->gate_open = false;
   edge::DiskCache cache(opts());
   std::vector<std::string> got(50);
   std::vector<std::thread> ts;
@@ -124,6 +140,8 @@ TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
       ASSERT_EQ(m.status, edge::FillStatus::filled);
       got[i] = drain(m.fill);
     });
+  for (int i = 0; i < 3000 && cache.stats().coalesced_waiters_total < 49; ++i) std::this_thread::sleep_for(1ms);
+  origin_->open_gate();
   for (auto& t : ts) t.join();
   EXPECT_EQ(origin_->gets.load(), 1);
   for (const auto& g : got) EXPECT_TRUE(g == body);
