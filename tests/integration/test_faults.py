@@ -1,0 +1,193 @@
+"""The fault matrix: real Rend processes and real dependencies, each broken on purpose.
+Every case checks that nothing acknowledged is lost, that /readyz tells the truth
+while a dependency is down (503 naming it) and after (200), and that Rend recovers
+without being restarted.
+
+Covered elsewhere, not repeated here:
+  - worker SIGKILL mid-transcode, job reclaimed after REND_MEDIA_JOB_LOCK_TIMEOUT_SECS
+    and finished to hls_ready: test_roles.py::test_a_job_whose_worker_was_killed_completes_after_the_lock_timeout
+  - edge SIGKILL mid-fill (no partial file served after restart):
+    test_edge.py::test_sigkill_mid_fill_then_restart_never_serves_a_partial_file
+  - edge SIGKILL with a telemetry spool on disk: test_telemetry.py::test_spool_survives_an_edge_sigkill
+
+The dependency cases stop and restart DEDICATED Postgres, Redis, ClickHouse and
+s3rver instances (scripts/stack in a scratch dir, own ports), never the shared
+ones from scripts/with-test-services. They are marked `slow`
+(deselect with -m "not slow")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+import requests
+
+from conftest import (REPO_ROOT, RendServer, backends, free_port, rend_bin, services_available, services_env,
+                      tail)
+from edgeproc import SECRET, Edge, Origin, RendProcess, metrics, new_asset_id, sign
+
+READY_BOUND_S = 30.0  # a restarted dependency must be seen as ready again within this
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+def _ffmpeg(*args: str) -> None:
+    r = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def tiny_clips(tmp_path_factory) -> list:
+    """Two different 1 s H.264/AAC clips (the fast path: playable within a second,
+    and a ladder cheap enough to run many of them on two cores)."""
+    out = []
+    d = tmp_path_factory.mktemp("tiny-clips")
+    for i, freq in enumerate((330, 550)):
+        p = d / f"tiny{i}.mp4"
+        _ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=320x180:r=25:d=1", "-f", "lavfi", "-i", f"sine=f={freq}:d=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25",
+                "-c:a", "aac", "-b:a", "48k", "-shortest", "-movflags", "+faststart", str(p))
+        out.append(p.read_bytes())
+    return out
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def clean_error(r: requests.Response) -> Optional[str]:
+    """None when `r` is a clean refusal (5xx with a JSON error object), else why not."""
+    if r.status_code < 500:
+        return f"{r.request.method} {r.url} -> {r.status_code} (expected success or 5xx): {r.text[:200]}"
+    try:
+        err = r.json()["error"]
+        assert isinstance(err["code"], str) and err["code"]
+    except Exception:  # noqa: BLE001 - any shape problem is the finding
+        return f"{r.request.method} {r.url} -> {r.status_code} without a JSON error: {r.text[:200]!r}"
+    return None
+
+
+def wait_readyz(api: str, status: int, timeout: float, proc: Optional[subprocess.Popen] = None) -> dict:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None:
+            assert proc.poll() is None, "rend exited while its dependency was away"
+        try:
+            r = requests.get(api + "/readyz", timeout=5)
+            last = (r.status_code, r.text[:300])
+            if r.status_code == status:
+                return r.json()
+        except requests.RequestException as e:
+            last = repr(e)
+        time.sleep(0.2)
+    pytest.fail(f"{api}/readyz did not become {status} within {timeout}s; last {last}")
+
+
+def wait_asset(api: str, key: str, aid: str, wanted: str, timeout: float = 90) -> dict:
+    """Until the asset is `wanted` or later (playable < hls_ready); failed/deleted fail at once."""
+    accept = {"playable": ("playable", "hls_ready"), "hls_ready": ("hls_ready",)}[wanted]
+    deadline = time.monotonic() + timeout
+    a = None
+    while time.monotonic() < deadline:
+        r = requests.get(f"{api}/v1/assets/{aid}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        if r.status_code == 200:
+            a = r.json()
+            if a["status"] in accept:
+                return a
+            assert a["status"] not in ("failed", "deleted"), f"acknowledged upload {aid} ended {a['status']}: {a}"
+        time.sleep(0.2)
+    pytest.fail(f"{aid} not {wanted} within {timeout}s: {a}")
+
+
+# --- SIGKILL the API mid-upload ---------------------------------------------------------------
+
+def _role_env(backend: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_", "AWS_")) and k != "DATABASE_URL"}
+    if backend == "services":
+        env.update(services_env())
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _half_put(url: str, key: str, data: bytes, sent: int) -> socket.socket:
+    """A PUT whose headers promise all of `data` but whose body stops after `sent` bytes;
+    the socket stays open (the client is still 'uploading')."""
+    host, rest = url.split("://", 1)[1].split("/", 1)
+    h, p = host.split(":")
+    s = socket.create_connection((h, int(p)), timeout=10)
+    s.sendall((f"PUT /{rest} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+               f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n").encode())
+    s.sendall(data[:sent])
+    return s
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_api_sigkill_mid_upload_keeps_the_asset_waiting_and_acknowledged_uploads_intact(tmp_path, backend, clips,
+                                                                                         tiny_clips):
+    dd = ["--data-dir", str(tmp_path / "data")]
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    env = _role_env(backend, REND_API_BIND_ADDR=f"127.0.0.1:{port}", REND_MEDIA_WORKER_POLL_INTERVAL_SECS=1)
+    key = subprocess.run([str(rend_bin()), "keys", "create", "--scopes", "all", *dd], env=env, capture_output=True,
+                         text=True, check=True, cwd=str(REPO_ROOT)).stdout.strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    api = RendProcess("api", ["api", *dd], tmp_path / "api.log")
+    worker = RendProcess("worker", ["worker", "media", *dd], tmp_path / "worker.log")
+    srv = RendServer(data_dir=tmp_path / "data", log_dir=tmp_path, extra_env=env, backend=backend)
+    try:
+        api.start(env, api_url + "/readyz")
+        with open(worker.log, "ab") as log:  # the worker has no HTTP listener to wait on
+            worker.proc = subprocess.Popen([str(rend_bin()), *worker.args], env=env, stdout=log, stderr=log,
+                                           stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT))
+        # Acknowledged before the kill.
+        done = tiny_clips[0]
+        up1 = requests.post(api_url + "/v1/uploads", json={}, headers=auth, timeout=10).json()
+        assert requests.put(up1["upload_url"], data=done, headers=auth, timeout=60).status_code == 200
+
+        # Half sent when the API dies.
+        body = clips["h264_640x360"].read_bytes()
+        up2 = requests.post(api_url + "/v1/uploads", json={}, headers=auth, timeout=10).json()
+        s = _half_put(up2["upload_url"], key, body, len(body) // 2)
+        if backend == "embedded":
+            # Proof that the API is mid-upload: its uncommitted object holds what was sent
+            # (it writes 256 KiB chunks). S3 buffers the part in memory: nothing to see.
+            tmp_dir = srv.objects_dir / ".tmp"
+            deadline = time.monotonic() + 10
+            while sum(f.stat().st_size for f in tmp_dir.glob("*")) < 256 * 1024:
+                assert time.monotonic() < deadline, "the API never stored the first half"
+                time.sleep(0.05)
+        else:
+            time.sleep(0.5)  # let the API read what was sent
+        api.kill()
+        s.close()
+
+        api.start(env, api_url + "/readyz")
+        a = requests.get(f"{api_url}/v1/assets/{up2['asset_id']}", headers=auth, timeout=10).json()
+        assert a["status"] == "waiting_upload", f"a half-sent upload must not be queued: {a}"
+        assert f"sources/{up2['asset_id']}" not in srv.object_keys("sources/"), "a partial source was kept"
+
+        # The client retries the whole PUT: accepted, and the video plays.
+        r = requests.put(up2["upload_url"], data=body, headers=auth, timeout=60)
+        assert r.status_code == 200, r.text
+        for up, data in ((up1, done), (up2, body)):
+            wait_asset(api_url, key, up["asset_id"], "playable", timeout=90)
+            assert sha(srv.read_object(f"sources/{up['asset_id']}")) == sha(data), "stored source differs"
+    finally:
+        if worker.proc and worker.proc.poll() is None:
+            worker.stop()
+        if api.proc and api.proc.poll() is None:
+            api.stop()
