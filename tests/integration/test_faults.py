@@ -191,3 +191,122 @@ def test_api_sigkill_mid_upload_keeps_the_asset_waiting_and_acknowledged_uploads
             worker.stop()
         if api.proc and api.proc.poll() is None:
             api.stop()
+
+
+# --- full filesystems -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """An 8 MiB tmpfs (unmounted in teardown), plus fill(leave)/free() for the space on it."""
+    mnt = tmp_path / "small-fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a size-limited tmpfs here (needs root / CAP_SYS_ADMIN): {r.stderr.strip()}")
+
+    class SmallFs:
+        path = mnt
+        filler = mnt / "filler"
+
+        def fill(self, leave: int) -> None:
+            """Grow a filler file until only about `leave` bytes are free."""
+            st = os.statvfs(mnt)
+            free = st.f_bavail * st.f_frsize
+            with open(self.filler, "ab") as f:
+                f.write(b"\0" * max(0, free - leave))
+            st = os.statvfs(mnt)
+            assert st.f_bavail * st.f_frsize <= leave + 64 * 1024
+
+        def free(self) -> None:
+            self.filler.unlink(missing_ok=True)
+
+    yield SmallFs()
+    if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_cache_filesystem_never_serves_or_caches_a_truncated_object(tmp_path, small_fs):
+    origin = Origin("embedded", tmp_path)
+    aid = new_asset_id()
+    bodies = {f"720p/seg_{i:05d}.ts": os.urandom(3 << 20) for i in range(2)}
+    for path, data in bodies.items():
+        origin.put(f"assets/{aid}/{path}", data)
+    # The cache believes it has room (its own bound is far away, no free-space floor): the
+    # filesystem running out is what it meets.
+    edge = Edge(tmp_path / "edge", {**origin.env(), "REND_EDGE_CACHE_DIR": str(small_fs.path / "cache"),
+                                     "REND_EDGE_CACHE_MAX_BYTES": str(1 << 30), "REND_EDGE_CACHE_MIN_FREE_BYTES": "0"})
+    edge.start()
+    token = sign(aid)
+    try:
+        small_fs.fill(leave=1 << 20)  # a 3 MiB fill hits ENOSPC a third of the way in
+
+        def problem(r: requests.Response, path: str) -> Optional[str]:
+            if r.status_code == 503:
+                return None if r.headers.get("Retry-After") else f"{path}: 503 without Retry-After"
+            if r.status_code != 200:
+                return f"{path}: {r.status_code} {r.text[:120]} (expected the bytes or 503 + Retry-After)"
+            if r.content != bodies[path]:
+                return f"{path}: 200 with {len(r.content)} of {len(bodies[path])} bytes (or wrong bytes)"
+            return None
+
+        # Every problem is collected, so one run shows the full-disk and the recovery behaviour.
+        problems = []
+        for round_ in ("full", "still full"):  # the second must not find something corrupt cached
+            for path in bodies:
+                try:
+                    p = problem(edge.get(aid, path, token), path)
+                except requests.RequestException as e:
+                    p = f"{path}: the response was cut off: {e!r}"
+                if p:
+                    problems.append(f"{round_}: {p}")
+        assert edge.process.proc.poll() is None, "the edge must survive a full disk"
+        assert requests.get(edge.url + "/healthz", timeout=5).status_code == 200
+
+        small_fs.free()
+        for path in bodies:
+            for attempt in ("first", "second"):
+                r = edge.get(aid, path, token)
+                p = problem(r, path) or (None if r.status_code == 200 else f"{path}: {r.status_code}")
+                if p:
+                    problems.append(f"space back, {attempt}: {p}")
+                elif attempt == "second" and r.headers["x-rend-cache"] != "HIT":
+                    problems.append(f"space back: {path} is not cached again ({r.headers['x-rend-cache']})")
+        assert not problems, "\n".join(problems)
+    finally:
+        edge.stop()
+
+
+def test_full_spool_filesystem_counts_drops_keeps_serving_and_replays_the_rest(tmp_path, small_fs):
+    from test_telemetry import Stack  # the api + edge pair of the telemetry tests
+
+    st = Stack("embedded", tmp_path / "st", REND_EDGE_TELEMETRY_SPOOL_DIR=str(small_fs.path / "spool"),
+               REND_EDGE_TELEMETRY_QUEUE_CAPACITY=20, REND_EDGE_TELEMETRY_BATCH_SIZE=10)
+    try:
+        st.start_api()
+        st.start_edge()
+        aid = st.new_asset()
+        st.api.stop()
+        small_fs.fill(leave=16 * 1024)  # room for a few dozen spooled events, not 400
+        total = 400
+        st.watch(aid, total)  # asserts every viewer got a 200: serving never waits on telemetry
+        st.wait_metric("rend_edge_telemetry_dropped_total", lambda v: v > 0)
+        st.wait_metric("rend_edge_telemetry_queued", lambda v: v <= 20)
+        assert st.edge.proc.poll() is None
+        spooled = st.edge_metrics()["rend_edge_telemetry_spooled_total"]
+        assert spooled > 0, "the spool took what fitted"
+
+        small_fs.free()
+        st.start_api()
+        st.wait_metric("rend_edge_telemetry_spool_bytes", lambda v: v == 0, timeout=60)
+        st.wait_metric("rend_edge_telemetry_queued", lambda v: v == 0, timeout=60)
+        m = st.edge_metrics()
+        counted = st.wait_requests(aid, total - int(m["rend_edge_telemetry_dropped_total"]), timeout=60)["requests"]
+        time.sleep(1)
+        m = st.edge_metrics()
+        assert st.analytics(aid)["requests"] == counted, "nothing counted twice"
+        # Every viewer request is either counted by the API or counted as dropped at the edge.
+        assert counted + m["rend_edge_telemetry_dropped_total"] == total, (counted, m)
+        assert m["rend_edge_telemetry_rejected_total"] == 0, "a torn spool record reached the API"
+        assert m["rend_edge_telemetry_replayed_total"] >= spooled
+    finally:
+        st.close()
