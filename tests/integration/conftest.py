@@ -483,3 +483,8 @@ def ffprobe_json(url_or_path: str, timeout: float = 60) -> dict:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"ffprobe failed ({r.returncode}) on {url_or_path}\nstderr: {r.stderr[-2000:]}"
     return json.loads(r.stdout)
+
+
+def pytest_configure(config):
+    # The fault matrix's dependency restarts take ~30 s each: `-m "not slow"` skips them.
+    config.addinivalue_line("markers", "slow: long fault-injection cases (deselect with -m 'not slow')")

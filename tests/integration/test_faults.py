@@ -310,3 +310,270 @@ def test_full_spool_filesystem_counts_drops_keeps_serving_and_replays_the_rest(t
         assert m["rend_edge_telemetry_replayed_total"] >= spooled
     finally:
         st.close()
+
+
+# --- dependencies stopped and restarted under load ---------------------------------------------
+
+class OwnStack:
+    """Postgres, Redis, ClickHouse and s3rver of our own (scripts/stack in a scratch dir on
+    free ports), so that stopping one disturbs no other test."""
+
+    def __init__(self, root: Path):
+        self.dir = root
+        os.chmod(root, 0o755)  # Postgres runs as the postgres user and must enter it
+        self.ports = {"PG": free_port(), "REDIS": free_port(), "CLICKHOUSE": free_port(), "S3": free_port()}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("REND_STACK_")}
+        self.env["REND_STACK_DIR"] = str(root)
+        self.env.update({f"REND_STACK_{k}_PORT": str(v) for k, v in self.ports.items()})
+
+    def _stack(self, *args: str) -> None:
+        r = subprocess.run([str(REPO_ROOT / "scripts" / "stack"), *args], env=self.env, capture_output=True,
+                           text=True, timeout=180, cwd=str(REPO_ROOT))
+        assert r.returncode == 0, f"scripts/stack {' '.join(args)} failed:\n{r.stderr[-3000:]}"
+
+    def up(self) -> None:
+        """Starts whatever is not running (idempotent), on the same ports and data."""
+        self._stack("up", "--services-only")
+
+    def down(self) -> None:
+        self._stack("down")
+
+    def stop(self, service: str) -> None:
+        """Stops one service the way an operator or a crash would: Postgres with a fast
+        shutdown (connections terminated), the others with SIGTERM."""
+        if service == "postgres":
+            bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1].parent
+            cmd = [str(bindir / "pg_ctl"), "-D", str(self.dir / "postgres" / "data"), "-m", "fast", "-w", "stop"]
+            if os.geteuid() == 0:
+                cmd = ["runuser", "-u", "postgres", "--", *cmd]
+            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+            return
+        pidfile = {"redis": "redis/redis.pid", "clickhouse": "clickhouse/clickhouse.pid", "s3": "s3/s3rver.pid"}[service]
+        pid = int((self.dir / pidfile).read_text())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and not _zombie(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+
+    def rend_env(self) -> dict:
+        h = "127.0.0.1"
+        return {
+            "DATABASE_URL": f"postgres://rend@{h}:{self.ports['PG']}/rend",
+            "REND_REDIS_URL": f"redis://{h}:{self.ports['REDIS']}/0",
+            "S3_ENDPOINT": f"http://{h}:{self.ports['S3']}",
+            "S3_BUCKET": "rend",
+            "S3_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "S3RVER",
+            "AWS_SECRET_ACCESS_KEY": "S3RVER",
+            "CLICKHOUSE_URL": f"http://{h}:{self.ports['CLICKHOUSE']}",
+            "CLICKHOUSE_DATABASE": "rend",
+        }
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+# What /readyz calls each dependency. ClickHouse is what the analytics API and the
+# telemetry ingest need.
+READY_NAME = {"postgres": "database", "redis": "coordination", "s3": "object_store", "clickhouse": "analytics"}
+
+
+@pytest.fixture(scope="module")
+def own_services(tmp_path_factory, tiny_clips):
+    """A dedicated stack plus one `rend dev` on it (telemetry flushed every 0.2 s), and
+    one asset that is hls_ready before any fault (for player bootstraps)."""
+    if not services_available() and os.environ.get("REND_REQUIRE_SERVICES") != "1":
+        for tool in ("psql", "redis-server", "clickhouse-server"):
+            if not shutil.which(tool) and not Path(f"/usr/bin/{tool}").exists():
+                pytest.skip(f"{tool} is not installed (scripts/bootstrap.sh --test)")
+    root = tmp_path_factory.mktemp("own-stack")
+    # Not under pytest's tmp dir: that is 0700, and Postgres runs as the postgres user.
+    stack = OwnStack(Path(tempfile.mkdtemp(prefix="rend-faults-stack.")))
+    stack.up()
+    srv = None
+    try:
+        srv = RendServer(data_dir=root / "rend" / "data", log_dir=root / "rend" / "logs", backend="services",
+                         extra_env={**stack.rend_env(),
+                                    "REND_PLAYBACK_SIGNING_SECRET": SECRET,
+                                    "REND_MEDIA_WORKER_POLL_INTERVAL_SECS": "1",
+                                    # a job whose worker lost it to an outage is claimed again soon
+                                    "REND_MEDIA_JOB_LOCK_TIMEOUT_SECS": "10",
+                                    "REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS": "0.2",
+                                    "REND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS": "2"})
+        srv.start()
+        ready = srv.upload(tiny_clips[1])
+        wait_asset(srv.api, srv.api_key, ready, "hls_ready")
+        yield stack, srv, ready
+    finally:
+        if srv is not None:
+            srv.stop(check=True)
+        stack.down()
+        shutil.rmtree(stack.dir, ignore_errors=True)
+
+
+class Load:
+    """A background client: viewer requests on the edge (misses, then hits), uploads,
+    player bootstraps and analytics reads on the API. Records what was acknowledged
+    and every answer that was not a success or a clean (5xx + JSON error) refusal."""
+
+    def __init__(self, srv: RendServer, clip: bytes, ready_aid: str, tele_aid: str, segments: int):
+        self.srv, self.clip, self.ready, self.tele = srv, clip, ready_aid, tele_aid
+        self.paths = ["720p/index.m3u8"] + [f"720p/seg_{i:05d}.ts" for i in range(segments)]
+        self.viewer_requests = 0
+        self.viewer_status: dict = {}
+        self.acked: list = []  # asset ids whose PUT was answered 200
+        self.api_status: dict = {}
+        self.problems: list = []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Load":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the load thread hung"
+
+    def _api(self, s: requests.Session, method: str, path: str, **kw) -> Optional[requests.Response]:
+        try:
+            r = s.request(method, self.srv.api + path, headers=self.srv.auth(), timeout=20, **kw)
+        except requests.RequestException as e:
+            self.problems.append(f"{method} {path}: no answer ({e!r})")
+            return None
+        self.api_status[r.status_code] = self.api_status.get(r.status_code, 0) + 1
+        if r.status_code >= 300:
+            p = clean_error(r)
+            if p:
+                self.problems.append(p)
+            return None
+        return r
+
+    def _upload(self, s: requests.Session) -> None:
+        r = self._api(s, "POST", "/v1/uploads", json={})
+        if r is None:
+            return
+        up = r.json()
+        if self._api(s, "PUT", up["upload_url"].split(self.srv.api, 1)[1], data=self.clip) is not None:
+            self.acked.append(up["asset_id"])
+
+    def _run(self) -> None:
+        token = sign(self.tele)
+        i = 0
+        with requests.Session() as api, requests.Session() as edge:
+            while not self.stop_flag.is_set():
+                path = self.paths[i % len(self.paths)]
+                try:
+                    r = edge.get(f"{self.srv.edge}/v/{self.tele}/{path}", headers={"Cookie": f"rend_playback={token}"},
+                                 timeout=20)
+                    self.viewer_requests += 1  # answered: the edge owes an event for it
+                    self.viewer_status[r.status_code] = self.viewer_status.get(r.status_code, 0) + 1
+                except requests.RequestException as e:
+                    self.problems.append(f"edge {path}: no answer ({e!r})")
+                if i % 4 == 0:
+                    op = (i // 4) % 4
+                    if op == 0:
+                        self._upload(api)
+                    elif op == 1:
+                        self._api(api, "GET", f"/api/player/{self.ready}")
+                    elif op == 2:
+                        self._api(api, "GET", f"/v1/analytics/assets/{self.tele}")
+                    else:
+                        self._api(api, "GET", f"/v1/assets/{self.ready}")
+                i += 1
+                self.stop_flag.wait(0.1)
+
+
+RECOVERY_S: dict = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dependency", ["redis", "clickhouse", "s3", "postgres"])
+def test_dependency_stopped_and_restarted_under_load(own_services, tiny_clips, dependency):
+    stack, srv, ready = own_services
+    problems = []
+    # A fresh asset for this case's viewer traffic, its artifacts put straight into the
+    # bucket, so that its analytics count is exactly this case's viewer requests.
+    tele = srv.create_upload()["asset_id"]
+    segments = 12
+    s3 = f"{srv.extra_env['S3_ENDPOINT']}/{srv.extra_env['S3_BUCKET']}/assets/{tele}/720p"
+    lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:4", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    for n in range(segments):
+        lines += ["#EXTINF:4.000000,", f"seg_{n:05d}.ts"]
+        assert requests.put(f"{s3}/seg_{n:05d}.ts", data=os.urandom(10_000), timeout=10).status_code == 200
+    assert requests.put(f"{s3}/index.m3u8", data="\n".join(lines + ["#EXT-X-ENDLIST", ""]),
+                        timeout=10).status_code == 200
+
+    load = Load(srv, tiny_clips[0], ready, tele, segments).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not load.acked:
+            assert time.monotonic() < deadline, f"no upload acknowledged before the fault: {load.problems}"
+            time.sleep(0.1)
+        stack.stop(dependency)
+        down_at = time.monotonic()
+        # /readyz says which dependency is away.
+        seen = None
+        while time.monotonic() - down_at < 15:
+            r = requests.get(srv.api + "/readyz", timeout=5)
+            seen = (r.status_code, r.text[:300])
+            if r.status_code == 503 and READY_NAME[dependency] in r.json().get("down", []):
+                break
+            time.sleep(0.2)
+        else:
+            problems.append(f"/readyz while {dependency} was down: {seen} (expected 503 naming "
+                            f"{READY_NAME[dependency]!r})")
+        before = load.viewer_requests
+        time.sleep(3)  # the load keeps going against the missing dependency
+        assert load.viewer_requests > before, "the edge stopped answering viewers"
+        assert srv.proc.poll() is None, f"rend dev died while {dependency} was down\n{srv._diag()}"
+
+        stack.up()
+        up_at = time.monotonic()
+        wait_readyz(srv.api, 200, READY_BOUND_S, srv.proc)
+        RECOVERY_S[dependency] = round(time.monotonic() - up_at, 2)
+        acked_before = len(load.acked)
+        deadline = time.monotonic() + 30
+        while len(load.acked) == acked_before:  # the load's own uploads work again
+            if time.monotonic() > deadline:
+                problems.append(f"no upload acknowledged within 30 s of {dependency} being back: {load.problems[-3:]}")
+                break
+            time.sleep(0.1)
+    finally:
+        load.stop()
+        stack.up()  # whatever happened, the next case starts with every service running
+
+    problems += load.problems
+    assert srv.proc.poll() is None, f"rend dev died\n{srv._diag()}"
+    # Nothing acknowledged is lost: every accepted upload is stored as sent and is processed.
+    want = sha(tiny_clips[0])
+    deadline = time.monotonic() + 60  # one bound for all of them: a lock timeout and a ladder each
+    for aid in load.acked:
+        try:
+            wait_asset(srv.api, srv.api_key, aid, "hls_ready", timeout=max(1.0, deadline - time.monotonic()))
+        except BaseException as e:  # noqa: BLE001 - report every lost upload, not just the first
+            problems.append(f"acknowledged upload {aid} not processed: {str(e)[:300]}")
+            continue
+        if sha(srv.read_object(f"sources/{aid}")) != want:
+            problems.append(f"acknowledged upload {aid}: stored source differs from what was sent")
+    # Every viewer request the edge answered is an event; the analytics count is exact.
+    counted = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = requests.get(f"{srv.api}/v1/analytics/assets/{tele}", headers=srv.auth(), timeout=10)
+        counted = r.json().get("requests") if r.status_code == 200 else r.status_code
+        if counted == load.viewer_requests:
+            break
+        time.sleep(0.3)
+    if counted != load.viewer_requests:
+        problems.append(f"analytics counts {counted} viewer requests, the edge answered {load.viewer_requests}")
+    print(f"\n[{dependency}] readyz 200 {RECOVERY_S.get(dependency)} s after restart; acked uploads "
+          f"{len(load.acked)}; viewer requests {load.viewer_requests} {load.viewer_status}; api {load.api_status}")
+    assert not problems, f"{dependency}:\n" + "\n".join(problems[:30])
