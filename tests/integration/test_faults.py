@@ -18,7 +18,6 @@ ones from scripts/with-test-services. They are marked `slow`
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -33,8 +32,7 @@ from typing import Optional
 import pytest
 import requests
 
-from conftest import (REPO_ROOT, RendServer, backends, free_port, rend_bin, services_available, services_env,
-                      tail)
+from conftest import REPO_ROOT, RendServer, backends, free_port, rend_bin, services_available, services_env
 from edgeproc import SECRET, Edge, Origin, RendProcess, metrics, new_asset_id, sign
 
 READY_BOUND_S = 30.0  # a restarted dependency must be seen as ready again within this
@@ -56,7 +54,7 @@ def tiny_clips(tmp_path_factory) -> list:
     d = tmp_path_factory.mktemp("tiny-clips")
     for i, freq in enumerate((330, 550)):
         p = d / f"tiny{i}.mp4"
-        _ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=320x180:r=25:d=1", "-f", "lavfi", "-i", f"sine=f={freq}:d=1",
+        _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1", "-f", "lavfi", "-i", f"sine=f={freq}:d=1",
                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25",
                 "-c:a", "aac", "-b:a", "48k", "-shortest", "-movflags", "+faststart", str(p))
         out.append(p.read_bytes())
