@@ -533,6 +533,11 @@ def test_dependency_stopped_and_restarted_under_load(own_services, tiny_clips, d
         else:
             problems.append(f"/readyz while {dependency} was down: {seen} (expected 503 naming "
                             f"{READY_NAME[dependency]!r})")
+        if dependency == "s3":
+            # The edge's own readiness names its origin too.
+            r = requests.get(srv.edge + "/readyz", timeout=5)
+            if r.status_code != 503 or r.json().get("checks", {}).get("origin") != "down":
+                problems.append(f"edge /readyz while s3 was down: {r.status_code} {r.text[:200]}")
         before = load.viewer_requests
         time.sleep(3)  # the load keeps going against the missing dependency
         assert load.viewer_requests > before, "the edge stopped answering viewers"
@@ -550,6 +555,8 @@ def test_dependency_stopped_and_restarted_under_load(own_services, tiny_clips, d
         up_at = time.monotonic()
         wait_readyz(srv.api, 200, READY_BOUND_S, srv.proc)
         RECOVERY_S[dependency] = round(time.monotonic() - up_at, 2)
+        if dependency == "s3":
+            wait_readyz(srv.edge, 200, READY_BOUND_S, srv.proc)
         acked_before = len(load.acked)
         deadline = time.monotonic() + 30
         while len(load.acked) == acked_before:  # the load's own uploads work again
