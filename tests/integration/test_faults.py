@@ -12,11 +12,12 @@ Covered elsewhere, not repeated here:
 
 The dependency cases stop and restart DEDICATED Postgres, Redis, ClickHouse and
 s3rver instances (scripts/stack in a scratch dir, own ports), never the shared
-ones from scripts/with-test-services. They are marked `slow`
-(deselect with -m "not slow")."""
+ones from scripts/with-test-services. They are marked `slow` (~90 s together;
+deselect with -m "not slow")."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import os
 import shutil
@@ -493,6 +494,44 @@ class Load:
 RECOVERY_S: dict = {}
 
 
+def burst_failures(srv: RendServer, ready: str, when: str, n: int = 12) -> list:
+    """n API requests that need the database, one after the other; every failure."""
+    out = []
+    with requests.Session() as s:
+        for i in range(n):
+            path = (f"/v1/assets/{ready}", f"/api/player/{ready}", "/v1/assets?limit=5")[i % 3]
+            try:
+                r = s.get(srv.api + path, headers=srv.auth(), timeout=10)
+                if r.status_code != 200:
+                    out.append(f"{when}: GET {path} -> {r.status_code} {r.text[:150]}")
+            except requests.RequestException as e:
+                out.append(f"{when}: GET {path}: no answer ({e!r})")
+    return out
+
+
+@pytest.mark.slow
+def test_postgres_connections_terminated_the_next_requests_succeed(own_services):
+    """Postgres ends every session of Rend (a failover, an idle-session killer, an
+    operator): the pool must notice and reconnect, not fail the first statements."""
+    stack, srv, ready = own_services
+    assert not burst_failures(srv, ready, "before"), "the stack is not healthy to begin with"
+    # Several connections in the pool: concurrent requests.
+    with cf.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: requests.get(f"{srv.api}/v1/assets/{ready}", headers=srv.auth(), timeout=10),
+                      range(32)))
+    r = subprocess.run(["psql", "-X", "-q", "-tA", f"postgres://postgres@127.0.0.1:{stack.ports['PG']}/postgres", "-c",
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = 'rend' AND pid <> pg_backend_pid()"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip()) > 0, "Rend had no open database session to terminate"
+    problems = burst_failures(srv, ready, "after its sessions were terminated", n=24)
+    up = srv.create_upload()  # a write too
+    assert up["asset_id"]
+    assert requests.get(srv.api + "/readyz", timeout=5).status_code == 200
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dependency", ["redis", "clickhouse", "s3", "postgres"])
 def test_dependency_stopped_and_restarted_under_load(own_services, tiny_clips, dependency):
@@ -555,6 +594,8 @@ def test_dependency_stopped_and_restarted_under_load(own_services, tiny_clips, d
         up_at = time.monotonic()
         wait_readyz(srv.api, 200, READY_BOUND_S, srv.proc)
         RECOVERY_S[dependency] = round(time.monotonic() - up_at, 2)
+        # Ready means ready: the requests right after succeed (no stale connection fails them).
+        problems += burst_failures(srv, ready, f"right after {dependency} was ready again")
         if dependency == "s3":
             wait_readyz(srv.edge, 200, READY_BOUND_S, srv.proc)
         acked_before = len(load.acked)
