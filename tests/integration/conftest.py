@@ -492,3 +492,8 @@ def pytest_collection_modifyitems(session, config, items):
     """test_secrets.py greps every log and artifact the session produced, so it runs
     after every other module (stable order otherwise)."""
     items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_secrets.py"))
+
+
+def pytest_configure(config):
+    # The fault matrix's dependency restarts take ~30 s each: `-m "not slow"` skips them.
+    config.addinivalue_line("markers", "slow: long fault-injection cases (deselect with -m 'not slow')")
