@@ -19,6 +19,11 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
     boost::json::object checks{{"database", db ? "ok" : "down"},
                                {"coordination", coord ? "ok" : "down"},
                                {"object_store", obj.ok ? "ok" : "down"}};
+    // Analytics is reported but does not gate readiness (the seed's rule: Postgres,
+    // Redis, object storage): while it is away, edges spool their telemetry and
+    // uploads and playback go on, so taking every API process out of its load
+    // balancer would turn a lost dashboard into an outage.
+    bool analytics = d.analytics.healthy();
     boost::json::object body{{"ready", ok}, {"checks", checks}};
     if (!ok) {
       boost::json::array down;
@@ -26,6 +31,8 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
         if (v != "ok") down.push_back(boost::json::string(k));
       body["down"] = std::move(down);
     }
+    body["checks"].as_object()["analytics"] = analytics ? "ok" : "down";
+    if (!analytics) body["degraded"] = boost::json::array{"analytics"};
     return json_response(ok ? 200 : 503, body);
   });
   add_upload_routes(*r, d);

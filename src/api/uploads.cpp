@@ -21,8 +21,11 @@ http::Response too_large(const ApiDeps& d) {
 }
 
 // A receiving claim lasts this long unless renewed; a PUT renews it at most this often.
-constexpr int64_t kClaimLeaseMs = 5 * 60 * 1000;
-constexpr auto kClaimRenewEvery = std::chrono::seconds(30);
+// Short, because it is also how long the client of an API process that died mid-PUT
+// waits before its retry is accepted (409 with Retry-After meanwhile); one UPDATE
+// every few seconds per running upload is cheap.
+constexpr int64_t kClaimLeaseMs = 20 * 1000;
+constexpr auto kClaimRenewEvery = std::chrono::seconds(5);
 
 // Gives the claim back when the PUT ends without completing, so the client's retry
 // is accepted at once (a completed upload clears the claim itself).
@@ -109,6 +112,7 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
   if (!d.meta.claim_upload(upload->id, claim, d.clock.now_unix_ms(), kClaimLeaseMs)) {
     auto r = http::Response::error(409, "upload_in_progress",
                                    "another PUT of this upload is in progress; retry when it has finished or failed");
+    r.headers.set("Retry-After", std::to_string(kClaimLeaseMs / 4000));
     r.close = true;
     return r;
   }
