@@ -13,10 +13,13 @@ dev: deps configure
 	$(BUILD)/rend dev --data-dir $(DATA_DIR)
 
 # Unit and integration tests run with Postgres, Redis, ClickHouse and s3rver up on
-# free loopback ports, so every store backend's contract suite runs for real.
-test: deps-test build
+# free loopback ports, so every store backend's contract suite runs for real. The
+# unit tests run again under ASan+UBSan, and every fuzz target for a short budget
+# (`make fuzz` is the long run, on demand).
+test: deps-test build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
-	scripts/with-test-services $(MAKE) --no-print-directory unit integration
+	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
+	$(MAKE) --no-print-directory fuzz-ci
 
 deps:
 	scripts/bootstrap.sh
