@@ -25,6 +25,8 @@ IngestBuffer::~IngestBuffer() {
   }
   work_cv_.notify_one();
   flusher_.join();
+  std::unique_lock lock(mu_);
+  released_cv_.wait(lock, [&] { return admitted_ == 0; });
 }
 
 std::optional<IngestBuffer::Ticket> IngestBuffer::admit() {
@@ -38,6 +40,7 @@ std::optional<IngestBuffer::Ticket> IngestBuffer::admit() {
 void IngestBuffer::release(Ticket& t) {
   std::lock_guard lock(mu_);
   --admitted_;
+  released_cv_.notify_all();
   if (!t.submitted_) {
     // Refused (bad batch) or abandoned: the flusher may have been waiting for it.
     --decoding_;

@@ -27,8 +27,9 @@
 // arrived while the previous one ran.
 //
 // Threading: every method may be called from any thread. The destructor flushes what
-// is pending, answers its waiters, then joins the flusher; Tickets must not outlive
-// the buffer.
+// is pending, answers its waiters, joins the flusher, then waits for the last live
+// Ticket: a submitter that was just answered still releases its Ticket after
+// submit() returned, and that must not touch a destroyed buffer.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -97,6 +98,7 @@ class IngestBuffer {
   std::mutex mu_;
   std::condition_variable work_cv_;  // flusher: something changed
   std::condition_variable done_cv_;  // submitters: a flush finished
+  std::condition_variable released_cv_;  // the destructor: a Ticket was released
   std::vector<store::PlaybackEvent> pending_;
   std::shared_ptr<Flush> next_ = std::make_shared<Flush>();
   size_t admitted_ = 0;  // live tickets

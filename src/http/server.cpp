@@ -227,9 +227,11 @@ struct Server::Impl {
     for (int i = 0; i < std::max(1, opts.io_threads); ++i) {
       ctxs.push_back(std::make_unique<asio::io_context>(1));
       // Asio creates a context's reactor (epoll + eventfd descriptors) with its first
-      // socket; done now, so that it cannot fail (and throw out of the accept loop)
-      // when descriptors run out later.
+      // socket, and its timer service with its first timer; done now, so that neither
+      // can fail (and throw out of the accept loop, or leave a half-registered timer
+      // queue behind: UBSan saw one) when descriptors run out later.
       tcp::socket warm(*ctxs.back());
+      asio::steady_timer warm_timer(*ctxs.back());
     }
     streaming_cap = opts.max_streaming_bodies > 0 ? opts.max_streaming_bodies : std::max(1, opts.handler_threads / 2);
     acceptor.emplace(*ctxs[0]);

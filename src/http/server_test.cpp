@@ -434,9 +434,10 @@ TEST_F(ServerFixture, OversizedHeaderIs431AndLongRequestLineIsRefused) {
 TEST_F(ServerFixture, ControlCharactersAndBadVersionsAreRefused) {
   add_echo_routes();
   start();
-  expect_refused(*this, std::string("GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 41));
+  using namespace std::string_literals;  // ""s keeps the embedded NULs, with the right length
+  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"s);
   expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n");
-  expect_refused(*this, std::string("GET /o\0k HTTP/1.1\r\nHost: x\r\n\r\n", 31));
+  expect_refused(*this, "GET /o\0k HTTP/1.1\r\nHost: x\r\n\r\n"s);
   expect_refused(*this, "GET /ok HTTP/2.0\r\nHost: x\r\n\r\n");
   expect_refused(*this, "GET /ok HTTP/1.1 \r\nHost: x\r\n\r\n");
   expect_refused(*this, "GET  /ok HTTP/1.1\r\nHost: x\r\n\r\n");

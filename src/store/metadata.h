@@ -178,11 +178,9 @@ class MetadataStore {
   // Jobs that are queued or claimed (for tests and /readyz detail).
   virtual int64_t pending_job_count() = 0;
 
-  // Edge registry. A heartbeat inserts the edge or updates everything but
-  // registered_at_ms (which is set to last_heartbeat_at_ms on insert).
-  virtual void record_edge_heartbeat(const EdgeNode& edge) = 0;
-  // The registry's heartbeat, checked in one transaction so two edges racing for
-  // one id cannot both win. A record is fresh when its last heartbeat is at or
+  // Edge registry. The only write is this heartbeat, checked in one transaction so
+  // two edges racing for one id cannot both win. It inserts the edge or updates
+  // everything but registered_at_ms (set to last_heartbeat_at_ms on insert). A record is fresh when its last heartbeat is at or
   // after `fresh_since_ms`. A known id with the same region and base URL is
   // refreshed; with another region or URL it is refused while fresh (`conflict`)
   // and taken over once stale. A new id when `max_edges` ids are known first

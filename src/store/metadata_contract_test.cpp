@@ -240,9 +240,15 @@ TEST_P(MetadataContract, ReleasedJobIsClaimableAtOnceWithoutCostingAnAttempt) {
 
 TEST_P(MetadataContract, EdgeHeartbeatsRegisterAndRefresh) {
   EXPECT_TRUE(store_->list_edges().empty());
-  store_->record_edge_heartbeat({"edge-b", "london", "http://b:4102", "v1", 0, kT0, 10, 1});
-  store_->record_edge_heartbeat({"edge-a", "us-east", "http://a:4101", "v1", 0, kT0 + 1, 0, 0});
-  store_->record_edge_heartbeat({"edge-b", "london", "https://b.example", "v2", 0, kT0 + 5000, 2048, 3});
+  using store::EdgeHeartbeat;
+  EXPECT_EQ(store_->heartbeat_edge({"edge-b", "london", "http://b:4102", "v1", 0, kT0, 10, 1}, kT0, 16),
+            EdgeHeartbeat::recorded);
+  EXPECT_EQ(store_->heartbeat_edge({"edge-a", "us-east", "http://a:4101", "v1", 0, kT0 + 1, 0, 0}, kT0, 16),
+            EdgeHeartbeat::recorded);
+  // edge-b's record is stale by kT0 + 5000 (fresh since kT0 + 1): its new URL takes over.
+  EXPECT_EQ(store_->heartbeat_edge({"edge-b", "london", "https://b.example", "v2", 0, kT0 + 5000, 2048, 3}, kT0 + 1,
+                                   16),
+            EdgeHeartbeat::taken_over);
   auto edges = store_->list_edges();
   ASSERT_EQ(edges.size(), 2u);
   EXPECT_EQ(edges[0].edge_id, "edge-a");

@@ -120,7 +120,6 @@ class PostgresMetadataStore final : public MetadataStore {
   bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
                           int64_t lease_ms) override;
   void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
-  void record_edge_heartbeat(const EdgeNode& edge) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
@@ -481,22 +480,6 @@ void PostgresMetadataStore::fail_job(const std::string& job_id, const std::strin
 int64_t PostgresMetadataStore::pending_job_count() {
   return pool_.run([](Connection& c) {
     return c.exec("SELECT count(*) FROM rend.jobs WHERE status IN ('queued', 'claimed')").int64(0, 0);
-  });
-}
-
-void PostgresMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
-  pool_.run([&](Connection& c) {
-    Params p;
-    p.add(e.edge_id).add(e.region).add(e.base_url).add(e.version).add(e.last_heartbeat_at_ms).add(e.cache_bytes).add(
-        e.cache_objects);
-    c.exec(
-        "INSERT INTO rend.edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at,"
-        " cache_bytes, cache_objects) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)"
-        " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
-        " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
-        " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
-        p);
-    return 0;
   });
 }
 

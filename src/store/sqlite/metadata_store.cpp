@@ -442,24 +442,6 @@ int64_t SqliteMetadataStore::pending_job_count() {
   return s.int64(0);
 }
 
-void SqliteMetadataStore::record_edge_heartbeat(const EdgeNode& e) {
-  std::lock_guard lock(mu_);
-  Stmt(*db_,
-       "INSERT INTO edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes,"
-       " cache_objects) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)"
-       " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
-       " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
-       " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects")
-      .bind(1, e.edge_id)
-      .bind(2, e.region)
-      .bind(3, e.base_url)
-      .bind(4, e.version)
-      .bind(5, e.last_heartbeat_at_ms)
-      .bind(6, e.cache_bytes)
-      .bind(7, e.cache_objects)
-      .run();
-}
-
 EdgeHeartbeat SqliteMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fresh_since_ms, uint64_t max_edges) {
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);

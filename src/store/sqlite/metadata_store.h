@@ -64,7 +64,6 @@ class SqliteMetadataStore final : public MetadataStore {
   bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
                           int64_t lease_ms) override;
   void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
-  void record_edge_heartbeat(const EdgeNode& edge) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
