@@ -111,9 +111,14 @@ bool find_uri_attributes(std::string_view list, std::vector<std::pair<size_t, si
   }
 }
 
+// White space as media::parse_media_playlist trims it, so that the parser and the
+// rewriter agree on which lines are blank, tags or URIs (a fuzz finding: an indented
+// "#EXTINF" or a stray CR was a tag or blank to one and a URI to the other).
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
 bool is_blank(std::string_view s) {
   for (char c : s)
-    if (c != ' ' && c != '\t') return false;
+    if (!is_space(c)) return false;
   return true;
 }
 
@@ -144,14 +149,19 @@ std::string add_query_to_playlist_uris(std::string_view playlist, std::string_vi
       eol = playlist.substr(end - 1, eol.size() + 1);
     }
 
-    if (line.empty() || is_blank(line)) {
-      out.append(line);
-    } else if (line.front() != '#') {
-      // URI line. Trailing whitespace is kept after the URI rather than folded into it.
+    size_t lead = 0;
+    while (lead < line.size() && is_space(line[lead])) ++lead;
+    if (lead == line.size()) {
+      out.append(line);  // blank
+    } else if (line[lead] != '#') {
+      // URI line. White space around the URI is kept outside it, not folded into it.
       size_t uri_end = line.size();
-      while (uri_end > 0 && (line[uri_end - 1] == ' ' || line[uri_end - 1] == '\t')) --uri_end;
-      out.append(rewrite(line.substr(0, uri_end)));
+      while (uri_end > lead && is_space(line[uri_end - 1])) --uri_end;
+      out.append(line.substr(0, lead));
+      out.append(rewrite(line.substr(lead, uri_end - lead)));
       out.append(line.substr(uri_end));
+    } else if (lead > 0) {
+      out.append(line);  // an indented tag: left alone (ffmpeg never writes one)
     } else if (line.substr(0, 7) == "#EXT-X-" && line.find(':') != std::string_view::npos) {
       size_t colon = line.find(':');
       std::string_view list = line.substr(colon + 1);

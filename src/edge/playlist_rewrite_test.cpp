@@ -213,3 +213,12 @@ TEST(PlaylistRewrite, EdgeInputs) {
   EXPECT_EQ(add_query_to_playlist_uris("a.ts\n", "", "v"), "a.ts\n");
   EXPECT_EQ(add_query_to_playlist_uris("a.ts\n", "t", ""), "a.ts?t=\n");
 }
+
+// The rewriter reads lines as media::parse_media_playlist does (fuzz findings): an
+// indented tag is a tag, a line of white space and CRs is blank, and white space
+// around a URI stays outside it.
+TEST(PlaylistRewrite, LinesReadAsTheParserReadsThem) {
+  EXPECT_EQ(add_query_to_playlist_uris("  #EXTINF:4,\nseg.ts\n", "t", "v"), "  #EXTINF:4,\nseg.ts?t=v\n");
+  EXPECT_EQ(add_query_to_playlist_uris("\r\r\nseg.ts\r\n", "t", "v"), "\r\r\nseg.ts?t=v\r\n");
+  EXPECT_EQ(add_query_to_playlist_uris("  seg.ts\r\r\n", "t", "v"), "  seg.ts?t=v\r\r\n");
+}
