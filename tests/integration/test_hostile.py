@@ -99,7 +99,9 @@ _seeded: dict = {}
 def assets_of(srv: RendServer) -> dict:
     """Three seeded assets per server, plus canaries just outside them: one at the
     object store's root and (embedded) one beside the object store."""
-    key = id(srv)
+    # Keyed by the server's data dir, not id(srv): a finished session server's object
+    # can be freed and the next one allocated at the same address.
+    key = str(srv.data_dir)
     if key not in _seeded:
         put_object(srv, "canary.m3u8", CANARY)
         if srv.backend == "embedded":
