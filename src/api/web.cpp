@@ -30,15 +30,7 @@ http::Response static_file(const std::string& path, const std::string& type, con
 
 // "'sha256-<standard base64>'" of `text`, the CSP source expression that allows
 // exactly this inline block.
-std::string csp_hash(std::string_view text) {
-  auto hex = core::sha256_hex(text);
-  std::string raw;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) raw.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  std::string b64 = core::base64url_encode(raw);
-  for (char& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
-  while (b64.size() % 4) b64.push_back('=');
-  return "'sha256-" + b64 + "'";
-}
+std::string csp_hash(std::string_view text) { return "'sha256-" + core::base64_encode(core::sha256(text)) + "'"; }
 
 // Hashes of every `<tag>…</tag>` block (attribute-less opening tag, as in web/).
 std::string inline_hashes(const std::string& html, const std::string& tag) {
