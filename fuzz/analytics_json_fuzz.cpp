@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "fuzz_util.h"
-#include "store/analytics_json.h"
+#include "telemetry/wire.h"
 
 using namespace rend;
 
@@ -23,18 +23,18 @@ bool same(const store::PlaybackEvent& a, const store::PlaybackEvent& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  const auto first = store::decode_batch(body, 1000);
+  const auto first = telemetry::decode_batch(body, 1000);
   if (!first.ok()) {
     FUZZ_CHECK(first.events.empty() || true);
     return 0;
   }
   FUZZ_CHECK(!first.events.empty() && first.events.size() <= 1000);
   for (const auto& e : first.events) {
-    FUZZ_CHECK(!store::check_event(e).has_value());
+    FUZZ_CHECK(!telemetry::check_event(e).has_value());
     FUZZ_CHECK(e.batch_id == first.batch_id);
   }
-  const std::string once = store::encode_batch(first.batch_id, first.events);
-  const auto second = store::decode_batch(once, 1000);
+  const std::string once = telemetry::encode_batch(first.batch_id, first.events);
+  const auto second = telemetry::decode_batch(once, 1000);
   if (!second.ok()) {
     std::fprintf(stderr, "re-encoded batch refused: %s\n", second.error.c_str());
     FUZZ_CHECK(second.ok());
@@ -46,6 +46,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Three decimals on the wire.
     FUZZ_CHECK(std::abs(first.events[i].media_seconds - second.events[i].media_seconds) <= 0.0005 + 1e-9);
   }
-  FUZZ_CHECK(store::encode_batch(second.batch_id, second.events) == once);
+  FUZZ_CHECK(telemetry::encode_batch(second.batch_id, second.events) == once);
   return 0;
 }

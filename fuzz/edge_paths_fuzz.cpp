@@ -6,15 +6,15 @@
 #include <string_view>
 
 #include "core/ids.h"
-#include "edge/paths.h"
+#include "playback/paths.h"
 #include "fuzz_util.h"
 
 using namespace rend;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view path(reinterpret_cast<const char*>(data), size);
-  const auto ref = edge::parse_playback_target(path);
-  (void)edge::content_type_for(path);
+  const auto ref = playback::parse_playback_target(path);
+  (void)playback::content_type_for(path);
   if (!ref) return 0;
   FUZZ_CHECK(core::is_valid_id(ref->asset_id));
   FUZZ_CHECK("/v/" + ref->asset_id + "/" + ref->path == path);
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(ref->path.find("..") == std::string::npos || ref->path.find("/.") == std::string::npos);
   FUZZ_CHECK(ref->path.front() != '.' && ref->path.find("/.") == std::string::npos);
   FUZZ_CHECK(ref->path.find("//") == std::string::npos && ref->path.back() != '/');
-  const std::string key = edge::object_key_for(*ref);
+  const std::string key = playback::object_key_for(*ref);
   FUZZ_CHECK(key == "assets/" + ref->asset_id + "/" + ref->path);
   const auto slash = ref->path.find('/');
   FUZZ_CHECK(ref->tier == (slash == std::string::npos ? std::string() : ref->path.substr(0, slash)));

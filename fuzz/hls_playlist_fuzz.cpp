@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "edge/playlist_rewrite.h"
+#include "hls/rewrite.h"
 #include "fuzz_util.h"
-#include "media/hls.h"
+#include "hls/playlist.h"
 
 using namespace rend;
 
@@ -28,16 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const std::string_view value = fuzz::take_line(in);
 
-  const auto info = media::parse_media_playlist(in);
+  const auto info = hls::parse_media_playlist(in);
   FUZZ_CHECK(info.durations.size() == info.segment_uris.size());
 
-  const std::string once = edge::add_query_to_playlist_uris(in, "token", value);
+  const std::string once = hls::add_query_to_playlist_uris(in, "token", value);
   FUZZ_CHECK(count(once, '\n') == count(in, '\n'));
-  const std::string twice = edge::add_query_to_playlist_uris(once, "token", value);
+  const std::string twice = hls::add_query_to_playlist_uris(once, "token", value);
   FUZZ_CHECK(twice == once);
   // The rewritten playlist still lists the same segments: the parser and the
   // rewriter agree on blank, tag and URI lines (indented tags and stray CRs included).
-  const auto after = media::parse_media_playlist(once);
+  const auto after = hls::parse_media_playlist(once);
   FUZZ_CHECK(after.segment_uris.size() == info.segment_uris.size());
   return 0;
 }

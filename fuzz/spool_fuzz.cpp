@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "edge/telemetry/spool.h"
+#include "telemetry/spool.h"
 #include "fuzz_util.h"
 
 using namespace rend;
@@ -41,20 +41,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(dir() / "seg-00000000000000000001.spool", std::ios::binary);
     out.write(reinterpret_cast<const char*>(data), std::streamsize(size));
   }
-  edge::telemetry::Spool spool({dir().string(), 1u << 20, 1u << 16});
+  telemetry::Spool spool({dir().string(), 1u << 20, 1u << 16});
   size_t records = 0;
   uint64_t payload = 0;
   while (auto r = spool.front()) {
-    FUZZ_CHECK(r->size() <= edge::telemetry::Spool::kMaxRecordBytes);
-    payload += r->size() + edge::telemetry::Spool::kRecordHeaderBytes;
+    FUZZ_CHECK(r->size() <= telemetry::Spool::kMaxRecordBytes);
+    payload += r->size() + telemetry::Spool::kRecordHeaderBytes;
     FUZZ_CHECK(payload <= size);  // nothing is made up beyond the file
     spool.pop_front();
-    FUZZ_CHECK(++records <= size / edge::telemetry::Spool::kRecordHeaderBytes + 1);
+    FUZZ_CHECK(++records <= size / telemetry::Spool::kRecordHeaderBytes + 1);
   }
   FUZZ_CHECK(spool.empty());
   FUZZ_CHECK(spool.files() == 0);
   // The spool stays writable after whatever it recovered.
-  FUZZ_CHECK(spool.append("after") == edge::telemetry::Spool::AppendResult::ok);
+  FUZZ_CHECK(spool.append("after") == telemetry::Spool::AppendResult::ok);
   auto again = spool.front();
   FUZZ_CHECK(again && *again == "after");
   return 0;

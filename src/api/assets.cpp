@@ -5,7 +5,7 @@
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "edge/control.h"
+#include "control/edge_control.h"
 
 namespace rend::api {
 namespace {
@@ -56,9 +56,9 @@ http::Response delete_asset(const ApiDeps& d, http::Request& req) {
     n += d.objects.delete_prefix("sources/" + a.id);
     // Best effort and off the request path: an edge that is down must not fail or
     // slow the delete.
-    for (const auto& url : edge::control_urls(d.meta, d.cfg.edge_purge_urls, "/internal/purge",
+    for (const auto& url : control::control_urls(d.meta, d.cfg.edge_purge_urls, "/internal/purge",
                                               d.clock.now_unix_ms(), d.cfg.active_heartbeat_window_secs))
-      edge::notify_edge_async("edge_purge", url, d.cfg.common.edge_internal_token, a.id,
+      control::notify_edge_async("edge_purge", url, d.cfg.common.edge_internal_token, a.id,
                             std::chrono::seconds(5));
     core::log::info("asset_deleted", {{"asset_id", a.id}, {"objects_removed", static_cast<uint64_t>(n)}});
     auto updated = d.meta.get_asset(a.id);

@@ -1,5 +1,5 @@
 // The edge registry's API side (SPEC §6): edges register and heartbeat with the
-// internal token; the registry drives warm/purge fanout (edge/control.h).
+// internal token; the registry drives warm/purge fanout (control/edge_control.h).
 #include <algorithm>
 #include <regex>
 

@@ -12,8 +12,8 @@
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/ids.h"
-#include "edge/paths.h"
-#include "edge/playlist_rewrite.h"
+#include "playback/paths.h"
+#include "hls/rewrite.h"
 
 namespace rend::api {
 namespace {
@@ -93,7 +93,7 @@ class ObjectSource final : public http::BodySource {
 http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   const auto& id = req.params["id"];
   // Reuse the edge's strict validation by checking the equivalent edge path.
-  auto ref = edge::parse_playback_target("/v/" + id + "/" + req.params["path"]);
+  auto ref = playback::parse_playback_target("/v/" + id + "/" + req.params["path"]);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
   auto query_token = req.query_param("token");
   auto token = query_token ? query_token : req.cookie(kCookie);
@@ -103,18 +103,18 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   if (st == auth::TokenStatus::wrong_asset)
     return http::Response::error(403, "wrong_asset", "this credential is for another asset");
   if (st != auth::TokenStatus::ok) return http::Response::error(401, "invalid_token", "invalid playback credential");
-  auto reader = d.objects.get(edge::object_key_for(*ref));
+  auto reader = d.objects.get(playback::object_key_for(*ref));
   if (!reader) return http::Response::error(404, "not_found", "no such artifact");
   http::Response res;
-  res.headers.set("Content-Type", edge::content_type_for(ref->path));
+  res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("x-rend-fallback", "legacy-artifact-route");
-  bool playlist = ref->kind == edge::ArtifactKind::master || ref->kind == edge::ArtifactKind::playlist;
+  bool playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
   res.headers.set("Cache-Control", playlist ? "private, max-age=1" : "private, max-age=31536000, immutable");
   if (playlist) {
     std::string text;
     std::vector<char> buf(64 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);
-    res.body = query_token ? edge::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
+    res.body = query_token ? hls::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
     return res;
   }
   res.source_length = reader->size();

@@ -14,10 +14,10 @@
 #include <memory>
 
 #include "api/common.h"
-#include "api/ingest_buffer.h"
+#include "telemetry/ingest_buffer.h"
 #include "auth/api_keys.h"
 #include "core/log.h"
-#include "store/analytics_json.h"
+#include "telemetry/wire.h"
 
 namespace rend::api {
 namespace {
@@ -36,7 +36,7 @@ http::Response unavailable(std::string_view code, std::string_view message, int 
   return r;
 }
 
-http::Response ingest(const ApiDeps& d, IngestBuffer& buffer, http::Request& req) {
+http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::Request& req) {
   const auto& token = d.cfg.internal_telemetry_token;
   if (token.empty())
     return unavailable("telemetry_disabled", "telemetry ingest is off: REND_INTERNAL_TELEMETRY_TOKEN is not set", 60);
@@ -48,7 +48,7 @@ http::Response ingest(const ApiDeps& d, IngestBuffer& buffer, http::Request& req
   auto ticket = buffer.admit();
   if (!ticket) return unavailable("telemetry_busy", "too many telemetry batches in flight; retry shortly", 1);
 
-  auto batch = store::decode_batch(req.body, kMaxEventsPerBatch);
+  auto batch = telemetry::decode_batch(req.body, kMaxEventsPerBatch);
   if (!batch.ok()) {
     // The error names a field, never a value, so it is safe to log.
     core::log::warn("telemetry_batch_refused", {{"error", batch.error}, {"bytes", uint64_t(req.body.size())}});
@@ -65,7 +65,7 @@ http::Response ingest(const ApiDeps& d, IngestBuffer& buffer, http::Request& req
 void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   // Owned by the handler, so by the router: the flusher stops (after writing what is
   // pending) when the server that holds the router is destroyed.
-  auto buffer = std::make_shared<IngestBuffer>(d.analytics, IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
+  auto buffer = std::make_shared<telemetry::IngestBuffer>(d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
   http::RouteOptions opts;
   // 0 only in a hand-built config (tests); from_env always sets the 8 MiB default.
   opts.max_body_bytes = d.cfg.telemetry_max_batch_bytes ? d.cfg.telemetry_max_batch_bytes : 8ull << 20;

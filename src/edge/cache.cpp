@@ -12,7 +12,7 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
-#include "media/hls.h"
+#include "hls/playlist.h"
 
 namespace fs = std::filesystem;
 
@@ -555,7 +555,7 @@ FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& 
 
 void DiskCache::learn_segment_durations_locked(const std::string& key, Entry& e) {
   auto dir = key.substr(0, key.rfind('/') + 1);
-  auto info = media::parse_media_playlist(*e.body);
+  auto info = hls::parse_media_playlist(*e.body);
   e.taught.clear();
   e.taught.reserve(info.segment_uris.size());
   for (size_t i = 0; i < info.segment_uris.size(); ++i) {

@@ -14,8 +14,8 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "edge/conditional.h"
-#include "edge/paths.h"
-#include "edge/playlist_rewrite.h"
+#include "playback/paths.h"
+#include "hls/rewrite.h"
 #include "http/cors.h"
 
 namespace rend::edge {
@@ -23,12 +23,12 @@ namespace {
 
 constexpr const char* kCookie = "rend_playback";
 
-const char* cache_control_for(ArtifactKind kind) {
+const char* cache_control_for(playback::ArtifactKind kind) {
   // Credentialed responses: private. Segments and posters never change under a
   // name; playlists do while an asset is still being transcoded.
   switch (kind) {
-    case ArtifactKind::master:
-    case ArtifactKind::playlist: return "private, max-age=1";
+    case playback::ArtifactKind::master:
+    case playback::ArtifactKind::playlist: return "private, max-age=1";
     default: return "private, max-age=31536000, immutable";
   }
 }
@@ -128,7 +128,7 @@ struct Credential {
   http::Response refusal;                  // status 0 = accepted
 };
 
-Credential check_credential(const EdgeDeps& d, const http::Request& req, const ArtifactRef& ref) {
+Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
   Credential c;
   c.refusal.status = 0;
   c.query_token = req.query_param("token");
@@ -186,27 +186,27 @@ http::Response range_not_satisfiable(uint64_t size) {
 
 http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt = 0) {
   // 1. The path, before anything touches disk or origin.
-  auto ref = parse_playback_target(req.path);
+  auto ref = playback::parse_playback_target(req.path);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
 
   // 2. The credential, checked locally.
   auto cred = check_credential(d, req, *ref);
   if (cred.refusal.status != 0) return std::move(cred.refusal);
 
-  bool is_playlist = ref->kind == ArtifactKind::master || ref->kind == ArtifactKind::playlist;
-  auto key = object_key_for(*ref);
+  bool is_playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
+  auto key = playback::object_key_for(*ref);
   std::optional<int64_t> max_age;
   if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
   http::Response res;
-  res.headers.set("Content-Type", content_type_for(ref->path));
+  res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("Cache-Control", cache_control_for(ref->kind));
 
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
   // body depends on the token, so it gets no ETag and no ranges.
   auto rewritten = [&](const std::string& text) {
-    res.body = add_query_to_playlist_uris(text, "token", *cred.query_token);
+    res.body = hls::add_query_to_playlist_uris(text, "token", *cred.query_token);
     return std::move(res);
   };
 
@@ -359,7 +359,7 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
     if (!p->is_array()) return http::Response::error(400, "invalid_request", "paths must be an array of artifact paths");
     std::vector<std::string> paths;
     for (const auto& v : p->as_array()) {
-      if (!v.is_string() || !parse_playback_target("/v/" + *asset + "/" + std::string(v.as_string())))
+      if (!v.is_string() || !playback::parse_playback_target("/v/" + *asset + "/" + std::string(v.as_string())))
         return http::Response::error(400, "invalid_request", "paths must name artifacts, e.g. \"720p/seg_00000.ts\"");
       paths.emplace_back(v.as_string());
     }
@@ -368,12 +368,12 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
     if (!warm_one("master.m3u8"))
       return http::Response::error(404, "not_found", "asset has no master playlist");
     for (const auto& variant : uris_of(text_of("master.m3u8"))) {
-      if (!parse_playback_target("/v/" + *asset + "/" + variant)) continue;
+      if (!playback::parse_playback_target("/v/" + *asset + "/" + variant)) continue;
       if (!warm_one(variant)) continue;
       auto dir = variant.substr(0, variant.rfind('/') + 1);
       auto segs = uris_of(text_of(variant));
       for (size_t i = 0; i < segs.size() && i < 2; ++i)
-        if (parse_playback_target("/v/" + *asset + "/" + dir + segs[i])) warm_one(dir + segs[i]);
+        if (playback::parse_playback_target("/v/" + *asset + "/" + dir + segs[i])) warm_one(dir + segs[i]);
     }
   }
   return http::Response::json(200, "{\"asset_id\":\"" + *asset + "\",\"warmed\":" + std::to_string(warmed) +
@@ -494,7 +494,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       return;
     }
     if (!sink) return;
-    auto ref = parse_playback_target(path);
+    auto ref = playback::parse_playback_target(path);
     if (!ref) return;  // not a playback path: nothing to attribute it to
     store::PlaybackEvent ev;
     ev.ts_ms = d.clock.now_unix_ms() -
@@ -504,10 +504,10 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     ev.asset_id = std::move(ref->asset_id);
     ev.artifact = std::move(ref->path);
     switch (ref->kind) {
-      case ArtifactKind::master: ev.kind = "master"; break;
-      case ArtifactKind::playlist: ev.kind = "playlist"; break;
-      case ArtifactKind::segment: ev.kind = "segment"; break;
-      case ArtifactKind::poster: ev.kind = "poster"; break;
+      case playback::ArtifactKind::master: ev.kind = "master"; break;
+      case playback::ArtifactKind::playlist: ev.kind = "playlist"; break;
+      case playback::ArtifactKind::segment: ev.kind = "segment"; break;
+      case playback::ArtifactKind::poster: ev.kind = "poster"; break;
       default: ev.kind = "other";
     }
     ev.tier = std::move(ref->tier);
@@ -534,7 +534,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // Delivered media time: the segment's EXTINF duration times the share of its
     // bytes actually sent (a range, or a response the viewer or origin cut short,
     // counts what was sent, not what Content-Length announced).
-    if (ref->kind == ArtifactKind::segment) {
+    if (ref->kind == playback::ArtifactKind::segment) {
       double secs = d.cache.segment_seconds("assets/" + ev.asset_id + "/" + ev.artifact);
       double total = 0;  // bytes of the whole segment
       if (status == 206) {

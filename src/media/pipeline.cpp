@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "core/log.h"
-#include "media/hls.h"
+#include "hls/playlist.h"
 
 namespace rend::media {
 namespace fs = std::filesystem;
@@ -183,7 +183,7 @@ struct Rendition {
       return;
     }
     if (text == last_playlist) return;
-    MediaPlaylistInfo pl = parse_media_playlist(text);
+    hls::MediaPlaylistInfo pl = hls::parse_media_playlist(text);
     for (size_t i = uploaded; i < pl.segment_uris.size(); ++i) {
       const std::string& uri = pl.segment_uris[i];
       if (!valid_segment_name(uri)) throw StepError("transcode_failed", "unexpected segment name in playlist");
@@ -365,11 +365,11 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
           Rendition src{"src", src_dir, prefix + "src/"};
           src.publish(objects_, true, nullptr);
           auto [peak, avg] = src.measured_bandwidth();
-          Variant v{"src/index.m3u8", std::max(peak, int64_t(std::llround(avg * 1.2))), info.width, info.height,
+          hls::Variant v{"src/index.m3u8", std::max(peak, int64_t(std::llround(avg * 1.2))), info.width, info.height,
                     codecs_for_source(info), info.fps, avg};
           std::lock_guard lock(mu);
           if (master == Master::none) {
-            objects_.put_bytes(prefix + "master.m3u8", master_playlist({v}));
+            objects_.put_bytes(prefix + "master.m3u8", hls::master_playlist({v}));
             master = Master::fast;
           }
           fast_ready = true;
@@ -415,9 +415,9 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     if (hooks.on_playable) hooks.on_playable(tiers, billing);
   };
   auto ladder_variants = [&](bool measured) {
-    std::vector<Variant> vs;
+    std::vector<hls::Variant> vs;
     for (size_t i = 0; i < ladder.size(); ++i) {
-      Variant v{ladder[i].name + "/index.m3u8", tiers[i].bandwidth, ladder[i].width, ladder[i].height,
+      hls::Variant v{ladder[i].name + "/index.m3u8", tiers[i].bandwidth, ladder[i].width, ladder[i].height,
                 ladder[i].codecs, out_fps.value, 0};
       if (measured) {
         auto [peak, avg] = rends[i].measured_bandwidth();
@@ -457,7 +457,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
         std::all_of(rends.begin(), rends.end(), [](const Rendition& r) { return r.playlist_uploaded && r.uploaded > 0; })) {
       std::lock_guard lock(mu);
       if (master == Master::none) {
-        objects_.put_bytes(prefix + "master.m3u8", master_playlist(ladder_variants(false)));
+        objects_.put_bytes(prefix + "master.m3u8", hls::master_playlist(ladder_variants(false)));
         master = Master::ladder_partial;
       }
       call_playable();
@@ -566,7 +566,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     for (size_t i = 0; i < tiers.size(); ++i) tiers[i].bandwidth = variants[i].bandwidth;
     {
       std::lock_guard lock(mu);
-      objects_.put_bytes(prefix + "master.m3u8", master_playlist(variants));
+      objects_.put_bytes(prefix + "master.m3u8", hls::master_playlist(variants));
       master = Master::final;
     }
     if (!poster_done.load()) poster_with_fallback();

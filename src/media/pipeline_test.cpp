@@ -10,7 +10,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "media/hls.h"
+#include "hls/playlist.h"
 #include "store/factory.h"
 
 namespace rend::media {
@@ -144,7 +144,7 @@ class PipelineRun : public ::testing::Test {
                 std::string::npos);
       EXPECT_NE(master.find("\n" + t.name + "/index.m3u8\n"), std::string::npos) << master;
       std::string pl = read_all(dir / t.name / "index.m3u8");
-      auto info = parse_media_playlist(pl);
+      auto info = hls::parse_media_playlist(pl);
       EXPECT_TRUE(info.ended) << pl;
       EXPECT_TRUE(pl.ends_with("#EXT-X-ENDLIST\n")) << pl;
       ASSERT_FALSE(info.segment_uris.empty());
@@ -233,7 +233,7 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   EXPECT_NE(read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8").find("CODECS=\"avc1.64001e,mp4a.40.2\""),
             std::string::npos);
   // The remuxed rendition stays for players that loaded the early master.
-  auto src_pl = parse_media_playlist(read_all(root_ / "objects" / "assets" / "ast_fast" / "src" / "index.m3u8"));
+  auto src_pl = hls::parse_media_playlist(read_all(root_ / "objects" / "assets" / "ast_fast" / "src" / "index.m3u8"));
   EXPECT_TRUE(src_pl.ended);
   EXPECT_FALSE(src_pl.segment_uris.empty());
   check_published("ast_fast", res, 640, 360);

@@ -9,7 +9,7 @@
 #include "auth/api_keys.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "edge/control.h"
+#include "control/edge_control.h"
 #include "roles/roles.h"
 #include "store/factory.h"
 
@@ -133,7 +133,7 @@ int run_api(const std::vector<std::string>& args) {
   core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
   wait_for_shutdown_signal();
   api.stop();
-  edge::stop_control_dispatch();  // purges in flight finish (bounded by their timeout)
+  control::stop_control_dispatch();  // purges in flight finish (bounded by their timeout)
   return 0;
 }
 
@@ -147,7 +147,7 @@ int run_worker(const std::vector<std::string>& args) {
   w.start();
   wait_for_shutdown_signal();
   w.stop();
-  edge::stop_control_dispatch();  // warms in flight finish (bounded by their timeout)
+  control::stop_control_dispatch();  // warms in flight finish (bounded by their timeout)
   return 0;
 }
 
@@ -261,7 +261,7 @@ int run_dev(const std::vector<std::string>& args) {
   core::log::info("shutdown", {{"signal", sig}});
   api.stop();
   worker.stop();
-  edge::stop_control_dispatch();  // before the edges it calls go away
+  control::stop_control_dispatch();  // before the edges it calls go away
   for (auto& e : edges) e->stop();
   return 0;
 }

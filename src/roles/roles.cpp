@@ -16,8 +16,8 @@
 #include "edge/cache.h"
 #include "edge/edge.h"
 #include "edge/registrar.h"
-#include "edge/telemetry/pipeline.h"
-#include "store/analytics_json.h"
+#include "telemetry/pipeline.h"
+#include "telemetry/wire.h"
 #include "http/server.h"
 #include "store/factory.h"
 #include "worker/worker.h"
@@ -137,28 +137,28 @@ edge::CacheOptions cache_options(const core::EdgeConfig& c) {
 }
 
 // The telemetry pipeline, when this edge has somewhere to send events.
-std::unique_ptr<edge::telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
+std::unique_ptr<telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
   const auto& t = c.telemetry;
   if (!t.enabled) return nullptr;
   if (t.ingest_url.empty()) {
     core::log::warn("edge_telemetry_off", {{"reason", "no REND_EDGE_TELEMETRY_INGEST_URL or REND_CONTROL_PLANE_URL"}});
     return nullptr;
   }
-  edge::telemetry::Options o;
+  telemetry::Options o;
   o.queue_capacity = t.queue_capacity;
   o.batch_size = t.batch_size;
   o.flush_interval = std::chrono::milliseconds(t.flush_interval_ms);
   o.request_timeout = std::chrono::milliseconds(t.request_timeout_ms);
   o.spool_dir = t.spool_dir;
   o.spool_max_bytes = t.spool_max_bytes;
-  return std::make_unique<edge::telemetry::Pipeline>(
+  return std::make_unique<telemetry::Pipeline>(
       o, [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
-        return store::encode_batch(batch_id, events);
+        return telemetry::encode_batch(batch_id, events);
       },
-      edge::telemetry::http_sender(t.ingest_url, t.token, o.request_timeout));
+      telemetry::http_sender(t.ingest_url, t.token, o.request_timeout));
 }
 
-void render_telemetry(const edge::telemetry::Pipeline& p, std::string& out) {
+void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
   auto s = p.stats();
   using edge::render_metric;
   render_metric(out, "rend_edge_telemetry_queued", "gauge", "Playback events in memory, not yet sent or spooled.", double(s.queued));
@@ -178,7 +178,7 @@ struct EdgeRole::Impl {
   core::SystemClock clock;
   edge::DiskCache cache;
   edge::EdgeMetrics metrics;
-  std::unique_ptr<edge::telemetry::Pipeline> telemetry;
+  std::unique_ptr<telemetry::Pipeline> telemetry;
   edge::EdgeDeps deps;
   edge::Registrar registrar;
   std::unique_ptr<http::Server> server, internal_server;

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/log.h"
-#include "edge/control.h"
+#include "control/edge_control.h"
 #include "media/pipeline.h"
 #include "media/probe.h"
 
@@ -202,9 +202,9 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
 // Best effort, off the job's critical path: a slow or absent edge only means the
 // first viewer sees a MISS.
 void MediaWorker::warm_edge(const std::string& asset_id) {
-  for (const auto& url : edge::control_urls(meta_, cfg_.edge_warm_urls, "/internal/warm", clock_.now_unix_ms(),
+  for (const auto& url : control::control_urls(meta_, cfg_.edge_warm_urls, "/internal/warm", clock_.now_unix_ms(),
                                             cfg_.active_heartbeat_window_secs))
-    edge::notify_edge_async("edge_warm", url, cfg_.common.edge_internal_token, asset_id,
+    control::notify_edge_async("edge_warm", url, cfg_.common.edge_internal_token, asset_id,
                           std::chrono::seconds(30));
 }
 

@@ -1,9 +1,9 @@
-#include "edge/playlist_rewrite.h"
+#include "hls/rewrite.h"
 
 #include <utility>
 #include <vector>
 
-namespace rend::edge {
+namespace rend::hls {
 namespace {
 
 // RFC 3986 section 2.3.
@@ -187,4 +187,4 @@ std::string add_query_to_playlist_uris(std::string_view playlist, std::string_vi
   return out;
 }
 
-}  // namespace rend::edge
+}  // namespace rend::hls

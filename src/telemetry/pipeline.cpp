@@ -1,4 +1,4 @@
-#include "edge/telemetry/pipeline.h"
+#include "telemetry/pipeline.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,9 +11,9 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
-#include "edge/telemetry/spool.h"
+#include "telemetry/spool.h"
 
-namespace rend::edge::telemetry {
+namespace rend::telemetry {
 namespace {
 
 namespace log = core::log;
@@ -575,4 +575,4 @@ Stats Pipeline::stats() const {
   return s;
 }
 
-}  // namespace rend::edge::telemetry
+}  // namespace rend::telemetry

@@ -1,4 +1,4 @@
-#include "store/analytics_json.h"
+#include "telemetry/wire.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <functional>
 
-namespace rend::store {
+namespace rend::telemetry {
 namespace {
 
 PlaybackEvent event(int i) {
@@ -208,4 +208,4 @@ TEST(AnalyticsJson, CheckEventFlagsWhatTheEdgeShouldNotSend) {
 }
 
 }  // namespace
-}  // namespace rend::store
+}  // namespace rend::telemetry

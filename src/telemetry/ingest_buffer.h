@@ -43,7 +43,7 @@
 
 #include "store/analytics.h"
 
-namespace rend::api {
+namespace rend::telemetry {
 
 class IngestBuffer {
  public:
@@ -115,4 +115,4 @@ class IngestBuffer {
   std::thread flusher_;
 };
 
-}  // namespace rend::api
+}  // namespace rend::telemetry

@@ -1,9 +1,9 @@
-#include "media/hls.h"
+#include "hls/playlist.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-namespace rend::media {
+namespace rend::hls {
 
 std::string master_playlist(const std::vector<Variant>& variants) {
   std::string out = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n";
@@ -53,4 +53,4 @@ MediaPlaylistInfo parse_media_playlist(std::string_view text) {
   return info;
 }
 
-}  // namespace rend::media
+}  // namespace rend::hls

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace rend::edge {
+namespace rend::playback {
 
 // master:   "master.m3u8" at the asset root (the multivariant playlist, RFC 8216 4.3.4)
 // playlist: any other .m3u8 (media playlists, RFC 8216 4.3.3), including nested ones
@@ -39,4 +39,4 @@ std::string object_key_for(const ArtifactRef& ref);
 // Content-Type by extension; m3u8 uses the RFC 8216 section 4 media type.
 std::string content_type_for(std::string_view path);
 
-}  // namespace rend::edge
+}  // namespace rend::playback

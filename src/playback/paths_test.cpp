@@ -1,10 +1,10 @@
-#include "edge/paths.h"
+#include "playback/paths.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-using namespace rend::edge;
+using namespace rend::playback;
 
 namespace {
 const std::string kId = "ast_abcdefghijklmnopqrstuvwxyz";

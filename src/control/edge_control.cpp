@@ -1,4 +1,4 @@
-#include "edge/control.h"
+#include "control/edge_control.h"
 
 #include <algorithm>
 #include <memory>
@@ -6,7 +6,7 @@
 #include "core/log.h"
 #include "http/client.h"
 
-namespace rend::edge {
+namespace rend::control {
 
 std::vector<std::string> control_urls(store::MetadataStore& meta, const std::vector<std::string>& fallback_urls,
                                       const std::string& path, int64_t now_ms, uint64_t window_secs) {
@@ -140,4 +140,4 @@ void stop_control_dispatch() {
   if (d) d->stop();
 }
 
-}  // namespace rend::edge
+}  // namespace rend::control

@@ -1,4 +1,4 @@
-#include "api/ingest_buffer.h"
+#include "telemetry/ingest_buffer.h"
 
 #include <exception>
 #include <iterator>
@@ -6,7 +6,7 @@
 
 #include "core/log.h"
 
-namespace rend::api {
+namespace rend::telemetry {
 
 using Clock = std::chrono::steady_clock;
 
@@ -145,4 +145,4 @@ void IngestBuffer::record(bool ok, size_t requests, size_t events, Clock::durati
   st = Stats{};
 }
 
-}  // namespace rend::api
+}  // namespace rend::telemetry

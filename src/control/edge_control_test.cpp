@@ -1,11 +1,11 @@
-#include "edge/control.h"
+#include "control/edge_control.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
 
-namespace rend::edge {
+namespace rend::control {
 namespace {
 
 using namespace std::chrono_literals;
@@ -91,4 +91,4 @@ TEST(ControlDispatcher, ASenderThatThrowsDoesNotKillItsThread) {
 }
 
 }  // namespace
-}  // namespace rend::edge
+}  // namespace rend::control

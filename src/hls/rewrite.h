@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace rend::edge {
+namespace rend::hls {
 
 // Appends "key=value" (value percent-encoded to the RFC 3986 section 2.3 unreserved set)
 // to the query of:
@@ -21,4 +21,4 @@ namespace rend::edge {
 std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key,
                                        std::string_view value);
 
-}  // namespace rend::edge
+}  // namespace rend::hls

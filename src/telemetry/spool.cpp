@@ -1,4 +1,4 @@
-#include "edge/telemetry/spool.h"
+#include "telemetry/spool.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 
-namespace rend::edge::telemetry {
+namespace rend::telemetry {
 namespace {
 
 namespace fs = std::filesystem;
@@ -326,4 +326,4 @@ size_t Spool::files() const {
   return segments_.size();
 }
 
-}  // namespace rend::edge::telemetry
+}  // namespace rend::telemetry

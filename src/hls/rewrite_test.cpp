@@ -1,8 +1,8 @@
-#include "edge/playlist_rewrite.h"
+#include "hls/rewrite.h"
 
 #include <gtest/gtest.h>
 
-using rend::edge::add_query_to_playlist_uris;
+using rend::hls::add_query_to_playlist_uris;
 
 TEST(PlaylistRewrite, MasterPlaylist) {
   const std::string in =

@@ -1,10 +1,10 @@
-#include "edge/paths.h"
+#include "playback/paths.h"
 
 #include <array>
 
 #include "core/ids.h"
 
-namespace rend::edge {
+namespace rend::playback {
 namespace {
 
 constexpr std::string_view kPrefix = "/v/";
@@ -108,4 +108,4 @@ std::string content_type_for(std::string_view path) {
   return "application/octet-stream";
 }
 
-}  // namespace rend::edge
+}  // namespace rend::playback

@@ -1,8 +1,8 @@
-#include "media/hls.h"
+#include "hls/playlist.h"
 
 #include <gtest/gtest.h>
 
-namespace rend::media {
+namespace rend::hls {
 namespace {
 
 TEST(MasterPlaylist, ExactText) {
@@ -53,4 +53,4 @@ TEST(ParseMediaPlaylist, IgnoresIncompleteTail) {
 }
 
 }  // namespace
-}  // namespace rend::media
+}  // namespace rend::hls

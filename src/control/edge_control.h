@@ -13,7 +13,7 @@
 
 #include "store/metadata.h"
 
-namespace rend::edge {
+namespace rend::control {
 
 // Where to send a control call (`path`, e.g. "/internal/purge"): every registered
 // edge whose last heartbeat is within `window_secs`, plus the configured
@@ -77,4 +77,4 @@ void notify_edge_async(std::string action, std::string url, std::string token, s
 // role command at shutdown. A later notify_edge_async starts a new one.
 void stop_control_dispatch();
 
-}  // namespace rend::edge
+}  // namespace rend::control

@@ -35,7 +35,7 @@
 
 #include "store/posix_file.h"
 
-namespace rend::edge::telemetry {
+namespace rend::telemetry {
 
 struct SpoolOptions {
   std::string dir;
@@ -115,4 +115,4 @@ class Spool {
 // CRC-32 (IEEE, as zlib) of the framing: length bytes then payload.
 uint32_t spool_record_crc(uint32_t length, std::string_view payload);
 
-}  // namespace rend::edge::telemetry
+}  // namespace rend::telemetry

@@ -39,7 +39,7 @@
 
 #include "store/analytics.h"
 
-namespace rend::edge::telemetry {
+namespace rend::telemetry {
 
 struct Options {
   size_t queue_capacity = 100000;                   // REND_EDGE_TELEMETRY_QUEUE_CAPACITY
@@ -110,4 +110,4 @@ class Pipeline {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace rend::edge::telemetry
+}  // namespace rend::telemetry

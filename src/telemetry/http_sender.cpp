@@ -3,10 +3,10 @@
 #include <mutex>
 
 #include "core/log.h"
-#include "edge/telemetry/pipeline.h"
+#include "telemetry/pipeline.h"
 #include "http/client.h"
 
-namespace rend::edge::telemetry {
+namespace rend::telemetry {
 namespace {
 
 // Permanent refusals: re-sending the same bytes with the same credentials cannot
@@ -61,4 +61,4 @@ Sender http_sender(std::string url, std::string token, std::chrono::milliseconds
   };
 }
 
-}  // namespace rend::edge::telemetry
+}  // namespace rend::telemetry

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace rend::media {
+namespace rend::hls {
 
 struct Variant {
   std::string uri;             // relative, e.g. "720p/index.m3u8"
@@ -32,4 +32,4 @@ struct MediaPlaylistInfo {
 // (terminated by '\n') count, and a URI counts only after its #EXTINF.
 MediaPlaylistInfo parse_media_playlist(std::string_view text);
 
-}  // namespace rend::media
+}  // namespace rend::hls

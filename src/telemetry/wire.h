@@ -32,7 +32,11 @@
 
 #include "store/analytics.h"
 
-namespace rend::store {
+namespace rend::telemetry {
+
+// The event is the analytics store's row (store/analytics.h): the store owns its schema,
+// telemetry owns how events are made, encoded, queued, spooled and ingested.
+using store::PlaybackEvent;
 
 // Appends nothing but the batch: no DOM, one growing string. The batch-level edge_id
 // is the first event's (an edge only sends its own events). events[i].batch_id is
@@ -60,4 +64,4 @@ DecodeResult decode_batch(std::string_view body, size_t max_events);
 // edges before they queue an event.
 std::optional<std::string> check_event(const PlaybackEvent& e, std::string_view where = "");
 
-}  // namespace rend::store
+}  // namespace rend::telemetry

@@ -1,4 +1,4 @@
-#include "api/ingest_buffer.h"
+#include "telemetry/ingest_buffer.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "store/metadata.h"
 
-namespace rend::api {
+namespace rend::telemetry {
 namespace {
 
 using std::chrono::milliseconds;
@@ -251,4 +251,4 @@ TEST(IngestBuffer, DestructionWritesWhatIsPending) {
 }
 
 }  // namespace
-}  // namespace rend::api
+}  // namespace rend::telemetry

@@ -1,4 +1,4 @@
-#include "store/analytics_json.h"
+#include "telemetry/wire.h"
 
 #include <boost/json.hpp>
 #include <algorithm>
@@ -8,7 +8,7 @@
 
 #include "core/log.h"
 
-namespace rend::store {
+namespace rend::telemetry {
 
 namespace {
 
@@ -289,4 +289,4 @@ DecodeResult decode_batch(std::string_view body, size_t max_events) {
   return out;
 }
 
-}  // namespace rend::store
+}  // namespace rend::telemetry

@@ -1,4 +1,4 @@
-#include "edge/telemetry/pipeline.h"
+#include "telemetry/pipeline.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 #include "store/test_util.h"
 
 namespace fs = std::filesystem;
-using namespace rend::edge::telemetry;
+using namespace rend::telemetry;
 using rend::store::PlaybackEvent;
 using rend::store::testing::TempDir;
 using Clock = std::chrono::steady_clock;

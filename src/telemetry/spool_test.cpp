@@ -1,4 +1,4 @@
-#include "edge/telemetry/spool.h"
+#include "telemetry/spool.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 #include "store/test_util.h"
 
 namespace fs = std::filesystem;
-using rend::edge::telemetry::Spool;
-using rend::edge::telemetry::SpoolOptions;
+using rend::telemetry::Spool;
+using rend::telemetry::SpoolOptions;
 using rend::store::testing::TempDir;
 
 namespace {
