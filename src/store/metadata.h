@@ -1,8 +1,9 @@
 #pragma once
 // Metadata store: API keys, assets, uploads, the media job queue.
 //
-// Implementations: sqlite/ (embedded default, DATABASE_URL=sqlite://PATH) and, later,
-// postgres/. One contract suite (metadata_contract_test.cpp) runs against each.
+// Implementations: sqlite/ (embedded default, DATABASE_URL=sqlite://PATH) and
+// postgres/ (DATABASE_URL=postgres://...). One contract suite (metadata_contract_test.cpp)
+// runs against each.
 //
 // Asset lifecycle (SPEC §4), every transition timestamped (unix ms):
 //   waiting_upload -> queued -> processing -> playable -> hls_ready

@@ -1,7 +1,9 @@
 #pragma once
 // Object storage for sources and HLS artifacts.
 //
-// Implementations: fs/ (a directory; the embedded default) and, later, s3/.
+// Implementations: fs/ (a directory; the embedded default) and s3/ (any S3-compatible
+// server: S3_ENDPOINT + S3_BUCKET). One contract suite (objects_contract_test.cpp) runs
+// against each.
 // Keys are relative, '/'-separated, made of [A-Za-z0-9._-] segments, never "." or
 // ".." and never starting with '/'; implementations reject anything else with
 // std::invalid_argument before touching storage.
