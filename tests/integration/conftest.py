@@ -36,8 +36,15 @@ STOP_TIMEOUT_S = 10.0
 SESSION_MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 
 # Variables that would point a test server at someone else's services.
-_SCRUBBED_PREFIXES = ("REND_", "S3_", "CLICKHOUSE_", "AUTUMN_")
+# scripts/with-test-services exports its stack's whole env file (OBJECT_STORE_HEALTH_URL
+# included), so every setting Rend reads must be listed here.
+_SCRUBBED_PREFIXES = ("REND_", "S3_", "CLICKHOUSE_", "OBJECT_STORE_", "AUTUMN_")
 _SCRUBBED_NAMES = {"DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def inherited_env() -> dict:
+    """The caller's environment without any Rend setting: the base of every test server's env."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_NAMES}
 
 
 def rend_bin() -> Path:
@@ -189,11 +196,7 @@ class RendServer:
         return self.log_dir / f"rend-{self.generation}.stderr.log"
 
     def env(self) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_NAMES
-        }
+        env = inherited_env()
         env.update(
             {
                 "REND_API_BIND_ADDR": f"127.0.0.1:{self.api_port}",

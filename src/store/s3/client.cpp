@@ -162,6 +162,7 @@ Response Client::perform(const Request& req) const {
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+  if (req.timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req.timeout_ms);
 
   if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -204,8 +205,7 @@ Response Client::probe(const std::string& url, std::string& error) const {
   PerformState st;
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
-  // A health check answers quickly or not at all.
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, kHealthTimeoutMs);
   Response r;
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {

@@ -48,6 +48,9 @@ struct Request {
   // POST (and small PUTs): an in-memory body, signed by its SHA-256.
   std::optional<std::string> body;
   std::string what;  // "PUT sources/x", for error messages (never the URL)
+  // The whole exchange's bound; 0: none (data transfers take as long as they
+  // keep moving, see kStallSeconds).
+  long timeout_ms = 0;
 };
 
 struct Response {
@@ -67,6 +70,9 @@ std::string describe(const Response& r);
 inline constexpr long kConnectTimeoutMs = 5000;
 // A transfer moving under 1 byte/s for this long is stalled and aborted.
 inline constexpr long kStallSeconds = 30;
+// A health check's whole exchange: /readyz waits for it, and a hung server must
+// read as down within seconds, not after a data transfer's stall timeout.
+inline constexpr long kHealthTimeoutMs = 2000;
 
 class Client {
  public:

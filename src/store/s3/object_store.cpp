@@ -359,6 +359,7 @@ class S3ObjectStore final : public ObjectStore {
       req.method = "HEAD";
       req.url = ctx_->urls.bucket_url();
       req.what = "HEAD bucket";
+      req.timeout_ms = kHealthTimeoutMs;
       Response r = ctx_->client.perform(req);
       if (r.ok()) return {true, "ok"};
       if (r.status == 404) return {false, "S3 bucket does not exist"};

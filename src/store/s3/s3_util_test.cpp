@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "store/s3/md5.h"
@@ -157,6 +158,29 @@ class OneShotServer {
   std::thread thread_;
 };
 
+// A listening socket nobody accepts on: the kernel completes the handshake, the
+// request goes out and no byte ever comes back (a hung or frozen S3 server).
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+  }
+  ~SilentServer() { ::close(fd_); }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 std::unique_ptr<ObjectStore> store_at(const std::string& endpoint) {
   S3Config cfg;
   cfg.endpoint = endpoint;
@@ -221,6 +245,25 @@ TEST(S3Store, HealthUrlDecidesHealth) {
   EXPECT_FALSE(h.ok);
   EXPECT_NE(h.detail.find("503"), std::string::npos) << h.detail;
   EXPECT_NE(server.request().find("GET /minio/health/live"), std::string::npos);
+}
+
+// /readyz waits for health(): a hung object store must be reported down within a
+// few seconds, not after the 30 s stall timeout that data transfers get.
+TEST(S3Store, HealthIsDownWithinItsBoundWhenTheServerHangs) {
+  SilentServer server;
+  for (bool with_health_url : {false, true}) {
+    SCOPED_TRACE(with_health_url ? "OBJECT_STORE_HEALTH_URL" : "HeadBucket");
+    S3Config cfg;
+    cfg.endpoint = server.endpoint();
+    cfg.bucket = "b";
+    if (with_health_url) cfg.health_url = server.endpoint() + "/minio/health/live";
+    auto store = open_s3_object_store(cfg);
+    const auto start = std::chrono::steady_clock::now();
+    const auto h = store->health();
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_FALSE(h.ok);
+    EXPECT_LT(took, std::chrono::seconds(4)) << h.detail;
+  }
 }
 
 }  // namespace
