@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port, rend_bin, tail
+from conftest import REPO_ROOT, free_port, inherited_env, rend_bin, tail
 
 SECRET = "edge-test-signing-secret-" + "x" * 24
 INTERNAL_TOKEN = "edge-test-internal-token-" + "y" * 24
@@ -225,7 +225,7 @@ class Edge:
     def start(self, internal_listener: bool = False, **overrides) -> "Edge":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REND_", "S3_", "AWS_", "CLICKHOUSE_", "DATABASE_"))}
+        env = inherited_env()
         env.update({
             "REND_EDGE_BIND_ADDR": f"127.0.0.1:{self.port}",
             "REND_PLAYBACK_SIGNING_SECRET": SECRET,

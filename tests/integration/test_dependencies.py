@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, backends, free_port, rend_bin, services_available, tail
+from conftest import REPO_ROOT, backends, free_port, inherited_env, rend_bin, services_available, tail
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "pw-never-logged-" + os.urandom(4).hex()
@@ -107,7 +107,7 @@ def test_readyz_names_a_stopped_postgres_or_redis_and_recovers(tmp_path):
         pg.start()
         redis.start()
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("REND_", "S3_", "CLICKHOUSE_"))}
+        env = inherited_env()
         env.update({
             "REND_API_BIND_ADDR": f"127.0.0.1:{port}",
             "DATABASE_URL": pg.url,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, backends, free_port, rend_bin, services_env, tail
+from conftest import REPO_ROOT, backends, free_port, inherited_env, rend_bin, services_env, tail
 from edgeproc import SECRET, RendProcess, metrics, sign
 
 TELEMETRY_TOKEN = "telemetry-test-token-" + "z" * 24
@@ -41,8 +41,7 @@ class Stack:
     def __init__(self, backend: str, tmp: Path, **edge_env):
         self.tmp, self.data = tmp, tmp / "data"
         self.api_port, self.edge_port = free_port(), free_port()
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("REND_", "S3_", "CLICKHOUSE_", "AWS_")) and k != "DATABASE_URL"}
+        base = inherited_env()
         if backend == "services":
             base.update(services_env())
         base.update({
