@@ -10,7 +10,9 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "media/errors.h"
 #include "media/hls.h"
+#include "media/stage.h"
 #include "store/factory.h"
 
 namespace rend::media {
@@ -218,7 +220,7 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   };
   auto res = p.run("ast_fast", src, info, hooks);
   double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   ASSERT_TRUE(playable);
   std::cerr << "fast path: playable after " << playable_s << " s, hls_ready after " << total_s << " s\n";
   EXPECT_FALSE(master_at_playable.empty());
@@ -301,23 +303,71 @@ TEST_F(PipelineRun, AFailingStoreHookIsRetryableNotTheInputsFault) {
   // The worker's on_playable writes to the metadata store; here that store is down.
   hooks.on_playable = [](auto&&...) { throw std::runtime_error("database unavailable"); };
   auto res = p.run("ast_dbdown", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "storage_failed");
-  EXPECT_TRUE(res.retryable);
-  EXPECT_EQ(res.error_message.find("database"), std::string::npos) << "detail belongs in logs";
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(res.status.message.find("database"), std::string::npos) << "detail belongs in logs";
   EXPECT_TRUE(work_root_empty());
 
   // An input fault is not retryable.
   std::string bad = (root_ / "in" / "bad.mp4").string();
   std::ofstream(bad) << std::string(4096, 'x');
   res = p.run("ast_badinput", bad, info, {});
-  EXPECT_EQ(res.error_code, "transcode_failed");
-  EXPECT_FALSE(res.retryable);
-  EXPECT_TRUE(is_retryable_failure("storage_failed"));
-  EXPECT_TRUE(is_retryable_failure("worker_failed"));
-  for (const char* c : {"transcode_failed", "not_a_video", "corrupt_input", "too_long", "unsupported_input",
-                        "cancelled", "invalid_asset"})
-    EXPECT_FALSE(is_retryable_failure(c)) << c;
+  EXPECT_EQ(res.status.code, "transcode_failed");
+  EXPECT_FALSE(res.status.retryable);
+}
+
+// A stage that records its calls and fails in the phase it is told to.
+struct RecordingStage final : Stage {
+  RecordingStage(std::string n, std::vector<std::string>& log, std::string fail_in = "")
+      : n_(std::move(n)), log_(log), fail_in_(std::move(fail_in)) {}
+  const char* name() const override { return n_.c_str(); }
+  core::Status initialize() override { return step("initialize"); }
+  core::Status process() override { return step("process"); }
+  core::Status flush() override { return step("flush"); }
+  core::Status step(const std::string& phase) {
+    log_.push_back(n_ + "." + phase);
+    return phase == fail_in_ ? core::Status::transient("boom", n_) : core::Status{};
+  }
+  std::string n_;
+  std::vector<std::string>& log_;
+  std::string fail_in_;
+};
+
+TEST(RunStages, EveryInitializeThenEveryProcessThenEveryFlush) {
+  std::vector<std::string> log;
+  RecordingStage a("a", log), b("b", log);
+  Stage* const chain[] = {&a, &b};
+  EXPECT_TRUE(run_stages(chain).ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "a.process", "b.process", "a.flush",
+                                           "b.flush"}));
+}
+
+TEST(RunStages, StopsAtTheFirstFailureAndReturnsIt) {
+  std::vector<std::string> log;
+  RecordingStage a("a", log), b("b", log, "process"), c("c", log);
+  Stage* const chain[] = {&a, &b, &c};
+  auto st = run_stages(chain);
+  EXPECT_EQ(st.code, "boom");
+  EXPECT_EQ(st.message, "b");
+  EXPECT_TRUE(st.retryable);
+  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "c.initialize", "a.process",
+                                           "b.process"}));
+}
+
+TEST(ErrorTaxonomy, InfrastructureIsRetryableTheInputsFaultIsNot) {
+  EXPECT_TRUE(errors::storage_failed().retryable);
+  EXPECT_TRUE(errors::worker_failed("x").retryable);
+  for (const auto& st : {errors::transcode_failed("x"), errors::not_a_video("x"), errors::corrupt_input("x"),
+                         errors::cancelled(), errors::invalid_asset(),
+                         errors::from_probe({"too_long", "x"}), errors::from_probe({"unsupported_input", "x"})}) {
+    EXPECT_FALSE(st.ok());
+    EXPECT_FALSE(st.retryable) << st.code;
+    EXPECT_FALSE(st.message.empty()) << st.code;
+  }
+  EXPECT_EQ(errors::storage_failed().code, "storage_failed");
+  EXPECT_EQ(errors::from_probe({"too_long", "long"}).code, "too_long");
+  EXPECT_TRUE(core::Status{}.ok());
 }
 
 TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
@@ -332,8 +382,8 @@ TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
   info.fps = 30;
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_hls", src, info, {});
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "not_a_video");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "not_a_video");
   EXPECT_FALSE(fs::exists(root_ / "objects" / "assets" / "ast_hls"));
 }
 
@@ -364,7 +414,7 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   auto res = p.run("ast_hevc", src, info, hooks);
   std::cerr << "hevc: hls_ready after "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
-  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   EXPECT_EQ(playable, 1);
   ASSERT_EQ(res.tiers.size(), 1u);
   EXPECT_EQ(res.tiers[0].width, 270);
@@ -404,10 +454,10 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
   PipelineHooks hooks;
   hooks.on_playable = [&](auto&&...) { playable = true; };
   auto res = p.run("ast_bad", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "transcode_failed");
-  EXPECT_FALSE(res.error_message.empty());
-  EXPECT_EQ(res.error_message.find(root_.string()), std::string::npos) << res.error_message;
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "transcode_failed");
+  EXPECT_FALSE(res.status.message.empty());
+  EXPECT_EQ(res.status.message.find(root_.string()), std::string::npos) << res.status.message;
   EXPECT_FALSE(playable);
   EXPECT_TRUE(work_root_empty());
 }
@@ -422,8 +472,8 @@ TEST_F(PipelineRun, CancelStopsTheJob) {
   auto t0 = std::chrono::steady_clock::now();
   hooks.should_cancel = [&] { return std::chrono::steady_clock::now() - t0 > 300ms; };
   auto res = p.run("ast_cancel", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "cancelled");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "cancelled");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   EXPECT_TRUE(work_root_empty());
 }
@@ -455,7 +505,7 @@ TEST_F(PipelineRun, DISABLED_Benchmark1080p30s) {
   };
   auto res = p.run("ast_bench", src, info, hooks);
   double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(res.ok) << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.message;
   std::cerr << "plain ffmpeg ladder: " << plain_s << " s; pipeline playable: " << playable_s
             << " s, hls_ready: " << ready_s << " s (" << ready_s / plain_s << "x)\n";
   EXPECT_LT(playable_s, 2.0);

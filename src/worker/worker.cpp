@@ -167,7 +167,7 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   };
 
   auto result = pipeline.run(id, source, info, hooks);
-  if (deleted || (!result.ok && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {
+  if (deleted || (!result.ok() && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {
     // Deleted while we worked: remove whatever we published after the API's delete.
     objects_.delete_prefix("assets/" + id + "/");
     objects_.delete_prefix("sources/" + id);
@@ -180,19 +180,19 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     core::log::warn("job_lock_lost", {{"job_id", job.id}, {"asset_id", id}});
     return;
   }
-  if (stop && !result.ok) {
+  if (stop && !result.ok()) {
     // Shutting down: hand the job back so the next start picks it up at once
     // instead of waiting for the lock to expire.
     meta_.release_job(job.id, cfg_.worker_id);
     core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
     return;
   }
-  if (!result.ok && result.retryable) {
+  if (!result.ok() && result.status.retryable) {
     core::log::warn("job_infrastructure_error",
-                    {{"job_id", job.id}, {"asset_id", id}, {"code", result.error_code}, {"message", result.error_message}});
-    return retry_later(job, result.error_code);
+                    {{"job_id", job.id}, {"asset_id", id}, {"code", result.status.code}, {"message", result.status.message}});
+    return retry_later(job, result.status.code);
   }
-  if (!result.ok) return fail(result.error_code, result.error_message);
+  if (!result.ok()) return fail(result.status.code, result.status.message);
   meta_.mark_hls_ready(id, result.tiers, result.billing_tier, clock_.now_unix_ms());
   meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
   core::log::info("asset_hls_ready", {{"asset_id", id}, {"billing_tier", result.billing_tier}});
