@@ -7,13 +7,17 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <sstream>
 #include <unistd.h>
 
+#include "core/testing/scripted_runner.h"
 #include "media/errors.h"
 #include "media/hls.h"
 #include "media/stage.h"
+#include "media/testing/fake_media.h"
 #include "store/factory.h"
+#include "store/testing/failing_objects.h"
 
 namespace rend::media {
 namespace {
@@ -476,6 +480,116 @@ TEST_F(PipelineRun, CancelStopsTheJob) {
   EXPECT_EQ(res.status.code, "cancelled");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   EXPECT_TRUE(work_root_empty());
+}
+
+// ---------------------------------------------------------------- stages, scripted (no ffmpeg)
+
+class PipelineScripted : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    root_ = fs::temp_directory_path() / ("rend-media-scripted-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(root_);
+    objects_ = std::make_unique<store::testing::FailingObjects>(
+        store::open_fs_object_store((root_ / "objects").string()));
+    cfg_.work_root = (root_ / "work").string();
+    cfg_.process_timeout = 20s;
+    testing::script_good_job(runner_, 640, 360, 8.0);  // fast path, one 360p rung, 2 segments
+    auto probed = parse_probe_json(testing::ffprobe_json(640, 360, 8.0), 3600);
+    info_ = std::get<SourceInfo>(probed);
+    source_ = (root_ / "source").string();
+    std::ofstream(source_) << "not decoded";
+  }
+  void TearDown() override {
+    EXPECT_TRUE(runner_.unmatched().empty());
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  std::string object(const std::string& key) { return read_all(root_ / "objects" / key); }
+
+  fs::path root_;
+  std::unique_ptr<store::testing::FailingObjects> objects_;
+  PipelineConfig cfg_;
+  core::testing::ScriptedRunner runner_;
+  SourceInfo info_;
+  std::string source_;
+};
+
+// The helper-thread semantics the stages keep: the remux makes the asset playable
+// before the ladder encode starts, and the poster is made while the ladder encodes.
+TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhileItEncodes) {
+  std::atomic<bool> playable{false};
+  bool playable_before_ladder = false, poster_during_ladder = false;
+  std::string master_at_playable;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+               playable_before_ladder = playable.load();
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (!objects_->head("assets/ast_s/poster.jpg") && std::chrono::steady_clock::now() < deadline)
+                 std::this_thread::sleep_for(5ms);
+               poster_during_ladder = objects_->head("assets/ast_s/poster.jpg").has_value();
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    EXPECT_FALSE(playable.exchange(true)) << "on_playable called twice";
+    EXPECT_EQ(tiers.size(), 1u);
+    EXPECT_EQ(billing, "720p");
+    master_at_playable = object("assets/ast_s/master.m3u8");
+  };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_s", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_TRUE(playable_before_ladder);
+  EXPECT_TRUE(poster_during_ladder);
+  EXPECT_NE(master_at_playable.find("src/index.m3u8"), std::string::npos) << master_at_playable;
+  std::string master = object("assets/ast_s/master.m3u8");
+  EXPECT_NE(master.find("\n360p/index.m3u8\n"), std::string::npos) << master;
+  EXPECT_EQ(master.find("src/index.m3u8"), std::string::npos) << master;
+  EXPECT_TRUE(parse_media_playlist(object("assets/ast_s/360p/index.m3u8")).ended);
+  EXPECT_TRUE(objects_->head("assets/ast_s/src/seg_00001.ts").has_value());
+  ASSERT_EQ(res.tiers.size(), 1u);
+  EXPECT_EQ(res.tiers[0].name, "360p");
+  EXPECT_EQ(runner_.count(testing::poster_run()), 1);
+}
+
+// Without the fast path (the remux failed), the ladder's own master makes the asset
+// playable once every rung has a segment, and the job still ends hls_ready.
+TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
+  runner_.on(testing::remux_run(), core::testing::Reply::exits(1, "remux broke"), 1);
+  int playable = 0;
+  PipelineHooks hooks;
+  hooks.on_playable = [&](auto&&...) { ++playable; };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_r", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(playable, 1);
+  EXPECT_FALSE(objects_->head("assets/ast_r/src/index.m3u8").has_value());
+  EXPECT_NE(object("assets/ast_r/master.m3u8").find("360p/index.m3u8"), std::string::npos);
+}
+
+TEST_F(PipelineScripted, APutFailingWhileTheLadderPublishesIsRetryableAndStopsTheEncode) {
+  objects_->fail_puts("assets/ast_f/360p/");
+  runner_.on(testing::ladder_run(), {.files = testing::hls_files("360p", 2), .until_cancelled = true}, 1);
+  Pipeline p(cfg_, runner_, *objects_);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = p.run("ast_f", source_, info_, {});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the encode was not stopped";
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(res.status.message, "Publishing the renditions failed.");
+  EXPECT_TRUE(res.tiers.empty());
+  EXPECT_GT(objects_->failed_puts(), 0);
+  EXPECT_TRUE(fs::is_empty(cfg_.work_root)) << "work dir left behind";
+}
+
+TEST_F(PipelineScripted, TheFinalMasterFailingIsRetryable) {
+  objects_->fail_puts("assets/ast_m/master.m3u8", 1, 1);  // the fast master works, the final one fails
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_m", source_, info_, {});
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(objects_->failed_keys(), std::vector<std::string>{"assets/ast_m/master.m3u8"});
 }
 
 // Time to playable / hls_ready for a 30 s 1080p H.264 source against one plain ffmpeg
