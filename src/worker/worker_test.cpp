@@ -272,6 +272,37 @@ TEST_F(WorkerRetry, StopMidTranscodeReleasesTheJobWithoutAnAttempt) {
   EXPECT_EQ(status(id), "hls_ready");
 }
 
+TEST_F(WorkerRetry, AMissingSourceFailsTheAssetOnce) {
+  std::string id = queued_asset();
+  objects_->delete_prefix("sources/" + id);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "source_missing");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+// Deleted while ffmpeg runs: the job stops and takes back what it had published.
+TEST_F(WorkerRetry, AnAssetDeletedMidTranscodeStopsTheJobAndLeavesNothing) {
+  std::string id = queued_asset();
+  runner_.on(fake::ladder_run(),
+             {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(argv, fake::hls_files("240p", 1));
+               meta_->mark_deleted(id, clock_.now_unix_ms());
+               clock_.advance_ms(2000);  // the worker checks the asset at most once a second
+               return core::testing::run_until_cancelled(o);
+             }},
+             1);
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "deleted");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_TRUE(objects_->list("assets/" + id + "/").empty());
+  EXPECT_FALSE(objects_->head("sources/" + id).has_value());
+  EXPECT_TRUE(work_dir_empty());
+}
+
 TEST(WorkerLimitsConfig, DefaultsExplicitValuesAndZeroRefused) {
   auto env = [](std::map<std::string, std::string> vars) {
     vars["REND_PLAYBACK_SIGNING_SECRET"] = std::string(40, 's');
