@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "core/env.h"
@@ -300,6 +301,29 @@ TEST_F(WorkerRetry, AnAssetDeletedMidTranscodeStopsTheJobAndLeavesNothing) {
   EXPECT_EQ(meta_->pending_job_count(), 0);
   EXPECT_TRUE(objects_->list("assets/" + id + "/").empty());
   EXPECT_FALSE(objects_->head("sources/" + id).has_value());
+  EXPECT_TRUE(work_dir_empty());
+}
+
+// A worker too slow to heartbeat loses its lock to another: it stops and leaves the
+// job and the asset to the new holder (no release, no failure, no retry lock).
+TEST_F(WorkerRetry, ALostLockStopsTheJobAndLeavesItToTheNewHolder) {
+  std::string id = queued_asset();
+  std::optional<store::Job> stolen;
+  runner_.on(fake::ladder_run(),
+             {.custom = [&](const core::testing::Argv&, const core::ProcessOptions& o) {
+               clock_.advance_ms(int64_t(cfg_.lock_timeout_secs) * 1000 + 1000);
+               stolen = meta_->claim_job("w2", 120'000, clock_.now_unix_ms());
+               return core::testing::run_until_cancelled(o);
+             }},
+             1);
+  ASSERT_TRUE(run_once());
+  ASSERT_TRUE(stolen.has_value());
+  EXPECT_EQ(stolen->attempts, 2);
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  EXPECT_TRUE(meta_->heartbeat_job(stolen->id, "w2", 120'000, clock_.now_unix_ms())) << "w2 lost the job";
   EXPECT_TRUE(work_dir_empty());
 }
 
