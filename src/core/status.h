@@ -24,9 +24,7 @@ struct Status {
   static Status permanent(std::string code, std::string message) {
     return {std::move(code), false, std::move(message)};
   }
-  static Status transient(std::string code, std::string message) {
-    return {std::move(code), true, std::move(message)};
-  }
+  static Status transient(std::string code, std::string message) { return {std::move(code), true, std::move(message)}; }
 };
 
 }  // namespace rend::core

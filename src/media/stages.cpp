@@ -93,8 +93,7 @@ std::pair<int64_t, int64_t> Rendition::measured_bandwidth() const {
 
 // ---------------------------------------------------------------- shared state
 
-bool MasterSlot::write_first(store::ObjectStore& objects, const std::string& key, const std::string& text,
-                             Kind kind) {
+bool MasterSlot::write_first(store::ObjectStore& objects, const std::string& key, const std::string& text, Kind kind) {
   std::lock_guard lock(mu_);
   if (kind_ != Kind::none) return false;
   objects.put_bytes(key, text);
@@ -238,8 +237,8 @@ void OpenerStage::remux() {
     po.timeout = c.cfg.process_timeout;
     po.capture_stdout = false;
     po.should_cancel = [&] { return c.abort.load(); };
-    std::vector<std::string> argv = {c.cfg.ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel",
-                                     "error", "-y"};
+    std::vector<std::string> argv = {c.cfg.ffmpeg_path, "-hide_banner", "-nostdin", "-nostats",
+                                     "-loglevel",       "error",        "-y"};
     auto in = input_args(c.info.demuxer, c.source_file);
     argv.insert(argv.end(), in.begin(), in.end());
     argv.insert(argv.end(), {"-map", "0:V:0", "-map", "0:a:0?", "-c:v", "copy"});
@@ -253,8 +252,13 @@ void OpenerStage::remux() {
       Rendition src{"src", c.src_dir, c.prefix + "src/"};
       src.publish(c.objects, true, nullptr);
       auto [peak, avg] = src.measured_bandwidth();
-      Variant v{"src/index.m3u8", std::max(peak, int64_t(std::llround(avg * 1.2))), c.info.width, c.info.height,
-                codecs_for_source(c.info), c.info.fps, avg};
+      Variant v{"src/index.m3u8",
+                std::max(peak, int64_t(std::llround(avg * 1.2))),
+                c.info.width,
+                c.info.height,
+                codecs_for_source(c.info),
+                c.info.fps,
+                avg};
       // The ladder's partial master may have won the race on a slow remux: then the
       // remux is not announced either (its master never pointed at it).
       c.master.write_first(c.objects, c.prefix + "master.m3u8", master_playlist({v}), MasterSlot::Kind::fast);
@@ -354,8 +358,8 @@ core::Status LadderStage::process() {
   };
   opts.should_cancel = [&] { return c.should_stop(); };
 
-  auto argv = ladder_command(c.cfg.ffmpeg_path, c.source_file, c.info, c.ladder, c.ladder_dir.string(),
-                             c.cfg.segment_seconds);
+  auto argv =
+      ladder_command(c.cfg.ffmpeg_path, c.source_file, c.info, c.ladder, c.ladder_dir.string(), c.cfg.segment_seconds);
   core::ProcessResult pr;
   try {
     pr = c.runner.run(argv, opts);
@@ -388,8 +392,7 @@ core::Status LadderStage::flush() {
     if (c.remux.ready()) c.notify_playable();
     for (auto& r : c.rends) {
       r.publish(c.objects, true, [&] { c.tick(); });
-      if (!r.ended || r.uploaded == 0)
-        return errors::transcode_failed("The " + r.name + " rendition is incomplete.");
+      if (!r.ended || r.uploaded == 0) return errors::transcode_failed("The " + r.name + " rendition is incomplete.");
     }
   } catch (const StageError& e) {
     return e.status;
@@ -445,8 +448,8 @@ bool PosterStage::make_poster(double at_s) {
   po.timeout = std::min<std::chrono::milliseconds>(c.cfg.process_timeout, std::chrono::minutes(2));
   po.capture_stdout = false;
   po.should_cancel = [&] { return c.abort.load(); };
-  std::vector<std::string> argv = {c.cfg.ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                                   "-ss", ss};
+  std::vector<std::string> argv = {c.cfg.ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel",
+                                   "error",           "-y",           "-ss",      ss};
   auto in = input_args(c.info.demuxer, c.source_file);
   argv.insert(argv.end(), in.begin(), in.end());
   argv.insert(argv.end(), {"-map", "0:V:0", "-frames:v", "1", "-vf",

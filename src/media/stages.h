@@ -45,10 +45,10 @@ using SteadyClock = std::chrono::steady_clock;
 
 // One HLS rendition being published from a local directory to the store.
 struct Rendition {
-  std::string name;          // "720p" or "src"
+  std::string name;           // "720p" or "src"
   std::filesystem::path dir;  // local
-  std::string key_prefix;    // assets/{id}/{name}/
-  size_t uploaded = 0;       // segments uploaded (in playlist order)
+  std::string key_prefix;     // assets/{id}/{name}/
+  size_t uploaded = 0;        // segments uploaded (in playlist order)
   std::string last_playlist;
   bool playlist_uploaded = false;
   bool ended = false;
@@ -108,7 +108,12 @@ struct JobContext {
   JobContext(const PipelineConfig& cfg, core::ProcessRunner& runner, store::ObjectStore& objects,
              const PipelineHooks& hooks, const std::string& asset_id, const std::string& source_file,
              const SourceInfo& info)
-      : cfg(cfg), runner(runner), objects(objects), hooks(hooks), asset_id(asset_id), source_file(source_file),
+      : cfg(cfg),
+        runner(runner),
+        objects(objects),
+        hooks(hooks),
+        asset_id(asset_id),
+        source_file(source_file),
         info(info) {}
 
   // Inputs.

@@ -50,8 +50,8 @@ inline std::string ffprobe_json_audio_only() {
 inline Files hls_files(const std::string& dir, int segments, double segment_s = 4) {
   std::string base = dir.empty() ? "" : dir + "/";
   Files f;
-  std::string pl = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:" +
-                   std::to_string(int(std::ceil(segment_s))) + "\n#EXT-X-MEDIA-SEQUENCE:0\n";
+  std::string pl = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:" + std::to_string(int(std::ceil(segment_s))) +
+                   "\n#EXT-X-MEDIA-SEQUENCE:0\n";
   for (int i = 0; i < segments; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "seg_%05d.ts", i);

@@ -11,10 +11,10 @@
 //
 // A "put" is begin_put, put_bytes or put_file. Thread-safe.
 #include <memory>
-#include <optional>
-#include <string_view>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/metadata.h"  // StoreError
