@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -33,6 +34,20 @@ class FixedClock final : public Clock {
 
  private:
   int64_t t_;
+};
+
+// A clock tests move by hand, in milliseconds; safe to read from other threads
+// (a job's helper threads) while the test advances it.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(int64_t unix_ms) : ms_(unix_ms) {}
+  int64_t now_unix() const override { return ms_.load() / 1000; }
+  int64_t now_unix_ms() const override { return ms_.load(); }
+  void advance_ms(int64_t d) { ms_ += d; }
+  void set_ms(int64_t t) { ms_ = t; }
+
+ private:
+  std::atomic<int64_t> ms_;
 };
 
 // RFC 3339 UTC with milliseconds, e.g. 2026-11-26T20:00:00.123Z.

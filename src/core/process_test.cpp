@@ -1,4 +1,5 @@
 #include "core/process.h"
+#include "core/testing/scripted_runner.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -9,6 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <chrono>
 #include <set>
 #include <sstream>
@@ -137,6 +141,59 @@ TEST(PosixProcessRunner, AThrowingHookKillsTheChildAndLeaksNothing) {
   EXPECT_THROW(runner.run({"sleep", "30"}, o), std::runtime_error);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   EXPECT_EQ(open_fds(), before);
+}
+
+// ---------------------------------------------------------------- ScriptedRunner (test helper)
+
+TEST(ScriptedRunner, OutputDirIsTheLastArgumentsParentWithoutTheVariantPlaceholder) {
+  EXPECT_EQ(testing::output_dir({"ffmpeg", "-i", "x", "/w/ladder/%v/index.m3u8"}), "/w/ladder");
+  EXPECT_EQ(testing::output_dir({"ffmpeg", "-i", "x", "/w/src/index.m3u8"}), "/w/src");
+  EXPECT_EQ(testing::output_dir({"ffprobe", "file:/w/source"}), "file:/w");
+  EXPECT_EQ(testing::output_dir({}), "");
+}
+
+TEST(ScriptedRunner, NewestMatchingRuleWithUsesLeftAnswersAndWritesItsFiles) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("rend-scripted-" + std::to_string(std::random_device{}()));
+  testing::ScriptedRunner r;
+  r.on(testing::program("ffmpeg"), {.files = {{"a/seg.ts", "S"}, {"a/index.m3u8", "P"}}});
+  r.on(testing::program_with("ffmpeg", "-boom"), testing::Reply::exits(1, "boom"), 1);
+  ProcessOptions o;
+  int ticks = 0;
+  o.on_tick = [&] { ++ticks; };
+  auto res = r.run({"ffmpeg", "-boom", (dir / "%v" / "index.m3u8").string()}, o);
+  EXPECT_EQ(res.exit_code, 1);
+  EXPECT_EQ(res.err_tail, "boom");
+  EXPECT_FALSE(fs::exists(dir / "a" / "seg.ts")) << "a failing rule wrote the older rule's files";
+  res = r.run({"ffmpeg", "-boom", (dir / "%v" / "index.m3u8").string()}, o);  // the once-rule is used up
+  EXPECT_EQ(res.exit_code, 0);
+  std::ifstream in(dir / "a" / "index.m3u8");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, "P");
+  EXPECT_GE(ticks, 1) << "progress publishing never got a turn";
+  EXPECT_EQ(r.count(testing::program("ffmpeg")), 2);
+
+  res = r.run({"ffprobe", "x"}, o);
+  EXPECT_EQ(res.exit_code, 127);
+  ASSERT_EQ(r.unmatched().size(), 1u);
+  EXPECT_EQ(r.unmatched()[0].at(0), "ffprobe");
+  fs::remove_all(dir);
+}
+
+TEST(ScriptedRunner, UntilCancelledRunsUntilShouldCancelOrTheTimeout) {
+  testing::ScriptedRunner r;
+  r.on(testing::program("ffmpeg"), {.until_cancelled = true});
+  ProcessOptions o;
+  auto t0 = std::chrono::steady_clock::now();
+  o.should_cancel = [&] { return std::chrono::steady_clock::now() - t0 > 50ms; };
+  auto res = r.run({"ffmpeg", "/tmp/x"}, o);
+  EXPECT_TRUE(res.cancelled);
+  EXPECT_EQ(res.exit_code, -1);
+  o.should_cancel = nullptr;
+  o.timeout = 30ms;
+  res = r.run({"ffmpeg", "/tmp/x"}, o);
+  EXPECT_TRUE(res.timed_out);
+  EXPECT_THROW(testing::Reply::throws("fork failed").custom({}, o), std::runtime_error);
 }
 
 }  // namespace

@@ -21,17 +21,9 @@
 // Hooks are always called on the thread that called run(); on_playable is called
 // exactly once when run() succeeds, always before run() returns.
 //
-// Error codes, in two kinds (PipelineResult::retryable, is_retryable_failure):
-//   retryable (infrastructure; the input is not at fault, the job must be tried
-//   again later and the asset must not fail for it):
-//     storage_failed  the object store threw, or a hook threw (the metadata store)
-//     worker_failed   the work dir could not be created, ffmpeg could not be started
-//   permanent (the input's own fault, or the job was stopped):
-// transcode_failed (ffmpeg failed or timed out; message is ffmpeg's last
-// meaningful stderr line with machine paths removed), cancelled (should_cancel),
-// corrupt_input (no usable picture size),
-// invalid_asset (asset id not usable as a key segment), not_a_video (info.demuxer is
-// not one of video_demuxers()).
+// run() chains the stages in media/stages.h (probe, opener, ladder, master, poster)
+// with run_stages(); the first failing stage's Status is the result. The failure
+// codes and which of them are retryable are in media/errors.h.
 //
 // Every ffmpeg run reads the source with the file protocol only and the demuxer the
 // probe found forced (input_args), and writes with the file protocol only.
@@ -43,6 +35,7 @@
 #include <vector>
 
 #include "core/process.h"
+#include "core/status.h"
 #include "media/ladder.h"
 #include "media/probe.h"
 #include "store/metadata.h"
@@ -67,11 +60,10 @@ struct PipelineHooks {
 };
 
 struct PipelineResult {
-  bool ok = false;
-  bool retryable = false;  // when !ok: an infrastructure failure, try again later
-  std::string error_code, error_message;
+  core::Status status;  // status.retryable: an infrastructure failure, try again later
   std::vector<store::Tier> tiers;
   std::string billing_tier;
+  bool ok() const { return status.ok(); }
 };
 
 // A job's scratch directory: created with mkdtemp under `parent` (mode 0700, an
@@ -100,10 +92,6 @@ class Pipeline {
   core::ProcessRunner& runner_;
   store::ObjectStore& objects_;
 };
-
-// Whether a failure code is an infrastructure failure (retry) rather than a verdict
-// on the input (fail the asset).
-bool is_retryable_failure(std::string_view code);
 
 // ---- Exposed for tests ----
 

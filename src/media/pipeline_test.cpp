@@ -7,11 +7,17 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <sstream>
 #include <unistd.h>
 
+#include "core/testing/scripted_runner.h"
+#include "media/errors.h"
 #include "hls/playlist.h"
+#include "media/stage.h"
+#include "media/testing/fake_media.h"
 #include "store/factory.h"
+#include "store/testing/failing_objects.h"
 
 namespace rend::media {
 namespace {
@@ -218,7 +224,7 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   };
   auto res = p.run("ast_fast", src, info, hooks);
   double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   ASSERT_TRUE(playable);
   std::cerr << "fast path: playable after " << playable_s << " s, hls_ready after " << total_s << " s\n";
   EXPECT_FALSE(master_at_playable.empty());
@@ -301,23 +307,71 @@ TEST_F(PipelineRun, AFailingStoreHookIsRetryableNotTheInputsFault) {
   // The worker's on_playable writes to the metadata store; here that store is down.
   hooks.on_playable = [](auto&&...) { throw std::runtime_error("database unavailable"); };
   auto res = p.run("ast_dbdown", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "storage_failed");
-  EXPECT_TRUE(res.retryable);
-  EXPECT_EQ(res.error_message.find("database"), std::string::npos) << "detail belongs in logs";
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(res.status.message.find("database"), std::string::npos) << "detail belongs in logs";
   EXPECT_TRUE(work_root_empty());
 
   // An input fault is not retryable.
   std::string bad = (root_ / "in" / "bad.mp4").string();
   std::ofstream(bad) << std::string(4096, 'x');
   res = p.run("ast_badinput", bad, info, {});
-  EXPECT_EQ(res.error_code, "transcode_failed");
-  EXPECT_FALSE(res.retryable);
-  EXPECT_TRUE(is_retryable_failure("storage_failed"));
-  EXPECT_TRUE(is_retryable_failure("worker_failed"));
-  for (const char* c : {"transcode_failed", "not_a_video", "corrupt_input", "too_long", "unsupported_input",
-                        "cancelled", "invalid_asset"})
-    EXPECT_FALSE(is_retryable_failure(c)) << c;
+  EXPECT_EQ(res.status.code, "transcode_failed");
+  EXPECT_FALSE(res.status.retryable);
+}
+
+// A stage that records its calls and fails in the phase it is told to.
+struct RecordingStage final : Stage {
+  RecordingStage(std::string n, std::vector<std::string>& log, std::string fail_in = "")
+      : n_(std::move(n)), log_(log), fail_in_(std::move(fail_in)) {}
+  const char* name() const override { return n_.c_str(); }
+  core::Status initialize() override { return step("initialize"); }
+  core::Status process() override { return step("process"); }
+  core::Status flush() override { return step("flush"); }
+  core::Status step(const std::string& phase) {
+    log_.push_back(n_ + "." + phase);
+    return phase == fail_in_ ? core::Status::transient("boom", n_) : core::Status{};
+  }
+  std::string n_;
+  std::vector<std::string>& log_;
+  std::string fail_in_;
+};
+
+TEST(RunStages, EveryInitializeThenEveryProcessThenEveryFlush) {
+  std::vector<std::string> log;
+  RecordingStage a("a", log), b("b", log);
+  Stage* const chain[] = {&a, &b};
+  EXPECT_TRUE(run_stages(chain).ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "a.process", "b.process", "a.flush",
+                                           "b.flush"}));
+}
+
+TEST(RunStages, StopsAtTheFirstFailureAndReturnsIt) {
+  std::vector<std::string> log;
+  RecordingStage a("a", log), b("b", log, "process"), c("c", log);
+  Stage* const chain[] = {&a, &b, &c};
+  auto st = run_stages(chain);
+  EXPECT_EQ(st.code, "boom");
+  EXPECT_EQ(st.message, "b");
+  EXPECT_TRUE(st.retryable);
+  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "c.initialize", "a.process",
+                                           "b.process"}));
+}
+
+TEST(ErrorTaxonomy, InfrastructureIsRetryableTheInputsFaultIsNot) {
+  EXPECT_TRUE(errors::storage_failed().retryable);
+  EXPECT_TRUE(errors::worker_failed("x").retryable);
+  for (const auto& st : {errors::transcode_failed("x"), errors::not_a_video("x"), errors::corrupt_input("x"),
+                         errors::cancelled(), errors::invalid_asset(),
+                         errors::from_probe({"too_long", "x"}), errors::from_probe({"unsupported_input", "x"})}) {
+    EXPECT_FALSE(st.ok());
+    EXPECT_FALSE(st.retryable) << st.code;
+    EXPECT_FALSE(st.message.empty()) << st.code;
+  }
+  EXPECT_EQ(errors::storage_failed().code, "storage_failed");
+  EXPECT_EQ(errors::from_probe({"too_long", "long"}).code, "too_long");
+  EXPECT_TRUE(core::Status{}.ok());
 }
 
 TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
@@ -332,8 +386,8 @@ TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
   info.fps = 30;
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_hls", src, info, {});
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "not_a_video");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "not_a_video");
   EXPECT_FALSE(fs::exists(root_ / "objects" / "assets" / "ast_hls"));
 }
 
@@ -364,7 +418,7 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   auto res = p.run("ast_hevc", src, info, hooks);
   std::cerr << "hevc: hls_ready after "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
-  ASSERT_TRUE(res.ok) << res.error_code << ": " << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   EXPECT_EQ(playable, 1);
   ASSERT_EQ(res.tiers.size(), 1u);
   EXPECT_EQ(res.tiers[0].width, 270);
@@ -404,10 +458,10 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
   PipelineHooks hooks;
   hooks.on_playable = [&](auto&&...) { playable = true; };
   auto res = p.run("ast_bad", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "transcode_failed");
-  EXPECT_FALSE(res.error_message.empty());
-  EXPECT_EQ(res.error_message.find(root_.string()), std::string::npos) << res.error_message;
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "transcode_failed");
+  EXPECT_FALSE(res.status.message.empty());
+  EXPECT_EQ(res.status.message.find(root_.string()), std::string::npos) << res.status.message;
   EXPECT_FALSE(playable);
   EXPECT_TRUE(work_root_empty());
 }
@@ -422,10 +476,120 @@ TEST_F(PipelineRun, CancelStopsTheJob) {
   auto t0 = std::chrono::steady_clock::now();
   hooks.should_cancel = [&] { return std::chrono::steady_clock::now() - t0 > 300ms; };
   auto res = p.run("ast_cancel", src, info, hooks);
-  EXPECT_FALSE(res.ok);
-  EXPECT_EQ(res.error_code, "cancelled");
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(res.status.code, "cancelled");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   EXPECT_TRUE(work_root_empty());
+}
+
+// ---------------------------------------------------------------- stages, scripted (no ffmpeg)
+
+class PipelineScripted : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    root_ = fs::temp_directory_path() / ("rend-media-scripted-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(root_);
+    objects_ = std::make_unique<store::testing::FailingObjects>(
+        store::open_fs_object_store((root_ / "objects").string()));
+    cfg_.work_root = (root_ / "work").string();
+    cfg_.process_timeout = 20s;
+    testing::script_good_job(runner_, 640, 360, 8.0);  // fast path, one 360p rung, 2 segments
+    auto probed = parse_probe_json(testing::ffprobe_json(640, 360, 8.0), 3600);
+    info_ = std::get<SourceInfo>(probed);
+    source_ = (root_ / "source").string();
+    std::ofstream(source_) << "not decoded";
+  }
+  void TearDown() override {
+    EXPECT_TRUE(runner_.unmatched().empty());
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  std::string object(const std::string& key) { return read_all(root_ / "objects" / key); }
+
+  fs::path root_;
+  std::unique_ptr<store::testing::FailingObjects> objects_;
+  PipelineConfig cfg_;
+  core::testing::ScriptedRunner runner_;
+  SourceInfo info_;
+  std::string source_;
+};
+
+// The helper-thread semantics the stages keep: the remux makes the asset playable
+// before the ladder encode starts, and the poster is made while the ladder encodes.
+TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhileItEncodes) {
+  std::atomic<bool> playable{false};
+  bool playable_before_ladder = false, poster_during_ladder = false;
+  std::string master_at_playable;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+               playable_before_ladder = playable.load();
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (!objects_->head("assets/ast_s/poster.jpg") && std::chrono::steady_clock::now() < deadline)
+                 std::this_thread::sleep_for(5ms);
+               poster_during_ladder = objects_->head("assets/ast_s/poster.jpg").has_value();
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    EXPECT_FALSE(playable.exchange(true)) << "on_playable called twice";
+    EXPECT_EQ(tiers.size(), 1u);
+    EXPECT_EQ(billing, "720p");
+    master_at_playable = object("assets/ast_s/master.m3u8");
+  };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_s", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_TRUE(playable_before_ladder);
+  EXPECT_TRUE(poster_during_ladder);
+  EXPECT_NE(master_at_playable.find("src/index.m3u8"), std::string::npos) << master_at_playable;
+  std::string master = object("assets/ast_s/master.m3u8");
+  EXPECT_NE(master.find("\n360p/index.m3u8\n"), std::string::npos) << master;
+  EXPECT_EQ(master.find("src/index.m3u8"), std::string::npos) << master;
+  EXPECT_TRUE(hls::parse_media_playlist(object("assets/ast_s/360p/index.m3u8")).ended);
+  EXPECT_TRUE(objects_->head("assets/ast_s/src/seg_00001.ts").has_value());
+  ASSERT_EQ(res.tiers.size(), 1u);
+  EXPECT_EQ(res.tiers[0].name, "360p");
+  EXPECT_EQ(runner_.count(testing::poster_run()), 1);
+}
+
+// Without the fast path (the remux failed), the ladder's own master makes the asset
+// playable once every rung has a segment, and the job still ends hls_ready.
+TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
+  runner_.on(testing::remux_run(), core::testing::Reply::exits(1, "remux broke"), 1);
+  int playable = 0;
+  PipelineHooks hooks;
+  hooks.on_playable = [&](auto&&...) { ++playable; };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_r", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(playable, 1);
+  EXPECT_FALSE(objects_->head("assets/ast_r/src/index.m3u8").has_value());
+  EXPECT_NE(object("assets/ast_r/master.m3u8").find("360p/index.m3u8"), std::string::npos);
+}
+
+TEST_F(PipelineScripted, APutFailingWhileTheLadderPublishesIsRetryableAndStopsTheEncode) {
+  objects_->fail_puts("assets/ast_f/360p/");
+  runner_.on(testing::ladder_run(), {.files = testing::hls_files("360p", 2), .until_cancelled = true}, 1);
+  Pipeline p(cfg_, runner_, *objects_);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = p.run("ast_f", source_, info_, {});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the encode was not stopped";
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(res.status.message, "Publishing the renditions failed.");
+  EXPECT_TRUE(res.tiers.empty());
+  EXPECT_GT(objects_->failed_puts(), 0);
+  EXPECT_TRUE(fs::is_empty(cfg_.work_root)) << "work dir left behind";
+}
+
+TEST_F(PipelineScripted, TheFinalMasterFailingIsRetryable) {
+  objects_->fail_puts("assets/ast_m/master.m3u8", 1, 1);  // the fast master works, the final one fails
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_m", source_, info_, {});
+  EXPECT_EQ(res.status.code, "storage_failed");
+  EXPECT_TRUE(res.status.retryable);
+  EXPECT_EQ(objects_->failed_keys(), std::vector<std::string>{"assets/ast_m/master.m3u8"});
 }
 
 // Time to playable / hls_ready for a 30 s 1080p H.264 source against one plain ffmpeg
@@ -455,7 +619,7 @@ TEST_F(PipelineRun, DISABLED_Benchmark1080p30s) {
   };
   auto res = p.run("ast_bench", src, info, hooks);
   double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(res.ok) << res.error_message;
+  ASSERT_TRUE(res.ok()) << res.status.message;
   std::cerr << "plain ffmpeg ladder: " << plain_s << " s; pipeline playable: " << playable_s
             << " s, hls_ready: " << ready_s << " s (" << ready_s / plain_s << "x)\n";
   EXPECT_LT(playable_s, 2.0);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "control/edge_control.h"
+#include "media/errors.h"
 #include "media/pipeline.h"
 #include "media/probe.h"
 
@@ -60,8 +61,9 @@ bool MediaWorker::run_once(const std::atomic<bool>& stop) {
     process(*job, stop);
   } catch (const std::exception& e) {
     // Infrastructure failure (a store threw, fork failed): never the input's fault.
+    // The detail is logged here; the Status carries only the kind.
     core::log::error("job_error", {{"job_id", job->id}, {"asset_id", job->asset_id}, {"error", e.what()}});
-    retry_later(*job, "job_error");
+    settle(*job, core::Status::transient("job_error", "The job was interrupted by an infrastructure error."));
   }
   return true;
 }
@@ -111,24 +113,15 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   // is removed however the job ends.
   media::PrivateWorkDir work(cfg_.work_dir, "job-" + id);
   std::string source = (work.path() / "source").string();
-  if (!objects_.get_to_file("sources/" + id, source)) {
-    meta_.mark_failed(id, "source_missing", "the uploaded source is missing from object storage", clock_.now_unix_ms());
-    meta_.fail_job(job.id, cfg_.worker_id, "source missing", clock_.now_unix_ms());
-    return;
-  }
-
-  auto fail = [&](const std::string& code, const std::string& message) {
-    core::log::warn("job_failed", {{"job_id", job.id}, {"asset_id", id}, {"code", code}, {"message", message}});
-    meta_.mark_failed(id, code, message, clock_.now_unix_ms());
-    meta_.fail_job(job.id, cfg_.worker_id, code, clock_.now_unix_ms());
-  };
+  if (!objects_.get_to_file("sources/" + id, source))
+    return settle(job, core::Status::permanent("source_missing", "the uploaded source is missing from object storage"));
 
   media::ProbeLimits limits;
   limits.max_duration_s = double(cfg_.max_duration_secs);
   if (cfg_.max_pixels) limits.max_pixels = int64_t(cfg_.max_pixels);
   if (cfg_.max_fps) limits.max_fps = double(cfg_.max_fps);
   auto probed = media::probe(runner_, cfg_.ffprobe_path, source, limits, std::chrono::seconds(60));
-  if (auto* f = std::get_if<media::MediaFailure>(&probed)) return fail(f->code, f->message);
+  if (auto* f = std::get_if<media::MediaFailure>(&probed)) return settle(job, media::errors::from_probe(*f));
   const auto& info = std::get<media::SourceInfo>(probed);
   meta_.set_source_info(id, info.duration_s, info.width, info.height);
 
@@ -167,7 +160,7 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   };
 
   auto result = pipeline.run(id, source, info, hooks);
-  if (deleted || (!result.ok && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {
+  if (deleted || (!result.ok() && meta_.get_asset(id) && meta_.get_asset(id)->status == "deleted")) {
     // Deleted while we worked: remove whatever we published after the API's delete.
     objects_.delete_prefix("assets/" + id + "/");
     objects_.delete_prefix("sources/" + id);
@@ -180,22 +173,33 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     core::log::warn("job_lock_lost", {{"job_id", job.id}, {"asset_id", id}});
     return;
   }
-  if (stop && !result.ok) {
+  if (stop && !result.ok()) {
     // Shutting down: hand the job back so the next start picks it up at once
     // instead of waiting for the lock to expire.
     meta_.release_job(job.id, cfg_.worker_id);
     core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
     return;
   }
-  if (!result.ok && result.retryable) {
+  settle(job, result.status, result.tiers, result.billing_tier);
+}
+
+void MediaWorker::settle(const store::Job& job, const core::Status& st, const std::vector<store::Tier>& tiers,
+                         const std::string& billing_tier) {
+  const auto& id = job.asset_id;
+  if (st.retryable) {
     core::log::warn("job_infrastructure_error",
-                    {{"job_id", job.id}, {"asset_id", id}, {"code", result.error_code}, {"message", result.error_message}});
-    return retry_later(job, result.error_code);
+                    {{"job_id", job.id}, {"asset_id", id}, {"code", st.code}, {"message", st.message}});
+    return retry_later(job, st.code);
   }
-  if (!result.ok) return fail(result.error_code, result.error_message);
-  meta_.mark_hls_ready(id, result.tiers, result.billing_tier, clock_.now_unix_ms());
+  if (!st.ok()) {
+    core::log::warn("job_failed", {{"job_id", job.id}, {"asset_id", id}, {"code", st.code}, {"message", st.message}});
+    meta_.mark_failed(id, st.code, st.message, clock_.now_unix_ms());
+    meta_.fail_job(job.id, cfg_.worker_id, st.code, clock_.now_unix_ms());
+    return;
+  }
+  meta_.mark_hls_ready(id, tiers, billing_tier, clock_.now_unix_ms());
   meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
-  core::log::info("asset_hls_ready", {{"asset_id", id}, {"billing_tier", result.billing_tier}});
+  core::log::info("asset_hls_ready", {{"asset_id", id}, {"billing_tier", billing_tier}});
   warm_edge(id);
 }
 

@@ -3,12 +3,19 @@
 // source, runs the pipeline, records every status transition, and asks the edge to
 // warm the new asset.
 //
-// Error policy: each job runs inside one try/catch. A refusal the user caused (not
-// a video, corrupt, too long, ffmpeg failed on it) fails the asset with a reason,
-// once. An infrastructure error (a store threw, the object store refused a put, the
-// work dir or ffmpeg could not be created: media::is_retryable_failure, or any
-// exception) never fails the asset: the worker keeps the claim and sets its lock to
-// expire after retry_backoff_ms(attempt), after which any worker claims it again.
+// Error policy: every outcome of a job is a core::Status (media/errors.h is the
+// taxonomy), and settle() is the one place it becomes a state transition:
+//   OK         the asset is hls_ready, the job complete, the edges are warmed;
+//   permanent  a verdict on the input (not a video, corrupt, too long, ffmpeg
+//              failed on it, the source is missing): the asset fails with that
+//              code and message, once;
+//   retryable  infrastructure (a store threw, the object store refused a put, the
+//              work dir or ffmpeg could not be created): the asset never fails for
+//              it; the worker keeps the claim and sets its lock to expire after
+//              retry_backoff_ms(attempt), after which any worker claims it again.
+// Any exception escaping a job is treated as retryable (logged as job_error).
+// Before settle(): an asset deleted meanwhile is cleaned up, a lost lock leaves
+// everything to the new holder, and a stop (shutdown) releases the job.
 //
 // Retries and the attempt limit: every claim counts as an attempt, whether the
 // previous one crashed (its lock expired) or hit an infrastructure error, and the
@@ -22,6 +29,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/process.h"
+#include "core/status.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -45,6 +53,8 @@ class MediaWorker {
 
  private:
   void process(const store::Job& job, const std::atomic<bool>& stop);
+  void settle(const store::Job& job, const core::Status& status, const std::vector<store::Tier>& tiers = {},
+              const std::string& billing_tier = {});
   void warm_edge(const std::string& asset_id);
   void retry_later(const store::Job& job, const std::string& code);
   void sweep_stale_work_dirs();

@@ -11,124 +11,38 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "core/env.h"
 #include "core/ids.h"
+#include "core/testing/scripted_runner.h"
+#include "media/testing/fake_media.h"
 #include "store/factory.h"
+#include "store/testing/failing_objects.h"
 
 namespace rend::worker {
 namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// The real directory object store, with writes that fail on demand (a test double
-// faithful to the interface: a failing write throws StoreError and stores nothing).
-class FlakyObjects final : public store::ObjectStore {
- public:
-  explicit FlakyObjects(std::unique_ptr<store::ObjectStore> real) : real_(std::move(real)) {}
-  std::atomic<bool> writes_down{false};
-  std::atomic<int> failed_writes{0};
+using core::testing::Reply;
+using core::testing::ScriptedRunner;
+using store::testing::FailingObjects;
+namespace fake = media::testing;
 
-  std::unique_ptr<store::ObjectWriter> begin_put(const std::string& key) override {
-    check();
-    return real_->begin_put(key);
-  }
-  void put_bytes(const std::string& key, std::string_view data) override {
-    check();
-    real_->put_bytes(key, data);
-  }
-  void put_file(const std::string& key, const std::string& local_path) override {
-    check();
-    real_->put_file(key, local_path);
-  }
-  std::unique_ptr<store::ObjectReader> get(const std::string& key) override { return real_->get(key); }
-  std::optional<store::ObjectInfo> head(const std::string& key) override { return real_->head(key); }
-  bool get_to_file(const std::string& key, const std::string& local_path) override {
-    return real_->get_to_file(key, local_path);
-  }
-  std::vector<std::string> list(const std::string& prefix) override { return real_->list(prefix); }
-  size_t delete_prefix(const std::string& prefix) override { return real_->delete_prefix(prefix); }
-  store::HealthStatus health() override { return real_->health(); }
-
- private:
-  void check() {
-    if (writes_down) {
-      ++failed_writes;
-      throw store::StoreError("object store unavailable (injected)");
-    }
-  }
-  std::unique_ptr<store::ObjectStore> real_;
-};
-
-// Records every run; a script registered for a program answers instead of running
-// it (once), anything else runs for real.
-class ScriptedRunner final : public core::ProcessRunner {
- public:
-  using Script = std::function<core::ProcessResult(const std::vector<std::string>&)>;
-  core::ProcessResult run(const std::vector<std::string>& argv, const core::ProcessOptions& opts) override {
-    Script script;
-    {
-      std::lock_guard lock(mu_);
-      calls_.push_back(argv);
-      auto it = scripts_.find(argv.at(0));
-      if (it != scripts_.end() && !it->second.empty()) {
-        script = std::move(it->second.front());
-        it->second.erase(it->second.begin());
-      }
-    }
-    if (script) return script(argv);
-    return real_.run(argv, opts);
-  }
-  void script_once(const std::string& program, Script s) {
-    std::lock_guard lock(mu_);
-    scripts_[program].push_back(std::move(s));
-  }
-  int calls_of(const std::string& program) {
-    std::lock_guard lock(mu_);
-    return int(std::count_if(calls_.begin(), calls_.end(), [&](const auto& a) { return a.at(0) == program; }));
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::vector<Script>> scripts_;
-  std::vector<std::vector<std::string>> calls_;
-  core::PosixProcessRunner real_;
-};
-
-class FakeClock final : public core::Clock {
- public:
-  std::atomic<int64_t> ms{1'800'000'000'000};
-  int64_t now_unix() const override { return ms / 1000; }
-  int64_t now_unix_ms() const override { return ms; }
-};
-
+// The job loop end to end with no ffmpeg: real SQLite, the real directory object
+// store behind FailingObjects, a ScriptedRunner answering for ffprobe and ffmpeg
+// (writing the files they would), and a manual clock.
 class WorkerRetry : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    clip_dir_ = fs::temp_directory_path() / ("rend-worker-clip-" + std::to_string(::getpid()));
-    fs::create_directories(clip_dir_);
-    core::PosixProcessRunner r;
-    core::ProcessOptions o;
-    o.timeout = 60s;
-    auto res = r.run({"ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                      "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
-                      "-pix_fmt", "yuv420p", "-g", "50", (clip_dir_ / "clip.mp4").string()},
-                     o);
-    ASSERT_EQ(res.exit_code, 0) << res.err_tail;
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(clip_dir_, ec);
-  }
-
   void SetUp() override {
     std::random_device rd;
     root_ = fs::temp_directory_path() / ("rend-worker-test-" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(root_);
     meta_ = store::open_metadata_store("sqlite://" + (root_ / "rend.db").string());
     meta_->migrate();
-    objects_ = std::make_unique<FlakyObjects>(store::open_fs_object_store((root_ / "objects").string()));
+    objects_ = std::make_unique<FailingObjects>(store::open_fs_object_store((root_ / "objects").string()));
     coord_ = store::make_memory_coordinator();
     cfg_.worker_id = "w1";
     cfg_.poll_interval_secs = 1;
@@ -139,25 +53,30 @@ class WorkerRetry : public ::testing::Test {
     cfg_.ffprobe_path = "ffprobe";
     cfg_.work_dir = (root_ / "work").string();
     cfg_.active_heartbeat_window_secs = 60;
+    // A 2 s 320x240 H.264/AAC clip: fast path, one 240p rung.
+    fake::script_good_job(runner_, 320, 240, 2.0);
     worker_ = std::make_unique<MediaWorker>(cfg_, *meta_, *objects_, *coord_, runner_, clock_);
   }
   void TearDown() override {
     worker_.reset();
+    EXPECT_TRUE(runner_.unmatched().empty()) << "a run nobody scripted: " << runner_.unmatched().front().at(0);
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
 
-  // An uploaded asset with its source in the object store and a queued job.
+  // An uploaded asset with its source in the object store and a queued job. The
+  // bytes are never decoded: ffprobe and ffmpeg are scripted.
   std::string queued_asset() {
     store::Asset a;
     a.id = core::new_id("ast");
     a.visibility = "public";
     a.owner_key_id = "key_test";
-    a.created_at_ms = clock_.ms;
-    store::Upload u{core::new_id("upl"), a.id, std::nullopt, "pending", clock_.ms};
+    a.created_at_ms = clock_.now_unix_ms();
+    store::Upload u{core::new_id("upl"), a.id, std::nullopt, "pending", clock_.now_unix_ms()};
     meta_->create_upload(a, u);
-    objects_->put_file("sources/" + a.id, (clip_dir_ / "clip.mp4").string());
-    meta_->complete_upload(u.id, int64_t(fs::file_size(clip_dir_ / "clip.mp4")), clock_.ms);
+    const std::string bytes(4096, 'v');
+    objects_->put_bytes("sources/" + a.id, bytes);
+    meta_->complete_upload(u.id, int64_t(bytes.size()), clock_.now_unix_ms());
     return a.id;
   }
   std::string status(const std::string& id) { return meta_->get_asset(id)->status; }
@@ -166,18 +85,43 @@ class WorkerRetry : public ::testing::Test {
     std::error_code ec;
     return !fs::exists(cfg_.work_dir, ec) || fs::is_empty(cfg_.work_dir, ec);
   }
+  // The job can be claimed by another worker right now; returns its attempt number (0: no job).
+  int claimable_now_attempt() {
+    auto j = meta_->claim_job("w2", 120'000, clock_.now_unix_ms());
+    if (!j) return 0;
+    meta_->release_job(j->id, "w2");
+    return j->attempts;
+  }
 
-  static inline fs::path clip_dir_;
   fs::path root_;
   std::unique_ptr<store::MetadataStore> meta_;
-  std::unique_ptr<FlakyObjects> objects_;
+  std::unique_ptr<FailingObjects> objects_;
   std::unique_ptr<store::Coordinator> coord_;
   ScriptedRunner runner_;
-  FakeClock clock_;
+  core::ManualClock clock_{1'800'000'000'000};
   core::WorkerConfig cfg_;
   std::unique_ptr<MediaWorker> worker_;
   std::atomic<bool> stop_{false};
 };
+
+TEST(FailingObjectsTest, NthPutAndPrefixRulesThrowAndStoreNothing) {
+  fs::path dir = fs::temp_directory_path() / ("rend-failing-objects-" + std::to_string(std::random_device{}()));
+  FailingObjects o(store::open_fs_object_store(dir.string()));
+  o.fail_nth_put(2);
+  o.put_bytes("a/1", "x");
+  EXPECT_THROW(o.put_bytes("a/2", "x"), store::StoreError);
+  EXPECT_FALSE(o.head("a/2").has_value());
+  o.put_bytes("a/3", "x");  // once
+  o.fail_puts("b/");
+  EXPECT_THROW(o.put_file("b/1", "/dev/null"), store::StoreError);
+  EXPECT_THROW(o.begin_put("b/2"), store::StoreError);
+  o.put_bytes("c/1", "x");
+  o.clear_failures();
+  o.put_bytes("b/3", "x");
+  EXPECT_EQ(o.failed_keys(), (std::vector<std::string>{"a/2", "b/1", "b/2"}));
+  EXPECT_EQ(o.puts(), 7);
+  fs::remove_all(dir);
+}
 
 TEST(RetryBackoff, GrowsAndIsCapped) {
   EXPECT_EQ(retry_backoff_ms(1), 15'000);
@@ -190,9 +134,9 @@ TEST(RetryBackoff, GrowsAndIsCapped) {
 
 TEST_F(WorkerRetry, FailingPutKeepsTheJobAndALaterAttemptCompletesIt) {
   std::string id = queued_asset();
-  objects_->writes_down = true;
+  objects_->fail_puts("assets/");  // the object store is down for this attempt
   ASSERT_TRUE(run_once());
-  EXPECT_GT(objects_->failed_writes.load(), 0) << "the injected outage was never hit";
+  EXPECT_GT(objects_->failed_puts(), 0) << "the injected outage was never hit";
   auto a = meta_->get_asset(id);
   EXPECT_NE(a->status, "failed") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
   EXPECT_FALSE(a->error_code.has_value());
@@ -200,51 +144,186 @@ TEST_F(WorkerRetry, FailingPutKeepsTheJobAndALaterAttemptCompletesIt) {
   EXPECT_TRUE(work_dir_empty());
 
   // Backoff: nobody gets the job before it is over.
-  objects_->writes_down = false;
-  clock_.ms += retry_backoff_ms(1) - 1000;
+  objects_->clear_failures();
+  clock_.advance_ms(retry_backoff_ms(1) - 1000);
   EXPECT_FALSE(run_once());
-  EXPECT_FALSE(meta_->claim_job("w2", 120'000, clock_.ms).has_value());
+  EXPECT_EQ(claimable_now_attempt(), 0);
 
-  clock_.ms += 2000;
+  clock_.advance_ms(2000);
   ASSERT_TRUE(run_once());
   a = meta_->get_asset(id);
   EXPECT_EQ(a->status, "hls_ready") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
   EXPECT_EQ(meta_->pending_job_count(), 0);
   EXPECT_TRUE(objects_->head("assets/" + id + "/master.m3u8").has_value());
+  EXPECT_TRUE(objects_->head("assets/" + id + "/240p/seg_00000.ts").has_value());
+  EXPECT_TRUE(objects_->head("assets/" + id + "/poster.jpg").has_value());
   EXPECT_TRUE(work_dir_empty());
+}
+
+// One put failing at the very end (the final master, after every segment and
+// playlist is up and the asset is playable) is still the store's fault.
+TEST_F(WorkerRetry, OneFailedPutOfTheFinalMasterIsRetriedNotFailed) {
+  std::string id = queued_asset();
+  // The first write of master.m3u8 (the fast path's) succeeds, the final one fails.
+  objects_->fail_puts("assets/" + id + "/master.m3u8", 1, 1);
+  ASSERT_TRUE(run_once());
+  ASSERT_EQ(objects_->failed_keys(), std::vector<std::string>{"assets/" + id + "/master.m3u8"});
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "playable") << a->error_code.value_or("");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+
+  clock_.advance_ms(retry_backoff_ms(1) + 1000);
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "hls_ready");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
 }
 
 TEST_F(WorkerRetry, SpawnFailureIsRetriedNotBlamedOnTheInput) {
   std::string id = queued_asset();
-  runner_.script_once("ffprobe", [](const std::vector<std::string>&) -> core::ProcessResult {
-    throw std::runtime_error("fork: Resource temporarily unavailable");
-  });
+  runner_.on(fake::probe_run(), Reply::throws("fork: Resource temporarily unavailable"), 1);
   ASSERT_TRUE(run_once());
   EXPECT_NE(status(id), "failed");
   EXPECT_EQ(meta_->pending_job_count(), 1);
-  clock_.ms += retry_backoff_ms(1) + 1000;
+  clock_.advance_ms(retry_backoff_ms(1) + 1000);
   ASSERT_TRUE(run_once());
   EXPECT_EQ(status(id), "hls_ready");
 }
 
+TEST_F(WorkerRetry, LadderSpawnFailureIsRetriedNotBlamedOnTheInput) {
+  std::string id = queued_asset();
+  runner_.on(fake::ladder_run(), Reply::throws("fork: Resource temporarily unavailable"), 1);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  EXPECT_EQ(claimable_now_attempt(), 0) << "retried without a backoff";
+}
+
 TEST_F(WorkerRetry, PermanentInputFaultFailsTheAssetOnce) {
   std::string id = queued_asset();
-  runner_.script_once("ffprobe", [](const std::vector<std::string>&) {
-    core::ProcessResult r;
-    r.exit_code = 0;
-    r.out = R"({"streams":[{"codec_type":"audio","codec_name":"mp3"}],
-                "format":{"format_name":"mp3","duration":"3.0"}})";
-    return r;
-  });
+  runner_.on(fake::probe_run(), Reply::prints(fake::ffprobe_json_audio_only()), 1);
   ASSERT_TRUE(run_once());
   auto a = meta_->get_asset(id);
   EXPECT_EQ(a->status, "failed");
   EXPECT_EQ(a->error_code.value_or(""), "not_a_video");
+  EXPECT_EQ(a->error_message.value_or(""), "The file contains audio only; a video stream is required.");
   EXPECT_EQ(meta_->pending_job_count(), 0);
-  clock_.ms += 24LL * 3600 * 1000;
+  clock_.advance_ms(24LL * 3600 * 1000);
   EXPECT_FALSE(run_once()) << "a permanent failure was retried";
-  EXPECT_EQ(runner_.calls_of("ffprobe"), 1);
-  EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+  EXPECT_EQ(runner_.count(fake::probe_run()), 1);
+  EXPECT_EQ(runner_.count(core::testing::program("ffmpeg")), 0);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+// ffmpeg failing on the input is a verdict on the input: transcode_failed with its
+// last meaningful stderr line (no paths, no pointers), once.
+TEST_F(WorkerRetry, LadderFfmpegExitingNonZeroFailsTheAssetWithItsError) {
+  std::string id = queued_asset();
+  runner_.on(fake::ladder_run(),
+             Reply::exits(1, "[h264 @ 0x55d0c0ffee00] Invalid NAL unit size in /srv/rend/work/job-x/source\n"
+                             "Conversion failed!\n"),
+             1);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "transcode_failed");
+  EXPECT_EQ(a->error_message.value_or(""), "[h264] Invalid NAL unit size in <file>");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  clock_.advance_ms(kMaxRetryBackoffMs + 1000);
+  EXPECT_FALSE(run_once()) << "a transcode failure was retried";
+  EXPECT_EQ(runner_.count(fake::ladder_run()), 1);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+TEST_F(WorkerRetry, LadderTimeoutFailsTheAsset) {
+  std::string id = queued_asset();
+  core::ProcessResult timed_out;
+  timed_out.timed_out = true;
+  runner_.on(fake::ladder_run(), {.result = timed_out}, 1);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "transcode_failed");
+  EXPECT_EQ(a->error_message.value_or(""), "Transcoding timed out.");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+}
+
+// A graceful stop mid-transcode hands the job back at once: no failure, no backoff,
+// and the claim does not count as an attempt.
+TEST_F(WorkerRetry, StopMidTranscodeReleasesTheJobWithoutAnAttempt) {
+  std::string id = queued_asset();
+  runner_.on(fake::ladder_run(),
+             {.custom = [&](const core::testing::Argv&, const core::ProcessOptions& o) {
+               stop_ = true;  // SIGTERM arrives while ffmpeg runs
+               return core::testing::run_until_cancelled(o);
+             }},
+             1);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  EXPECT_EQ(claimable_now_attempt(), 1) << "released at once, and the stopped claim is not an attempt";
+  EXPECT_TRUE(work_dir_empty());
+
+  stop_ = false;
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "hls_ready");
+}
+
+TEST_F(WorkerRetry, AMissingSourceFailsTheAssetOnce) {
+  std::string id = queued_asset();
+  objects_->delete_prefix("sources/" + id);
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "source_missing");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+// Deleted while ffmpeg runs: the job stops and takes back what it had published.
+TEST_F(WorkerRetry, AnAssetDeletedMidTranscodeStopsTheJobAndLeavesNothing) {
+  std::string id = queued_asset();
+  runner_.on(fake::ladder_run(),
+             {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(argv, fake::hls_files("240p", 1));
+               meta_->mark_deleted(id, clock_.now_unix_ms());
+               clock_.advance_ms(2000);  // the worker checks the asset at most once a second
+               return core::testing::run_until_cancelled(o);
+             }},
+             1);
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "deleted");
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_TRUE(objects_->list("assets/" + id + "/").empty());
+  EXPECT_FALSE(objects_->head("sources/" + id).has_value());
+  EXPECT_TRUE(work_dir_empty());
+}
+
+// A worker too slow to heartbeat loses its lock to another: it stops and leaves the
+// job and the asset to the new holder (no release, no failure, no retry lock).
+TEST_F(WorkerRetry, ALostLockStopsTheJobAndLeavesItToTheNewHolder) {
+  std::string id = queued_asset();
+  std::optional<store::Job> stolen;
+  runner_.on(fake::ladder_run(),
+             {.custom = [&](const core::testing::Argv&, const core::ProcessOptions& o) {
+               clock_.advance_ms(int64_t(cfg_.lock_timeout_secs) * 1000 + 1000);
+               stolen = meta_->claim_job("w2", 120'000, clock_.now_unix_ms());
+               return core::testing::run_until_cancelled(o);
+             }},
+             1);
+  ASSERT_TRUE(run_once());
+  ASSERT_TRUE(stolen.has_value());
+  EXPECT_EQ(stolen->attempts, 2);
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  EXPECT_TRUE(meta_->heartbeat_job(stolen->id, "w2", 120'000, clock_.now_unix_ms())) << "w2 lost the job";
   EXPECT_TRUE(work_dir_empty());
 }
 
@@ -278,20 +357,20 @@ TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {
   EXPECT_EQ(a->status, "failed");
   EXPECT_EQ(a->error_code.value_or(""), "unsupported_input");
   EXPECT_NE(a->error_message.value_or("").find("320x240"), std::string::npos) << a->error_message.value_or("");
-  EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+  EXPECT_EQ(runner_.count(core::testing::program("ffmpeg")), 0);
 
   cfg_.max_pixels = 0;  // unset: the default bound
   cfg_.max_fps = 20;    // the clip is 25 fps
   id = queued_asset();
   ASSERT_TRUE(run_once());
   EXPECT_EQ(meta_->get_asset(id)->error_code.value_or(""), "unsupported_input");
-  EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
+  EXPECT_EQ(runner_.count(core::testing::program("ffmpeg")), 0);
 }
 
 TEST_F(WorkerRetry, StartRemovesOnlyJobDirsOlderThanAnyJob) {
   worker_.reset();
-  clock_.ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch()).count();
+  clock_.set_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count());
   fs::path w = cfg_.work_dir;
   fs::create_directories(w / "job-ast_dead.AbC123" / "p");
   std::ofstream(w / "job-ast_dead.AbC123" / "source") << "left by a SIGKILLed worker";
@@ -311,11 +390,11 @@ TEST_F(WorkerRetry, StartRemovesOnlyJobDirsOlderThanAnyJob) {
 
 TEST_F(WorkerRetry, AnOutageLongerThanTheAttemptBudgetEndsWithTheStoresVerdict) {
   std::string id = queued_asset();
-  objects_->writes_down = true;
+  objects_->fail_puts("assets/");
   int attempts = 0;
   for (int i = 0; i < 10 && status(id) != "failed"; ++i) {
     if (run_once()) ++attempts;
-    clock_.ms += kMaxRetryBackoffMs + 1000;
+    clock_.advance_ms(kMaxRetryBackoffMs + 1000);
   }
   // Five claims (the store's limit), each ended by the outage; then the store
   // abandons the job. The asset never carries the infrastructure error as if it
@@ -324,7 +403,9 @@ TEST_F(WorkerRetry, AnOutageLongerThanTheAttemptBudgetEndsWithTheStoresVerdict) 
   auto a = meta_->get_asset(id);
   EXPECT_EQ(a->status, "failed");
   EXPECT_EQ(a->error_code.value_or(""), "transcode_failed");
+  EXPECT_NE(a->error_code.value_or(""), "storage_failed");
   EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_EQ(runner_.count(fake::ladder_run()), 5);
 }
 
 }  // namespace
