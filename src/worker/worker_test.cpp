@@ -174,7 +174,7 @@ class WorkerRetry : public ::testing::Test {
   std::unique_ptr<store::Coordinator> coord_;
   ScriptedRunner runner_;
   FakeClock clock_;
-  core::WorkerConfig cfg_;
+  Settings cfg_;
   std::unique_ptr<MediaWorker> worker_;
   std::atomic<bool> stop_{false};
 };
@@ -246,28 +246,6 @@ TEST_F(WorkerRetry, PermanentInputFaultFailsTheAssetOnce) {
   EXPECT_EQ(runner_.calls_of("ffprobe"), 1);
   EXPECT_EQ(runner_.calls_of("ffmpeg"), 0);
   EXPECT_TRUE(work_dir_empty());
-}
-
-TEST(WorkerLimitsConfig, DefaultsExplicitValuesAndZeroRefused) {
-  auto env = [](std::map<std::string, std::string> vars) {
-    vars["REND_PLAYBACK_SIGNING_SECRET"] = std::string(40, 's');
-    return core::Env(std::move(vars));
-  };
-  auto c = core::WorkerConfig::from_env(env({}), "/tmp/rend-data");
-  EXPECT_EQ(c.max_pixels, 8192ULL * 8192);
-  EXPECT_EQ(c.max_fps, 240u);
-  c = core::WorkerConfig::from_env(env({{"REND_MEDIA_MAX_PIXELS", "8294400"}, {"REND_MEDIA_MAX_FPS", "120"}}),
-                                   "/tmp/rend-data");
-  EXPECT_EQ(c.max_pixels, 8294400u);
-  EXPECT_EQ(c.max_fps, 120u);
-  for (const char* var : {"REND_MEDIA_MAX_PIXELS", "REND_MEDIA_MAX_FPS"}) {
-    try {
-      core::WorkerConfig::from_env(env({{var, "0"}}), "/tmp/rend-data");
-      ADD_FAILURE() << var << "=0 accepted";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find(var), std::string::npos) << e.what();
-    }
-  }
 }
 
 TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {

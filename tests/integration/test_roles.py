@@ -257,3 +257,38 @@ def test_a_production_api_refuses_to_start_without_the_expected_edges(tmp_path):
     r = run_briefly(["api"], env, tmp_path)
     assert r.returncode != 0, f"rend api started:\n{r.stderr[-1500:]}"
     assert "REND_EXPECTED_EDGES" in r.stderr, r.stderr[-1500:]
+
+
+def local_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_", "AWS_")) and k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+# A value each role reads late today (player routing is parsed when the API role is
+# built, after the stores; the edge telemetry settings after the cache settings...):
+# every role must refuse it before it creates its data dir, opens a store or binds.
+LATE_BAD_VALUES = [
+    (["api"], "REND_PLAYER_GEO_HEADERS", "akamai"),
+    (["api"], "REND_PLAYER_EDGE_BASE_URLS_MODE", "sometimes"),
+    (["dev"], "REND_PLAYER_GEO_HEADERS", "akamai"),
+    (["dev"], "REND_EDGE_TELEMETRY_BATCH_SIZE", "0"),
+    (["edge"], "REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"),
+    (["worker", "media"], "REND_MEDIA_MAX_FPS", "0"),
+    (["migrate"], "REND_HTTP_MAX_CONNECTIONS", "0"),
+]
+
+
+@pytest.mark.parametrize("cmd,var,value", LATE_BAD_VALUES, ids=lambda x: x if isinstance(x, str) else "-".join(x))
+def test_a_bad_setting_stops_a_role_before_it_touches_anything(tmp_path, cmd, var, value):
+    data = tmp_path / "data"
+    port = free_port()
+    env = local_env(REND_API_BIND_ADDR=f"127.0.0.1:{port}", REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}",
+                    **{var: value})
+    r = subprocess.run([str(rend_bin()), *cmd, "--data-dir", str(data)], env=env, capture_output=True, text=True,
+                       timeout=30, cwd=str(REPO_ROOT))
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stderr[-1500:]}"
+    assert var in r.stderr, r.stderr[-1500:]
+    assert not data.exists(), f"rend {' '.join(cmd)} created {sorted(str(p) for p in data.rglob('*'))} before refusing {var}"
+
