@@ -25,25 +25,36 @@ struct Flags {
   int edges = 1;  // rend dev --edges N
 };
 
-Flags parse_flags(const std::vector<std::string>& args) {
+// Each command's flags are matched exactly, as `--flag value` or `--flag=value`; any
+// other argument (a misspelt flag, one another command takes, a stray word) is an
+// error naming it, so a typo never silently falls back to a default data dir.
+enum Flag : unsigned { kDataDir = 1, kScopes = 2, kName = 4, kEdges = 8 };
+
+Flags parse_flags(const std::vector<std::string>& args, unsigned allowed = kDataDir) {
+  static constexpr std::pair<const char*, Flag> kNames[] = {
+      {"--data-dir", kDataDir}, {"--scopes", kScopes}, {"--name", kName}, {"--edges", kEdges}};
   Flags f;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
-    auto value = [&](const std::string& flag) -> std::string {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= args.size()) throw core::ConfigError(flag + " needs a value");
-      return args[++i];
-    };
-    if (a.rfind("--data-dir", 0) == 0) f.data_dir = value("--data-dir");
-    else if (a.rfind("--scopes", 0) == 0) f.scopes = value("--scopes");
-    else if (a.rfind("--name", 0) == 0) f.name = value("--name");
-    else if (a.rfind("--edges", 0) == 0) {
-      auto v = value("--edges");
-      if (v != "1" && v != "2" && v != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
-      f.edges = std::stoi(v);
+    auto eq = a.find('=');
+    std::string name = a.rfind("--", 0) == 0 ? a.substr(0, eq) : a;
+    Flag flag{};
+    for (const auto& [n, fl] : kNames)
+      if (name == n && (allowed & fl)) flag = fl;
+    if (!flag) throw core::ConfigError("unknown argument '" + name + "'");
+    std::string value;
+    if (eq != std::string::npos) value = a.substr(eq + 1);
+    else if (i + 1 < args.size()) value = args[++i];
+    else throw core::ConfigError(name + " needs a value");
+    switch (flag) {
+      case kDataDir: f.data_dir = value; break;
+      case kScopes: f.scopes = value; break;
+      case kName: f.name = value; break;
+      case kEdges:
+        if (value != "1" && value != "2" && value != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
+        f.edges = std::stoi(value);
+        break;
     }
-    else throw core::ConfigError("unknown argument '" + a + "'");
   }
   if (f.data_dir.empty()) throw core::ConfigError("--data-dir must not be empty");
   return f;
@@ -121,7 +132,7 @@ int run_clickhouse_init(const std::vector<std::string>& args) {
 
 int run_keys(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics,operator [--name N]");
-  auto f = parse_flags({args.begin() + 1, args.end()});
+  auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kScopes | kName);
   auto scopes = auth::parse_scopes(f.scopes);
   if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_store_commands(env, f.data_dir); });
@@ -175,7 +186,7 @@ int run_edge(const std::vector<std::string>& args) {
 }
 
 int run_dev(const std::vector<std::string>& args) {
-  auto f = parse_flags(args);
+  auto f = parse_flags(args, kDataDir | kEdges);
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_dev(env, f.data_dir, f.edges); });
   const auto& api_cfg = cfg.api.api;
 

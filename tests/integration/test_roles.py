@@ -292,3 +292,44 @@ def test_a_bad_setting_stops_a_role_before_it_touches_anything(tmp_path, cmd, va
     assert var in r.stderr, r.stderr[-1500:]
     assert not data.exists(), f"rend {' '.join(cmd)} created {sorted(str(p) for p in data.rglob('*'))} before refusing {var}"
 
+
+# Flags are matched exactly: `--flag value` or `--flag=value`, nothing else. A prefix
+# match used to take `--data-dirt x` as `--data-dir x`.
+BAD_FLAGS = [
+    (["api"], ["--data-dirt", "{data}"], "--data-dirt"),
+    (["api"], ["--data-dir-x={data}"], "--data-dir-x"),
+    (["edge"], ["--data-directory", "{data}"], "--data-directory"),
+    (["worker", "media"], ["--data-dirx={data}"], "--data-dirx"),
+    (["dev"], ["--data-dir", "{data}", "--edgesx", "2"], "--edgesx"),
+    (["dev"], ["--data-dir", "{data}", "--edges=9"], "--edges"),
+    (["keys", "create"], ["--data-dir", "{data}", "--scopes-all", "all"], "--scopes-all"),
+    (["keys", "create"], ["--data-dir", "{data}", "--names", "x"], "--names"),
+    # A flag another command takes is still unknown here.
+    (["api"], ["--data-dir", "{data}", "--edges", "2"], "--edges"),
+    (["migrate"], ["--data-dir", "{data}", "--scopes", "all"], "--scopes"),
+    (["api"], ["--data-dir"], "--data-dir"),
+    (["api"], ["--data-dir", "{data}", "stray"], "stray"),
+]
+
+
+@pytest.mark.parametrize("cmd,flags,named", BAD_FLAGS, ids=lambda x: x if isinstance(x, str) else " ".join(x))
+def test_flags_are_matched_exactly(tmp_path, cmd, flags, named):
+    data = tmp_path / "data"
+    env = local_env(REND_API_BIND_ADDR=f"127.0.0.1:{free_port()}", REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}")
+    args = [a.replace("{data}", str(data)) for a in flags]
+    r = subprocess.run([str(rend_bin()), *cmd, *args], env=env, capture_output=True, text=True, timeout=30,
+                       cwd=str(REPO_ROOT))
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stderr[-1500:]}"
+    assert named in r.stderr, r.stderr[-1500:]
+    assert not data.exists()
+
+
+def test_both_flag_spellings_are_accepted(tmp_path):
+    env = local_env()
+    for args in (["--data-dir", str(tmp_path / "a"), "--scopes", "read", "--name", "n1"],
+                 [f"--data-dir={tmp_path / 'b'}", "--scopes=read", "--name=n2"]):
+        r = subprocess.run([str(rend_bin()), "keys", "create", *args], env=env, capture_output=True, text=True,
+                           timeout=30, cwd=str(REPO_ROOT))
+        assert r.returncode == 0, r.stderr[-1500:]
+        assert r.stdout.strip(), r.stderr[-1500:]
+    assert (tmp_path / "a" / "rend.db").exists() and (tmp_path / "b" / "rend.db").exists()
