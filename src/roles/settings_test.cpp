@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "core/json.h"
+
 using namespace rend::core;
 using namespace rend::roles;
 
@@ -274,4 +279,42 @@ TEST(Config, DevWiresItsRolesTogetherOverLoopback) {
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_dev(dev({{"REND_ENV", "production"}}), "/d", 1); }).find("REND_ENV"),
             std::string::npos);
+}
+
+// `rend dev`'s compiled-in ports and edges are the ones config/topology.json lists
+// (scripts/check-topology checks scripts/stack and compose.yml against the same file).
+TEST(Topology, DevMatchesTheTopologyFile) {
+  std::ifstream in(REND_TOPOLOGY_JSON);
+  ASSERT_TRUE(in) << REND_TOPOLOGY_JSON;
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = parse_json_strict(text.str());
+  ASSERT_TRUE(doc && doc->is_object()) << "config/topology.json is not JSON";
+  const auto& topo = doc->as_object();
+  const std::string host(topo.at("host").as_string());
+  const auto& roles = topo.at("roles").as_object();
+  auto port_of = [&](const char* role) { return static_cast<int>(roles.at(role).at("port").as_int64()); };
+
+  auto api = parse_api(base(), "/d").api;
+  EXPECT_EQ(api.bind.host, host);
+  EXPECT_EQ(api.bind.port, port_of("api")) << "REND_API_BIND_ADDR's default";
+  EXPECT_EQ(api.playback_base_url, "http://" + host + ":" + std::to_string(port_of("edge")))
+      << "REND_PLAYBACK_BASE_URL's default";
+  EXPECT_EQ(parse_edge(base(), "/d").edge.bind.port, port_of("edge")) << "REND_EDGE_BIND_ADDR's default";
+
+  // Every edge role with a `dev` entry is one of kDevEdges, in the same order.
+  size_t i = 0;
+  for (const auto& [name, value] : roles) {
+    const auto& role = value.as_object();
+    if (role.at("command").as_string() != "edge" || !role.contains("dev")) continue;
+    ASSERT_LT(i, std::size(kDevEdges)) << "rend dev has no edge for " << name;
+    const auto& dev = kDevEdges[i++];
+    const auto* route = role.if_contains("route_id");
+    EXPECT_EQ(dev.id, std::string(role.at("edge_id").as_string())) << name;
+    EXPECT_EQ(dev.region, std::string(role.at("region").as_string())) << name;
+    EXPECT_EQ(dev.bind_var, std::string(role.at("dev").at("bind_var").as_string())) << name;
+    EXPECT_EQ(dev.default_bind, host + ":" + std::to_string(role.at("port").as_int64())) << name;
+    EXPECT_EQ(dev.route_id ? std::string(dev.route_id) : "", route ? std::string(route->as_string()) : "") << name;
+  }
+  EXPECT_EQ(i, std::size(kDevEdges)) << "rend dev runs an edge config/topology.json does not list";
 }

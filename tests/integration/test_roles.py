@@ -333,3 +333,60 @@ def test_both_flag_spellings_are_accepted(tmp_path):
         assert r.returncode == 0, r.stderr[-1500:]
         assert r.stdout.strip(), r.stderr[-1500:]
     assert (tmp_path / "a" / "rend.db").exists() and (tmp_path / "b" / "rend.db").exists()
+
+
+# ---- One topology: scripts/check-topology fails, naming file, role and variable, when
+# compose.yml, scripts/stack or an env example drifts from config/topology.json.
+TOPOLOGY_FILES = ["config/topology.json", "compose.yml", "scripts/stack", ".env.local.example",
+                  ".env.docker.example", "scripts/check-topology"]
+DRIFTS = [
+    ("compose.yml", "REND_EDGE_REGION: us-east", "REND_EDGE_REGION: us-west",
+     "compose.yml: edge-us-east: REND_EDGE_REGION"),
+    ("compose.yml", '"127.0.0.1:4000:4000"', '"127.0.0.1:4001:4000"', "compose.yml: api: ports"),
+    ("compose.yml", "      REND_API_AUTO_MIGRATE: \"false\"\n",
+     "      REND_API_AUTO_MIGRATE: \"false\"\n      REND_MEDIA_MAX_FPS: \"60\"\n",
+     "compose.yml: worker-media: REND_MEDIA_MAX_FPS"),
+    ("scripts/stack", "port_of REND_STACK_EDGE_PORT edge 4100", "port_of REND_STACK_EDGE_PORT edge 4200",
+     "scripts/stack: edge: REND_STACK_EDGE_PORT"),
+    ("scripts/stack", '    "REND_ALLOW_INSECURE_EDGE_URLS=true"\n', "",
+     "scripts/stack: every role: REND_ALLOW_INSECURE_EDGE_URLS"),
+    ("scripts/stack", "edge-london london", "edge-london londn", "scripts/stack: edge-london: REND_EDGE_REGION"),
+    ("scripts/stack", '"REND_PLAYBACK_BASE_URL=http://$HOST:$EDGE_PORT"', '"REND_PLAYBACK_BASE_URL=http://$HOST:$API_PORT"',
+     "scripts/stack: edge: REND_PLAYBACK_BASE_URL"),
+    ("scripts/stack", '    "REND_MEDIA_WORKER_ID=stack-worker-media" \\\n',
+     '    "REND_MEDIA_WORKER_ID=stack-worker-media" \\\n    "REND_MEDIA_MAX_FPS=60" \\\n',
+     "scripts/stack: worker-media: REND_MEDIA_MAX_FPS"),
+    (".env.local.example", "REND_PLAYBACK_BASE_URL=http://127.0.0.1:4100", "REND_PLAYBACK_BASE_URL=http://127.0.0.1:4105",
+     ".env.local.example: edge: REND_PLAYBACK_BASE_URL"),
+    (".env.docker.example", "REND_CONTROL_PLANE_URL=http://rend-api:4000", "REND_CONTROL_PLANE_URL=http://rend-api:4001",
+     ".env.docker.example: api: REND_CONTROL_PLANE_URL"),
+    ("config/topology.json", '"port": 4101,', '"port": 4111,', "compose.yml: edge-us-east: ports"),
+]
+
+
+def copy_topology(dst: Path) -> Path:
+    for rel in TOPOLOGY_FILES:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).write_bytes((REPO_ROOT / rel).read_bytes())
+    return dst
+
+
+def check_topology(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["/usr/bin/python3", str(root / "scripts/check-topology"), "--root", str(root)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_the_checked_in_topology_agrees(tmp_path):
+    r = check_topology(copy_topology(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("rel,old,new,named", DRIFTS, ids=[d[3] for d in DRIFTS])
+def test_a_topology_drift_fails_naming_file_role_and_variable(tmp_path, rel, old, new, named):
+    root = copy_topology(tmp_path)
+    text = (root / rel).read_text()
+    assert text.count(old) >= 1, f"{rel} no longer contains {old!r}: update this test"
+    (root / rel).write_text(text.replace(old, new, 1))
+    r = check_topology(root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert named in r.stderr, r.stderr
