@@ -317,4 +317,15 @@ TEST(Topology, DevMatchesTheTopologyFile) {
     EXPECT_EQ(dev.route_id ? std::string(dev.route_id) : "", route ? std::string(route->as_string()) : "") << name;
   }
   EXPECT_EQ(i, std::size(kDevEdges)) << "rend dev runs an edge config/topology.json does not list";
+
+  // And the URLs `rend dev` wires its roles together with.
+  std::map<std::string, std::string> vars{{"REND_PLAYBACK_SIGNING_SECRET", std::string(40, 's')},
+                                          {"REND_INTERNAL_TELEMETRY_TOKEN", std::string(40, 'k')}};
+  auto dev = parse_dev(Env(vars), "/d", static_cast<int>(std::size(kDevEdges)));
+  const std::string api_url = "http://" + host + ":" + std::to_string(port_of("api"));
+  EXPECT_EQ(dev.api.api.public_base_url, api_url);
+  for (size_t e = 0; e < dev.edges.size(); ++e) {
+    EXPECT_EQ(dev.edges[e].edge.control_plane_url, api_url);
+    EXPECT_EQ(dev.edges[e].edge.base_url, "http://" + std::string(kDevEdges[e].default_bind));
+  }
 }
