@@ -67,7 +67,7 @@ void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   // pending) when the server that holds the router is destroyed.
   auto buffer = std::make_shared<telemetry::IngestBuffer>(d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
   http::RouteOptions opts;
-  // 0 only in a hand-built config (tests); from_env always sets the 8 MiB default.
+  // 0 only in a hand-built config (tests); telemetry::parse_ingest always sets the 8 MiB default.
   opts.max_body_bytes = d.cfg.telemetry.max_batch_bytes ? d.cfg.telemetry.max_batch_bytes : 8ull << 20;
   // A wrong token is refused before the batch is read (an unset token: the handler's 503).
   opts.before_body = [&d](const http::Request& q) -> std::optional<http::Response> {
