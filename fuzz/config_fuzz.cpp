@@ -1,5 +1,5 @@
 // Configuration values: the input is an environment, "NAME=value" per line, fed to
-// every role's from_env (durations, sizes, booleans, URLs, host:port, lists such as
+// every role's parse function (roles::parse_api etc.: durations, sizes, booleans, URLs, host:port, lists such as
 // REND_EXPECTED_EDGES, the player's edge selection settings) and to the route table
 // parser. Invariant: a bad value is a core::ConfigError, never a crash or another
 // exception.
@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "fuzz_util.h"
+#include "roles/settings.h"
 #include "routing/routing.h"
 
 using namespace rend;
@@ -34,6 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (eq == std::string_view::npos || eq == 0) continue;
     vars[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
   }
+  // The route table file is read when set; a device such as /dev/zero would never end.
+  vars.erase("REND_PLAYER_ROUTES_FILE");
   // The data dir is never created by parsing; point it somewhere harmless anyway.
   const core::Env env(vars);
   const std::string data_dir = "/nonexistent/rend-fuzz";
@@ -43,10 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const core::ConfigError&) {
     }
   };
-  guarded([&] { core::CommonConfig::from_env(env, data_dir); });
-  guarded([&] { core::ApiConfig::from_env(env, data_dir); });
-  guarded([&] { core::WorkerConfig::from_env(env, data_dir); });
-  guarded([&] { core::EdgeConfig::from_env(env, data_dir); });
+  guarded([&] { roles::parse_store_commands(env, data_dir); });
+  guarded([&] { roles::parse_api(env, data_dir); });
+  guarded([&] { roles::parse_worker(env, data_dir); });
+  guarded([&] { roles::parse_edge(env, data_dir); });
+  guarded([&] { roles::parse_dev(env, data_dir, 3); });
   for (bool production : {false, true}) guarded([&] { routing::parse_selection_config(env, production); });
   for (const auto& kv : vars) {
     const std::string& name = kv.first;  // clang 14 lambdas cannot capture structured bindings

@@ -14,7 +14,8 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libgtest-dev libgmock-dev ffmpeg curl ca-certificates)
 if [ "$want_test" = 1 ]; then
   # chromium: the watch-page test plays a video in a real browser (playwright-core).
-  pkgs+=(python3 python3-pytest python3-requests chromium)
+  # python3-yaml: scripts/check-topology reads compose.yml.
+  pkgs+=(python3 python3-pytest python3-requests python3-yaml chromium)
   # The real services the backend tests run against (scripts/stack up --services-only;
   # s3rver comes from npm).
   # docker-compose: only to check that compose.yml stays valid (no engine here).

@@ -24,6 +24,7 @@ const char* kUsage =
     "  keys create --scopes upload,read,delete,analytics [--name N]\n"
     "                      create an API key and print it once\n"
     "\n"
+    "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
 
 }  // namespace

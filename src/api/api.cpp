@@ -45,7 +45,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   return r;
 }
 
-std::function<void(const http::Request&, http::Response&)> make_decorator(const core::ApiConfig& cfg) {
+std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg) {
   return [origins = cfg.cors_allowed_origins](const http::Request& req, http::Response& res) {
     http::apply_cors(origins, req, res, "GET, POST, PUT, DELETE, OPTIONS",
                      "Authorization, Content-Type, X-Request-Id");

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "core/clock.h"
-#include "core/config.h"
-#include "api/player_routing.h"
+#include "api/settings.h"
+#include "routing/settings.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"
@@ -17,17 +17,17 @@ namespace rend::api {
 
 // Everything the handlers use; owned by the role, must outlive the router.
 struct ApiDeps {
-  const core::ApiConfig& cfg;
+  const Settings& cfg;
   store::MetadataStore& meta;
   store::ObjectStore& objects;
   store::Coordinator& coord;
   store::AnalyticsStore& analytics;
   const core::Clock& clock;
-  const PlayerRouting& routing;
+  const routing::Settings& routing;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);
 // CORS and common headers for every API response.
-std::function<void(const http::Request&, http::Response&)> make_decorator(const core::ApiConfig& cfg);
+std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg);
 
 }  // namespace rend::api

@@ -37,7 +37,7 @@ http::Response unavailable(std::string_view code, std::string_view message, int 
 }
 
 http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::Request& req) {
-  const auto& token = d.cfg.internal_telemetry_token;
+  const auto& token = d.cfg.telemetry.token;
   if (token.empty())
     return unavailable("telemetry_disabled", "telemetry ingest is off: REND_INTERNAL_TELEMETRY_TOKEN is not set", 60);
   auto h = req.header("authorization");
@@ -67,11 +67,11 @@ void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   // pending) when the server that holds the router is destroyed.
   auto buffer = std::make_shared<telemetry::IngestBuffer>(d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
   http::RouteOptions opts;
-  // 0 only in a hand-built config (tests); from_env always sets the 8 MiB default.
-  opts.max_body_bytes = d.cfg.telemetry_max_batch_bytes ? d.cfg.telemetry_max_batch_bytes : 8ull << 20;
+  // 0 only in a hand-built config (tests); telemetry::parse_ingest always sets the 8 MiB default.
+  opts.max_body_bytes = d.cfg.telemetry.max_batch_bytes ? d.cfg.telemetry.max_batch_bytes : 8ull << 20;
   // A wrong token is refused before the batch is read (an unset token: the handler's 503).
   opts.before_body = [&d](const http::Request& q) -> std::optional<http::Response> {
-    const auto& token = d.cfg.internal_telemetry_token;
+    const auto& token = d.cfg.telemetry.token;
     auto h = q.header("authorization");
     if (!token.empty() && !(h && auth::internal_token_matches(*h, token)))
       return http::Response::error(401, "unauthorized", "telemetry token required: Authorization: Bearer <token>");

@@ -552,7 +552,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
   };
 }
 
-std::function<void(const http::Request&, http::Response&)> make_decorator(const core::EdgeConfig& cfg) {
+std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg) {
   return [&cfg](const http::Request& req, http::Response& res) {
     res.headers.set("x-rend-edge-id", cfg.edge_id);
     res.headers.set("x-rend-region", cfg.region);

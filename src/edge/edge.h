@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/clock.h"
-#include "core/config.h"
+#include "edge/settings.h"
 #include "edge/cache.h"
 #include "edge/metrics.h"
 #include "http/router.h"
@@ -18,7 +18,7 @@
 namespace rend::edge {
 
 struct EdgeDeps {
-  const core::EdgeConfig& cfg;
+  const Settings& cfg;
   store::ObjectStore& origin;
   DiskCache& cache;
   const core::Clock& clock;
@@ -32,7 +32,7 @@ struct EdgeDeps {
 enum class Surface { all, public_only, internal_only };
 std::shared_ptr<http::Router> make_router(const EdgeDeps& deps, Surface surface = Surface::all);
 // Identity headers (x-rend-edge-id, x-rend-region) and CORS on every response.
-std::function<void(const http::Request&, http::Response&)> make_decorator(const core::EdgeConfig& cfg);
+std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg);
 
 // After each response: metrics for viewer responses, and the playback event handed
 // to `sink` (when set). Runs on the I/O thread: only counts and enqueues.

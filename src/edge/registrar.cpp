@@ -11,7 +11,7 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 }
 
-Registrar::Registrar(const core::EdgeConfig& cfg, const DiskCache& cache) : cfg_(cfg), cache_(cache) {}
+Registrar::Registrar(const Settings& cfg, const DiskCache& cache) : cfg_(cfg), cache_(cache) {}
 Registrar::~Registrar() { stop(); }
 
 bool Registrar::beat() {

@@ -9,21 +9,21 @@
 #include <mutex>
 #include <thread>
 
-#include "core/config.h"
+#include "edge/settings.h"
 #include "edge/cache.h"
 
 namespace rend::edge {
 
 class Registrar {
  public:
-  Registrar(const core::EdgeConfig& cfg, const DiskCache& cache);
+  Registrar(const Settings& cfg, const DiskCache& cache);
   ~Registrar();
   void start();  // no-op without REND_CONTROL_PLANE_URL
   void stop();
 
  private:
   bool beat();
-  const core::EdgeConfig& cfg_;
+  const Settings& cfg_;
   const DiskCache& cache_;
   std::mutex mu_;
   std::condition_variable cv_;

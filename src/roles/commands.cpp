@@ -25,34 +25,55 @@ struct Flags {
   int edges = 1;  // rend dev --edges N
 };
 
-Flags parse_flags(const std::vector<std::string>& args) {
+// Each command's flags are matched exactly, as `--flag value` or `--flag=value`; any
+// other argument (a misspelt flag, one another command takes, a stray word) is an
+// error naming it, so a typo never silently falls back to a default data dir.
+enum Flag : unsigned { kDataDir = 1, kScopes = 2, kName = 4, kEdges = 8 };
+
+Flags parse_flags(const std::vector<std::string>& args, unsigned allowed = kDataDir) {
+  static constexpr std::pair<const char*, Flag> kNames[] = {
+      {"--data-dir", kDataDir}, {"--scopes", kScopes}, {"--name", kName}, {"--edges", kEdges}};
   Flags f;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
-    auto value = [&](const std::string& flag) -> std::string {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= args.size()) throw core::ConfigError(flag + " needs a value");
-      return args[++i];
-    };
-    if (a.rfind("--data-dir", 0) == 0) f.data_dir = value("--data-dir");
-    else if (a.rfind("--scopes", 0) == 0) f.scopes = value("--scopes");
-    else if (a.rfind("--name", 0) == 0) f.name = value("--name");
-    else if (a.rfind("--edges", 0) == 0) {
-      auto v = value("--edges");
-      if (v != "1" && v != "2" && v != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
-      f.edges = std::stoi(v);
+    auto eq = a.find('=');
+    std::string name = a.rfind("--", 0) == 0 ? a.substr(0, eq) : a;
+    Flag flag{};
+    for (const auto& [n, fl] : kNames)
+      if (name == n && (allowed & fl)) flag = fl;
+    if (!flag) throw core::ConfigError("unknown argument '" + name + "'");
+    std::string value;
+    if (eq != std::string::npos) value = a.substr(eq + 1);
+    else if (i + 1 < args.size()) value = args[++i];
+    else throw core::ConfigError(name + " needs a value");
+    switch (flag) {
+      case kDataDir: f.data_dir = value; break;
+      case kScopes: f.scopes = value; break;
+      case kName: f.name = value; break;
+      case kEdges:
+        if (value != "1" && value != "2" && value != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
+        f.edges = std::stoi(value);
+        break;
     }
-    else throw core::ConfigError("unknown argument '" + a + "'");
   }
   if (f.data_dir.empty()) throw core::ConfigError("--data-dir must not be empty");
   return f;
 }
 
-core::Env role_env(const Flags& f) {
+// Parses every setting of a command before anything touches the disk: first with
+// the local secrets previewed (read if present, otherwise random stand-ins), so a bad
+// value is reported before the data dir exists; then, after the secrets file is
+// loaded or created, again with the secrets the command will really use.
+template <class Parse>
+auto parse_for(const Flags& f, Parse parse) {
   auto env = core::Env::from_process();
+  {
+    core::Env preview = env;
+    preview_local_secrets(preview, f.data_dir);
+    parse(preview);
+  }
   load_local_secrets(env, f.data_dir);
-  return env;
+  return parse(env);
 }
 
 // Creates an API key and returns its secret (shown once; only the hash is stored).
@@ -94,9 +115,8 @@ std::string dev_api_key(store::MetadataStore& meta, const std::string& data_dir)
 
 int run_migrate(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
-  auto env = role_env(f);
-  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
-  open_stores(cfg, true);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_store_commands(env, f.data_dir); });
+  open_stores(cfg.store, true);
   core::log::info("migrations_applied");
   return 0;
 }
@@ -104,31 +124,28 @@ int run_migrate(const std::vector<std::string>& args) {
 // The analytics schema alone (compose's clickhouse-init one-shot); idempotent.
 int run_clickhouse_init(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
-  auto env = role_env(f);
-  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
-  store::open_analytics_store(cfg)->ensure_schema();
-  core::log::info("analytics_schema_applied", {{"backend", cfg.clickhouse.enabled() ? "clickhouse" : "sqlite"}});
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_store_commands(env, f.data_dir); });
+  store::open_analytics_store(cfg.store)->ensure_schema();
+  core::log::info("analytics_schema_applied", {{"backend", cfg.store.clickhouse.enabled() ? "clickhouse" : "sqlite"}});
   return 0;
 }
 
 int run_keys(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics,operator [--name N]");
-  auto f = parse_flags({args.begin() + 1, args.end()});
+  auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kScopes | kName);
   auto scopes = auth::parse_scopes(f.scopes);
   if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
-  auto env = role_env(f);
-  auto cfg = core::CommonConfig::from_env(env, f.data_dir);
-  auto stores = open_stores(cfg, true);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_store_commands(env, f.data_dir); });
+  auto stores = open_stores(cfg.store, true);
   std::cout << create_key(*stores.meta, *scopes, f.name) << std::endl;
   return 0;
 }
 
 int run_api(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
-  auto env = role_env(f);
-  auto cfg = core::ApiConfig::from_env(env, f.data_dir);
-  auto stores = open_stores(cfg.common, cfg.auto_migrate);
-  ApiRole api(cfg, env, stores);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_api(env, f.data_dir); });
+  auto stores = open_stores(cfg.store, cfg.api.auto_migrate);
+  ApiRole api(cfg, stores);
   auto port = api.start();
   core::log::info("api_listening", {{"port", static_cast<int64_t>(port)}});
   wait_for_shutdown_signal();
@@ -140,10 +157,9 @@ int run_api(const std::vector<std::string>& args) {
 int run_worker(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "media") throw core::ConfigError("usage: rend worker media [--data-dir DIR]");
   auto f = parse_flags({args.begin() + 1, args.end()});
-  auto env = role_env(f);
-  auto cfg = core::WorkerConfig::from_env(env, f.data_dir);
-  auto stores = open_stores(cfg.common, false);
-  WorkerRole w(cfg, *stores.meta, *stores.objects, *stores.coord);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_worker(env, f.data_dir); });
+  auto stores = open_stores(cfg.store, false);
+  WorkerRole w(cfg.worker, *stores.meta, *stores.objects, *stores.coord);
   w.start();
   wait_for_shutdown_signal();
   w.stop();
@@ -153,101 +169,40 @@ int run_worker(const std::vector<std::string>& args) {
 
 int run_edge(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
-  auto env = role_env(f);
-  auto cfg = core::EdgeConfig::from_env(env, f.data_dir);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_edge(env, f.data_dir); });
   // An edge host reaches only object storage (its origin), never the database.
-  auto origin = store::open_object_store(cfg.common);
+  auto origin = store::open_object_store(cfg.store);
   EdgeRole e(cfg, *origin);
   auto port = e.start();
   if (e.internal_port())
     core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)},
                                        {"internal_port", static_cast<int64_t>(e.internal_port())},
-                                       {"edge_id", cfg.edge_id}});
+                                       {"edge_id", cfg.edge.edge_id}});
   else
-    core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge_id}});
+    core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge.edge_id}});
   wait_for_shutdown_signal();
   e.stop();
   return 0;
 }
 
-// The edges `rend dev --edges N` runs: the default one, then the two regional ones
-// of the seed's two-edge topology (ports 4101, 4102; overridable for tests).
-struct DevEdge {
-  const char* id;
-  const char* region;
-  const char* bind_var;
-  const char* default_bind;
-  const char* route_id;  // the player route it stands in for locally
-};
-constexpr DevEdge kDevEdges[] = {
-    {"edge-local", "local", "REND_EDGE_BIND_ADDR", "127.0.0.1:4100", nullptr},
-    {"edge-us-east", "us-east", "REND_DEV_EDGE_US_EAST_BIND_ADDR", "127.0.0.1:4101", "ash-1"},
-    {"edge-london", "london", "REND_DEV_EDGE_LONDON_BIND_ADDR", "127.0.0.1:4102", "ams-1"},
-};
-
 int run_dev(const std::vector<std::string>& args) {
-  auto f = parse_flags(args);
-  auto env = role_env(f);
-  if (env.get_or("REND_ENV", "local") == "production")
-    throw core::ConfigError("REND_ENV=production: `rend dev` runs only on the embedded local backends");
-  // The roles reach each other over loopback HTTP, as separate deployments would.
-  auto api_url = env.get_or(
-      "REND_API_PUBLIC_BASE_URL",
-      core::url_for_bind(
-          core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR")));
-  std::vector<core::EdgeConfig> edge_cfgs;
-  std::string warm_urls, purge_urls, route_urls;
-  for (int i = 0; i < f.edges; ++i) {
-    const auto& e = kDevEdges[i];
-    auto bind = core::parse_host_port(env.get_or(e.bind_var, e.default_bind), e.bind_var);
-    auto url = core::url_for_bind(bind);
-    auto sep = [](std::string& list) -> std::string& { return list.empty() ? list : list += ","; };
-    sep(warm_urls) += url + "/internal/warm";
-    sep(purge_urls) += url + "/internal/purge";
-    if (e.route_id) sep(route_urls) += std::string(e.route_id) + "=" + url;
-    if (i == 0) env.set_default("REND_PLAYBACK_BASE_URL", url);
-  }
-  // Edges register with the API (the registry drives warm/purge fanout); the
-  // explicit URLs are the single-edge fallbacks, deduplicated against it.
-  env.set_default("REND_CONTROL_PLANE_URL", api_url);
-  env.set_default("REND_EDGE_PURGE_URL", purge_urls);
-  env.set_default("REND_EDGE_WARM_URL", warm_urls);
-  // Point the player's routes (ash-1, ams-1) at the local regional edges.
-  if (!route_urls.empty()) env.set_default("REND_PLAYER_EDGE_BASE_URLS", route_urls);
-  // The watch page is served by the API and fetches media from the edges (other
-  // origins) with credentials, so the edges must allow the API's origin.
-  env.set_default("REND_EDGE_CORS_ALLOWED_ORIGINS", api_url);
-  for (int i = 0; i < f.edges; ++i) {
-    const auto& e = kDevEdges[i];
-    core::Env edge_env = env;
-    if (i > 0) {
-      edge_env.set("REND_EDGE_BIND_ADDR", env.get_or(e.bind_var, e.default_bind));
-      edge_env.set("REND_EDGE_ID", e.id);
-      edge_env.set("REND_EDGE_REGION", e.region);
-      edge_env.set("REND_EDGE_BASE_URL", "");
-      edge_env.set("REND_EDGE_CACHE_DIR", f.data_dir + "/edge-cache-" + e.region);
-      // Each edge needs a spool of its own (files are appended and deleted by one owner).
-      edge_env.set("REND_EDGE_TELEMETRY_SPOOL_DIR",
-                   env.get_or("REND_EDGE_TELEMETRY_SPOOL_DIR", f.data_dir + "/telemetry-spool") + "-" + e.region);
-    }
-    edge_cfgs.push_back(core::EdgeConfig::from_env(edge_env, f.data_dir));
-  }
-  auto api_cfg = core::ApiConfig::from_env(env, f.data_dir);
-  auto worker_cfg = core::WorkerConfig::from_env(env, f.data_dir);
+  auto f = parse_flags(args, kDataDir | kEdges);
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_dev(env, f.data_dir, f.edges); });
+  const auto& api_cfg = cfg.api.api;
 
-  auto stores = open_stores(api_cfg.common, true);
+  auto stores = open_stores(cfg.api.store, true);
   auto key = dev_api_key(*stores.meta, f.data_dir);
   std::vector<std::unique_ptr<EdgeRole>> edges;
-  for (const auto& c : edge_cfgs) edges.push_back(std::make_unique<EdgeRole>(c, *stores.objects));
-  ApiRole api(api_cfg, env, stores);
-  WorkerRole worker(worker_cfg, *stores.meta, *stores.objects, *stores.coord);
+  for (const auto& c : cfg.edges) edges.push_back(std::make_unique<EdgeRole>(c, *stores.objects));
+  ApiRole api(cfg.api, stores);
+  WorkerRole worker(cfg.worker.worker, *stores.meta, *stores.objects, *stores.coord);
   for (auto& e : edges) e->start();
   api.start();
   worker.start();
 
   std::cout << "\nrend dev is running (data in " << fs::absolute(f.data_dir).lexically_normal().string() << ")\n"
             << "  API:        " << api_cfg.public_base_url << "\n";
-  for (const auto& e : edge_cfgs) std::cout << "  Edge:       " << e.base_url << "  (" << e.edge_id << ")\n";
+  for (const auto& e : cfg.edges) std::cout << "  Edge:       " << e.edge.base_url << "  (" << e.edge.edge_id << ")\n";
   std::cout << "  Watch page: " << api_cfg.public_base_url << "/watch/{asset_id}\n"
             << "  API key:    " << key << "  (also in " << f.data_dir << "/api-key)\n\n"
             << "Upload a video:\n"

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 
 namespace rend::roles {
 
-Stores open_stores(const core::CommonConfig& cfg, bool migrate) {
+Stores open_stores(const store::Settings& cfg, bool migrate) {
   Stores s;
   s.meta = store::open_metadata_store(cfg.database_url);
   s.objects = store::open_object_store(cfg);
@@ -40,6 +40,31 @@ Stores open_stores(const core::CommonConfig& cfg, bool migrate) {
   return s;
 }
 
+namespace {
+constexpr const char* kLocalSecrets[] = {"REND_PLAYBACK_SIGNING_SECRET", "REND_EDGE_INTERNAL_TOKEN",
+                                         "REND_INTERNAL_TELEMETRY_TOKEN"};
+
+std::map<std::string, std::string> read_secrets_file(const std::string& path) {
+  std::map<std::string, std::string> stored;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos && line[0] != '#') stored[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return stored;
+}
+}  // namespace
+
+void preview_local_secrets(core::Env& env, const std::string& data_dir) {
+  if (env.get_or("REND_ENV", "local") == "production") return;
+  auto stored = read_secrets_file(data_dir + "/secrets.env");
+  for (const char* name : kLocalSecrets) {
+    if (env.get(name)) continue;
+    auto it = stored.find(name);
+    env.set(name, it != stored.end() && !it->second.empty() ? it->second : core::random_token(32));
+  }
+}
+
 void load_local_secrets(core::Env& env, const std::string& data_dir) {
   if (env.get_or("REND_ENV", "local") == "production") return;
   fs::create_directories(data_dir);
@@ -47,16 +72,9 @@ void load_local_secrets(core::Env& env, const std::string& data_dir) {
   // An exclusive lock so that roles started at the same moment agree on one set.
   int lock = ::open((data_dir + "/.secrets.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock >= 0) ::flock(lock, LOCK_EX);
-  std::map<std::string, std::string> stored;
-  {
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-      auto eq = line.find('=');
-      if (eq != std::string::npos && line[0] != '#') stored[line.substr(0, eq)] = line.substr(eq + 1);
-    }
-  }
+  auto stored = read_secrets_file(path);
   bool changed = false;
-  for (const char* name : {"REND_PLAYBACK_SIGNING_SECRET", "REND_EDGE_INTERNAL_TOKEN", "REND_INTERNAL_TELEMETRY_TOKEN"}) {
+  for (const char* name : kLocalSecrets) {
     if (env.get(name)) continue;
     auto& v = stored[name];
     if (v.empty()) {
@@ -80,7 +98,7 @@ void load_local_secrets(core::Env& env, const std::string& data_dir) {
 
 namespace {
 
-std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind, const core::CommonConfig& common,
+std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind, const http::Settings& limits,
                                           std::function<void(const http::Request&, http::Response&)> decorate,
                                           std::shared_ptr<const http::Router> router,
                                           std::function<void(const http::ServerOptions::Completion&)> on_complete = nullptr) {
@@ -89,8 +107,8 @@ std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort
   o.name = name;
   o.host = bind.host;
   o.port = bind.port;
-  o.max_connections = common.http_max_connections;
-  o.min_body_bytes_per_sec = common.http_min_body_bytes_per_sec;
+  o.max_connections = limits.max_connections;
+  o.min_body_bytes_per_sec = limits.min_body_bytes_per_sec;
   o.decorate = std::move(decorate);
   return std::make_unique<http::Server>(o, std::move(router));
 }
@@ -99,23 +117,20 @@ std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort
 
 // ---- API ----
 struct ApiRole::Impl {
-  core::ApiConfig cfg;
+  ApiConfig cfg;
   core::SystemClock clock;
-  api::PlayerRouting routing;
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
-  Impl(core::ApiConfig c, const core::Env& env, Stores& s)
-      : cfg(std::move(c)),
-        routing(api::PlayerRouting::from_env(env, cfg.common.production, cfg.playback_base_url)),
-        deps{cfg, *s.meta, *s.objects, *s.coord, *s.analytics, clock, routing} {}
+  Impl(ApiConfig c, Stores& s)
+      : cfg(std::move(c)), deps{cfg.api, *s.meta, *s.objects, *s.coord, *s.analytics, clock, cfg.routing} {}
 };
 
-ApiRole::ApiRole(core::ApiConfig cfg, const core::Env& env, Stores& stores)
-    : impl_(std::make_unique<Impl>(std::move(cfg), env, stores)) {}
+ApiRole::ApiRole(ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
 ApiRole::~ApiRole() { stop(); }
 
 uint16_t ApiRole::start() {
-  impl_->server = make_server("api", impl_->cfg.bind, impl_->cfg.common, api::make_decorator(impl_->cfg), api::make_router(impl_->deps));
+  const auto& c = impl_->cfg;
+  impl_->server = make_server("api", c.api.bind, c.http, api::make_decorator(c.api), api::make_router(impl_->deps));
   return impl_->server->start();
 }
 void ApiRole::stop() {
@@ -124,7 +139,7 @@ void ApiRole::stop() {
 
 // ---- Edge ----
 namespace {
-edge::CacheOptions cache_options(const core::EdgeConfig& c) {
+edge::CacheOptions cache_options(const edge::Settings& c) {
   edge::CacheOptions o;
   o.dir = c.cache_dir;
   o.max_bytes = c.cache_max_bytes;
@@ -137,8 +152,7 @@ edge::CacheOptions cache_options(const core::EdgeConfig& c) {
 }
 
 // The telemetry pipeline, when this edge has somewhere to send events.
-std::unique_ptr<telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
-  const auto& t = c.telemetry;
+std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSettings& t) {
   if (!t.enabled) return nullptr;
   if (t.ingest_url.empty()) {
     core::log::warn("edge_telemetry_off", {{"reason", "no REND_EDGE_TELEMETRY_INGEST_URL or REND_CONTROL_PLANE_URL"}});
@@ -174,7 +188,8 @@ void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
 }  // namespace
 
 struct EdgeRole::Impl {
-  core::EdgeConfig cfg;
+  EdgeConfig role;
+  const edge::Settings& cfg = role.edge;
   core::SystemClock clock;
   edge::DiskCache cache;
   edge::EdgeMetrics metrics;
@@ -183,15 +198,15 @@ struct EdgeRole::Impl {
   edge::Registrar registrar;
   std::unique_ptr<http::Server> server, internal_server;
   uint16_t internal_port = 0;
-  Impl(core::EdgeConfig c, store::ObjectStore& origin)
-      : cfg(std::move(c)),
+  Impl(EdgeConfig c, store::ObjectStore& origin)
+      : role(std::move(c)),
         cache(cache_options(cfg)),
-        telemetry(make_telemetry(cfg)),
+        telemetry(make_telemetry(role.telemetry)),
         deps{cfg, origin, cache, clock, metrics, nullptr},
         registrar(cfg, cache) {}
 };
 
-EdgeRole::EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin)
+EdgeRole::EdgeRole(EdgeConfig cfg, store::ObjectStore& origin)
     : impl_(std::make_unique<Impl>(std::move(cfg), origin)) {}
 EdgeRole::~EdgeRole() { stop(); }
 
@@ -205,11 +220,11 @@ uint16_t EdgeRole::start() {
     sink = [p](store::PlaybackEvent&& ev) { p->enqueue(std::move(ev)); };
     I.deps.render_extra_metrics = [p](std::string& out) { render_telemetry(*p, out); };
   }
-  I.server = make_server("edge", I.cfg.bind, I.cfg.common, edge::make_decorator(I.cfg),
+  I.server = make_server("edge", I.cfg.bind, I.role.http, edge::make_decorator(I.cfg),
                          edge::make_router(I.deps, split ? edge::Surface::public_only : edge::Surface::all),
                          edge::make_completion_hook(I.deps, std::move(sink)));
   if (split) {
-    I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, I.cfg.common, nullptr,
+    I.internal_server = make_server("edge-internal", *I.cfg.internal_bind, I.role.http, nullptr,
                                     edge::make_router(I.deps, edge::Surface::internal_only));
     I.internal_port = I.internal_server->start();
   }
@@ -229,18 +244,18 @@ void EdgeRole::stop() {
 
 // ---- Worker ----
 struct WorkerRole::Impl {
-  core::WorkerConfig cfg;
+  worker::Settings cfg;
   core::SystemClock clock;
   core::PosixProcessRunner runner;
   store::Coordinator& coord;
   worker::MediaWorker worker;
   std::atomic<bool> stop{false};
   std::thread thread;
-  Impl(core::WorkerConfig c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
+  Impl(worker::Settings c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
       : cfg(std::move(c)), coord(co), worker(cfg, m, o, co, runner, clock) {}
 };
 
-WorkerRole::WorkerRole(core::WorkerConfig cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+WorkerRole::WorkerRole(worker::Settings cfg, store::MetadataStore& meta, store::ObjectStore& objects,
                        store::Coordinator& coord)
     : impl_(std::make_unique<Impl>(std::move(cfg), meta, objects, coord)) {}
 WorkerRole::~WorkerRole() { stop(); }

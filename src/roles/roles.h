@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/env.h"
 #include "core/process.h"
+#include "roles/settings.h"
 #include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"
@@ -34,16 +34,20 @@ struct Stores {
 };
 // Opens the backends the config selects (SPEC §3). With `migrate`, applies the
 // database migrations and the analytics schema (both idempotent).
-Stores open_stores(const core::CommonConfig& cfg, bool migrate);
+Stores open_stores(const store::Settings& cfg, bool migrate);
 
 // Local mode only: missing secrets are taken from {data_dir}/secrets.env, or
 // generated and written there (0600), so separately started roles share them.
 // Production never reads or writes that file: secrets must come from the env.
 void load_local_secrets(core::Env& env, const std::string& data_dir);
+// The same without touching the disk: stored secrets are read if the file exists,
+// missing ones are filled with fresh random values. For parsing every setting
+// before load_local_secrets() creates the data dir.
+void preview_local_secrets(core::Env& env, const std::string& data_dir);
 
 class ApiRole {
  public:
-  ApiRole(core::ApiConfig cfg, const core::Env& env, Stores& stores);
+  ApiRole(ApiConfig cfg, Stores& stores);
   ~ApiRole();
   uint16_t start();
   void stop();
@@ -55,7 +59,7 @@ class ApiRole {
 
 class EdgeRole {
  public:
-  EdgeRole(core::EdgeConfig cfg, store::ObjectStore& origin);
+  EdgeRole(EdgeConfig cfg, store::ObjectStore& origin);
   ~EdgeRole();
   uint16_t start();  // returns the public port
   uint16_t internal_port() const;  // 0 unless REND_EDGE_INTERNAL_BIND_ADDR is set
@@ -68,7 +72,7 @@ class EdgeRole {
 
 class WorkerRole {
  public:
-  WorkerRole(core::WorkerConfig cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord);
+  WorkerRole(worker::Settings cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord);
   ~WorkerRole();
   void start();
   void stop();

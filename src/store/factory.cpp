@@ -40,7 +40,7 @@ std::unique_ptr<ObjectStore> open_fs_object_store(const std::string& dir) {
 
 std::unique_ptr<Coordinator> make_memory_coordinator() { return std::make_unique<memory::MemoryCoordinator>(); }
 
-std::unique_ptr<ObjectStore> open_object_store(const core::CommonConfig& cfg) {
+std::unique_ptr<ObjectStore> open_object_store(const Settings& cfg) {
   if (!cfg.s3.enabled()) return open_fs_object_store(cfg.object_store_dir);
   s3::S3Config c;
   c.endpoint = cfg.s3.endpoint;
@@ -53,12 +53,12 @@ std::unique_ptr<ObjectStore> open_object_store(const core::CommonConfig& cfg) {
   return s3::open_s3_object_store(std::move(c));
 }
 
-std::unique_ptr<Coordinator> open_coordinator(const core::CommonConfig& cfg) {
+std::unique_ptr<Coordinator> open_coordinator(const Settings& cfg) {
   if (cfg.redis_url.empty()) return make_memory_coordinator();
   return redis::open_redis_coordinator(cfg.redis_url);
 }
 
-std::unique_ptr<AnalyticsStore> open_analytics_store(const core::CommonConfig& cfg) {
+std::unique_ptr<AnalyticsStore> open_analytics_store(const Settings& cfg) {
   if (cfg.clickhouse.enabled()) {
     ClickHouseConfig c;
     c.url = cfg.clickhouse.url;
@@ -77,7 +77,7 @@ std::unique_ptr<AnalyticsStore> open_analytics_store(const core::CommonConfig& c
   return open_sqlite_analytics_store(path);
 }
 
-std::string describe_backends(const core::CommonConfig& cfg) {
+std::string describe_backends(const Settings& cfg) {
   std::string db = cfg.database_url.substr(0, cfg.database_url.find("://"));
   return "metadata=" + db + " objects=" + (cfg.s3.enabled() ? "s3" : "dir") +
          " coordination=" + (cfg.redis_url.empty() ? "in-process" : "redis") +

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "core/config.h"
+#include "store/settings.h"
 #include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"
@@ -27,10 +27,10 @@ std::unique_ptr<Coordinator> make_memory_coordinator();
 // Backends chosen by configuration (SPEC §3): S3_ENDPOINT + S3_BUCKET → S3, else the
 // directory; REND_REDIS_URL → Redis, else in-process; CLICKHOUSE_URL → ClickHouse,
 // else a SQLite table. None of them is migrated or schema-initialised here.
-std::unique_ptr<ObjectStore> open_object_store(const core::CommonConfig& cfg);
-std::unique_ptr<Coordinator> open_coordinator(const core::CommonConfig& cfg);
-std::unique_ptr<AnalyticsStore> open_analytics_store(const core::CommonConfig& cfg);
+std::unique_ptr<ObjectStore> open_object_store(const Settings& cfg);
+std::unique_ptr<Coordinator> open_coordinator(const Settings& cfg);
+std::unique_ptr<AnalyticsStore> open_analytics_store(const Settings& cfg);
 // "metadata=postgres objects=s3 coordination=redis analytics=clickhouse", for logs.
-std::string describe_backends(const core::CommonConfig& cfg);
+std::string describe_backends(const Settings& cfg);
 
 }  // namespace rend::store

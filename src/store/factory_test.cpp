@@ -55,7 +55,7 @@ TEST(Factory, FsObjectStoreAndMemoryCoordinator) {
 
 TEST(Factory, BackendsFollowTheConfiguration) {
   testing::TempDir dir;
-  core::CommonConfig cfg;
+  Settings cfg;
   cfg.data_dir = dir.path().string();
   cfg.database_url = "sqlite://" + (dir.path() / "rend.db").string();
   cfg.object_store_dir = (dir.path() / "objects").string();

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace rend::worker {
 
-MediaWorker::MediaWorker(const core::WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+MediaWorker::MediaWorker(const Settings& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
                          store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock)
     : cfg_(cfg), meta_(meta), objects_(objects), coord_(coord), runner_(runner), clock_(clock) {
   fs::create_directories(cfg_.work_dir);

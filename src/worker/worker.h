@@ -27,7 +27,7 @@
 #include <memory>
 
 #include "core/clock.h"
-#include "core/config.h"
+#include "worker/settings.h"
 #include "core/process.h"
 #include "core/status.h"
 #include "store/coord.h"
@@ -43,7 +43,7 @@ int64_t retry_backoff_ms(int attempt);
 
 class MediaWorker {
  public:
-  MediaWorker(const core::WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+  MediaWorker(const Settings& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
               store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock);
 
   // Loops until `stop` is set: claim, process, wait for a wake-up or the poll interval.
@@ -59,7 +59,7 @@ class MediaWorker {
   void retry_later(const store::Job& job, const std::string& code);
   void sweep_stale_work_dirs();
 
-  const core::WorkerConfig& cfg_;
+  const Settings& cfg_;
   store::MetadataStore& meta_;
   store::ObjectStore& objects_;
   store::Coordinator& coord_;

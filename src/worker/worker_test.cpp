@@ -99,7 +99,7 @@ class WorkerRetry : public ::testing::Test {
   std::unique_ptr<store::Coordinator> coord_;
   ScriptedRunner runner_;
   core::ManualClock clock_{1'800'000'000'000};
-  core::WorkerConfig cfg_;
+  Settings cfg_;
   std::unique_ptr<MediaWorker> worker_;
   std::atomic<bool> stop_{false};
 };
@@ -325,28 +325,6 @@ TEST_F(WorkerRetry, ALostLockStopsTheJobAndLeavesItToTheNewHolder) {
   EXPECT_EQ(meta_->pending_job_count(), 1);
   EXPECT_TRUE(meta_->heartbeat_job(stolen->id, "w2", 120'000, clock_.now_unix_ms())) << "w2 lost the job";
   EXPECT_TRUE(work_dir_empty());
-}
-
-TEST(WorkerLimitsConfig, DefaultsExplicitValuesAndZeroRefused) {
-  auto env = [](std::map<std::string, std::string> vars) {
-    vars["REND_PLAYBACK_SIGNING_SECRET"] = std::string(40, 's');
-    return core::Env(std::move(vars));
-  };
-  auto c = core::WorkerConfig::from_env(env({}), "/tmp/rend-data");
-  EXPECT_EQ(c.max_pixels, 8192ULL * 8192);
-  EXPECT_EQ(c.max_fps, 240u);
-  c = core::WorkerConfig::from_env(env({{"REND_MEDIA_MAX_PIXELS", "8294400"}, {"REND_MEDIA_MAX_FPS", "120"}}),
-                                   "/tmp/rend-data");
-  EXPECT_EQ(c.max_pixels, 8294400u);
-  EXPECT_EQ(c.max_fps, 120u);
-  for (const char* var : {"REND_MEDIA_MAX_PIXELS", "REND_MEDIA_MAX_FPS"}) {
-    try {
-      core::WorkerConfig::from_env(env({{var, "0"}}), "/tmp/rend-data");
-      ADD_FAILURE() << var << "=0 accepted";
-    } catch (const std::exception& e) {
-      EXPECT_NE(std::string(e.what()).find(var), std::string::npos) << e.what();
-    }
-  }
 }
 
 TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {

@@ -257,3 +257,136 @@ def test_a_production_api_refuses_to_start_without_the_expected_edges(tmp_path):
     r = run_briefly(["api"], env, tmp_path)
     assert r.returncode != 0, f"rend api started:\n{r.stderr[-1500:]}"
     assert "REND_EXPECTED_EDGES" in r.stderr, r.stderr[-1500:]
+
+
+def local_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REND_", "S3_", "CLICKHOUSE_", "AWS_")) and k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+# A value each role reads late today (player routing is parsed when the API role is
+# built, after the stores; the edge telemetry settings after the cache settings...):
+# every role must refuse it before it creates its data dir, opens a store or binds.
+LATE_BAD_VALUES = [
+    (["api"], "REND_PLAYER_GEO_HEADERS", "akamai"),
+    (["api"], "REND_PLAYER_EDGE_BASE_URLS_MODE", "sometimes"),
+    (["dev"], "REND_PLAYER_GEO_HEADERS", "akamai"),
+    (["dev"], "REND_EDGE_TELEMETRY_BATCH_SIZE", "0"),
+    (["edge"], "REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"),
+    (["worker", "media"], "REND_MEDIA_MAX_FPS", "0"),
+    (["migrate"], "REND_HTTP_MAX_CONNECTIONS", "0"),
+]
+
+
+@pytest.mark.parametrize("cmd,var,value", LATE_BAD_VALUES, ids=lambda x: x if isinstance(x, str) else "-".join(x))
+def test_a_bad_setting_stops_a_role_before_it_touches_anything(tmp_path, cmd, var, value):
+    data = tmp_path / "data"
+    port = free_port()
+    env = local_env(REND_API_BIND_ADDR=f"127.0.0.1:{port}", REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}",
+                    **{var: value})
+    r = subprocess.run([str(rend_bin()), *cmd, "--data-dir", str(data)], env=env, capture_output=True, text=True,
+                       timeout=30, cwd=str(REPO_ROOT))
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stderr[-1500:]}"
+    assert var in r.stderr, r.stderr[-1500:]
+    assert not data.exists(), f"rend {' '.join(cmd)} created {sorted(str(p) for p in data.rglob('*'))} before refusing {var}"
+
+
+# Flags are matched exactly: `--flag value` or `--flag=value`, nothing else. A prefix
+# match used to take `--data-dirt x` as `--data-dir x`.
+BAD_FLAGS = [
+    (["api"], ["--data-dirt", "{data}"], "--data-dirt"),
+    (["api"], ["--data-dir-x={data}"], "--data-dir-x"),
+    (["edge"], ["--data-directory", "{data}"], "--data-directory"),
+    (["worker", "media"], ["--data-dirx={data}"], "--data-dirx"),
+    (["dev"], ["--data-dir", "{data}", "--edgesx", "2"], "--edgesx"),
+    (["dev"], ["--data-dir", "{data}", "--edges=9"], "--edges"),
+    (["keys", "create"], ["--data-dir", "{data}", "--scopes-all", "all"], "--scopes-all"),
+    (["keys", "create"], ["--data-dir", "{data}", "--names", "x"], "--names"),
+    # A flag another command takes is still unknown here.
+    (["api"], ["--data-dir", "{data}", "--edges", "2"], "--edges"),
+    (["migrate"], ["--data-dir", "{data}", "--scopes", "all"], "--scopes"),
+    (["api"], ["--data-dir"], "--data-dir"),
+    (["api"], ["--data-dir", "{data}", "stray"], "stray"),
+]
+
+
+@pytest.mark.parametrize("cmd,flags,named", BAD_FLAGS, ids=lambda x: x if isinstance(x, str) else " ".join(x))
+def test_flags_are_matched_exactly(tmp_path, cmd, flags, named):
+    data = tmp_path / "data"
+    env = local_env(REND_API_BIND_ADDR=f"127.0.0.1:{free_port()}", REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}")
+    args = [a.replace("{data}", str(data)) for a in flags]
+    r = subprocess.run([str(rend_bin()), *cmd, *args], env=env, capture_output=True, text=True, timeout=30,
+                       cwd=str(REPO_ROOT))
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stderr[-1500:]}"
+    assert named in r.stderr, r.stderr[-1500:]
+    assert not data.exists()
+
+
+def test_both_flag_spellings_are_accepted(tmp_path):
+    env = local_env()
+    for args in (["--data-dir", str(tmp_path / "a"), "--scopes", "read", "--name", "n1"],
+                 [f"--data-dir={tmp_path / 'b'}", "--scopes=read", "--name=n2"]):
+        r = subprocess.run([str(rend_bin()), "keys", "create", *args], env=env, capture_output=True, text=True,
+                           timeout=30, cwd=str(REPO_ROOT))
+        assert r.returncode == 0, r.stderr[-1500:]
+        assert r.stdout.strip(), r.stderr[-1500:]
+    assert (tmp_path / "a" / "rend.db").exists() and (tmp_path / "b" / "rend.db").exists()
+
+
+# ---- One topology: scripts/check-topology fails, naming file, role and variable, when
+# compose.yml, scripts/stack or an env example drifts from config/topology.json.
+TOPOLOGY_FILES = ["config/topology.json", "compose.yml", "scripts/stack", ".env.local.example",
+                  ".env.docker.example", "scripts/check-topology"]
+DRIFTS = [
+    ("compose.yml", "REND_EDGE_REGION: us-east", "REND_EDGE_REGION: us-west",
+     "compose.yml: edge-us-east: REND_EDGE_REGION"),
+    ("compose.yml", '"127.0.0.1:4000:4000"', '"127.0.0.1:4001:4000"', "compose.yml: api: ports"),
+    ("compose.yml", "      REND_API_AUTO_MIGRATE: \"false\"\n",
+     "      REND_API_AUTO_MIGRATE: \"false\"\n      REND_MEDIA_MAX_FPS: \"60\"\n",
+     "compose.yml: worker-media: REND_MEDIA_MAX_FPS"),
+    ("scripts/stack", "port_of REND_STACK_EDGE_PORT edge 4100", "port_of REND_STACK_EDGE_PORT edge 4200",
+     "scripts/stack: edge: REND_STACK_EDGE_PORT"),
+    ("scripts/stack", '    "REND_ALLOW_INSECURE_EDGE_URLS=true"\n', "",
+     "scripts/stack: every role: REND_ALLOW_INSECURE_EDGE_URLS"),
+    ("scripts/stack", "edge-london london", "edge-london londn", "scripts/stack: edge-london: REND_EDGE_REGION"),
+    ("scripts/stack", '"REND_PLAYBACK_BASE_URL=http://$HOST:$EDGE_PORT"', '"REND_PLAYBACK_BASE_URL=http://$HOST:$API_PORT"',
+     "scripts/stack: edge: REND_PLAYBACK_BASE_URL"),
+    ("scripts/stack", '    "REND_MEDIA_WORKER_ID=stack-worker-media" \\\n',
+     '    "REND_MEDIA_WORKER_ID=stack-worker-media" \\\n    "REND_MEDIA_MAX_FPS=60" \\\n',
+     "scripts/stack: worker-media: REND_MEDIA_MAX_FPS"),
+    (".env.local.example", "REND_PLAYBACK_BASE_URL=http://127.0.0.1:4100", "REND_PLAYBACK_BASE_URL=http://127.0.0.1:4105",
+     ".env.local.example: edge: REND_PLAYBACK_BASE_URL"),
+    (".env.docker.example", "REND_CONTROL_PLANE_URL=http://rend-api:4000", "REND_CONTROL_PLANE_URL=http://rend-api:4001",
+     ".env.docker.example: api: REND_CONTROL_PLANE_URL"),
+    ("config/topology.json", '"port": 4101,', '"port": 4111,', "compose.yml: edge-us-east: ports"),
+]
+
+
+def copy_topology(dst: Path) -> Path:
+    for rel in TOPOLOGY_FILES:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dst / rel).write_bytes((REPO_ROOT / rel).read_bytes())
+    return dst
+
+
+def check_topology(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["/usr/bin/python3", str(root / "scripts/check-topology"), "--root", str(root)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_the_checked_in_topology_agrees(tmp_path):
+    r = check_topology(copy_topology(tmp_path))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("rel,old,new,named", DRIFTS, ids=[d[3] for d in DRIFTS])
+def test_a_topology_drift_fails_naming_file_role_and_variable(tmp_path, rel, old, new, named):
+    root = copy_topology(tmp_path)
+    text = (root / rel).read_text()
+    assert text.count(old) >= 1, f"{rel} no longer contains {old!r}: update this test"
+    (root / rel).write_text(text.replace(old, new, 1))
+    r = check_topology(root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert named in r.stderr, r.stderr

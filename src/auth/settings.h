@@ -1,0 +1,22 @@
+#pragma once
+// The shared credentials: the playback signing key every role signs or checks
+// tokens with, and the bearer token edges and the control plane present to each
+// other. The API, edge and worker settings each carry a copy as `common` (with the
+// deployment mode it was checked under), so handlers read `cfg.common.signing_secret`.
+#include <string>
+
+#include "core/config.h"
+
+namespace rend::auth {
+
+struct Settings {
+  bool production = false;          // REND_ENV=production
+  std::string signing_key_id;       // REND_PLAYBACK_SIGNING_KEY_ID, default dev
+  std::string signing_secret;       // REND_PLAYBACK_SIGNING_SECRET, at least 32 characters
+  std::string edge_internal_token;  // REND_EDGE_INTERNAL_TOKEN, at least 32 characters in production
+};
+
+// Throws core::ConfigError naming the variable (never echoing a secret).
+Settings parse(const core::Env& env, const core::Deployment& deployment);
+
+}  // namespace rend::auth
