@@ -14,14 +14,13 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "edge/conditional.h"
+#include "playback/credential.h"
 #include "playback/paths.h"
 #include "hls/rewrite.h"
 #include "http/cors.h"
 
 namespace rend::edge {
 namespace {
-
-constexpr const char* kCookie = "rend_playback";
 
 const char* cache_control_for(playback::ArtifactKind kind) {
   // Credentialed responses: private. Segments and posters never change under a
@@ -125,30 +124,16 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
 
 struct Credential {
   std::optional<std::string> query_token;  // set when the token came in the query
-  http::Response refusal;                  // status 0 = accepted
+  playback::CredentialCheck check;
 };
 
 Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
   Credential c;
-  c.refusal.status = 0;
   c.query_token = req.query_param("token");
-  std::optional<std::string_view> token = c.query_token ? std::optional<std::string_view>(*c.query_token)
-                                                        : req.cookie_view(kCookie);
-  if (!token || token->empty()) {
-    c.refusal = http::Response::error(401, "missing_credential", "a playback cookie or token is required");
-    return c;
-  }
-  auto status = verify_memoized(d, *token, ref.asset_id);
-  switch (status) {
-    case auth::TokenStatus::ok: break;
-    case auth::TokenStatus::wrong_asset:
-      c.refusal = http::Response::error(403, "wrong_asset", "this credential is for another asset");
-      break;
-    case auth::TokenStatus::expired:
-      c.refusal = http::Response::error(401, "token_expired", "the playback credential has expired");
-      break;
-    default: c.refusal = http::Response::error(401, "invalid_token", "invalid playback credential");
-  }
+  c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
+                                       [&d](std::string_view token, std::string_view asset_id) {
+                                         return verify_memoized(d, token, asset_id);
+                                       });
   return c;
 }
 
@@ -191,7 +176,8 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 2. The credential, checked locally.
   auto cred = check_credential(d, req, *ref);
-  if (cred.refusal.status != 0) return std::move(cred.refusal);
+  if (!cred.check.allowed())
+    return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
   bool is_playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
   auto key = playback::object_key_for(*ref);
@@ -518,7 +504,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     {
       std::optional<std::string> query_token = c.request.query_param("token");
       std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
-                                                          : c.request.cookie_view(kCookie);
+                                                          : c.request.cookie_view(playback::kCookieName);
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
         ev.session_id = !sid.empty() ? std::string(sid) : v1_session_id(d, *token);

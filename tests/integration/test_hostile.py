@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures as cf
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -679,6 +680,42 @@ def test_tampered_playback_credential_is_refused(rend, case, where):
     with unchanged(rend):
         r = rawhttp.request(rend.edge, "GET", target, headers=headers, timeout=10)
     assert r.status == want, f"{case} in {where}: {r.status} {r.body[:200]!r}"
+
+
+# The edge and the API's legacy route run one credential check (src/playback/credential.h),
+# so a bad credential gets the same status AND error code on both.
+SAME_REFUSAL = {
+    "missing": (lambda s, ids: None, 401, "missing_credential"),
+    "empty": (lambda s, ids: "", 401, "missing_credential"),
+    "expired": (lambda s, ids: token(s, ids["aid"], ttl=-10), 401, "token_expired"),
+    "wrong_asset": (lambda s, ids: token(s, ids["other"]), 403, "wrong_asset"),
+    "tampered": (lambda s, ids: _flip(token(s, ids["aid"])), 401, "invalid_token"),
+    "wrong_key_id": (lambda s, ids: token(s, ids["aid"], kid="other"), 401, "invalid_token"),
+}
+
+
+@pytest.mark.parametrize("where", ["cookie", "query"])
+@pytest.mark.parametrize("case", sorted(SAME_REFUSAL))
+def test_edge_and_legacy_route_refuse_a_credential_alike(rend, case, where):
+    ids = assets_of(rend)
+    make, want_status, want_code = SAME_REFUSAL[case]
+    tok = make(rend, ids)
+    answers = {}
+    with unchanged(rend):
+        for route, base, target in (("edge", rend.edge, f"/v/{ids['aid']}/master.m3u8"),
+                                    ("legacy", rend.api, f"/api/player/{ids['aid']}/artifact/master.m3u8")):
+            headers = {}
+            if tok is not None and where == "cookie":
+                headers["Cookie"] = f"rend_playback={tok}"
+            elif tok is not None:
+                target += f"?token={tok}"
+            r = rawhttp.request(base, "GET", target, headers=headers, timeout=10)
+            try:
+                code = json.loads(r.body)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = r.body[:200]
+            answers[route] = (r.status, code)
+    assert answers == {"edge": (want_status, want_code), "legacy": (want_status, want_code)}, f"{case} in {where}"
 
 
 @pytest.mark.parametrize("where", ["cookie", "query"])
