@@ -20,10 +20,11 @@
 namespace rend::store::s3 {
 namespace {
 
-TEST(S3Url, UriEncodeFollowsSigV4) {
-  EXPECT_EQ(uri_encode("a/b c~d_e.f-g", true), "a/b%20c~d_e.f-g");
-  EXPECT_EQ(uri_encode("a/b+c=d", false), "a%2Fb%2Bc%3Dd");
-  EXPECT_EQ(uri_encode("\xc3\xa9", true), "%C3%A9");
+TEST(S3Url, KeysAndQueriesAreEncodedAsSigV4Signs) {
+  // SigV4: the key's '/' stay, everything outside the unreserved set is %XX upper case.
+  UrlBuilder b("http://127.0.0.1:9000", "bkt", true);
+  EXPECT_EQ(b.object_url("a/b c~d_e.f-g+\xc3\xa9"), "http://127.0.0.1:9000/bkt/a/b%20c~d_e.f-g%2B%C3%A9");
+  EXPECT_EQ(canonical_query({{"prefix", "a/b+c=d"}}), "prefix=a%2Fb%2Bc%3Dd");
 }
 
 TEST(S3Url, CanonicalQueryIsSortedWithEquals) {

@@ -13,12 +13,8 @@
 
 namespace rend::store::s3 {
 
-// SigV4 URI encoding: A-Za-z0-9-._~ stay, every other byte becomes %XX (upper
-// case); '/' is kept when keep_slash (object key paths) and encoded otherwise
-// (query values).
-std::string uri_encode(std::string_view s, bool keep_slash);
-
-// "a=1&b=&c=x%2Fy": sorted by name, names and values encoded, '=' always present
+// "a=1&b=&c=x%2Fy": sorted by name, names and values encoded as SigV4 wants
+// (core::percent_encode: the unreserved set stays, upper-case hex), '=' always present
 // (AWS canonicalizes "?delete" as "delete=", so that is what we send).
 std::string canonical_query(std::vector<std::pair<std::string, std::string>> params);
 
