@@ -108,9 +108,8 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   http::Response res;
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("x-rend-fallback", "legacy-artifact-route");
-  bool playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
-  res.headers.set("Cache-Control", playlist ? "private, max-age=1" : "private, max-age=31536000, immutable");
-  if (playlist) {
+  res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
+  if (playback::is_playlist(ref->kind)) {
     std::string text;
     std::vector<char> buf(64 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);

@@ -22,16 +22,6 @@
 namespace rend::edge {
 namespace {
 
-const char* cache_control_for(playback::ArtifactKind kind) {
-  // Credentialed responses: private. Segments and posters never change under a
-  // name; playlists do while an asset is still being transcoded.
-  switch (kind) {
-    case playback::ArtifactKind::master:
-    case playback::ArtifactKind::playlist: return "private, max-age=1";
-    default: return "private, max-age=31536000, immutable";
-  }
-}
-
 // Streams an object while its fill is still arriving from the origin: each read
 // waits for bytes beyond the offset. A fill that fails mid-object makes read()
 // throw once the bytes already written are sent, and the server then aborts the
@@ -179,14 +169,14 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   if (!cred.check.allowed())
     return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
-  bool is_playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
+  const bool is_playlist = playback::is_playlist(ref->kind);
   auto key = playback::object_key_for(*ref);
   std::optional<int64_t> max_age;
   if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
   http::Response res;
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
-  res.headers.set("Cache-Control", cache_control_for(ref->kind));
+  res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
 
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a

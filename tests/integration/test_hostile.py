@@ -718,6 +718,23 @@ def test_edge_and_legacy_route_refuse_a_credential_alike(rend, case, where):
     assert answers == {"edge": (want_status, want_code), "legacy": (want_status, want_code)}, f"{case} in {where}"
 
 
+def test_edge_and_legacy_route_answer_the_same_cache_control(rend):
+    """One Cache-Control per artifact kind (src/playback/paths.h), on both routes: short
+    and private for playlists, immutable for segments."""
+    ctl = assets_of(rend)["ctl"]
+    tok = token(rend, ctl)
+    want = {"master.m3u8": "private, max-age=1", "720p/index.m3u8": "private, max-age=1",
+            "720p/seg_00000.ts": "private, max-age=31536000, immutable"}
+    got = {}
+    for path in want:
+        for route, url in (("edge", f"{rend.edge}/v/{ctl}/{path}"),
+                           ("legacy", f"{rend.api}/api/player/{ctl}/artifact/{path}")):
+            r = requests.get(url, cookies={"rend_playback": tok}, timeout=10)
+            assert r.status_code == 200, f"{route} {path}: {r.status_code}"
+            got[(route, path)] = r.headers.get("cache-control")
+    assert got == {(route, p): cc for p, cc in want.items() for route in ("edge", "legacy")}
+
+
 @pytest.mark.parametrize("where", ["cookie", "query"])
 def test_huge_token_is_refused(rend, where):
     aid = assets_of(rend)["aid"]
