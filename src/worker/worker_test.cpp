@@ -50,6 +50,7 @@ class FlakyObjects final : public store::ObjectStore {
   std::vector<std::string> list(const std::string& prefix) override { return real_->list(prefix); }
   size_t delete_prefix(const std::string& prefix) override { return real_->delete_prefix(prefix); }
   store::HealthStatus health() override { return real_->health(); }
+  store::ObjectStoreCapabilities capabilities() override { return real_->capabilities(); }
 
  private:
   void check() {

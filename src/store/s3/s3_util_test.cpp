@@ -44,6 +44,11 @@ TEST(S3Url, PathAndVirtualHostedStyle) {
   EXPECT_EQ(vhost.bucket_url("list-type=2"), "https://media.s3.us-east-1.amazonaws.com/?list-type=2");
   EXPECT_EQ(vhost.object_url("sources/x"), "https://media.s3.us-east-1.amazonaws.com/sources/x");
 
+  // ListBuckets goes to the service root, outside the bucket, in either style.
+  EXPECT_EQ(path.service_url(), "http://127.0.0.1:9100/");
+  EXPECT_EQ(vhost.service_url(), "https://s3.us-east-1.amazonaws.com/");
+  EXPECT_EQ(UrlBuilder("http://h:1/base/", "b", true).service_url(), "http://h:1/base/");
+
   EXPECT_THROW(UrlBuilder("ftp://h", "b", true), std::invalid_argument);
   EXPECT_THROW(UrlBuilder("http://user:secret@h", "b", true), std::invalid_argument);
   EXPECT_THROW(UrlBuilder("http://h", "Bad_Name", false), std::invalid_argument);
@@ -222,6 +227,38 @@ TEST(S3Store, HealthUrlDecidesHealth) {
   EXPECT_FALSE(h.ok);
   EXPECT_NE(h.detail.find("503"), std::string::npos) << h.detail;
   EXPECT_NE(server.request().find("GET /minio/health/live"), std::string::npos);
+}
+
+std::string list_buckets_answer(const std::string& owner) {
+  const std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListAllMyBucketsResult><Owner><ID>1</ID>"
+                           "<DisplayName>" + owner + "</DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+TEST(S3Store, DeclaresAtomicReplaceUnlessTheServiceIsS3rver) {
+  {
+    OneShotServer server(list_buckets_answer("S3rver"));
+    auto store = store_at(server.endpoint());
+    EXPECT_FALSE(store->capabilities().atomic_replace);
+    EXPECT_FALSE(store->capabilities().atomic_replace);  // remembered: the server answers once
+    EXPECT_NE(server.request().find("GET / HTTP/1.1"), std::string::npos) << server.request();
+  }
+  {
+    OneShotServer server(list_buckets_answer("webfile"));  // AWS's owner display name style
+    EXPECT_TRUE(store_at(server.endpoint())->capabilities().atomic_replace);
+  }
+  {
+    // No permission to list buckets: S3 as specified.
+    const std::string body = "<Error><Code>AccessDenied</Code></Error>";
+    OneShotServer server("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                         body);
+    EXPECT_TRUE(store_at(server.endpoint())->capabilities().atomic_replace);
+  }
+  S3Config cfg;
+  cfg.endpoint = "http://127.0.0.1:1";  // unreachable
+  cfg.bucket = "b";
+  EXPECT_TRUE(open_s3_object_store(cfg)->capabilities().atomic_replace);
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ UrlBuilder::UrlBuilder(std::string_view endpoint, const std::string& bucket, boo
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   if (authority.empty()) throw std::invalid_argument("S3_ENDPOINT has no host");
   if (bucket.empty()) throw std::invalid_argument("S3 bucket name is empty");
+  service_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path);
 
   if (path_style) {
     bucket_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" +

@@ -26,13 +26,16 @@ class UrlBuilder {
   // newer buckets). Throws std::invalid_argument on a malformed endpoint.
   UrlBuilder(std::string_view endpoint, const std::string& bucket, bool path_style);
 
+  // The service root, outside any bucket (ListBuckets).
+  std::string service_url() const { return service_base_ + "/"; }
   // The bucket itself (ListObjectsV2, DeleteObjects, HeadBucket, CreateBucket).
   std::string bucket_url(std::string_view query = {}) const;
   // An object; `key` is the full S3 key (prefix included), already validated.
   std::string object_url(std::string_view key, std::string_view query = {}) const;
 
  private:
-  std::string bucket_base_;  // URL of the bucket without a trailing '/'
+  std::string service_base_;  // scheme://host[:port][/path] of the endpoint, no trailing '/'
+  std::string bucket_base_;   // URL of the bucket without a trailing '/'
   bool path_style_;
 };
 
