@@ -37,6 +37,7 @@ inline constexpr std::string_view kAssetColumns =
 // One asset from a result row of kAssetColumns. Row is the backend's row reader, by
 // 0-based column: text, int64, opt_text, opt_int64, opt_real (sqlite::Stmt,
 // postgres::Result::RowView).
+// One line per column below: a field list, not repeated logic.
 template <class Row>
 Asset asset_from_row(const Row& r) {
   auto opt_int = [&](int col) {

@@ -45,6 +45,8 @@ class PostgresMetadataStore final : public MetadataStore {
  public:
   PostgresMetadataStore(std::string url, Target target) : pool_(std::move(url), std::move(target), kPoolSize) {}
 
+  // One override per MetadataStore method (metadata.h). sqlite/metadata_store.h
+  // declares the same list: a deliberate pair, two implementations of one interface.
   void migrate() override;
   bool healthy() override;
 
@@ -431,6 +433,9 @@ bool PostgresMetadataStore::finish_job(const std::string& job_id, const std::str
   return held;
 }
 
+// complete_job and fail_job are finish_job with a status, as in the SQLite store: a
+// deliberate pair (the interface names the two outcomes; each backend's SQL is in
+// finish_job).
 void PostgresMetadataStore::complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) {
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }

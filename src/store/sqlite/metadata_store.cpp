@@ -334,6 +334,9 @@ bool SqliteMetadataStore::finish_job(const std::string& job_id, const std::strin
   return false;
 }
 
+// complete_job and fail_job are finish_job with a status, as in the Postgres store: a
+// deliberate pair (the interface names the two outcomes; each backend's SQL is in
+// finish_job).
 void SqliteMetadataStore::complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) {
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }
