@@ -493,8 +493,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // gets here, so the edge accepted this credential.
     {
       std::optional<std::string> query_token = c.request.query_param("token");
-      std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
-                                                          : c.request.cookie_view(playback::kCookieName);
+      auto token = playback::presented_token(query_token, c.request.cookie_view(playback::kCookieName));
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
         ev.session_id = !sid.empty() ? std::string(sid) : v1_session_id(d, *token);

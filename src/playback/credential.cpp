@@ -2,10 +2,15 @@
 
 namespace rend::playback {
 
+std::optional<std::string_view> presented_token(std::optional<std::string_view> query_token,
+                                                std::optional<std::string_view> cookie_token) {
+  return query_token ? query_token : cookie_token;
+}
+
 CredentialCheck check_credential(std::optional<std::string_view> query_token,
                                  std::optional<std::string_view> cookie_token, std::string_view asset_id,
                                  const TokenVerifier& verify) {
-  std::optional<std::string_view> token = query_token ? query_token : cookie_token;
+  auto token = presented_token(query_token, cookie_token);
   if (!token || token->empty())
     return {401, "missing_credential", "a playback cookie or token is required"};
   switch (verify(*token, asset_id)) {

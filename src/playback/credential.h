@@ -25,9 +25,13 @@ struct CredentialCheck {
 // and clock, or the edge's memoizing wrapper around it).
 using TokenVerifier = std::function<auth::TokenStatus(std::string_view token, std::string_view asset_id)>;
 
-// The `token` query parameter wins whenever it is present, even empty or bad: a bad
-// query token is never rescued by a good cookie, so what a URL carries is what is
-// judged. An empty token is a missing one.
+// The token a request presents: the `token` query parameter whenever it is present,
+// even empty or bad (a bad query token is never rescued by a good cookie, so what a
+// URL carries is what is judged), else the cookie.
+std::optional<std::string_view> presented_token(std::optional<std::string_view> query_token,
+                                                std::optional<std::string_view> cookie_token);
+
+// Judges presented_token(query_token, cookie_token); an empty token is a missing one.
 //   missing      → 401 missing_credential
 //   expired      → 401 token_expired
 //   other asset  → 403 wrong_asset

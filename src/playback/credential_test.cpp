@@ -80,6 +80,13 @@ TEST(Credential, QueryTokenWinsOverCookieEvenWhenBad) {
   EXPECT_TRUE(check_credential(t, "garbage", kAsset, kVerify).allowed());
 }
 
+TEST(Credential, PresentedTokenIsTheQueryWheneverPresent) {
+  EXPECT_EQ(playback::presented_token("q", "c"), "q");
+  EXPECT_EQ(playback::presented_token("", "c"), "");
+  EXPECT_EQ(playback::presented_token(std::nullopt, "c"), "c");
+  EXPECT_EQ(playback::presented_token(std::nullopt, std::nullopt), std::nullopt);
+}
+
 TEST(Credential, VerifierSeesTheChosenTokenAndTheAsset) {
   std::vector<std::pair<std::string, std::string>> seen;
   playback::TokenVerifier spy = [&](std::string_view token, std::string_view asset) {
