@@ -12,9 +12,9 @@
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/ids.h"
+#include "hls/rewrite.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
-#include "hls/rewrite.h"
 
 namespace rend::api {
 namespace {
@@ -97,11 +97,10 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   auto query_token = req.query_param("token");
   const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
   const int64_t now = d.clock.now_unix();
-  auto check = playback::check_credential(
-      query_token, req.cookie_view(playback::kCookieName), ref->asset_id,
-      [&](std::string_view token, std::string_view asset_id) {
-        return auth::verify_playback_token(keys, token, asset_id, now);
-      });
+  auto check = playback::check_credential(query_token, req.cookie_view(playback::kCookieName), ref->asset_id,
+                                          [&](std::string_view token, std::string_view asset_id) {
+                                            return auth::verify_playback_token(keys, token, asset_id, now);
+                                          });
   if (!check.allowed()) return http::Response::error(check.status, check.code, check.message);
   auto reader = d.objects.get(playback::object_key_for(*ref));
   if (!reader) return http::Response::error(404, "not_found", "no such artifact");

@@ -14,10 +14,10 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "edge/conditional.h"
-#include "playback/credential.h"
-#include "playback/paths.h"
 #include "hls/rewrite.h"
 #include "http/cors.h"
+#include "playback/credential.h"
+#include "playback/paths.h"
 
 namespace rend::edge {
 namespace {
@@ -120,10 +120,9 @@ struct Credential {
 Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
   Credential c;
   c.query_token = req.query_param("token");
-  c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
-                                       [&d](std::string_view token, std::string_view asset_id) {
-                                         return verify_memoized(d, token, asset_id);
-                                       });
+  c.check = playback::check_credential(
+      c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
+      [&d](std::string_view token, std::string_view asset_id) { return verify_memoized(d, token, asset_id); });
   return c;
 }
 
@@ -166,8 +165,7 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 2. The credential, checked locally.
   auto cred = check_credential(d, req, *ref);
-  if (!cred.check.allowed())
-    return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
+  if (!cred.check.allowed()) return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
   const bool is_playlist = playback::is_playlist(ref->kind);
   auto key = playback::object_key_for(*ref);

@@ -37,7 +37,8 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     auto part = q.substr(0, amp);
     auto eq = part.find('=');
     auto key = core::percent_decode(part.substr(0, eq), true);
-    if (key == name) return eq == std::string_view::npos ? std::string() : core::percent_decode(part.substr(eq + 1), true);
+    if (key == name)
+      return eq == std::string_view::npos ? std::string() : core::percent_decode(part.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }

@@ -275,7 +275,13 @@ TEST_F(ServerFixture, PreBodyCheckExceptionIs500AndTheHandlerNeverRuns) {
   bool ran = false;
   RouteOptions o;
   o.before_body = [](const Request&) -> std::optional<Response> { throw std::runtime_error("secret detail"); };
-  router->add("GET", "/checked", [&](Request&) { ran = true; return Response::json(200, "{}"); }, o);
+  router->add(
+      "GET", "/checked",
+      [&](Request&) {
+        ran = true;
+        return Response::json(200, "{}");
+      },
+      o);
   start();
   auto r = call("GET", "/checked");
   EXPECT_EQ(r.status, 500);

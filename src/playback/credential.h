@@ -15,8 +15,8 @@ namespace rend::playback {
 inline constexpr std::string_view kCookieName = "rend_playback";
 
 struct CredentialCheck {
-  int status = 0;          // 0 when allowed, else 401 or 403
-  std::string_view code;   // the refusal's error code (static strings)
+  int status = 0;         // 0 when allowed, else 401 or 403
+  std::string_view code;  // the refusal's error code (static strings)
   std::string_view message;
   bool allowed() const { return status == 0; }
 };

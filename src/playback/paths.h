@@ -41,9 +41,7 @@ std::string content_type_for(std::string_view path);
 
 // The master or a media playlist: text that may change under its name while the asset
 // transcodes, and that carries a query token into its URIs when fetched with one.
-constexpr bool is_playlist(ArtifactKind kind) {
-  return kind == ArtifactKind::master || kind == ArtifactKind::playlist;
-}
+constexpr bool is_playlist(ArtifactKind kind) { return kind == ArtifactKind::master || kind == ArtifactKind::playlist; }
 
 // Cache-Control of a served artifact, the same from the edge and the API's legacy route
 // (SPEC §6: short for playlists, immutable for segments). Private: every answer needs a

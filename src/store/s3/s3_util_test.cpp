@@ -230,8 +230,10 @@ TEST(S3Store, HealthUrlDecidesHealth) {
 }
 
 std::string list_buckets_answer(const std::string& owner) {
-  const std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListAllMyBucketsResult><Owner><ID>1</ID>"
-                           "<DisplayName>" + owner + "</DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
+  const std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListAllMyBucketsResult><Owner><ID>1</ID>"
+      "<DisplayName>" +
+      owner + "</DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
   return "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
 }

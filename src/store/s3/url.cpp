@@ -52,8 +52,8 @@ UrlBuilder::UrlBuilder(std::string_view endpoint, const std::string& bucket, boo
   service_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path);
 
   if (path_style) {
-    bucket_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" +
-                   core::percent_encode(bucket);
+    bucket_base_ =
+        std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" + core::percent_encode(bucket);
   } else {
     if (!is_host_safe_bucket(bucket))
       throw std::invalid_argument("bucket name '" + bucket + "' cannot be used with virtual-hosted style; set S3_FORCE_PATH_STYLE=1");
