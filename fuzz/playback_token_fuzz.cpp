@@ -1,7 +1,10 @@
 // Playback credentials as the edge receives them: a Cookie header (or a ?token=
 // value), then verify_playback_token. Input: "<asset id>\n<Cookie header value>".
 // Invariants: the verifier never crashes, and a token it accepts is exactly what
-// sign_playback_token makes from the same fields (no second spelling is accepted).
+// sign_playback_token makes from the same fields (no second spelling is accepted);
+// the shared credential check (playback/credential.h) allows exactly what the verifier
+// accepts, refuses another asset's token with 403 and anything else with 401, and
+// judges a query token whatever the cookie says.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,6 +13,7 @@
 #include "auth/playback_token.h"
 #include "fuzz_util.h"
 #include "http/cookie.h"
+#include "playback/credential.h"
 
 using namespace rend;
 
@@ -25,6 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string_view t : {token.value_or(std::string_view()), in}) {
     const auto st = auth::verify_playback_token(keys, t, asset, kNow);
     FUZZ_CHECK(auth::to_string(st) != nullptr);
+    const playback::TokenVerifier verify = [&](std::string_view tok, std::string_view a) {
+      return auth::verify_playback_token(keys, tok, a, kNow);
+    };
+    const auto check = playback::check_credential(t, std::nullopt, asset, verify);
+    FUZZ_CHECK(check.allowed() == (st == auth::TokenStatus::ok));
+    if (!check.allowed()) FUZZ_CHECK(check.status == (st == auth::TokenStatus::wrong_asset ? 403 : 401));
+    const auto with_cookie = playback::check_credential(t, token, asset, verify);
+    FUZZ_CHECK(with_cookie.status == check.status && with_cookie.code == check.code);
     if (st != auth::TokenStatus::ok) continue;
     // v1.<kid>.<exp>.<asset>.<sig> or v2.<kid>.<exp>.<asset>.<sid>.<sig>
     std::vector<std::string_view> f;

@@ -107,3 +107,10 @@ cur = base64.urlsafe_b64encode(f"1800000000000:{ASSET}".encode()).rstrip(b"=").d
 put("analytics_params", "ms", f"1800000000000\n1800003600000\n{cur}")
 put("analytics_params", "rfc3339", "2027-01-15T08:00:00Z\n2027-01-15T09:00:00.250+01:00\n")
 put("analytics_params", "defaults", "\n\nnot-a-cursor")
+
+# ---- percent: anything; what clients, S3 keys and Redis URLs carry
+put("percent", "query_value", "a%20b+c%2Fd%3D%26e")
+put("percent", "s3_key", "rend-test-0a1b/assets/ast_x/720p/seg_00001.ts")
+put("percent", "broken_escapes", "100%%zz%4%")
+put("percent", "utf8_and_controls", "caf\u00e9 \t\r\n\x00~")
+put("percent", "redis_password", "p%40ss%2Fw%3Ard")

@@ -15,7 +15,9 @@
 
 namespace rend::api {
 
-// Everything the handlers use; owned by the role, must outlive the router.
+// Everything the handlers use; owned by the role, must outlive the router. (Its
+// references look like worker::Worker's members: each role's bundle of the stores it
+// was given, deliberately separate.)
 struct ApiDeps {
   const Settings& cfg;
   store::MetadataStore& meta;

@@ -12,17 +12,16 @@
 #include "auth/playback_token.h"
 #include "core/crypto.h"
 #include "core/ids.h"
-#include "playback/paths.h"
 #include "hls/rewrite.h"
+#include "playback/credential.h"
+#include "playback/paths.h"
 
 namespace rend::api {
 namespace {
 
-constexpr const char* kCookie = "rend_playback";
-
 std::string playback_cookie(const ApiDeps& d, const std::string& token, const std::string& path,
                             const std::optional<std::string>& domain) {
-  std::string c = std::string(kCookie) + "=" + token + "; Path=" + path +
+  std::string c = std::string(playback::kCookieName) + "=" + token + "; Path=" + path +
                   "; Max-Age=" + std::to_string(d.cfg.token_ttl_secs) + "; HttpOnly; SameSite=Lax";
   if (d.cfg.common.production) c += "; Secure";
   if (domain) c += "; Domain=" + *domain;
@@ -96,21 +95,20 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   auto ref = playback::parse_playback_target("/v/" + id + "/" + req.params["path"]);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
   auto query_token = req.query_param("token");
-  auto token = query_token ? query_token : req.cookie(kCookie);
-  if (!token) return http::Response::error(401, "missing_credential", "a playback cookie or token is required");
-  auto st = auth::verify_playback_token({{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}}, *token,
-                                        ref->asset_id, d.clock.now_unix());
-  if (st == auth::TokenStatus::wrong_asset)
-    return http::Response::error(403, "wrong_asset", "this credential is for another asset");
-  if (st != auth::TokenStatus::ok) return http::Response::error(401, "invalid_token", "invalid playback credential");
+  const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
+  const int64_t now = d.clock.now_unix();
+  auto check = playback::check_credential(query_token, req.cookie_view(playback::kCookieName), ref->asset_id,
+                                          [&](std::string_view token, std::string_view asset_id) {
+                                            return auth::verify_playback_token(keys, token, asset_id, now);
+                                          });
+  if (!check.allowed()) return http::Response::error(check.status, check.code, check.message);
   auto reader = d.objects.get(playback::object_key_for(*ref));
   if (!reader) return http::Response::error(404, "not_found", "no such artifact");
   http::Response res;
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("x-rend-fallback", "legacy-artifact-route");
-  bool playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
-  res.headers.set("Cache-Control", playlist ? "private, max-age=1" : "private, max-age=31536000, immutable");
-  if (playlist) {
+  res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
+  if (playback::is_playlist(ref->kind)) {
     std::string text;
     std::vector<char> buf(64 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);

@@ -4,17 +4,10 @@
 
 #include "core/crypto.h"
 #include "core/ids.h"
+#include "core/strings.h"
 
 namespace rend::auth {
 namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
@@ -52,7 +45,7 @@ std::optional<std::vector<std::string>> parse_scopes(std::string_view csv) {
   while (true) {
     size_t comma = csv.find(',', start);
     std::string_view item =
-        trim_ows(csv.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+        core::trim_ows(csv.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (item.empty()) return std::nullopt;
     if (item == "all") {
       for (const auto& k : known)
@@ -71,7 +64,7 @@ std::optional<std::vector<std::string>> parse_scopes(std::string_view csv) {
 }
 
 std::optional<std::string_view> bearer_token(std::string_view header) {
-  header = trim_ows(header);
+  header = core::trim_ows(header);
   constexpr std::string_view kScheme = "bearer";
   if (header.size() <= kScheme.size()) return std::nullopt;
   for (size_t i = 0; i < kScheme.size(); ++i)

@@ -50,6 +50,7 @@ class ControlledOrigin final : public store::ObjectStore {
   std::vector<std::string> list(const std::string& p) override { return inner_.list(p); }
   size_t delete_prefix(const std::string& p) override { return inner_.delete_prefix(p); }
   store::HealthStatus health() override { return inner_.health(); }
+  store::ObjectStoreCapabilities capabilities() override { return inner_.capabilities(); }
   std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
     gets++;
     {

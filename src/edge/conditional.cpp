@@ -1,15 +1,9 @@
 #include "edge/conditional.h"
 
+#include "core/strings.h"
+
 namespace rend::edge {
 namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // 1*DIGIT. A value beyond uint64 saturates: "a position past any object" keeps its
 // meaning (unsatisfiable first, clamped last, whole-object suffix).
@@ -62,7 +56,7 @@ RangeParse parse_range(std::string_view header, uint64_t size) {
   int elements = 0;
   for (std::string_view rest = header.substr(eq + 1);;) {
     auto comma = rest.find(',');
-    auto el = trim(rest.substr(0, comma));
+    auto el = core::trim_ows(rest.substr(0, comma));
     if (!el.empty()) {
       if (++elements > 1) return out;
       spec = el;
@@ -103,17 +97,17 @@ RangeParse parse_range(std::string_view header, uint64_t size) {
 bool if_none_match_matches(std::string_view header, std::string_view etag) {
   std::string_view ours;
   if (!take_entity_tag(etag, ours) || !etag.empty()) return false;
-  header = trim(header);
+  header = core::trim_ows(header);
   if (header == "*") return true;
   // 1#entity-tag: elements separated by commas with optional whitespace; empty
   // elements are skipped. A comma inside quotes belongs to the tag.
   for (std::string_view rest = header;;) {
-    while (!rest.empty() && (is_ows(rest.front()) || rest.front() == ',')) rest.remove_prefix(1);
+    while (!rest.empty() && (core::is_ows(rest.front()) || rest.front() == ',')) rest.remove_prefix(1);
     if (rest.empty()) return false;
     std::string_view theirs;
     if (!take_entity_tag(rest, theirs)) return false;
     if (theirs == ours) return true;
-    rest = trim(rest);
+    rest = core::trim_ows(rest);
     if (!rest.empty() && rest.front() != ',') return false;
   }
 }

@@ -14,24 +14,13 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "edge/conditional.h"
-#include "playback/paths.h"
 #include "hls/rewrite.h"
 #include "http/cors.h"
+#include "playback/credential.h"
+#include "playback/paths.h"
 
 namespace rend::edge {
 namespace {
-
-constexpr const char* kCookie = "rend_playback";
-
-const char* cache_control_for(playback::ArtifactKind kind) {
-  // Credentialed responses: private. Segments and posters never change under a
-  // name; playlists do while an asset is still being transcoded.
-  switch (kind) {
-    case playback::ArtifactKind::master:
-    case playback::ArtifactKind::playlist: return "private, max-age=1";
-    default: return "private, max-age=31536000, immutable";
-  }
-}
 
 // Streams an object while its fill is still arriving from the origin: each read
 // waits for bytes beyond the offset. A fill that fails mid-object makes read()
@@ -125,30 +114,15 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
 
 struct Credential {
   std::optional<std::string> query_token;  // set when the token came in the query
-  http::Response refusal;                  // status 0 = accepted
+  playback::CredentialCheck check;
 };
 
 Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
   Credential c;
-  c.refusal.status = 0;
   c.query_token = req.query_param("token");
-  std::optional<std::string_view> token = c.query_token ? std::optional<std::string_view>(*c.query_token)
-                                                        : req.cookie_view(kCookie);
-  if (!token || token->empty()) {
-    c.refusal = http::Response::error(401, "missing_credential", "a playback cookie or token is required");
-    return c;
-  }
-  auto status = verify_memoized(d, *token, ref.asset_id);
-  switch (status) {
-    case auth::TokenStatus::ok: break;
-    case auth::TokenStatus::wrong_asset:
-      c.refusal = http::Response::error(403, "wrong_asset", "this credential is for another asset");
-      break;
-    case auth::TokenStatus::expired:
-      c.refusal = http::Response::error(401, "token_expired", "the playback credential has expired");
-      break;
-    default: c.refusal = http::Response::error(401, "invalid_token", "invalid playback credential");
-  }
+  c.check = playback::check_credential(
+      c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
+      [&d](std::string_view token, std::string_view asset_id) { return verify_memoized(d, token, asset_id); });
   return c;
 }
 
@@ -191,16 +165,16 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 2. The credential, checked locally.
   auto cred = check_credential(d, req, *ref);
-  if (cred.refusal.status != 0) return std::move(cred.refusal);
+  if (!cred.check.allowed()) return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
-  bool is_playlist = ref->kind == playback::ArtifactKind::master || ref->kind == playback::ArtifactKind::playlist;
+  const bool is_playlist = playback::is_playlist(ref->kind);
   auto key = playback::object_key_for(*ref);
   std::optional<int64_t> max_age;
   if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
   http::Response res;
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
-  res.headers.set("Cache-Control", cache_control_for(ref->kind));
+  res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
 
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
@@ -517,8 +491,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // gets here, so the edge accepted this credential.
     {
       std::optional<std::string> query_token = c.request.query_param("token");
-      std::optional<std::string_view> token = query_token ? std::optional<std::string_view>(*query_token)
-                                                          : c.request.cookie_view(kCookie);
+      auto token = playback::presented_token(query_token, c.request.cookie_view(playback::kCookieName));
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
         ev.session_id = !sid.empty() ? std::string(sid) : v1_session_id(d, *token);

@@ -3,31 +3,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/percent.h"
+
 namespace rend::hls {
 namespace {
-
-// RFC 3986 section 2.3.
-bool unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-// RFC 3986 section 2.1 percent-encoding, uppercase hex as the RFC recommends.
-std::string percent_encode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (unreserved(static_cast<char>(c))) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 // True for references that may leave our origin: anything with a scheme (RFC 3986
 // section 3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" before any '/', '?' or
@@ -128,8 +107,8 @@ std::string add_query_to_playlist_uris(std::string_view playlist, std::string_vi
                                        std::string_view value) {
   // "=value" is never a meaningful parameter; with no name there is nothing to add.
   if (key.empty()) return std::string(playlist);
-  const std::string enc_key = percent_encode(key);
-  const std::string enc_param = enc_key + "=" + percent_encode(value);
+  const std::string enc_key = core::percent_encode(key);
+  const std::string enc_param = enc_key + "=" + core::percent_encode(value);
   auto rewrite = [&](std::string_view uri) -> std::string {
     if (uri.empty() || is_foreign(uri)) return std::string(uri);
     return with_param(uri, enc_key, enc_param);

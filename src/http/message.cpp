@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/log.h"
+#include "core/percent.h"
 #include "http/cookie.h"
 
 namespace rend::http {
@@ -29,54 +30,15 @@ void Headers::remove(std::string_view name) {
   std::erase_if(items_, [&](const Header& h) { return iequals(h.name, name); });
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s, bool plus_as_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%' && i + 2 < s.size()) {
-      int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-      if (h >= 0 && l >= 0) {
-        out += char(h * 16 + l);
-        i += 2;
-        continue;
-      }
-    }
-    out += (plus_as_space && c == '+') ? ' ' : c;
-  }
-  return out;
-}
-
-std::string percent_encode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::optional<std::string> Request::query_param(std::string_view name) const {
   std::string_view q = query;
   while (!q.empty()) {
     auto amp = q.find('&');
     auto part = q.substr(0, amp);
     auto eq = part.find('=');
-    auto key = percent_decode(part.substr(0, eq), true);
-    if (key == name) return eq == std::string_view::npos ? std::string() : percent_decode(part.substr(eq + 1), true);
+    auto key = core::percent_decode(part.substr(0, eq), true);
+    if (key == name)
+      return eq == std::string_view::npos ? std::string() : core::percent_decode(part.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }

@@ -117,7 +117,4 @@ struct Response {
   static Response error(int status, std::string_view code, std::string_view message);
 };
 
-std::string percent_decode(std::string_view s, bool plus_as_space = false);
-std::string percent_encode(std::string_view s);  // RFC 3986 unreserved kept
-
 }  // namespace rend::http

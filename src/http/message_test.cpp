@@ -31,12 +31,6 @@ TEST(Message, HeadersCaseInsensitive) {
   EXPECT_EQ(h.get("Content-Type"), "b");
 }
 
-TEST(Message, PercentCoding) {
-  EXPECT_EQ(percent_decode("%2e%2E%2f"), "../");
-  EXPECT_EQ(percent_decode("%zz%"), "%zz%");
-  EXPECT_EQ(percent_encode("a b/c~"), "a%20b%2Fc~");
-}
-
 TEST(Message, ErrorBodyShape) {
   auto r = Response::error(404, "not_found", "no \"such\" asset");
   EXPECT_EQ(r.status, 404);

@@ -290,18 +290,22 @@ struct Server::Impl {
     return req;
   }
 
+  // Runs route code (a handler or a pre-body check): an exception escaping it is logged
+  // as `event` and answered with a generic 500 that closes the connection.
+  template <class F>
+  auto guarded(const char* event, const Request& req, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      core::log::error(event, {{"server", opts.name}, {"method", req.method}, {"path", req.path}, {"error", e.what()}});
+      auto r = Response::error(500, "internal", "internal error");
+      r.close = true;
+      return r;
+    }
+  }
+
   awaitable<Response> run_handler(const Handler& handler, Request& req, bool inline_handler) {
-    auto call = [&]() -> Response {
-      try {
-        return handler(req);
-      } catch (const std::exception& e) {
-        core::log::error("http_handler_exception", {{"server", opts.name}, {"method", req.method},
-                                                    {"path", req.path}, {"error", e.what()}});
-        auto r = Response::error(500, "internal", "internal error");
-        r.close = true;
-        return r;
-      }
-    };
+    auto call = [&]() -> Response { return guarded("http_handler_exception", req, [&] { return handler(req); }); };
     if (inline_handler) {
       req.may_block = false;
       Response r = call();
@@ -314,15 +318,7 @@ struct Server::Impl {
   // The route's pre-body check, where its handler would run; an exception is a 500.
   awaitable<std::optional<Response>> run_before_body(const RouteOptions& ro, Request& req) {
     auto call = [&]() -> std::optional<Response> {
-      try {
-        return ro.before_body(req);
-      } catch (const std::exception& e) {
-        core::log::error("http_before_body_exception", {{"server", opts.name}, {"method", req.method},
-                                                        {"path", req.path}, {"error", e.what()}});
-        auto r = Response::error(500, "internal", "internal error");
-        r.close = true;
-        return r;
-      }
+      return guarded("http_before_body_exception", req, [&] { return ro.before_body(req); });
     };
     if (ro.inline_handler) {
       req.may_block = false;

@@ -271,6 +271,24 @@ TEST_F(ServerFixture, HandlerExceptionIs500) {
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
 }
 
+TEST_F(ServerFixture, PreBodyCheckExceptionIs500AndTheHandlerNeverRuns) {
+  bool ran = false;
+  RouteOptions o;
+  o.before_body = [](const Request&) -> std::optional<Response> { throw std::runtime_error("secret detail"); };
+  router->add(
+      "GET", "/checked",
+      [&](Request&) {
+        ran = true;
+        return Response::json(200, "{}");
+      },
+      o);
+  start();
+  auto r = call("GET", "/checked");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body.find("secret"), std::string::npos);
+  EXPECT_FALSE(ran);
+}
+
 // --- Item 1: the per-connection read buffer is bounded -----------------------------
 
 TEST_F(ServerFixture, EndlessChunkExtensionIsCutOff) {

@@ -108,4 +108,8 @@ std::string content_type_for(std::string_view path) {
   return "application/octet-stream";
 }
 
+std::string_view cache_control_for(ArtifactKind kind) {
+  return is_playlist(kind) ? "private, max-age=1" : "private, max-age=31536000, immutable";
+}
+
 }  // namespace rend::playback

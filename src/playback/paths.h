@@ -39,4 +39,15 @@ std::string object_key_for(const ArtifactRef& ref);
 // Content-Type by extension; m3u8 uses the RFC 8216 section 4 media type.
 std::string content_type_for(std::string_view path);
 
+// The master or a media playlist: text that may change under its name while the asset
+// transcodes, and that carries a query token into its URIs when fetched with one.
+constexpr bool is_playlist(ArtifactKind kind) { return kind == ArtifactKind::master || kind == ArtifactKind::playlist; }
+
+// Cache-Control of a served artifact, the same from the edge and the API's legacy route
+// (SPEC §6: short for playlists, immutable for segments). Private: every answer needs a
+// credential, so no shared cache may keep it (RFC 9111 section 5.2.2.7). Playlists may be
+// kept a second (they change while an asset transcodes: EVENT playlists, the fast-path
+// master replaced by the ladder's); segments and posters never change under a name.
+std::string_view cache_control_for(ArtifactKind kind);
+
 }  // namespace rend::playback

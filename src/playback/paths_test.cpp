@@ -164,3 +164,27 @@ TEST(Paths, ContentTypes) {
   EXPECT_EQ(content_type_for(""), "application/octet-stream");
   EXPECT_EQ(content_type_for("x.TS"), "application/octet-stream");
 }
+
+TEST(Paths, PlaylistsAreTheMasterAndMediaPlaylists) {
+  EXPECT_TRUE(is_playlist(ArtifactKind::master));
+  EXPECT_TRUE(is_playlist(ArtifactKind::playlist));
+  EXPECT_FALSE(is_playlist(ArtifactKind::segment));
+  EXPECT_FALSE(is_playlist(ArtifactKind::poster));
+  EXPECT_FALSE(is_playlist(ArtifactKind::other));
+}
+
+TEST(Paths, CacheControlPerArtifactKind) {
+  // Playlists change while an asset transcodes (EVENT playlists, the fast-path master
+  // replaced by the ladder's): a browser may keep one a second. Everything else never
+  // changes under its name. All of it is credentialed: private, never in a shared cache.
+  EXPECT_EQ(cache_control_for(ArtifactKind::master), "private, max-age=1");
+  EXPECT_EQ(cache_control_for(ArtifactKind::playlist), "private, max-age=1");
+  for (auto k : {ArtifactKind::segment, ArtifactKind::poster, ArtifactKind::other})
+    EXPECT_EQ(cache_control_for(k), "private, max-age=31536000, immutable");
+  // Every kind the parser produces has one.
+  for (const char* p : {"master.m3u8", "720p/index.m3u8", "720p/seg_00001.ts", "poster.jpg", "subs/en.vtt"}) {
+    auto r = parse_playback_target(kV + p);
+    ASSERT_TRUE(r) << p;
+    EXPECT_EQ(cache_control_for(r->kind).rfind("private, max-age=", 0), 0u) << p;
+  }
+}

@@ -2,20 +2,15 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/strings.h"
 #include "routing/routing.h"
 
 namespace rend::routing {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // A plain decimal: -?[0-9]+(\.[0-9]+)?  (no exponent, '+', nan, inf or hex).
 std::optional<double> parse_decimal(std::string_view s) {
-  s = trim(s);
+  s = core::trim_ows(s);
   if (s.empty() || s.size() > 32) return std::nullopt;
   size_t i = 0;
   if (s[i] == '-') ++i;
@@ -35,48 +30,45 @@ std::optional<double> parse_decimal(std::string_view s) {
   return v;
 }
 
-std::string upper_letters(std::string_view s, size_t exact) {
-  s = trim(s);
-  if (s.size() != exact) return "";
+enum class Fold { none, upper, lower };
+
+// One normalizer for every geo and id header: `s` without surrounding OWS, case-folded,
+// when it is min_len..max_len characters that `ok` accepts after folding; "" otherwise
+// (a header we cannot trust is treated as absent).
+std::string header_token(std::string_view s, size_t min_len, size_t max_len, Fold fold, bool (*ok)(char)) {
+  s = core::trim_ows(s);
+  if (s.size() < min_len || s.size() > max_len) return "";
   std::string out;
+  out.reserve(s.size());
   for (char c : s) {
-    if (c >= 'a' && c <= 'z') c = char(c - 'a' + 'A');
-    if (c < 'A' || c > 'Z') return "";
+    if (fold == Fold::upper && c >= 'a' && c <= 'z') c = char(c - 'a' + 'A');
+    if (fold == Fold::lower && c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    if (!ok(c)) return "";
     out += c;
   }
   return out;
+}
+
+bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+std::string upper_letters(std::string_view s, size_t exact) {
+  return header_token(s, exact, exact, Fold::upper, is_upper);
 }
 
 std::string region_code(std::string_view s) {
-  s = trim(s);
-  if (s.empty() || s.size() > 3) return "";
-  std::string out;
-  for (char c : s) {
-    if (c >= 'a' && c <= 'z') c = char(c - 'a' + 'A');
-    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return "";
-    out += c;
-  }
-  return out;
+  return header_token(s, 1, 3, Fold::upper, [](char c) { return is_upper(c) || is_digit(c); });
 }
 
 std::string request_id(std::string_view s) {
-  s = trim(s);
-  if (s.empty() || s.size() > 128) return "";
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '_' || c == '-')) return "";
-  return std::string(s);
+  return header_token(s, 1, 128, Fold::none, [](char c) {
+    return is_upper(c) || is_lower(c) || is_digit(c) || c == ':' || c == '.' || c == '_' || c == '-';
+  });
 }
 
 std::string edge_region_code(std::string_view s) {
-  s = trim(s);
-  if (s.empty() || s.size() > 32) return "";
-  std::string out;
-  for (char c : s) {
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return "";
-    out += c;
-  }
-  return out;
+  return header_token(s, 1, 32, Fold::lower, [](char c) { return is_lower(c) || is_digit(c) || c == '-'; });
 }
 
 }  // namespace

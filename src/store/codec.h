@@ -2,6 +2,7 @@
 // Encodings shared by every MetadataStore backend, so a cursor or a stored tier list
 // means the same thing whichever database is behind DATABASE_URL.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,5 +27,46 @@ std::string tiers_to_json(const std::vector<Tier>& tiers);
 std::vector<Tier> tiers_from_json(std::string_view json);
 std::string strings_to_json(const std::vector<std::string>& values);
 std::vector<std::string> strings_from_json(std::string_view json);
+
+// The columns every backend selects an asset with, in the order asset_from_row reads.
+inline constexpr std::string_view kAssetColumns =
+    "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
+    "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
+
+// One asset from a result row of kAssetColumns. Row is the backend's row reader, by
+// 0-based column: text, int64, opt_text, opt_int64, opt_real (sqlite::Stmt,
+// postgres::Result::RowView).
+// One line per column below: a field list, not repeated logic.
+template <class Row>
+Asset asset_from_row(const Row& r) {
+  auto opt_int = [&](int col) {
+    auto v = r.opt_int64(col);
+    return v ? std::optional<int>(int(*v)) : std::nullopt;
+  };
+  Asset a;
+  a.id = r.text(0);
+  a.status = r.text(1);
+  a.visibility = r.text(2);
+  a.owner_key_id = r.text(3);
+  a.duration_s = r.opt_real(4);
+  a.width = opt_int(5);
+  a.height = opt_int(6);
+  a.tiers = tiers_from_json(r.text(7));
+  a.billing_tier = r.text(8);
+  a.error_code = r.opt_text(9);
+  a.error_message = r.opt_text(10);
+  a.created_at_ms = r.int64(11);
+  a.uploaded_at_ms = r.opt_int64(12);
+  a.processing_at_ms = r.opt_int64(13);
+  a.playable_at_ms = r.opt_int64(14);
+  a.hls_ready_at_ms = r.opt_int64(15);
+  a.failed_at_ms = r.opt_int64(16);
+  a.deleted_at_ms = r.opt_int64(17);
+  a.expected_bytes = r.opt_int64(18);
+  a.source_bytes = r.opt_int64(19);
+  a.progress = r.opt_real(20);
+  return a;
+}
 
 }  // namespace rend::store

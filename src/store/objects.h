@@ -14,7 +14,8 @@
 //
 // Object lifecycle: a put is invisible until commit(); a writer destroyed without
 // commit() leaves nothing behind (so an aborted or oversized upload stores nothing),
-// and a reader sees either the old or the new object, never a partial one.
+// and a reader sees either the old or the new object, never a partial one (unless
+// the store declares otherwise in capabilities(): see ObjectStoreCapabilities).
 //
 // Thread-safety: every method may be called from any thread concurrently.
 #include <cstdint>
@@ -47,6 +48,16 @@ class ObjectReader {
   virtual uint64_t size() const = 0;
 };
 
+// What a store declares it guarantees beyond the required operations (Envoy's style:
+// the implementation says what it supports, so callers and the contract tests branch
+// on the declaration instead of probing for a particular server).
+struct ObjectStoreCapabilities {
+  // Replacing an object is atomic: a reader racing a put of the same key gets the old
+  // or the new object whole, never an empty, mixed or truncated body. S3 guarantees it;
+  // s3rver, the local S3 double, rewrites the object's file in place and does not.
+  bool atomic_replace = false;
+};
+
 struct HealthStatus {
   bool ok = false;
   std::string detail;  // never contains credentials
@@ -69,6 +80,8 @@ class ObjectStore {
   // Deletes every key under prefix (prefix ends with '/') or the single key; returns count.
   virtual size_t delete_prefix(const std::string& prefix) = 0;
   virtual HealthStatus health() = 0;
+  // May ask the service once (cached), so call it off the hot path.
+  virtual ObjectStoreCapabilities capabilities() = 0;
 };
 
 // Validates an object key as described above (shared by all implementations).

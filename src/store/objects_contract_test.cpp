@@ -1,6 +1,5 @@
 // The ObjectStore contract, written once and run against every backend.
 // Adding a backend (e.g. S3) is one more entry in kBackends below.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,8 +7,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -53,29 +50,6 @@ std::optional<s3::S3Config> test_s3_config() {
   return cfg;
 }
 
-// s3rver (the S3 double `make test` runs) rewrites an object's file in place, so a
-// GET racing a PUT of the same key can return an empty, mixed or truncated body;
-// AWS S3 and MinIO replace objects atomically. Detected from its ListBuckets
-// owner, so a run against a real service keeps every contract test.
-bool is_s3rver(const std::string& endpoint) {
-  static std::mutex mu;
-  static std::map<std::string, bool> cache;
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(endpoint); it != cache.end()) return it->second;
-  std::string body;
-  CURL* c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_URL, (endpoint + "/").c_str());
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* d, size_t sz, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(d, sz * n);
-    return sz * n;
-  });
-  curl_easy_perform(c);
-  curl_easy_cleanup(c);
-  return cache[endpoint] = body.find("<DisplayName>S3rver</DisplayName>") != std::string::npos;
-}
-
 // Records a skip without returning from the caller: gtest then runs neither the
 // test body nor anything that would use the missing store.
 // Under REND_REQUIRE_SERVICES=1 service_env has already failed the test; that
@@ -84,11 +58,6 @@ void skip_without_service(const char* what) {
   if (::testing::Test::HasFailure()) GTEST_FAIL() << what << " is required";
   GTEST_SKIP() << what << " is not set; skipping the S3 run";
 }
-void skip_non_atomic_s3rver() {
-  GTEST_SKIP() << "s3rver overwrites objects in place (readers can see partial objects); "
-                  "this property holds on AWS S3 and MinIO";
-}
-
 // Forwards to an S3 store and, when the test is done with it, deletes everything
 // under its unique key prefix, so runs against a long-lived bucket leave nothing.
 class SelfCleaningS3Store final : public ObjectStore {
@@ -114,6 +83,7 @@ class SelfCleaningS3Store final : public ObjectStore {
   std::vector<std::string> list(const std::string& p) override { return inner_->list(p); }
   size_t delete_prefix(const std::string& p) override { return inner_->delete_prefix(p); }
   HealthStatus health() override { return inner_->health(); }
+  ObjectStoreCapabilities capabilities() override { return inner_->capabilities(); }
 
  private:
   std::unique_ptr<ObjectStore> inner_, root_;
@@ -127,12 +97,6 @@ const ObjectBackend kBackends[] = {
        auto cfg = test_s3_config();
        if (!cfg) {
          skip_without_service("REND_TEST_S3_ENDPOINT");
-         return nullptr;
-       }
-       const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-       if (std::string(test->name()).starts_with("ConcurrentReadersSeeOldOrNewNeverPartial") &&
-           is_s3rver(cfg->endpoint)) {
-         skip_non_atomic_s3rver();
          return nullptr;
        }
        return std::make_unique<SelfCleaningS3Store>(std::move(*cfg));
@@ -284,6 +248,8 @@ TEST_P(ObjectsContract, InvalidKeysAreRejected) {
 }
 
 TEST_P(ObjectsContract, ConcurrentReadersSeeOldOrNewNeverPartial) {
+  if (!store_->capabilities().atomic_replace)
+    GTEST_SKIP() << GetParam().name << ": this store declares that a replace is not atomic";
   // Versions differ in size and fill byte, so any mix or truncation is detectable.
   auto version = [](int v) { return std::string(size_t(64 * 1024 + v * 4099), char('A' + v % 26)); };
   store_->put_bytes("assets/a/seg.ts", version(0));
@@ -320,6 +286,13 @@ TEST_P(ObjectsContract, OpenReaderKeepsOldContentAcrossReplace) {
   ASSERT_TRUE(r);
   store_->put_bytes("k", "new");
   EXPECT_EQ(read_all(*r), "old contents");
+}
+
+TEST_P(ObjectsContract, CapabilitiesAreAStableDeclaration) {
+  // Asked twice (the S3 store asks its service once and remembers), and unchanged by use.
+  auto before = store_->capabilities();
+  store_->put_bytes("k", "v");
+  EXPECT_EQ(store_->capabilities().atomic_replace, before.atomic_replace);
 }
 
 TEST_P(ObjectsContract, HealthyWhenUsable) {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures as cf
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -679,6 +680,59 @@ def test_tampered_playback_credential_is_refused(rend, case, where):
     with unchanged(rend):
         r = rawhttp.request(rend.edge, "GET", target, headers=headers, timeout=10)
     assert r.status == want, f"{case} in {where}: {r.status} {r.body[:200]!r}"
+
+
+# The edge and the API's legacy route run one credential check (src/playback/credential.h),
+# so a bad credential gets the same status AND error code on both.
+SAME_REFUSAL = {
+    "missing": (lambda s, ids: None, 401, "missing_credential"),
+    "empty": (lambda s, ids: "", 401, "missing_credential"),
+    "expired": (lambda s, ids: token(s, ids["aid"], ttl=-10), 401, "token_expired"),
+    "wrong_asset": (lambda s, ids: token(s, ids["other"]), 403, "wrong_asset"),
+    "tampered": (lambda s, ids: _flip(token(s, ids["aid"])), 401, "invalid_token"),
+    "wrong_key_id": (lambda s, ids: token(s, ids["aid"], kid="other"), 401, "invalid_token"),
+}
+
+
+@pytest.mark.parametrize("where", ["cookie", "query"])
+@pytest.mark.parametrize("case", sorted(SAME_REFUSAL))
+def test_edge_and_legacy_route_refuse_a_credential_alike(rend, case, where):
+    ids = assets_of(rend)
+    make, want_status, want_code = SAME_REFUSAL[case]
+    tok = make(rend, ids)
+    answers = {}
+    with unchanged(rend):
+        for route, base, target in (("edge", rend.edge, f"/v/{ids['aid']}/master.m3u8"),
+                                    ("legacy", rend.api, f"/api/player/{ids['aid']}/artifact/master.m3u8")):
+            headers = {}
+            if tok is not None and where == "cookie":
+                headers["Cookie"] = f"rend_playback={tok}"
+            elif tok is not None:
+                target += f"?token={tok}"
+            r = rawhttp.request(base, "GET", target, headers=headers, timeout=10)
+            try:
+                code = json.loads(r.body)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = r.body[:200]
+            answers[route] = (r.status, code)
+    assert answers == {"edge": (want_status, want_code), "legacy": (want_status, want_code)}, f"{case} in {where}"
+
+
+def test_edge_and_legacy_route_answer_the_same_cache_control(rend):
+    """One Cache-Control per artifact kind (src/playback/paths.h), on both routes: short
+    and private for playlists, immutable for segments."""
+    ctl = assets_of(rend)["ctl"]
+    tok = token(rend, ctl)
+    want = {"master.m3u8": "private, max-age=1", "720p/index.m3u8": "private, max-age=1",
+            "720p/seg_00000.ts": "private, max-age=31536000, immutable"}
+    got = {}
+    for path in want:
+        for route, url in (("edge", f"{rend.edge}/v/{ctl}/{path}"),
+                           ("legacy", f"{rend.api}/api/player/{ctl}/artifact/{path}")):
+            r = requests.get(url, cookies={"rend_playback": tok}, timeout=10)
+            assert r.status_code == 200, f"{route} {path}: {r.status_code}"
+            got[(route, path)] = r.headers.get("cache-control")
+    assert got == {(route, p): cc for p, cc in want.items() for route in ("edge", "legacy")}
 
 
 @pytest.mark.parametrize("where", ["cookie", "query"])

@@ -13,13 +13,8 @@ if(REND_CLICKHOUSE_SCHEMA_SQL MATCHES "\\)rend_sql\"")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/schema.cpp.in ${CMAKE_CURRENT_BINARY_DIR}/clickhouse_schema.cpp @ONLY)
 
-rend_library(rend_store_clickhouse
-  SOURCES
-    ${CMAKE_CURRENT_LIST_DIR}/client.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/schema.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/analytics_store.cpp
-    ${CMAKE_CURRENT_BINARY_DIR}/clickhouse_schema.cpp
-  DEPS rend_store_base CURL::libcurl)
-
-list(APPEND REND_STORE_BACKENDS rend_store_clickhouse)
-list(APPEND REND_STORE_BACKEND_TESTS ${CMAKE_CURRENT_LIST_DIR}/schema_test.cpp)
+set(rend_backend_dir ${CMAKE_CURRENT_LIST_DIR})
+rend_store_backend(rend_store_clickhouse
+  SOURCES ${rend_backend_dir}/client.cpp ${rend_backend_dir}/schema.cpp ${rend_backend_dir}/analytics_store.cpp ${CMAKE_CURRENT_BINARY_DIR}/clickhouse_schema.cpp
+  DEPS CURL::libcurl
+  TESTS ${rend_backend_dir}/schema_test.cpp)

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/percent.h"
 #include "store/metadata.h"
 
 namespace rend::store::clickhouse {
@@ -79,11 +80,8 @@ std::string Client::post(std::string_view query_param, std::string_view body, st
   // SELECT arrives as an HTTP error status rather than after a 200 and partial rows.
   std::string url = base_url_ + "/?wait_end_of_query=1";
   if (!query_param.empty()) {
-    std::unique_ptr<char, decltype(&curl_free)> esc(curl_easy_escape(c, query_param.data(), int(query_param.size())),
-                                                    curl_free);
-    if (!esc) throw StoreError("clickhouse: " + std::string(what) + ": cannot escape the statement");
     url += "&query=";
-    url += esc.get();
+    url += core::percent_encode(query_param);
   }
 
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> hdrs(nullptr, curl_slist_free_all);

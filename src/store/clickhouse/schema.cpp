@@ -47,6 +47,9 @@ size_t quoted_len(std::string_view s, size_t i) {
 
 }  // namespace
 
+// Walks the SQL as schema_statements does (a quoted token is copied whole, via
+// quoted_len); the two loops are a deliberate pair: what each does between quotes
+// differs (split at ';' and drop comments here, rename the database there).
 std::vector<std::string> split_statements(std::string_view sql) {
   std::vector<std::string> out;
   std::string cur;
@@ -88,6 +91,7 @@ std::vector<std::string> schema_statements(std::string_view schema_sql, const st
   std::vector<std::string> out;
   for (const auto& stmt : split_statements(schema_sql)) {
     const bool create_db = starts_with_icase(stmt, "CREATE DATABASE");
+    // Same walk as split_statements (see there why the loops are two).
     std::string s;
     size_t i = 0;
     while (i < stmt.size()) {
@@ -131,6 +135,8 @@ std::string quote(std::string_view s) {
   return out;
 }
 
+// The escapes below are TabSeparated's; core/log.cpp (JSON) and s3/xml.cpp (XML) have
+// tables of the same shape for their formats: deliberate, each follows its own grammar.
 std::vector<std::vector<std::string>> parse_tsv(std::string_view body) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> row;

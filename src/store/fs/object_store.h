@@ -27,6 +27,9 @@ class FsObjectStore final : public ObjectStore {
   std::vector<std::string> list(const std::string& prefix) override;
   size_t delete_prefix(const std::string& prefix) override;
   HealthStatus health() override;
+  // A put renames a complete temp file into place (rename(2) is atomic), and an open
+  // reader keeps its inode.
+  ObjectStoreCapabilities capabilities() override { return {.atomic_replace = true}; }
 
   static constexpr const char* kTempDir = ".tmp";
 

@@ -10,15 +10,8 @@ cmake_path(SET rend_pg_migrations_dir NORMALIZE "${CMAKE_CURRENT_LIST_DIR}/../..
 rend_migration_entries(${rend_pg_migrations_dir} REND_POSTGRES_MIGRATION_ENTRIES)
 configure_file(${CMAKE_CURRENT_LIST_DIR}/migrations.cpp.in ${CMAKE_CURRENT_BINARY_DIR}/postgres_migrations.cpp @ONLY)
 
-rend_library(rend_store_postgres
-  SOURCES
-    ${CMAKE_CURRENT_LIST_DIR}/pg.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/metadata_store.cpp
-    ${CMAKE_CURRENT_BINARY_DIR}/postgres_migrations.cpp
-  DEPS rend_store_base PostgreSQL::PostgreSQL)
-
-list(APPEND REND_STORE_BACKENDS rend_store_postgres)
-list(APPEND REND_STORE_BACKEND_TESTS
-  ${CMAKE_CURRENT_LIST_DIR}/test_support.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/pg_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/metadata_store_test.cpp)
+set(rend_backend_dir ${CMAKE_CURRENT_LIST_DIR})
+rend_store_backend(rend_store_postgres
+  SOURCES ${rend_backend_dir}/pg.cpp ${rend_backend_dir}/metadata_store.cpp ${CMAKE_CURRENT_BINARY_DIR}/postgres_migrations.cpp
+  DEPS PostgreSQL::PostgreSQL
+  TESTS ${rend_backend_dir}/test_support.cpp ${rend_backend_dir}/pg_test.cpp ${rend_backend_dir}/metadata_store_test.cpp)

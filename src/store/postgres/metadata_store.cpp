@@ -29,43 +29,6 @@ constexpr int64_t kMigrationLockKey = 0x72656e64;
 // the check (fresh conflict, size bound) and the upsert must not interleave.
 constexpr int64_t kEdgeRegistryLockKey = 0x65646765;
 
-// Column order shared by every asset SELECT and read_asset().
-constexpr std::string_view kAssetColumns =
-    "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
-    "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
-
-std::optional<int> opt_int(const Result& r, int row, int col) {
-  auto v = r.opt_int64(row, col);
-  return v ? std::optional<int>(int(*v)) : std::nullopt;
-}
-
-Asset read_asset(const Result& r, int row) {
-  Asset a;
-  a.id = r.text(row, 0);
-  a.status = r.text(row, 1);
-  a.visibility = r.text(row, 2);
-  a.owner_key_id = r.text(row, 3);
-  a.duration_s = r.opt_real(row, 4);
-  a.width = opt_int(r, row, 5);
-  a.height = opt_int(r, row, 6);
-  a.tiers = tiers_from_json(r.text(row, 7));
-  a.billing_tier = r.text(row, 8);
-  a.error_code = r.opt_text(row, 9);
-  a.error_message = r.opt_text(row, 10);
-  a.created_at_ms = r.int64(row, 11);
-  a.uploaded_at_ms = r.opt_int64(row, 12);
-  a.processing_at_ms = r.opt_int64(row, 13);
-  a.playable_at_ms = r.opt_int64(row, 14);
-  a.hls_ready_at_ms = r.opt_int64(row, 15);
-  a.failed_at_ms = r.opt_int64(row, 16);
-  a.deleted_at_ms = r.opt_int64(row, 17);
-  a.expected_bytes = r.opt_int64(row, 18);
-  a.source_bytes = r.opt_int64(row, 19);
-  a.progress = r.opt_real(row, 20);
-  return a;
-}
-
 std::string select_assets(std::string_view where) {
   return "SELECT " + std::string(kAssetColumns) + " FROM rend.assets WHERE " + std::string(where);
 }
@@ -82,6 +45,8 @@ class PostgresMetadataStore final : public MetadataStore {
  public:
   PostgresMetadataStore(std::string url, Target target) : pool_(std::move(url), std::move(target), kPoolSize) {}
 
+  // One override per MetadataStore method (metadata.h). sqlite/metadata_store.h
+  // declares the same list: a deliberate pair, two implementations of one interface.
   void migrate() override;
   bool healthy() override;
 
@@ -240,7 +205,7 @@ std::optional<Asset> PostgresMetadataStore::get_asset(const std::string& id) {
   return pool_.run([&](Connection& c) -> std::optional<Asset> {
     auto r = c.exec(select_assets("id = $1"), Params().add(id));
     if (r.rows() == 0) return std::nullopt;
-    return read_asset(r, 0);
+    return asset_from_row(r.row(0));
   });
 }
 
@@ -269,7 +234,7 @@ ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int
   ListPage page = pool_.run([&](Connection& c) {
     auto r = c.exec(select_assets(where), params);
     ListPage p;
-    for (int i = 0; i < r.rows(); ++i) p.assets.push_back(read_asset(r, i));
+    for (int i = 0; i < r.rows(); ++i) p.assets.push_back(asset_from_row(r.row(i)));
     return p;
   });
   if (page.assets.size() > size_t(limit)) {
@@ -468,6 +433,9 @@ bool PostgresMetadataStore::finish_job(const std::string& job_id, const std::str
   return held;
 }
 
+// complete_job and fail_job are finish_job with a status, as in the SQLite store: a
+// deliberate pair (the interface names the two outcomes; each backend's SQL is in
+// finish_job).
 void PostgresMetadataStore::complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) {
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }

@@ -118,21 +118,21 @@ std::string Result::text(int row, int col) const {
   return std::string(PQgetvalue(r_, row, col), size_t(PQgetlength(r_, row, col)));
 }
 
-int64_t Result::int64(int row, int col) const {
-  const char* p = PQgetvalue(r_, row, col);
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(p, p + PQgetlength(r_, row, col), v);
-  if (ec != std::errc()) throw StoreError("postgres: column " + std::to_string(col) + " is not an integer");
+namespace {
+// A column's text value as a number (libpq returns every value as text).
+template <class T>
+T column_number(pg_result* r, int row, int col, const char* what) {
+  const char* p = PQgetvalue(r, row, col);
+  T v{};
+  auto [end, ec] = std::from_chars(p, p + PQgetlength(r, row, col), v);
+  if (ec != std::errc()) throw StoreError("postgres: column " + std::to_string(col) + " is not " + what);
   return v;
 }
+}  // namespace
 
-double Result::real(int row, int col) const {
-  const char* p = PQgetvalue(r_, row, col);
-  double v = 0;
-  auto [end, ec] = std::from_chars(p, p + PQgetlength(r_, row, col), v);
-  if (ec != std::errc()) throw StoreError("postgres: column " + std::to_string(col) + " is not a number");
-  return v;
-}
+int64_t Result::int64(int row, int col) const { return column_number<int64_t>(r_, row, col, "an integer"); }
+
+double Result::real(int row, int col) const { return column_number<double>(r_, row, col, "a number"); }
 
 std::optional<std::string> Result::opt_text(int row, int col) const {
   return is_null(row, col) ? std::nullopt : std::optional(text(row, col));

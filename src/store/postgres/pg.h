@@ -90,6 +90,18 @@ class Result {
   std::optional<int64_t> opt_int64(int row, int col) const;
   std::optional<double> opt_real(int row, int col) const;
 
+  // One row, read by column alone (the shape store/codec.h's asset_from_row takes).
+  struct RowView {
+    const Result& r;
+    int row;
+    std::string text(int col) const { return r.text(row, col); }
+    int64_t int64(int col) const { return r.int64(row, col); }
+    std::optional<std::string> opt_text(int col) const { return r.opt_text(row, col); }
+    std::optional<int64_t> opt_int64(int col) const { return r.opt_int64(row, col); }
+    std::optional<double> opt_real(int col) const { return r.opt_real(row, col); }
+  };
+  RowView row(int row) const { return {*this, row}; }
+
  private:
   pg_result* r_;
 };

@@ -3,12 +3,8 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
-rend_library(rend_store_redis
-  SOURCES
-    ${CMAKE_CURRENT_LIST_DIR}/url.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/connection.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/coordinator.cpp
-  DEPS rend_store_base PkgConfig::HIREDIS)
-
-list(APPEND REND_STORE_BACKENDS rend_store_redis)
-list(APPEND REND_STORE_BACKEND_TESTS ${CMAKE_CURRENT_LIST_DIR}/coordinator_test.cpp)
+set(rend_backend_dir ${CMAKE_CURRENT_LIST_DIR})
+rend_store_backend(rend_store_redis
+  SOURCES ${rend_backend_dir}/url.cpp ${rend_backend_dir}/connection.cpp ${rend_backend_dir}/coordinator.cpp
+  DEPS PkgConfig::HIREDIS
+  TESTS ${rend_backend_dir}/coordinator_test.cpp)

@@ -4,34 +4,19 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "core/percent.h"
+
 namespace rend::store::redis {
 namespace {
 
 // Messages name the part that is wrong, never echo the URL: it may hold a password.
 [[noreturn]] void bad(const std::string& why) { throw std::invalid_argument("redis URL: " + why); }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// Strict: a password with a stray '%' is a typo to report, not a different password.
 std::string percent_decode(std::string_view s, const char* what) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) bad(std::string("bad percent-encoding in the ") + what);
-    out += char(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
+  auto out = core::percent_decode_strict(s);
+  if (!out) bad(std::string("bad percent-encoding in the ") + what);
+  return std::move(*out);
 }
 
 int parse_int(std::string_view s, int min, int max, const char* what) {

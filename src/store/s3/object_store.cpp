@@ -346,6 +346,28 @@ class S3ObjectStore final : public ObjectStore {
     return keys.size();
   }
 
+  // S3 replaces objects atomically; s3rver (the local double scripts/stack runs) writes
+  // the object's file in place, so a reader racing a put can get a partial body. It is
+  // recognised by the owner of its ListBuckets answer, asked once. Anything else, or
+  // no answer (ListBuckets needs a permission Rend does not otherwise), is S3 as
+  // specified.
+  ObjectStoreCapabilities capabilities() override {
+    std::call_once(caps_once_, [this] {
+      caps_.atomic_replace = true;
+      try {
+        Request req;
+        req.url = ctx_->urls.service_url();
+        req.what = "ListBuckets";
+        Response r = ctx_->client.perform(req);
+        if (r.ok() && r.body.find("<DisplayName>S3rver</DisplayName>") != std::string::npos)
+          caps_.atomic_replace = false;
+      } catch (const std::exception&) {
+        // Unreachable now: keep what S3 specifies.
+      }
+    });
+    return caps_;
+  }
+
   HealthStatus health() override {
     try {
       if (!ctx_->health_url.empty()) {
@@ -434,6 +456,8 @@ class S3ObjectStore final : public ObjectStore {
   }
 
   std::shared_ptr<const Context> ctx_;
+  std::once_flag caps_once_;
+  ObjectStoreCapabilities caps_;
 };
 
 void global_init() {

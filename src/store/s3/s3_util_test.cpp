@@ -21,10 +21,11 @@
 namespace rend::store::s3 {
 namespace {
 
-TEST(S3Url, UriEncodeFollowsSigV4) {
-  EXPECT_EQ(uri_encode("a/b c~d_e.f-g", true), "a/b%20c~d_e.f-g");
-  EXPECT_EQ(uri_encode("a/b+c=d", false), "a%2Fb%2Bc%3Dd");
-  EXPECT_EQ(uri_encode("\xc3\xa9", true), "%C3%A9");
+TEST(S3Url, KeysAndQueriesAreEncodedAsSigV4Signs) {
+  // SigV4: the key's '/' stay, everything outside the unreserved set is %XX upper case.
+  UrlBuilder b("http://127.0.0.1:9000", "bkt", true);
+  EXPECT_EQ(b.object_url("a/b c~d_e.f-g+\xc3\xa9"), "http://127.0.0.1:9000/bkt/a/b%20c~d_e.f-g%2B%C3%A9");
+  EXPECT_EQ(canonical_query({{"prefix", "a/b+c=d"}}), "prefix=a%2Fb%2Bc%3Dd");
 }
 
 TEST(S3Url, CanonicalQueryIsSortedWithEquals) {
@@ -43,6 +44,11 @@ TEST(S3Url, PathAndVirtualHostedStyle) {
   UrlBuilder vhost("https://s3.us-east-1.amazonaws.com", "media", false);
   EXPECT_EQ(vhost.bucket_url("list-type=2"), "https://media.s3.us-east-1.amazonaws.com/?list-type=2");
   EXPECT_EQ(vhost.object_url("sources/x"), "https://media.s3.us-east-1.amazonaws.com/sources/x");
+
+  // ListBuckets goes to the service root, outside the bucket, in either style.
+  EXPECT_EQ(path.service_url(), "http://127.0.0.1:9100/");
+  EXPECT_EQ(vhost.service_url(), "https://s3.us-east-1.amazonaws.com/");
+  EXPECT_EQ(UrlBuilder("http://h:1/base/", "b", true).service_url(), "http://h:1/base/");
 
   EXPECT_THROW(UrlBuilder("ftp://h", "b", true), std::invalid_argument);
   EXPECT_THROW(UrlBuilder("http://user:secret@h", "b", true), std::invalid_argument);
@@ -264,6 +270,40 @@ TEST(S3Store, HealthIsDownWithinItsBoundWhenTheServerHangs) {
     EXPECT_FALSE(h.ok);
     EXPECT_LT(took, std::chrono::seconds(4)) << h.detail;
   }
+}
+
+std::string list_buckets_answer(const std::string& owner) {
+  const std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListAllMyBucketsResult><Owner><ID>1</ID>"
+      "<DisplayName>" +
+      owner + "</DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+TEST(S3Store, DeclaresAtomicReplaceUnlessTheServiceIsS3rver) {
+  {
+    OneShotServer server(list_buckets_answer("S3rver"));
+    auto store = store_at(server.endpoint());
+    EXPECT_FALSE(store->capabilities().atomic_replace);
+    EXPECT_FALSE(store->capabilities().atomic_replace);  // remembered: the server answers once
+    EXPECT_NE(server.request().find("GET / HTTP/1.1"), std::string::npos) << server.request();
+  }
+  {
+    OneShotServer server(list_buckets_answer("webfile"));  // AWS's owner display name style
+    EXPECT_TRUE(store_at(server.endpoint())->capabilities().atomic_replace);
+  }
+  {
+    // No permission to list buckets: S3 as specified.
+    const std::string body = "<Error><Code>AccessDenied</Code></Error>";
+    OneShotServer server("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                         body);
+    EXPECT_TRUE(store_at(server.endpoint())->capabilities().atomic_replace);
+  }
+  S3Config cfg;
+  cfg.endpoint = "http://127.0.0.1:1";  // unreachable
+  cfg.bucket = "b";
+  EXPECT_TRUE(open_s3_object_store(cfg)->capabilities().atomic_replace);
 }
 
 }  // namespace

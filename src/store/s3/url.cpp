@@ -3,14 +3,11 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "core/percent.h"
+
 namespace rend::store::s3 {
 
 namespace {
-bool is_unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-
 // A DNS label for virtual-hosted style: S3 bucket names allowed there are
 // lower-case letters, digits, '-' and '.'.
 bool is_host_safe_bucket(const std::string& b) {
@@ -20,26 +17,10 @@ bool is_host_safe_bucket(const std::string& b) {
 }
 }  // namespace
 
-std::string uri_encode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string canonical_query(std::vector<std::pair<std::string, std::string>> params) {
   for (auto& [k, v] : params) {
-    k = uri_encode(k, false);
-    v = uri_encode(v, false);
+    k = core::percent_encode(k);
+    v = core::percent_encode(v);
   }
   // Sorted by encoded name (then value), byte order, as SigV4 specifies.
   std::sort(params.begin(), params.end());
@@ -68,10 +49,11 @@ UrlBuilder::UrlBuilder(std::string_view endpoint, const std::string& bucket, boo
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   if (authority.empty()) throw std::invalid_argument("S3_ENDPOINT has no host");
   if (bucket.empty()) throw std::invalid_argument("S3 bucket name is empty");
+  service_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path);
 
   if (path_style) {
-    bucket_base_ = std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" +
-                   uri_encode(bucket, false);
+    bucket_base_ =
+        std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" + core::percent_encode(bucket);
   } else {
     if (!is_host_safe_bucket(bucket))
       throw std::invalid_argument("bucket name '" + bucket + "' cannot be used with virtual-hosted style; set S3_FORCE_PATH_STYLE=1");
@@ -90,7 +72,7 @@ std::string UrlBuilder::bucket_url(std::string_view query) const {
 }
 
 std::string UrlBuilder::object_url(std::string_view key, std::string_view query) const {
-  std::string url = bucket_base_ + "/" + uri_encode(key, true);
+  std::string url = bucket_base_ + "/" + core::percent_encode(key, core::PercentKeep::unreserved_and_slash);
   if (!query.empty()) {
     url += '?';
     url += query;

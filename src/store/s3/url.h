@@ -13,12 +13,8 @@
 
 namespace rend::store::s3 {
 
-// SigV4 URI encoding: A-Za-z0-9-._~ stay, every other byte becomes %XX (upper
-// case); '/' is kept when keep_slash (object key paths) and encoded otherwise
-// (query values).
-std::string uri_encode(std::string_view s, bool keep_slash);
-
-// "a=1&b=&c=x%2Fy": sorted by name, names and values encoded, '=' always present
+// "a=1&b=&c=x%2Fy": sorted by name, names and values encoded as SigV4 wants
+// (core::percent_encode: the unreserved set stays, upper-case hex), '=' always present
 // (AWS canonicalizes "?delete" as "delete=", so that is what we send).
 std::string canonical_query(std::vector<std::pair<std::string, std::string>> params);
 
@@ -30,13 +26,16 @@ class UrlBuilder {
   // newer buckets). Throws std::invalid_argument on a malformed endpoint.
   UrlBuilder(std::string_view endpoint, const std::string& bucket, bool path_style);
 
+  // The service root, outside any bucket (ListBuckets).
+  std::string service_url() const { return service_base_ + "/"; }
   // The bucket itself (ListObjectsV2, DeleteObjects, HeadBucket, CreateBucket).
   std::string bucket_url(std::string_view query = {}) const;
   // An object; `key` is the full S3 key (prefix included), already validated.
   std::string object_url(std::string_view key, std::string_view query = {}) const;
 
  private:
-  std::string bucket_base_;  // URL of the bucket without a trailing '/'
+  std::string service_base_;  // scheme://host[:port][/path] of the endpoint, no trailing '/'
+  std::string bucket_base_;   // URL of the bucket without a trailing '/'
   bool path_style_;
 };
 

@@ -51,6 +51,14 @@ class Stmt {
     return v ? bind(i, *v) : bind(i, std::nullopt);
   }
 
+  // Binds args to ?1, ?2, ... in order.
+  template <class... A>
+  Stmt& bind_all(const A&... args) {
+    int i = 0;
+    (bind(++i, args), ...);
+    return *this;
+  }
+
   // True when a row is available; false when the statement is done.
   bool step();
   // Steps a statement that returns no rows.
@@ -71,6 +79,14 @@ class Stmt {
   Db& db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+// Runs one statement that returns no rows, with args bound to ?1, ?2, ... in order;
+// returns how many rows it changed.
+template <class... A>
+int64_t execute(Db& db, std::string_view sql, const A&... args) {
+  Stmt(db, sql).bind_all(args...).run();
+  return db.changes();
+}
 
 // BEGIN IMMEDIATE: takes the write lock up front, so two processes never both read a
 // row and then race to update it (and a busy writer is waited for, not an error).

@@ -17,43 +17,6 @@ namespace {
 constexpr int kMaxPageSize = 100;
 constexpr const char* kLostTooOften = "worker lost too many times";
 
-// Column order shared by every asset SELECT and read_asset().
-constexpr std::string_view kAssetColumns =
-    "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
-    "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
-
-std::optional<int> opt_int(const Stmt& s, int col) {
-  auto v = s.opt_int64(col);
-  return v ? std::optional<int>(int(*v)) : std::nullopt;
-}
-
-Asset read_asset(const Stmt& s) {
-  Asset a;
-  a.id = s.text(0);
-  a.status = s.text(1);
-  a.visibility = s.text(2);
-  a.owner_key_id = s.text(3);
-  a.duration_s = s.opt_real(4);
-  a.width = opt_int(s, 5);
-  a.height = opt_int(s, 6);
-  a.tiers = tiers_from_json(s.text(7));
-  a.billing_tier = s.text(8);
-  a.error_code = s.opt_text(9);
-  a.error_message = s.opt_text(10);
-  a.created_at_ms = s.int64(11);
-  a.uploaded_at_ms = s.opt_int64(12);
-  a.processing_at_ms = s.opt_int64(13);
-  a.playable_at_ms = s.opt_int64(14);
-  a.hls_ready_at_ms = s.opt_int64(15);
-  a.failed_at_ms = s.opt_int64(16);
-  a.deleted_at_ms = s.opt_int64(17);
-  a.expected_bytes = s.opt_int64(18);
-  a.source_bytes = s.opt_int64(19);
-  a.progress = s.opt_real(20);
-  return a;
-}
-
 std::string select_assets(std::string_view where) {
   return "SELECT " + std::string(kAssetColumns) + " FROM assets WHERE " + std::string(where);
 }
@@ -80,11 +43,8 @@ void SqliteMetadataStore::migrate() {
   for (const auto& m : migrations()) {
     if (applied.contains(m.version)) continue;
     db_->exec(m.sql);
-    Stmt(*db_, "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)")
-        .bind(1, m.version)
-        .bind(2, m.name)
-        .bind(3, core::SystemClock().now_unix_ms())
-        .run();
+    execute(*db_, "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)", m.version, m.name,
+            core::SystemClock().now_unix_ms());
     core::log::info("sqlite_migration_applied", {{"version", m.version}, {"name", m.name}});
   }
   // Migrations are additive, so an older binary can keep running against a newer
@@ -107,16 +67,10 @@ bool SqliteMetadataStore::healthy() {
 
 void SqliteMetadataStore::create_api_key(const ApiKey& key) {
   std::lock_guard lock(mu_);
-  Stmt(*db_,
-       "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
-       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-      .bind(1, key.id)
-      .bind(2, key.name)
-      .bind(3, key.secret_hash)
-      .bind(4, strings_to_json(key.scopes))
-      .bind(5, key.created_at_ms)
-      .bind(6, key.revoked_at_ms)
-      .run();
+  execute(*db_,
+          "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+          key.id, key.name, key.secret_hash, strings_to_json(key.scopes), key.created_at_ms, key.revoked_at_ms);
 }
 
 std::optional<ApiKey> SqliteMetadataStore::find_api_key_by_hash(const std::string& secret_hash) {
@@ -130,33 +84,21 @@ std::optional<ApiKey> SqliteMetadataStore::find_api_key_by_hash(const std::strin
 
 bool SqliteMetadataStore::revoke_api_key(const std::string& id, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  Stmt(*db_, "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL")
-      .bind(1, id)
-      .bind(2, now_ms)
-      .run();
-  return db_->changes() > 0;
+  return execute(*db_, "UPDATE api_keys SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL", id, now_ms) >
+         0;
 }
 
 void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload) {
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
-  Stmt(*db_,
-       "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
-       " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5)")
-      .bind(1, asset.id)
-      .bind(2, asset.visibility)
-      .bind(3, asset.owner_key_id)
-      .bind(4, asset.created_at_ms)
-      .bind(5, asset.expected_bytes)
-      .run();
-  Stmt(*db_,
-       "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
-       " VALUES (?1, ?2, ?3, 'pending', ?4)")
-      .bind(1, upload.id)
-      .bind(2, asset.id)
-      .bind(3, upload.expected_bytes)
-      .bind(4, upload.created_at_ms)
-      .run();
+  execute(*db_,
+          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
+          " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5)",
+          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes);
+  execute(*db_,
+          "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
+          " VALUES (?1, ?2, ?3, 'pending', ?4)",
+          upload.id, asset.id, upload.expected_bytes, upload.created_at_ms);
   tx.commit();
 }
 
@@ -173,7 +115,7 @@ std::optional<Asset> SqliteMetadataStore::get_asset(const std::string& id) {
   Stmt s(*db_, select_assets("id = ?1"));
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
-  return read_asset(s);
+  return asset_from_row(s);
 }
 
 ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int limit,
@@ -193,7 +135,7 @@ ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int l
   if (after) s.bind(3, after->created_at_ms).bind(4, after->id);
 
   ListPage page;
-  while (s.step()) page.assets.push_back(read_asset(s));
+  while (s.step()) page.assets.push_back(asset_from_row(s));
   if (page.assets.size() > size_t(limit)) {
     page.assets.pop_back();
     const auto& last = page.assets.back();
@@ -206,34 +148,24 @@ bool SqliteMetadataStore::claim_upload(const std::string& upload_id, const std::
                                        int64_t lease_ms) {
   std::lock_guard lock(mu_);
   // One conditional UPDATE: SQLite serializes writers, so two claims cannot both match.
-  Stmt(*db_,
-       "UPDATE uploads SET receive_claim = ?2, receive_until_ms = ?3 WHERE id = ?1 AND status = 'pending'"
-       " AND (receive_claim IS NULL OR receive_until_ms < ?4)")
-      .bind(1, upload_id)
-      .bind(2, claim_id)
-      .bind(3, now_ms + lease_ms)
-      .bind(4, now_ms)
-      .run();
-  return db_->changes() > 0;
+  return execute(*db_,
+                 "UPDATE uploads SET receive_claim = ?2, receive_until_ms = ?3 WHERE id = ?1 AND status = 'pending'"
+                 " AND (receive_claim IS NULL OR receive_until_ms < ?4)",
+                 upload_id, claim_id, now_ms + lease_ms, now_ms) > 0;
 }
 
 bool SqliteMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
                                              int64_t now_ms, int64_t lease_ms) {
   std::lock_guard lock(mu_);
-  Stmt(*db_, "UPDATE uploads SET receive_until_ms = ?3 WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'")
-      .bind(1, upload_id)
-      .bind(2, claim_id)
-      .bind(3, now_ms + lease_ms)
-      .run();
-  return db_->changes() > 0;
+  return execute(*db_,
+                 "UPDATE uploads SET receive_until_ms = ?3 WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'",
+                 upload_id, claim_id, now_ms + lease_ms) > 0;
 }
 
 void SqliteMetadataStore::release_upload_claim(const std::string& upload_id, const std::string& claim_id) {
   std::lock_guard lock(mu_);
-  Stmt(*db_, "UPDATE uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = ?1 AND receive_claim = ?2")
-      .bind(1, upload_id)
-      .bind(2, claim_id)
-      .run();
+  execute(*db_, "UPDATE uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = ?1 AND receive_claim = ?2",
+          upload_id, claim_id);
 }
 
 std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
@@ -251,25 +183,17 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
       throw StoreError("upload " + upload_id + ": asset is " + s.text(2) + ", not waiting_upload");
     asset_id = s.text(1);
   }
-  Stmt(*db_,
-       "UPDATE uploads SET status = 'complete', completed_at_ms = ?2, receive_claim = NULL, receive_until_ms = NULL"
-       " WHERE id = ?1")
-      .bind(1, upload_id)
-      .bind(2, now_ms)
-      .run();
-  Stmt(*db_, "UPDATE assets SET status = 'queued', uploaded_at_ms = ?2, source_bytes = ?3 WHERE id = ?1")
-      .bind(1, asset_id)
-      .bind(2, now_ms)
-      .bind(3, source_bytes)
-      .run();
+  execute(*db_,
+          "UPDATE uploads SET status = 'complete', completed_at_ms = ?2, receive_claim = NULL, receive_until_ms = NULL"
+          " WHERE id = ?1",
+          upload_id, now_ms);
+  execute(*db_, "UPDATE assets SET status = 'queued', uploaded_at_ms = ?2, source_bytes = ?3 WHERE id = ?1", asset_id,
+          now_ms, source_bytes);
   std::string job_id = core::new_id("job");
-  Stmt(*db_,
-       "INSERT INTO jobs (id, asset_id, kind, status, attempts, created_at_ms)"
-       " VALUES (?1, ?2, 'transcode', 'queued', 0, ?3)")
-      .bind(1, job_id)
-      .bind(2, asset_id)
-      .bind(3, now_ms)
-      .run();
+  execute(*db_,
+          "INSERT INTO jobs (id, asset_id, kind, status, attempts, created_at_ms)"
+          " VALUES (?1, ?2, 'transcode', 'queued', 0, ?3)",
+          job_id, asset_id, now_ms);
   tx.commit();
   return job_id;
 }
@@ -358,11 +282,9 @@ std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, 
     Job& job = *next;
 
     if (job.attempts >= kMaxJobAttempts) {
-      Stmt(*db_, "UPDATE jobs SET status = 'failed', error = ?2, locked_by = NULL, finished_at_ms = ?3 WHERE id = ?1")
-          .bind(1, job.id)
-          .bind(2, kLostTooOften)
-          .bind(3, now_ms)
-          .run();
+      execute(*db_,
+              "UPDATE jobs SET status = 'failed', error = ?2, locked_by = NULL, finished_at_ms = ?3 WHERE id = ?1",
+              job.id, kLostTooOften, now_ms);
       update_live_asset(job.asset_id, "status = 'failed', error_code = 'transcode_failed', error_message = ?2,"
                                       " failed_at_ms = ?3",
                         [&](Stmt& s) { s.bind(2, kLostTooOften).bind(3, now_ms); });
@@ -371,12 +293,9 @@ std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, 
     }
 
     job.attempts += 1;
-    Stmt(*db_, "UPDATE jobs SET status = 'claimed', attempts = ?2, locked_by = ?3, locked_until_ms = ?4 WHERE id = ?1")
-        .bind(1, job.id)
-        .bind(2, job.attempts)
-        .bind(3, worker_id)
-        .bind(4, job.locked_until_ms)
-        .run();
+    execute(*db_,
+            "UPDATE jobs SET status = 'claimed', attempts = ?2, locked_by = ?3, locked_until_ms = ?4 WHERE id = ?1",
+            job.id, job.attempts, worker_id, job.locked_until_ms);
     tx.commit();
     return job;
   }
@@ -388,44 +307,36 @@ std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, 
 bool SqliteMetadataStore::heartbeat_job(const std::string& job_id, const std::string& worker_id,
                                         int64_t lock_timeout_ms, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  Stmt(*db_, "UPDATE jobs SET locked_until_ms = ?3 WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'")
-      .bind(1, job_id)
-      .bind(2, worker_id)
-      .bind(3, now_ms + lock_timeout_ms)
-      .run();
-  return db_->changes() > 0;
+  return execute(*db_, "UPDATE jobs SET locked_until_ms = ?3 WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'",
+                 job_id, worker_id, now_ms + lock_timeout_ms) > 0;
 }
 
 bool SqliteMetadataStore::release_job(const std::string& job_id, const std::string& worker_id) {
   std::lock_guard lock(mu_);
-  Stmt(*db_,
-       "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), locked_by = NULL, locked_until_ms = 0"
-       " WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'")
-      .bind(1, job_id)
-      .bind(2, worker_id)
-      .run();
-  return db_->changes() > 0;
+  return execute(
+             *db_,
+             "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), locked_by = NULL, locked_until_ms = 0"
+             " WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'",
+             job_id, worker_id) > 0;
 }
 
 bool SqliteMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id,
                                      std::string_view status, const std::optional<std::string>& error,
                                      int64_t now_ms) {
   std::lock_guard lock(mu_);
-  Stmt(*db_,
-       "UPDATE jobs SET status = ?3, error = ?4, finished_at_ms = ?5"
-       " WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'")
-      .bind(1, job_id)
-      .bind(2, worker_id)
-      .bind(3, status)
-      .bind(4, error)
-      .bind(5, now_ms)
-      .run();
+  execute(*db_,
+          "UPDATE jobs SET status = ?3, error = ?4, finished_at_ms = ?5"
+          " WHERE id = ?1 AND locked_by = ?2 AND status = 'claimed'",
+          job_id, worker_id, status, error, now_ms);
   if (db_->changes() > 0) return true;
   // The lock expired and another worker took the job over; its result wins.
   core::log::warn("job_finish_not_held", {{"job_id", job_id}, {"worker_id", worker_id}, {"status", status}});
   return false;
 }
 
+// complete_job and fail_job are finish_job with a status, as in the Postgres store: a
+// deliberate pair (the interface names the two outcomes; each backend's SQL is in
+// finish_job).
 void SqliteMetadataStore::complete_job(const std::string& job_id, const std::string& worker_id, int64_t now_ms) {
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }
@@ -465,24 +376,17 @@ EdgeHeartbeat SqliteMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t fre
       return static_cast<uint64_t>(s.int64(0));
     };
     if (count() >= max_edges) {
-      Stmt(*db_, "DELETE FROM edge_nodes WHERE last_heartbeat_at < ?1").bind(1, fresh_since_ms).run();
+      execute(*db_, "DELETE FROM edge_nodes WHERE last_heartbeat_at < ?1", fresh_since_ms);
       if (count() >= max_edges) return EdgeHeartbeat::registry_full;
     }
   }
-  Stmt(*db_,
-       "INSERT INTO edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes,"
-       " cache_objects) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)"
-       " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
-       " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
-       " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects")
-      .bind(1, e.edge_id)
-      .bind(2, e.region)
-      .bind(3, e.base_url)
-      .bind(4, e.version)
-      .bind(5, e.last_heartbeat_at_ms)
-      .bind(6, e.cache_bytes)
-      .bind(7, e.cache_objects)
-      .run();
+  execute(*db_,
+          "INSERT INTO edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at, cache_bytes,"
+          " cache_objects) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)"
+          " ON CONFLICT (edge_id) DO UPDATE SET region = excluded.region, base_url = excluded.base_url,"
+          " version = excluded.version, last_heartbeat_at = excluded.last_heartbeat_at,"
+          " cache_bytes = excluded.cache_bytes, cache_objects = excluded.cache_objects",
+          e.edge_id, e.region, e.base_url, e.version, e.last_heartbeat_at_ms, e.cache_bytes, e.cache_objects);
   tx.commit();
   return outcome;
 }

@@ -26,6 +26,9 @@ class SqliteMetadataStore final : public MetadataStore {
   explicit SqliteMetadataStore(const std::string& path);
   ~SqliteMetadataStore() override;
 
+  // One override per MetadataStore method (metadata.h). The Postgres store
+  // (postgres/metadata_store.cpp) declares the same list: a deliberate pair, two
+  // implementations of one interface.
   void migrate() override;
   bool healthy() override;
 

@@ -71,6 +71,7 @@ class FailingObjects final : public ObjectStore {
   std::vector<std::string> list(const std::string& prefix) override { return real_->list(prefix); }
   size_t delete_prefix(const std::string& prefix) override { return real_->delete_prefix(prefix); }
   HealthStatus health() override { return real_->health(); }
+  ObjectStoreCapabilities capabilities() override { return real_->capabilities(); }
 
  private:
   struct Rule {
