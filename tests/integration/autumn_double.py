@@ -40,6 +40,8 @@ config; {"reset": true} first clears config, log, customers, usage and idempoten
   default_version: "1.2"                                  the version used without x-api-version
   clock_offset_ms: N                                      moves the double's clock (idempotency expiry)
   batch_dedup: true                                       batch items' idempotency keys honoured
+  echo_auth_in_errors: true                               error messages quote the Authorization header
+                                                          (a reflecting proxy: clients must redact)
 GET /_double/log → {"requests": [...], "recorded": [...]}: every request with the status it got
 (0 = dropped), and every usage event the double recorded, in order. The Authorization header is
 never logged, only whether it was accepted.
@@ -191,6 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _Answer as a:
             result = a
         entry["status"] = 0 if lose_answer else result.status
+        if st.config.get("echo_auth_in_errors") and result.status >= 400 and isinstance(result.body, dict):
+            # A careless proxy reflecting the request: a client must not pass this on.
+            result.body = dict(result.body, message=result.body.get("message", "") +
+                               f" (Authorization: {self.headers.get('Authorization', '')})")
         if lose_answer:
             return self._drop()
         self._send(result.status, result.body, result.headers)
