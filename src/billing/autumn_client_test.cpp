@@ -56,6 +56,14 @@ class AutumnClientTest : public ::testing::Test {
 };
 billing::testing::AutumnDoubleProcess* AutumnClientTest::double_ = nullptr;
 
+TrackEvent ev(std::string customer, std::string feature, double value) {
+  TrackEvent e;
+  e.customer_id = std::move(customer);
+  e.feature_id = std::move(feature);
+  e.value = value;
+  return e;
+}
+
 // A loopback port nobody listens on: bound by the kernel's choice, then closed.
 std::string closed_port_url() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -180,23 +188,21 @@ TEST_F(AutumnClientTest, TrackRetriesAreClassifiedWithRetryAfter) {
 
 TEST_F(AutumnClientTest, OtherClientErrorsFail) {
   double_->configure(R"({"unknown_features": ["delivery_8k"]})");
-  auto r = AutumnClient(settings()).track({.customer_id = "acc_1", .feature_id = "delivery_8k", .value = 1});
+  auto r = AutumnClient(settings()).track(ev("acc_1", "delivery_8k", 1));
   EXPECT_EQ(r.outcome, Track::failed);
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.error.find("feature_not_found"), std::string::npos) << r.error;
-  r = AutumnClient(settings("2.0.0", "am_sk_test_notTheKey"))
-          .track({.customer_id = "a", .feature_id = "f", .value = 1});
+  r = AutumnClient(settings("2.0.0", "am_sk_test_notTheKey")).track(ev("a", "f", 1));
   EXPECT_EQ(r.outcome, Track::failed);
   EXPECT_EQ(r.status, 401);
-  r = AutumnClient(settings("7.7")).track({.customer_id = "a", .feature_id = "f", .value = 1});
+  r = AutumnClient(settings("7.7")).track(ev("a", "f", 1));
   EXPECT_EQ(r.outcome, Track::failed);
   EXPECT_NE(r.error.find("invalid_api_version"), std::string::npos) << r.error;
 }
 
 TEST_F(AutumnClientTest, BatchTrackAndAbsoluteUsage) {
   AutumnClient c(settings());
-  std::vector<TrackEvent> events = {{.customer_id = "acc_1", .feature_id = "delivery_720p", .value = 2},
-                                    {.customer_id = "acc_2", .feature_id = "delivery_4k", .value = 0.5}};
+  std::vector<TrackEvent> events = {ev("acc_1", "delivery_720p", 2), ev("acc_2", "delivery_4k", 0.5)};
   auto r = c.batch_track(events);
   EXPECT_EQ(r.outcome, Track::recorded) << r.error;
   EXPECT_EQ(r.status, 204);
@@ -218,17 +224,17 @@ TEST_F(AutumnClientTest, TheSecretNeverAppearsInAnError) {
   double_->configure(R"({"echo_auth_in_errors": true, "unknown_features": ["f"]})");
   AutumnClient c(settings());
   std::vector<std::string> errors;
-  errors.push_back(c.track({.customer_id = "a", .feature_id = "f", .value = 1}).error);
+  errors.push_back(c.track(ev("a", "f", 1)).error);
   errors.push_back(c.set_usage("a", "f", 1).error);
   errors.push_back(c.check("a", "f").error);
-  errors.push_back(c.batch_track({{.customer_id = "a", .feature_id = "f", .value = 1}}).error);
+  errors.push_back(c.batch_track({ev("a", "f", 1)}).error);
   double_->configure(R"({"fail": {"status": 503, "count": 1}})");
-  errors.push_back(c.track({.customer_id = "a", .feature_id = "g", .value = 1}).error);
+  errors.push_back(c.track(ev("a", "g", 1)).error);
   // A key the double does not know, and a transport error.
   errors.push_back(AutumnClient(settings("2.0.0", "am_sk_test_OtherXyz")).check("a", "g").error);
   auto s = settings();
   s.api_url = closed_port_url();
-  errors.push_back(AutumnClient(s).track({.customer_id = "a", .feature_id = "g", .value = 1}).error);
+  errors.push_back(AutumnClient(s).track(ev("a", "g", 1)).error);
   // The echo reached the client (so the redaction is what keeps the key out).
   bool redacted = false;
   for (const auto& e : errors) redacted = redacted || e.find("[redacted]") != std::string::npos;

@@ -69,7 +69,11 @@ class AutumnDoubleProcess {
     if (r.status != 200) throw std::runtime_error("configuring the Autumn double failed: " + r.error + r.body);
   }
   // GET /_double/log: {"requests": [...], "recorded": [...]}.
-  std::string log() const { return http::send({.method = "GET", .url = url_ + "/_double/log"}).body; }
+  std::string log() const {
+    http::ClientRequest req;
+    req.url = url_ + "/_double/log";
+    return http::send(req).body;
+  }
 
  private:
   void stop() {
