@@ -214,3 +214,40 @@ def test_runs_as_a_process_and_prints_its_port():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- the production key checks of `rend api` ---------------------------------------------
+
+def _production_api_env(**extra) -> dict:
+    """Everything a production API needs to get past its other checks; nothing here is contacted."""
+    from conftest import free_port, inherited_env
+
+    env = inherited_env()
+    env.update({"REND_ENV": "production", "REND_PLAYBACK_SIGNING_SECRET": "s" * 40,
+                "REND_EDGE_INTERNAL_TOKEN": "t" * 40, "REND_INTERNAL_TELEMETRY_TOKEN": "k" * 40,
+                "REND_API_BIND_ADDR": f"127.0.0.1:{free_port()}",
+                "DATABASE_URL": f"postgres://rend:x@127.0.0.1:{free_port()}/rend",
+                "REND_REDIS_URL": f"redis://127.0.0.1:{free_port()}",
+                "CLICKHOUSE_URL": f"http://127.0.0.1:{free_port()}",
+                "S3_ENDPOINT": f"http://127.0.0.1:{free_port()}", "S3_BUCKET": "rend",
+                "REND_EXPECTED_EDGES": "edge-1=eu=https://e1.example.com"})
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("extra,named", [
+    ({}, "AUTUMN_SECRET_KEY"),
+    ({"REND_BILLING_MODE": "local"}, "REND_BILLING_MODE"),
+    ({"AUTUMN_SECRET_KEY": "am_sk_test_Pr0dCheckXyz"}, "AUTUMN_SECRET_KEY"),
+    ({"AUTUMN_SECRET_KEY": "am_sk_live_Pr0dCheckXyz", "AUTUMN_API_URL": "http://autumn.internal"}, "AUTUMN_API_URL"),
+], ids=["no-key", "local-mode", "sandbox-key", "plain-http"])
+def test_a_production_api_refuses_billing_without_autumn_and_a_live_key(tmp_path, extra, named):
+    from conftest import REPO_ROOT, rend_bin
+
+    data = tmp_path / "data"
+    r = subprocess.run([str(rend_bin()), "api", "--data-dir", str(data)], env=_production_api_env(**extra),
+                       capture_output=True, text=True, timeout=30, cwd=str(REPO_ROOT))
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stderr[-1500:]}"
+    assert named in r.stderr, r.stderr[-1500:]
+    assert "Pr0dCheckXyz" not in r.stderr + r.stdout
+    assert not data.exists()  # refused before anything was created
