@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "billing/testing/autumn_double_process.h"
 #include "core/json.h"
@@ -157,4 +160,24 @@ TEST_F(EntitlementsTest, ASlowCheckIsAllowedNotAFailure) {
   EXPECT_EQ(r.outcome, Outcome::allowed);
   EXPECT_FALSE(r.by_failure_policy);
   EXPECT_EQ(e.failures(), 0u);
+}
+
+TEST_F(EntitlementsTest, ConcurrentChecksShareTheCache) {
+  double_->configure(R"({"refuse_features": ["delivery_4k"]})");
+  auto e = make(settings());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const bool refused = (i + t) % 2 == 0;
+        auto r = e.check("acc_" + std::to_string(i % 3), refused ? "delivery_4k" : "delivery_720p");
+        if (r.outcome != (refused ? Outcome::denied : Outcome::allowed)) ++wrong;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // Six keys; concurrent first misses may each ask, but never one call per request.
+  EXPECT_GE(checks_sent(), 6u);
+  EXPECT_LE(checks_sent(), 6u * 8);
 }

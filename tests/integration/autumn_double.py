@@ -20,7 +20,8 @@ Autumn's behaviour imitated here:
     first (one bad item → 400, nothing recorded), answered 204. Like the real service it does
     NOT deduplicate by idempotency_key (a retried batch is recorded twice) unless the
     `batch_dedup` switch is on.
-  * POST /v1/usage: absolute usage {customer_id, feature_id, value} → {success: true}.
+  * POST /v1/usage: absolute usage {customer_id, feature_id, value} → {success: true}; its v2
+    equivalent POST /v1/balances.update {customer_id, feature_id, usage}.
   * POST /v1/customers (get-or-create), GET /v1/customers/{id} (404 customer_not_found).
   * Errors are {"message", "code", "env"} with env "sandbox" for am_sk_test_ keys, "live" otherwise.
 
@@ -248,9 +249,12 @@ class _Handler(BaseHTTPRequestHandler):
             for item in body:
                 self._apply_track(item, env, dedup=bool(cfg.get("batch_dedup")), conflict_is_error=False)
             return _Answer(204)
-        if method == "POST" and path == "/v1/usage":
+        if method == "POST" and path in ("/v1/usage", "/v1/balances.update"):
+            # /v1/balances.update is the v2 route for the same thing, with `usage` for `value`.
             item = self._object(body, env)
             self._ids(item, env)
+            if path == "/v1/balances.update":
+                item = dict(item, value=item.get("usage"))
             if not _is_number(item.get("value")):
                 raise _error(400, "invalid_inputs", "value must be a number", env)
             st.customers.setdefault(item["customer_id"], {"id": item["customer_id"]})
@@ -375,7 +379,9 @@ class AutumnDouble:
     """The double on 127.0.0.1 with a free port, served by a thread of this process."""
 
     def __init__(self, keys=DEFAULT_KEYS):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        # A listen backlog for concurrent clients (the default of 5 refuses a burst).
+        server_cls = type("_Server", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        self.server = server_cls(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.state = _State(keys)  # type: ignore[attr-defined]
         self.port = self.server.server_address[1]

@@ -178,6 +178,9 @@ def test_absolute_usage_and_customers(double):
                                               "value": "12"}).status_code == 400
     got = call(double, "GET", "/v1/customers/acc_9").json()
     assert got["features"]["storage_1080p"]["usage"] == 12.5  # absolute, not added
+    r = call(double, "POST", "/v1/balances.update", {"customer_id": "acc_9", "feature_id": "storage_1080p", "usage": 3})
+    assert r.status_code == 200
+    assert call(double, "GET", "/v1/customers/acc_9").json()["features"]["storage_1080p"]["usage"] == 3
     r = call(double, "POST", "/v1/customers", {"id": "acc_10", "name": "Ten"})
     assert r.status_code == 200 and r.json()["name"] == "Ten"
     assert call(double, "POST", "/v1/customers", {"id": "acc_10", "name": "Other"}).json()["name"] == "Ten"
