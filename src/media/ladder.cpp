@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "billing/tier.h"
+
 namespace rend::media {
 namespace {
 
@@ -83,11 +85,7 @@ std::vector<Rung> choose_ladder(int width, int height, bool has_audio) {
 
 std::string billing_tier_for(const std::vector<Rung>& ladder) {
   if (ladder.empty()) return "720p";
-  int top = std::min(ladder.front().width, ladder.front().height);
-  if (top >= 2160) return "4k";
-  if (top >= 1440) return "2k";
-  if (top >= 1080) return "1080p";
-  return "720p";
+  return std::string(billing::tier_for_height(std::min(ladder.front().width, ladder.front().height)));
 }
 
 std::string codecs_for_source(const SourceInfo& info) {

@@ -21,6 +21,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   c.api = api::parse(env, base.auth);
   c.api.telemetry = std::move(ingest);
   c.routing = routing::parse(env, base.deployment.production, c.api.playback_base_url);
+  c.billing = billing::parse(env, base.deployment.production);
   return c;
 }
 

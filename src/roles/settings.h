@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/settings.h"
+#include "billing/settings.h"
 #include "core/config.h"
 #include "core/env.h"
 #include "edge/settings.h"
@@ -32,6 +33,7 @@ struct ApiConfig {
   http::Settings http;
   api::Settings api;
   routing::Settings routing;
+  billing::Settings billing;
 };
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 

@@ -107,6 +107,10 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   msg = error_of([&] { parse_api(base(prod), "/d"); });
   EXPECT_NE(msg.find("REND_EXPECTED_EDGES"), std::string::npos) << msg;
   prod["REND_EXPECTED_EDGES"] = "edge-1=eu=https://e1.example.com";
+  // Billing in production is Autumn with a live key (issue 12).
+  msg = error_of([&] { parse_api(base(prod), "/d"); });
+  EXPECT_NE(msg.find("AUTUMN_SECRET_KEY"), std::string::npos) << msg;
+  prod["AUTUMN_SECRET_KEY"] = "am_sk_live_0123456789";
   EXPECT_EQ(error_of([&] { parse_api(base(prod), "/d"); }), "");
 }
 
@@ -245,6 +249,14 @@ TEST(Config, PlayerRoutingIsPartOfTheApiSettings) {
               std::string::npos)
         << var << ": " << msg;
   }
+}
+
+TEST(Config, BillingIsPartOfTheApiSettings) {
+  auto c = parse_api(base({{"REND_BILLING_ENTITLEMENT_CACHE_SECS", "5"}}), "/d");
+  EXPECT_EQ(c.billing.mode, rend::billing::Mode::local);
+  EXPECT_EQ(c.billing.entitlement_cache_secs, 5u);
+  EXPECT_NE(error_of([] { parse_api(base({{"REND_BILLING_MODE", "stripe"}}), "/d"); }).find("REND_BILLING_MODE"),
+            std::string::npos);
 }
 
 TEST(Config, TelemetryIngestLimitsArePartOfTheApiSettings) {

@@ -272,6 +272,7 @@ def local_env(**extra) -> dict:
 LATE_BAD_VALUES = [
     (["api"], "REND_PLAYER_GEO_HEADERS", "akamai"),
     (["api"], "REND_PLAYER_EDGE_BASE_URLS_MODE", "sometimes"),
+    (["api"], "REND_BILLING_MODE", "stripe"),
     (["dev"], "REND_PLAYER_GEO_HEADERS", "akamai"),
     (["dev"], "REND_EDGE_TELEMETRY_BATCH_SIZE", "0"),
     (["edge"], "REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"),
