@@ -96,7 +96,7 @@ class ScriptedRunner final : public core::ProcessRunner {
   core::PosixProcessRunner real_;
 };
 
-class FakeClock final : public core::Clock {
+class FakeClock final : public core::SystemClock {  // fakes wall time only
  public:
   std::atomic<int64_t> ms{1'800'000'000'000};
   int64_t now_unix() const override { return ms / 1000; }
