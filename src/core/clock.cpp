@@ -86,6 +86,14 @@ bool FakeClock::await_waiters(size_t n, std::chrono::milliseconds real_timeout) 
   return changed_.wait_for(g, real_timeout, [&] { return waiters_.size() >= n; });
 }
 
+bool FakeClock::await_timed_waiters(size_t n, std::chrono::milliseconds real_timeout) const {
+  std::unique_lock g(mu_);
+  return changed_.wait_for(g, real_timeout, [&] {
+    return size_t(std::count_if(waiters_.begin(), waiters_.end(),
+                                [](const Waiter* w) { return w->deadline != SteadyTime::max(); })) >= n;
+  });
+}
+
 std::optional<SteadyTime> FakeClock::next_deadline() const {
   std::lock_guard g(mu_);
   std::optional<SteadyTime> next;

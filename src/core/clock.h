@@ -118,6 +118,10 @@ class FakeClock final : public Clock {
   // Blocks (in real time, at most `real_timeout`) until at least n threads are blocked
   // in a wait on this clock. False on timeout.
   bool await_waiters(size_t n, std::chrono::milliseconds real_timeout = std::chrono::seconds(10)) const;
+  // The same, counting only waits with a deadline. A thread woken by a notification is
+  // still counted until it runs; a component that waits without a deadline while it
+  // has work and with one while it is holding work back shows the latter state here.
+  bool await_timed_waiters(size_t n, std::chrono::milliseconds real_timeout = std::chrono::seconds(10)) const;
   // The earliest deadline among the waiters (nullopt: none waits with a deadline).
   std::optional<SteadyTime> next_deadline() const;
 

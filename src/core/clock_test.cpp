@@ -91,7 +91,7 @@ TEST(FakeClock, AWaitEndsOnlyWhenTimeIsAdvancedPastItsDeadline) {
     }
     cv.notify_all();
   };
-  ASSERT_TRUE(clock.await_waiters(1));
+  ASSERT_TRUE(clock.await_timed_waiters(1));
   EXPECT_EQ(clock.next_deadline(), start + 10s);
   clock.advance(9s);
   // advance() returned after the waiter re-checked: it is asleep again, not on its way out.
@@ -120,6 +120,7 @@ TEST(FakeClock, AnUntimedWaitIsCountedAndEndsOnlyByNotification) {
   });
   ASSERT_TRUE(clock.await_waiters(1));
   EXPECT_EQ(clock.next_deadline(), std::nullopt);
+  EXPECT_FALSE(clock.await_timed_waiters(1, 0ms));
   clock.advance(1000h);
   EXPECT_TRUE(clock.await_waiters(1, 2s));
   {
