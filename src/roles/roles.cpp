@@ -137,7 +137,7 @@ edge::CacheOptions cache_options(const core::EdgeConfig& c) {
 }
 
 // The telemetry pipeline, when this edge has somewhere to send events.
-std::unique_ptr<telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
+std::unique_ptr<telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c, const core::Clock& clock) {
   const auto& t = c.telemetry;
   if (!t.enabled) return nullptr;
   if (t.ingest_url.empty()) {
@@ -155,7 +155,7 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const core::EdgeConfig& c) {
       o, [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
         return telemetry::encode_batch(batch_id, events);
       },
-      telemetry::http_sender(t.ingest_url, t.token, o.request_timeout));
+      telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
 }
 
 void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
@@ -186,7 +186,7 @@ struct EdgeRole::Impl {
   Impl(core::EdgeConfig c, store::ObjectStore& origin)
       : cfg(std::move(c)),
         cache(cache_options(cfg)),
-        telemetry(make_telemetry(cfg)),
+        telemetry(make_telemetry(cfg, clock)),
         deps{cfg, origin, cache, clock, metrics, nullptr},
         registrar(cfg, cache) {}
 };
