@@ -185,7 +185,7 @@ struct EdgeRole::Impl {
   uint16_t internal_port = 0;
   Impl(core::EdgeConfig c, store::ObjectStore& origin)
       : cfg(std::move(c)),
-        cache(cache_options(cfg)),
+        cache(cache_options(cfg), clock),
         telemetry(make_telemetry(cfg, clock)),
         deps{cfg, origin, cache, clock, metrics, nullptr},
         registrar(cfg, cache) {}
