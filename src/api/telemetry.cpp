@@ -65,7 +65,8 @@ http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::R
 void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   // Owned by the handler, so by the router: the flusher stops (after writing what is
   // pending) when the server that holds the router is destroyed.
-  auto buffer = std::make_shared<telemetry::IngestBuffer>(d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest});
+  auto buffer = std::make_shared<telemetry::IngestBuffer>(
+      d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest}, d.clock);
   http::RouteOptions opts;
   // 0 only in a hand-built config (tests); telemetry::parse_ingest always sets the 8 MiB default.
   opts.max_body_bytes = d.cfg.telemetry.max_batch_bytes ? d.cfg.telemetry.max_batch_bytes : 8ull << 20;

@@ -59,7 +59,7 @@ class EntitlementsTest : public ::testing::Test {
     return out;
   }
 
-  core::ManualClock clock_{1'700'000'000'000};
+  core::FakeClock clock_{1'700'000'000'000};
   static billing::testing::AutumnDoubleProcess* double_;
 };
 billing::testing::AutumnDoubleProcess* EntitlementsTest::double_ = nullptr;

@@ -19,16 +19,6 @@ namespace fs = std::filesystem;
 namespace rend::edge {
 namespace {
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Misses remembered at most (a viewer can name any number of missing keys).
 constexpr size_t kMaxNegativeEntries = 65536;
 
@@ -112,7 +102,12 @@ size_t Fill::read_at(char* buf, size_t n, uint64_t offset) const {
 
 // ---- DiskCache ----
 
-DiskCache::DiskCache(CacheOptions opts) : opts_(std::move(opts)) {
+// Monotonic milliseconds, for the negative cache's expiry times.
+int64_t DiskCache::steady_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady_now().time_since_epoch()).count();
+}
+
+DiskCache::DiskCache(CacheOptions opts, const core::Clock& clock) : opts_(std::move(opts)), clock_(clock) {
   fs::create_directories(opts_.dir + "/objects");
   std::error_code ec;
   fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
@@ -122,7 +117,7 @@ DiskCache::DiskCache(CacheOptions opts) : opts_(std::move(opts)) {
 
 DiskCache::~DiskCache() {
   std::unique_lock lk(mu_);
-  slot_cv_.wait(lk, [&] { return running_fills_ == 0; });
+  clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
 }
 
 bool DiskCache::is_head(const std::string& key) {
@@ -203,7 +198,7 @@ void DiskCache::rebuild_index() {
 
 DiskCache::Entry& DiskCache::insert_locked(const std::string& key, Entry e) {
   if (auto old = index_.find(key); old != index_.end()) erase_locked(old);
-  e.tick = ++clock_;
+  e.tick = ++lru_tick_;
   auto [it, _] = index_.emplace(key, std::move(e));
   order_.emplace(it->second.head, it->second.tick, std::string_view(it->first));
   bytes_ += it->second.size;
@@ -256,8 +251,8 @@ bool DiskCache::choose_victims_locked(const std::string* landed, uint64_t free_n
     // Evicting all of it would not restore the floor: the disk is filled by something
     // else. Emptying the cache would only turn hits into origin fetches.
     counters_.floor_unfixable_total++;
-    auto now = std::chrono::steady_clock::now();
-    if (last_floor_warning_ != std::chrono::steady_clock::time_point{} &&
+    auto now = clock_.steady_now();
+    if (last_floor_warning_ != core::SteadyTime{} &&
         now - last_floor_warning_ < std::chrono::minutes(1))
       return false;
     last_floor_warning_ = now;
@@ -305,10 +300,10 @@ std::optional<DiskCache::Hit> DiskCache::lookup(const std::string& key, std::opt
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   auto& e = it->second;
-  if (max_age_ms && now_ms() - e.filled_ms > *max_age_ms) return std::nullopt;
+  if (max_age_ms && clock_.now_unix_ms() - e.filled_ms > *max_age_ms) return std::nullopt;
   // Touch: move to the back of its class in eviction order.
   auto node = order_.extract(Order{e.head, e.tick, std::string_view(it->first)});
-  e.tick = ++clock_;
+  e.tick = ++lru_tick_;
   std::get<1>(node.value()) = e.tick;
   order_.insert(std::move(node));
   // Objects held in memory are served from there: no path needed.
@@ -336,11 +331,11 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
       counters_.negative_hits_total++;
       return {FillStatus::not_found, nullptr};  // the origin said so moments ago
     } else if (auto it = index_.find(key);
-               it != index_.end() && (!max_age_ms || now_ms() - it->second.filled_ms <= *max_age_ms)) {
+               it != index_.end() && (!max_age_ms || clock_.now_unix_ms() - it->second.filled_ms <= *max_age_ms)) {
       return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
     } else {
       if (running_fills_ >= opts_.max_in_flight_fills) {
-        bool got = slot_cv_.wait_for(lk, opts_.fill_queue_wait, [&] {
+        bool got = clock_.wait_for(lk, slot_cv_, opts_.fill_queue_wait, [&] {
           return running_fills_ < opts_.max_in_flight_fills || flights_.count(key) > 0;
         });
         if (!got) {
@@ -441,7 +436,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     core::log::warn("edge_cache_no_space", {{"key", key}, {"bytes", size}});
     return fail_early(FillStatus::no_space);
   }
-  const int64_t filled_ms = now_ms();
+  const int64_t filled_ms = clock_.now_unix_ms();
   fill->set_streaming(size, make_etag(size, filled_ms));
 
   uint64_t total = 0;

@@ -45,6 +45,10 @@
 // Side tables stay bounded by the index: a segment's duration (learnt from a cached
 // playlist) leaves when that playlist leaves the index.
 //
+// Time comes from the injected clock: wall time for fill times (playlist age, ETags,
+// file mtimes, which outlive the process), monotonic time for the negative cache, the
+// wait for a fill slot and log throttling.
+//
 // Thread-safety: all methods may be called concurrently.
 #include <atomic>
 #include <chrono>
@@ -63,6 +67,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "store/objects.h"
 
 namespace rend::edge {
@@ -132,7 +137,8 @@ class Fill {
 
 class DiskCache {
  public:
-  explicit DiskCache(CacheOptions opts);
+  // `clock` must outlive the cache.
+  DiskCache(CacheOptions opts, const core::Clock& clock);
   ~DiskCache();  // waits for running fills to end
   DiskCache(const DiskCache&) = delete;
   DiskCache& operator=(const DiskCache&) = delete;
@@ -228,23 +234,25 @@ class DiskCache {
     if (opts_.on_fs_op) opts_.on_fs_op(op, path);
   }
   uint64_t free_bytes() const;
+  int64_t steady_ms() const;
   void learn_segment_durations_locked(const std::string& key, Entry& e);
   void rebuild_index();
   std::string path_of(const std::string& key) const { return opts_.dir + "/objects/" + key; }
 
   CacheOptions opts_;
+  const core::Clock& clock_;
   mutable std::mutex mu_;  // the index, fills, counters; never held across a filesystem call
   std::mutex fs_mu_;  // serializes landing/eviction/purge file work; lookups never take it (order: fs_mu_, then mu_)
   std::condition_variable slot_cv_;  // a fill slot freed / all fills ended
   std::unordered_map<std::string, Entry> index_;
   std::set<Order> order_;
-  uint64_t clock_ = 0, bytes_ = 0;
+  uint64_t lru_tick_ = 0, bytes_ = 0;  // lru_tick_: the logical last-use clock
   std::map<std::string, std::shared_ptr<Fill>> flights_;
   std::unordered_map<std::string, double> segment_seconds_;
-  // Keys the origin answered "not found", with the steady-clock ms until which that
+  // Keys the origin answered "not found", with the monotonic ms until which that
   // answer is reused. Bounded: expired entries are pruned when it is full.
   std::unordered_map<std::string, int64_t> negative_;
-  std::chrono::steady_clock::time_point last_floor_warning_{};
+  core::SteadyTime last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;
 };

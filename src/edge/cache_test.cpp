@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/clock.h"
 #include "store/fs/object_store.h"
 
 namespace fs = std::filesystem;
@@ -23,13 +24,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Wraps a real store: counts get() calls, and can pace reads (a slow origin),
-// stop mid-object with an error, or block until released.
+// Wraps a real store: counts get() calls, and can hold reads back (a slow origin:
+// the test decides how many chunks arrive), stop mid-object with an error, or block
+// until released.
 class ControlledOrigin final : public store::ObjectStore {
  public:
   explicit ControlledOrigin(store::ObjectStore& inner) : inner_(inner) {}
   std::atomic<int> gets{0};
-  std::chrono::milliseconds chunk_delay{0};
   size_t chunk = 64 * 1024;
   int64_t fail_after_bytes = -1;  // throw once this many bytes were returned
   // While closed, get() waits: a test can gather its readers before the origin answers.
@@ -39,6 +40,13 @@ class ControlledOrigin final : public store::ObjectStore {
   void open_gate() {
     std::lock_guard lk(gate_mu);
     gate_open = true;
+    gate_cv.notify_all();
+  }
+  // Chunks read() may still return before it waits (-1: no limit).
+  int64_t chunks_allowed = -1;
+  void allow_chunks(int64_t n) {
+    std::lock_guard lk(gate_mu);
+    chunks_allowed = n;
     gate_cv.notify_all();
   }
 
@@ -67,7 +75,11 @@ class ControlledOrigin final : public store::ObjectStore {
    public:
     Reader(std::unique_ptr<store::ObjectReader> r, ControlledOrigin& o) : r_(std::move(r)), o_(o) {}
     size_t read(char* buf, size_t n) override {
-      if (o_.chunk_delay.count()) std::this_thread::sleep_for(o_.chunk_delay);
+      {
+        std::unique_lock lk(o_.gate_mu);
+        o_.gate_cv.wait(lk, [&] { return o_.chunks_allowed != 0; });
+        if (o_.chunks_allowed > 0) --o_.chunks_allowed;
+      }
       if (o_.fail_after_bytes >= 0 && int64_t(sent_) >= o_.fail_after_bytes) throw std::runtime_error("origin reset");
       size_t got = r_->read(buf, std::min(n, o_.chunk));
       sent_ += got;
@@ -103,6 +115,19 @@ std::string drain(const std::shared_ptr<edge::Fill>& fill) {
   return out;
 }
 
+// Polls for what the cache's fill threads do on their own (landing a file); the
+// assertion is on the condition, the deadline only bounds a broken run. Time, where a
+// test depends on it, is the fixture's FakeClock.
+template <class F>
+bool eventually(F&& f) {
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return f();
+}
+
 class CacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -119,6 +144,16 @@ class CacheTest : public ::testing::Test {
     o.min_free_bytes = 0;
     return o;
   }
+  // The readable bytes at the start of a fill whose origin was allowed a chunk or two.
+  // Bounded: when they do not come, the origin is let run so the test fails rather
+  // than hangs.
+  uint64_t first_bytes(const std::shared_ptr<edge::Fill>& fill) {
+    auto f = std::async(std::launch::async, [&] { return fill->wait_readable(0); });
+    if (f.wait_for(10s) != std::future_status::ready) origin_->allow_chunks(-1);
+    return f.get();
+  }
+
+  core::FakeClock clock_;
   fs::path root_;
   std::unique_ptr<store::fs::FsObjectStore> inner_;
   std::unique_ptr<ControlledOrigin> origin_;
@@ -132,7 +167,7 @@ TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
   // The origin holds its answer until all 50 misses joined the fill, so none of them
   // can arrive after it landed, however slowly threads start (TSan, a loaded CI).
   origin_->gate_open = false;
-  edge::DiskCache cache(opts());
+  edge::DiskCache cache(opts(), clock_);
   std::vector<std::string> got(50);
   std::vector<std::thread> ts;
   for (int i = 0; i < 50; ++i)
@@ -141,7 +176,7 @@ TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
       ASSERT_EQ(m.status, edge::FillStatus::filled);
       got[i] = drain(m.fill);
     });
-  for (int i = 0; i < 3000 && cache.stats().coalesced_waiters_total < 49; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(eventually([&] { return cache.stats().coalesced_waiters_total >= 49; }));
   origin_->open_gate();
   for (auto& t : ts) t.join();
   EXPECT_EQ(origin_->gets.load(), 1);
@@ -150,7 +185,7 @@ TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
   EXPECT_EQ(st.origin_requests_total, 1u);
   EXPECT_EQ(st.coalesced_waiters_total, 49u);
   // Landed: the next lookup is a hit with the same bytes.
-  for (int i = 0; i < 100 && !cache.lookup(kSeg); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(eventually([&] { return cache.lookup(kSeg).has_value(); }));
   auto hit = cache.lookup(kSeg);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->size, body.size());
@@ -159,14 +194,13 @@ TEST_F(CacheTest, FiftyConcurrentMissesMakeOneOriginRequestAndIdenticalBodies) {
 TEST_F(CacheTest, ReadersGetFirstBytesBeforeTheFillEnds) {
   inner_->put_bytes(kSeg, pattern(512 * 1024, 'b'));
   origin_->chunk = 32 * 1024;
-  origin_->chunk_delay = 50ms;  // 16 chunks: ~800 ms for the whole object
-  edge::DiskCache cache(opts());
+  origin_->allow_chunks(1);  // the origin sends one chunk, then stalls
+  edge::DiskCache cache(opts(), clock_);
   auto m = cache.fetch(kSeg, *origin_);
   ASSERT_EQ(m.status, edge::FillStatus::filled);
-  uint64_t n = m.fill->wait_readable(0);
-  EXPECT_GT(n, 0u);
-  EXPECT_LT(n, 512u * 1024) << "the first bytes must be readable while the fill is still running";
+  EXPECT_EQ(first_bytes(m.fill), 32u * 1024) << "the first bytes must be readable while the fill is still running";
   EXPECT_FALSE(cache.lookup(kSeg)) << "not in the index before it is complete";
+  origin_->allow_chunks(-1);
   EXPECT_EQ(drain(m.fill).size(), 512u * 1024);
 }
 
@@ -174,7 +208,7 @@ TEST_F(CacheTest, OriginErrorMidFillFailsReadersAndCachesNothing) {
   inner_->put_bytes(kSeg, pattern(300 * 1024, 'c'));
   origin_->chunk = 64 * 1024;
   origin_->fail_after_bytes = 128 * 1024;
-  edge::DiskCache cache(opts());
+  edge::DiskCache cache(opts(), clock_);
   auto m = cache.fetch(kSeg, *origin_);
   ASSERT_EQ(m.status, edge::FillStatus::filled);
   EXPECT_THROW(drain(m.fill), std::runtime_error);
@@ -189,15 +223,15 @@ TEST_F(CacheTest, OriginErrorMidFillFailsReadersAndCachesNothing) {
 
 TEST_F(CacheTest, AReaderLeavingDoesNotCancelTheFill) {
   inner_->put_bytes(kSeg, pattern(256 * 1024, 'd'));
-  origin_->chunk_delay = 10ms;
-  edge::DiskCache cache(opts());
+  origin_->allow_chunks(1);
+  edge::DiskCache cache(opts(), clock_);
   {
     auto m = cache.fetch(kSeg, *origin_);
     ASSERT_EQ(m.status, edge::FillStatus::filled);
-    m.fill->wait_readable(0);
-  }  // the only viewer went away
-  for (int i = 0; i < 300 && !cache.lookup(kSeg); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(cache.lookup(kSeg));
+    EXPECT_GT(first_bytes(m.fill), 0u);
+  }  // the only viewer went away mid-fill
+  origin_->allow_chunks(-1);
+  EXPECT_TRUE(eventually([&] { return cache.lookup(kSeg).has_value(); }));
   EXPECT_EQ(origin_->gets.load(), 1);
 }
 
@@ -205,7 +239,7 @@ TEST_F(CacheTest, NotFoundAndTooLarge) {
   inner_->put_bytes(kSeg, pattern(2048, 'e'));
   auto o = opts();
   o.max_object_bytes = 1024;
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   EXPECT_EQ(cache.fetch("assets/ast_a/720p/nope.ts", *origin_).status, edge::FillStatus::not_found);
   EXPECT_EQ(cache.fetch(kSeg, *origin_).status, edge::FillStatus::too_large);
   EXPECT_FALSE(cache.lookup(kSeg));
@@ -215,17 +249,45 @@ TEST_F(CacheTest, FillSlotsAreBoundedAndExcessIsRefusedAfterWaiting) {
   inner_->put_bytes("assets/ast_a/720p/seg_00010.ts", pattern(256 * 1024, 'f'));
   inner_->put_bytes("assets/ast_a/720p/seg_00011.ts", pattern(1024, 'g'));
   origin_->chunk = 16 * 1024;
-  origin_->chunk_delay = 100ms;  // 16 chunks: the first fill holds its slot ~1.6 s
+  origin_->allow_chunks(0);  // the first fill holds its slot until the test lets it read
   auto o = opts();
   o.max_in_flight_fills = 1;
   o.fill_queue_wait = 200ms;
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   auto first = cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_);
   ASSERT_EQ(first.status, edge::FillStatus::filled);
-  EXPECT_EQ(cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status, edge::FillStatus::busy);
+  auto second = std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
+  EXPECT_TRUE(clock_.await_timed_waiters(1));  // waiting for a slot, up to fill_queue_wait
+  clock_.advance(199ms);
+  EXPECT_TRUE(clock_.await_timed_waiters(1));
+  EXPECT_EQ(second.wait_for(0s), std::future_status::timeout) << "refused before fill_queue_wait";
+  clock_.advance(1ms);
+  if (second.wait_for(10s) != std::future_status::ready) origin_->allow_chunks(-1);  // free the slot: end, not hang
+  EXPECT_EQ(second.get(), edge::FillStatus::busy);
   EXPECT_EQ(cache.stats().busy_total, 1u);
   // Joining the running fill needs no slot.
   EXPECT_EQ(cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_).status, edge::FillStatus::filled);
+  origin_->allow_chunks(-1);
+  EXPECT_EQ(drain(first.fill).size(), 256u * 1024);
+}
+
+TEST_F(CacheTest, AMissWaitingForASlotGetsOneWhenAFillEnds) {
+  inner_->put_bytes("assets/ast_a/720p/seg_00010.ts", pattern(64 * 1024, 'f'));
+  inner_->put_bytes("assets/ast_a/720p/seg_00011.ts", pattern(1024, 'g'));
+  origin_->chunk = 16 * 1024;
+  origin_->allow_chunks(0);
+  auto o = opts();
+  o.max_in_flight_fills = 1;
+  o.fill_queue_wait = 200ms;
+  edge::DiskCache cache(o, clock_);
+  auto first = cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_);
+  ASSERT_EQ(first.status, edge::FillStatus::filled);
+  auto second = std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
+  EXPECT_TRUE(clock_.await_timed_waiters(1));
+  origin_->allow_chunks(-1);  // the first fill ends (no time passes): its slot goes to the waiting miss
+  ASSERT_EQ(second.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(second.get(), edge::FillStatus::filled);
+  EXPECT_EQ(cache.stats().busy_total, 0u);
   drain(first.fill);
 }
 
@@ -256,9 +318,9 @@ TEST_F(CacheTest, EvictionOrderIsRestBeforeHeadThenLeastRecentlyUsedThenKey) {
   for (int i = 0; i < 5; ++i) inner_->put_bytes("assets/ast_b/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'i'));
   auto o = opts();
   o.max_bytes = 7000;
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   for (const auto& k : keys) ASSERT_EQ(cache.fill_and_wait(k, *origin_), edge::FillStatus::filled);
-  for (int i = 0; i < 100 && cache.stats().objects < keys.size(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(eventually([&] { return cache.stats().objects >= keys.size(); }));
   ASSERT_EQ(cache.stats().objects, keys.size());
   // Use seg_00007 again: it becomes the most recent "rest" object.
   ASSERT_TRUE(cache.lookup("assets/ast_a/720p/seg_00007.ts"));
@@ -300,7 +362,7 @@ TEST_F(CacheTest, EvictionTiesAreBrokenByKey) {
     fs::last_write_time(p, fs::file_time_type{} + std::chrono::hours(24 * 365 * 50));
   }
   o.max_bytes = 2000;  // over by one object at start: the rebuild evicts
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   EXPECT_FALSE(cache.lookup("assets/ast_a/720p/seg_00003.ts"));
   EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00004.ts"));
   EXPECT_TRUE(cache.lookup("assets/ast_a/720p/seg_00009.ts"));
@@ -310,15 +372,15 @@ TEST_F(CacheTest, IndexIsRebuiltAtStartAndTempFilesAreRemoved) {
   inner_->put_bytes(kSeg, pattern(4096, 'k'));
   inner_->put_bytes("assets/ast_a/720p/index.m3u8", "#EXTM3U\n#EXTINF:4.000,\nseg_00005.ts\n#EXT-X-ENDLIST\n");
   {
-    edge::DiskCache cache(opts());
+    edge::DiskCache cache(opts(), clock_);
     ASSERT_EQ(cache.fill_and_wait(kSeg, *origin_), edge::FillStatus::filled);
     ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
-    for (int i = 0; i < 100 && cache.stats().objects < 2; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(eventually([&] { return cache.stats().objects >= 2; }));
     EXPECT_DOUBLE_EQ(cache.segment_seconds(kSeg), 4.0);
   }
   // A crash mid-fill leaves a temp file behind.
   std::ofstream(root_ / "cache" / "tmp" / "partial") << "half";
-  edge::DiskCache cache(opts());
+  edge::DiskCache cache(opts(), clock_);
   auto st = cache.stats();
   EXPECT_EQ(st.objects, 2u);
   EXPECT_EQ(st.bytes, 4096u + fs::file_size(root_ / "cache" / "objects" / "assets/ast_a/720p/index.m3u8"));
@@ -331,31 +393,35 @@ TEST_F(CacheTest, IndexIsRebuiltAtStartAndTempFilesAreRemoved) {
 TEST_F(CacheTest, PurgeDuringAFillKeepsItFromLanding) {
   inner_->put_bytes(kSeg, pattern(256 * 1024, 'l'));
   origin_->chunk = 32 * 1024;
-  origin_->chunk_delay = 30ms;
-  edge::DiskCache cache(opts());
+  origin_->allow_chunks(1);
+  edge::DiskCache cache(opts(), clock_);
   auto m = cache.fetch(kSeg, *origin_);
   ASSERT_EQ(m.status, edge::FillStatus::filled);
-  m.fill->wait_readable(0);
-  cache.purge_asset("ast_a");
+  EXPECT_GT(first_bytes(m.fill), 0u);
+  cache.purge_asset("ast_a");  // while the fill is still running
+  origin_->allow_chunks(-1);
   // The viewer already streaming still gets every byte...
   EXPECT_EQ(drain(m.fill).size(), 256u * 1024);
-  // ...but nothing lands in the cache.
-  std::this_thread::sleep_for(50ms);
+  // ...but nothing lands in the cache (checked once the fill thread is done).
+  EXPECT_TRUE(eventually([&] { return cache.stats().in_flight_fills == 0; }));
   EXPECT_FALSE(cache.lookup(kSeg));
   EXPECT_FALSE(fs::exists(root_ / "cache" / "objects" / kSeg));
 }
 
 TEST_F(CacheTest, PlaylistsExpireByFillTime) {
   inner_->put_bytes("assets/ast_a/720p/index.m3u8", "#EXTM3U\n");
-  edge::DiskCache cache(opts());
+  edge::DiskCache cache(opts(), clock_);
   ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
-  for (int i = 0; i < 100 && !cache.lookup("assets/ast_a/720p/index.m3u8"); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(eventually([&] { return cache.lookup("assets/ast_a/720p/index.m3u8").has_value(); }));
   auto hit = cache.lookup("assets/ast_a/720p/index.m3u8", 60000);
   ASSERT_TRUE(hit);
   ASSERT_TRUE(hit->body) << "small objects are served from memory";
   EXPECT_EQ(*hit->body, "#EXTM3U\n");
-  std::this_thread::sleep_for(20ms);
+  clock_.advance(5ms);
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/index.m3u8", 5)) << "5 ms old: fresh for a 5 ms max age";
+  clock_.advance(1ms);
   EXPECT_FALSE(cache.lookup("assets/ast_a/720p/index.m3u8", 5));
+  EXPECT_TRUE(cache.lookup("assets/ast_a/720p/index.m3u8")) << "expired for that max age, not evicted";
 }
 
 }  // namespace
@@ -405,7 +471,7 @@ TEST_F(CacheTest, FilesystemWorkNeverHoldsTheIndexLock) {
   auto o = opts();
   o.max_bytes = 8 + 3000 + 200 * 100;  // one ast_a segment too few
   probe.attach(o);
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   probe.cache = &cache;
   ASSERT_EQ(cache.fill_and_wait("assets/ast_b/720p/index.m3u8", *origin_), edge::FillStatus::filled);
   for (int i = 0; i < 4; ++i)
@@ -434,7 +500,7 @@ TEST_F(CacheTest, FreeSpaceFloorTheCacheCannotRestoreEvictsNothing) {
   auto o = opts();
   o.min_free_bytes = 1ull << 30;
   o.free_bytes_fn = [] { return uint64_t(0); };
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
               edge::FillStatus::filled);
@@ -452,7 +518,7 @@ TEST_F(CacheTest, FreeSpaceFloorEvictsOnlyTheDeficitAndNeverWhatJustLanded) {
   auto o = opts();
   o.min_free_bytes = 100'000;
   o.free_bytes_fn = [&] { return free_now.load(); };
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   for (int i = 0; i < 5; ++i)
     ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/seg_0001" + std::to_string(i) + ".ts", *origin_),
               edge::FillStatus::filled);
@@ -479,7 +545,7 @@ TEST_F(CacheTest, SideTablesAreBoundedByTheIndex) {
   inner_->put_bytes("assets/ast_c/720p/seg_00000.ts", pattern(3000, 's'));  // head class, like the playlists
   auto o = opts();
   o.max_bytes = 2 * pl.size() + 1000;
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   ASSERT_EQ(cache.fill_and_wait("assets/ast_a/720p/index.m3u8", *origin_), edge::FillStatus::filled);
   ASSERT_EQ(cache.fill_and_wait("assets/ast_b/720p/index.m3u8", *origin_), edge::FillStatus::filled);
   EXPECT_DOUBLE_EQ(cache.segment_seconds("assets/ast_a/720p/seg_10000.ts"), 4.0);
@@ -501,10 +567,9 @@ TEST_F(CacheTest, SideTablesAreBoundedByTheIndex) {
 
 TEST_F(CacheTest, MissingObjectsAreRememberedBrieflyAndCoalesced) {
   const std::string key = "assets/ast_a/720p/seg_00042.ts";
-  origin_->chunk_delay = 0ms;
   auto o = opts();
   o.negative_ttl = std::chrono::milliseconds(60'000);
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   // Concurrent misses of a missing object share one origin request...
   std::vector<std::thread> ts;
   std::atomic<int> not_found{0};
@@ -538,10 +603,13 @@ TEST_F(CacheTest, NegativeEntriesExpire) {
   const std::string key = "assets/ast_a/720p/seg_00042.ts";
   auto o = opts();
   o.negative_ttl = std::chrono::milliseconds(30);
-  edge::DiskCache cache(o);
+  edge::DiskCache cache(o, clock_);
   EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found);
   inner_->put_bytes(key, pattern(1000, 'e'));
-  std::this_thread::sleep_for(60ms);
+  clock_.advance(29ms);
+  EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::not_found) << "within the TTL";
+  EXPECT_EQ(origin_->gets.load(), 1);
+  clock_.advance(1ms);
   EXPECT_EQ(cache.fetch(key, *origin_).status, edge::FillStatus::filled);
   EXPECT_EQ(origin_->gets.load(), 2);
 }
@@ -549,10 +617,10 @@ TEST_F(CacheTest, NegativeEntriesExpire) {
 TEST_F(CacheTest, AnExpiredPlaylistIsFetchedAgain) {
   const std::string key = "assets/ast_a/720p/index.m3u8";
   inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n");
-  edge::DiskCache cache(opts());
+  edge::DiskCache cache(opts(), clock_);
   ASSERT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
   inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXTINF:4.0,\nseg_00001.ts\n");
-  std::this_thread::sleep_for(20ms);
+  clock_.advance(20ms);
   // Fresh enough for a long max age: no new fetch.
   EXPECT_EQ(cache.fetch(key, *origin_, 60000).status, edge::FillStatus::cached);
   // Too old for a short one: a new fill replaces it.

@@ -152,7 +152,7 @@ edge::CacheOptions cache_options(const edge::Settings& c) {
 }
 
 // The telemetry pipeline, when this edge has somewhere to send events.
-std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSettings& t) {
+std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSettings& t, const core::Clock& clock) {
   if (!t.enabled) return nullptr;
   if (t.ingest_url.empty()) {
     core::log::warn("edge_telemetry_off", {{"reason", "no REND_EDGE_TELEMETRY_INGEST_URL or REND_CONTROL_PLANE_URL"}});
@@ -169,7 +169,7 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
       o, [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
         return telemetry::encode_batch(batch_id, events);
       },
-      telemetry::http_sender(t.ingest_url, t.token, o.request_timeout));
+      telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
 }
 
 void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
@@ -200,8 +200,8 @@ struct EdgeRole::Impl {
   uint16_t internal_port = 0;
   Impl(EdgeConfig c, store::ObjectStore& origin)
       : role(std::move(c)),
-        cache(cache_options(cfg)),
-        telemetry(make_telemetry(role.telemetry)),
+        cache(cache_options(cfg), clock),
+        telemetry(make_telemetry(role.telemetry, clock)),
         deps{cfg, origin, cache, clock, metrics, nullptr},
         registrar(cfg, cache) {}
 };

@@ -8,13 +8,13 @@
 
 namespace rend::telemetry {
 
-using Clock = std::chrono::steady_clock;
-
 IngestBuffer::Ticket::~Ticket() {
   if (buf_) buf_->release(*this);
 }
 
-IngestBuffer::IngestBuffer(store::AnalyticsStore& store, Options opts) : store_(store), opts_(opts) {
+IngestBuffer::IngestBuffer(store::AnalyticsStore& store, Options opts, const core::Clock& clock)
+    : store_(store), opts_(opts), clock_(clock) {
+  stats_.since = clock_.steady_now();
   flusher_ = std::thread([this] { run(); });
 }
 
@@ -26,7 +26,7 @@ IngestBuffer::~IngestBuffer() {
   work_cv_.notify_one();
   flusher_.join();
   std::unique_lock lock(mu_);
-  released_cv_.wait(lock, [&] { return admitted_ == 0; });
+  clock_.wait(lock, released_cv_, [&] { return admitted_ == 0; });
 }
 
 std::optional<IngestBuffer::Ticket> IngestBuffer::admit() {
@@ -64,12 +64,12 @@ bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> even
   auto flush = next_;
   ++waiters_;
   work_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return flush->done; });
+  clock_.wait(lock, done_cv_, [&] { return flush->done; });
   return flush->ok;
 }
 
 // Caller holds mu_ and pending_ is not empty.
-bool IngestBuffer::due(Clock::time_point now) const {
+bool IngestBuffer::due(core::SteadyTime now) const {
   if (stopping_ || pending_.size() >= opts_.flush_events) return true;
   if (now >= last_flush_ + opts_.max_delay) return true;
   if (decoding_ > 0) return false;  // a batch is on its way: let it join
@@ -79,12 +79,13 @@ bool IngestBuffer::due(Clock::time_point now) const {
 void IngestBuffer::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    clock_.wait(lock, work_cv_, [&] { return stopping_ || !pending_.empty(); });
     if (pending_.empty()) return;  // stopping, nothing left to write
-    auto now = Clock::now();
+    auto now = clock_.steady_now();
     if (!due(now)) {
       // Woken early by a submit, a refused batch or shutdown; else at the next deadline.
-      work_cv_.wait_until(lock, decoding_ > 0 ? last_flush_ + opts_.max_delay : last_flush_ + opts_.min_interval);
+      clock_.wait_until(lock, work_cv_,
+                        decoding_ > 0 ? last_flush_ + opts_.max_delay : last_flush_ + opts_.min_interval);
       continue;
     }
 
@@ -96,7 +97,7 @@ void IngestBuffer::run() {
     lock.unlock();
 
     bool ok = false;
-    auto started = Clock::now();
+    auto started = clock_.steady_now();
     try {
       store_.insert(events);
       ok = true;
@@ -110,7 +111,7 @@ void IngestBuffer::run() {
                                                    {"requests", uint64_t(requests)},
                                                    {"error", "unknown exception"}});
     }
-    record(ok, requests, events.size(), Clock::now() - started);
+    record(ok, requests, events.size(), clock_.steady_now() - started);
     // Free the rows before taking the lock: destroying thousands of strings is not
     // something the submitters should wait behind.
     std::vector<store::PlaybackEvent>().swap(events);
@@ -122,14 +123,14 @@ void IngestBuffer::run() {
   }
 }
 
-void IngestBuffer::record(bool ok, size_t requests, size_t events, Clock::duration took) {
+void IngestBuffer::record(bool ok, size_t requests, size_t events, core::SteadyTime::duration took) {
   auto& st = stats_;
   st.flushes += 1;
   st.failed += ok ? 0 : 1;
   st.requests += requests;
   st.events += events;
   st.insert_time += took;
-  auto now = Clock::now();
+  auto now = clock_.steady_now();
   // One line a minute at most: enough to see the ingest rate and insert sizes (what
   // this class trades against latency) without a line per flush.
   if (now - st.since < std::chrono::seconds(60)) return;
@@ -143,6 +144,7 @@ void IngestBuffer::record(bool ok, size_t requests, size_t events, Clock::durati
                    {"events_per_insert", int64_t(st.events / st.flushes)},
                    {"insert_ms_avg", ms(st.insert_time) / int64_t(st.flushes)}});
   st = Stats{};
+  st.since = now;
 }
 
 }  // namespace rend::telemetry

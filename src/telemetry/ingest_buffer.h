@@ -26,6 +26,8 @@
 // One flusher thread: inserts never overlap, and the next flush takes everything that
 // arrived while the previous one ran.
 //
+// Time: every wait and interval is on the given clock (core::FakeClock in tests).
+//
 // Threading: every method may be called from any thread. The destructor flushes what
 // is pending, answers its waiters, joins the flusher, then waits for the last live
 // Ticket: a submitter that was just answered still releases its Ticket after
@@ -41,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "store/analytics.h"
 
 namespace rend::telemetry {
@@ -68,7 +71,8 @@ class IngestBuffer {
     bool submitted_ = false;
   };
 
-  IngestBuffer(store::AnalyticsStore& store, Options opts);
+  // `clock` must outlive the buffer.
+  IngestBuffer(store::AnalyticsStore& store, Options opts, const core::Clock& clock);
   ~IngestBuffer();
   IngestBuffer(const IngestBuffer&) = delete;
   IngestBuffer& operator=(const IngestBuffer&) = delete;
@@ -89,12 +93,13 @@ class IngestBuffer {
   };
 
   void release(Ticket& t);
-  bool due(std::chrono::steady_clock::time_point now) const;
+  bool due(core::SteadyTime now) const;
   void run();
-  void record(bool ok, size_t requests, size_t events, std::chrono::steady_clock::duration took);
+  void record(bool ok, size_t requests, size_t events, core::SteadyTime::duration took);
 
   store::AnalyticsStore& store_;
   const Options opts_;
+  const core::Clock& clock_;
   std::mutex mu_;
   std::condition_variable work_cv_;  // flusher: something changed
   std::condition_variable done_cv_;  // submitters: a flush finished
@@ -104,13 +109,13 @@ class IngestBuffer {
   size_t admitted_ = 0;  // live tickets
   size_t decoding_ = 0;  // tickets not yet submitted: events that may still join
   size_t waiters_ = 0;   // submitters whose events are in pending_
-  std::chrono::steady_clock::time_point last_flush_{};
+  core::SteadyTime last_flush_{};
   bool stopping_ = false;
   // Flusher-only counters for the periodic telemetry_ingest_stats log line.
   struct Stats {
     uint64_t flushes = 0, failed = 0, requests = 0, events = 0;
-    std::chrono::steady_clock::duration insert_time{};
-    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+    core::SteadyTime::duration insert_time{};
+    core::SteadyTime since{};
   } stats_;
   std::thread flusher_;
 };

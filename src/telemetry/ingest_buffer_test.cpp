@@ -5,6 +5,7 @@
 #include <future>
 #include <set>
 
+#include "core/clock.h"
 #include "store/metadata.h"
 
 namespace rend::telemetry {
@@ -13,6 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Ticket = IngestBuffer::Ticket;
+using core::FakeClock;
 
 // Records each insert(); can be told to fail or to hold an insert until released.
 class FakeStore : public store::AnalyticsStore {
@@ -91,21 +93,44 @@ bool submit(IngestBuffer& buf, std::vector<store::PlaybackEvent> events) {
 constexpr IngestBuffer::Options kSlow{.max_admitted = 100, .flush_events = 100000, .min_interval = seconds(30),
                                       .max_delay = seconds(30)};
 
+// Time is a FakeClock: it moves only when a test advances it, so "not yet flushed" is
+// a state the test can look at, not a race against a sleep. Each test waits until the
+// flusher and the submitters are parked on the clock (they all wait through it) before
+// it looks or moves time.
+
+// The flusher holds pending events back (it waits with a deadline: the next
+// min_interval or max_delay) and `submitters` requests wait for their answer.
+bool held_back(const FakeClock& clock, size_t submitters) {
+  return clock.await_timed_waiters(1) && clock.await_waiters(1 + submitters);
+}
+bool finished(std::future<bool>& f) { return f.wait_for(seconds(0)) == std::future_status::ready; }
+// A bounded real-time wait for a submitter the test expects to be answered now. When
+// it is not, time runs out for whatever the buffer holds back, so the failing test ends
+// (its futures join their submitters) instead of hanging.
+bool answered(FakeClock& clock, std::future<bool>& f) {
+  if (f.wait_for(seconds(10)) == std::future_status::ready) return true;
+  clock.advance(std::chrono::hours(24));
+  return false;
+}
+
 TEST(IngestBuffer, ALoneBatchIsWrittenAtOnce) {
+  FakeClock clock;
   FakeStore s;
-  IngestBuffer buf(s, kSlow);
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(submit(buf, batch("a", 3)));
-  // An idle buffer waits for nothing: there is no previous flush to space it from.
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  IngestBuffer buf(s, kSlow, clock);
+  // An idle buffer waits for nothing: there is no previous flush to space it from. No
+  // time passes in this test.
+  auto f = submit_async(buf, admit(buf), batch("a", 3));
+  ASSERT_TRUE(answered(clock, f));
+  EXPECT_TRUE(f.get());
   EXPECT_EQ(s.inserts(), std::vector<size_t>{3});
 }
 
 TEST(IngestBuffer, BatchesArrivingDuringAnInsertShareTheNextOne) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.min_interval = milliseconds(200);
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   s.hold(true);  // the first insert stays in progress while the others arrive
   auto first = submit_async(buf, admit(buf), batch("first", 1));
   s.wait_started(1);
@@ -116,100 +141,137 @@ TEST(IngestBuffer, BatchesArrivingDuringAnInsertShareTheNextOne) {
   std::vector<std::future<bool>> rest;
   for (int i = 0; i < 8; ++i) rest.push_back(submit_async(buf, std::move(tickets[i]), batch("r" + std::to_string(i) + "_", 10)));
   s.hold(false);
+  ASSERT_TRUE(answered(clock, first));
   EXPECT_TRUE(first.get());
-  for (auto& x : rest) EXPECT_TRUE(x.get());
+  // The 8 submitters and the flusher (spacing the next insert by min_interval) wait.
+  ASSERT_TRUE(held_back(clock, 8));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{1}));
+  clock.advance(milliseconds(200));
+  for (auto& x : rest) {
+    ASSERT_TRUE(answered(clock, x));
+    EXPECT_TRUE(x.get());
+  }
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 80}));
   EXPECT_EQ(s.distinct_ids(), 81u);
 }
 
 TEST(IngestBuffer, WaitsForAdmittedBatchesStillBeingDecoded) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.min_interval = milliseconds(0);
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
   auto slow = admit(buf);
   auto early = submit_async(buf, admit(buf), batch("early", 10));
-  EXPECT_EQ(early.wait_for(milliseconds(300)), std::future_status::timeout);
+  ASSERT_TRUE(held_back(clock, 1));  // `early` and the flusher, waiting for `slow`
+  clock.advance(seconds(29));           // below max_delay
+  ASSERT_TRUE(held_back(clock, 1));
+  EXPECT_FALSE(finished(early));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{1}));
   EXPECT_TRUE(buf.submit(slow, batch("slow", 10)));
+  ASSERT_TRUE(answered(clock, early));
   EXPECT_TRUE(early.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 20}));
 }
 
 TEST(IngestBuffer, ARefusedBatchDoesNotHoldTheFlush) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.min_interval = milliseconds(0);
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
   std::optional<Ticket> refused = admit(buf);
   auto good = submit_async(buf, admit(buf), batch("good", 10));
-  EXPECT_EQ(good.wait_for(milliseconds(200)), std::future_status::timeout);
+  ASSERT_TRUE(held_back(clock, 1));  // `good` and the flusher, waiting for `refused`
+  EXPECT_FALSE(finished(good));
   refused.reset();  // e.g. its body did not decode: released without a submit
-  EXPECT_EQ(good.wait_for(seconds(10)), std::future_status::ready);
+  ASSERT_TRUE(answered(clock, good));
   EXPECT_TRUE(good.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 10}));
 }
 
 TEST(IngestBuffer, MaxDelayBoundsTheWaitForSlowDecoders) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.max_delay = milliseconds(200);
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
-  auto slow = admit(buf);
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(submit(buf, batch("x", 5)));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(10));
+  auto slow = admit(buf);  // never submits
+  auto x = submit_async(buf, admit(buf), batch("x", 5));
+  ASSERT_TRUE(held_back(clock, 1));
+  clock.advance(milliseconds(199));
+  ASSERT_TRUE(held_back(clock, 1));
+  EXPECT_FALSE(finished(x));
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(answered(clock, x));
+  EXPECT_TRUE(x.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 5}));
 }
 
 TEST(IngestBuffer, FlushesWhenEnoughEventsArePending) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.flush_events = 25;
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
   std::vector<Ticket> tickets;
   for (int i = 0; i < 4; ++i) tickets.push_back(admit(buf));  // the 4th never submits
   std::vector<std::future<bool>> f;
   for (int i = 0; i < 3; ++i) f.push_back(submit_async(buf, std::move(tickets[i]), batch("e" + std::to_string(i) + "_", 10)));
-  for (auto& x : f) EXPECT_TRUE(x.get());
+  for (auto& x : f) {
+    ASSERT_TRUE(answered(clock, x));
+    EXPECT_TRUE(x.get());
+  }
   // 10 + 10 is below the threshold; the third batch crosses it: one insert of 30,
-  // although a fourth admitted request is still on its way.
+  // although a fourth admitted request is still on its way (and no time passed).
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 30}));
 }
 
 TEST(IngestBuffer, FlushesAfterTheIntervalBelowTheThresholds) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.min_interval = milliseconds(100);
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(submit(buf, batch("x", 5)));
-  auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_LT(took, seconds(10));
+  auto x = submit_async(buf, admit(buf), batch("x", 5));
+  ASSERT_TRUE(held_back(clock, 1));
+  clock.advance(milliseconds(99));
+  ASSERT_TRUE(held_back(clock, 1));
+  EXPECT_FALSE(finished(x));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{1}));
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(answered(clock, x));
+  EXPECT_TRUE(x.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 5}));
 }
 
 TEST(IngestBuffer, FlushesAtOnceWhenNoMoreRequestsCanBeAdmitted) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.max_admitted = 3;
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
   std::vector<std::future<bool>> f;
   for (int i = 0; i < 3; ++i) f.push_back(submit_async(buf, admit(buf), batch("w" + std::to_string(i) + "_", 10)));
-  for (auto& x : f) EXPECT_TRUE(x.get());
+  for (auto& x : f) {
+    ASSERT_TRUE(answered(clock, x));  // no time passes: not spaced by min_interval
+    EXPECT_TRUE(x.get());
+  }
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 30}));
 }
 
 TEST(IngestBuffer, AdmitsAtMostMaxAdmitted) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.max_admitted = 2;
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   std::optional<Ticket> a = buf.admit(), b = buf.admit();
   ASSERT_TRUE(a && b);
   EXPECT_FALSE(buf.admit());
@@ -218,10 +280,11 @@ TEST(IngestBuffer, AdmitsAtMostMaxAdmitted) {
 }
 
 TEST(IngestBuffer, AFailedInsertFailsEveryBatchInIt) {
+  FakeClock clock;
   FakeStore s;
   auto opts = kSlow;
   opts.max_admitted = 3;
-  IngestBuffer buf(s, opts);
+  IngestBuffer buf(s, opts, clock);
   EXPECT_TRUE(submit(buf, batch("warm", 1)));
   s.set_fail(true);
   std::vector<std::future<bool>> f;
@@ -236,15 +299,17 @@ TEST(IngestBuffer, AFailedInsertFailsEveryBatchInIt) {
 }
 
 TEST(IngestBuffer, DestructionWritesWhatIsPending) {
+  FakeClock clock;
   FakeStore s;
   std::future<bool> late;
   {
-    IngestBuffer buf(s, kSlow);
+    IngestBuffer buf(s, kSlow, clock);
     EXPECT_TRUE(submit(buf, batch("warm", 1)));
     late = submit_async(buf, admit(buf), batch("late", 7));
-    // Let the submitter queue its events before the buffer is torn down (had it not,
-    // submit() would return false rather than hang).
-    std::this_thread::sleep_for(milliseconds(200));
+    // The submitter has queued its events (had it not, submit() would return false
+    // rather than hang) and the flusher waits out min_interval.
+    ASSERT_TRUE(held_back(clock, 1));
+    EXPECT_EQ(s.inserts(), (std::vector<size_t>{1}));
   }
   EXPECT_TRUE(late.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 7}));

@@ -17,7 +17,6 @@ namespace rend::telemetry {
 namespace {
 
 namespace log = core::log;
-using SteadyClock = std::chrono::steady_clock;
 
 // Repeated conditions (rejections, drops) are logged at most this often.
 constexpr auto kLogEvery = std::chrono::seconds(60);
@@ -84,10 +83,11 @@ std::string to_hex(uint64_t v) {
 }  // namespace
 
 struct Pipeline::Impl {
-  Impl(Options o, Encoder e, Sender s)
+  Impl(Options o, Encoder e, Sender s, const core::Clock& c)
       : opts(std::move(o)),
         encoder(std::move(e)),
         sender(std::move(s)),
+        clock(c),
         spool(SpoolOptions{opts.spool_dir, opts.spool_max_bytes,
                            std::clamp(opts.spool_max_bytes / 16, kMinSegmentBytes, kMaxSegmentBytes)}),
         // One syscall per process, not per event: ids are this random prefix plus a
@@ -105,6 +105,7 @@ struct Pipeline::Impl {
   const Options opts;
   const Encoder encoder;
   const Sender sender;
+  const core::Clock& clock;  // every interval, deadline and wait below is on it
   Spool spool;
   const std::string id_prefix;
 
@@ -134,18 +135,18 @@ struct Pipeline::Impl {
   uint64_t outbox_events = 0;
   bool healthy = true;
   std::chrono::milliseconds backoff{0};
-  SteadyClock::time_point next_probe{};
-  SteadyClock::time_point unhealthy_since{};
+  core::SteadyTime next_probe{};
+  core::SteadyTime unhealthy_since{};
   bool stopping = false;
   bool flusher_done = false;
-  SteadyClock::time_point stop_deadline{};
-  std::optional<SteadyClock::time_point> last_reject_log;
+  core::SteadyTime stop_deadline{};
+  std::optional<core::SteadyTime> last_reject_log;
 
   // Flusher-only state.
   uint64_t next_event = 0;
   uint64_t next_batch = 0;
   uint64_t dropped_logged = 0;
-  std::optional<SteadyClock::time_point> last_drop_log;
+  std::optional<core::SteadyTime> last_drop_log;
 
   std::mutex lifecycle_mu;
   std::thread flusher;
@@ -173,7 +174,7 @@ struct Pipeline::Impl {
   // Under mu.
   void mark_healthy() {
     if (!healthy) {
-      auto down = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - unhealthy_since);
+      auto down = std::chrono::duration_cast<std::chrono::milliseconds>(clock.steady_now() - unhealthy_since);
       log::info("edge_telemetry_api_recovered", {{"down_ms", int64_t(down.count())}, {"spool_bytes", spool.bytes()}});
     }
     healthy = true;
@@ -185,10 +186,10 @@ struct Pipeline::Impl {
   void mark_failed() {
     send_failures_total.fetch_add(1, std::memory_order_relaxed);
     backoff = backoff.count() == 0 ? opts.backoff_initial : std::min(backoff * 2, opts.backoff_max);
-    next_probe = SteadyClock::now() + backoff;
+    next_probe = clock.steady_now() + backoff;
     if (healthy) {
       healthy = false;
-      unhealthy_since = SteadyClock::now();
+      unhealthy_since = clock.steady_now();
       log::warn("edge_telemetry_api_unavailable", {{"spooling_to", opts.spool_dir}});
     }
   }
@@ -196,7 +197,7 @@ struct Pipeline::Impl {
   // Under mu.
   void note_rejected(const Batch& b) {
     rejected_total.fetch_add(b.events, std::memory_order_relaxed);
-    auto now = SteadyClock::now();
+    auto now = clock.steady_now();
     if (!last_reject_log || now - *last_reject_log >= kLogEvery) {
       last_reject_log = now;
       log::error("edge_telemetry_batch_rejected",
@@ -309,7 +310,7 @@ struct Pipeline::Impl {
   void log_drops() {
     const uint64_t d = dropped_total.load(std::memory_order_relaxed);
     if (d == dropped_logged) return;
-    auto now = SteadyClock::now();
+    auto now = clock.steady_now();
     if (last_drop_log && now - *last_drop_log < kLogEvery) return;
     log::warn("edge_telemetry_events_dropped", {{"dropped", d - dropped_logged}, {"dropped_total", d}});
     dropped_logged = d;
@@ -320,15 +321,15 @@ struct Pipeline::Impl {
     std::deque<Chunk> ready;    // taken from the queue, not yet batched (oldest first)
     std::vector<Chunk> used;    // batched, to recycle
     std::optional<Batch> held;  // encoded, not yet placed; nothing overtakes it
-    auto next_tick = SteadyClock::now() + opts.flush_interval;
+    auto next_tick = clock.steady_now() + opts.flush_interval;
     for (;;) {
       bool final = false;
       bool tick = false;
       {
         std::unique_lock lk(qmu);
-        qcv.wait_until(lk, next_tick, [&] { return qstop || (!held && !full.empty()); });
+        clock.wait_until(lk, qcv, next_tick, [&] { return qstop || (!held && !full.empty()); });
         final = qstop;
-        const auto now = SteadyClock::now();
+        const auto now = clock.steady_now();
         if (now >= next_tick) {
           tick = true;
           next_tick = now + opts.flush_interval;
@@ -371,9 +372,15 @@ struct Pipeline::Impl {
     std::unique_lock lk(mu);
     for (;;) {
       const bool finishing = stopping && flusher_done;
-      if (finishing && (outbox.empty() || !healthy || SteadyClock::now() >= stop_deadline)) break;
-      if (!healthy && !finishing && SteadyClock::now() < next_probe) {
-        scv.wait_until(lk, next_probe, [&] { return stopping && flusher_done; });
+      if (stopping && clock.steady_now() >= stop_deadline) {
+        // The grace (counted from stop()) is over: what is left goes to the spool below,
+        // once the flusher has placed its last batches.
+        clock.wait(lk, scv, [&] { return flusher_done; });
+        break;
+      }
+      if (finishing && (outbox.empty() || !healthy)) break;
+      if (!healthy && !finishing && clock.steady_now() < next_probe) {
+        clock.wait_until(lk, scv, next_probe, [&] { return stopping && flusher_done; });
         continue;
       }
       if (!outbox.empty()) {
@@ -407,11 +414,11 @@ struct Pipeline::Impl {
         lk.lock();
         // Nothing readable although files remain (cannot last: front() deletes spent
         // files): don't spin.
-        if (!progressed) scv.wait_for(lk, std::chrono::milliseconds(100));
+        if (!progressed) clock.wait_until(lk, scv, clock.steady_now() + std::chrono::milliseconds(100));
         continue;
       }
       if (finishing) break;
-      scv.wait(lk, [&] { return !outbox.empty() || (stopping && flusher_done) || (!stopping && !spool.empty()); });
+      clock.wait(lk, scv, [&] { return !outbox.empty() || (stopping && flusher_done) || (!stopping && !spool.empty()); });
     }
     // Stop: what could not be sent in time (or with the API failing) goes to the spool.
     while (!outbox.empty()) {
@@ -477,8 +484,8 @@ struct Pipeline::Impl {
   }
 };
 
-Pipeline::Pipeline(Options opts, Encoder encoder, Sender sender)
-    : impl_(std::make_unique<Impl>(std::move(opts), std::move(encoder), std::move(sender))) {}
+Pipeline::Pipeline(Options opts, Encoder encoder, Sender sender, const core::Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(opts), std::move(encoder), std::move(sender), clock)) {}
 
 Pipeline::~Pipeline() { stop(); }
 
@@ -494,6 +501,12 @@ void Pipeline::stop() {
   std::lock_guard lk(impl_->lifecycle_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->started) {
+    // The grace starts before the queue closes: once enqueue() refuses, it is running.
+    std::lock_guard m(impl_->mu);
+    impl_->stopping = true;
+    impl_->stop_deadline = impl_->clock.steady_now() + impl_->opts.stop_grace;
+  }
   {
     std::lock_guard q(impl_->qmu);
     impl_->accepting = false;
@@ -508,11 +521,6 @@ void Pipeline::stop() {
     impl_->open.clear();
     impl_->full.clear();
     return;
-  }
-  {
-    std::lock_guard m(impl_->mu);
-    impl_->stopping = true;
-    impl_->stop_deadline = SteadyClock::now() + impl_->opts.stop_grace;
   }
   impl_->scv.notify_all();
   if (impl_->flusher.joinable()) impl_->flusher.join();

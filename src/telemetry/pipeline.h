@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "store/analytics.h"
 
 namespace rend::telemetry {
@@ -87,7 +88,9 @@ class Pipeline {
  public:
   // Opens (and recovers) the spool: throws std::runtime_error naming the directory when
   // it cannot be created. Options must be positive (capacity, batch size, interval).
-  Pipeline(Options opts, Encoder encoder, Sender sender);
+  // The flush interval, backoff and stop grace run on `clock`, which must outlive the
+  // pipeline (the request timeout is the Sender's own: real time, in libcurl).
+  Pipeline(Options opts, Encoder encoder, Sender sender, const core::Clock& clock);
   // Calls stop().
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;

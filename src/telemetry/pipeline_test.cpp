@@ -6,12 +6,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "http/server.h"
 #include "store/test_util.h"
 
@@ -19,21 +21,36 @@ namespace fs = std::filesystem;
 using namespace rend::telemetry;
 using rend::store::PlaybackEvent;
 using rend::store::testing::TempDir;
-using Clock = std::chrono::steady_clock;
+using rend::core::FakeClock;
+using RealClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Waits for a condition with a deadline; the assertion is on the condition, the
-// deadline only bounds a broken run.
+// The pipeline's time is a FakeClock: flush intervals, backoffs and the stop grace pass
+// only when a test advances it. What its threads do meanwhile is polled in real time:
+
+// Waits for a condition the pipeline's threads reach on their own (fake time stands
+// still); the assertion is on the condition, the deadline only bounds a broken run.
 template <class F>
 bool eventually(F&& f, std::chrono::milliseconds deadline = 15s) {
-  const auto end = Clock::now() + deadline;
-  while (Clock::now() < end) {
+  const auto end = RealClock::now() + deadline;
+  while (RealClock::now() < end) {
     if (f()) return true;
-    std::this_thread::sleep_for(2ms);
+    std::this_thread::sleep_for(1ms);  // a poll of other threads' progress, not a timer
   }
   return f();
+}
+
+// The same while time passes: every poll moves the clock by `step`, so partial batches
+// leave on the flush interval and a failed API is probed again after its backoff.
+template <class F>
+bool eventually(FakeClock& clock, F&& f, std::chrono::milliseconds step = 5ms) {
+  return eventually([&] {
+    if (f()) return true;
+    clock.advance(step);
+    return false;
+  });
 }
 
 PlaybackEvent event(int64_t seq) {
@@ -87,7 +104,8 @@ struct FakeApi {
   std::set<std::string> batches;
   int calls = 0;
   std::atomic<int> in_flight{0};
-  std::chrono::milliseconds delay{0};
+  std::chrono::milliseconds delay{0};  // each call takes this long on `clock`
+  FakeClock* clock = nullptr;
 
   Sender sender() {
     return [this](const std::string& body) {
@@ -97,7 +115,7 @@ struct FakeApi {
       cv.wait_for(lk, 20s, [&] { return !hang; });
       if (delay.count()) {
         lk.unlock();
-        std::this_thread::sleep_for(delay);
+        clock->advance(delay);
         lk.lock();
       }
       --in_flight;
@@ -121,6 +139,10 @@ struct FakeApi {
       hang = h;
     }
     cv.notify_all();
+  }
+  int call_count() {
+    std::lock_guard lk(mu);
+    return calls;
   }
   size_t unique() {
     std::lock_guard lk(mu);
@@ -183,9 +205,10 @@ void enqueue_range(Pipeline& p, int64_t from, int64_t to) {
 
 TEST(Pipeline, DeliversEveryEventExactlyOnceInBatches) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   IdLog ids;
-  Pipeline p(options(dir), ids.encoder(), api.sender());
+  Pipeline p(options(dir), ids.encoder(), api.sender(), clock);
   p.start();
   const int n = 1050;
   enqueue_range(p, 0, n - 1);
@@ -194,7 +217,7 @@ TEST(Pipeline, DeliversEveryEventExactlyOnceInBatches) {
   preset.event_id = "evt_preset";
   EXPECT_TRUE(p.enqueue(std::move(preset)));
 
-  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == n; })) << p.stats().sent_total;
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().sent_total == n; })) << p.stats().sent_total;
   EXPECT_EQ(api.unique(), size_t(n));
   EXPECT_TRUE(api.no_duplicates());
   EXPECT_EQ(api.ids(), ids.get());
@@ -222,11 +245,11 @@ TEST(Pipeline, DeliversEveryEventExactlyOnceInBatches) {
 
 TEST(Pipeline, BatchesAreCutAtBatchSize) {
   TempDir dir;
+  FakeClock clock;  // never advanced: only full batches leave before stop()
   FakeApi api;
   std::mutex mu;
   std::vector<size_t> sizes;
   auto o = options(dir);
-  o.flush_interval = 10s;  // only full batches leave before stop()
   Pipeline p(
       o,
       [&](const std::string& id, const std::vector<PlaybackEvent>& ev) {
@@ -234,7 +257,7 @@ TEST(Pipeline, BatchesAreCutAtBatchSize) {
         sizes.push_back(ev.size());
         return encode(id, ev);
       },
-      api.sender());
+      api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 350);
   ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 300; }));
@@ -245,13 +268,42 @@ TEST(Pipeline, BatchesAreCutAtBatchSize) {
   EXPECT_EQ(sizes, (std::vector<size_t>{100, 100, 100, 50}));
 }
 
+TEST(Pipeline, APartialBatchLeavesOnTheFlushInterval) {
+  TempDir dir;
+  FakeClock clock;
+  FakeApi api;
+  std::atomic<int> encoded{0};
+  auto o = options(dir);
+  o.flush_interval = 1000ms;
+  Pipeline p(
+      o,
+      [&](const std::string& id, const std::vector<PlaybackEvent>& ev) {
+        ++encoded;
+        return encode(id, ev);
+      },
+      api.sender(), clock);
+  p.start();
+  ASSERT_TRUE(clock.await_timed_waiters(1));  // the flusher, its first tick set
+  enqueue_range(p, 0, 50);
+  clock.advance(999ms);
+  // The flusher re-checked and went back to sleep (had it flushed, it would have
+  // encoded the batch before sleeping again).
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  EXPECT_EQ(encoded.load(), 0);
+  EXPECT_EQ(p.stats().queued, 50u);
+  clock.advance(1ms);
+  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 50; }));
+  EXPECT_EQ(encoded.load(), 1);
+}
+
 TEST(Pipeline, SpoolsWhileFailingThenDrainsOldestFirst) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   IdLog ids;
   api.set(SendResult::retry);
   auto o = options(dir);
-  Pipeline p(o, ids.encoder(), api.sender());
+  Pipeline p(o, ids.encoder(), api.sender(), clock);
   p.start();
   const int n = 500;
   enqueue_range(p, 0, n);
@@ -265,7 +317,7 @@ TEST(Pipeline, SpoolsWhileFailingThenDrainsOldestFirst) {
   EXPECT_GT(spool_file_count(o), 0u);
 
   api.set(SendResult::ok);
-  ASSERT_TRUE(eventually([&] { return p.stats().spool_bytes == 0 && p.stats().sent_total == n; }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().spool_bytes == 0 && p.stats().sent_total == n; }));
   s = p.stats();
   EXPECT_EQ(s.replayed_total, uint64_t(n));
   EXPECT_EQ(s.dropped_total, 0u);
@@ -286,42 +338,55 @@ TEST(Pipeline, SpoolsWhileFailingThenDrainsOldestFirst) {
 
 TEST(Pipeline, BacksOffWhileApiIsDown) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   api.set(SendResult::retry);
   auto o = options(dir);
   o.batch_size = 10;
   o.backoff_initial = 300ms;
-  o.backoff_max = 300ms;
-  Pipeline p(o, encode, api.sender());
-  const auto t0 = Clock::now();
+  o.backoff_max = 600ms;
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 1000);  // 100 batches
   ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == 1000; }));
-  const auto elapsed = Clock::now() - t0;
-  // One failed send, then one probe per backoff period: not one request (and one
-  // timeout) per batch.
-  std::lock_guard lk(api.mu);
-  EXPECT_LE(api.calls, 2 + int(elapsed / 300ms)) << "calls while down";
-  EXPECT_GE(p.stats().send_failures_total, 1u);
+  // One failed send, then nothing until the backoff has passed: not one request (and
+  // one timeout) per batch. Both threads wait on the clock: the flusher for its tick,
+  // the shipper for its next probe.
+  ASSERT_TRUE(clock.await_timed_waiters(2));
+  EXPECT_EQ(api.call_count(), 1);
+  auto probe_after = [&](std::chrono::milliseconds backoff, int calls_before) {
+    clock.advance(backoff - 1ms);
+    ASSERT_TRUE(clock.await_timed_waiters(2));
+    EXPECT_EQ(api.call_count(), calls_before) << "probed before the backoff of " << backoff.count() << " ms";
+    clock.advance(1ms);
+    ASSERT_TRUE(eventually([&] { return api.call_count() == calls_before + 1; }));
+    ASSERT_TRUE(clock.await_timed_waiters(2));  // asleep again until the next probe
+  };
+  probe_after(300ms, 1);  // backoff_initial
+  probe_after(600ms, 2);  // doubled
+  probe_after(600ms, 3);  // capped at backoff_max
+  EXPECT_EQ(p.stats().send_failures_total, 4u);
+  EXPECT_EQ(p.stats().sent_total, 0u);
 }
 
 TEST(Pipeline, RestartReplaysSpoolFromEarlierProcess) {
   TempDir dir;
+  FakeClock clock;
   IdLog ids;
   auto o = options(dir);
   const int n = 420;
   {
     FakeApi down;
     down.set(SendResult::retry);
-    Pipeline p(o, ids.encoder(), down.sender());
+    Pipeline p(o, ids.encoder(), down.sender(), clock);
     p.start();
     enqueue_range(p, 0, n);
-    ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == n; }));
+    ASSERT_TRUE(eventually(clock, [&] { return p.stats().spooled_total == n; }));
     // Destroyed with everything spooled: the "restart".
   }
   ASSERT_GT(spool_file_count(o), 0u);
   FakeApi api;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   EXPECT_GT(p.stats().spool_bytes, 0u);
   p.start();
   ASSERT_TRUE(eventually([&] { return p.stats().replayed_total == n; }));
@@ -335,13 +400,13 @@ TEST(Pipeline, RestartReplaysSpoolFromEarlierProcess) {
 
 TEST(Pipeline, StopFlushesQueueToApi) {
   TempDir dir;
+  FakeClock clock;  // never advanced: no flush interval passes
   FakeApi api;
   auto o = options(dir);
-  o.flush_interval = 60s;
   o.batch_size = 1000;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
-  enqueue_range(p, 0, 150);  // less than a batch, long before the next flush
+  enqueue_range(p, 0, 150);  // less than a batch
   p.stop();
   EXPECT_EQ(p.stats().sent_total, 150u);
   EXPECT_EQ(api.unique(), 150u);
@@ -353,13 +418,13 @@ TEST(Pipeline, StopFlushesQueueToApi) {
 
 TEST(Pipeline, StopSpoolsQueueWhenApiFailsAndNextRunSendsIt) {
   TempDir dir;
+  FakeClock clock;
   auto o = options(dir);
-  o.flush_interval = 60s;
   o.batch_size = 1000;
   {
     FakeApi down;
     down.set(SendResult::retry);
-    Pipeline p(o, encode, down.sender());
+    Pipeline p(o, encode, down.sender(), clock);
     p.start();
     enqueue_range(p, 0, 150);
     p.stop();
@@ -369,7 +434,7 @@ TEST(Pipeline, StopSpoolsQueueWhenApiFailsAndNextRunSendsIt) {
     EXPECT_EQ(s.dropped_total, 0u);
   }
   FakeApi api;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   ASSERT_TRUE(eventually([&] { return p.stats().replayed_total == 150; }));
   EXPECT_EQ(api.unique(), 150u);
@@ -377,40 +442,50 @@ TEST(Pipeline, StopSpoolsQueueWhenApiFailsAndNextRunSendsIt) {
 
 TEST(Pipeline, StopIsBoundedWhenApiIsSlow) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
-  api.delay = 100ms;
+  api.clock = &clock;
+  api.delay = 100ms;  // every request takes 100 ms of the clock
+  api.set_hang(true);  // ... and none ends before stop() has begun
   auto o = options(dir);
   o.batch_size = 10;
-  o.flush_interval = 60s;
   o.stop_grace = 250ms;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 400);  // 40 batches at 100 ms each: far beyond the grace
-  const auto t0 = Clock::now();
-  p.stop();
-  const auto took = Clock::now() - t0;
-  EXPECT_LT(took, 2s);
+  ASSERT_TRUE(eventually([&] { return api.in_flight.load() == 1; }));
+  const auto t0 = clock.steady_now();
+  const auto r0 = RealClock::now();
+  auto stopped = std::async(std::launch::async, [&] { p.stop(); });
+  // Once stop() refuses events its grace is running; fake time has not moved since t0.
+  ASSERT_TRUE(eventually([&] { return !p.enqueue(event(-1)); }));
+  api.set_hang(false);
+  ASSERT_EQ(stopped.wait_for(10s), std::future_status::ready);
+  // The grace, plus the request in flight when it ran out.
+  EXPECT_LE(clock.steady_now() - t0, o.stop_grace + api.delay);
+  EXPECT_LT(RealClock::now() - r0, 2s);
   auto s = p.stats();
   // Nothing lost: sent within the grace, the rest spooled (replays are both).
-  EXPECT_EQ(s.sent_total - s.replayed_total + s.spooled_total, 400u);
+  // (The probe events offered before stop() began are part of it.)
+  EXPECT_EQ(s.sent_total - s.replayed_total + s.spooled_total, s.enqueued_total - s.dropped_total);
+  EXPECT_GE(s.enqueued_total - s.dropped_total, 400u);
   EXPECT_GT(s.spooled_total, 0u);
   EXPECT_EQ(s.queued, 0u);
-  EXPECT_EQ(s.dropped_total, 0u);
 }
 
 TEST(Pipeline, DropsCountedWhenQueueAndSpoolAreFull) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   api.set(SendResult::retry);
   auto o = options(dir);
   o.queue_capacity = 100;
   o.batch_size = 10;
-  o.flush_interval = 5ms;
   o.spool_max_bytes = 4096;  // a few batches
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   int64_t next = 0;
-  // Offer events a few at a time so the spool fills first, then the queue.
+  // Offer events a batch at a time so the spool fills first, then the queue.
   for (int round = 0; round < 400 && p.stats().dropped_total == 0; ++round) {
     enqueue_range(p, next, next + 10);
     next += 10;
@@ -426,7 +501,7 @@ TEST(Pipeline, DropsCountedWhenQueueAndSpoolAreFull) {
 
   api.set(SendResult::ok);
   const uint64_t offered = uint64_t(next);
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(eventually(clock, [&] {
     auto t = p.stats();
     return t.queued == 0 && t.spool_bytes == 0 && t.sent_total + t.dropped_total == offered;
   })) << p.stats().sent_total
@@ -439,66 +514,66 @@ TEST(Pipeline, DropsCountedWhenQueueAndSpoolAreFull) {
 
 TEST(Pipeline, RejectedBatchesAreCountedAndNotRetried) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   api.set(SendResult::rejected);
-  Pipeline p(options(dir), encode, api.sender());
+  Pipeline p(options(dir), encode, api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 250);
-  ASSERT_TRUE(eventually([&] { return p.stats().rejected_total == 250; }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().rejected_total == 250; }));
   auto s = p.stats();
   EXPECT_EQ(s.queued, 0u);
   EXPECT_EQ(s.sent_total, 0u);
   EXPECT_EQ(s.spooled_total, 0u);
   EXPECT_EQ(s.dropped_total, 0u);
   EXPECT_EQ(s.send_failures_total, 0u);
-  {
-    std::lock_guard lk(api.mu);
-    EXPECT_EQ(api.calls, 3);  // one per batch, never retried
-  }
+  EXPECT_EQ(api.call_count(), 3);  // one per batch, never retried
   // Rejection means the API is up: later batches still go out.
   api.set(SendResult::ok);
   enqueue_range(p, 250, 300);
-  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 50; }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().sent_total == 50; }));
 }
 
 TEST(Pipeline, RejectedSpooledBatchIsDroppedNotReplayedForever) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   api.set(SendResult::retry);
-  Pipeline p(options(dir), encode, api.sender());
+  Pipeline p(options(dir), encode, api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 200);
   ASSERT_TRUE(eventually([&] { return p.stats().spooled_total == 200; }));
   api.set(SendResult::rejected);
-  ASSERT_TRUE(eventually([&] { return p.stats().rejected_total == 200 && p.stats().spool_bytes == 0; }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().rejected_total == 200 && p.stats().spool_bytes == 0; }));
   EXPECT_EQ(p.stats().replayed_total, 0u);
 }
 
 TEST(Pipeline, EnqueueNeverBlocksWhileSenderHangs) {
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   api.set_hang(true);
   auto o = options(dir);
   o.queue_capacity = 1000;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   enqueue_range(p, 0, 100);
   ASSERT_TRUE(eventually([&] { return api.in_flight.load() == 1; }));  // the shipper is stuck
 
   // Many more events than the queue holds, offered while the request hangs.
-  auto worst = Clock::duration::zero();
-  const auto t0 = Clock::now();
+  auto worst = RealClock::duration::zero();
+  const auto t0 = RealClock::now();
   int64_t next = 100;
   for (int round = 0; round < 30; ++round) {
     for (int i = 0; i < 100; ++i) {
-      const auto a = Clock::now();
+      const auto a = RealClock::now();
       p.enqueue(event(next++));
-      worst = std::max(worst, Clock::now() - a);
+      worst = std::max(worst, RealClock::now() - a);
     }
     // Give the flusher a moment, as real traffic would (the assertion is below).
     eventually([&] { return p.stats().queued <= 800; }, 200ms);
   }
-  const auto total = Clock::now() - t0;
+  const auto total = RealClock::now() - t0;
   EXPECT_LT(worst, 20ms) << "an enqueue waited";
   EXPECT_LT(total, 8s);
   auto s = p.stats();
@@ -506,7 +581,7 @@ TEST(Pipeline, EnqueueNeverBlocksWhileSenderHangs) {
   EXPECT_GT(s.spooled_total, 0u);
 
   api.set_hang(false);
-  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == uint64_t(next); }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().sent_total == uint64_t(next); }));
   EXPECT_EQ(api.unique(), size_t(next));
   EXPECT_EQ(p.stats().spool_bytes, 0u);
 }
@@ -515,17 +590,18 @@ TEST(Pipeline, EnqueueIsCheap) {
   // Not a benchmark: a guard against a lock held across I/O or per-event syscalls
   // sneaking into the hot path (1e5 enqueues take a few ms; the bound is generous).
   TempDir dir;
+  FakeClock clock;
   FakeApi api;
   auto o = options(dir);
   o.queue_capacity = 200000;
   o.batch_size = 1000;
-  Pipeline p(o, encode, api.sender());
+  Pipeline p(o, encode, api.sender(), clock);
   p.start();
   std::vector<PlaybackEvent> events;
   for (int i = 0; i < 100000; ++i) events.push_back(event(i));
-  const auto t0 = Clock::now();
+  const auto t0 = RealClock::now();
   for (auto& e : events) p.enqueue(std::move(e));
-  const auto took = Clock::now() - t0;
+  const auto took = RealClock::now() - t0;
   RecordProperty("enqueue_ns_per_event",
                  int(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count() / 100000));
   EXPECT_LT(took, 1s);
@@ -534,9 +610,10 @@ TEST(Pipeline, EnqueueIsCheap) {
 
 TEST(Pipeline, BadOptionsAreRefused) {
   TempDir dir;
+  FakeClock clock;
   auto o = options(dir);
   o.batch_size = 0;
-  EXPECT_THROW(Pipeline(o, encode, FakeApi().sender()), std::invalid_argument);
+  EXPECT_THROW(Pipeline(o, encode, FakeApi().sender(), clock), std::invalid_argument);
 }
 
 // ---------------------------------------------------------------- http_sender
@@ -594,9 +671,9 @@ TEST(HttpSender, MapsStatusesAndSendsBearer) {
   for (int s : {400, 401, 403, 404, 413}) EXPECT_EQ(send_to("/status/" + std::to_string(s)), SendResult::rejected) << s;
   for (int s : {429, 500, 503}) EXPECT_EQ(send_to("/status/" + std::to_string(s)), SendResult::retry) << s;
   // Timeout and connection refused are transport errors: retry.
-  const auto t0 = Clock::now();
+  const auto t0 = RealClock::now();
   EXPECT_EQ(http_sender(srv.base + "/slow", "s3cret", 200ms)("x"), SendResult::retry);
-  EXPECT_LT(Clock::now() - t0, 700ms);
+  EXPECT_LT(RealClock::now() - t0, 700ms);
   EXPECT_EQ(http_sender("http://127.0.0.1:1/internal/telemetry", "s3cret", 500ms)("x"), SendResult::retry);
 }
 
@@ -605,10 +682,11 @@ TEST(HttpSender, PipelineDeliversToRealServer) {
   TempDir dir;
   auto o = options(dir);
   IdLog ids;
-  Pipeline p(o, ids.encoder(), http_sender(srv.base + "/internal/telemetry", "s3cret", o.request_timeout));
+  FakeClock clock;
+  Pipeline p(o, ids.encoder(), http_sender(srv.base + "/internal/telemetry", "s3cret", o.request_timeout), clock);
   p.start();
   enqueue_range(p, 0, 350);
-  ASSERT_TRUE(eventually([&] { return p.stats().sent_total == 350; }));
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().sent_total == 350; }));
   p.stop();
   std::lock_guard lk(srv.mu);
   EXPECT_EQ(srv.received, ids.get());

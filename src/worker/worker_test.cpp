@@ -98,7 +98,7 @@ class WorkerRetry : public ::testing::Test {
   std::unique_ptr<FailingObjects> objects_;
   std::unique_ptr<store::Coordinator> coord_;
   ScriptedRunner runner_;
-  core::ManualClock clock_{1'800'000'000'000};
+  core::FakeClock clock_{1'800'000'000'000};
   Settings cfg_;
   std::unique_ptr<MediaWorker> worker_;
   std::atomic<bool> stop_{false};
@@ -347,7 +347,7 @@ TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {
 
 TEST_F(WorkerRetry, StartRemovesOnlyJobDirsOlderThanAnyJob) {
   worker_.reset();
-  clock_.set_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+  clock_.set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count());
   fs::path w = cfg_.work_dir;
   fs::create_directories(w / "job-ast_dead.AbC123" / "p");
