@@ -5,19 +5,32 @@
 #include <functional>
 #include <map>
 
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "store/analytics.h"
 #include "store/clickhouse/analytics_store.h"
 #include "store/clickhouse/client.h"
+#include "store/clickhouse/schema.h"
 #include "store/sqlite/analytics_store.h"
+#include "store/sqlite/db.h"
 #include "store/test_util.h"
 
 namespace rend::store {
 namespace {
 
+constexpr int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, whole second
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kMinute = 60'000;
+
+// The columns of playback_events as every schema so far has them, in insert order.
+constexpr const char* kLegacyColumns =
+    "event_id, batch_id, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, status, bytes, cache, "
+    "ttfb_ms, duration_ms, media_seconds";
+
 // One backend under test. open() returns a fresh, empty store (nullptr = skip);
 // reopen() another handle on the same data, as a second process would have.
+// Every handle stamps ingest times from the fixture's clock, which tests move.
 class AnalyticsFixture {
  public:
   virtual ~AnalyticsFixture() = default;
@@ -25,6 +38,14 @@ class AnalyticsFixture {
   // Makes the backend fold duplicate rows now, the way it may at any later time on
   // its own (ClickHouse merges parts); a no-op where duplicates are never stored.
   virtual void compact() {}
+  // The first ingest time the backend holds for `event_id`, read from its tables
+  // directly (not through the store), so a test sees what is on disk.
+  virtual std::optional<int64_t> stored_ingest_ms(const std::string& event_id) = 0;
+  // Stores `events` as a deployment from before ingest times existed did: its schema
+  // and its insert, no ingest time anywhere. The next open()+ensure_schema() migrates.
+  virtual void store_legacy(const std::vector<PlaybackEvent>& events) = 0;
+
+  std::shared_ptr<core::ManualClock> clock = std::make_shared<core::ManualClock>(kT0);
 };
 
 struct AnalyticsBackend {
@@ -38,11 +59,43 @@ struct AnalyticsBackend {
 
 class SqliteFixture : public AnalyticsFixture {
  public:
-  std::unique_ptr<AnalyticsStore> open() override {
-    return open_sqlite_analytics_store((dir_.path() / "rend.db").string());
+  std::unique_ptr<AnalyticsStore> open() override { return open_sqlite_analytics_store(path(), clock); }
+
+  std::optional<int64_t> stored_ingest_ms(const std::string& event_id) override {
+    sqlite::Db db(path());
+    sqlite::Stmt s(db, "SELECT ingested_at_ms FROM playback_events WHERE event_id = ?1");
+    s.bind(1, event_id);
+    if (!s.step()) return std::nullopt;
+    return s.int64(0);
+  }
+
+  void store_legacy(const std::vector<PlaybackEvent>& events) override {
+    // Every migration, then playback_events put back to its 0002 shape and the
+    // ingest-time migration forgotten, so the next ensure_schema() runs it on these rows.
+    open()->ensure_schema();
+    sqlite::Db db(path());
+    db.exec(
+        "DROP TABLE playback_events;"
+        "CREATE TABLE playback_events (event_id TEXT PRIMARY KEY, batch_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, "
+        "edge_id TEXT NOT NULL, region TEXT NOT NULL, asset_id TEXT NOT NULL, artifact TEXT NOT NULL, kind TEXT NOT "
+        "NULL, tier TEXT NOT NULL, session_id TEXT NOT NULL, status INTEGER NOT NULL, bytes INTEGER NOT NULL, cache "
+        "TEXT NOT NULL, ttfb_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, media_seconds REAL NOT NULL);"
+        "CREATE INDEX playback_events_asset_ts ON playback_events (asset_id, ts_ms);"
+        "CREATE INDEX playback_events_ts ON playback_events (ts_ms);"
+        "DELETE FROM schema_migrations WHERE version = 7;");
+    for (const auto& e : events) {
+      sqlite::Stmt s(db, std::string("INSERT OR IGNORE INTO playback_events (") + kLegacyColumns +
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+      s.bind(1, e.event_id).bind(2, e.batch_id).bind(3, e.ts_ms).bind(4, e.edge_id).bind(5, e.region);
+      s.bind(6, e.asset_id).bind(7, e.artifact).bind(8, e.kind).bind(9, e.tier).bind(10, e.session_id);
+      s.bind(11, e.status).bind(12, e.bytes).bind(13, e.cache).bind(14, e.ttfb_ms).bind(15, e.duration_ms);
+      s.bind(16, e.media_seconds);
+      s.run();
+    }
   }
 
  private:
+  std::string path() const { return (dir_.path() / "rend.db").string(); }
   testing::TempDir dir_;
 };
 
@@ -65,10 +118,43 @@ class ClickHouseFixture : public AnalyticsFixture {
   std::unique_ptr<AnalyticsStore> open() override {
     if (config_.url.empty()) return nullptr;
     created_ = true;
-    return open_clickhouse_analytics_store(config_);
+    return open_clickhouse_analytics_store(config_, clock);
   }
   void compact() override {
     clickhouse::Client(config_).query("OPTIMIZE TABLE " + config_.database + ".playback_events FINAL");
+  }
+
+  std::optional<int64_t> stored_ingest_ms(const std::string& event_id) override {
+    auto rows = clickhouse::parse_tsv(clickhouse::Client(config_).query(
+        "SELECT count(), min(ingested_at_ms) FROM " + config_.database +
+        ".playback_events WHERE event_id = " + clickhouse::quote(event_id) + " FORMAT TabSeparated"));
+    if (rows.size() != 1 || rows[0].size() != 2 || rows[0][0] == "0") return std::nullopt;
+    return std::stoll(rows[0][1]);
+  }
+
+  void store_legacy(const std::vector<PlaybackEvent>& events) override {
+    // The table exactly as clickhouse/schema.sql created it before ingest times.
+    clickhouse::Client c(config_);
+    created_ = true;
+    const std::string t = config_.database + ".playback_events";
+    c.query("CREATE DATABASE IF NOT EXISTS " + config_.database);
+    c.query("CREATE TABLE " + t +
+            " (event_id String, batch_id String, ts DateTime, ts_ms Int64, edge_id String, region String, asset_id "
+            "String, artifact String, kind String, tier String, session_id String, status Int32, bytes Int64, cache "
+            "String, ttfb_ms Int64, duration_ms Int64, media_seconds Float64) ENGINE = ReplacingMergeTree() "
+            "PARTITION BY toYYYYMM(ts) ORDER BY (asset_id, ts, event_id)");
+    std::string values;
+    for (const auto& e : events) {
+      auto q = [](const std::string& v) { return clickhouse::quote(v); };
+      values += (values.empty() ? "(" : ",(") + q(e.event_id) + "," + q(e.batch_id) + ",toDateTime(" +
+                std::to_string(e.ts_ms / 1000) + ")," + std::to_string(e.ts_ms) + "," + q(e.edge_id) + "," +
+                q(e.region) + "," + q(e.asset_id) + "," + q(e.artifact) + "," + q(e.kind) + "," + q(e.tier) + "," +
+                q(e.session_id) + "," + std::to_string(e.status) + "," + std::to_string(e.bytes) + "," + q(e.cache) +
+                "," + std::to_string(e.ttfb_ms) + "," + std::to_string(e.duration_ms) + "," +
+                std::to_string(e.media_seconds) + ")";
+    }
+    c.query("INSERT INTO " + t + " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, "
+            "session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds) VALUES " + values);
   }
 
  private:
@@ -80,9 +166,6 @@ const AnalyticsBackend kBackends[] = {
     {"sqlite", [] { return std::make_unique<SqliteFixture>(); }, 1e-9},
     {"clickhouse", [] { return std::make_unique<ClickHouseFixture>(); }, 2.0},
 };
-
-constexpr int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, whole second
-constexpr int64_t kHour = 3'600'000;
 
 class AnalyticsContract : public ::testing::TestWithParam<AnalyticsBackend> {
  protected:
@@ -389,6 +472,48 @@ TEST_P(AnalyticsContract, StringsRoundTripThroughTheBackend) {
   EXPECT_EQ(edges[0].delivered_minutes.at(0).tier, "1080p");
   store_->insert({});  // an empty batch is a no-op, not an error
   EXPECT_EQ(store_->edge_summaries(kT0, kT0 + 1).size(), 1u);
+}
+
+// Billing windows range over the time the store FIRST stored an event (its ingest
+// time, from the store's clock), not the edge's ts_ms: a replay of an event already
+// stored, even after the backend merged its rows, keeps the first time.
+TEST_P(AnalyticsContract, IngestTimeIsTheFirstStoreNotAReplay) {
+  auto served = event("ast_i", kT0 - 3 * kHour);  // spooled for hours at the edge
+  fixture_->clock->set_ms(kT0 + 5);
+  store_->insert({served});
+  fixture_->clock->set_ms(kT0 + 10 * kMinute);
+  auto later = event("ast_i", kT0);
+  store_->insert({served, later, served});
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
+  EXPECT_EQ(fixture_->stored_ingest_ms(later.event_id), kT0 + 10 * kMinute);
+  fixture_->compact();
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5) << "a merge must keep the first ingestion";
+  fixture_->clock->set_ms(kT0 + 20 * kMinute);
+  store_->insert({served});  // replayed once more after the merge
+  fixture_->compact();
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
+  EXPECT_EQ(store_->asset_summary("ast_i", kT0 - 4 * kHour, kT0 + kHour)->requests, 2);
+}
+
+// Rows stored before ingest times existed take their event time as ingest time, and
+// the migration is idempotent (every start runs ensure_schema()).
+TEST_P(AnalyticsContract, RowsStoredBeforeIngestTimesTakeTheirEventTime) {
+  auto fx = GetParam().make();
+  auto a = event("ast_old", kT0 - kHour);
+  auto b = event("ast_old", kT0 - kHour + 1500);
+  fx->store_legacy({a, b});
+  fx->clock->set_ms(kT0);
+  auto store = fx->open();
+  store->ensure_schema();
+  store->ensure_schema();
+  EXPECT_EQ(fx->stored_ingest_ms(a.event_id), a.ts_ms);
+  EXPECT_EQ(fx->stored_ingest_ms(b.event_id), b.ts_ms);
+  store->insert({a});  // a replay of an old row: the old time stays the first
+  fx->compact();
+  EXPECT_EQ(fx->stored_ingest_ms(a.event_id), a.ts_ms);
+  auto again = fx->open();
+  again->ensure_schema();
+  EXPECT_EQ(again->asset_summary("ast_old", kT0 - 2 * kHour, kT0)->requests, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, AnalyticsContract, ::testing::ValuesIn(kBackends), testing::ParamName());

@@ -76,8 +76,11 @@ void expect_columns(const std::vector<std::string>& row, size_t n) {
 
 class ClickHouseAnalyticsStore final : public AnalyticsStore {
  public:
-  explicit ClickHouseAnalyticsStore(const ClickHouseConfig& config)
-      : client_(config), database_(config.database), table_(config.database + ".playback_events") {
+  ClickHouseAnalyticsStore(const ClickHouseConfig& config, std::shared_ptr<const core::Clock> clock)
+      : client_(config),
+        clock_(clock ? std::move(clock) : std::make_shared<core::SystemClock>()),
+        database_(config.database),
+        table_(config.database + ".playback_events") {
     if (!valid_identifier(database_))
       throw std::invalid_argument("clickhouse: database name must match [A-Za-z_][A-Za-z0-9_]*");
   }
@@ -88,6 +91,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     // processes starting together both succeed.
     auto statements = schema_statements(embedded_schema_sql(), database_);
     for (const auto& stmt : statements) client_.query(stmt);
+    add_ingested_at();
     core::log::info("clickhouse_schema_ensured",
                     {{"database", database_}, {"statements", int64_t(statements.size())}});
   }
@@ -102,6 +106,9 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
   void insert(const std::vector<PlaybackEvent>& events) override {
     if (events.empty()) return;
+    // The batch's ingest time. A replayed event_id gets a later one on its new row;
+    // every query takes the minimum per event_id, so the first ingestion stands.
+    const int64_t ingested_at_ms = clock_->now_unix_ms();
     // One POST per batch: ClickHouse wants few large inserts (each one is a part on
     // disk), and the batch then lands or fails as a whole for the edge to retry.
     // The column list fixes the RowBinary field order; the types must match schema.sql.
@@ -126,10 +133,11 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       put_fixed(body, int64_t(e.duration_ms));
       // A NaN or infinite media duration is bogus; it counts as none.
       put_fixed(body, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
+      put_fixed(body, int64_t(ingested_at_ms));
     }
     client_.insert("INSERT INTO " + table_ +
                        " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, "
-                       "status, bytes, cache, ttfb_ms, duration_ms, media_seconds) FORMAT RowBinary",
+                       "status, bytes, cache, ttfb_ms, duration_ms, media_seconds, ingested_at_ms) FORMAT RowBinary",
                    body);
   }
 
@@ -182,7 +190,46 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     return out;
   }
 
+  std::vector<AssetDelivery> delivered_seconds(int64_t, int64_t) override { return {}; }
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t) override { return std::nullopt; }
+
  private:
+  // Brings a table created before ingest times to schema.sql's shape, in steps that
+  // each check the current state first, so a crash between them or two processes
+  // starting together converge (the loser's ALTER fails; the re-check sees it done).
+  // 18.16 refuses a new sort-key column with a default, hence add, then set the default.
+  void add_ingested_at() {
+    auto column = [&]() -> std::optional<std::string> {
+      auto rows = parse_tsv(client_.query("SELECT default_expression FROM system.columns WHERE database = " +
+                                          quote(database_) +
+                                          " AND table = 'playback_events' AND name = 'ingested_at_ms' "
+                                          "FORMAT TabSeparated"));
+      if (rows.empty()) return std::nullopt;
+      expect_columns(rows[0], 1);
+      return rows[0][0];
+    };
+    auto alter = [&](const std::string& sql, auto done) {
+      try {
+        client_.query(sql);
+      } catch (const StoreError&) {
+        if (!done()) throw;
+      }
+    };
+    auto current = column();
+    if (!current) {
+      // Until the default is set below, old rows read 0; queries treat 0 as ts_ms.
+      alter("ALTER TABLE " + table_ +
+                " ADD COLUMN ingested_at_ms Int64, MODIFY ORDER BY (asset_id, ts, event_id, ingested_at_ms)",
+            [&] { return column().has_value(); });
+      current = column();
+      core::log::info("clickhouse_column_added", {{"table", table_}, {"column", "ingested_at_ms"}});
+    }
+    if (current && current->empty()) {
+      alter("ALTER TABLE " + table_ + " MODIFY COLUMN ingested_at_ms Int64 DEFAULT ts_ms",
+            [&] { auto c = column(); return c && !c->empty(); });
+    }
+  }
+
   // The aggregate columns shared by asset and edge summaries, over deduplicated rows.
   // Views: a session that was served at least one segment's bytes (200/206, b > 0)
   // actually played; one that only loaded playlists, or was refused, answered a HEAD
@@ -230,6 +277,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   }
 
   Client client_;
+  std::shared_ptr<const core::Clock> clock_;
   std::string database_;
   std::string table_;
 };
@@ -240,12 +288,13 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
 namespace rend::store {
 
-std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config) {
+std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config,
+                                                                std::shared_ptr<const core::Clock> clock) {
   // libcurl's global init is not thread-safe in every build; do it once here in case
   // the process (a tool, a test) did not call it from main.
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return std::make_unique<clickhouse::ClickHouseAnalyticsStore>(config);
+  return std::make_unique<clickhouse::ClickHouseAnalyticsStore>(config, std::move(clock));
 }
 
 }  // namespace rend::store
