@@ -153,8 +153,10 @@ class ClickHouseFixture : public AnalyticsFixture {
                 "," + std::to_string(e.ttfb_ms) + "," + std::to_string(e.duration_ms) + "," +
                 std::to_string(e.media_seconds) + ")";
     }
-    c.query("INSERT INTO " + t + " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, "
-            "session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds) VALUES " + values);
+    c.query("INSERT INTO " + t +
+            " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, "
+            "session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds) VALUES " +
+            values);
   }
 
  private:
@@ -474,6 +476,16 @@ TEST_P(AnalyticsContract, StringsRoundTripThroughTheBackend) {
   EXPECT_EQ(store_->edge_summaries(kT0, kT0 + 1).size(), 1u);
 }
 
+// The seconds delivered to `asset` in the window, or -1 when the asset is absent.
+double seconds_of(const std::vector<AssetDelivery>& rows, const std::string& asset, int64_t* events = nullptr) {
+  for (const auto& r : rows)
+    if (r.asset_id == asset) {
+      if (events) *events = r.events;
+      return r.media_seconds;
+    }
+  return -1;
+}
+
 // Billing windows range over the time the store FIRST stored an event (its ingest
 // time, from the store's clock), not the edge's ts_ms: a replay of an event already
 // stored, even after the backend merged its rows, keeps the first time.
@@ -514,6 +526,134 @@ TEST_P(AnalyticsContract, RowsStoredBeforeIngestTimesTakeTheirEventTime) {
   auto again = fx->open();
   again->ensure_schema();
   EXPECT_EQ(again->asset_summary("ast_old", kT0 - 2 * kHour, kT0)->requests, 2);
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(again->delivered_seconds(kT0 - kHour, kT0 - kHour + 1000), "ast_old", &n), 4.0, 1e-12);
+  EXPECT_EQ(n, 1) << "billed by the event time standing in for its ingest time";
+  EXPECT_TRUE(again->delivered_seconds(kT0, kT0 + kHour).empty()) << "the replay is no new usage";
+}
+
+// --- Billable delivery by first-ingest window (delivered_seconds) ---------------
+
+TEST_P(AnalyticsContract, DeliveredSecondsSumBillableSegmentsPerAssetExactly) {
+  std::vector<PlaybackEvent> batch;
+  auto seg = [&](const std::string& asset, int status, int64_t bytes, double seconds,
+                 const std::string& kind = "segment") {
+    auto e = event(asset, kT0 - kHour, kind);
+    e.status = status;
+    e.bytes = bytes;
+    e.media_seconds = seconds;
+    batch.push_back(e);
+  };
+  seg("ast_b", 200, 1000, 4.0);
+  seg("ast_b", 206, 300, 1.0 / 3);  // a range: the edge already scaled the seconds to the bytes sent
+  seg("ast_b", 200, 1000, 0.125);
+  seg("ast_a", 206, 10, 2.0 / 3);
+  // Nothing below delivered media.
+  seg("ast_a", 200, 0, 4.0);    // a HEAD
+  seg("ast_a", 206, 0, 4.0);    // a range aborted before any byte
+  seg("ast_a", 304, 0, 4.0);    // not modified
+  seg("ast_a", 403, 120, 4.0);  // refused
+  seg("ast_a", 404, 60, 4.0);
+  seg("ast_a", 500, 60, 4.0);
+  seg("ast_a", 200, 1000, 4.0, "playlist");
+  seg("ast_c", 401, 100, 4.0);  // an asset with nothing billable is absent
+  fixture_->clock->set_ms(kT0);
+  store_->insert(batch);
+
+  auto rows = store_->delivered_seconds(kT0, kT0 + kMinute);
+  ASSERT_EQ(rows.size(), 2u) << "ast_c delivered nothing";
+  EXPECT_EQ(rows[0].asset_id, "ast_a") << "sorted by asset id";
+  EXPECT_EQ(rows[1].asset_id, "ast_b");
+  EXPECT_NEAR(rows[0].media_seconds, 2.0 / 3, 1e-12) << "fractional seconds are not rounded";
+  EXPECT_EQ(rows[0].events, 1);
+  EXPECT_NEAR(rows[1].media_seconds, 4.0 + 1.0 / 3 + 0.125, 1e-12);
+  EXPECT_EQ(rows[1].events, 3);
+  EXPECT_TRUE(store_->delivered_seconds(kT0 - kHour, kT0).empty()) << "windows are ingest time, not event time";
+}
+
+TEST_P(AnalyticsContract, DeliveredSecondsCountAReplayOnceInItsFirstWindow) {
+  std::vector<PlaybackEvent> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(event("ast_d", kT0 + i));
+  fixture_->clock->set_ms(kT0 + 30'000);
+  store_->insert(batch);
+  // The edge never saw the answer and replays the batch (plus a duplicate inside it)
+  // in the next window; then once more after the backend merged its rows.
+  fixture_->clock->set_ms(kT0 + 90'000);
+  auto replay = batch;
+  replay.push_back(batch[0]);
+  store_->insert(replay);
+  auto check = [&](const char* when) {
+    int64_t n = 0;
+    EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_d", &n), 5 * 4.0, 1e-12) << when;
+    EXPECT_EQ(n, 5) << when;
+    EXPECT_TRUE(store_->delivered_seconds(kT0 + kMinute, kT0 + 10 * kMinute).empty()) << when;
+    EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0 - kHour, kT0 + kHour), "ast_d"), 5 * 4.0, 1e-12) << when;
+  };
+  check("after the replay");
+  fixture_->compact();
+  fixture_->clock->set_ms(kT0 + 150'000);
+  store_->insert(batch);
+  check("after a merge and another replay");
+  fixture_->compact();
+  check("after a second merge");
+}
+
+TEST_P(AnalyticsContract, LateSpooledEventsFallInTheWindowTheyWereIngestedIn) {
+  fixture_->clock->set_ms(kT0 + 10'000);
+  store_->insert({event("ast_l", kT0 + 9'000)});
+  // Window [kT0, kT0 + 1 min) is billed. An edge then replays a spool served 3 h ago.
+  ASSERT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_l"), 4.0, 1e-12);
+  fixture_->clock->set_ms(kT0 + 90'000);
+  auto late = event("ast_l", kT0 - 3 * kHour);
+  late.media_seconds = 1.5;
+  store_->insert({late});
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_l"), 4.0, 1e-12)
+      << "a billed window never changes";
+  EXPECT_TRUE(store_->delivered_seconds(kT0 - 4 * kHour, kT0).empty()) << "nor does the window its ts_ms is in";
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0 + kMinute, kT0 + 2 * kMinute), "ast_l", &n), 1.5, 1e-12)
+      << "billed once, late";
+  EXPECT_EQ(n, 1);
+}
+
+TEST_P(AnalyticsContract, DeliveredSecondsWindowsAreHalfOpenToTheMillisecond) {
+  for (int64_t at : {kT0 - 1, kT0, kT0 + 999, kT0 + 1000, kT0 + 1001}) {
+    fixture_->clock->set_ms(at);
+    store_->insert({event("ast_h", kT0)});
+  }
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + 1000), "ast_h", &n), 2 * 4.0, 1e-12);
+  EXPECT_EQ(n, 2) << "from is inclusive, to exclusive";
+  EXPECT_EQ(seconds_of(store_->delivered_seconds(kT0 + 1000, kT0 + 1001), "ast_h", &n), 4.0);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(seconds_of(store_->delivered_seconds(kT0 - 1, kT0 + 1002), "ast_h", &n), 5 * 4.0);
+  EXPECT_TRUE(store_->delivered_seconds(kT0, kT0).empty()) << "an empty window";
+  EXPECT_TRUE(store_->delivered_seconds(kT0 + 1002, kT0 + kHour).empty());
+}
+
+TEST_P(AnalyticsContract, EarliestUnbilledIngestIsTheFirstBillableFirstIngestion) {
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing stored";
+  auto refused = event("ast_e", kT0);
+  refused.status = 403;
+  fixture_->clock->set_ms(kT0 + 5);
+  store_->insert({refused, event("ast_e", kT0, "playlist")});
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing billable";
+
+  auto served = event("ast_e", kT0 - kHour);  // served long before it was ingested
+  fixture_->clock->set_ms(kT0 + 10);
+  store_->insert({served});
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 10), kT0 + 10) << "inclusive";
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
+
+  fixture_->clock->set_ms(kT0 + 500);
+  store_->insert({served});  // a replay is no new usage
+  fixture_->compact();
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
+  fixture_->clock->set_ms(kT0 + 700);
+  store_->insert({event("ast_f", kT0 + 600)});
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 11), kT0 + 700);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, AnalyticsContract, ::testing::ValuesIn(kBackends), testing::ParamName());

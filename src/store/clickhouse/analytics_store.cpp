@@ -190,8 +190,33 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     return out;
   }
 
-  std::vector<AssetDelivery> delivered_seconds(int64_t, int64_t) override { return {}; }
-  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t) override { return std::nullopt; }
+  std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) override {
+    std::vector<AssetDelivery> out;
+    if (from_ingest_ms >= to_ingest_ms) return out;
+    // Rows at or after `to` cannot lower an event's first ingestion below `to`, so
+    // they are left out; HAVING then keeps the events whose first one is in range.
+    std::string events = first_ingestions("AND " + std::string(kIngest) + " < " + std::to_string(to_ingest_ms),
+                                          std::string(kIngest) + " >= " + std::to_string(from_ingest_ms) + " AND " +
+                                              std::string(kIngest) + " < " + std::to_string(to_ingest_ms),
+                                          from_ingest_ms);
+    for (auto& row : parse_tsv(client_.query("SELECT a, sum(ms), count() FROM (" + events +
+                                             ") GROUP BY a ORDER BY a FORMAT TabSeparated"))) {
+      expect_columns(row, 3);
+      out.push_back({std::move(row[0]), to_double(row[1]), to_int(row[2])});
+    }
+    return out;
+  }
+
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) override {
+    std::string events =
+        first_ingestions("", std::string(kIngest) + " >= " + std::to_string(from_ingest_ms), from_ingest_ms);
+    // min() of no rows is 0 on 18.16, not NULL: the count tells them apart.
+    auto rows = parse_tsv(client_.query("SELECT count(), min(fi) FROM (" + events + ") FORMAT TabSeparated"));
+    if (rows.size() != 1) throw StoreError("clickhouse: earliest ingest returned no row");
+    expect_columns(rows[0], 2);
+    if (to_int(rows[0][0]) == 0) return std::nullopt;
+    return to_int(rows[0][1]);
+  }
 
  private:
   // Brings a table created before ingest times to schema.sql's shape, in steps that
@@ -200,10 +225,10 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   // 18.16 refuses a new sort-key column with a default, hence add, then set the default.
   void add_ingested_at() {
     auto column = [&]() -> std::optional<std::string> {
-      auto rows = parse_tsv(client_.query("SELECT default_expression FROM system.columns WHERE database = " +
-                                          quote(database_) +
-                                          " AND table = 'playback_events' AND name = 'ingested_at_ms' "
-                                          "FORMAT TabSeparated"));
+      auto rows =
+          parse_tsv(client_.query("SELECT default_expression FROM system.columns WHERE database = " + quote(database_) +
+                                  " AND table = 'playback_events' AND name = 'ingested_at_ms' "
+                                  "FORMAT TabSeparated"));
       if (rows.empty()) return std::nullopt;
       expect_columns(rows[0], 1);
       return rows[0][0];
@@ -225,8 +250,10 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       core::log::info("clickhouse_column_added", {{"table", table_}, {"column", "ingested_at_ms"}});
     }
     if (current && current->empty()) {
-      alter("ALTER TABLE " + table_ + " MODIFY COLUMN ingested_at_ms Int64 DEFAULT ts_ms",
-            [&] { auto c = column(); return c && !c->empty(); });
+      alter("ALTER TABLE " + table_ + " MODIFY COLUMN ingested_at_ms Int64 DEFAULT ts_ms", [&] {
+        auto c = column();
+        return c && !c->empty();
+      });
     }
   }
 
@@ -243,6 +270,8 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       "countIf(c = 'MISS'), quantile(0.5)(tt), quantile(0.95)(tt)";
   // Only delivered media counts: 200 and 206 (range) segment responses that sent bytes.
   static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206) AND b > 0";
+  // The same over the table's own columns.
+  static constexpr std::string_view kBillable = "kind = 'segment' AND status IN (200, 206) AND bytes > 0";
   static constexpr std::string_view kMinutes = "sum(ms) / 60";
 
   static void read_totals(const std::vector<std::string>& row, size_t at, UsageSummary& u) {
@@ -253,6 +282,26 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     u.misses = to_int(row[at + 4]);
     u.ttfb_p50_ms = to_double(row[at + 5]);
     u.ttfb_p95_ms = to_double(row[at + 6]);
+  }
+
+  // An event row's ingest time. 0 only for a row written before the column existed
+  // and merged while ensure_schema() had added the column but not yet its default;
+  // such a row, like every older one, takes its event time.
+  static constexpr std::string_view kIngest = "if(ingested_at_ms = 0, ts_ms, ingested_at_ms)";
+
+  // One row per billable event_id (fi: its first ingestion, a: asset, ms: media
+  // seconds) among the events that have a row matching `candidate`, whose first
+  // ingestion is at or after `from_ingest_ms`. The first ingestion is the minimum over
+  // ALL of the event's rows (`extra` may only drop rows that cannot be the minimum of
+  // an event the caller keeps), never just over the rows in the window: a replay's row
+  // lies in a later window than the event's first. No partition or sort-key pruning
+  // applies (ingest time is not ts); billing reads one short window at a time.
+  std::string first_ingestions(const std::string& extra, const std::string& candidate, int64_t from_ingest_ms) const {
+    const std::string billable(kBillable);
+    return "SELECT event_id, min(" + std::string(kIngest) +
+           ") AS fi, any(asset_id) AS a, any(media_seconds) AS ms FROM " + table_ +
+           " WHERE event_id IN (SELECT event_id FROM " + table_ + " WHERE " + candidate + " AND " + billable +
+           ") AND " + billable + " " + extra + " GROUP BY event_id HAVING fi >= " + std::to_string(from_ingest_ms);
   }
 
   // One row per event_id among the events matching `filter` in [from_ms, to_ms).

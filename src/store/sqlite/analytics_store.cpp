@@ -36,6 +36,10 @@ class ReadTx {
 constexpr std::string_view kAssetWhere = "asset_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
 constexpr std::string_view kEdgeWhere = "edge_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
 
+// Delivered media: segment responses with status 200/206 that sent bytes. Refusals,
+// HEADs, 304s, errors and playlists carry no media time.
+constexpr std::string_view kBillable = "kind = 'segment' AND status IN (200, 206) AND bytes > 0";
+
 class SqliteAnalyticsStore final : public AnalyticsStore {
  public:
   SqliteAnalyticsStore(std::string path, std::shared_ptr<const core::Clock> clock)
@@ -145,8 +149,28 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
     return out;
   }
 
-  std::vector<AssetDelivery> delivered_seconds(int64_t, int64_t) override { return {}; }
-  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t) override { return std::nullopt; }
+  // The stored row of an event_id is its first ingestion (INSERT OR IGNORE), so the
+  // window is a plain range over ingested_at_ms and each event is one row.
+  std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) override {
+    std::lock_guard lock(mu_);
+    Stmt s(*db_,
+           "SELECT asset_id, sum(media_seconds), count(*) FROM playback_events WHERE ingested_at_ms >= ?1 AND "
+           "ingested_at_ms < ?2 AND " +
+               std::string(kBillable) + " GROUP BY asset_id ORDER BY asset_id");
+    s.bind(1, from_ingest_ms).bind(2, to_ingest_ms);
+    std::vector<AssetDelivery> out;
+    while (s.step()) out.push_back({s.text(0), s.real(1), s.int64(2)});
+    return out;
+  }
+
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) override {
+    std::lock_guard lock(mu_);
+    Stmt s(*db_,
+           "SELECT min(ingested_at_ms) FROM playback_events WHERE ingested_at_ms >= ?1 AND " + std::string(kBillable));
+    s.bind(1, from_ingest_ms);
+    if (!s.step()) return std::nullopt;
+    return s.opt_int64(0);
+  }
 
  private:
   // The summary of rows matching `where` (?1 = key, ?2/?3 = range). Caller holds mu_.
