@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <future>
 #include <map>
 
 #include "core/clock.h"
@@ -515,8 +516,12 @@ TEST_P(AnalyticsContract, RowsStoredBeforeIngestTimesTakeTheirEventTime) {
   auto b = event("ast_old", kT0 - kHour + 1500);
   fx->store_legacy({a, b});
   fx->clock->set_ms(kT0);
+  // Two processes starting together both migrate; both must succeed.
   auto store = fx->open();
+  auto other = fx->open();
+  auto racing = std::async(std::launch::async, [&] { other->ensure_schema(); });
   store->ensure_schema();
+  racing.get();
   store->ensure_schema();
   EXPECT_EQ(fx->stored_ingest_ms(a.event_id), a.ts_ms);
   EXPECT_EQ(fx->stored_ingest_ms(b.event_id), b.ts_ms);
