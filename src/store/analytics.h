@@ -91,6 +91,9 @@ class AnalyticsStore {
   // The earliest first-ingest time at or after `from_ingest_ms` of an event that
   // delivered_seconds() would count; nullopt when there is none. Lets billing start its
   // first window at the first usage rather than at time 0, and skip idle stretches.
+  // Always safe as a window start: no billable event has its first ingestion in
+  // [from_ingest_ms, result). (ClickHouse may return an earlier replay's time instead
+  // when dozens of distinct replay times precede the answer; still safe.)
   virtual std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) = 0;
 };
 

@@ -193,14 +193,34 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) override {
     std::vector<AssetDelivery> out;
     if (from_ingest_ms >= to_ingest_ms) return out;
-    // Rows at or after `to` cannot lower an event's first ingestion below `to`, so
-    // they are left out; HAVING then keeps the events whose first one is in range.
-    std::string events = first_ingestions("AND " + std::string(kIngest) + " < " + std::to_string(to_ingest_ms),
-                                          std::string(kIngest) + " >= " + std::to_string(from_ingest_ms) + " AND " +
-                                              std::string(kIngest) + " < " + std::to_string(to_ingest_ms),
-                                          from_ingest_ms);
-    for (auto& row : parse_tsv(client_.query("SELECT a, sum(ms), count() FROM (" + events +
-                                             ") GROUP BY a ORDER BY a FORMAT TabSeparated"))) {
+    const std::string window = std::string(kIngest) + " >= " + std::to_string(from_ingest_ms) + " AND " +
+                               std::string(kIngest) + " < " + std::to_string(to_ingest_ms) + " AND " +
+                               std::string(kBillable);
+    // First the event times of the rows stored in the window: a quiet window ends
+    // here, and the next query reads only that range of event time. Every row of an
+    // event_id carries the same ts_ms (a replay is the same event), so the range holds
+    // all rows of every event in the window, and ts (the partition and second sort-key
+    // column) lets ClickHouse skip the rest of the table.
+    auto stats = parse_tsv(client_.query("SELECT count(), min(ts_ms), max(ts_ms) FROM " + table_ + " WHERE " + window +
+                                         " FORMAT TabSeparated"));
+    if (stats.size() != 1) throw StoreError("clickhouse: delivered seconds returned no row");
+    expect_columns(stats[0], 3);
+    if (to_int(stats[0][0]) == 0) return out;
+    const int64_t ts_lo = to_int(stats[0][1]), ts_hi = to_int(stats[0][2]);
+    // The first ingestion is the minimum over ALL of an event's rows, never just over
+    // the window's: a replay's row lies in a later window than the event's first.
+    // Rows at or after `to` cannot bring a minimum below `to`, so they are skipped;
+    // HAVING keeps the events whose first ingestion is at or after `from`.
+    const std::string sql = "SELECT a, sum(ms), count() FROM (SELECT event_id, min(" + std::string(kIngest) +
+                            ") AS fi, any(asset_id) AS a, any(media_seconds) AS ms FROM " + table_ +
+                            " WHERE ts_ms >= " + std::to_string(ts_lo) + " AND ts_ms <= " + std::to_string(ts_hi) +
+                            " AND ts >= toDateTime(" + std::to_string(to_datetime(ts_lo)) + ") AND ts <= toDateTime(" +
+                            std::to_string(to_datetime(ts_hi)) + ") AND event_id IN (SELECT event_id FROM " + table_ +
+                            " WHERE " + window + ") AND " + std::string(kBillable) + " AND " + std::string(kIngest) +
+                            " < " + std::to_string(to_ingest_ms) +
+                            " GROUP BY event_id HAVING fi >= " + std::to_string(from_ingest_ms) +
+                            ") GROUP BY a ORDER BY a FORMAT TabSeparated";
+    for (auto& row : parse_tsv(client_.query(sql))) {
       expect_columns(row, 3);
       out.push_back({std::move(row[0]), to_double(row[1]), to_int(row[2])});
     }
@@ -208,14 +228,27 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   }
 
   std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) override {
-    std::string events =
-        first_ingestions("", std::string(kIngest) + " >= " + std::to_string(from_ingest_ms), from_ingest_ms);
-    // min() of no rows is 0 on 18.16, not NULL: the count tells them apart.
-    auto rows = parse_tsv(client_.query("SELECT count(), min(fi) FROM (" + events + ") FORMAT TabSeparated"));
-    if (rows.size() != 1) throw StoreError("clickhouse: earliest ingest returned no row");
-    expect_columns(rows[0], 2);
-    if (to_int(rows[0][0]) == 0) return std::nullopt;
-    return to_int(rows[0][1]);
+    // The earliest billable row at or after `from` is either the answer or a replay
+    // of an event first ingested before `from` (then every row at that time is one,
+    // and none of them is new usage). Grouping the whole table by event_id would say
+    // which in one query, but costs seconds per million rows; instead, step over
+    // replay times one at a time, each a cheap scan plus a one-millisecond window.
+    // Replays are rare; past kMaxSteps of them the current time is returned: no event
+    // has its first ingestion in [from, it), so a window may start there safely.
+    constexpr int kMaxSteps = 64;
+    int64_t at = from_ingest_ms;
+    for (int step = 0;; ++step) {
+      auto rows = parse_tsv(client_.query("SELECT count(), min(" + std::string(kIngest) + ") FROM " + table_ +
+                                          " WHERE " + std::string(kIngest) + " >= " + std::to_string(at) + " AND " +
+                                          std::string(kBillable) + " FORMAT TabSeparated"));
+      if (rows.size() != 1) throw StoreError("clickhouse: earliest ingest returned no row");
+      expect_columns(rows[0], 2);
+      // min() of no rows is 0 on 18.16, not NULL: the count tells them apart.
+      if (to_int(rows[0][0]) == 0) return std::nullopt;
+      const int64_t first = to_int(rows[0][1]);
+      if (step == kMaxSteps || !delivered_seconds(first, first + 1).empty()) return first;
+      at = first + 1;
+    }
   }
 
  private:
@@ -288,21 +321,6 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   // and merged while ensure_schema() had added the column but not yet its default;
   // such a row, like every older one, takes its event time.
   static constexpr std::string_view kIngest = "if(ingested_at_ms = 0, ts_ms, ingested_at_ms)";
-
-  // One row per billable event_id (fi: its first ingestion, a: asset, ms: media
-  // seconds) among the events that have a row matching `candidate`, whose first
-  // ingestion is at or after `from_ingest_ms`. The first ingestion is the minimum over
-  // ALL of the event's rows (`extra` may only drop rows that cannot be the minimum of
-  // an event the caller keeps), never just over the rows in the window: a replay's row
-  // lies in a later window than the event's first. No partition or sort-key pruning
-  // applies (ingest time is not ts); billing reads one short window at a time.
-  std::string first_ingestions(const std::string& extra, const std::string& candidate, int64_t from_ingest_ms) const {
-    const std::string billable(kBillable);
-    return "SELECT event_id, min(" + std::string(kIngest) +
-           ") AS fi, any(asset_id) AS a, any(media_seconds) AS ms FROM " + table_ +
-           " WHERE event_id IN (SELECT event_id FROM " + table_ + " WHERE " + candidate + " AND " + billable +
-           ") AND " + billable + " " + extra + " GROUP BY event_id HAVING fi >= " + std::to_string(from_ingest_ms);
-  }
 
   // One row per event_id among the events matching `filter` in [from_ms, to_ms).
   //
