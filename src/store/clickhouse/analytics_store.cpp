@@ -233,7 +233,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     // and none of them is new usage). Grouping the whole table by event_id would say
     // which in one query, but costs seconds per million rows; instead, step over
     // replay times one at a time, each a cheap scan plus a one-millisecond window.
-    // Replays are rare; past kMaxSteps of them the current time is returned: no event
+    // Replays are rare; past kMaxSteps of them the replay time reached is returned: no event
     // has its first ingestion in [from, it), so a window may start there safely.
     constexpr int kMaxSteps = 64;
     int64_t at = from_ingest_ms;
