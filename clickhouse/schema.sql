@@ -17,10 +17,22 @@ CREATE DATABASE IF NOT EXISTS rend;
 -- signed URL.
 --
 -- Idempotency: edges replay a batch when they did not see the first attempt's answer,
--- so the same event_id may be inserted more than once. ReplacingMergeTree collapses
--- rows with the same sort key (a replay has the same asset_id, ts and event_id) but
--- only when parts merge, which happens at an unspecified later time. Queries therefore
--- deduplicate by event_id themselves; the engine just keeps the table from growing.
+-- so the same event_id may be inserted more than once. Queries deduplicate by
+-- event_id themselves, whatever the merge state.
+--
+-- ingested_at_ms: when this table first stored the event (the inserting process's
+-- clock, set by every insert). Billing windows range over the FIRST ingestion of each
+-- event_id (min over its rows; docs/billing-usage.md). It is the last sort-key column
+-- on purpose: ReplacingMergeTree collapses rows with equal sort keys on merge and
+-- keeps the LAST inserted one, which would replace the first ingestion by a replay's
+-- and bill the event again in a later window. With the ingest time in the key, only
+-- rows stored in the same insert collapse, and a replay's row survives beside the
+-- first (replays are rare, so the table grows little). Rows stored before the column
+-- existed read it as their ts_ms (the DEFAULT).
+--
+-- Tables created before ingested_at_ms get it from ensure_schema() in code
+-- (src/store/clickhouse/analytics_store.cpp): 18.16 has no ADD COLUMN IF NOT EXISTS
+-- and refuses to add a column with a default to the sort key in one step.
 CREATE TABLE IF NOT EXISTS rend.playback_events
 (
     event_id      String,
@@ -41,8 +53,9 @@ CREATE TABLE IF NOT EXISTS rend.playback_events
     cache         String,
     ttfb_ms       Int64,
     duration_ms   Int64,
-    media_seconds Float64
+    media_seconds Float64,
+    ingested_at_ms Int64 DEFAULT ts_ms
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(ts)
-ORDER BY (asset_id, ts, event_id);
+ORDER BY (asset_id, ts, event_id, ingested_at_ms);

@@ -9,6 +9,13 @@
 // called again with events already stored (an edge replaying its spool after a
 // timeout whose first attempt did land); summaries count each event_id once.
 //
+// Two clocks: ts_ms is when the edge served the response (summaries and dashboards
+// range over it); the ingest time is when this store FIRST stored the event_id, read
+// from the store's own clock. Billing windows range over the first ingest time, so
+// telemetry an edge spooled and replays hours later lands in a later window instead
+// of one already billed, and a replay of an event already stored changes nothing
+// (docs/billing-usage.md).
+//
 // Privacy: events never carry an IP address, cookie, token or signed URL.
 //
 // Thread-safety: all methods may be called concurrently.
@@ -56,6 +63,13 @@ struct UsageSummary {
   std::vector<TierMinutes> delivered_minutes;  // 200/206 segments with bytes > 0; sorted by tier name
 };
 
+// Billable delivery of one asset over a window of first-ingest time.
+struct AssetDelivery {
+  std::string asset_id;
+  double media_seconds = 0;  // sum of the events' media_seconds (already in proportion to bytes sent); unrounded
+  int64_t events = 0;        // distinct event ids counted
+};
+
 class AnalyticsStore {
  public:
   virtual ~AnalyticsStore() = default;
@@ -68,6 +82,19 @@ class AnalyticsStore {
   virtual std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) = 0;
   // One row per edge with events in [from_ms, to_ms), sorted by edge id.
   virtual std::vector<UsageSummary> edge_summaries(int64_t from_ms, int64_t to_ms) = 0;
+
+  // Delivered media per asset, sorted by asset id, over the segment events served with
+  // status 200/206 and bytes > 0 whose FIRST ingestion is in [from_ingest_ms,
+  // to_ingest_ms). Each event_id counts once, in the window of its first ingestion
+  // only: a later replay of it counts nowhere. Assets with nothing billable are absent.
+  virtual std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) = 0;
+  // The earliest first-ingest time at or after `from_ingest_ms` of an event that
+  // delivered_seconds() would count; nullopt when there is none. Lets billing start its
+  // first window at the first usage rather than at time 0, and skip idle stretches.
+  // Always safe as a window start: no billable event has its first ingestion in
+  // [from_ingest_ms, result). (ClickHouse may return an earlier replay's time instead
+  // when dozens of distinct replay times precede the answer; still safe.)
+  virtual std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) = 0;
 };
 
 }  // namespace rend::store

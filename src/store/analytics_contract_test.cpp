@@ -3,21 +3,35 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <future>
 #include <map>
 
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "store/analytics.h"
 #include "store/clickhouse/analytics_store.h"
 #include "store/clickhouse/client.h"
+#include "store/clickhouse/schema.h"
 #include "store/sqlite/analytics_store.h"
+#include "store/sqlite/db.h"
 #include "store/test_util.h"
 
 namespace rend::store {
 namespace {
 
+constexpr int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, whole second
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kMinute = 60'000;
+
+// The columns of playback_events as every schema so far has them, in insert order.
+constexpr const char* kLegacyColumns =
+    "event_id, batch_id, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, status, bytes, cache, "
+    "ttfb_ms, duration_ms, media_seconds";
+
 // One backend under test. open() returns a fresh, empty store (nullptr = skip);
 // reopen() another handle on the same data, as a second process would have.
+// Every handle stamps ingest times from the fixture's clock, which tests move.
 class AnalyticsFixture {
  public:
   virtual ~AnalyticsFixture() = default;
@@ -25,6 +39,14 @@ class AnalyticsFixture {
   // Makes the backend fold duplicate rows now, the way it may at any later time on
   // its own (ClickHouse merges parts); a no-op where duplicates are never stored.
   virtual void compact() {}
+  // The first ingest time the backend holds for `event_id`, read from its tables
+  // directly (not through the store), so a test sees what is on disk.
+  virtual std::optional<int64_t> stored_ingest_ms(const std::string& event_id) = 0;
+  // Stores `events` as a deployment from before ingest times existed did: its schema
+  // and its insert, no ingest time anywhere. The next open()+ensure_schema() migrates.
+  virtual void store_legacy(const std::vector<PlaybackEvent>& events) = 0;
+
+  std::shared_ptr<core::ManualClock> clock = std::make_shared<core::ManualClock>(kT0);
 };
 
 struct AnalyticsBackend {
@@ -38,11 +60,43 @@ struct AnalyticsBackend {
 
 class SqliteFixture : public AnalyticsFixture {
  public:
-  std::unique_ptr<AnalyticsStore> open() override {
-    return open_sqlite_analytics_store((dir_.path() / "rend.db").string());
+  std::unique_ptr<AnalyticsStore> open() override { return open_sqlite_analytics_store(path(), clock); }
+
+  std::optional<int64_t> stored_ingest_ms(const std::string& event_id) override {
+    sqlite::Db db(path());
+    sqlite::Stmt s(db, "SELECT ingested_at_ms FROM playback_events WHERE event_id = ?1");
+    s.bind(1, event_id);
+    if (!s.step()) return std::nullopt;
+    return s.int64(0);
+  }
+
+  void store_legacy(const std::vector<PlaybackEvent>& events) override {
+    // Every migration, then playback_events put back to its 0002 shape and the
+    // ingest-time migration forgotten, so the next ensure_schema() runs it on these rows.
+    open()->ensure_schema();
+    sqlite::Db db(path());
+    db.exec(
+        "DROP TABLE playback_events;"
+        "CREATE TABLE playback_events (event_id TEXT PRIMARY KEY, batch_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, "
+        "edge_id TEXT NOT NULL, region TEXT NOT NULL, asset_id TEXT NOT NULL, artifact TEXT NOT NULL, kind TEXT NOT "
+        "NULL, tier TEXT NOT NULL, session_id TEXT NOT NULL, status INTEGER NOT NULL, bytes INTEGER NOT NULL, cache "
+        "TEXT NOT NULL, ttfb_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, media_seconds REAL NOT NULL);"
+        "CREATE INDEX playback_events_asset_ts ON playback_events (asset_id, ts_ms);"
+        "CREATE INDEX playback_events_ts ON playback_events (ts_ms);"
+        "DELETE FROM schema_migrations WHERE version = 7;");
+    for (const auto& e : events) {
+      sqlite::Stmt s(db, std::string("INSERT OR IGNORE INTO playback_events (") + kLegacyColumns +
+                             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
+      s.bind(1, e.event_id).bind(2, e.batch_id).bind(3, e.ts_ms).bind(4, e.edge_id).bind(5, e.region);
+      s.bind(6, e.asset_id).bind(7, e.artifact).bind(8, e.kind).bind(9, e.tier).bind(10, e.session_id);
+      s.bind(11, e.status).bind(12, e.bytes).bind(13, e.cache).bind(14, e.ttfb_ms).bind(15, e.duration_ms);
+      s.bind(16, e.media_seconds);
+      s.run();
+    }
   }
 
  private:
+  std::string path() const { return (dir_.path() / "rend.db").string(); }
   testing::TempDir dir_;
 };
 
@@ -65,10 +119,45 @@ class ClickHouseFixture : public AnalyticsFixture {
   std::unique_ptr<AnalyticsStore> open() override {
     if (config_.url.empty()) return nullptr;
     created_ = true;
-    return open_clickhouse_analytics_store(config_);
+    return open_clickhouse_analytics_store(config_, clock);
   }
   void compact() override {
     clickhouse::Client(config_).query("OPTIMIZE TABLE " + config_.database + ".playback_events FINAL");
+  }
+
+  std::optional<int64_t> stored_ingest_ms(const std::string& event_id) override {
+    auto rows = clickhouse::parse_tsv(clickhouse::Client(config_).query(
+        "SELECT count(), min(ingested_at_ms) FROM " + config_.database +
+        ".playback_events WHERE event_id = " + clickhouse::quote(event_id) + " FORMAT TabSeparated"));
+    if (rows.size() != 1 || rows[0].size() != 2 || rows[0][0] == "0") return std::nullopt;
+    return std::stoll(rows[0][1]);
+  }
+
+  void store_legacy(const std::vector<PlaybackEvent>& events) override {
+    // The table exactly as clickhouse/schema.sql created it before ingest times.
+    clickhouse::Client c(config_);
+    created_ = true;
+    const std::string t = config_.database + ".playback_events";
+    c.query("CREATE DATABASE IF NOT EXISTS " + config_.database);
+    c.query("CREATE TABLE " + t +
+            " (event_id String, batch_id String, ts DateTime, ts_ms Int64, edge_id String, region String, asset_id "
+            "String, artifact String, kind String, tier String, session_id String, status Int32, bytes Int64, cache "
+            "String, ttfb_ms Int64, duration_ms Int64, media_seconds Float64) ENGINE = ReplacingMergeTree() "
+            "PARTITION BY toYYYYMM(ts) ORDER BY (asset_id, ts, event_id)");
+    std::string values;
+    for (const auto& e : events) {
+      auto q = [](const std::string& v) { return clickhouse::quote(v); };
+      values += (values.empty() ? "(" : ",(") + q(e.event_id) + "," + q(e.batch_id) + ",toDateTime(" +
+                std::to_string(e.ts_ms / 1000) + ")," + std::to_string(e.ts_ms) + "," + q(e.edge_id) + "," +
+                q(e.region) + "," + q(e.asset_id) + "," + q(e.artifact) + "," + q(e.kind) + "," + q(e.tier) + "," +
+                q(e.session_id) + "," + std::to_string(e.status) + "," + std::to_string(e.bytes) + "," + q(e.cache) +
+                "," + std::to_string(e.ttfb_ms) + "," + std::to_string(e.duration_ms) + "," +
+                std::to_string(e.media_seconds) + ")";
+    }
+    c.query("INSERT INTO " + t +
+            " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, "
+            "session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds) VALUES " +
+            values);
   }
 
  private:
@@ -80,9 +169,6 @@ const AnalyticsBackend kBackends[] = {
     {"sqlite", [] { return std::make_unique<SqliteFixture>(); }, 1e-9},
     {"clickhouse", [] { return std::make_unique<ClickHouseFixture>(); }, 2.0},
 };
-
-constexpr int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, whole second
-constexpr int64_t kHour = 3'600'000;
 
 class AnalyticsContract : public ::testing::TestWithParam<AnalyticsBackend> {
  protected:
@@ -389,6 +475,190 @@ TEST_P(AnalyticsContract, StringsRoundTripThroughTheBackend) {
   EXPECT_EQ(edges[0].delivered_minutes.at(0).tier, "1080p");
   store_->insert({});  // an empty batch is a no-op, not an error
   EXPECT_EQ(store_->edge_summaries(kT0, kT0 + 1).size(), 1u);
+}
+
+// The seconds delivered to `asset` in the window, or -1 when the asset is absent.
+double seconds_of(const std::vector<AssetDelivery>& rows, const std::string& asset, int64_t* events = nullptr) {
+  for (const auto& r : rows)
+    if (r.asset_id == asset) {
+      if (events) *events = r.events;
+      return r.media_seconds;
+    }
+  return -1;
+}
+
+// Billing windows range over the time the store FIRST stored an event (its ingest
+// time, from the store's clock), not the edge's ts_ms: a replay of an event already
+// stored, even after the backend merged its rows, keeps the first time.
+TEST_P(AnalyticsContract, IngestTimeIsTheFirstStoreNotAReplay) {
+  auto served = event("ast_i", kT0 - 3 * kHour);  // spooled for hours at the edge
+  fixture_->clock->set_ms(kT0 + 5);
+  store_->insert({served});
+  fixture_->clock->set_ms(kT0 + 10 * kMinute);
+  auto later = event("ast_i", kT0);
+  store_->insert({served, later, served});
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
+  EXPECT_EQ(fixture_->stored_ingest_ms(later.event_id), kT0 + 10 * kMinute);
+  fixture_->compact();
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5) << "a merge must keep the first ingestion";
+  fixture_->clock->set_ms(kT0 + 20 * kMinute);
+  store_->insert({served});  // replayed once more after the merge
+  fixture_->compact();
+  EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
+  EXPECT_EQ(store_->asset_summary("ast_i", kT0 - 4 * kHour, kT0 + kHour)->requests, 2);
+}
+
+// Rows stored before ingest times existed take their event time as ingest time, and
+// the migration is idempotent (every start runs ensure_schema()).
+TEST_P(AnalyticsContract, RowsStoredBeforeIngestTimesTakeTheirEventTime) {
+  auto fx = GetParam().make();
+  auto a = event("ast_old", kT0 - kHour);
+  auto b = event("ast_old", kT0 - kHour + 1500);
+  fx->store_legacy({a, b});
+  fx->clock->set_ms(kT0);
+  // Two processes starting together both migrate; both must succeed.
+  auto store = fx->open();
+  auto other = fx->open();
+  auto racing = std::async(std::launch::async, [&] { other->ensure_schema(); });
+  store->ensure_schema();
+  racing.get();
+  store->ensure_schema();
+  EXPECT_EQ(fx->stored_ingest_ms(a.event_id), a.ts_ms);
+  EXPECT_EQ(fx->stored_ingest_ms(b.event_id), b.ts_ms);
+  store->insert({a});  // a replay of an old row: the old time stays the first
+  fx->compact();
+  EXPECT_EQ(fx->stored_ingest_ms(a.event_id), a.ts_ms);
+  auto again = fx->open();
+  again->ensure_schema();
+  EXPECT_EQ(again->asset_summary("ast_old", kT0 - 2 * kHour, kT0)->requests, 2);
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(again->delivered_seconds(kT0 - kHour, kT0 - kHour + 1000), "ast_old", &n), 4.0, 1e-12);
+  EXPECT_EQ(n, 1) << "billed by the event time standing in for its ingest time";
+  EXPECT_TRUE(again->delivered_seconds(kT0, kT0 + kHour).empty()) << "the replay is no new usage";
+}
+
+// --- Billable delivery by first-ingest window (delivered_seconds) ---------------
+
+TEST_P(AnalyticsContract, DeliveredSecondsSumBillableSegmentsPerAssetExactly) {
+  std::vector<PlaybackEvent> batch;
+  auto seg = [&](const std::string& asset, int status, int64_t bytes, double seconds,
+                 const std::string& kind = "segment") {
+    auto e = event(asset, kT0 - kHour, kind);
+    e.status = status;
+    e.bytes = bytes;
+    e.media_seconds = seconds;
+    batch.push_back(e);
+  };
+  seg("ast_b", 200, 1000, 4.0);
+  seg("ast_b", 206, 300, 1.0 / 3);  // a range: the edge already scaled the seconds to the bytes sent
+  seg("ast_b", 200, 1000, 0.125);
+  seg("ast_a", 206, 10, 2.0 / 3);
+  // Nothing below delivered media.
+  seg("ast_a", 200, 0, 4.0);    // a HEAD
+  seg("ast_a", 206, 0, 4.0);    // a range aborted before any byte
+  seg("ast_a", 304, 0, 4.0);    // not modified
+  seg("ast_a", 403, 120, 4.0);  // refused
+  seg("ast_a", 404, 60, 4.0);
+  seg("ast_a", 500, 60, 4.0);
+  seg("ast_a", 200, 1000, 4.0, "playlist");
+  seg("ast_c", 401, 100, 4.0);  // an asset with nothing billable is absent
+  fixture_->clock->set_ms(kT0);
+  store_->insert(batch);
+
+  auto rows = store_->delivered_seconds(kT0, kT0 + kMinute);
+  ASSERT_EQ(rows.size(), 2u) << "ast_c delivered nothing";
+  EXPECT_EQ(rows[0].asset_id, "ast_a") << "sorted by asset id";
+  EXPECT_EQ(rows[1].asset_id, "ast_b");
+  EXPECT_NEAR(rows[0].media_seconds, 2.0 / 3, 1e-12) << "fractional seconds are not rounded";
+  EXPECT_EQ(rows[0].events, 1);
+  EXPECT_NEAR(rows[1].media_seconds, 4.0 + 1.0 / 3 + 0.125, 1e-12);
+  EXPECT_EQ(rows[1].events, 3);
+  EXPECT_TRUE(store_->delivered_seconds(kT0 - kHour, kT0).empty()) << "windows are ingest time, not event time";
+}
+
+TEST_P(AnalyticsContract, DeliveredSecondsCountAReplayOnceInItsFirstWindow) {
+  std::vector<PlaybackEvent> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(event("ast_d", kT0 + i));
+  fixture_->clock->set_ms(kT0 + 30'000);
+  store_->insert(batch);
+  // The edge never saw the answer and replays the batch (plus a duplicate inside it)
+  // in the next window; then once more after the backend merged its rows.
+  fixture_->clock->set_ms(kT0 + 90'000);
+  auto replay = batch;
+  replay.push_back(batch[0]);
+  store_->insert(replay);
+  auto check = [&](const char* when) {
+    int64_t n = 0;
+    EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_d", &n), 5 * 4.0, 1e-12) << when;
+    EXPECT_EQ(n, 5) << when;
+    EXPECT_TRUE(store_->delivered_seconds(kT0 + kMinute, kT0 + 10 * kMinute).empty()) << when;
+    EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0 - kHour, kT0 + kHour), "ast_d"), 5 * 4.0, 1e-12) << when;
+  };
+  check("after the replay");
+  fixture_->compact();
+  fixture_->clock->set_ms(kT0 + 150'000);
+  store_->insert(batch);
+  check("after a merge and another replay");
+  fixture_->compact();
+  check("after a second merge");
+}
+
+TEST_P(AnalyticsContract, LateSpooledEventsFallInTheWindowTheyWereIngestedIn) {
+  fixture_->clock->set_ms(kT0 + 10'000);
+  store_->insert({event("ast_l", kT0 + 9'000)});
+  // Window [kT0, kT0 + 1 min) is billed. An edge then replays a spool served 3 h ago.
+  ASSERT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_l"), 4.0, 1e-12);
+  fixture_->clock->set_ms(kT0 + 90'000);
+  auto late = event("ast_l", kT0 - 3 * kHour);
+  late.media_seconds = 1.5;
+  store_->insert({late});
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_l"), 4.0, 1e-12)
+      << "a billed window never changes";
+  EXPECT_TRUE(store_->delivered_seconds(kT0 - 4 * kHour, kT0).empty()) << "nor does the window its ts_ms is in";
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0 + kMinute, kT0 + 2 * kMinute), "ast_l", &n), 1.5, 1e-12)
+      << "billed once, late";
+  EXPECT_EQ(n, 1);
+}
+
+TEST_P(AnalyticsContract, DeliveredSecondsWindowsAreHalfOpenToTheMillisecond) {
+  for (int64_t at : {kT0 - 1, kT0, kT0 + 999, kT0 + 1000, kT0 + 1001}) {
+    fixture_->clock->set_ms(at);
+    store_->insert({event("ast_h", kT0)});
+  }
+  int64_t n = 0;
+  EXPECT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + 1000), "ast_h", &n), 2 * 4.0, 1e-12);
+  EXPECT_EQ(n, 2) << "from is inclusive, to exclusive";
+  EXPECT_EQ(seconds_of(store_->delivered_seconds(kT0 + 1000, kT0 + 1001), "ast_h", &n), 4.0);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(seconds_of(store_->delivered_seconds(kT0 - 1, kT0 + 1002), "ast_h", &n), 5 * 4.0);
+  EXPECT_TRUE(store_->delivered_seconds(kT0, kT0).empty()) << "an empty window";
+  EXPECT_TRUE(store_->delivered_seconds(kT0 + 1002, kT0 + kHour).empty());
+}
+
+TEST_P(AnalyticsContract, EarliestUnbilledIngestIsTheFirstBillableFirstIngestion) {
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing stored";
+  auto refused = event("ast_e", kT0);
+  refused.status = 403;
+  fixture_->clock->set_ms(kT0 + 5);
+  store_->insert({refused, event("ast_e", kT0, "playlist")});
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing billable";
+
+  auto served = event("ast_e", kT0 - kHour);  // served long before it was ingested
+  fixture_->clock->set_ms(kT0 + 10);
+  store_->insert({served});
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 10), kT0 + 10) << "inclusive";
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
+
+  fixture_->clock->set_ms(kT0 + 500);
+  store_->insert({served});  // a replay is no new usage
+  fixture_->compact();
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
+  EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
+  fixture_->clock->set_ms(kT0 + 700);
+  store_->insert({event("ast_f", kT0 + 600)});
+  EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 11), kT0 + 700);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, AnalyticsContract, ::testing::ValuesIn(kBackends), testing::ParamName());

@@ -32,6 +32,8 @@ class FakeStore : public store::AnalyticsStore {
   }
   std::optional<store::UsageSummary> asset_summary(const std::string&, int64_t, int64_t) override { return {}; }
   std::vector<store::UsageSummary> edge_summaries(int64_t, int64_t) override { return {}; }
+  std::vector<store::AssetDelivery> delivered_seconds(int64_t, int64_t) override { return {}; }
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t) override { return {}; }
 
   void set_fail(bool f) {
     std::lock_guard lock(mu_);

@@ -76,8 +76,11 @@ void expect_columns(const std::vector<std::string>& row, size_t n) {
 
 class ClickHouseAnalyticsStore final : public AnalyticsStore {
  public:
-  explicit ClickHouseAnalyticsStore(const ClickHouseConfig& config)
-      : client_(config), database_(config.database), table_(config.database + ".playback_events") {
+  ClickHouseAnalyticsStore(const ClickHouseConfig& config, std::shared_ptr<const core::Clock> clock)
+      : client_(config),
+        clock_(clock ? std::move(clock) : std::make_shared<core::SystemClock>()),
+        database_(config.database),
+        table_(config.database + ".playback_events") {
     if (!valid_identifier(database_))
       throw std::invalid_argument("clickhouse: database name must match [A-Za-z_][A-Za-z0-9_]*");
   }
@@ -88,6 +91,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     // processes starting together both succeed.
     auto statements = schema_statements(embedded_schema_sql(), database_);
     for (const auto& stmt : statements) client_.query(stmt);
+    add_ingested_at();
     core::log::info("clickhouse_schema_ensured",
                     {{"database", database_}, {"statements", int64_t(statements.size())}});
   }
@@ -102,6 +106,9 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
   void insert(const std::vector<PlaybackEvent>& events) override {
     if (events.empty()) return;
+    // The batch's ingest time. A replayed event_id gets a later one on its new row;
+    // every query takes the minimum per event_id, so the first ingestion stands.
+    const int64_t ingested_at_ms = clock_->now_unix_ms();
     // One POST per batch: ClickHouse wants few large inserts (each one is a part on
     // disk), and the batch then lands or fails as a whole for the edge to retry.
     // The column list fixes the RowBinary field order; the types must match schema.sql.
@@ -126,10 +133,11 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       put_fixed(body, int64_t(e.duration_ms));
       // A NaN or infinite media duration is bogus; it counts as none.
       put_fixed(body, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
+      put_fixed(body, int64_t(ingested_at_ms));
     }
     client_.insert("INSERT INTO " + table_ +
                        " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, "
-                       "status, bytes, cache, ttfb_ms, duration_ms, media_seconds) FORMAT RowBinary",
+                       "status, bytes, cache, ttfb_ms, duration_ms, media_seconds, ingested_at_ms) FORMAT RowBinary",
                    body);
   }
 
@@ -182,7 +190,106 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     return out;
   }
 
+  std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) override {
+    std::vector<AssetDelivery> out;
+    if (from_ingest_ms >= to_ingest_ms) return out;
+    const std::string window = std::string(kIngest) + " >= " + std::to_string(from_ingest_ms) + " AND " +
+                               std::string(kIngest) + " < " + std::to_string(to_ingest_ms) + " AND " +
+                               std::string(kBillable);
+    // First the event times of the rows stored in the window: a quiet window ends
+    // here, and the next query reads only that range of event time. Every row of an
+    // event_id carries the same ts_ms (a replay is the same event), so the range holds
+    // all rows of every event in the window, and ts (the partition and second sort-key
+    // column) lets ClickHouse skip the rest of the table.
+    auto stats = parse_tsv(client_.query("SELECT count(), min(ts_ms), max(ts_ms) FROM " + table_ + " WHERE " + window +
+                                         " FORMAT TabSeparated"));
+    if (stats.size() != 1) throw StoreError("clickhouse: delivered seconds returned no row");
+    expect_columns(stats[0], 3);
+    if (to_int(stats[0][0]) == 0) return out;
+    const int64_t ts_lo = to_int(stats[0][1]), ts_hi = to_int(stats[0][2]);
+    // The first ingestion is the minimum over ALL of an event's rows, never just over
+    // the window's: a replay's row lies in a later window than the event's first.
+    // Rows at or after `to` cannot bring a minimum below `to`, so they are skipped;
+    // HAVING keeps the events whose first ingestion is at or after `from`.
+    const std::string sql = "SELECT a, sum(ms), count() FROM (SELECT event_id, min(" + std::string(kIngest) +
+                            ") AS fi, any(asset_id) AS a, any(media_seconds) AS ms FROM " + table_ +
+                            " WHERE ts_ms >= " + std::to_string(ts_lo) + " AND ts_ms <= " + std::to_string(ts_hi) +
+                            " AND ts >= toDateTime(" + std::to_string(to_datetime(ts_lo)) + ") AND ts <= toDateTime(" +
+                            std::to_string(to_datetime(ts_hi)) + ") AND event_id IN (SELECT event_id FROM " + table_ +
+                            " WHERE " + window + ") AND " + std::string(kBillable) + " AND " + std::string(kIngest) +
+                            " < " + std::to_string(to_ingest_ms) +
+                            " GROUP BY event_id HAVING fi >= " + std::to_string(from_ingest_ms) +
+                            ") GROUP BY a ORDER BY a FORMAT TabSeparated";
+    for (auto& row : parse_tsv(client_.query(sql))) {
+      expect_columns(row, 3);
+      out.push_back({std::move(row[0]), to_double(row[1]), to_int(row[2])});
+    }
+    return out;
+  }
+
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) override {
+    // The earliest billable row at or after `from` is either the answer or a replay
+    // of an event first ingested before `from` (then every row at that time is one,
+    // and none of them is new usage). Grouping the whole table by event_id would say
+    // which in one query, but costs seconds per million rows; instead, step over
+    // replay times one at a time, each a cheap scan plus a one-millisecond window.
+    // Replays are rare; past kMaxSteps of them the replay time reached is returned: no event
+    // has its first ingestion in [from, it), so a window may start there safely.
+    constexpr int kMaxSteps = 64;
+    int64_t at = from_ingest_ms;
+    for (int step = 0;; ++step) {
+      auto rows = parse_tsv(client_.query("SELECT count(), min(" + std::string(kIngest) + ") FROM " + table_ +
+                                          " WHERE " + std::string(kIngest) + " >= " + std::to_string(at) + " AND " +
+                                          std::string(kBillable) + " FORMAT TabSeparated"));
+      if (rows.size() != 1) throw StoreError("clickhouse: earliest ingest returned no row");
+      expect_columns(rows[0], 2);
+      // min() of no rows is 0 on 18.16, not NULL: the count tells them apart.
+      if (to_int(rows[0][0]) == 0) return std::nullopt;
+      const int64_t first = to_int(rows[0][1]);
+      if (step == kMaxSteps || !delivered_seconds(first, first + 1).empty()) return first;
+      at = first + 1;
+    }
+  }
+
  private:
+  // Brings a table created before ingest times to schema.sql's shape, in steps that
+  // each check the current state first, so a crash between them or two processes
+  // starting together converge (the loser's ALTER fails; the re-check sees it done).
+  // 18.16 refuses a new sort-key column with a default, hence add, then set the default.
+  void add_ingested_at() {
+    auto column = [&]() -> std::optional<std::string> {
+      auto rows =
+          parse_tsv(client_.query("SELECT default_expression FROM system.columns WHERE database = " + quote(database_) +
+                                  " AND table = 'playback_events' AND name = 'ingested_at_ms' "
+                                  "FORMAT TabSeparated"));
+      if (rows.empty()) return std::nullopt;
+      expect_columns(rows[0], 1);
+      return rows[0][0];
+    };
+    auto alter = [&](const std::string& sql, auto done) {
+      try {
+        client_.query(sql);
+      } catch (const StoreError&) {
+        if (!done()) throw;
+      }
+    };
+    auto current = column();
+    if (!current) {
+      // Until the default is set below, old rows read 0; queries treat 0 as ts_ms.
+      alter("ALTER TABLE " + table_ +
+                " ADD COLUMN ingested_at_ms Int64, MODIFY ORDER BY (asset_id, ts, event_id, ingested_at_ms)",
+            [&] { return column().has_value(); });
+      current = column();
+      core::log::info("clickhouse_column_added", {{"table", table_}, {"column", "ingested_at_ms"}});
+    }
+    if (current && current->empty()) {
+      alter("ALTER TABLE " + table_ + " MODIFY COLUMN ingested_at_ms Int64 DEFAULT ts_ms", [&] {
+        auto c = column();
+        return c && !c->empty();
+      });
+    }
+  }
+
   // The aggregate columns shared by asset and edge summaries, over deduplicated rows.
   // Views: a session that was served at least one segment's bytes (200/206, b > 0)
   // actually played; one that only loaded playlists, or was refused, answered a HEAD
@@ -196,6 +303,8 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       "countIf(c = 'MISS'), quantile(0.5)(tt), quantile(0.95)(tt)";
   // Only delivered media counts: 200 and 206 (range) segment responses that sent bytes.
   static constexpr std::string_view kDelivered = "k = 'segment' AND st IN (200, 206) AND b > 0";
+  // The same over the table's own columns.
+  static constexpr std::string_view kBillable = "kind = 'segment' AND status IN (200, 206) AND bytes > 0";
   static constexpr std::string_view kMinutes = "sum(ms) / 60";
 
   static void read_totals(const std::vector<std::string>& row, size_t at, UsageSummary& u) {
@@ -207,6 +316,11 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     u.ttfb_p50_ms = to_double(row[at + 5]);
     u.ttfb_p95_ms = to_double(row[at + 6]);
   }
+
+  // An event row's ingest time. 0 only for a row written before the column existed
+  // and merged while ensure_schema() had added the column but not yet its default;
+  // such a row, like every older one, takes its event time.
+  static constexpr std::string_view kIngest = "if(ingested_at_ms = 0, ts_ms, ingested_at_ms)";
 
   // One row per event_id among the events matching `filter` in [from_ms, to_ms).
   //
@@ -230,6 +344,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
   }
 
   Client client_;
+  std::shared_ptr<const core::Clock> clock_;
   std::string database_;
   std::string table_;
 };
@@ -240,12 +355,13 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
 namespace rend::store {
 
-std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config) {
+std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config,
+                                                                std::shared_ptr<const core::Clock> clock) {
   // libcurl's global init is not thread-safe in every build; do it once here in case
   // the process (a tool, a test) did not call it from main.
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return std::make_unique<clickhouse::ClickHouseAnalyticsStore>(config);
+  return std::make_unique<clickhouse::ClickHouseAnalyticsStore>(config, std::move(clock));
 }
 
 }  // namespace rend::store

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "store/analytics.h"
 
 namespace rend::store {
@@ -21,6 +22,10 @@ struct ClickHouseConfig {
 
 // Throws std::invalid_argument for a malformed URL (or one carrying credentials) or
 // database name. Does not connect: call ensure_schema() at startup.
-std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config);
+// `clock` stamps each insert's ingested_at_ms (nullptr: the system clock). With several
+// API processes their clocks must agree to well within the billing sync lag
+// (docs/billing-usage.md).
+std::unique_ptr<AnalyticsStore> open_clickhouse_analytics_store(ClickHouseConfig config,
+                                                                std::shared_ptr<const core::Clock> clock = nullptr);
 
 }  // namespace rend::store

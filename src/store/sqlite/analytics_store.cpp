@@ -36,9 +36,16 @@ class ReadTx {
 constexpr std::string_view kAssetWhere = "asset_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
 constexpr std::string_view kEdgeWhere = "edge_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
 
+// Delivered media: segment responses with status 200/206 that sent bytes. Refusals,
+// HEADs, 304s, errors and playlists carry no media time.
+constexpr std::string_view kBillable = "kind = 'segment' AND status IN (200, 206) AND bytes > 0";
+
 class SqliteAnalyticsStore final : public AnalyticsStore {
  public:
-  explicit SqliteAnalyticsStore(std::string path) : path_(std::move(path)), db_(std::make_unique<Db>(path_)) {}
+  SqliteAnalyticsStore(std::string path, std::shared_ptr<const core::Clock> clock)
+      : path_(std::move(path)),
+        clock_(clock ? std::move(clock) : std::make_shared<core::SystemClock>()),
+        db_(std::make_unique<Db>(path_)) {}
 
   void ensure_schema() override {
     // The analytics table is migration 0002 of the same database, so the one runner
@@ -68,13 +75,16 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
     // Multi-row INSERTs: one prepare per chunk instead of per row (Stmt has no reset,
     // and a statement stepped to completion cannot be re-bound without one). The
     // chunk keeps the parameter count under SQLite's historical 999 limit.
-    constexpr size_t kColumns = 16;
+    // Every event of the batch gets the same ingest time: the batch is stored as one
+    // transaction, at one moment. A replayed event_id is ignored, keeping its first.
+    const int64_t ingested_at_ms = clock_->now_unix_ms();
+    constexpr size_t kColumns = 17;
     constexpr size_t kRowsPerStatement = 999 / kColumns;
     for (size_t first = 0; first < events.size(); first += kRowsPerStatement) {
       size_t n = std::min(kRowsPerStatement, events.size() - first);
       std::string sql =
           "INSERT OR IGNORE INTO playback_events (event_id, batch_id, ts_ms, edge_id, region, asset_id, artifact, "
-          "kind, tier, session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds) VALUES ";
+          "kind, tier, session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds, ingested_at_ms) VALUES ";
       for (size_t r = 0; r < n; ++r) {
         sql += r ? ",(" : "(";
         for (size_t c = 0; c < kColumns; ++c) sql += (c ? ",?" : "?") + std::to_string(r * kColumns + c + 1);
@@ -100,7 +110,8 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
             .bind(p + 14, e.ttfb_ms)
             .bind(p + 15, e.duration_ms)
             // NaN would be stored as NULL and break NOT NULL; a bogus duration counts as none.
-            .bind(p + 16, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
+            .bind(p + 16, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0)
+            .bind(p + 17, ingested_at_ms);
       }
       s.run();
     }
@@ -136,6 +147,29 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
       out.push_back(std::move(s));
     }
     return out;
+  }
+
+  // The stored row of an event_id is its first ingestion (INSERT OR IGNORE), so the
+  // window is a plain range over ingested_at_ms and each event is one row.
+  std::vector<AssetDelivery> delivered_seconds(int64_t from_ingest_ms, int64_t to_ingest_ms) override {
+    std::lock_guard lock(mu_);
+    Stmt s(*db_,
+           "SELECT asset_id, sum(media_seconds), count(*) FROM playback_events WHERE ingested_at_ms >= ?1 AND "
+           "ingested_at_ms < ?2 AND " +
+               std::string(kBillable) + " GROUP BY asset_id ORDER BY asset_id");
+    s.bind(1, from_ingest_ms).bind(2, to_ingest_ms);
+    std::vector<AssetDelivery> out;
+    while (s.step()) out.push_back({s.text(0), s.real(1), s.int64(2)});
+    return out;
+  }
+
+  std::optional<int64_t> earliest_unbilled_ingest_ms(int64_t from_ingest_ms) override {
+    std::lock_guard lock(mu_);
+    Stmt s(*db_,
+           "SELECT min(ingested_at_ms) FROM playback_events WHERE ingested_at_ms >= ?1 AND " + std::string(kBillable));
+    s.bind(1, from_ingest_ms);
+    if (!s.step()) return std::nullopt;
+    return s.opt_int64(0);
   }
 
  private:
@@ -195,6 +229,7 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
   }
 
   std::string path_;
+  std::shared_ptr<const core::Clock> clock_;
   std::mutex mu_;
   std::unique_ptr<Db> db_;
 };
@@ -205,8 +240,9 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
 
 namespace rend::store {
 
-std::unique_ptr<AnalyticsStore> open_sqlite_analytics_store(const std::string& sqlite_path) {
-  return std::make_unique<sqlite::SqliteAnalyticsStore>(sqlite_path);
+std::unique_ptr<AnalyticsStore> open_sqlite_analytics_store(const std::string& sqlite_path,
+                                                            std::shared_ptr<const core::Clock> clock) {
+  return std::make_unique<sqlite::SqliteAnalyticsStore>(sqlite_path, std::move(clock));
 }
 
 }  // namespace rend::store
