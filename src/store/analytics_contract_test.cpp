@@ -46,7 +46,7 @@ class AnalyticsFixture {
   // and its insert, no ingest time anywhere. The next open()+ensure_schema() migrates.
   virtual void store_legacy(const std::vector<PlaybackEvent>& events) = 0;
 
-  std::shared_ptr<core::ManualClock> clock = std::make_shared<core::ManualClock>(kT0);
+  std::shared_ptr<core::FakeClock> clock = std::make_shared<core::FakeClock>(kT0);
 };
 
 struct AnalyticsBackend {
@@ -492,16 +492,16 @@ double seconds_of(const std::vector<AssetDelivery>& rows, const std::string& ass
 // stored, even after the backend merged its rows, keeps the first time.
 TEST_P(AnalyticsContract, IngestTimeIsTheFirstStoreNotAReplay) {
   auto served = event("ast_i", kT0 - 3 * kHour);  // spooled for hours at the edge
-  fixture_->clock->set_ms(kT0 + 5);
+  fixture_->clock->set_unix_ms(kT0 + 5);
   store_->insert({served});
-  fixture_->clock->set_ms(kT0 + 10 * kMinute);
+  fixture_->clock->set_unix_ms(kT0 + 10 * kMinute);
   auto later = event("ast_i", kT0);
   store_->insert({served, later, served});
   EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
   EXPECT_EQ(fixture_->stored_ingest_ms(later.event_id), kT0 + 10 * kMinute);
   fixture_->compact();
   EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5) << "a merge must keep the first ingestion";
-  fixture_->clock->set_ms(kT0 + 20 * kMinute);
+  fixture_->clock->set_unix_ms(kT0 + 20 * kMinute);
   store_->insert({served});  // replayed once more after the merge
   fixture_->compact();
   EXPECT_EQ(fixture_->stored_ingest_ms(served.event_id), kT0 + 5);
@@ -515,7 +515,7 @@ TEST_P(AnalyticsContract, RowsStoredBeforeIngestTimesTakeTheirEventTime) {
   auto a = event("ast_old", kT0 - kHour);
   auto b = event("ast_old", kT0 - kHour + 1500);
   fx->store_legacy({a, b});
-  fx->clock->set_ms(kT0);
+  fx->clock->set_unix_ms(kT0);
   // Two processes starting together both migrate; both must succeed.
   auto store = fx->open();
   auto other = fx->open();
@@ -562,7 +562,7 @@ TEST_P(AnalyticsContract, DeliveredSecondsSumBillableSegmentsPerAssetExactly) {
   seg("ast_a", 500, 60, 4.0);
   seg("ast_a", 200, 1000, 4.0, "playlist");
   seg("ast_c", 401, 100, 4.0);  // an asset with nothing billable is absent
-  fixture_->clock->set_ms(kT0);
+  fixture_->clock->set_unix_ms(kT0);
   store_->insert(batch);
 
   auto rows = store_->delivered_seconds(kT0, kT0 + kMinute);
@@ -579,11 +579,11 @@ TEST_P(AnalyticsContract, DeliveredSecondsSumBillableSegmentsPerAssetExactly) {
 TEST_P(AnalyticsContract, DeliveredSecondsCountAReplayOnceInItsFirstWindow) {
   std::vector<PlaybackEvent> batch;
   for (int i = 0; i < 5; ++i) batch.push_back(event("ast_d", kT0 + i));
-  fixture_->clock->set_ms(kT0 + 30'000);
+  fixture_->clock->set_unix_ms(kT0 + 30'000);
   store_->insert(batch);
   // The edge never saw the answer and replays the batch (plus a duplicate inside it)
   // in the next window; then once more after the backend merged its rows.
-  fixture_->clock->set_ms(kT0 + 90'000);
+  fixture_->clock->set_unix_ms(kT0 + 90'000);
   auto replay = batch;
   replay.push_back(batch[0]);
   store_->insert(replay);
@@ -596,7 +596,7 @@ TEST_P(AnalyticsContract, DeliveredSecondsCountAReplayOnceInItsFirstWindow) {
   };
   check("after the replay");
   fixture_->compact();
-  fixture_->clock->set_ms(kT0 + 150'000);
+  fixture_->clock->set_unix_ms(kT0 + 150'000);
   store_->insert(batch);
   check("after a merge and another replay");
   fixture_->compact();
@@ -604,11 +604,11 @@ TEST_P(AnalyticsContract, DeliveredSecondsCountAReplayOnceInItsFirstWindow) {
 }
 
 TEST_P(AnalyticsContract, LateSpooledEventsFallInTheWindowTheyWereIngestedIn) {
-  fixture_->clock->set_ms(kT0 + 10'000);
+  fixture_->clock->set_unix_ms(kT0 + 10'000);
   store_->insert({event("ast_l", kT0 + 9'000)});
   // Window [kT0, kT0 + 1 min) is billed. An edge then replays a spool served 3 h ago.
   ASSERT_NEAR(seconds_of(store_->delivered_seconds(kT0, kT0 + kMinute), "ast_l"), 4.0, 1e-12);
-  fixture_->clock->set_ms(kT0 + 90'000);
+  fixture_->clock->set_unix_ms(kT0 + 90'000);
   auto late = event("ast_l", kT0 - 3 * kHour);
   late.media_seconds = 1.5;
   store_->insert({late});
@@ -623,7 +623,7 @@ TEST_P(AnalyticsContract, LateSpooledEventsFallInTheWindowTheyWereIngestedIn) {
 
 TEST_P(AnalyticsContract, DeliveredSecondsWindowsAreHalfOpenToTheMillisecond) {
   for (int64_t at : {kT0 - 1, kT0, kT0 + 999, kT0 + 1000, kT0 + 1001}) {
-    fixture_->clock->set_ms(at);
+    fixture_->clock->set_unix_ms(at);
     store_->insert({event("ast_h", kT0)});
   }
   int64_t n = 0;
@@ -640,23 +640,23 @@ TEST_P(AnalyticsContract, EarliestUnbilledIngestIsTheFirstBillableFirstIngestion
   EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing stored";
   auto refused = event("ast_e", kT0);
   refused.status = 403;
-  fixture_->clock->set_ms(kT0 + 5);
+  fixture_->clock->set_unix_ms(kT0 + 5);
   store_->insert({refused, event("ast_e", kT0, "playlist")});
   EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(0)) << "nothing billable";
 
   auto served = event("ast_e", kT0 - kHour);  // served long before it was ingested
-  fixture_->clock->set_ms(kT0 + 10);
+  fixture_->clock->set_unix_ms(kT0 + 10);
   store_->insert({served});
   EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
   EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 10), kT0 + 10) << "inclusive";
   EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
 
-  fixture_->clock->set_ms(kT0 + 500);
+  fixture_->clock->set_unix_ms(kT0 + 500);
   store_->insert({served});  // a replay is no new usage
   fixture_->compact();
   EXPECT_EQ(store_->earliest_unbilled_ingest_ms(0), kT0 + 10);
   EXPECT_FALSE(store_->earliest_unbilled_ingest_ms(kT0 + 11));
-  fixture_->clock->set_ms(kT0 + 700);
+  fixture_->clock->set_unix_ms(kT0 + 700);
   store_->insert({event("ast_f", kT0 + 600)});
   EXPECT_EQ(store_->earliest_unbilled_ingest_ms(kT0 + 11), kT0 + 700);
 }

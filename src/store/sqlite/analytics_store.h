@@ -13,7 +13,7 @@ namespace rend::store {
 // Opens its own connection (WAL) to `sqlite_path`, the metadata store's file.
 // The returned store is not migrated: call ensure_schema() at startup.
 // `clock` stamps each event's ingest time (nullptr: the system clock; tests pass a
-// ManualClock to place inserts in known billing windows).
+// FakeClock to place inserts in known billing windows).
 std::unique_ptr<AnalyticsStore> open_sqlite_analytics_store(const std::string& sqlite_path,
                                                             std::shared_ptr<const core::Clock> clock = nullptr);
 
