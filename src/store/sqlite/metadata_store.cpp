@@ -21,7 +21,7 @@ constexpr const char* kLostTooOften = "worker lost too many times";
 constexpr std::string_view kAssetColumns =
     "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
     "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress, account_id";
 
 std::optional<int> opt_int(const Stmt& s, int col) {
   auto v = s.opt_int64(col);
@@ -51,7 +51,22 @@ Asset read_asset(const Stmt& s) {
   a.expected_bytes = s.opt_int64(18);
   a.source_bytes = s.opt_int64(19);
   a.progress = s.opt_real(20);
+  a.account_id = s.text(21);
   return a;
+}
+
+// Column order shared by every api_keys SELECT and read_key(); the hash only when asked.
+constexpr std::string_view kKeyColumns = "id, name, scopes, created_at_ms, revoked_at_ms, account_id";
+
+ApiKey read_key(const Stmt& s) {
+  ApiKey k;
+  k.id = s.text(0);
+  k.name = s.text(1);
+  k.scopes = strings_from_json(s.text(2));
+  k.created_at_ms = s.int64(3);
+  k.revoked_at_ms = s.opt_int64(4);
+  k.account_id = s.text(5);
+  return k;
 }
 
 std::string select_assets(std::string_view where) {
@@ -66,6 +81,21 @@ SqliteMetadataStore::~SqliteMetadataStore() = default;
 
 void SqliteMetadataStore::migrate() {
   std::lock_guard lock(mu_);
+  // A migration that rebuilds a table (0006_accounts) drops it while other tables
+  // still reference it, which foreign-key enforcement refuses; SQLite's documented
+  // procedure turns enforcement off around the change (it cannot be switched inside a
+  // transaction) and checks every reference before committing, below.
+  db_->exec("PRAGMA foreign_keys=OFF");
+  struct KeysBackOn {
+    Db& db;
+    ~KeysBackOn() {
+      try {
+        db.exec("PRAGMA foreign_keys=ON");
+      } catch (const StoreError& e) {
+        core::log::error("sqlite_foreign_keys_not_restored", {{"error", std::string_view(e.what())}});
+      }
+    }
+  } keys_back_on{*db_};
   // One transaction for the whole run: a failing migration leaves the schema as it
   // was, and a second process starting at the same time waits, then finds nothing to do.
   WriteTx tx(*db_);
@@ -87,6 +117,12 @@ void SqliteMetadataStore::migrate() {
         .run();
     core::log::info("sqlite_migration_applied", {{"version", m.version}, {"name", m.name}});
   }
+  // Only after a change: the check reads every table, too slow for every start.
+  if (std::ranges::any_of(migrations(), [&](const auto& m) { return !applied.contains(m.version); })) {
+    Stmt check(*db_, "PRAGMA foreign_key_check");
+    if (check.step())
+      throw StoreError("sqlite: migration left a dangling reference in table " + check.text(0) + "; rolled back");
+  }
   // Migrations are additive, so an older binary can keep running against a newer
   // schema during a rolling upgrade; say so rather than refuse to start.
   if (!applied.empty() && *applied.rbegin() > migrations().back().version)
@@ -105,27 +141,65 @@ bool SqliteMetadataStore::healthy() {
   }
 }
 
+void SqliteMetadataStore::create_account(const Account& account) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "INSERT INTO accounts (id, name, created_at_ms) VALUES (?1, ?2, ?3)")
+      .bind(1, account.id)
+      .bind(2, account.name)
+      .bind(3, account.created_at_ms)
+      .run();
+}
+
+std::optional<Account> SqliteMetadataStore::get_account(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT id, name, created_at_ms FROM accounts WHERE id = ?1");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return Account{s.text(0), s.text(1), s.int64(2)};
+}
+
+std::vector<Account> SqliteMetadataStore::list_accounts() {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT id, name, created_at_ms FROM accounts ORDER BY created_at_ms, id");
+  std::vector<Account> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
+  return out;
+}
+
 void SqliteMetadataStore::create_api_key(const ApiKey& key) {
   std::lock_guard lock(mu_);
+  // The foreign key refuses an unknown account (foreign_keys=ON, see Db).
   Stmt(*db_,
-       "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
-       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+       "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms, account_id)"
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
       .bind(1, key.id)
       .bind(2, key.name)
       .bind(3, key.secret_hash)
       .bind(4, strings_to_json(key.scopes))
       .bind(5, key.created_at_ms)
       .bind(6, key.revoked_at_ms)
+      .bind(7, key.account_id)
       .run();
 }
 
 std::optional<ApiKey> SqliteMetadataStore::find_api_key_by_hash(const std::string& secret_hash) {
   std::lock_guard lock(mu_);
-  Stmt s(*db_,
-         "SELECT id, name, secret_hash, scopes, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = ?1");
+  Stmt s(*db_, "SELECT " + std::string(kKeyColumns) + " FROM api_keys WHERE secret_hash = ?1");
   s.bind(1, secret_hash);
   if (!s.step()) return std::nullopt;
-  return ApiKey{s.text(0), s.text(1), s.text(2), strings_from_json(s.text(3)), s.int64(4), s.opt_int64(5)};
+  auto k = read_key(s);
+  k.secret_hash = secret_hash;
+  return k;
+}
+
+std::vector<ApiKey> SqliteMetadataStore::list_api_keys(const std::optional<std::string>& account_id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT " + std::string(kKeyColumns) +
+                   " FROM api_keys WHERE ?1 IS NULL OR account_id = ?1 ORDER BY created_at_ms, id");
+  if (account_id) s.bind(1, *account_id);
+  std::vector<ApiKey> out;
+  while (s.step()) out.push_back(read_key(s));
+  return out;
 }
 
 bool SqliteMetadataStore::revoke_api_key(const std::string& id, int64_t now_ms) {
@@ -141,13 +215,14 @@ void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
   Stmt(*db_,
-       "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
-       " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5)")
+       "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id)"
+       " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5, ?6)")
       .bind(1, asset.id)
       .bind(2, asset.visibility)
       .bind(3, asset.owner_key_id)
       .bind(4, asset.created_at_ms)
       .bind(5, asset.expected_bytes)
+      .bind(6, asset.account_id)
       .run();
   Stmt(*db_,
        "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
@@ -176,7 +251,7 @@ std::optional<Asset> SqliteMetadataStore::get_asset(const std::string& id) {
   return read_asset(s);
 }
 
-ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int limit,
+ListPage SqliteMetadataStore::list_assets(const std::string& account_id, int limit,
                                           const std::optional<std::string>& cursor, bool include_deleted) {
   // Decoded before taking the lock: a bad cursor is the caller's error, not storage's.
   std::optional<AssetCursor> after;
@@ -186,10 +261,10 @@ ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int l
   std::lock_guard lock(mu_);
   // Keyset pagination: stable under concurrent inserts, unlike OFFSET. One row more
   // than the page tells whether another page exists.
-  Stmt s(*db_, select_assets("owner_key_id = ?1 AND (?2 OR status != 'deleted')"
+  Stmt s(*db_, select_assets("account_id = ?1 AND (?2 OR status != 'deleted')"
                              " AND (?3 IS NULL OR (created_at_ms, id) < (?3, ?4))"
                              " ORDER BY created_at_ms DESC, id DESC LIMIT ?5"));
-  s.bind(1, owner_key_id).bind(2, include_deleted ? 1 : 0).bind(5, limit + 1);
+  s.bind(1, account_id).bind(2, include_deleted ? 1 : 0).bind(5, limit + 1);
   if (after) s.bind(3, after->created_at_ms).bind(4, after->id);
 
   ListPage page;
