@@ -60,7 +60,7 @@ struct Asset {
   std::string id;
   std::string status;      // see lifecycle above
   std::string visibility;  // public | private
-  std::string account_id;    // the owner
+  std::string account_id;  // the owner
   std::string owner_key_id;  // the key that uploaded it ("uploaded by"); may since be revoked
   std::optional<double> duration_s;
   std::optional<int> width, height;
@@ -148,8 +148,8 @@ class MetadataStore {
   virtual std::optional<Asset> get_asset(const std::string& id) = 0;
   // The account's assets, newest first (created_at desc, id desc). Deleted assets are
   // included only when include_deleted. limit is clamped to [1, 100].
-  virtual ListPage list_assets(const std::string& account_id, int limit,
-                               const std::optional<std::string>& cursor, bool include_deleted) = 0;
+  virtual ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
+                               bool include_deleted) = 0;
 
   // Marks the upload complete, the asset queued (uploaded_at = now, source_bytes) and
   // enqueues a transcode job, in one transaction. Returns the job id. Throws

@@ -69,8 +69,7 @@ const MetadataBackend kBackends[] = {
        for (const auto& m : postgres::migrations()) {
          if (m.version >= 4) break;  // 0004_accounts
          c.exec_script(m.sql);
-         c.exec("INSERT INTO rend.schema_migrations VALUES ($1, $2, 0)",
-                postgres::Params().add(m.version).add(m.name));
+         c.exec("INSERT INTO rend.schema_migrations VALUES ($1, $2, 0)", postgres::Params().add(m.version).add(m.name));
        }
        for (const auto& sql : seed) c.exec(with_prefix(sql, "rend."));
        return true;
@@ -659,8 +658,8 @@ TEST_P(MetadataContract, MigrationMovesEachKeyAndItsAssetsIntoAnAccountOfTheirOw
   };
   auto asset = [](const std::string& id, const std::string& owner, const std::string& status, int64_t at) {
     return "INSERT INTO {t}assets (id, status, visibility, owner_key_id, created_at_ms, duration_s, billing_tier)"
-           " VALUES ('" + id + "', '" + status + "', 'private', '" + owner + "', " + std::to_string(at) +
-           ", 12.5, '1080p')";
+           " VALUES ('" +
+           id + "', '" + status + "', 'private', '" + owner + "', " + std::to_string(at) + ", 12.5, '1080p')";
   };
   if (!GetParam().seed_before_accounts(
           old_dir.path(),

@@ -249,10 +249,11 @@ std::optional<ApiKey> PostgresMetadataStore::find_api_key_by_hash(const std::str
 
 std::vector<ApiKey> PostgresMetadataStore::list_api_keys(const std::optional<std::string>& account_id) {
   return pool_.run([&](Connection& c) {
-    auto r = account_id ? c.exec("SELECT " + std::string(kKeyColumns) +
-                                     " FROM rend.api_keys WHERE account_id = $1 ORDER BY created_at_ms, id",
-                                 Params().add(*account_id))
-                        : c.exec("SELECT " + std::string(kKeyColumns) + " FROM rend.api_keys ORDER BY created_at_ms, id");
+    auto r = account_id
+                 ? c.exec("SELECT " + std::string(kKeyColumns) +
+                              " FROM rend.api_keys WHERE account_id = $1 ORDER BY created_at_ms, id",
+                          Params().add(*account_id))
+                 : c.exec("SELECT " + std::string(kKeyColumns) + " FROM rend.api_keys ORDER BY created_at_ms, id");
     std::vector<ApiKey> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(read_key(r, i));
     return out;
