@@ -2,6 +2,8 @@
 -- migrations/sqlite/0006_accounts.sql, which explains the mapping): every existing
 -- key moves into an account of its own ("key_X" -> "acc_X"), every asset into its
 -- uploading key's account, and an asset whose key row is gone gets an account too.
+-- Not additive (see the SQLite twin): binaries from before accounts cannot insert
+-- keys or assets into this schema.
 
 CREATE TABLE rend.accounts (
   id            TEXT COLLATE "C" PRIMARY KEY,

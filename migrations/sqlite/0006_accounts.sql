@@ -14,6 +14,9 @@
 -- api_keys and assets are rebuilt (https://sqlite.org/lang_altertable.html, "other
 -- kinds of table schema changes"); the runner turns foreign keys off around
 -- migrations and checks them all before committing.
+-- Not additive: account_id is required from here on, so a binary from before
+-- accounts cannot insert keys or assets into this schema. Upgrade every process
+-- (and use the new `rend keys`) together with this migration.
 
 CREATE TABLE accounts (
   id            TEXT PRIMARY KEY,

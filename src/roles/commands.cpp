@@ -53,7 +53,12 @@ Flags parse_flags(const std::vector<std::string>& args, unsigned allowed = kData
     switch (flag) {
       case kDataDir: f.data_dir = value; break;
       case kScopes: f.scopes = value; break;
-      case kName: f.name = value; break;
+      case kName:
+        // Names are printed one per line, tab-separated (keys list, accounts list).
+        if (std::ranges::any_of(value, [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+          throw core::ConfigError("--name must not contain control characters (tabs, newlines)");
+        f.name = value;
+        break;
       case kEdges:
         if (value != "1" && value != "2" && value != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
         f.edges = std::stoi(value);
