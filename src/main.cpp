@@ -21,8 +21,15 @@ const char* kUsage =
     "  edge                a playback edge\n"
     "  migrate             apply database migrations and the analytics schema, then exit\n"
     "  clickhouse-init     apply only the analytics schema (ClickHouse or SQLite), then exit\n"
-    "  keys create --scopes upload,read,delete,analytics [--name N]\n"
-    "                      create an API key and print it once\n"
+    "  accounts create --name N\n"
+    "                      create an account (owns keys and assets) and print its id\n"
+    "  accounts list       list accounts\n"
+    "  keys create [--account ID] --scopes upload,read,delete,analytics [--name N]\n"
+    "                      create an API key and print it once (without --account,\n"
+    "                      in a new account of its own)\n"
+    "  keys list [--account ID]\n"
+    "                      list keys: id, account, name, scopes, created, revoked (never secrets)\n"
+    "  keys revoke KEY_ID  revoke a key (its account keeps its assets)\n"
     "\n"
     "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
@@ -46,6 +53,7 @@ int main(int argc, char** argv) {
     if (cmd == "edge") return rend::roles::run_edge(rest);
     if (cmd == "migrate") return rend::roles::run_migrate(rest);
     if (cmd == "keys") return rend::roles::run_keys(rest);
+    if (cmd == "accounts") return rend::roles::run_accounts(rest);
     if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

@@ -42,6 +42,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_edge_routes(*r, d);
   add_telemetry_routes(*r, d);
   add_analytics_routes(*r, d);
+  add_account_routes(*r, d);
   return r;
 }
 

@@ -26,6 +26,8 @@ struct ApiDeps {
   store::AnalyticsStore& analytics;
   const core::Clock& clock;
   const routing::Settings& routing;
+  // REND_BILLING_MODE as GET /v1/account reports it ("local" until billing is wired).
+  std::string_view billing_mode = "local";
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

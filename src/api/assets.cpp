@@ -36,7 +36,7 @@ http::Response list_assets(const ApiDeps& d, http::Request& req) {
   if (cursor && cursor->empty()) cursor.reset();
   store::ListPage page;
   try {
-    page = d.meta.list_assets(std::get<store::ApiKey>(who).id, limit, cursor, false);
+    page = d.meta.list_assets(std::get<store::ApiKey>(who).account_id, limit, cursor, false);
   } catch (const std::invalid_argument&) {
     return http::Response::error(400, "invalid_cursor", "cursor is not one this API returned");
   }

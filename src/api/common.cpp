@@ -96,7 +96,8 @@ http::Response json_response(int status, const boost::json::value& v) {
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key) {
   if (!core::is_valid_id(id)) return std::nullopt;
   auto a = d.meta.get_asset(id);
-  if (!a || a->owner_key_id != key.id) return std::nullopt;
+  // Ownership is the account's, not the uploading key's: any of its keys manages it.
+  if (!a || a->account_id != key.account_id) return std::nullopt;
   return a;
 }
 

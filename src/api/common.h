@@ -25,7 +25,7 @@ boost::json::object asset_json(const store::Asset& a);
 http::Response json_response(int status, const boost::json::value& v);
 // parse_json_object (request bodies): api/json_body.h.
 
-// The asset if it exists and belongs to `key` (others' assets look missing).
+// The asset if it exists and belongs to `key`'s account (others' assets look missing).
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key);
 
 // Handlers, one file per resource.
@@ -36,5 +36,6 @@ void add_web_routes(http::Router& r, const ApiDeps& d);
 void add_edge_routes(http::Router& r, const ApiDeps& d);
 void add_telemetry_routes(http::Router& r, const ApiDeps& d);
 void add_analytics_routes(http::Router& r, const ApiDeps& d);
+void add_account_routes(http::Router& r, const ApiDeps& d);
 
 }  // namespace rend::api

@@ -35,7 +35,7 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
   if (asset->visibility == "private") {
     auto who = authenticate(d, req, "read");
     if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
-    if (std::get<store::ApiKey>(who).id != asset->owner_key_id)
+    if (std::get<store::ApiKey>(who).account_id != asset->account_id)
       return http::Response::error(403, "private_asset", "this asset is private");
   }
 

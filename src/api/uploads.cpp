@@ -55,7 +55,8 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
   asset.id = core::new_id("ast");
   asset.status = "waiting_upload";
   asset.visibility = "public";
-  asset.owner_key_id = key.id;
+  asset.account_id = key.account_id;
+  asset.owner_key_id = key.id;  // "uploaded by"; the account owns it
   asset.created_at_ms = d.clock.now_unix_ms();
   if (auto* v = body->if_contains("visibility")) {
     if (!v->is_string() || (v->as_string() != "public" && v->as_string() != "private"))
@@ -75,7 +76,9 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
   upload.status = "pending";
   upload.created_at_ms = asset.created_at_ms;
   d.meta.create_upload(asset, upload);
-  core::log::info("upload_created", {{"asset_id", asset.id}, {"upload_id", upload.id}, {"key_id", key.id}});
+  core::log::info(
+      "upload_created",
+      {{"asset_id", asset.id}, {"upload_id", upload.id}, {"key_id", key.id}, {"account_id", key.account_id}});
   return json_response(201, boost::json::object{{"upload_id", upload.id},
                                                 {"asset_id", asset.id},
                                                 {"upload_url", d.cfg.public_base_url + "/v1/uploads/" + upload.id},

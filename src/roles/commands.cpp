@@ -7,9 +7,10 @@
 #include <iostream>
 
 #include "auth/api_keys.h"
-#include "core/clock.h"
-#include "core/log.h"
 #include "control/edge_control.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
 #include "roles/roles.h"
 #include "store/factory.h"
 
@@ -23,16 +24,18 @@ struct Flags {
   std::string scopes = "all";
   std::string name = "default";
   int edges = 1;  // rend dev --edges N
+  std::string account;  // rend keys create/list --account ID
+  unsigned given = 0;   // the Flag bits present on the command line
 };
 
 // Each command's flags are matched exactly, as `--flag value` or `--flag=value`; any
 // other argument (a misspelt flag, one another command takes, a stray word) is an
 // error naming it, so a typo never silently falls back to a default data dir.
-enum Flag : unsigned { kDataDir = 1, kScopes = 2, kName = 4, kEdges = 8 };
+enum Flag : unsigned { kDataDir = 1, kScopes = 2, kName = 4, kEdges = 8, kAccount = 16 };
 
 Flags parse_flags(const std::vector<std::string>& args, unsigned allowed = kDataDir) {
   static constexpr std::pair<const char*, Flag> kNames[] = {
-      {"--data-dir", kDataDir}, {"--scopes", kScopes}, {"--name", kName}, {"--edges", kEdges}};
+      {"--data-dir", kDataDir}, {"--scopes", kScopes}, {"--name", kName}, {"--edges", kEdges}, {"--account", kAccount}};
   Flags f;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
@@ -46,13 +49,23 @@ Flags parse_flags(const std::vector<std::string>& args, unsigned allowed = kData
     if (eq != std::string::npos) value = a.substr(eq + 1);
     else if (i + 1 < args.size()) value = args[++i];
     else throw core::ConfigError(name + " needs a value");
+    f.given |= flag;
     switch (flag) {
       case kDataDir: f.data_dir = value; break;
       case kScopes: f.scopes = value; break;
-      case kName: f.name = value; break;
+      case kName:
+        // Names are printed one per line, tab-separated (keys list, accounts list).
+        if (std::ranges::any_of(value, [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+          throw core::ConfigError("--name must not contain control characters (tabs, newlines)");
+        f.name = value;
+        break;
       case kEdges:
         if (value != "1" && value != "2" && value != "3") throw core::ConfigError("--edges must be 1, 2 or 3");
         f.edges = std::stoi(value);
+        break;
+      case kAccount:
+        if (value.empty()) throw core::ConfigError("--account must not be empty");
+        f.account = value;
         break;
     }
   }
@@ -76,11 +89,21 @@ auto parse_for(const Flags& f, Parse parse) {
   return parse(env);
 }
 
-// Creates an API key and returns its secret (shown once; only the hash is stored).
-std::string create_key(store::MetadataStore& meta, const std::vector<std::string>& scopes, const std::string& name) {
+// Creates an account and returns its id.
+std::string create_account(store::MetadataStore& meta, const std::string& name) {
+  store::Account a{core::new_id("acc"), name, core::SystemClock().now_unix_ms()};
+  meta.create_account(a);
+  return a.id;
+}
+
+// Creates an API key of `account_id` and returns its secret (shown once; only the
+// hash is stored).
+std::string create_key(store::MetadataStore& meta, const std::vector<std::string>& scopes, const std::string& name,
+                       const std::string& account_id) {
   auto k = auth::generate_api_key();
   store::ApiKey key;
   key.id = k.id;
+  key.account_id = account_id;
   key.name = name;
   key.secret_hash = k.secret_hash;
   key.scopes = scopes;
@@ -93,7 +116,7 @@ std::string create_key(store::MetadataStore& meta, const std::vector<std::string
 std::string dev_api_key(store::MetadataStore& meta, const std::string& data_dir) {
   std::string path = data_dir + "/api-key";
   std::ifstream in(path);
-  std::string secret;
+  std::string secret, account;
   std::getline(in, secret);
   if (!secret.empty()) {
     auto k = meta.find_api_key_by_hash(auth::hash_api_key(secret));
@@ -102,8 +125,12 @@ std::string dev_api_key(store::MetadataStore& meta, const std::string& data_dir)
                          return std::ranges::find(k->scopes, s) != k->scopes.end();
                        });
     if (k && !k->revoked_at_ms && every_scope) return secret;
+    // The replacement joins the old key's account, so everything uploaded so far stays
+    // visible to `rend dev`.
+    if (k) account = k->account_id;
   }
-  secret = create_key(meta, auth::all_scopes(), "rend dev");
+  if (account.empty()) account = create_account(meta, "rend dev");
+  secret = create_key(meta, auth::all_scopes(), "rend dev", account);
   std::ofstream out(path, std::ios::trunc);
   out << secret << "\n";
   out.close();
@@ -130,15 +157,116 @@ int run_clickhouse_init(const std::vector<std::string>& args) {
   return 0;
 }
 
-int run_keys(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "create") throw core::ConfigError("usage: rend keys create --scopes upload,read,delete,analytics,operator [--name N]");
-  auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kScopes | kName);
-  auto scopes = auth::parse_scopes(f.scopes);
-  if (!scopes) throw core::ConfigError("--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
+namespace {
+
+constexpr const char* kKeysUsage =
+    "usage: rend keys create [--account ID] --scopes upload,read,delete,analytics,operator [--name N]\n"
+    "       rend keys list [--account ID]\n"
+    "       rend keys revoke KEY_ID\n"
+    "(keys create without --account makes an account of the key's own, named after the key)";
+constexpr const char* kAccountsUsage =
+    "usage: rend accounts create --name N\n"
+    "       rend accounts list";
+
+// The metadata store of a CLI command (migrated: the command may be the first to
+// touch a new database).
+store::MetadataStore& command_store(const Flags& f, std::optional<Stores>& stores) {
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_store_commands(env, f.data_dir); });
-  auto stores = open_stores(cfg.store, true);
-  std::cout << create_key(*stores.meta, *scopes, f.name) << std::endl;
-  return 0;
+  stores.emplace(open_stores(cfg.store, true));
+  return *stores->meta;
+}
+
+// An unknown account is the caller's mistake: say so (exit 2) and create nothing.
+bool account_exists(store::MetadataStore& meta, const std::string& id, const char* command) {
+  if (meta.get_account(id)) return true;
+  std::cerr << "rend " << command << ": no account '" << id << "' (rend accounts list shows them)\n";
+  return false;
+}
+
+std::string ts_or_dash(const std::optional<int64_t>& ms) { return ms ? core::format_rfc3339_ms(*ms) : "-"; }
+
+}  // namespace
+
+int run_keys(const std::vector<std::string>& args) {
+  const std::string sub = args.empty() ? "" : args[0];
+  if (sub == "create") {
+    auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kScopes | kName | kAccount);
+    auto scopes = auth::parse_scopes(f.scopes);
+    if (!scopes)
+      throw core::ConfigError(
+          "--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
+    std::optional<Stores> stores;
+    auto& meta = command_store(f, stores);
+    std::string account = f.account;
+    if (account.empty()) {
+      account = create_account(meta, f.name);
+      std::cerr << "created account " << account << " for this key (pass --account ID to add a key to an account)\n";
+    } else if (!account_exists(meta, account, "keys create")) {
+      return 2;
+    }
+    std::cout << create_key(meta, *scopes, f.name, account) << std::endl;
+    return 0;
+  }
+  if (sub == "list") {
+    auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kAccount);
+    std::optional<Stores> stores;
+    auto& meta = command_store(f, stores);
+    if (!f.account.empty() && !account_exists(meta, f.account, "keys list")) return 2;
+    // Ids, names and dates only: the listing never carries a secret or its hash.
+    std::cout << "ID\tACCOUNT\tNAME\tSCOPES\tCREATED\tREVOKED\n";
+    for (const auto& k : meta.list_api_keys(f.account.empty() ? std::nullopt : std::optional(f.account))) {
+      std::string scopes;
+      for (const auto& sc : k.scopes) scopes += (scopes.empty() ? "" : ",") + sc;
+      std::cout << k.id << "\t" << k.account_id << "\t" << k.name << "\t" << scopes << "\t"
+                << core::format_rfc3339_ms(k.created_at_ms) << "\t" << ts_or_dash(k.revoked_at_ms) << "\n";
+    }
+    std::cout << std::flush;
+    return 0;
+  }
+  if (sub == "revoke") {
+    if (args.size() < 2 || args[1].rfind("--", 0) == 0) throw core::ConfigError(kKeysUsage);
+    const std::string& id = args[1];
+    auto f = parse_flags({args.begin() + 2, args.end()});
+    std::optional<Stores> stores;
+    auto& meta = command_store(f, stores);
+    if (meta.revoke_api_key(id, core::SystemClock().now_unix_ms())) {
+      std::cout << "revoked " << id << std::endl;
+      return 0;
+    }
+    auto keys = meta.list_api_keys(std::nullopt);
+    auto it = std::ranges::find(keys, id, &store::ApiKey::id);
+    if (it == keys.end()) {
+      std::cerr << "rend keys revoke: no API key '" << id << "' (rend keys list shows them)\n";
+      return 2;
+    }
+    // Revoking twice is not an error: the key is revoked, as asked.
+    std::cout << id << " was already revoked at " << ts_or_dash(it->revoked_at_ms) << std::endl;
+    return 0;
+  }
+  throw core::ConfigError(kKeysUsage);
+}
+
+int run_accounts(const std::vector<std::string>& args) {
+  const std::string sub = args.empty() ? "" : args[0];
+  if (sub == "create") {
+    auto f = parse_flags({args.begin() + 1, args.end()}, kDataDir | kName);
+    if (!(f.given & kName) || f.name.empty()) throw core::ConfigError("accounts create needs --name N");
+    std::optional<Stores> stores;
+    auto& meta = command_store(f, stores);
+    std::cout << create_account(meta, f.name) << std::endl;
+    return 0;
+  }
+  if (sub == "list") {
+    auto f = parse_flags({args.begin() + 1, args.end()});
+    std::optional<Stores> stores;
+    auto& meta = command_store(f, stores);
+    std::cout << "ID\tNAME\tCREATED\n";
+    for (const auto& a : meta.list_accounts())
+      std::cout << a.id << "\t" << a.name << "\t" << core::format_rfc3339_ms(a.created_at_ms) << "\n";
+    std::cout << std::flush;
+    return 0;
+  }
+  throw core::ConfigError(kAccountsUsage);
 }
 
 int run_api(const std::vector<std::string>& args) {

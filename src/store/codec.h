@@ -32,7 +32,7 @@ std::vector<std::string> strings_from_json(std::string_view json);
 inline constexpr std::string_view kAssetColumns =
     "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
     "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress";
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress, account_id";
 
 // One asset from a result row of kAssetColumns. Row is the backend's row reader, by
 // 0-based column: text, int64, opt_text, opt_int64, opt_real (sqlite::Stmt,
@@ -66,7 +66,24 @@ Asset asset_from_row(const Row& r) {
   a.expected_bytes = r.opt_int64(18);
   a.source_bytes = r.opt_int64(19);
   a.progress = r.opt_real(20);
+  a.account_id = r.text(21);
   return a;
+}
+
+// The columns every backend selects an API key with (never the hash), in the order
+// key_from_row reads.
+inline constexpr std::string_view kKeyColumns = "id, name, scopes, created_at_ms, revoked_at_ms, account_id";
+
+template <class Row>
+ApiKey key_from_row(const Row& r) {
+  ApiKey k;
+  k.id = r.text(0);
+  k.name = r.text(1);
+  k.scopes = strings_from_json(r.text(2));
+  k.created_at_ms = r.int64(3);
+  k.revoked_at_ms = r.opt_int64(4);
+  k.account_id = r.text(5);
+  return k;
 }
 
 }  // namespace rend::store

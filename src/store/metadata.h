@@ -1,5 +1,9 @@
 #pragma once
-// Metadata store: API keys, assets, uploads, the media job queue.
+// Metadata store: accounts, API keys, assets, uploads, the media job queue.
+//
+// An account (the customer, billed as one) owns API keys and assets: any of its
+// unrevoked keys sees and manages all of its assets, so revoking or rotating the key
+// that uploaded an asset loses nothing.
 //
 // Implementations: sqlite/ (embedded default, DATABASE_URL=sqlite://PATH) and
 // postgres/ (DATABASE_URL=postgres://...). One contract suite (metadata_contract_test.cpp)
@@ -28,6 +32,12 @@ struct StoreError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct Account {
+  std::string id;  // "acc_..." (public; also the billing customer id)
+  std::string name;
+  int64_t created_at_ms = 0;
+};
+
 struct ApiKey {
   std::string id;                   // "key_..." (public, appears in logs)
   std::string name;
@@ -35,6 +45,7 @@ struct ApiKey {
   std::vector<std::string> scopes;  // upload, read, delete, analytics
   int64_t created_at_ms = 0;
   std::optional<int64_t> revoked_at_ms;
+  std::string account_id;  // the account it acts for
 };
 
 // One rendition of the ladder as published, e.g. {"720p", 1280, 720, 2800000}.
@@ -49,7 +60,8 @@ struct Asset {
   std::string id;
   std::string status;      // see lifecycle above
   std::string visibility;  // public | private
-  std::string owner_key_id;
+  std::string account_id;  // the owner
+  std::string owner_key_id;  // the key that uploaded it ("uploaded by"); may since be revoked
   std::optional<double> duration_s;
   std::optional<int> width, height;
   std::vector<Tier> tiers;
@@ -114,20 +126,30 @@ class MetadataStore {
   virtual void migrate() = 0;
   virtual bool healthy() = 0;
 
-  // API keys
+  // Accounts. create_account throws StoreError on a duplicate id.
+  virtual void create_account(const Account& account) = 0;
+  virtual std::optional<Account> get_account(const std::string& id) = 0;
+  // Oldest first (created_at, id).
+  virtual std::vector<Account> list_accounts() = 0;
+
+  // API keys. create_api_key throws StoreError when key.account_id names no account
+  // (nothing is created) or the id or hash is taken.
   virtual void create_api_key(const ApiKey& key) = 0;
   virtual std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) = 0;
+  // Every key (of one account, when given), oldest first (created_at, id), revoked
+  // ones included. secret_hash is left empty: listings never carry it.
+  virtual std::vector<ApiKey> list_api_keys(const std::optional<std::string>& account_id) = 0;
   virtual bool revoke_api_key(const std::string& id, int64_t now_ms) = 0;
 
   // Assets and uploads. create_upload inserts the asset (waiting_upload) and the
-  // upload in one transaction.
+  // upload in one transaction; asset.account_id must name an account (StoreError).
   virtual void create_upload(const Asset& asset, const Upload& upload) = 0;
   virtual std::optional<Upload> get_upload(const std::string& upload_id) = 0;
   virtual std::optional<Asset> get_asset(const std::string& id) = 0;
-  // Newest first (created_at desc, id desc). Deleted assets are included only when
-  // include_deleted. limit is clamped to [1, 100].
-  virtual ListPage list_assets(const std::string& owner_key_id, int limit,
-                               const std::optional<std::string>& cursor, bool include_deleted) = 0;
+  // The account's assets, newest first (created_at desc, id desc). Deleted assets are
+  // included only when include_deleted. limit is clamped to [1, 100].
+  virtual ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
+                               bool include_deleted) = 0;
 
   // Marks the upload complete, the asset queued (uploaded_at = now, source_bytes) and
   // enqueues a transcode job, in one transaction. Returns the job id. Throws

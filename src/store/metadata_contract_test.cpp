@@ -12,7 +12,11 @@
 #include "core/ids.h"
 #include "store/factory.h"
 #include "store/metadata.h"
+#include "store/postgres/migrations.h"
+#include "store/postgres/pg.h"
 #include "store/postgres/test_support.h"
+#include "store/sqlite/db.h"
+#include "store/sqlite/migrations.h"
 #include "store/test_util.h"
 
 namespace rend::store {
@@ -23,22 +27,66 @@ struct MetadataBackend {
   // Stores opened on the same directory share their data, like two processes
   // (API and worker) on one database.
   std::function<std::unique_ptr<MetadataStore>(const std::filesystem::path& dir)> open;
+  // Brings dir's database to the schema just before accounts existed (what a
+  // deployment upgrading to accounts has) and runs `seed` on it, each "{t}" in it
+  // replaced by the tables' schema prefix. False when the backend is unavailable.
+  std::function<bool(const std::filesystem::path& dir, const std::vector<std::string>& seed)> seed_before_accounts;
   friend void PrintTo(const MetadataBackend& b, std::ostream* os) { *os << b.name; }
 };
 
+std::string with_prefix(std::string sql, const std::string& prefix) {
+  for (size_t at; (at = sql.find("{t}")) != std::string::npos;) sql.replace(at, 3, prefix);
+  return sql;
+}
+
 const MetadataBackend kBackends[] = {
     {"sqlite",
-     [](const std::filesystem::path& dir) { return open_metadata_store("sqlite://" + (dir / "rend.db").string()); }},
+     [](const std::filesystem::path& dir) { return open_metadata_store("sqlite://" + (dir / "rend.db").string()); },
+     [](const std::filesystem::path& dir, const std::vector<std::string>& seed) {
+       sqlite::Db db((dir / "rend.db").string());
+       // The runner's own bookkeeping table, as SqliteMetadataStore::migrate creates it.
+       db.exec(
+           "CREATE TABLE schema_migrations ("
+           " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+       for (const auto& m : sqlite::migrations()) {
+         if (m.version >= 6) break;  // 0006_accounts
+         db.exec(m.sql);
+         sqlite::Stmt(db, "INSERT INTO schema_migrations VALUES (?1, ?2, 0)").bind(1, m.version).bind(2, m.name).run();
+       }
+       for (const auto& sql : seed) db.exec(with_prefix(sql, ""));
+       return true;
+     }},
     // A fresh database per test directory on REND_TEST_POSTGRES_URL; skipped when unset.
-    {"postgres", [](const std::filesystem::path& dir) { return postgres::testing::open_for_contract(dir); }},
+    {"postgres", [](const std::filesystem::path& dir) { return postgres::testing::open_for_contract(dir); },
+     [](const std::filesystem::path& dir, const std::vector<std::string>& seed) {
+       if (postgres::testing::admin_url().empty()) return false;
+       const std::string url = postgres::testing::database_url_for(dir);
+       postgres::Connection c(url, postgres::parse_target(url));
+       c.exec("CREATE SCHEMA rend");
+       c.exec(
+           "CREATE TABLE rend.schema_migrations ("
+           " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)");
+       for (const auto& m : postgres::migrations()) {
+         if (m.version >= 4) break;  // 0004_accounts
+         c.exec_script(m.sql);
+         c.exec("INSERT INTO rend.schema_migrations VALUES ($1, $2, 0)", postgres::Params().add(m.version).add(m.name));
+       }
+       for (const auto& sql : seed) c.exec(with_prefix(sql, "rend."));
+       return true;
+     }},
 };
 
 constexpr int64_t kT0 = 1'800'000'000'000;
 constexpr int64_t kLock = 30'000;
+// The account every fixture asset belongs to unless a test says otherwise.
+const std::string kAccount = "acc_owner";
 
 class MetadataContract : public ::testing::TestWithParam<MetadataBackend> {
  protected:
-  void SetUp() override { store_ = open(); }
+  void SetUp() override {
+    store_ = open();
+    store_->create_account({kAccount, "owner", kT0});
+  }
 
   std::unique_ptr<MetadataStore> open() {
     auto s = GetParam().open(dir_.path());
@@ -47,12 +95,13 @@ class MetadataContract : public ::testing::TestWithParam<MetadataBackend> {
   }
 
   // An asset with its pending upload, as the API creates them.
-  std::pair<Asset, Upload> new_upload(int64_t created_at_ms = kT0, const std::string& owner = "key_owner",
-                                      MetadataStore* store = nullptr) {
+  std::pair<Asset, Upload> new_upload(int64_t created_at_ms = kT0, const std::string& account = kAccount,
+                                      MetadataStore* store = nullptr, const std::string& uploader = "key_owner") {
     Asset a;
     a.id = core::new_id("ast");
     a.visibility = "private";
-    a.owner_key_id = owner;
+    a.account_id = account;
+    a.owner_key_id = uploader;
     a.created_at_ms = created_at_ms;
     a.expected_bytes = 1000;
     Upload u{core::new_id("upl"), a.id, 1000, "pending", created_at_ms};
@@ -79,7 +128,7 @@ TEST_P(MetadataContract, MigrateIsIdempotentAndHealthy) {
 }
 
 TEST_P(MetadataContract, ApiKeyCreateFindRevoke) {
-  ApiKey k{core::new_id("key"), "ci", core::sha256_hex("secret"), {"upload", "read"}, kT0, std::nullopt};
+  ApiKey k{core::new_id("key"), "ci", core::sha256_hex("secret"), {"upload", "read"}, kT0, std::nullopt, kAccount};
   store_->create_api_key(k);
 
   auto found = store_->find_api_key_by_hash(k.secret_hash);
@@ -89,6 +138,8 @@ TEST_P(MetadataContract, ApiKeyCreateFindRevoke) {
   EXPECT_EQ(found->scopes, (std::vector<std::string>{"upload", "read"}));
   EXPECT_EQ(found->created_at_ms, kT0);
   EXPECT_FALSE(found->revoked_at_ms);
+  EXPECT_EQ(found->account_id, kAccount);
+  EXPECT_EQ(found->secret_hash, k.secret_hash);
   EXPECT_FALSE(store_->find_api_key_by_hash(core::sha256_hex("other")));
 
   EXPECT_TRUE(store_->revoke_api_key(k.id, kT0 + 5));
@@ -107,6 +158,7 @@ TEST_P(MetadataContract, UploadCompleteEnqueuesClaimableJob) {
   ASSERT_TRUE(asset);
   EXPECT_EQ(asset->status, "waiting_upload");
   EXPECT_EQ(asset->owner_key_id, "key_owner");
+  EXPECT_EQ(asset->account_id, kAccount);
   EXPECT_EQ(asset->expected_bytes, 1000);
   auto upload = store_->get_upload(u.id);
   ASSERT_TRUE(upload);
@@ -457,14 +509,15 @@ TEST_P(MetadataContract, ListPaginatesNewestFirstWithoutDuplicates) {
   const int64_t times[] = {kT0, kT0 + 1, kT0 + 1, kT0 + 2, kT0 + 3, kT0 + 3, kT0 + 4};
   std::vector<std::pair<int64_t, std::string>> created;
   for (int64_t t : times) created.emplace_back(t, new_upload(t).first.id);
-  new_upload(kT0 + 2, "key_someone_else");
+  store_->create_account({"acc_someone_else", "", kT0});
+  new_upload(kT0 + 2, "acc_someone_else");
   std::sort(created.rbegin(), created.rend());
 
   std::vector<size_t> sizes;
   std::vector<std::string> seen;
   std::optional<std::string> cursor;
   do {
-    auto page = store_->list_assets("key_owner", 3, cursor, false);
+    auto page = store_->list_assets(kAccount, 3, cursor, false);
     sizes.push_back(page.assets.size());
     for (const auto& a : page.assets) seen.push_back(a.id);
     cursor = page.next_cursor;
@@ -480,21 +533,21 @@ TEST_P(MetadataContract, ListHidesDeletedUnlessAskedAndClampsLimit) {
   auto gone = new_upload(kT0 + 10).first.id;
   store_->mark_deleted(gone, kT0 + 11);
 
-  auto live = store_->list_assets("key_owner", 100, std::nullopt, false);
+  auto live = store_->list_assets(kAccount, 100, std::nullopt, false);
   EXPECT_EQ(live.assets.size(), 3u);
   EXPECT_FALSE(live.next_cursor);
-  auto all = store_->list_assets("key_owner", 100, std::nullopt, true);
+  auto all = store_->list_assets(kAccount, 100, std::nullopt, true);
   ASSERT_EQ(all.assets.size(), 4u);
   EXPECT_EQ(all.assets[0].id, gone);
 
-  EXPECT_EQ(store_->list_assets("key_owner", 0, std::nullopt, true).assets.size(), 1u);
-  EXPECT_EQ(store_->list_assets("key_owner", -5, std::nullopt, true).assets.size(), 1u);
-  EXPECT_TRUE(store_->list_assets("key_nobody", 10, std::nullopt, true).assets.empty());
+  EXPECT_EQ(store_->list_assets(kAccount, 0, std::nullopt, true).assets.size(), 1u);
+  EXPECT_EQ(store_->list_assets(kAccount, -5, std::nullopt, true).assets.size(), 1u);
+  EXPECT_TRUE(store_->list_assets("acc_nobody", 10, std::nullopt, true).assets.empty());
 }
 
 TEST_P(MetadataContract, ListClampsLimitToOneHundred) {
   for (int i = 0; i < 101; ++i) new_upload(kT0 + i);
-  auto page = store_->list_assets("key_owner", 1000, std::nullopt, false);
+  auto page = store_->list_assets(kAccount, 1000, std::nullopt, false);
   EXPECT_EQ(page.assets.size(), 100u);
   EXPECT_TRUE(page.next_cursor);
 }
@@ -509,7 +562,172 @@ TEST_P(MetadataContract, MalformedCursorIsRejected) {
                                            core::base64url_encode(":ast_1"),
                                            core::base64url_encode("12a:ast_1")};
   for (const auto& bad : malformed)
-    EXPECT_THROW(store_->list_assets("key_owner", 3, bad, false), std::invalid_argument) << bad;
+    EXPECT_THROW(store_->list_assets(kAccount, 3, bad, false), std::invalid_argument) << bad;
+}
+
+TEST_P(MetadataContract, AccountsAreCreatedFoundAndListedOldestFirst) {
+  store_->create_account({"acc_later", "later", kT0 + 5});
+  store_->create_account({"acc_early", "early", kT0 - 5});
+  auto a = store_->get_account("acc_later");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->name, "later");
+  EXPECT_EQ(a->created_at_ms, kT0 + 5);
+  EXPECT_FALSE(store_->get_account("acc_missing"));
+  EXPECT_THROW(store_->create_account({"acc_later", "again", kT0}), StoreError) << "duplicate id";
+  EXPECT_EQ(store_->get_account("acc_later")->name, "later");
+
+  std::vector<std::string> ids;
+  for (const auto& acc : store_->list_accounts()) ids.push_back(acc.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"acc_early", kAccount, "acc_later"}));
+}
+
+TEST_P(MetadataContract, KeyOfAnUnknownAccountIsRefusedAndNothingIsCreated) {
+  ApiKey k{core::new_id("key"), "ci", core::sha256_hex("orphan"), {"read"}, kT0, std::nullopt, "acc_missing"};
+  EXPECT_THROW(store_->create_api_key(k), StoreError);
+  EXPECT_FALSE(store_->find_api_key_by_hash(k.secret_hash));
+  EXPECT_TRUE(store_->list_api_keys(std::nullopt).empty());
+  k.account_id = "";
+  EXPECT_THROW(store_->create_api_key(k), StoreError);
+  EXPECT_TRUE(store_->list_api_keys(std::nullopt).empty());
+}
+
+TEST_P(MetadataContract, KeysAreListedPerAccountWithoutTheirHashes) {
+  store_->create_account({"acc_other", "other", kT0});
+  ApiKey a1{"key_a1", "first", core::sha256_hex("a1"), {"read"}, kT0 + 1, std::nullopt, kAccount};
+  ApiKey a2{"key_a2", "second", core::sha256_hex("a2"), {"read", "upload"}, kT0 + 2, std::nullopt, kAccount};
+  ApiKey b1{"key_b1", "theirs", core::sha256_hex("b1"), {"read"}, kT0, std::nullopt, "acc_other"};
+  for (const auto& k : {a2, b1, a1}) store_->create_api_key(k);
+  ASSERT_TRUE(store_->revoke_api_key("key_a1", kT0 + 9));
+
+  auto mine = store_->list_api_keys(kAccount);
+  ASSERT_EQ(mine.size(), 2u);
+  EXPECT_EQ(mine[0].id, "key_a1");
+  EXPECT_EQ(mine[0].revoked_at_ms, kT0 + 9);
+  EXPECT_EQ(mine[1].id, "key_a2");
+  EXPECT_EQ(mine[1].name, "second");
+  EXPECT_EQ(mine[1].scopes, (std::vector<std::string>{"read", "upload"}));
+  EXPECT_EQ(mine[1].created_at_ms, kT0 + 2);
+  EXPECT_FALSE(mine[1].revoked_at_ms);
+  auto all = store_->list_api_keys(std::nullopt);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, "key_b1");
+  EXPECT_EQ(all[0].account_id, "acc_other");
+  for (const auto& k : all) EXPECT_TRUE(k.secret_hash.empty()) << k.id;
+  EXPECT_TRUE(store_->list_api_keys("acc_missing").empty());
+}
+
+TEST_P(MetadataContract, AssetsBelongToTheAccountWhicheverKeyUploadedThem) {
+  auto first = new_upload(kT0, kAccount, nullptr, "key_first").first.id;
+  auto second = new_upload(kT0 + 1, kAccount, nullptr, "key_second").first.id;
+  store_->create_account({"acc_other", "other", kT0});
+  new_upload(kT0 + 2, "acc_other", nullptr, "key_first");  // ids are opaque: only the account counts
+  store_->revoke_api_key("key_first", kT0 + 3);
+
+  auto page = store_->list_assets(kAccount, 10, std::nullopt, false);
+  ASSERT_EQ(page.assets.size(), 2u);
+  EXPECT_EQ(page.assets[0].id, second);
+  EXPECT_EQ(page.assets[0].owner_key_id, "key_second");
+  EXPECT_EQ(page.assets[1].id, first);
+  EXPECT_EQ(page.assets[1].owner_key_id, "key_first");
+  EXPECT_EQ(page.assets[1].account_id, kAccount);
+}
+
+TEST_P(MetadataContract, UploadForAnUnknownAccountIsRefusedAndNothingIsCreated) {
+  Asset a;
+  a.id = core::new_id("ast");
+  a.visibility = "public";
+  a.account_id = "acc_missing";
+  a.owner_key_id = "key_owner";
+  a.created_at_ms = kT0;
+  Upload u{core::new_id("upl"), a.id, std::nullopt, "pending", kT0};
+  EXPECT_THROW(store_->create_upload(a, u), StoreError);
+  EXPECT_FALSE(store_->get_asset(a.id));
+  EXPECT_FALSE(store_->get_upload(u.id));
+}
+
+TEST_P(MetadataContract, MigrationMovesEachKeyAndItsAssetsIntoAnAccountOfTheirOwn) {
+  testing::TempDir old_dir;
+  // Keys as `rend keys create` made them before accounts, one revoked and one with
+  // an empty name; assets of each, one of a key whose row an operator pruned, one
+  // deleted; an upload and a job referencing an asset (its table is rebuilt).
+  const std::string ka = "key_aaaaaaaaaaaaaaaaaaaaaaaaaa", kb = "key_bbbbbbbbbbbbbbbbbbbbbbbbbb",
+                    kc = "key_cccccccccccccccccccccccccc", gone = "key_gggggggggggggggggggggggggg";
+  auto key = [](const std::string& id, const std::string& name, const std::string& hash, const std::string& revoked) {
+    return "INSERT INTO {t}api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms) VALUES ('" + id +
+           "', '" + name + "', '" + hash + "', '[\"read\", \"upload\"]', 1000, " + revoked + ")";
+  };
+  auto asset = [](const std::string& id, const std::string& owner, const std::string& status, int64_t at) {
+    return "INSERT INTO {t}assets (id, status, visibility, owner_key_id, created_at_ms, duration_s, billing_tier)"
+           " VALUES ('" +
+           id + "', '" + status + "', 'private', '" + owner + "', " + std::to_string(at) + ", 12.5, '1080p')";
+  };
+  if (!GetParam().seed_before_accounts(
+          old_dir.path(),
+          {key(ka, "alice", core::sha256_hex("a"), "NULL"), key(kb, "", core::sha256_hex("b"), "NULL"),
+           key(kc, "carol", core::sha256_hex("c"), "2000"), asset("ast_a1", ka, "hls_ready", 1100),
+           asset("ast_a2", ka, "deleted", 1200), asset("ast_b1", kb, "queued", 1300),
+           asset("ast_c1", kc, "playable", 1400), asset("ast_g1", gone, "hls_ready", 900),
+           asset("ast_g2", gone, "failed", 950),
+           "INSERT INTO {t}uploads (id, asset_id, status, created_at_ms) VALUES ('upl_a1', 'ast_a1', 'complete', 1100)",
+           "INSERT INTO {t}jobs (id, asset_id, kind, status, created_at_ms) VALUES ('job_b1', 'ast_b1', 'transcode',"
+           " 'queued', 1300)"}))
+    GTEST_SKIP() << GetParam().name << " is not available";
+
+  auto migrated = GetParam().open(old_dir.path());
+  migrated->migrate();
+  migrated->migrate();  // idempotent
+
+  auto ids = [&](const std::string& account) {
+    std::vector<std::string> out;
+    for (const auto& a : migrated->list_assets(account, 100, std::nullopt, true).assets) out.push_back(a.id);
+    return out;
+  };
+  struct Expect {
+    std::string key, hash_of, account, name;
+    std::vector<std::string> assets;
+  };
+  for (const auto& e : {Expect{ka, "a", "acc_aaaaaaaaaaaaaaaaaaaaaaaaaa", "alice", {"ast_a2", "ast_a1"}},
+                        Expect{kb, "b", "acc_bbbbbbbbbbbbbbbbbbbbbbbbbb", kb, {"ast_b1"}},
+                        Expect{kc, "c", "acc_cccccccccccccccccccccccccc", "carol", {"ast_c1"}}}) {
+    auto k = migrated->find_api_key_by_hash(core::sha256_hex(e.hash_of));
+    ASSERT_TRUE(k) << e.key;
+    EXPECT_EQ(k->id, e.key);
+    EXPECT_EQ(k->account_id, e.account) << e.key;
+    EXPECT_EQ(k->scopes, (std::vector<std::string>{"read", "upload"}));
+    auto acc = migrated->get_account(e.account);
+    ASSERT_TRUE(acc) << e.account;
+    EXPECT_EQ(acc->name, e.name);
+    EXPECT_EQ(acc->created_at_ms, 1000);
+    EXPECT_EQ(ids(e.account), e.assets) << e.key;
+  }
+  EXPECT_EQ(migrated->find_api_key_by_hash(core::sha256_hex("c"))->revoked_at_ms, 2000);
+  auto orphan = migrated->get_account("acc_gggggggggggggggggggggggggg");
+  ASSERT_TRUE(orphan) << "the assets of a pruned key got no account";
+  EXPECT_EQ(orphan->name, gone);
+  EXPECT_EQ(orphan->created_at_ms, 900);
+  EXPECT_EQ(ids(orphan->id), (std::vector<std::string>{"ast_g2", "ast_g1"}));
+  EXPECT_EQ(migrated->list_accounts().size(), 4u);
+
+  // Nothing else about an asset changed, and what references assets still resolves.
+  auto a1 = migrated->get_asset("ast_a1");
+  ASSERT_TRUE(a1);
+  EXPECT_EQ(a1->owner_key_id, ka);
+  EXPECT_EQ(a1->status, "hls_ready");
+  EXPECT_EQ(a1->duration_s, 12.5);
+  EXPECT_EQ(a1->billing_tier, "1080p");
+  EXPECT_EQ(a1->created_at_ms, 1100);
+  ASSERT_TRUE(migrated->get_upload("upl_a1"));
+  auto job = migrated->claim_job("w1", kLock, kT0);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->asset_id, "ast_b1");
+
+  // And the migrated schema takes new keys and assets, refusing unknown accounts.
+  migrated->create_api_key(
+      {"key_new", "new", core::sha256_hex("n"), {"read"}, kT0, std::nullopt, "acc_aaaaaaaaaaaaaaaaaaaaaaaaaa"});
+  EXPECT_EQ(migrated->list_api_keys("acc_aaaaaaaaaaaaaaaaaaaaaaaaaa").size(), 2u);
+  new_upload(kT0, "acc_aaaaaaaaaaaaaaaaaaaaaaaaaa", migrated.get());
+  EXPECT_EQ(ids("acc_aaaaaaaaaaaaaaaaaaaaaaaaaa").size(), 3u);
+  EXPECT_THROW(new_upload(kT0, "acc_missing", migrated.get()), StoreError);
 }
 
 INSTANTIATE_TEST_SUITE_P(Embedded, MetadataContract, ::testing::ValuesIn(kBackends), testing::ParamName());

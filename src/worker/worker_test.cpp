@@ -71,6 +71,9 @@ class WorkerRetry : public ::testing::Test {
     a.id = core::new_id("ast");
     a.visibility = "public";
     a.owner_key_id = "key_test";
+    a.account_id = "acc_test";
+    // Assets belong to an account (the store refuses one it does not know).
+    if (!meta_->get_account(a.account_id)) meta_->create_account({a.account_id, "test", clock_.now_unix_ms()});
     a.created_at_ms = clock_.now_unix_ms();
     store::Upload u{core::new_id("upl"), a.id, std::nullopt, "pending", clock_.now_unix_ms()};
     meta_->create_upload(a, u);

@@ -1,5 +1,5 @@
 """The `rend dev` key has every scope, operator included, even in a data dir whose
-key was made before the operator scope existed."""
+key was made before the operator scope existed, in the old key's account."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def test_rend_dev_replaces_a_key_that_lacks_a_scope(server_factory):
     assert r.status_code == 200, r.text
     r = requests.get(f"{srv.api}/v1/analytics/edges", headers=srv.auth(old), timeout=10)
     assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope", r.text
+    # The replacement joins the old key's account: what the old key uploaded stays visible.
+    r = requests.post(f"{srv.api}/v1/uploads", json={}, headers=srv.auth(old), timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.get(f"{srv.api}/v1/assets/{r.json()['asset_id']}", headers=srv.auth(new), timeout=10)
+    assert r.status_code == 200, r.text

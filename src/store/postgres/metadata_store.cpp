@@ -50,14 +50,18 @@ class PostgresMetadataStore final : public MetadataStore {
   void migrate() override;
   bool healthy() override;
 
+  void create_account(const Account& account) override;
+  std::optional<Account> get_account(const std::string& id) override;
+  std::vector<Account> list_accounts() override;
   void create_api_key(const ApiKey& key) override;
   std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) override;
+  std::vector<ApiKey> list_api_keys(const std::optional<std::string>& account_id) override;
   bool revoke_api_key(const std::string& id, int64_t now_ms) override;
 
   void create_upload(const Asset& asset, const Upload& upload) override;
   std::optional<Upload> get_upload(const std::string& upload_id) override;
   std::optional<Asset> get_asset(const std::string& id) override;
-  ListPage list_assets(const std::string& owner_key_id, int limit, const std::optional<std::string>& cursor,
+  ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
                        bool include_deleted) override;
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
 
@@ -141,30 +145,68 @@ bool PostgresMetadataStore::healthy() {
   }
 }
 
+void PostgresMetadataStore::create_account(const Account& account) {
+  pool_.run([&](Connection& c) {
+    c.exec("INSERT INTO rend.accounts (id, name, created_at_ms) VALUES ($1, $2, $3)",
+           Params().add(account.id).add(account.name).add(account.created_at_ms));
+  });
+}
+
+std::optional<Account> PostgresMetadataStore::get_account(const std::string& id) {
+  return pool_.run([&](Connection& c) -> std::optional<Account> {
+    auto r = c.exec("SELECT id, name, created_at_ms FROM rend.accounts WHERE id = $1", Params().add(id));
+    if (r.rows() == 0) return std::nullopt;
+    return Account{r.text(0, 0), r.text(0, 1), r.int64(0, 2)};
+  });
+}
+
+std::vector<Account> PostgresMetadataStore::list_accounts() {
+  return pool_.run([](Connection& c) {
+    auto r = c.exec("SELECT id, name, created_at_ms FROM rend.accounts ORDER BY created_at_ms, id");
+    std::vector<Account> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2)});
+    return out;
+  });
+}
+
 void PostgresMetadataStore::create_api_key(const ApiKey& key) {
   pool_.run([&](Connection& c) {
+    // The foreign key refuses an unknown account.
     c.exec(
-        "INSERT INTO rend.api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5, $6)",
+        "INSERT INTO rend.api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms, account_id)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
         Params()
             .add(key.id)
             .add(key.name)
             .add(key.secret_hash)
             .add(strings_to_json(key.scopes))
             .add(key.created_at_ms)
-            .add(key.revoked_at_ms));
+            .add(key.revoked_at_ms)
+            .add(key.account_id));
   });
 }
 
 std::optional<ApiKey> PostgresMetadataStore::find_api_key_by_hash(const std::string& secret_hash) {
   return pool_.run([&](Connection& c) -> std::optional<ApiKey> {
-    auto r = c.exec(
-        "SELECT id, name, secret_hash, scopes, created_at_ms, revoked_at_ms FROM rend.api_keys"
-        " WHERE secret_hash = $1",
-        Params().add(secret_hash));
+    auto r = c.exec("SELECT " + std::string(kKeyColumns) + " FROM rend.api_keys WHERE secret_hash = $1",
+                    Params().add(secret_hash));
     if (r.rows() == 0) return std::nullopt;
-    return ApiKey{r.text(0, 0), r.text(0, 1), r.text(0, 2), strings_from_json(r.text(0, 3)), r.int64(0, 4),
-                  r.opt_int64(0, 5)};
+    auto k = key_from_row(r.row(0));
+    k.secret_hash = secret_hash;
+    return k;
+  });
+}
+
+std::vector<ApiKey> PostgresMetadataStore::list_api_keys(const std::optional<std::string>& account_id) {
+  return pool_.run([&](Connection& c) {
+    auto r = account_id
+                 ? c.exec("SELECT " + std::string(kKeyColumns) +
+                              " FROM rend.api_keys WHERE account_id = $1 ORDER BY created_at_ms, id",
+                          Params().add(*account_id))
+                 : c.exec("SELECT " + std::string(kKeyColumns) + " FROM rend.api_keys ORDER BY created_at_ms, id");
+    std::vector<ApiKey> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(key_from_row(r.row(i)));
+    return out;
   });
 }
 
@@ -180,10 +222,15 @@ void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& uplo
   pool_.run([&](Connection& c) {
     Transaction tx(c);
     c.exec(
-        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
-        " VALUES ($1, 'waiting_upload', $2, $3, $4, $5)",
-        Params().add(asset.id).add(asset.visibility).add(asset.owner_key_id).add(asset.created_at_ms).add(
-            asset.expected_bytes));
+        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id)"
+        " VALUES ($1, 'waiting_upload', $2, $3, $4, $5, $6)",
+        Params()
+            .add(asset.id)
+            .add(asset.visibility)
+            .add(asset.owner_key_id)
+            .add(asset.created_at_ms)
+            .add(asset.expected_bytes)
+            .add(asset.account_id));
     c.exec(
         "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms)"
         " VALUES ($1, $2, $3, 'pending', $4)",
@@ -209,7 +256,7 @@ std::optional<Asset> PostgresMetadataStore::get_asset(const std::string& id) {
   });
 }
 
-ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int limit,
+ListPage PostgresMetadataStore::list_assets(const std::string& account_id, int limit,
                                             const std::optional<std::string>& cursor, bool include_deleted) {
   // Decoded before touching the database: a bad cursor is the caller's error.
   std::optional<AssetCursor> after;
@@ -217,12 +264,12 @@ ListPage PostgresMetadataStore::list_assets(const std::string& owner_key_id, int
   limit = std::clamp(limit, 1, kMaxPageSize);
 
   // Keyset pagination, stable under concurrent inserts unlike OFFSET; the row
-  // comparison matches the (owner, created_at desc, id desc) index. One row more than
+  // comparison matches the (account, created_at desc, id desc) index. One row more than
   // the page tells whether another page exists. Clauses are added only when needed
   // so the planner sees a plain index range.
   Params params;
-  params.add(owner_key_id);
-  std::string where = "owner_key_id = $1";
+  params.add(account_id);
+  std::string where = "account_id = $1";
   if (!include_deleted) where += " AND status <> 'deleted'";
   if (after) {
     params.add(after->created_at_ms).add(after->id);

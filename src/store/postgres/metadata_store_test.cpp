@@ -42,6 +42,8 @@ class PostgresStore : public ::testing::Test {
     a.id = core::new_id("ast");
     a.visibility = "private";
     a.owner_key_id = "key_owner";
+    a.account_id = "acc_owner";
+    if (!s.get_account(a.account_id)) s.create_account({a.account_id, "owner", now_ms});
     a.created_at_ms = now_ms;
     Upload u{core::new_id("upl"), a.id, std::nullopt, "pending", now_ms};
     s.create_upload(a, u);
@@ -197,7 +199,8 @@ TEST_F(PostgresStore, UnhealthyWhileTheDatabaseIsUnreachableAndRecoversAfter) {
 
 TEST_F(PostgresStore, QueryErrorsDoNotQuoteRowValues) {
   auto store = open();
-  ApiKey k{core::new_id("key"), "ci", "feedface-secret-hash", {"read"}, kT0, std::nullopt};
+  store->create_account({"acc_ci", "ci", kT0});
+  ApiKey k{core::new_id("key"), "ci", "feedface-secret-hash", {"read"}, kT0, std::nullopt, "acc_ci"};
   store->create_api_key(k);
   k.id = core::new_id("key");
   try {

@@ -29,6 +29,21 @@ SqliteMetadataStore::~SqliteMetadataStore() = default;
 
 void SqliteMetadataStore::migrate() {
   std::lock_guard lock(mu_);
+  // A migration that rebuilds a table (0006_accounts) drops it while other tables
+  // still reference it, which foreign-key enforcement refuses; SQLite's documented
+  // procedure turns enforcement off around the change (it cannot be switched inside a
+  // transaction) and checks every reference before committing, below.
+  db_->exec("PRAGMA foreign_keys=OFF");
+  struct KeysBackOn {
+    Db& db;
+    ~KeysBackOn() {
+      try {
+        db.exec("PRAGMA foreign_keys=ON");
+      } catch (const StoreError& e) {
+        core::log::error("sqlite_foreign_keys_not_restored", {{"error", std::string_view(e.what())}});
+      }
+    }
+  } keys_back_on{*db_};
   // One transaction for the whole run: a failing migration leaves the schema as it
   // was, and a second process starting at the same time waits, then finds nothing to do.
   WriteTx tx(*db_);
@@ -46,6 +61,12 @@ void SqliteMetadataStore::migrate() {
     execute(*db_, "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)", m.version, m.name,
             core::SystemClock().now_unix_ms());
     core::log::info("sqlite_migration_applied", {{"version", m.version}, {"name", m.name}});
+  }
+  // Only after a change: the check reads every table, too slow for every start.
+  if (std::ranges::any_of(migrations(), [&](const auto& m) { return !applied.contains(m.version); })) {
+    Stmt check(*db_, "PRAGMA foreign_key_check");
+    if (check.step())
+      throw StoreError("sqlite: migration left a dangling reference in table " + check.text(0) + "; rolled back");
   }
   // Migrations are additive, so an older binary can keep running against a newer
   // schema during a rolling upgrade; say so rather than refuse to start.
@@ -65,21 +86,59 @@ bool SqliteMetadataStore::healthy() {
   }
 }
 
+void SqliteMetadataStore::create_account(const Account& account) {
+  std::lock_guard lock(mu_);
+  Stmt(*db_, "INSERT INTO accounts (id, name, created_at_ms) VALUES (?1, ?2, ?3)")
+      .bind(1, account.id)
+      .bind(2, account.name)
+      .bind(3, account.created_at_ms)
+      .run();
+}
+
+std::optional<Account> SqliteMetadataStore::get_account(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT id, name, created_at_ms FROM accounts WHERE id = ?1");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return Account{s.text(0), s.text(1), s.int64(2)};
+}
+
+std::vector<Account> SqliteMetadataStore::list_accounts() {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT id, name, created_at_ms FROM accounts ORDER BY created_at_ms, id");
+  std::vector<Account> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
+  return out;
+}
+
 void SqliteMetadataStore::create_api_key(const ApiKey& key) {
   std::lock_guard lock(mu_);
+  // The foreign key refuses an unknown account (foreign_keys=ON, see Db).
   execute(*db_,
-          "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms)"
-          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-          key.id, key.name, key.secret_hash, strings_to_json(key.scopes), key.created_at_ms, key.revoked_at_ms);
+          "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at_ms, revoked_at_ms, account_id)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+          key.id, key.name, key.secret_hash, strings_to_json(key.scopes), key.created_at_ms, key.revoked_at_ms,
+          key.account_id);
 }
 
 std::optional<ApiKey> SqliteMetadataStore::find_api_key_by_hash(const std::string& secret_hash) {
   std::lock_guard lock(mu_);
-  Stmt s(*db_,
-         "SELECT id, name, secret_hash, scopes, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = ?1");
+  Stmt s(*db_, "SELECT " + std::string(kKeyColumns) + " FROM api_keys WHERE secret_hash = ?1");
   s.bind(1, secret_hash);
   if (!s.step()) return std::nullopt;
-  return ApiKey{s.text(0), s.text(1), s.text(2), strings_from_json(s.text(3)), s.int64(4), s.opt_int64(5)};
+  auto k = key_from_row(s);
+  k.secret_hash = secret_hash;
+  return k;
+}
+
+std::vector<ApiKey> SqliteMetadataStore::list_api_keys(const std::optional<std::string>& account_id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT " + std::string(kKeyColumns) +
+                   " FROM api_keys WHERE ?1 IS NULL OR account_id = ?1 ORDER BY created_at_ms, id");
+  if (account_id) s.bind(1, *account_id);
+  std::vector<ApiKey> out;
+  while (s.step()) out.push_back(key_from_row(s));
+  return out;
 }
 
 bool SqliteMetadataStore::revoke_api_key(const std::string& id, int64_t now_ms) {
@@ -92,9 +151,9 @@ void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
   execute(*db_,
-          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes)"
-          " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5)",
-          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes);
+          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id)"
+          " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5, ?6)",
+          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes, asset.account_id);
   execute(*db_,
           "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
           " VALUES (?1, ?2, ?3, 'pending', ?4)",
@@ -118,7 +177,7 @@ std::optional<Asset> SqliteMetadataStore::get_asset(const std::string& id) {
   return asset_from_row(s);
 }
 
-ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int limit,
+ListPage SqliteMetadataStore::list_assets(const std::string& account_id, int limit,
                                           const std::optional<std::string>& cursor, bool include_deleted) {
   // Decoded before taking the lock: a bad cursor is the caller's error, not storage's.
   std::optional<AssetCursor> after;
@@ -128,10 +187,10 @@ ListPage SqliteMetadataStore::list_assets(const std::string& owner_key_id, int l
   std::lock_guard lock(mu_);
   // Keyset pagination: stable under concurrent inserts, unlike OFFSET. One row more
   // than the page tells whether another page exists.
-  Stmt s(*db_, select_assets("owner_key_id = ?1 AND (?2 OR status != 'deleted')"
+  Stmt s(*db_, select_assets("account_id = ?1 AND (?2 OR status != 'deleted')"
                              " AND (?3 IS NULL OR (created_at_ms, id) < (?3, ?4))"
                              " ORDER BY created_at_ms DESC, id DESC LIMIT ?5"));
-  s.bind(1, owner_key_id).bind(2, include_deleted ? 1 : 0).bind(5, limit + 1);
+  s.bind(1, account_id).bind(2, include_deleted ? 1 : 0).bind(5, limit + 1);
   if (after) s.bind(3, after->created_at_ms).bind(4, after->id);
 
   ListPage page;

@@ -32,14 +32,18 @@ class SqliteMetadataStore final : public MetadataStore {
   void migrate() override;
   bool healthy() override;
 
+  void create_account(const Account& account) override;
+  std::optional<Account> get_account(const std::string& id) override;
+  std::vector<Account> list_accounts() override;
   void create_api_key(const ApiKey& key) override;
   std::optional<ApiKey> find_api_key_by_hash(const std::string& secret_hash) override;
+  std::vector<ApiKey> list_api_keys(const std::optional<std::string>& account_id) override;
   bool revoke_api_key(const std::string& id, int64_t now_ms) override;
 
   void create_upload(const Asset& asset, const Upload& upload) override;
   std::optional<Upload> get_upload(const std::string& upload_id) override;
   std::optional<Asset> get_asset(const std::string& id) override;
-  ListPage list_assets(const std::string& owner_key_id, int limit, const std::optional<std::string>& cursor,
+  ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
                        bool include_deleted) override;
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
 
