@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "http/client.h"
 #include "store/factory.h"
+#include "store/postgres/test_support.h"
 #include "store/test_util.h"
 
 using namespace rend;
@@ -55,7 +56,9 @@ class ScriptedUsage final : public billing::UsageSource {
 
 struct Crash {};
 
-class SyncTest : public ::testing::Test {
+// Parameter: the BillingStateStore backend ("sqlite", or "postgres" on
+// REND_TEST_POSTGRES_URL, skipped when unset).
+class SyncTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
     http::client_global_init();
@@ -67,9 +70,14 @@ class SyncTest : public ::testing::Test {
   }
   void SetUp() override {
     double_->configure(R"({"reset": true})");
-    const std::string url = "sqlite://" + (dir_.path() / "rend.db").string();
-    store::open_metadata_store(url)->migrate();
-    state_ = store::open_billing_state_store(url);
+    if (GetParam() == "postgres") {
+      if (store::postgres::testing::admin_url().empty()) GTEST_SKIP() << "REND_TEST_POSTGRES_URL is not set";
+      url_ = store::postgres::testing::database_url_for(dir_.path());
+    } else {
+      url_ = "sqlite://" + (dir_.path() / "rend.db").string();
+    }
+    store::open_metadata_store(url_)->migrate();
+    state_ = store::open_billing_state_store(url_);
     settings_.mode = billing::Mode::autumn;
     settings_.api_url = double_->url();
     settings_.secret_key = kKey;
@@ -124,6 +132,7 @@ class SyncTest : public ::testing::Test {
 
   static billing::testing::AutumnDoubleProcess* double_;
   store::testing::TempDir dir_;
+  std::string url_;  // the metadata database both "processes" share
   std::unique_ptr<store::BillingStateStore> state_;
   billing::Settings settings_;
   std::unique_ptr<billing::AutumnClient> client_;
@@ -143,7 +152,7 @@ TEST(SyncKeys, AreDeterministicAndBounded) {
   EXPECT_NE(k, billing::delivery_key(long_account, "delivery_720p", 10, 21));
 }
 
-TEST_F(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
+TEST_P(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
   // Window 1 is [kBase+10min, kBase+1h): starts at the earliest delivery, not at 0.
   usage_.deliveries = {{kBase + 10 * kMin, "acc_a", "720p", 10},
                        {kBase + 50 * kMin, "acc_a", "720p", 6},  // 16 s = 0.2667 min, not rounded up
@@ -192,7 +201,7 @@ TEST_F(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
   EXPECT_EQ(requests("/v1/track").size(), 4u) << "no track was sent twice";
 }
 
-TEST_F(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles) {
+TEST_P(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 120}, {kBase + 6 * kMin, "acc_b", "2k", 30}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   {
@@ -205,7 +214,7 @@ TEST_F(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles
 
   // A new process on the same state waits out the dead one's lease, then re-sends the
   // window under the same keys: Autumn answers 409, the window is committed once.
-  auto state2 = store::open_billing_state_store("sqlite://" + (dir_.path() / "rend.db").string());
+  auto state2 = store::open_billing_state_store(url_);
   auto restarted = engine("proc-b", state2.get());
   EXPECT_FALSE(restarted->run_once().lease_held);
   clock_.advance_ms(61'000);
@@ -226,10 +235,10 @@ TEST_F(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles
   EXPECT_EQ(state2->list_windows("delivery", 0, kBase + 2 * kHour).size(), 2u);
 }
 
-TEST_F(SyncTest, OnlyTheLeaseHolderSends) {
+TEST_P(SyncTest, OnlyTheLeaseHolderSends) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
-  auto state2 = store::open_billing_state_store("sqlite://" + (dir_.path() / "rend.db").string());
+  auto state2 = store::open_billing_state_store(url_);
   auto a = engine("proc-a");
   auto b = engine("proc-b", state2.get());
   PassResult ra = a->run_once();
@@ -255,13 +264,13 @@ TEST_F(SyncTest, OnlyTheLeaseHolderSends) {
   EXPECT_EQ(recorded_tracks().size(), 3u);
 }
 
-TEST_F(SyncTest, ALostLeaseStopsSendingAtOnce) {
+TEST_P(SyncTest, ALostLeaseStopsSendingAtOnce) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}, {kBase + 6 * kMin, "acc_b", "720p", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   // Autumn is overloaded for long: while proc-a waits (2 minutes, past its lease), the
   // lease expires and proc-b takes it over.
   double_->configure(R"({"fail": {"status": 503, "count": 1, "retry_after": 120, "paths": ["/v1/track"]}})");
-  auto state2 = store::open_billing_state_store("sqlite://" + (dir_.path() / "rend.db").string());
+  auto state2 = store::open_billing_state_store(url_);
   bool taken = false;
   on_sleep_ = [&] { taken = state2->try_acquire_lease("billing-sync", "proc-b", 60'000, clock_.now_unix_ms()); };
   auto a = engine("proc-a");
@@ -273,7 +282,7 @@ TEST_F(SyncTest, ALostLeaseStopsSendingAtOnce) {
   EXPECT_EQ(state_->get_cursor("delivery"), kBase + 5 * kMin);
 }
 
-TEST_F(SyncTest, RateLimitedThenSuccessRetriesTheSameWindowHonouringRetryAfter) {
+TEST_P(SyncTest, RateLimitedThenSuccessRetriesTheSameWindowHonouringRetryAfter) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"fail": {"status": 429, "count": 2, "retry_after": 7, "paths": ["/v1/track"]}})");
@@ -295,7 +304,7 @@ TEST_F(SyncTest, RateLimitedThenSuccessRetriesTheSameWindowHonouringRetryAfter) 
   EXPECT_EQ(st[0].last_error, std::nullopt) << "the commit clears the error";
 }
 
-TEST_F(SyncTest, ALostAnswerIsResentAndTheDuplicateCountsAsRecorded) {
+TEST_P(SyncTest, ALostAnswerIsResentAndTheDuplicateCountsAsRecorded) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"drop_after_apply": {"count": 1, "paths": ["/v1/track"]}})");
@@ -306,7 +315,7 @@ TEST_F(SyncTest, ALostAnswerIsResentAndTheDuplicateCountsAsRecorded) {
   EXPECT_EQ(state_->get_cursor("delivery"), kBase + kHour);
 }
 
-TEST_F(SyncTest, AConfigurationErrorStopsWithoutCommittingAndIsReported) {
+TEST_P(SyncTest, AConfigurationErrorStopsWithoutCommittingAndIsReported) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "4k", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"unknown_features": ["delivery_4k"]})");
@@ -326,7 +335,7 @@ TEST_F(SyncTest, AConfigurationErrorStopsWithoutCommittingAndIsReported) {
   EXPECT_EQ(recorded_tracks().size(), 1u);
 }
 
-TEST_F(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
+TEST_P(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
   clock_.set_ms(kBase + kHour + 10 * kMin);
   auto sync = engine("proc-a");
@@ -340,14 +349,14 @@ TEST_F(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
   EXPECT_EQ(usage_.asked.back(), std::make_pair(kBase + 2 * kHour, kBase + 3 * kHour));
 }
 
-TEST_F(SyncTest, NoUsageYetMeansNoCursor) {
+TEST_P(SyncTest, NoUsageYetMeansNoCursor) {
   clock_.set_ms(kBase + 10 * kHour);
   engine("proc-a")->run_once();
   EXPECT_EQ(state_->get_cursor("delivery"), std::nullopt);
   EXPECT_TRUE(usage_.asked.empty());
 }
 
-TEST_F(SyncTest, StoredMinutesAreSetAbsolutelyOnTheirScheduleAndZeroedWhenGone) {
+TEST_P(SyncTest, StoredMinutesAreSetAbsolutelyOnTheirScheduleAndZeroedWhenGone) {
   usage_.held = {{"acc_a", "1080p", 12.5}, {"acc_b", "720p", 3}};
   clock_.set_ms(kBase);
   auto sync = engine("proc-a");
@@ -372,7 +381,7 @@ TEST_F(SyncTest, StoredMinutesAreSetAbsolutelyOnTheirScheduleAndZeroedWhenGone) 
   EXPECT_NEAR(usage[3].at("body").at("value").to_number<double>(), 0, 1e-9);
 }
 
-TEST_F(SyncTest, LocalModeCommitsTheSameWindowsAndRecordsTotalsWithoutTheNetwork) {
+TEST_P(SyncTest, LocalModeCommitsTheSameWindowsAndRecordsTotalsWithoutTheNetwork) {
   settings_.mode = billing::Mode::local;
   usage_.deliveries = {{kBase + 10 * kMin, "acc_a", "720p", 16}, {kBase + kHour + 1, "acc_a", "720p", 30}};
   usage_.held = {{"acc_a", "720p", 2}};
@@ -389,5 +398,8 @@ TEST_F(SyncTest, LocalModeCommitsTheSameWindowsAndRecordsTotalsWithoutTheNetwork
   EXPECT_EQ(w[0].record.idempotency_key, "");
   EXPECT_EQ(state_->list_windows("storage", 0, kBase + 3 * kHour).size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(StateBackends, SyncTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
