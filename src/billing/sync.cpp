@@ -67,6 +67,24 @@ void Sync::release() {
   lease_until_ms_ = 0;
 }
 
+void Sync::run(int64_t interval_ms) {
+  do {
+    // Caught here, once, at the top of the job (the error policy): a store outage or
+    // an unexpected answer must not end billing for the life of the process.
+    try {
+      run_once();
+    } catch (const std::exception& e) {
+      lease_until_ms_ = 0;  // re-check the lease from the store after an outage
+      core::log::warn("billing_sync_pass_failed", {{"error", std::string_view(e.what())}});
+    }
+  } while (options_.sleep(interval_ms));
+  try {
+    release();
+  } catch (const std::exception& e) {
+    core::log::warn("billing_sync_release_failed", {{"error", std::string_view(e.what())}});
+  }
+}
+
 PassResult Sync::run_once() {
   PassResult r;
   // A lease we believe held may have expired while we were idle: start afresh.

@@ -74,6 +74,10 @@ class Sync {
   PassResult run_once();
   // Gives the lease up (shutdown), so another process can take over at once.
   void release();
+  // The background loop for a role's thread: a pass, then options.sleep(interval_ms),
+  // until that sleep returns false; then release(). An exception from a pass (the
+  // database away) is logged and the next pass tries again: the sync never dies.
+  void run(int64_t interval_ms);
 
   // For /metrics: totals since start, and how far the delivery cursor lags now - lag.
   struct Stats {

@@ -39,7 +39,10 @@ class ScriptedUsage final : public billing::UsageSource {
   std::vector<billing::StoredUsage> held;
   std::vector<std::pair<int64_t, int64_t>> asked;  // delivered() calls
 
+  bool fail_next = false;  // the next delivered() throws (the analytics store away)
+
   std::vector<billing::DeliveredUsage> delivered(int64_t from_ms, int64_t to_ms) override {
+    if (std::exchange(fail_next, false)) throw std::runtime_error("analytics store unavailable");
     asked.emplace_back(from_ms, to_ms);
     std::vector<billing::DeliveredUsage> out;
     for (const auto& d : deliveries)
@@ -347,6 +350,30 @@ TEST_P(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
   EXPECT_EQ(requests("/v1/track").size(), 1u);
   EXPECT_EQ(state_->get_cursor("delivery"), kBase + 3 * kHour);
   EXPECT_EQ(usage_.asked.back(), std::make_pair(kBase + 2 * kHour, kBase + 3 * kHour));
+}
+
+TEST_P(SyncTest, RunLoopsUntilStoppedSurvivesAFailingPassAndReleasesTheLease) {
+  usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
+  clock_.set_ms(kBase + kHour + 10 * kMin);
+  // The first pass fails (Autumn's key is refused: a 401 is a pass error, not an
+  // exception) and the second throws from the usage source; the third succeeds.
+  double_->configure(R"({"fail": {"status": 401, "count": 1, "paths": ["/v1/track"]}})");
+  int passes = 0;
+  billing::SyncOptions o;
+  o.holder = "proc-a";
+  o.sleep = [&](int64_t ms) {
+    EXPECT_EQ(ms, 5000);
+    clock_.advance_ms(ms);
+    ++passes;
+    if (passes == 1) usage_.fail_next = true;
+    return passes < 3;
+  };
+  Sync sync(settings_, *state_, usage_, client_.get(), clock_, o);
+  sync.run(5000);
+  EXPECT_EQ(passes, 3);
+  EXPECT_EQ(state_->get_cursor("delivery"), kBase + kHour);
+  EXPECT_EQ(recorded_tracks().size(), 1u);
+  EXPECT_EQ(state_->lease_holder("billing-sync", clock_.now_unix_ms()), std::nullopt) << "released at the end";
 }
 
 TEST_P(SyncTest, NoUsageYetMeansNoCursor) {
