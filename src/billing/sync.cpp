@@ -45,6 +45,8 @@ Sync::Sync(const Settings& settings, store::BillingStateStore& state, UsageSourc
       clock_(clock),
       options_(std::move(options)) {
   if (!options_.sleep) options_.sleep = default_sleep;
+  if (settings_.delivery_sync_max_window_secs == 0 || settings_.storage_sync_max_window_secs == 0)
+    throw std::invalid_argument("billing sync: the window lengths must be at least 1 s");
   if (settings_.mode == Mode::autumn && !client_)
     throw std::invalid_argument("billing sync: autumn mode needs an Autumn client");
 }
