@@ -29,8 +29,8 @@ bool default_sleep(int64_t ms) {
 
 std::string delivery_key(const std::string& account_id, const std::string& feature_id, int64_t start_ms,
                          int64_t end_ms) {
-  std::string key = "rend-dlv-" + account_id + "-" + feature_id + "-" + std::to_string(start_ms) + "-" +
-                    std::to_string(end_ms);
+  std::string key =
+      "rend-dlv-" + account_id + "-" + feature_id + "-" + std::to_string(start_ms) + "-" + std::to_string(end_ms);
   if (key.size() <= kMaxKeyLength) return key;
   return "rend-dlv-" + core::sha256_hex(key);
 }
@@ -117,8 +117,9 @@ Sync::Sent Sync::send(const std::string& stream, const TrackEvent& e, bool absol
       // A configuration error (401, 404 feature_not_found, 400): retrying now cannot
       // help; the window stays uncommitted and is tried again next pass.
       state_.record_attempt(stream, clock_.now_unix_ms(), t.error, false);
-      core::log::warn("billing_sync_failed",
-                      {{"stream", stream}, {"feature", e.feature_id}, {"status", int64_t(t.status)}, {"error", t.error}});
+      core::log::warn(
+          "billing_sync_failed",
+          {{"stream", stream}, {"feature", e.feature_id}, {"status", int64_t(t.status)}, {"error", t.error}});
       r.error = t.error;
       return Sent::failed;
     }

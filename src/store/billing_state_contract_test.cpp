@@ -123,8 +123,7 @@ TEST_P(BillingStateContract, AProcessThatLostItsLeaseCannotCommit) {
   ASSERT_TRUE(a_->try_acquire_lease(kLease, kA.holder, kTtl, kT0));
   ASSERT_TRUE(a_->commit_cursor("delivery", kA, std::nullopt, kT0, {}, kT0));
   // A's lease expires without a takeover: A still cannot commit past its expiry.
-  EXPECT_FALSE(a_->commit_cursor("delivery", kA, kT0, kT0 + 1000, {{"acc_1", "delivery_720p", 1.5, "k1"}},
-                                 kT0 + kTtl));
+  EXPECT_FALSE(a_->commit_cursor("delivery", kA, kT0, kT0 + 1000, {{"acc_1", "delivery_720p", 1.5, "k1"}}, kT0 + kTtl));
   // B takes over and commits; A, late, cannot.
   ASSERT_TRUE(b_->try_acquire_lease(kLease, kB.holder, kTtl, kT0 + kTtl));
   EXPECT_TRUE(b_->commit_cursor("delivery", kB, kT0, kT0 + 1000, {}, kT0 + kTtl + 1));
@@ -137,10 +136,9 @@ TEST_P(BillingStateContract, WindowLinesAreWrittenWithTheirCommit) {
   ASSERT_TRUE(a_->try_acquire_lease(kLease, kA.holder, kTtl, kT0));
   ASSERT_TRUE(a_->commit_cursor("delivery", kA, std::nullopt, kT0, {}, kT0));
   const int64_t w1 = kT0 + 3'600'000, w2 = w1 + 3'600'000;
-  ASSERT_TRUE(a_->commit_cursor("delivery", kA, kT0, w1,
-                                {{"acc_b", "delivery_1080p", 0.2667, "rend-dlv-b"},
-                                 {"acc_a", "delivery_720p", 12.5, "rend-dlv-a"}},
-                                kT0 + 10));
+  ASSERT_TRUE(a_->commit_cursor(
+      "delivery", kA, kT0, w1,
+      {{"acc_b", "delivery_1080p", 0.2667, "rend-dlv-b"}, {"acc_a", "delivery_720p", 12.5, "rend-dlv-a"}}, kT0 + 10));
   ASSERT_TRUE(a_->commit_cursor("delivery", kA, w1, w2, {{"acc_a", "delivery_720p", 1.0, "rend-dlv-a2"}}, kT0 + 20));
   ASSERT_TRUE(a_->commit_cursor("storage", kA, std::nullopt, w1, {{"acc_a", "storage_720p", 30, ""}}, kT0 + 30));
 

@@ -26,24 +26,25 @@ class PostgresBillingStateStore final : public BillingStateStore {
     }
   }
 
-  bool try_acquire_lease(const std::string& name, const std::string& holder, int64_t ttl_ms,
-                         int64_t now_ms) override {
+  bool try_acquire_lease(const std::string& name, const std::string& holder, int64_t ttl_ms, int64_t now_ms) override {
     return pool_.run([&](Connection& c) {
       // One statement: the row is taken only when free, expired, or already ours. A
       // row locked by a commit_cursor in progress makes this wait for that commit.
-      return c.exec("INSERT INTO rend.billing_leases AS l (name, holder, expires_at_ms) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at_ms = EXCLUDED.expires_at_ms"
-                    " WHERE l.holder = EXCLUDED.holder OR l.expires_at_ms <= $4",
-                    Params().add(name).add(holder).add(now_ms + ttl_ms).add(now_ms))
+      return c.exec(
+                  "INSERT INTO rend.billing_leases AS l (name, holder, expires_at_ms) VALUES ($1, $2, $3)"
+                  " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at_ms = EXCLUDED.expires_at_ms"
+                  " WHERE l.holder = EXCLUDED.holder OR l.expires_at_ms <= $4",
+                  Params().add(name).add(holder).add(now_ms + ttl_ms).add(now_ms))
                  .affected() > 0;
     });
   }
 
   bool renew_lease(const std::string& name, const std::string& holder, int64_t ttl_ms, int64_t now_ms) override {
     return pool_.run([&](Connection& c) {
-      return c.exec("UPDATE rend.billing_leases SET expires_at_ms = $3"
-                    " WHERE name = $1 AND holder = $2 AND expires_at_ms > $4",
-                    Params().add(name).add(holder).add(now_ms + ttl_ms).add(now_ms))
+      return c.exec(
+                  "UPDATE rend.billing_leases SET expires_at_ms = $3"
+                  " WHERE name = $1 AND holder = $2 AND expires_at_ms > $4",
+                  Params().add(name).add(holder).add(now_ms + ttl_ms).add(now_ms))
                  .affected() > 0;
     });
   }
@@ -75,28 +76,31 @@ class PostgresBillingStateStore final : public BillingStateStore {
       Transaction tx(c);
       // FOR UPDATE on the lease row: a takeover (try_acquire_lease) waits until this
       // commit ends, so the holder checked here still holds the lease at COMMIT.
-      auto held = c.exec("SELECT 1 FROM rend.billing_leases WHERE name = $1 AND holder = $2 AND expires_at_ms > $3"
-                         " FOR UPDATE",
-                         Params().add(lease.name).add(lease.holder).add(now_ms));
+      auto held = c.exec(
+          "SELECT 1 FROM rend.billing_leases WHERE name = $1 AND holder = $2 AND expires_at_ms > $3"
+          " FOR UPDATE",
+          Params().add(lease.name).add(lease.holder).add(now_ms));
       if (held.rows() == 0) return false;
       if (read_cursor(c, stream, true) != expected_old) return false;
-      c.exec("INSERT INTO rend.billing_streams (stream, cursor_ms, committed_at_ms) VALUES ($1, $2, $3)"
-             " ON CONFLICT (stream) DO UPDATE SET cursor_ms = EXCLUDED.cursor_ms,"
-             " committed_at_ms = EXCLUDED.committed_at_ms, last_error = NULL, last_error_ms = NULL, retries = 0",
-             Params().add(stream).add(new_end_ms).add(now_ms));
+      c.exec(
+          "INSERT INTO rend.billing_streams (stream, cursor_ms, committed_at_ms) VALUES ($1, $2, $3)"
+          " ON CONFLICT (stream) DO UPDATE SET cursor_ms = EXCLUDED.cursor_ms,"
+          " committed_at_ms = EXCLUDED.committed_at_ms, last_error = NULL, last_error_ms = NULL, retries = 0",
+          Params().add(stream).add(new_end_ms).add(now_ms));
       const int64_t start = expected_old.value_or(new_end_ms);
       for (const auto& r : records)
-        c.exec("INSERT INTO rend.billing_windows (stream, start_ms, end_ms, account_id, feature_id, value,"
-               " idempotency_key, committed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-               Params()
-                   .add(stream)
-                   .add(start)
-                   .add(new_end_ms)
-                   .add(r.account_id)
-                   .add(r.feature_id)
-                   .add(r.value)
-                   .add(r.idempotency_key)
-                   .add(now_ms));
+        c.exec(
+            "INSERT INTO rend.billing_windows (stream, start_ms, end_ms, account_id, feature_id, value,"
+            " idempotency_key, committed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            Params()
+                .add(stream)
+                .add(start)
+                .add(new_end_ms)
+                .add(r.account_id)
+                .add(r.feature_id)
+                .add(r.value)
+                .add(r.idempotency_key)
+                .add(now_ms));
       tx.commit();
       return true;
     });
@@ -111,7 +115,10 @@ class PostgresBillingStateStore final : public BillingStateStore {
           Params().add(stream).add(from_ms).add(to_ms));
       std::vector<WindowRow> out;
       for (int i = 0; i < r.rows(); ++i)
-        out.push_back({stream, r.int64(i, 0), r.int64(i, 1), {r.text(i, 2), r.text(i, 3), r.real(i, 4), r.text(i, 5)},
+        out.push_back({stream,
+                       r.int64(i, 0),
+                       r.int64(i, 1),
+                       {r.text(i, 2), r.text(i, 3), r.real(i, 4), r.text(i, 5)},
                        r.int64(i, 6)});
       return out;
     });
@@ -121,17 +128,19 @@ class PostgresBillingStateStore final : public BillingStateStore {
                       bool retry) override {
     pool_.run([&](Connection& c) {
       if (!error) {
-        c.exec("INSERT INTO rend.billing_streams (stream, last_attempt_ms) VALUES ($1, $2)"
-               " ON CONFLICT (stream) DO UPDATE SET last_attempt_ms = EXCLUDED.last_attempt_ms",
-               Params().add(stream).add(now_ms));
+        c.exec(
+            "INSERT INTO rend.billing_streams (stream, last_attempt_ms) VALUES ($1, $2)"
+            " ON CONFLICT (stream) DO UPDATE SET last_attempt_ms = EXCLUDED.last_attempt_ms",
+            Params().add(stream).add(now_ms));
         return;
       }
-      c.exec("INSERT INTO rend.billing_streams AS s (stream, last_attempt_ms, last_error, last_error_ms, retries)"
-             " VALUES ($1, $2, $3, $2, $4)"
-             " ON CONFLICT (stream) DO UPDATE SET last_attempt_ms = EXCLUDED.last_attempt_ms,"
-             " last_error = EXCLUDED.last_error, last_error_ms = EXCLUDED.last_error_ms,"
-             " retries = s.retries + EXCLUDED.retries",
-             Params().add(stream).add(now_ms).add(*error).add(retry ? 1 : 0));
+      c.exec(
+          "INSERT INTO rend.billing_streams AS s (stream, last_attempt_ms, last_error, last_error_ms, retries)"
+          " VALUES ($1, $2, $3, $2, $4)"
+          " ON CONFLICT (stream) DO UPDATE SET last_attempt_ms = EXCLUDED.last_attempt_ms,"
+          " last_error = EXCLUDED.last_error, last_error_ms = EXCLUDED.last_error_ms,"
+          " retries = s.retries + EXCLUDED.retries",
+          Params().add(stream).add(now_ms).add(*error).add(retry ? 1 : 0));
     });
   }
 
@@ -150,9 +159,9 @@ class PostgresBillingStateStore final : public BillingStateStore {
 
  private:
   static std::optional<int64_t> read_cursor(Connection& c, const std::string& stream, bool for_update) {
-    auto r = c.exec(std::string("SELECT cursor_ms FROM rend.billing_streams WHERE stream = $1") +
-                        (for_update ? " FOR UPDATE" : ""),
-                    Params().add(stream));
+    auto r = c.exec(
+        std::string("SELECT cursor_ms FROM rend.billing_streams WHERE stream = $1") + (for_update ? " FOR UPDATE" : ""),
+        Params().add(stream));
     if (r.rows() == 0) return std::nullopt;
     return r.opt_int64(0, 0);
   }

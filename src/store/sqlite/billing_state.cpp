@@ -26,8 +26,7 @@ class SqliteBillingStateStore final : public BillingStateStore {
     }
   }
 
-  bool try_acquire_lease(const std::string& name, const std::string& holder, int64_t ttl_ms,
-                         int64_t now_ms) override {
+  bool try_acquire_lease(const std::string& name, const std::string& holder, int64_t ttl_ms, int64_t now_ms) override {
     std::lock_guard lock(mu_);
     // One statement: the row is taken only when free, expired, or already ours.
     return execute(db_,
@@ -129,8 +128,8 @@ class SqliteBillingStateStore final : public BillingStateStore {
     Stmt s(db_, "SELECT " + std::string(kStreamColumns) + " FROM billing_streams ORDER BY stream");
     std::vector<StreamStatus> out;
     while (s.step())
-      out.push_back({s.text(0), s.opt_int64(1), s.opt_int64(2), s.opt_int64(3), s.opt_text(4), s.opt_int64(5),
-                     s.int64(6)});
+      out.push_back(
+          {s.text(0), s.opt_int64(1), s.opt_int64(2), s.opt_int64(3), s.opt_text(4), s.opt_int64(5), s.int64(6)});
     return out;
   }
 
