@@ -6,18 +6,27 @@
 #include "store/clickhouse/analytics_store.h"
 #include "store/fs/object_store.h"
 #include "store/memory/coordinator.h"
+#include "store/postgres/billing_state.h"
 #include "store/postgres/metadata_store.h"
 #include "store/redis/coordinator.h"
 #include "store/s3/object_store.h"
 #include "store/sqlite/analytics_store.h"
+#include "store/sqlite/billing_state.h"
 #include "store/sqlite/metadata_store.h"
 
 namespace rend::store {
 
-std::unique_ptr<MetadataStore> open_metadata_store(const std::string& database_url) {
+namespace {
+
+// Which database DATABASE_URL names: a SQLite file path (parent directories created),
+// or a Postgres URL. Only the scheme is ever echoed: the rest may carry a password.
+struct DatabaseUrl {
+  std::string sqlite_path;  // empty: postgres
+};
+
+DatabaseUrl parse_database_url(const std::string& database_url) {
   constexpr std::string_view kSqlite = "sqlite://";
   const auto scheme_end = database_url.find("://");
-  // Only the scheme is ever echoed: the rest of a URL may carry a password.
   const std::string scheme = scheme_end == std::string::npos ? "" : database_url.substr(0, scheme_end);
 
   if (database_url.starts_with(kSqlite)) {
@@ -25,13 +34,27 @@ std::unique_ptr<MetadataStore> open_metadata_store(const std::string& database_u
     if (path.empty())
       throw std::invalid_argument("DATABASE_URL: sqlite:// needs a file path, e.g. sqlite://.rend/dev/rend.db");
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-    return std::make_unique<sqlite::SqliteMetadataStore>(path.string());
+    return {path.string()};
   }
-  if (scheme == "postgres" || scheme == "postgresql") return postgres::open_postgres_metadata_store(database_url);
+  if (scheme == "postgres" || scheme == "postgresql") return {};
   if (scheme.empty())
     throw std::invalid_argument("DATABASE_URL: expected a URL like sqlite://PATH or postgres://HOST/DB");
   throw std::invalid_argument("DATABASE_URL: unsupported scheme '" + scheme +
                               "'; expected sqlite://PATH or postgres://HOST/DB");
+}
+
+}  // namespace
+
+std::unique_ptr<MetadataStore> open_metadata_store(const std::string& database_url) {
+  auto db = parse_database_url(database_url);
+  if (!db.sqlite_path.empty()) return std::make_unique<sqlite::SqliteMetadataStore>(db.sqlite_path);
+  return postgres::open_postgres_metadata_store(database_url);
+}
+
+std::unique_ptr<BillingStateStore> open_billing_state_store(const std::string& database_url) {
+  auto db = parse_database_url(database_url);
+  if (!db.sqlite_path.empty()) return sqlite::open_sqlite_billing_state_store(db.sqlite_path);
+  return postgres::open_postgres_billing_state_store(database_url);
 }
 
 std::unique_ptr<ObjectStore> open_fs_object_store(const std::string& dir) {

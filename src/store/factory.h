@@ -6,6 +6,7 @@
 
 #include "store/settings.h"
 #include "store/analytics.h"
+#include "store/billing_state.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -17,6 +18,10 @@ namespace rend::store {
 // parent directories are created. Throws std::invalid_argument for any other scheme.
 // The returned store is not migrated: call migrate() at startup.
 std::unique_ptr<MetadataStore> open_metadata_store(const std::string& database_url);
+
+// The usage sync's state on the same database as the metadata store (same URL rules).
+// Its tables come from the metadata migrations: migrate the metadata store first.
+std::unique_ptr<BillingStateStore> open_billing_state_store(const std::string& database_url);
 
 // A directory-backed ObjectStore rooted at `dir` (created if missing).
 std::unique_ptr<ObjectStore> open_fs_object_store(const std::string& dir);

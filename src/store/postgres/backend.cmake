@@ -12,6 +12,7 @@ configure_file(${CMAKE_CURRENT_LIST_DIR}/migrations.cpp.in ${CMAKE_CURRENT_BINAR
 
 set(rend_backend_dir ${CMAKE_CURRENT_LIST_DIR})
 rend_store_backend(rend_store_postgres
-  SOURCES ${rend_backend_dir}/pg.cpp ${rend_backend_dir}/metadata_store.cpp ${CMAKE_CURRENT_BINARY_DIR}/postgres_migrations.cpp
+  SOURCES ${rend_backend_dir}/pg.cpp ${rend_backend_dir}/metadata_store.cpp ${rend_backend_dir}/billing_state.cpp
+    ${CMAKE_CURRENT_BINARY_DIR}/postgres_migrations.cpp
   DEPS PostgreSQL::PostgreSQL
   TESTS ${rend_backend_dir}/test_support.cpp ${rend_backend_dir}/pg_test.cpp ${rend_backend_dir}/metadata_store_test.cpp)
