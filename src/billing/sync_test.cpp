@@ -140,7 +140,7 @@ class SyncTest : public ::testing::TestWithParam<std::string> {
   billing::Settings settings_;
   std::unique_ptr<billing::AutumnClient> client_;
   ScriptedUsage usage_;
-  core::ManualClock clock_{kBase};
+  core::FakeClock clock_{kBase};
   std::vector<int64_t> waits_;
   std::function<void()> on_sleep_;
 };
@@ -163,7 +163,7 @@ TEST_P(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
                        {kBase + kHour + 5 * kMin, "acc_a", "1080p", 30},
                        // Ingested after the last due window's end (now - lag): next pass.
                        {kBase + 3 * kHour + 6 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + 3 * kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + 3 * kHour + 10 * kMin);
   auto sync = engine("proc-a");
   PassResult r = sync->run_once();
   EXPECT_TRUE(r.lease_held);
@@ -193,7 +193,7 @@ TEST_P(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
   for (const auto& w : ledger) EXPECT_TRUE(keys.contains(w.record.idempotency_key));
 
   // The next hour: only the new delivery, nothing re-sent.
-  clock_.set_ms(kBase + 4 * kHour + 5 * kMin);
+  clock_.set_unix_ms(kBase + 4 * kHour + 5 * kMin);
   r = sync->run_once();
   EXPECT_EQ(r.windows_committed, 1) << "one delivery window; storage is not due again within its hour";
   tracks = recorded_tracks();
@@ -206,7 +206,7 @@ TEST_P(SyncTest, KnownDeliveriesBecomeExactlyThoseMinutesEachKeyOnce) {
 
 TEST_P(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 120}, {kBase + 6 * kMin, "acc_b", "2k", 30}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   {
     auto doomed = engine("proc-a", nullptr, [](int64_t, int64_t) { throw Crash{}; });
     EXPECT_THROW(doomed->run_once(), Crash);
@@ -240,7 +240,7 @@ TEST_P(SyncTest, ACrashBetweenTracksAndCommitResendsTheSameKeysAndNothingDoubles
 
 TEST_P(SyncTest, OnlyTheLeaseHolderSends) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   auto state2 = store::open_billing_state_store(url_);
   auto a = engine("proc-a");
   auto b = engine("proc-b", state2.get());
@@ -269,7 +269,7 @@ TEST_P(SyncTest, OnlyTheLeaseHolderSends) {
 
 TEST_P(SyncTest, ALostLeaseStopsSendingAtOnce) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}, {kBase + 6 * kMin, "acc_b", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   // Autumn is overloaded for long: while proc-a waits (2 minutes, past its lease), the
   // lease expires and proc-b takes it over.
   double_->configure(R"({"fail": {"status": 503, "count": 1, "retry_after": 120, "paths": ["/v1/track"]}})");
@@ -287,7 +287,7 @@ TEST_P(SyncTest, ALostLeaseStopsSendingAtOnce) {
 
 TEST_P(SyncTest, RateLimitedThenSuccessRetriesTheSameWindowHonouringRetryAfter) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"fail": {"status": 429, "count": 2, "retry_after": 7, "paths": ["/v1/track"]}})");
   auto sync = engine("proc-a");
   PassResult r = sync->run_once();
@@ -309,7 +309,7 @@ TEST_P(SyncTest, RateLimitedThenSuccessRetriesTheSameWindowHonouringRetryAfter) 
 
 TEST_P(SyncTest, ALostAnswerIsResentAndTheDuplicateCountsAsRecorded) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"drop_after_apply": {"count": 1, "paths": ["/v1/track"]}})");
   PassResult r = engine("proc-a")->run_once();
   EXPECT_FALSE(r.error);
@@ -320,7 +320,7 @@ TEST_P(SyncTest, ALostAnswerIsResentAndTheDuplicateCountsAsRecorded) {
 
 TEST_P(SyncTest, AConfigurationErrorStopsWithoutCommittingAndIsReported) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "4k", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   double_->configure(R"({"unknown_features": ["delivery_4k"]})");
   auto sync = engine("proc-a");
   PassResult r = sync->run_once();
@@ -340,11 +340,11 @@ TEST_P(SyncTest, AConfigurationErrorStopsWithoutCommittingAndIsReported) {
 
 TEST_P(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   auto sync = engine("proc-a");
   sync->run_once();
   ASSERT_EQ(requests("/v1/track").size(), 1u);
-  clock_.set_ms(kBase + 3 * kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + 3 * kHour + 10 * kMin);
   PassResult r = sync->run_once();
   EXPECT_GE(r.windows_committed, 2);
   EXPECT_EQ(requests("/v1/track").size(), 1u);
@@ -354,7 +354,7 @@ TEST_P(SyncTest, AWindowWithoutUsageSendsNothingButAdvances) {
 
 TEST_P(SyncTest, RunLoopsUntilStoppedSurvivesAFailingPassAndReleasesTheLease) {
   usage_.deliveries = {{kBase + 5 * kMin, "acc_a", "720p", 60}};
-  clock_.set_ms(kBase + kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + kHour + 10 * kMin);
   // The first pass fails (Autumn's key is refused: a 401 is a pass error, not an
   // exception) and the second throws from the usage source; the third succeeds.
   double_->configure(R"({"fail": {"status": 401, "count": 1, "paths": ["/v1/track"]}})");
@@ -377,7 +377,7 @@ TEST_P(SyncTest, RunLoopsUntilStoppedSurvivesAFailingPassAndReleasesTheLease) {
 }
 
 TEST_P(SyncTest, NoUsageYetMeansNoCursor) {
-  clock_.set_ms(kBase + 10 * kHour);
+  clock_.set_unix_ms(kBase + 10 * kHour);
   engine("proc-a")->run_once();
   EXPECT_EQ(state_->get_cursor("delivery"), std::nullopt);
   EXPECT_TRUE(usage_.asked.empty());
@@ -385,7 +385,7 @@ TEST_P(SyncTest, NoUsageYetMeansNoCursor) {
 
 TEST_P(SyncTest, StoredMinutesAreSetAbsolutelyOnTheirScheduleAndZeroedWhenGone) {
   usage_.held = {{"acc_a", "1080p", 12.5}, {"acc_b", "720p", 3}};
-  clock_.set_ms(kBase);
+  clock_.set_unix_ms(kBase);
   auto sync = engine("proc-a");
   sync->run_once();
   auto usage = requests("/v1/usage");
@@ -412,7 +412,7 @@ TEST_P(SyncTest, LocalModeCommitsTheSameWindowsAndRecordsTotalsWithoutTheNetwork
   settings_.mode = billing::Mode::local;
   usage_.deliveries = {{kBase + 10 * kMin, "acc_a", "720p", 16}, {kBase + kHour + 1, "acc_a", "720p", 30}};
   usage_.held = {{"acc_a", "720p", 2}};
-  clock_.set_ms(kBase + 2 * kHour + 10 * kMin);
+  clock_.set_unix_ms(kBase + 2 * kHour + 10 * kMin);
   PassResult r = engine("proc-a")->run_once();
   EXPECT_EQ(r.calls_sent, 0);
   EXPECT_EQ(core::parse_json_strict(double_->log())->as_object().at("requests").as_array().size(), 0u);
