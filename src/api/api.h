@@ -26,7 +26,7 @@ struct ApiDeps {
   store::AnalyticsStore& analytics;
   const core::Clock& clock;
   const routing::Settings& routing;
-  // REND_BILLING_MODE as GET /v1/account reports it ("local" until billing is wired).
+  // REND_BILLING_MODE as GET /v1/account reports it (billing::mode_name of the settings).
   std::string_view billing_mode = "local";
 };
 

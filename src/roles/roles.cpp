@@ -122,7 +122,9 @@ struct ApiRole::Impl {
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
-      : cfg(std::move(c)), deps{cfg.api, *s.meta, *s.objects, *s.coord, *s.analytics, clock, cfg.routing} {}
+      : cfg(std::move(c)),
+        deps{cfg.api, *s.meta, *s.objects, *s.coord, *s.analytics, clock, cfg.routing,
+             billing::mode_name(cfg.billing.mode)} {}
 };
 
 ApiRole::ApiRole(ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}

@@ -221,3 +221,18 @@ def test_unknown_account_or_key_is_exit_2_and_creates_nothing(srv):
     assert r.returncode == 2 and "no API key" in r.stderr, (r.stdout, r.stderr)
     assert cli(srv, "keys", "list").stdout == keys_before
     assert cli(srv, "accounts", "list").stdout == accounts_before
+
+
+def test_get_account_reports_the_billing_mode_the_api_runs_in(server_factory):
+    """REND_BILLING_MODE reaches GET /v1/account (the Autumn customer is the account)."""
+    from autumn_double import AutumnDouble
+    double = AutumnDouble(keys=["am_sk_test_rend_account_mode"]).start()
+    try:
+        s = server_factory("accounts-billing-mode", extra_env={
+            "REND_BILLING_MODE": "autumn", "AUTUMN_SECRET_KEY": "am_sk_test_rend_account_mode",
+            "AUTUMN_API_URL": double.url})
+        acc = create_account(s, "Billed Co")
+        key = create_key(s, acc, scopes="read")
+        assert account_of(s, key)["billing"] == {"mode": "autumn", "customer_id": acc}
+    finally:
+        double.stop()
