@@ -23,9 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr int64_t kNow = 1'800'000'000'000;
 
   (void)api::parse_time_ms(from);
-  const auto range = api::parse_time_range(from.empty() ? std::nullopt : std::optional<std::string>(from),
-                                           to.empty() ? std::nullopt : std::optional<std::string>(to), kNow,
-                                           86'400'000);
+  const auto range =
+      api::parse_time_range(from.empty() ? std::nullopt : std::optional<std::string>(from),
+                            to.empty() ? std::nullopt : std::optional<std::string>(to), kNow, 86'400'000);
   if (const auto* r = std::get_if<api::TimeRange>(&range)) {
     FUZZ_CHECK(r->from_ms >= 0);
     FUZZ_CHECK(r->from_ms < r->to_ms);

@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     guarded([&] { env.get_bool(name, false); });
     guarded([&] { env.get_millis(name, 7); });
     guarded([&] { core::parse_host_port(value, name); });
-    for (const auto& entry : env.get_list(name)) FUZZ_CHECK(!entry.empty() && entry.front() != ' ' && entry.back() != ' ');
+    for (const auto& entry : env.get_list(name))
+      FUZZ_CHECK(!entry.empty() && entry.front() != ' ' && entry.back() != ' ');
   }
   return 0;
 }

@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "core/ids.h"
-#include "playback/paths.h"
 #include "fuzz_util.h"
+#include "playback/paths.h"
 
 using namespace rend;
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "hls/rewrite.h"
 #include "fuzz_util.h"
 #include "hls/playlist.h"
+#include "hls/rewrite.h"
 
 using namespace rend;
 

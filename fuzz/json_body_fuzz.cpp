@@ -1,8 +1,8 @@
 // JSON request bodies, parsed as every API handler does (api/json_body.h), up to the
 // API's request body limit. Invariant: an accepted body is an object that serializes
 // and re-parses to an equal value.
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdint>
 #include <string>

@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "telemetry/spool.h"
 #include "fuzz_util.h"
+#include "telemetry/spool.h"
 
 using namespace rend;
 namespace fs = std::filesystem;
@@ -26,7 +26,10 @@ const fs::path& dir() {
     fs::path p = base / ("rend-spool-fuzz-" + std::to_string(getpid()));
     fs::remove_all(p);
     fs::create_directories(p);
-    std::atexit([] { std::error_code ec; fs::remove_all(dir(), ec); });
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(dir(), ec);
+    });
     return p;
   }();
   return d;

@@ -86,7 +86,8 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
   auto range = range_of(d, req);
   if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);
   const auto& r = std::get<TimeRange>(range);
-  if (!owned_asset(d, id, std::get<store::ApiKey>(who))) return http::Response::error(404, "not_found", "no such asset");
+  if (!owned_asset(d, id, std::get<store::ApiKey>(who)))
+    return http::Response::error(404, "not_found", "no such asset");
 
   std::optional<store::UsageSummary> u;
   try {

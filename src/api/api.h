@@ -3,11 +3,11 @@
 // credentials, player bootstrap, the watch page, readiness.
 #include <memory>
 
-#include "core/clock.h"
 #include "api/settings.h"
-#include "routing/settings.h"
+#include "core/clock.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "routing/settings.h"
 #include "store/analytics.h"
 #include "store/coord.h"
 #include "store/metadata.h"

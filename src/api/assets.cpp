@@ -3,9 +3,9 @@
 #include "api/common.h"
 #include "api/query_params.h"
 #include "auth/playback_token.h"
+#include "control/edge_control.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "control/edge_control.h"
 
 namespace rend::api {
 namespace {
@@ -42,9 +42,9 @@ http::Response list_assets(const ApiDeps& d, http::Request& req) {
   }
   boost::json::array data;
   for (const auto& a : page.assets) data.push_back(asset_json(a));
-  return json_response(200, boost::json::object{
-                                {"data", std::move(data)},
-                                {"next_cursor", page.next_cursor ? boost::json::value(*page.next_cursor) : nullptr}});
+  return json_response(200, boost::json::object{{"data", std::move(data)},
+                                                {"next_cursor",
+                                                 page.next_cursor ? boost::json::value(*page.next_cursor) : nullptr}});
 }
 
 http::Response delete_asset(const ApiDeps& d, http::Request& req) {
@@ -57,9 +57,8 @@ http::Response delete_asset(const ApiDeps& d, http::Request& req) {
     // Best effort and off the request path: an edge that is down must not fail or
     // slow the delete.
     for (const auto& url : control::control_urls(d.meta, d.cfg.edge_purge_urls, "/internal/purge",
-                                              d.clock.now_unix_ms(), d.cfg.active_heartbeat_window_secs))
-      control::notify_edge_async("edge_purge", url, d.cfg.common.edge_internal_token, a.id,
-                            std::chrono::seconds(5));
+                                                 d.clock.now_unix_ms(), d.cfg.active_heartbeat_window_secs))
+      control::notify_edge_async("edge_purge", url, d.cfg.common.edge_internal_token, a.id, std::chrono::seconds(5));
     core::log::info("asset_deleted", {{"asset_id", a.id}, {"objects_removed", static_cast<uint64_t>(n)}});
     auto updated = d.meta.get_asset(a.id);
     return json_response(200, asset_json(updated ? *updated : a));
@@ -72,14 +71,14 @@ http::Response create_playback(const ApiDeps& d, http::Request& req) {
       return http::Response::error(409, "not_playable", "asset is " + a.status + ", not playable yet");
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
     auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, a.id, exp,
-                                            core::random_token(12));  // one playback session per credential
+                                           core::random_token(12));  // one playback session per credential
     auto base = d.cfg.playback_base_url + "/v/" + a.id + "/";
-    return json_response(200, boost::json::object{
-                                  {"asset_id", a.id},
-                                  {"token", token},
-                                  {"expires_at", core::format_rfc3339_ms(exp * 1000)},
-                                  {"urls", {{"master", base + "master.m3u8?token=" + token},
-                                            {"poster", base + "poster.jpg?token=" + token}}}});
+    return json_response(200, boost::json::object{{"asset_id", a.id},
+                                                  {"token", token},
+                                                  {"expires_at", core::format_rfc3339_ms(exp * 1000)},
+                                                  {"urls",
+                                                   {{"master", base + "master.m3u8?token=" + token},
+                                                    {"poster", base + "poster.jpg?token=" + token}}}});
   });
 }
 
@@ -90,9 +89,11 @@ void add_asset_routes(http::Router& r, const ApiDeps& d) {
   r.add("GET", "/v1/assets/{id}", [&d](http::Request& q) {
     return with_asset(d, q, "read", [](const store::Asset& a) { return json_response(200, asset_json(a)); });
   });
-  r.add("DELETE", "/v1/assets/{id}", [&d](http::Request& q) { return delete_asset(d, q); }, key_checked(d, "delete"));
-  r.add("POST", "/v1/assets/{id}/playback", [&d](http::Request& q) { return create_playback(d, q); },
-        key_checked(d, "read"));
+  r.add(
+      "DELETE", "/v1/assets/{id}", [&d](http::Request& q) { return delete_asset(d, q); }, key_checked(d, "delete"));
+  r.add(
+      "POST", "/v1/assets/{id}/playback", [&d](http::Request& q) { return create_playback(d, q); },
+      key_checked(d, "read"));
 }
 
 }  // namespace rend::api

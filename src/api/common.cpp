@@ -41,8 +41,8 @@ std::variant<store::ApiKey, http::Response> authenticate(const ApiDeps& d, const
   if (std::holds_alternative<http::Response>(who)) return who;
   auto key = std::get<store::ApiKey>(std::move(who));
   if (d.cfg.rate_limit_per_minute > 0) {
-    auto decision = d.coord.rate_limit("api:" + key.id, static_cast<int64_t>(d.cfg.rate_limit_per_minute), 60,
-                                       d.clock.now_unix());
+    auto decision =
+        d.coord.rate_limit("api:" + key.id, static_cast<int64_t>(d.cfg.rate_limit_per_minute), 60, d.clock.now_unix());
     if (!decision.allowed) {
       auto r = http::Response::error(429, "rate_limited", "too many requests for this API key");
       r.headers.set("Retry-After", std::to_string(std::max<int64_t>(1, decision.retry_after_secs)));
@@ -84,8 +84,7 @@ boost::json::object asset_json(const store::Asset& a) {
   o["deleted_at"] = ts(a.deleted_at_ms);
   if (a.error_code)
     o["error"] = boost::json::object{{"code", *a.error_code}, {"message", a.error_message.value_or("")}};
-  else
-    o["error"] = nullptr;
+  else o["error"] = nullptr;
   return o;
 }
 

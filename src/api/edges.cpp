@@ -36,8 +36,10 @@ http::Response heartbeat(const ApiDeps& d, http::Request& req) {
   e.cache_objects = num("cache_objects");
   static const std::regex kId("[a-z0-9][a-z0-9-]{0,62}");
   static const std::regex kRegion("[a-z0-9-]{1,63}");
-  if (!std::regex_match(e.edge_id, kId)) return http::Response::error(400, "invalid_edge_id", "edge_id must match [a-z0-9-]");
-  if (!std::regex_match(e.region, kRegion)) return http::Response::error(400, "invalid_region", "region must match [a-z0-9-]");
+  if (!std::regex_match(e.edge_id, kId))
+    return http::Response::error(400, "invalid_edge_id", "edge_id must match [a-z0-9-]");
+  if (!std::regex_match(e.region, kRegion))
+    return http::Response::error(400, "invalid_region", "region must match [a-z0-9-]");
   bool https = e.base_url.rfind("https://", 0) == 0;
   if (!https && e.base_url.rfind("http://", 0) != 0)
     return http::Response::error(400, "invalid_base_url", "base_url must be an http(s) URL");
@@ -72,8 +74,7 @@ http::Response heartbeat(const ApiDeps& d, http::Request& req) {
     case store::EdgeHeartbeat::taken_over:
       core::log::warn("edge_id_taken_over", {{"edge_id", e.edge_id}, {"region", e.region}, {"base_url", e.base_url}});
       break;
-    case store::EdgeHeartbeat::recorded:
-      break;
+    case store::EdgeHeartbeat::recorded: break;
   }
   return json_response(200, boost::json::object{{"edge_id", e.edge_id}, {"ok", true}});
 }
@@ -84,10 +85,15 @@ http::Response list(const ApiDeps& d, http::Request& req) {
   boost::json::array out;
   for (const auto& e : d.meta.list_edges()) {
     bool active = now - e.last_heartbeat_at_ms <= int64_t(d.cfg.active_heartbeat_window_secs) * 1000;
-    out.push_back({{"edge_id", e.edge_id}, {"region", e.region}, {"base_url", e.base_url}, {"version", e.version},
+    out.push_back({{"edge_id", e.edge_id},
+                   {"region", e.region},
+                   {"base_url", e.base_url},
+                   {"version", e.version},
                    {"registered_at", core::format_rfc3339_ms(e.registered_at_ms)},
                    {"last_heartbeat_at", core::format_rfc3339_ms(e.last_heartbeat_at_ms)},
-                   {"cache_bytes", e.cache_bytes}, {"cache_objects", e.cache_objects}, {"active", active}});
+                   {"cache_bytes", e.cache_bytes},
+                   {"cache_objects", e.cache_objects},
+                   {"active", active}});
   }
   return json_response(200, boost::json::object{{"data", std::move(out)}});
 }
@@ -100,7 +106,8 @@ void add_edge_routes(http::Router& r, const ApiDeps& d) {
     if (!internal_ok(d, q)) return http::Response::error(401, "unauthorized", "internal token required");
     return std::nullopt;
   };
-  r.add("POST", "/internal/edges/heartbeat", [&d](http::Request& q) { return heartbeat(d, q); }, checked);
+  r.add(
+      "POST", "/internal/edges/heartbeat", [&d](http::Request& q) { return heartbeat(d, q); }, checked);
   r.add("GET", "/internal/edges", [&d](http::Request& q) { return list(d, q); });
 }
 

@@ -59,17 +59,15 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
                            {"duration_s", asset->duration_s ? boost::json::value(*asset->duration_s) : nullptr},
                            {"progress", asset->progress ? boost::json::value(*asset->progress) : nullptr},
                            {"edge", edge}};
-  if (playable)
-    body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
-  else
-    body["urls"] = nullptr;
+  if (playable) body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
+  else body["urls"] = nullptr;
   if (asset->error_code) body["error"] = {{"code", *asset->error_code}, {"message", asset->error_message.value_or("")}};
   auto res = json_response(200, body);
   res.headers.set("Cache-Control", "no-store");
   if (playable) {
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
     auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, asset->id, exp,
-                                            core::random_token(12));  // one playback session per page load
+                                           core::random_token(12));  // one playback session per page load
     auto site_host = req.header("host").value_or("");
     auto domain = routing::cookie_domain_for(d.cfg.cookie_domain, site_host, playback_host);
     auto path = legacy ? "/api/player/" + asset->id + "/artifact/" : "/v/" + asset->id + "/";

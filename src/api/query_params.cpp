@@ -13,7 +13,7 @@ std::optional<int64_t> parse_int_strict(std::string_view text, int64_t min, int6
 }
 
 std::variant<std::optional<std::string>, std::string> single_query_param(const http::Request& req,
-                                                                        std::string_view name) {
+                                                                         std::string_view name) {
   // Count occurrences the way query_param matches them (on the decoded name).
   http::Request probe;
   int count = 0;

@@ -19,6 +19,6 @@ std::optional<int64_t> parse_int_strict(std::string_view text, int64_t min, int6
 // The percent-decoded value of `name` (nullopt when absent), or the error message
 // when it appears more than once.
 std::variant<std::optional<std::string>, std::string> single_query_param(const http::Request& req,
-                                                                        std::string_view name);
+                                                                         std::string_view name);
 
 }  // namespace rend::api

@@ -9,8 +9,8 @@ TEST(QueryParams, IntegersAreTheWholeStringAndInRange) {
   EXPECT_EQ(parse_int_strict("5", 1, 100), 5);
   EXPECT_EQ(parse_int_strict("100", 1, 100), 100);
   EXPECT_EQ(parse_int_strict("007", 1, 100), 7);
-  for (const char* s : {"", "5abc", "abc5", "5.0", "+5", "-5", " 5", "5 ", "0x10", "1e1", "0", "101",
-                        "99999999999999999999999"})
+  for (const char* s :
+       {"", "5abc", "abc5", "5.0", "+5", "-5", " 5", "5 ", "0x10", "1e1", "0", "101", "99999999999999999999999"})
     EXPECT_FALSE(parse_int_strict(s, 1, 100).has_value()) << '"' << s << '"';
   EXPECT_EQ(parse_int_strict("9223372036854775807", 0, INT64_MAX), INT64_MAX);
   EXPECT_FALSE(parse_int_strict("9223372036854775808", 0, INT64_MAX).has_value());

@@ -14,9 +14,9 @@
 #include <memory>
 
 #include "api/common.h"
-#include "telemetry/ingest_buffer.h"
 #include "auth/api_keys.h"
 #include "core/log.h"
+#include "telemetry/ingest_buffer.h"
 #include "telemetry/wire.h"
 
 namespace rend::api {
@@ -65,8 +65,10 @@ http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::R
 void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   // Owned by the handler, so by the router: the flusher stops (after writing what is
   // pending) when the server that holds the router is destroyed.
-  auto buffer = std::make_shared<telemetry::IngestBuffer>(
-      d.analytics, telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest}, d.clock);
+  auto buffer =
+      std::make_shared<telemetry::IngestBuffer>(d.analytics,
+                                                telemetry::IngestBuffer::Options{.max_admitted = kMaxConcurrentIngest},
+                                                d.clock);
   http::RouteOptions opts;
   // 0 only in a hand-built config (tests); telemetry::parse_ingest always sets the 8 MiB default.
   opts.max_body_bytes = d.cfg.telemetry.max_batch_bytes ? d.cfg.telemetry.max_batch_bytes : 8ull << 20;
@@ -78,7 +80,8 @@ void add_telemetry_routes(http::Router& r, const ApiDeps& d) {
       return http::Response::error(401, "unauthorized", "telemetry token required: Authorization: Bearer <token>");
     return std::nullopt;
   };
-  r.add("POST", "/internal/telemetry", [&d, buffer](http::Request& q) { return ingest(d, *buffer, q); }, opts);
+  r.add(
+      "POST", "/internal/telemetry", [&d, buffer](http::Request& q) { return ingest(d, *buffer, q); }, opts);
 }
 
 }  // namespace rend::api

@@ -76,9 +76,10 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
   upload.status = "pending";
   upload.created_at_ms = asset.created_at_ms;
   d.meta.create_upload(asset, upload);
-  core::log::info(
-      "upload_created",
-      {{"asset_id", asset.id}, {"upload_id", upload.id}, {"key_id", key.id}, {"account_id", key.account_id}});
+  core::log::info("upload_created", {{"asset_id", asset.id},
+                                     {"upload_id", upload.id},
+                                     {"key_id", key.id},
+                                     {"account_id", key.account_id}});
   return json_response(201, boost::json::object{{"upload_id", upload.id},
                                                 {"asset_id", asset.id},
                                                 {"upload_url", d.cfg.public_base_url + "/v1/uploads/" + upload.id},
@@ -153,8 +154,9 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
   }
   if (total == 0) return http::Response::error(400, "empty_upload", "the upload body is empty");
   if (upload->expected_bytes && static_cast<uint64_t>(*upload->expected_bytes) != total)
-    return http::Response::error(400, "size_mismatch", "received " + std::to_string(total) + " bytes but size_bytes was " +
-                                                           std::to_string(*upload->expected_bytes));
+    return http::Response::error(400, "size_mismatch",
+                                 "received " + std::to_string(total) + " bytes but size_bytes was " +
+                                     std::to_string(*upload->expected_bytes));
   // Only the holder may put its bytes in place; renewing makes the lease outlast
   // the commit and the completion below.
   if (!still_claimed()) return claim_lost();
@@ -174,10 +176,13 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
 }  // namespace
 
 void add_upload_routes(http::Router& r, const ApiDeps& d) {
-  r.add("POST", "/v1/uploads", [&d](http::Request& q) { return create_upload(d, q); }, key_checked(d, "upload"));
+  r.add(
+      "POST", "/v1/uploads", [&d](http::Request& q) { return create_upload(d, q); }, key_checked(d, "upload"));
   http::RouteOptions streamed;
   streamed.stream_body = true;
-  r.add("PUT", "/v1/uploads/{id}", [&d](http::Request& q) { return put_upload(d, q); }, key_checked(d, "upload", streamed));
+  r.add(
+      "PUT", "/v1/uploads/{id}", [&d](http::Request& q) { return put_upload(d, q); },
+      key_checked(d, "upload", streamed));
 }
 
 }  // namespace rend::api

@@ -74,9 +74,9 @@ std::string edge_sources(const ApiDeps& d) {
 // The watch page runs only its own inline blocks (by hash) and scripts from the
 // API's origin (hls.js); it talks only to the API and the edges; it is embeddable.
 std::string watch_csp(const std::string& html, const std::string& edges) {
-  return "default-src 'none'; script-src 'self'" + inline_hashes(html, "script") +
-         "; style-src" + inline_hashes(html, "style") + "; connect-src 'self'" + edges +
-         "; media-src 'self' blob:" + edges + "; img-src 'self' data:" + edges +
+  return "default-src 'none'; script-src 'self'" + inline_hashes(html, "script") + "; style-src" +
+         inline_hashes(html, "style") + "; connect-src 'self'" + edges + "; media-src 'self' blob:" + edges +
+         "; img-src 'self' data:" + edges +
          "; worker-src blob:; base-uri 'none'; form-action 'none'; object-src 'none'; frame-ancestors *";
 }
 
@@ -90,9 +90,8 @@ void add_web_routes(http::Router& r, const ApiDeps& d) {
     if (res.status == 200) res.headers.set("Content-Security-Policy", watch_csp(res.body, edges));
     return res;
   });
-  r.add("GET", "/static/hls.min.js", [&d](http::Request&) {
-    return static_file(d.cfg.hlsjs_path, "text/javascript; charset=utf-8", "hls.js");
-  });
+  r.add("GET", "/static/hls.min.js",
+        [&d](http::Request&) { return static_file(d.cfg.hlsjs_path, "text/javascript; charset=utf-8", "hls.js"); });
 }
 
 }  // namespace rend::api

@@ -16,8 +16,8 @@ bool valid_b64token(std::string_view t) {
   size_t i = 0;
   for (; i < t.size(); ++i) {
     char c = t[i];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_' || c == '~' || c == '+' || c == '/';
     if (!ok) break;
   }
   if (i == 0) return false;

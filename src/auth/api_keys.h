@@ -27,8 +27,7 @@ inline constexpr std::string_view kOperatorScope = "operator";
 
 // Every scope; the last one is operator.
 inline const std::vector<std::string>& all_scopes() {
-  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics",
-                                                  std::string(kOperatorScope)};
+  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics", std::string(kOperatorScope)};
   return scopes;
 }
 

@@ -29,9 +29,7 @@ TEST(ApiKeys, HashIsSha256Hex) {
   EXPECT_NE(hash_api_key("rend_sk_a"), hash_api_key("rend_sk_b"));
 }
 
-TEST(ApiKeys, AllScopes) {
-  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "operator"}));
-}
+TEST(ApiKeys, AllScopes) { EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "operator"})); }
 
 TEST(ApiKeys, OperatorIsGrantedOnlyByName) {
   // Operator views span every tenant: "all" (every customer-facing scope) leaves it out.
@@ -47,13 +45,12 @@ TEST(ApiKeys, ParseScopes) {
   EXPECT_EQ(parse_scopes(" read ,\tupload , read"), (Scopes{"read", "upload"}));
   EXPECT_EQ(parse_scopes("all"), (Scopes{"analytics", "delete", "read", "upload"}));
   EXPECT_EQ(parse_scopes("read,all"), (Scopes{"analytics", "delete", "read", "upload"}));
-  EXPECT_EQ(parse_scopes("delete,analytics,upload,read"),
-            (Scopes{"analytics", "delete", "read", "upload"}));
+  EXPECT_EQ(parse_scopes("delete,analytics,upload,read"), (Scopes{"analytics", "delete", "read", "upload"}));
 }
 
 TEST(ApiKeys, ParseScopesRejects) {
-  for (const char* s : {"", " ", ",", "read,", ",read", "read,,upload", "admin", "read,admin",
-                        "READ", "Read", "all,nope", "read upload", "read;upload", "*"})
+  for (const char* s : {"", " ", ",", "read,", ",read", "read,,upload", "admin", "read,admin", "READ", "Read",
+                        "all,nope", "read upload", "read;upload", "*"})
     EXPECT_FALSE(parse_scopes(s).has_value()) << s;
 }
 
@@ -70,10 +67,26 @@ TEST(ApiKeys, BearerToken) {
 }
 
 TEST(ApiKeys, BearerTokenRejects) {
-  for (const char* h : {"", "Bearer", "Bearer ", "Bearer    ", "Bearerabc", "Bearer\tabc",
-                        "Basic abc", "Token abc", "Bearer a b", "Bearer abc def", "Bearer a\tb",
-                        "Bearer =abc", "Bearer ab=c", "Bearer a,b", "Bearer a\"b", "Bearer: abc",
-                        "Bearer a\r\nX-Evil: 1", " abc", "Bear abc", "Bearers abc"})
+  for (const char* h : {"",
+                        "Bearer",
+                        "Bearer ",
+                        "Bearer    ",
+                        "Bearerabc",
+                        "Bearer\tabc",
+                        "Basic abc",
+                        "Token abc",
+                        "Bearer a b",
+                        "Bearer abc def",
+                        "Bearer a\tb",
+                        "Bearer =abc",
+                        "Bearer ab=c",
+                        "Bearer a,b",
+                        "Bearer a\"b",
+                        "Bearer: abc",
+                        "Bearer a\r\nX-Evil: 1",
+                        " abc",
+                        "Bear abc",
+                        "Bearers abc"})
     EXPECT_FALSE(bearer_token(h).has_value()) << h;
   EXPECT_FALSE(bearer_token(std::string("Bearer a\0b", 10)).has_value());
 }

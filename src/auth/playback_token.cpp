@@ -22,8 +22,7 @@ constexpr size_t kSigLength = 43;
 bool valid_kid(std::string_view kid) {
   if (kid.empty() || kid.size() > kMaxKidLength) return false;
   for (char c : kid) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -56,15 +55,21 @@ std::string signing_input(std::string_view kid, std::string_view exp, std::strin
                           std::string_view sid = {}) {
   std::string s;
   s.reserve(kVersion.size() + kid.size() + exp.size() + asset.size() + sid.size() + 4);
-  s.append(sid.empty() ? kVersion : kVersion2).append(".").append(kid).append(".").append(exp).append(".").append(asset);
+  s.append(sid.empty() ? kVersion : kVersion2)
+      .append(".")
+      .append(kid)
+      .append(".")
+      .append(exp)
+      .append(".")
+      .append(asset);
   if (!sid.empty()) s.append(".").append(sid);
   return s;
 }
 
 }  // namespace
 
-std::string sign_playback_token(const SigningKey& key, std::string_view asset_id,
-                                int64_t expires_at_unix, std::string_view session_id) {
+std::string sign_playback_token(const SigningKey& key, std::string_view asset_id, int64_t expires_at_unix,
+                                std::string_view session_id) {
   if (!valid_kid(key.id)) throw std::invalid_argument("playback token: invalid key id");
   if (!session_id.empty() && !valid_kid(session_id)) throw std::invalid_argument("playback token: invalid session id");
   if (key.secret.empty()) throw std::invalid_argument("playback token: empty secret");

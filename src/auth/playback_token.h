@@ -29,8 +29,8 @@ struct SigningKey {
 // Throws std::invalid_argument when the key id, secret (empty), asset id or expiry
 // (negative) could not produce a token that verify_playback_token would parse: failing
 // loudly here beats minting tokens that are silently always rejected.
-std::string sign_playback_token(const SigningKey& key, std::string_view asset_id,
-                                int64_t expires_at_unix, std::string_view session_id = {});
+std::string sign_playback_token(const SigningKey& key, std::string_view asset_id, int64_t expires_at_unix,
+                                std::string_view session_id = {});
 
 // The session id of a v2 token (empty for v1 or a malformed token). Does not verify:
 // call it only on a token verify_playback_token accepted.

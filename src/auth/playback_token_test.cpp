@@ -71,8 +71,7 @@ TEST(PlaybackToken, EveryFieldTampered) {
   EXPECT_EQ(with(0, "v2"), TokenStatus::malformed);
   EXPECT_EQ(with(0, "V1"), TokenStatus::malformed);
   // Same secret under another kid name: still a different signed message.
-  EXPECT_EQ(verify_playback_token({kKey, {"k9", kKey.secret}},
-                                  join({p[0], "k9", p[2], p[3], p[4]}), kAsset, kNow),
+  EXPECT_EQ(verify_playback_token({kKey, {"k9", kKey.secret}}, join({p[0], "k9", p[2], p[3], p[4]}), kAsset, kNow),
             TokenStatus::bad_signature);
   EXPECT_EQ(with(2, "1700000001"), TokenStatus::bad_signature);  // extend expiry
   EXPECT_EQ(with(2, "9999999999"), TokenStatus::bad_signature);
@@ -84,8 +83,8 @@ TEST(PlaybackToken, EveryFieldTampered) {
   sig = p[4];
   sig[20] = sig[20] == 'A' ? 'B' : 'A';
   EXPECT_EQ(with(4, sig), TokenStatus::bad_signature);
-  EXPECT_EQ(with(4, p[4].substr(0, 42)), TokenStatus::malformed);   // truncated
-  EXPECT_EQ(with(4, p[4] + "A"), TokenStatus::malformed);           // extended
+  EXPECT_EQ(with(4, p[4].substr(0, 42)), TokenStatus::malformed);  // truncated
+  EXPECT_EQ(with(4, p[4] + "A"), TokenStatus::malformed);          // extended
   EXPECT_EQ(with(4, ""), TokenStatus::malformed);
 }
 
@@ -152,7 +151,7 @@ TEST(PlaybackToken, GarbageInputs) {
       good + ".",
       "." + good,
       good + ".extra",
-      "v1.k1.1700000000." + kAsset,                      // four parts
+      "v1.k1.1700000000." + kAsset,  // four parts
       join({p[0], p[1], p[2], p[3], "not base64!"}),
       join({p[0], p[1], p[2], p[3], std::string(43, '+')}),
       join({p[0], p[1], p[2], p[3], std::string(42, 'A') + "B"}),  // non-canonical tail bits
@@ -172,8 +171,7 @@ TEST(PlaybackToken, GarbageInputs) {
       std::string("v1.k1.1700000000.") + kAsset + "." + std::string(42, 'A') + std::string(1, '\0'),
   };
   for (const auto& t : bad)
-    EXPECT_EQ(verify_playback_token(keys, t, kAsset, kNow), TokenStatus::malformed)
-        << "token: " << t.substr(0, 120);
+    EXPECT_EQ(verify_playback_token(keys, t, kAsset, kNow), TokenStatus::malformed) << "token: " << t.substr(0, 120);
 }
 
 TEST(PlaybackToken, MaxExpiryParses) {

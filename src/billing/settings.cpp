@@ -72,12 +72,9 @@ const std::string& Settings::storage_feature(std::string_view tier) const {
 Settings parse(const core::Env& env, bool production) {
   Settings s;
   auto mode = env.get_or("REND_BILLING_MODE", production ? "autumn" : "local");
-  if (mode == "local")
-    s.mode = Mode::local;
-  else if (mode == "autumn")
-    s.mode = Mode::autumn;
-  else
-    throw core::ConfigError("REND_BILLING_MODE must be local or autumn, got '" + mode + "'");
+  if (mode == "local") s.mode = Mode::local;
+  else if (mode == "autumn") s.mode = Mode::autumn;
+  else throw core::ConfigError("REND_BILLING_MODE must be local or autumn, got '" + mode + "'");
   if (production && s.mode != Mode::autumn)
     throw core::ConfigError("REND_BILLING_MODE must be autumn when REND_ENV=production");
 
@@ -112,12 +109,9 @@ Settings parse(const core::Env& env, bool production) {
   for (size_t i = 0; i < kTiers.size(); ++i) s.storage_features[i] = feature("storage", i);
 
   auto policy = env.get_or("REND_BILLING_ENTITLEMENT_FAILURE_POLICY", "allow");
-  if (policy == "allow")
-    s.failure_policy = FailurePolicy::allow;
-  else if (policy == "deny")
-    s.failure_policy = FailurePolicy::deny;
-  else
-    throw core::ConfigError("REND_BILLING_ENTITLEMENT_FAILURE_POLICY must be allow or deny, got '" + policy + "'");
+  if (policy == "allow") s.failure_policy = FailurePolicy::allow;
+  else if (policy == "deny") s.failure_policy = FailurePolicy::deny;
+  else throw core::ConfigError("REND_BILLING_ENTITLEMENT_FAILURE_POLICY must be allow or deny, got '" + policy + "'");
   s.entitlement_cache_secs = env.get_u64("REND_BILLING_ENTITLEMENT_CACHE_SECS", 60);
 
   s.delivery_sync_lag_secs = env.get_u64("REND_BILLING_DELIVERY_SYNC_LAG_SECS", 300);

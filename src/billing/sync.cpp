@@ -117,9 +117,10 @@ Sync::Sent Sync::send(const std::string& stream, const TrackEvent& e, bool absol
       // A configuration error (401, 404 feature_not_found, 400): retrying now cannot
       // help; the window stays uncommitted and is tried again next pass.
       state_.record_attempt(stream, clock_.now_unix_ms(), t.error, false);
-      core::log::warn(
-          "billing_sync_failed",
-          {{"stream", stream}, {"feature", e.feature_id}, {"status", int64_t(t.status)}, {"error", t.error}});
+      core::log::warn("billing_sync_failed", {{"stream", stream},
+                                              {"feature", e.feature_id},
+                                              {"status", int64_t(t.status)},
+                                              {"error", t.error}});
       r.error = t.error;
       return Sent::failed;
     }

@@ -34,9 +34,8 @@ void post_control_call(const ControlCall& call) {
   r.timeout = call.timeout;
   auto res = http::send(r);
   if (!res.ok())
-    core::log::warn(call.action + "_failed", {{"asset_id", call.asset_id},
-                                              {"status", static_cast<int64_t>(res.status)},
-                                              {"error", res.error}});
+    core::log::warn(call.action + "_failed",
+                    {{"asset_id", call.asset_id}, {"status", static_cast<int64_t>(res.status)}, {"error", res.error}});
 }
 
 ControlDispatcher::ControlDispatcher(size_t threads, size_t capacity, Send send)

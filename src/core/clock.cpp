@@ -70,9 +70,8 @@ void FakeClock::advance(std::chrono::nanoseconds d) {
   // mutex must not hang the test; it fails on its own assertion instead).
   std::unique_lock g(mu_);
   changed_.wait_for(g, std::chrono::seconds(10), [&] {
-    return std::none_of(waiters_.begin(), waiters_.end(), [&](const Waiter* w) {
-      return std::find(woken.begin(), woken.end(), w->id) != woken.end();
-    });
+    return std::none_of(waiters_.begin(), waiters_.end(),
+                        [&](const Waiter* w) { return std::find(woken.begin(), woken.end(), w->id) != woken.end(); });
   });
 }
 

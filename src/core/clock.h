@@ -39,8 +39,7 @@ class Clock {
   // pred() holds, false when the deadline passed first. lk must hold the mutex that
   // guards what pred() reads and that notifiers of cv take.
   template <class Pred>
-  bool wait_until(std::unique_lock<std::mutex>& lk, std::condition_variable& cv, SteadyTime deadline,
-                  Pred pred) const {
+  bool wait_until(std::unique_lock<std::mutex>& lk, std::condition_variable& cv, SteadyTime deadline, Pred pred) const {
     while (!pred()) {
       if (!wait_once(lk, cv, deadline)) return pred();
     }
@@ -67,17 +66,18 @@ class Clock {
   // Blocks on cv (lk held on entry and on return) until notified, a spurious wake-up,
   // or the deadline (SteadyTime::max(): none). False, without blocking, when the
   // deadline has already passed; true otherwise (the caller re-checks).
-  virtual bool wait_once(std::unique_lock<std::mutex>& lk, std::condition_variable& cv,
-                         SteadyTime deadline) const = 0;
+  virtual bool wait_once(std::unique_lock<std::mutex>& lk, std::condition_variable& cv, SteadyTime deadline) const = 0;
 };
 
 class SystemClock : public Clock {
  public:
   int64_t now_unix() const override {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
   int64_t now_unix_ms() const override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
   SteadyTime steady_now() const override { return std::chrono::steady_clock::now(); }
 

@@ -24,7 +24,8 @@ TEST(Crypto, HmacRfc4231Case2) {
 }
 
 TEST(Crypto, Base64UrlRoundTrip) {
-  for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\xff\xfe\x00", 3)}) {
+  for (std::string s :
+       std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\xff\xfe\x00", 3)}) {
     auto enc = base64url_encode(s);
     EXPECT_EQ(enc.find_first_of("+/="), std::string::npos);
     auto dec = base64url_decode(enc);

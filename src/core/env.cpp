@@ -24,9 +24,7 @@ std::optional<std::string> Env::get(const std::string& name) const {
   return it->second;
 }
 
-std::string Env::get_or(const std::string& name, const std::string& def) const {
-  return get(name).value_or(def);
-}
+std::string Env::get_or(const std::string& name, const std::string& def) const { return get(name).value_or(def); }
 
 std::string Env::require(const std::string& name) const {
   auto v = get(name);
@@ -87,8 +85,7 @@ void Env::set_default(const std::string& name, const std::string& value) {
 
 HostPort parse_host_port(const std::string& value, const std::string& var) {
   auto colon = value.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    throw ConfigError(var + " must be host:port, got '" + value + "'");
+  if (colon == std::string::npos || colon == 0) throw ConfigError(var + " must be host:port, got '" + value + "'");
   HostPort hp;
   hp.host = value.substr(0, colon);
   if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']')

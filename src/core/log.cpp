@@ -66,8 +66,8 @@ std::string format(Level level, std::string_view event, const std::vector<Field>
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
   std::string out = "{\"ts\":\"";
   out += ts;
   out += "\",\"level\":\"";
@@ -82,7 +82,8 @@ std::string format(Level level, std::string_view event, const std::vector<Field>
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
           if constexpr (std::is_same_v<T, bool>) out += x ? "true" : "false";
-          else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) append_escaped(out, x);
+          else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>)
+            append_escaped(out, x);
           else if constexpr (std::is_same_v<T, const char*>) append_escaped(out, x ? x : "");
           else out += std::to_string(x);
         },

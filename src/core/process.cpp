@@ -75,8 +75,7 @@ ProcessResult PosixProcessRunner::run(const std::vector<std::string>& argv, cons
     if (getppid() == 1) _exit(127);  // parent already gone before prctl
     int devnull = open("/dev/null", O_RDWR);
     if (devnull < 0) _exit(127);
-    if (dup2(devnull, 0) < 0 || dup2(opts.capture_stdout ? out_pipe[1] : devnull, 1) < 0 ||
-        dup2(err_pipe[1], 2) < 0)
+    if (dup2(devnull, 0) < 0 || dup2(opts.capture_stdout ? out_pipe[1] : devnull, 1) < 0 || dup2(err_pipe[1], 2) < 0)
       _exit(127);
     // Only async-signal-safe calls between fork and exec (the parent has threads).
     close_fds_from_3();
@@ -94,10 +93,14 @@ ProcessResult PosixProcessRunner::run(const std::vector<std::string>& argv, cons
   auto deadline = std::chrono::steady_clock::now() + opts.timeout;
   bool out_open = true, err_open = true;
   char buf[65536];
-  auto kill_child = [&] { kill(-pid, SIGKILL); kill(pid, SIGKILL); };
+  auto kill_child = [&] {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+  };
   auto reap = [&] {
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return status;
   };
   try {
@@ -115,7 +118,8 @@ ProcessResult PosixProcessRunner::run(const std::vector<std::string>& argv, cons
         if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t got = read(fds[i].fd, buf, sizeof buf);
         if (got <= 0) {
-          if (fds[i].fd == out_pipe[0]) out_open = false; else err_open = false;
+          if (fds[i].fd == out_pipe[0]) out_open = false;
+          else err_open = false;
           continue;
         }
         if (fds[i].fd == out_pipe[0]) {
@@ -154,7 +158,8 @@ ProcessResult PosixProcessRunner::run(const std::vector<std::string>& argv, cons
   }
   close_all();
   int status = reap();
-  if (!res.timed_out && !res.cancelled && !res.stdout_overflow && WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  if (!res.timed_out && !res.cancelled && !res.stdout_overflow && WIFEXITED(status))
+    res.exit_code = WEXITSTATUS(status);
   if (res.err_tail.size() > kErrTail) res.err_tail.erase(0, res.err_tail.size() - kErrTail);
   return res;
 }

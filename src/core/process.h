@@ -13,12 +13,12 @@
 namespace rend::core {
 
 struct ProcessResult {
-  int exit_code = -1;        // -1 when killed by a signal or on timeout
+  int exit_code = -1;  // -1 when killed by a signal or on timeout
   bool timed_out = false;
   bool cancelled = false;
-  std::string out;           // stdout (when capture_stdout), at most max_stdout_bytes
+  std::string out;               // stdout (when capture_stdout), at most max_stdout_bytes
   bool stdout_overflow = false;  // stdout passed max_stdout_bytes: the child was killed
-  std::string err_tail;      // last ~8 KiB of stderr, for error messages
+  std::string err_tail;          // last ~8 KiB of stderr, for error messages
 };
 
 struct ProcessOptions {

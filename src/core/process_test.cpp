@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <chrono>
 #include <set>
 #include <sstream>
 #include <stdexcept>

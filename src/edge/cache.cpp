@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "core/crypto.h"
@@ -153,7 +153,7 @@ void DiskCache::rebuild_index() {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    struct stat st{};
+    struct stat st {};
     if (::stat(it->path().c_str(), &st) != 0) continue;
     found.push_back({fs::relative(it->path(), root).generic_string(), uint64_t(st.st_size),
                      int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000});
@@ -221,7 +221,7 @@ void DiskCache::take_victim_locked(std::unordered_map<std::string, Entry>::itera
 
 uint64_t DiskCache::free_bytes() const {
   if (opts_.free_bytes_fn) return opts_.free_bytes_fn();
-  struct statvfs sv{};
+  struct statvfs sv {};
   if (::statvfs(opts_.dir.c_str(), &sv) != 0) return UINT64_MAX;
   return uint64_t(sv.f_bavail) * sv.f_frsize;
 }
@@ -252,9 +252,7 @@ bool DiskCache::choose_victims_locked(const std::string* landed, uint64_t free_n
     // else. Emptying the cache would only turn hits into origin fetches.
     counters_.floor_unfixable_total++;
     auto now = clock_.steady_now();
-    if (last_floor_warning_ != core::SteadyTime{} &&
-        now - last_floor_warning_ < std::chrono::minutes(1))
-      return false;
+    if (last_floor_warning_ != core::SteadyTime{} && now - last_floor_warning_ < std::chrono::minutes(1)) return false;
     last_floor_warning_ = now;
     return true;
   }
@@ -315,7 +313,8 @@ void DiskCache::forget(const std::string& key) {
   if (auto it = index_.find(key); it != index_.end()) erase_locked(it);
 }
 
-DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin, std::optional<int64_t> max_age_ms) {
+DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin,
+                                 std::optional<int64_t> max_age_ms) {
   std::shared_ptr<Fill> fill;
   {
     std::unique_lock lk(mu_);

@@ -146,7 +146,7 @@ class DiskCache {
   struct Hit {
     std::string file;  // absolute path of the complete cached file (empty when `body` is set)
     uint64_t size = 0;
-    std::string etag;  // strong validator: size and fill time
+    std::string etag;                         // strong validator: size and fill time
     std::shared_ptr<const std::string> body;  // whole content, for small objects
   };
   // The cached entry if present and, when max_age_ms is set, filled within that
@@ -180,7 +180,7 @@ class DiskCache {
     uint64_t fills_total = 0, fill_failures_total = 0, origin_requests_total = 0;
     uint64_t coalesced_waiters_total = 0;  // misses that joined a fill already running
     uint64_t evictions_total = 0, evicted_bytes_total = 0;
-    uint64_t busy_total = 0;  // misses refused because every fill slot stayed taken
+    uint64_t busy_total = 0;      // misses refused because every fill slot stayed taken
     uint64_t no_space_total = 0;  // fills refused because the disk could not hold the object
     // Times the free-space floor was missed but evicting the whole cache would not
     // have restored it (the disk is filled by something else): nothing was evicted.

@@ -256,7 +256,8 @@ TEST_F(CacheTest, FillSlotsAreBoundedAndExcessIsRefusedAfterWaiting) {
   edge::DiskCache cache(o, clock_);
   auto first = cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_);
   ASSERT_EQ(first.status, edge::FillStatus::filled);
-  auto second = std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
+  auto second =
+      std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
   EXPECT_TRUE(clock_.await_timed_waiters(1));  // waiting for a slot, up to fill_queue_wait
   clock_.advance(199ms);
   EXPECT_TRUE(clock_.await_timed_waiters(1));
@@ -282,7 +283,8 @@ TEST_F(CacheTest, AMissWaitingForASlotGetsOneWhenAFillEnds) {
   edge::DiskCache cache(o, clock_);
   auto first = cache.fetch("assets/ast_a/720p/seg_00010.ts", *origin_);
   ASSERT_EQ(first.status, edge::FillStatus::filled);
-  auto second = std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
+  auto second =
+      std::async(std::launch::async, [&] { return cache.fetch("assets/ast_a/720p/seg_00011.ts", *origin_).status; });
   EXPECT_TRUE(clock_.await_timed_waiters(1));
   origin_->allow_chunks(-1);  // the first fill ends (no time passes): its slot goes to the waiting miss
   ASSERT_EQ(second.wait_for(10s), std::future_status::ready);
@@ -315,7 +317,8 @@ TEST_F(CacheTest, EvictionOrderIsRestBeforeHeadThenLeastRecentlyUsedThenKey) {
       "assets/ast_a/360p/seg_00001.ts",  // head
   };
   for (const auto& k : keys) inner_->put_bytes(k, pattern(1000, 'h'));
-  for (int i = 0; i < 5; ++i) inner_->put_bytes("assets/ast_b/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'i'));
+  for (int i = 0; i < 5; ++i)
+    inner_->put_bytes("assets/ast_b/720p/seg_0001" + std::to_string(i) + ".ts", pattern(1000, 'i'));
   auto o = opts();
   o.max_bytes = 7000;
   edge::DiskCache cache(o, clock_);

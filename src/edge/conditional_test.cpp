@@ -14,12 +14,9 @@ namespace {
 std::string range(std::string_view h, uint64_t size) {
   auto r = parse_range(h, size);
   switch (r.result) {
-    case RangeParse::satisfiable:
-      return "206 " + std::to_string(r.range.first) + "-" + std::to_string(r.range.last);
-    case RangeParse::unsatisfiable:
-      return "416";
-    default:
-      return "ignore";
+    case RangeParse::satisfiable: return "206 " + std::to_string(r.range.first) + "-" + std::to_string(r.range.last);
+    case RangeParse::unsatisfiable: return "416";
+    default: return "ignore";
   }
 }
 

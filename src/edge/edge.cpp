@@ -53,7 +53,8 @@ class FillSource final : public http::BodySource {
 
 class FileRangeSource final : public http::BodySource {
  public:
-  FileRangeSource(int fd, uint64_t offset, uint64_t length) : fd_(fd), off_(offset), left_(length), range_{fd, offset, length} {}
+  FileRangeSource(int fd, uint64_t offset, uint64_t length)
+      : fd_(fd), off_(offset), left_(length), range_{fd, offset, length} {}
   ~FileRangeSource() override { ::close(fd_); }
   size_t read(char* buf, size_t n) override {
     if (left_ == 0) return 0;
@@ -120,9 +121,10 @@ struct Credential {
 Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
   Credential c;
   c.query_token = req.query_param("token");
-  c.check = playback::check_credential(
-      c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
-      [&d](std::string_view token, std::string_view asset_id) { return verify_memoized(d, token, asset_id); });
+  c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
+                                       [&d](std::string_view token, std::string_view asset_id) {
+                                         return verify_memoized(d, token, asset_id);
+                                       });
   return c;
 }
 
@@ -224,7 +226,8 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
       if (attempt == 0) return serve_artifact(d, req, 1);
       return http::Response::error(503, "cache_unavailable", "cache entry churned; retry");
     case FillStatus::not_found: return http::Response::error(404, "not_found", "no such artifact");
-    case FillStatus::too_large: return http::Response::error(502, "artifact_too_large", "artifact exceeds the edge limit");
+    case FillStatus::too_large:
+      return http::Response::error(502, "artifact_too_large", "artifact exceeds the edge limit");
     case FillStatus::busy: {
       auto r = http::Response::error(503, "edge_busy", "too many origin fetches in flight; retry shortly");
       r.headers.set("Retry-After", "1");
@@ -330,7 +333,8 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
   };
 
   if (auto* p = body->if_contains("paths")) {
-    if (!p->is_array()) return http::Response::error(400, "invalid_request", "paths must be an array of artifact paths");
+    if (!p->is_array())
+      return http::Response::error(400, "invalid_request", "paths must be an array of artifact paths");
     std::vector<std::string> paths;
     for (const auto& v : p->as_array()) {
       if (!v.is_string() || !playback::parse_playback_target("/v/" + *asset + "/" + std::string(v.as_string())))
@@ -339,8 +343,7 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
     }
     for (const auto& path : paths) warm_one(path);
   } else {
-    if (!warm_one("master.m3u8"))
-      return http::Response::error(404, "not_found", "asset has no master playlist");
+    if (!warm_one("master.m3u8")) return http::Response::error(404, "not_found", "asset has no master playlist");
     for (const auto& variant : uris_of(text_of("master.m3u8"))) {
       if (!playback::parse_playback_target("/v/" + *asset + "/" + variant)) continue;
       if (!warm_one(variant)) continue;
@@ -368,7 +371,8 @@ http::Response metrics(const EdgeDeps& d) {
   render_metric(out, "rend_edge_fill_failures_total", "counter", "Fills that failed (origin error, short body).",
                 double(c.fill_failures_total));
   render_metric(out, "rend_edge_coalesced_waiters_total", "counter",
-                "Misses that joined a fill already in flight instead of fetching again.", double(c.coalesced_waiters_total));
+                "Misses that joined a fill already in flight instead of fetching again.",
+                double(c.coalesced_waiters_total));
   render_metric(out, "rend_edge_fill_busy_total", "counter",
                 "Misses refused with 503 because every fill slot stayed taken.", double(c.busy_total));
   render_metric(out, "rend_edge_fill_no_space_total", "counter",
@@ -394,7 +398,8 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   http::RouteOptions hot;
   hot.inline_handler = true;  // hits never block; misses come back as Response::blocking()
   if (surface != Surface::internal_only) {
-    r->add("GET", "/v/{asset}/{path*}", [&d](http::Request& q) { return serve_artifact(d, q); }, hot);
+    r->add(
+        "GET", "/v/{asset}/{path*}", [&d](http::Request& q) { return serve_artifact(d, q); }, hot);
   }
   if (surface != Surface::public_only) {
     http::RouteOptions checked;  // the token before the body
@@ -402,8 +407,10 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
       if (!internal_authorized(d, q)) return http::Response::error(401, "unauthorized", "internal token required");
       return std::nullopt;
     };
-    r->add("POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); }, checked);
-    r->add("POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); }, checked);
+    r->add(
+        "POST", "/internal/purge", [&d](http::Request& q) { return purge(d, q); }, checked);
+    r->add(
+        "POST", "/internal/warm", [&d](http::Request& q) { return warm(d, q); }, checked);
     r->add("GET", "/metrics", [&d](http::Request&) { return metrics(d); });
   }
   r->add("GET", "/healthz", [](http::Request&) { return http::Response::json(200, "{\"ok\":true}"); });
@@ -412,8 +419,9 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
     auto origin = d.origin.health();
     bool ok = cache_ok && origin.ok;
     return http::Response::json(ok ? 200 : 503, std::string("{\"ready\":") + (ok ? "true" : "false") +
-                                                    ",\"checks\":{\"cache_dir\":\"" + (cache_ok ? "ok" : "not writable") +
-                                                    "\",\"origin\":\"" + (origin.ok ? "ok" : "down") + "\"}}");
+                                                    ",\"checks\":{\"cache_dir\":\"" +
+                                                    (cache_ok ? "ok" : "not writable") + "\",\"origin\":\"" +
+                                                    (origin.ok ? "ok" : "down") + "\"}}");
   });
   return r;
 }

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "core/clock.h"
-#include "edge/settings.h"
 #include "edge/cache.h"
 #include "edge/metrics.h"
+#include "edge/settings.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"

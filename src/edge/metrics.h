@@ -51,7 +51,6 @@ class EdgeMetrics {
 };
 
 // Helpers for rendering one sample with HELP/TYPE lines.
-void render_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
-                   double value);
+void render_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value);
 
 }  // namespace rend::edge

@@ -29,8 +29,8 @@ bool Registrar::beat() {
   r.timeout = std::chrono::seconds(5);
   auto res = http::send(r);
   if (!res.ok())
-    core::log::warn("edge_heartbeat_failed", {{"edge_id", cfg_.edge_id}, {"status", static_cast<int64_t>(res.status)},
-                                              {"error", res.error}});
+    core::log::warn("edge_heartbeat_failed",
+                    {{"edge_id", cfg_.edge_id}, {"status", static_cast<int64_t>(res.status)}, {"error", res.error}});
   return res.ok();
 }
 

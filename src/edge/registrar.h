@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "edge/settings.h"
 #include "edge/cache.h"
+#include "edge/settings.h"
 
 namespace rend::edge {
 

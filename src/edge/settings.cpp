@@ -33,8 +33,9 @@ Settings parse(const core::Env& env, const core::Deployment& deployment, const a
     c.internal_bind = core::parse_host_port(*internal, "REND_EDGE_INTERNAL_BIND_ADDR");
   // Without it /metrics and /internal/* answer on the public listener.
   if (deployment.production && !c.internal_bind)
-    throw ConfigError("REND_EDGE_INTERNAL_BIND_ADDR must be set when REND_ENV=production "
-                      "(/internal/* and /metrics must not be served on the public listener)");
+    throw ConfigError(
+        "REND_EDGE_INTERNAL_BIND_ADDR must be set when REND_ENV=production "
+        "(/internal/* and /metrics must not be served on the public listener)");
   c.max_in_flight_fills = env.get_u64("REND_EDGE_MAX_IN_FLIGHT_FILLS", 64);
   if (c.max_in_flight_fills == 0) throw ConfigError("REND_EDGE_MAX_IN_FLIGHT_FILLS must be at least 1");
   c.fill_queue_wait_ms = env.get_u64("REND_EDGE_FILL_QUEUE_WAIT_MS", 1000);

@@ -11,18 +11,18 @@
 namespace rend::edge {
 
 struct Settings {
-  auth::Settings common;           // signing key, internal token, deployment mode
-  core::HostPort bind;             // REND_EDGE_BIND_ADDR, 127.0.0.1:4100
-  std::string edge_id;             // REND_EDGE_ID, edge-local
-  std::string region;              // REND_EDGE_REGION, local
-  std::string base_url;            // REND_EDGE_BASE_URL, default http://{bind}
+  auth::Settings common;                          // signing key, internal token, deployment mode
+  core::HostPort bind;                            // REND_EDGE_BIND_ADDR, 127.0.0.1:4100
+  std::string edge_id;                            // REND_EDGE_ID, edge-local
+  std::string region;                             // REND_EDGE_REGION, local
+  std::string base_url;                           // REND_EDGE_BASE_URL, default http://{bind}
   std::vector<std::string> cors_allowed_origins;  // REND_EDGE_CORS_ALLOWED_ORIGINS
-  std::string cache_dir;           // REND_EDGE_CACHE_DIR, {data_dir}/edge-cache
-  uint64_t playlist_ttl_secs = 0;  // REND_EDGE_PLAYLIST_TTL_SECS, 2
+  std::string cache_dir;                          // REND_EDGE_CACHE_DIR, {data_dir}/edge-cache
+  uint64_t playlist_ttl_secs = 0;                 // REND_EDGE_PLAYLIST_TTL_SECS, 2
   uint64_t negative_cache_secs = 0;  // REND_EDGE_NEGATIVE_CACHE_SECS, 2: a 404 from the origin is reused this long
   uint64_t max_origin_artifact_bytes = 0;  // REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES, 512 MiB
-  std::string control_plane_url;   // REND_CONTROL_PLANE_URL: the API it registers with; empty = none
-  uint64_t heartbeat_interval_secs = 0;  // REND_EDGE_HEARTBEAT_INTERVAL_SECS, 10
+  std::string control_plane_url;           // REND_CONTROL_PLANE_URL: the API it registers with; empty = none
+  uint64_t heartbeat_interval_secs = 0;    // REND_EDGE_HEARTBEAT_INTERVAL_SECS, 10
   // REND_EDGE_INTERNAL_BIND_ADDR: when set, /internal/* and /metrics are served only
   // on this (private) listener and the public one answers 404 for them. Required
   // in production.

@@ -9,11 +9,11 @@
 namespace rend::hls {
 
 struct Variant {
-  std::string uri;             // relative, e.g. "720p/index.m3u8"
-  int64_t bandwidth = 0;       // peak bit/s (BANDWIDTH)
+  std::string uri;        // relative, e.g. "720p/index.m3u8"
+  int64_t bandwidth = 0;  // peak bit/s (BANDWIDTH)
   int width = 0, height = 0;
-  std::string codecs;          // "avc1.64001f,mp4a.40.2"
-  double frame_rate = 0;       // FRAME-RATE, omitted when <= 0
+  std::string codecs;             // "avc1.64001f,mp4a.40.2"
+  double frame_rate = 0;          // FRAME-RATE, omitted when <= 0
   int64_t average_bandwidth = 0;  // AVERAGE-BANDWIDTH, omitted when 0
 };
 

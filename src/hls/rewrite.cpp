@@ -103,8 +103,7 @@ bool is_blank(std::string_view s) {
 
 }  // namespace
 
-std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key,
-                                       std::string_view value) {
+std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key, std::string_view value) {
   // "=value" is never a meaningful parameter; with no name there is nothing to add.
   if (key.empty()) return std::string(playlist);
   const std::string enc_key = core::percent_encode(key);

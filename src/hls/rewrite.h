@@ -18,7 +18,6 @@ namespace rend::hls {
 // point at a foreign host, which must never receive the token. Everything else -
 // comments, other tags, blank lines, "\n" vs "\r\n" endings, a missing final newline -
 // is preserved byte for byte.
-std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key,
-                                       std::string_view value);
+std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key, std::string_view value);
 
 }  // namespace rend::hls

@@ -174,7 +174,7 @@ TEST(PlaylistRewrite, EverythingElseByteForByte) {
   const std::string in =
       "#EXTM3U\n"
       "#EXT-X-DATERANGE:ID=\"ad\",START-DATE=\"2024-01-01T00:00:00Z\",X-URI=\"keep.ts\"\n"
-      "#EXT-X-CUSTOM:weird text URI=\"keep.ts\"\n"       // not an attribute list: untouched
+      "#EXT-X-CUSTOM:weird text URI=\"keep.ts\"\n"  // not an attribute list: untouched
       "#EXT-X-BROKEN:URI=\"unterminated\n"
       "#EXT-X-START:TIME-OFFSET=-10.5,PRECISE=YES\n"
       "   \n"

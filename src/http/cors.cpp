@@ -20,7 +20,8 @@ void apply_cors(const std::vector<std::string>& allowed_origins, const Request& 
     res.headers.set("Access-Control-Allow-Headers", std::string(allow_headers));
     res.headers.set("Access-Control-Max-Age", "600");
   } else {
-    res.headers.set("Access-Control-Expose-Headers", "x-rend-cache, x-rend-edge-id, x-rend-region, Content-Length, Content-Range");
+    res.headers.set("Access-Control-Expose-Headers",
+                    "x-rend-cache, x-rend-edge-id, x-rend-region, Content-Length, Content-Range");
   }
 }
 

@@ -77,7 +77,8 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
-  return json(status, "{\"error\":{\"code\":\"" + core::log::json_escape(code) + "\",\"message\":\"" + core::log::json_escape(message) + "\"}}");
+  return json(status, "{\"error\":{\"code\":\"" + core::log::json_escape(code) + "\",\"message\":\"" +
+                          core::log::json_escape(message) + "\"}}");
 }
 
 }  // namespace rend::http

@@ -53,7 +53,7 @@ struct Request {
   std::string path;    // raw (still percent-encoded) path, without the query
   std::string query;   // raw query, without '?'
   Headers headers;
-  std::string body;                 // routes without stream_body: the whole body
+  std::string body;                   // routes without stream_body: the whole body
   BodyReader* body_stream = nullptr;  // routes with stream_body
   std::optional<uint64_t> content_length;
   bool chunked = false;
@@ -99,9 +99,9 @@ struct Response {
   std::string body;
   // A body shared with a cache (no copy); when set, sent instead of `body`.
   std::shared_ptr<const std::string> shared_body;
-  std::unique_ptr<BodySource> source;      // when set, replaces body
-  std::optional<uint64_t> source_length;   // Content-Length for source; unset = chunked
-  bool close = false;                      // close the connection after this response
+  std::unique_ptr<BodySource> source;     // when set, replaces body
+  std::optional<uint64_t> source_length;  // Content-Length for source; unset = chunked
+  bool close = false;                     // close the connection after this response
   // Returned by an inline handler that found it must block (e.g. a cache miss): the
   // server runs the same handler again on the handler pool with may_block = true.
   bool rerun_blocking = false;

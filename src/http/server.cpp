@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <sys/sendfile.h>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -13,7 +14,6 @@
 #include <future>
 #include <mutex>
 #include <set>
-#include <sys/sendfile.h>
 #include <thread>
 #include <utility>
 
@@ -136,8 +136,8 @@ class StreamBodyReader final : public BodyReader {
 // Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
 // serializer costs more than the response itself for small bodies, and one buffer
 // means one write.
-std::string serialize_head(const Response& res, unsigned version, bool keep_alive, std::optional<uint64_t> content_length,
-                           bool chunked = false) {
+std::string serialize_head(const Response& res, unsigned version, bool keep_alive,
+                           std::optional<uint64_t> content_length, bool chunked = false) {
   std::string out;
   out.reserve(256);
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -172,8 +172,14 @@ const char* framing_error(const bhttp::request_parser<bhttp::buffer_body>& parse
   for (const auto& f : h) {
     switch (f.name()) {
       case bhttp::field::host: ++hosts; break;
-      case bhttp::field::content_length: ++lengths; length = f.value(); break;
-      case bhttp::field::transfer_encoding: ++codings; coding = f.value(); break;
+      case bhttp::field::content_length:
+        ++lengths;
+        length = f.value();
+        break;
+      case bhttp::field::transfer_encoding:
+        ++codings;
+        coding = f.value();
+        break;
       default: break;
     }
   }
@@ -312,7 +318,8 @@ struct Server::Impl {
       if (!r.rerun_blocking) co_return r;
     }
     req.may_block = true;
-    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
+    co_return co_await asio::co_spawn(
+        pool, [&]() -> awaitable<Response> { co_return call(); }, use_awaitable);
   }
 
   // The route's pre-body check, where its handler would run; an exception is a 500.
@@ -325,13 +332,14 @@ struct Server::Impl {
       co_return call();
     }
     req.may_block = true;
-    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<std::optional<Response>> { co_return call(); },
-                                      use_awaitable);
+    co_return co_await asio::co_spawn(
+        pool, [&]() -> awaitable<std::optional<Response>> { co_return call(); }, use_awaitable);
   }
 
   awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
     if (!src.may_block()) co_return src.read(buf, n);
-    co_return co_await asio::co_spawn(pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
+    co_return co_await asio::co_spawn(
+        pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
   }
 
   // Sends a file range with sendfile(2) on the non-blocking socket, waiting for
@@ -660,7 +668,7 @@ struct Server::Impl {
         core::log::warn("http_on_complete_failed", {{"server", opts.name}, {"error", e.what()}});
       }
     }
-    co_return w.complete && keep_alive;
+    co_return w.complete&& keep_alive;
   }
 };
 

@@ -70,9 +70,9 @@ struct ServerOptions {
   // (telemetry, metrics); must not block.
   struct Completion {
     const Request& request;
-    const Response& response;  // status and headers (the body may have been moved out)
-    uint64_t body_bytes;       // body bytes written
-    bool complete;             // the whole response reached the socket
+    const Response& response;                          // status and headers (the body may have been moved out)
+    uint64_t body_bytes;                               // body bytes written
+    bool complete;                                     // the whole response reached the socket
     std::chrono::steady_clock::time_point first_byte;  // response head handed to the socket
     std::chrono::steady_clock::time_point finished;
   };

@@ -4,9 +4,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -171,14 +171,15 @@ struct ServerFixture : ::testing::Test {
     router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
     RouteOptions s;
     s.stream_body = true;
-    router->add("PUT", "/up",
-                [](Request& r) {
-                  std::string all;
-                  char buf[4096];
-                  while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
-                  return Response::text(200, "body=" + all);
-                },
-                s);
+    router->add(
+        "PUT", "/up",
+        [](Request& r) {
+          std::string all;
+          char buf[4096];
+          while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+          return Response::text(200, "body=" + all);
+        },
+        s);
   }
   ClientResponse call(std::string method, std::string path, std::string body = {}) {
     ClientRequest r;
@@ -207,7 +208,8 @@ TEST_F(ServerFixture, RoutesParamsAndDecorate) {
 TEST_F(ServerFixture, BufferedBodyLimit) {
   RouteOptions o;
   o.max_body_bytes = 10;
-  router->add("POST", "/b", [](Request& r) { return Response::text(200, r.body); }, o);
+  router->add(
+      "POST", "/b", [](Request& r) { return Response::text(200, r.body); }, o);
   start();
   EXPECT_EQ(call("POST", "/b", "0123456789").body, "0123456789");
   EXPECT_EQ(call("POST", "/b", "0123456789A").status, 413);
@@ -216,14 +218,15 @@ TEST_F(ServerFixture, BufferedBodyLimit) {
 TEST_F(ServerFixture, StreamedRequestBody) {
   RouteOptions o;
   o.stream_body = true;
-  router->add("PUT", "/up",
-              [](Request& r) {
-                size_t total = 0;
-                char buf[1000];
-                while (size_t n = r.body_stream->read(buf, sizeof buf)) total += n;
-                return Response::text(200, std::to_string(total));
-              },
-              o);
+  router->add(
+      "PUT", "/up",
+      [](Request& r) {
+        size_t total = 0;
+        char buf[1000];
+        while (size_t n = r.body_stream->read(buf, sizeof buf)) total += n;
+        return Response::text(200, std::to_string(total));
+      },
+      o);
   start();
   std::string big(3 * 1024 * 1024 + 7, 'a');
   auto r = call("PUT", "/up", big);
@@ -296,8 +299,8 @@ TEST_F(ServerFixture, EndlessChunkExtensionIsCutOff) {
   start();
   for (std::string path : {"POST /echo", "PUT /up"}) {
     Raw c(port);
-    size_t sent = c.flood(path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=",
-                          std::string(4096, 'a'));
+    size_t sent =
+        c.flood(path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=", std::string(4096, 'a'));
     EXPECT_LT(sent, kFloodBound) << path;
     bool closed = false;
     auto r = c.read_all(2000ms, &closed);
@@ -312,8 +315,7 @@ TEST_F(ServerFixture, EndlessChunkSizeLineIsCutOff) {
   add_echo_routes();
   start();
   Raw c(port);
-  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                        std::string(4096, '0'));
+  size_t sent = c.flood("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", std::string(4096, '0'));
   EXPECT_LT(sent, kFloodBound);
   bool closed = false;
   auto r = c.read_all(2000ms, &closed);
@@ -343,10 +345,11 @@ TEST_F(ServerFixture, ChunkedBodyWithExtensionAndTrailerStillWorks) {
   add_echo_routes();
   start();
   bool closed = true;
-  auto r = exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "3;name=val\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n"
-                    "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    &closed);
+  auto r = exchange(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;name=val\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n"
+      "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      &closed);
   EXPECT_EQ(status_of(r), 200) << r;
   EXPECT_NE(r.find("body=abcde"), std::string::npos) << r;
   EXPECT_NE(r.find("\r\n\r\nok"), std::string::npos) << "pipelined request after the trailer: " << r;
@@ -371,10 +374,12 @@ TEST_F(ServerFixture, TransferEncodingOtherThanChunkedIsRefused) {
   const std::string body = "3\r\nabc\r\n0\r\n\r\n";
   for (std::string te : {"chunked, gzip", "gzip, chunked", "identity", "gzip", "chunked;q=1", "chunked,"})
     expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + body);
-  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                            body);
   expect_refused(*this,
-                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     body);
   // Chunked framing in HTTP/1.0 does not exist (RFC 9112 section 6.1).
   expect_refused(*this, "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
   // Exactly "chunked" (any case) is fine.
@@ -388,9 +393,12 @@ TEST_F(ServerFixture, TransferEncodingWithContentLengthIsRefused) {
   add_echo_routes();
   start();
   const std::string body = "3\r\nabc\r\n0\r\n\r\n";
-  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n" + body);
-  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
-  expect_refused(*this, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nContent-Length: 13\r\n\r\n" + body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 13\r\n\r\n" + body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+  expect_refused(*this,
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nContent-Length: 13\r\n\r\n" + body);
 }
 
 TEST_F(ServerFixture, DuplicateContentLengthIsRefused) {
@@ -454,7 +462,9 @@ TEST_F(ServerFixture, ControlCharactersAndBadVersionsAreRefused) {
   start();
   using namespace std::string_literals;  // ""s keeps the embedded NULs, with the right length
   expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"s);
-  expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n");
+  expect_refused(*this,
+                 "GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+                 "b\r\n\r\n");
   expect_refused(*this, "GET /o\0k HTTP/1.1\r\nHost: x\r\n\r\n"s);
   expect_refused(*this, "GET /ok HTTP/2.0\r\nHost: x\r\n\r\n");
   expect_refused(*this, "GET /ok HTTP/1.1 \r\nHost: x\r\n\r\n");
@@ -475,22 +485,29 @@ struct PreBodyFixture : ServerFixture {
       if (r.header("authorization") != "Bearer good") return Response::error(401, "unauthorized", "no");
       return std::nullopt;
     };
-    router->add("POST", "/guarded", [this](Request& r) {
-      handler_calls++;
-      return Response::text(200, "body=" + r.body);
-    }, o);
+    router->add(
+        "POST", "/guarded",
+        [this](Request& r) {
+          handler_calls++;
+          return Response::text(200, "body=" + r.body);
+        },
+        o);
     o.stream_body = true;
-    router->add("PUT", "/guarded-up", [this](Request& r) {
-      handler_calls++;
-      std::string all;
-      char buf[4096];
-      while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
-      return Response::text(200, "body=" + all);
-    }, o);
+    router->add(
+        "PUT", "/guarded-up",
+        [this](Request& r) {
+          handler_calls++;
+          std::string all;
+          char buf[4096];
+          while (size_t n = r.body_stream->read(buf, sizeof buf)) all.append(buf, n);
+          return Response::text(200, "body=" + all);
+        },
+        o);
     router->add("POST", "/open", [](Request& r) { return Response::text(200, "body=" + r.body); });
     RouteOptions s;
     s.stream_body = true;
-    router->add("PUT", "/refuses-unread", [](Request&) { return Response::error(409, "conflict", "no"); }, s);
+    router->add(
+        "PUT", "/refuses-unread", [](Request&) { return Response::error(409, "conflict", "no"); }, s);
   }
 };
 
@@ -518,7 +535,8 @@ TEST_F(PreBodyFixture, AuthenticatedRequestGets100ThenItsAnswer) {
   start();
   for (std::string target : {"POST /guarded", "PUT /guarded-up"}) {
     Raw c(port);
-    c.send(target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    c.send(target +
+           " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
     auto first = c.read_until("\r\n\r\n", 2000ms);
     EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n") << target;
     c.send("abc");
@@ -532,7 +550,8 @@ TEST_F(PreBodyFixture, OverLimitContentLengthIs413Without100) {
   add_guarded_routes();
   start();
   Raw c(port);
-  c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
+  c.send(
+      "POST /guarded HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
   bool closed = false;
   auto r = c.read_all(2000ms, &closed);
   EXPECT_EQ(status_of(r), 413) << r;
@@ -802,11 +821,14 @@ TEST_F(ServerFixture, StopIsBoundedWhileAResponseWriteIsBlocked) {
 TEST_F(ServerFixture, StopIsBoundedWhenAnUploadHandlerReadsAfterTheHardClose) {
   RouteOptions s;
   s.stream_body = true;
-  router->add("PUT", "/slow-sink", [](Request& r) {
-    char buf[4096];
-    while (r.body_stream->read(buf, sizeof buf) > 0) std::this_thread::sleep_for(4s);
-    return Response::text(200, "done");
-  }, s);
+  router->add(
+      "PUT", "/slow-sink",
+      [](Request& r) {
+        char buf[4096];
+        while (r.body_stream->read(buf, sizeof buf) > 0) std::this_thread::sleep_for(4s);
+        return Response::text(200, "done");
+      },
+      s);
   opts.shutdown_grace = 1s;
   opts.read_timeout = 60s;
   opts.min_body_bytes_per_sec = 0;

@@ -11,11 +11,11 @@
 namespace rend::media {
 
 struct Rung {
-  std::string name;         // "1080p"
+  std::string name;  // "1080p"
   int width = 0, height = 0;
   int video_kbps = 0, audio_kbps = 0;  // audio_kbps is 0 when the source has no audio
-  std::string codecs;       // RFC 6381, e.g. "avc1.640028,mp4a.40.2"
-  std::string h264_level;   // "4.0"
+  std::string codecs;                  // RFC 6381, e.g. "avc1.640028,mp4a.40.2"
+  std::string h264_level;              // "4.0"
 };
 
 // Highest first, at most four rungs, never larger than the source.

@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "core/log.h"
-#include "media/errors.h"
 #include "hls/playlist.h"
+#include "media/errors.h"
 #include "media/stages.h"
 
 namespace rend::media {
@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 
 bool fast_path_eligible(const SourceInfo& info) {
   static const char* kProfiles[] = {"Baseline", "Constrained Baseline", "Main", "High"};
-  bool profile_ok = std::any_of(std::begin(kProfiles), std::end(kProfiles),
-                                [&](const char* p) { return info.profile == p; });
+  bool profile_ok =
+      std::any_of(std::begin(kProfiles), std::end(kProfiles), [&](const char* p) { return info.profile == p; });
   return info.video_codec == "h264" && (info.pix_fmt == "yuv420p" || info.pix_fmt == "yuvj420p") &&
          info.rotation == 0 && profile_ok && (!info.has_audio || info.audio_codec == "aac") && info.fps > 0 &&
          info.fps <= 60.5 && info.width > 0 && info.height > 0;
@@ -41,16 +41,15 @@ FrameRate output_frame_rate(double fps) {
                                  {"60000/1001", 60000.0 / 1001}, {"60", 60}};
   const Known* best = nullptr;
   for (const auto& k : kKnown)
-    if (std::fabs(fps - k.value) / k.value < 0.015 && (!best || std::fabs(fps - k.value) < std::fabs(fps - best->value)))
+    if (std::fabs(fps - k.value) / k.value < 0.015 &&
+        (!best || std::fabs(fps - k.value) < std::fabs(fps - best->value)))
       best = &k;
   if (best) return {best->expr, best->value};
   int r = std::max(1, int(std::lround(fps)));
   return {std::to_string(r), double(r)};
 }
 
-int64_t nominal_bandwidth(const Rung& r) {
-  return int64_t(std::llround((r.video_kbps + r.audio_kbps) * 1000.0 * 1.1));
-}
+int64_t nominal_bandwidth(const Rung& r) { return int64_t(std::llround((r.video_kbps + r.audio_kbps) * 1000.0 * 1.1)); }
 
 std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
@@ -72,14 +71,14 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});
   }
   int gop = std::max(1, int(std::lround(fr.value * seg)));
-  a.insert(a.end(), {"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
-                     "-g", std::to_string(gop), "-sc_threshold", "0", "-force_key_frames",
+  a.insert(a.end(), {"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p", "-g",
+                     std::to_string(gop), "-sc_threshold", "0", "-force_key_frames",
                      "expr:gte(t,n_forced*" + std::to_string(seg) + ")", "-fps_mode:v", "cfr"});
   for (size_t i = 0; i < n; ++i) {
     std::string s = std::to_string(i);
     int k = ladder[i].video_kbps;
-    a.insert(a.end(), {"-level:v:" + s, ladder[i].h264_level, "-b:v:" + s, std::to_string(k) + "k",
-                       "-maxrate:v:" + s, std::to_string(k) + "k", "-bufsize:v:" + s, std::to_string(2 * k) + "k"});
+    a.insert(a.end(), {"-level:v:" + s, ladder[i].h264_level, "-b:v:" + s, std::to_string(k) + "k", "-maxrate:v:" + s,
+                       std::to_string(k) + "k", "-bufsize:v:" + s, std::to_string(2 * k) + "k"});
   }
   if (info.has_audio) {
     a.insert(a.end(), {"-c:a", "aac", "-ac", "2", "-ar", "48000"});

@@ -2,18 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <thread>
 #include <sstream>
-#include <unistd.h>
+#include <thread>
 
 #include "core/testing/scripted_runner.h"
-#include "media/errors.h"
 #include "hls/playlist.h"
+#include "media/errors.h"
 #include "media/stage.h"
 #include "media/testing/fake_media.h"
 #include "store/factory.h"
@@ -37,9 +37,19 @@ TEST(FastPath, Eligibility) {
   i.has_audio = true;
   i.audio_codec = "aac";
   EXPECT_TRUE(fast_path_eligible(i));
-  auto with = [&](auto f) { SourceInfo c = i; f(c); return fast_path_eligible(c); };
-  EXPECT_TRUE(with([](SourceInfo& c) { c.pix_fmt = "yuvj420p"; c.profile = "Constrained Baseline"; }));
-  EXPECT_TRUE(with([](SourceInfo& c) { c.has_audio = false; c.audio_codec.clear(); }));
+  auto with = [&](auto f) {
+    SourceInfo c = i;
+    f(c);
+    return fast_path_eligible(c);
+  };
+  EXPECT_TRUE(with([](SourceInfo& c) {
+    c.pix_fmt = "yuvj420p";
+    c.profile = "Constrained Baseline";
+  }));
+  EXPECT_TRUE(with([](SourceInfo& c) {
+    c.has_audio = false;
+    c.audio_codec.clear();
+  }));
   EXPECT_FALSE(with([](SourceInfo& c) { c.video_codec = "hevc"; }));
   EXPECT_FALSE(with([](SourceInfo& c) { c.pix_fmt = "yuv420p10le"; }));
   EXPECT_FALSE(with([](SourceInfo& c) { c.profile = "High 10"; }));
@@ -198,9 +208,12 @@ class PipelineRun : public ::testing::Test {
 
 TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   std::string src = (root_ / "in" / "a.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-          "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac",
-          "-b:a", "64k", "-shortest", src});
+  ffmpeg({"-f",       "lavfi",     "-i",        "testsrc2=size=640x360:rate=30",
+          "-f",       "lavfi",     "-i",        "sine=frequency=440:sample_rate=48000",
+          "-t",       "6",         "-c:v",      "libx264",
+          "-preset",  "ultrafast", "-g",        "60",
+          "-pix_fmt", "yuv420p",   "-c:a",      "aac",
+          "-b:a",     "64k",       "-shortest", src});
   SourceInfo info = probe_ok(src);
   ASSERT_TRUE(fast_path_eligible(info));
 
@@ -236,8 +249,9 @@ TEST_F(PipelineRun, H264WithAudioTakesTheFastPath) {
   EXPECT_EQ(res.tiers[0].width, 640);
   EXPECT_EQ(res.tiers[0].height, 360);
   EXPECT_GT(res.tiers[0].bandwidth, 0);
-  EXPECT_NE(read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8").find("CODECS=\"avc1.64001e,mp4a.40.2\""),
-            std::string::npos);
+  EXPECT_NE(
+      read_all(root_ / "objects" / "assets" / "ast_fast" / "master.m3u8").find("CODECS=\"avc1.64001e,mp4a.40.2\""),
+      std::string::npos);
   // The remuxed rendition stays for players that loaded the early master.
   auto src_pl = hls::parse_media_playlist(read_all(root_ / "objects" / "assets" / "ast_fast" / "src" / "index.m3u8"));
   EXPECT_TRUE(src_pl.ended);
@@ -276,8 +290,8 @@ TEST(PrivateWorkDirTest, PrivateUniqueAndRemovedOnUnwind) {
 TEST_F(PipelineRun, ProbeRefusesPlaylistsImagesAndAudioBeforeReadingThem) {
   // A playable local clip that a playlist points at: following it would "work".
   std::string clip = (root_ / "in" / "bait.ts").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset",
-          "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", clip});
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+          "-pix_fmt", "yuv420p", "-f", "mpegts", clip});
   std::string hls = (root_ / "in" / "up1").string();
   std::ofstream(hls) << "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n" << clip << "\n#EXT-X-ENDLIST\n";
   std::string concat = (root_ / "in" / "up2").string();
@@ -288,8 +302,7 @@ TEST_F(PipelineRun, ProbeRefusesPlaylistsImagesAndAudioBeforeReadingThem) {
   ffmpeg({"-f", "lavfi", "-i", "sine=d=1", "-c:a", "libmp3lame", "-f", "mp3", mp3});
   for (const auto& f : {hls, concat, png, mp3}) {
     auto r = probe(runner_, "ffprobe", f, 3600, 30s);
-    ASSERT_TRUE(std::holds_alternative<MediaFailure>(r)) << f << " was accepted as "
-                                                         << std::get<SourceInfo>(r).demuxer;
+    ASSERT_TRUE(std::holds_alternative<MediaFailure>(r)) << f << " was accepted as " << std::get<SourceInfo>(r).demuxer;
     EXPECT_EQ(std::get<MediaFailure>(r).code, "not_a_video") << f << ": " << std::get<MediaFailure>(r).message;
     EXPECT_EQ(std::get<MediaFailure>(r).message.find(root_.string()), std::string::npos);
   }
@@ -299,8 +312,8 @@ TEST_F(PipelineRun, ProbeRefusesPlaylistsImagesAndAudioBeforeReadingThem) {
 
 TEST_F(PipelineRun, AFailingStoreHookIsRetryableNotTheInputsFault) {
   std::string src = (root_ / "in" / "h.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset",
-          "ultrafast", "-pix_fmt", "yuv420p", src});
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+          "-pix_fmt", "yuv420p", src});
   SourceInfo info = probe_ok(src);
   Pipeline p(cfg_, runner_, *objects_);
   PipelineHooks hooks;
@@ -343,8 +356,8 @@ TEST(RunStages, EveryInitializeThenEveryProcessThenEveryFlush) {
   RecordingStage a("a", log), b("b", log);
   Stage* const chain[] = {&a, &b};
   EXPECT_TRUE(run_stages(chain).ok());
-  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "a.process", "b.process", "a.flush",
-                                           "b.flush"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"a.initialize", "b.initialize", "a.process", "b.process", "a.flush", "b.flush"}));
 }
 
 TEST(RunStages, StopsAtTheFirstFailureAndReturnsIt) {
@@ -355,16 +368,15 @@ TEST(RunStages, StopsAtTheFirstFailureAndReturnsIt) {
   EXPECT_EQ(st.code, "boom");
   EXPECT_EQ(st.message, "b");
   EXPECT_TRUE(st.retryable);
-  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "c.initialize", "a.process",
-                                           "b.process"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"a.initialize", "b.initialize", "c.initialize", "a.process", "b.process"}));
 }
 
 TEST(ErrorTaxonomy, InfrastructureIsRetryableTheInputsFaultIsNot) {
   EXPECT_TRUE(errors::storage_failed().retryable);
   EXPECT_TRUE(errors::worker_failed("x").retryable);
   for (const auto& st : {errors::transcode_failed("x"), errors::not_a_video("x"), errors::corrupt_input("x"),
-                         errors::cancelled(), errors::invalid_asset(),
-                         errors::from_probe({"too_long", "x"}), errors::from_probe({"unsupported_input", "x"})}) {
+                         errors::cancelled(), errors::invalid_asset(), errors::from_probe({"too_long", "x"}),
+                         errors::from_probe({"unsupported_input", "x"})}) {
     EXPECT_FALSE(st.ok());
     EXPECT_FALSE(st.retryable) << st.code;
     EXPECT_FALSE(st.message.empty()) << st.code;
@@ -416,8 +428,8 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   };
   auto t0 = std::chrono::steady_clock::now();
   auto res = p.run("ast_hevc", src, info, hooks);
-  std::cerr << "hevc: hls_ready after "
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+  std::cerr << "hevc: hls_ready after " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+            << " s\n";
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   EXPECT_EQ(playable, 1);
   ASSERT_EQ(res.tiers.size(), 1u);
@@ -468,8 +480,8 @@ TEST_F(PipelineRun, CorruptSourceFailsWithoutPaths) {
 
 TEST_F(PipelineRun, CancelStopsTheJob) {
   std::string src = (root_ / "in" / "c.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "10", "-c:v", "libx264", "-preset",
-          "ultrafast", "-pix_fmt", "yuv444p", src});  // not fast-path eligible
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "10", "-c:v", "libx264", "-preset", "ultrafast",
+          "-pix_fmt", "yuv444p", src});  // not fast-path eligible
   SourceInfo info = probe_ok(src);
   Pipeline p(cfg_, runner_, *objects_);
   PipelineHooks hooks;
@@ -490,8 +502,8 @@ class PipelineScripted : public ::testing::Test {
     std::random_device rd;
     root_ = fs::temp_directory_path() / ("rend-media-scripted-" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(root_);
-    objects_ = std::make_unique<store::testing::FailingObjects>(
-        store::open_fs_object_store((root_ / "objects").string()));
+    objects_ =
+        std::make_unique<store::testing::FailingObjects>(store::open_fs_object_store((root_ / "objects").string()));
     cfg_.work_root = (root_ / "work").string();
     cfg_.process_timeout = 20s;
     testing::script_good_job(runner_, 640, 360, 8.0);  // fast path, one 360p rung, 2 segments
@@ -597,9 +609,12 @@ TEST_F(PipelineScripted, TheFinalMasterFailingIsRetryable) {
 //   rend_media_test --gtest_also_run_disabled_tests --gtest_filter='*Benchmark*'
 TEST_F(PipelineRun, DISABLED_Benchmark1080p30s) {
   std::string src = (root_ / "in" / "hd.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-          "-t", "30", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high", "-g", "60", "-pix_fmt", "yuv420p",
-          "-c:a", "aac", "-shortest", src});
+  ffmpeg({"-f",      "lavfi",     "-i",         "testsrc2=size=1920x1080:rate=30",
+          "-f",      "lavfi",     "-i",         "sine=frequency=440:sample_rate=48000",
+          "-t",      "30",        "-c:v",       "libx264",
+          "-preset", "ultrafast", "-profile:v", "high",
+          "-g",      "60",        "-pix_fmt",   "yuv420p",
+          "-c:a",    "aac",       "-shortest",  src});
   SourceInfo info = probe_ok(src);
   auto ladder = choose_ladder(info.width, info.height, info.has_audio);
   fs::create_directories(root_ / "plain");

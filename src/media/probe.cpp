@@ -85,10 +85,10 @@ int rotation_of(const json::object& st) {
 }
 
 bool is_image_codec(const std::string& c) {
-  static const char* kImages[] = {"png",  "apng", "bmp",  "tiff", "webp", "gif",      "jpeg2000", "jpegls",
-                                  "pam",  "pbm",  "pgm",  "ppm",  "pcx",  "targa",    "sgi",      "xbm",
-                                  "xpm",  "xwd",  "psd",  "qoi",  "dpx",  "exr",      "sunrast",  "ansi",
-                                  "svg",  "hdr",  "photocd", "ptx", "jpegxl", "alias_pix", "pictor", "vbn"};
+  static const char* kImages[] = {"png", "apng", "bmp",     "tiff", "webp",   "gif",       "jpeg2000", "jpegls",
+                                  "pam", "pbm",  "pgm",     "ppm",  "pcx",    "targa",     "sgi",      "xbm",
+                                  "xpm", "xwd",  "psd",     "qoi",  "dpx",    "exr",       "sunrast",  "ansi",
+                                  "svg", "hdr",  "photocd", "ptx",  "jpegxl", "alias_pix", "pictor",   "vbn"};
   return std::any_of(std::begin(kImages), std::end(kImages), [&](const char* n) { return c == n; });
 }
 
@@ -97,9 +97,10 @@ bool is_image_codec(const std::string& c) {
 // (hls, dash, concat, webm_dash_manifest, sdp, rtsp, image2 sequences), synthetic
 // sources (lavfi), and formats that turn arbitrary bytes into pictures (tty, data,
 // rawvideo, *_pipe images). mov's external references (drefs) stay off by default.
-const std::vector<std::string> kVideoDemuxers = {
-    "mov",   "matroska", "avi", "flv",  "mpegts", "mpeg", "asf",  "ogg",       "mxf",          "nut",
-    "dv",    "ivf",      "obu", "h264", "hevc",   "m4v",  "mpegvideo", "yuv4mpegpipe", "gif", "apng"};
+const std::vector<std::string> kVideoDemuxers = {"mov",  "matroska",  "avi",          "flv",  "mpegts",
+                                                 "mpeg", "asf",       "ogg",          "mxf",  "nut",
+                                                 "dv",   "ivf",       "obu",          "h264", "hevc",
+                                                 "m4v",  "mpegvideo", "yuv4mpegpipe", "gif",  "apng"};
 
 MediaFailure fail(std::string code, std::string message) { return MediaFailure{std::move(code), std::move(message)}; }
 
@@ -172,8 +173,7 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, c
       const auto& st = s.as_object();
       std::string type = str_field(st, "codec_type");
       if (type == "video") {
-        if (disposition(st, "attached_pic") || disposition(st, "still_image") ||
-            disposition(st, "timed_thumbnails")) {
+        if (disposition(st, "attached_pic") || disposition(st, "still_image") || disposition(st, "timed_thumbnails")) {
           had_cover_art = true;
           continue;
         }
@@ -207,8 +207,7 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, c
 
   SourceInfo info;
   info.demuxer = allowed_demuxer(format_name);
-  if (info.demuxer.empty())
-    return fail("not_a_video", "The file is not in an accepted video container format.");
+  if (info.demuxer.empty()) return fail("not_a_video", "The file is not in an accepted video container format.");
   info.video_codec = codec;
   info.pix_fmt = str_field(*video, "pix_fmt");
   info.profile = str_field(*video, "profile");
@@ -219,9 +218,8 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, c
   // Decoding cost follows the coded size, before aspect ratio and rotation.
   if (w > kMaxSide || h > kMaxSide || (limits.max_pixels > 0 && int64_t(w) * h > limits.max_pixels))
     return fail("unsupported_input", "The video is " + std::to_string(w) + "x" + std::to_string(h) +
-                                         " pixels; the limit is " + std::to_string(kMaxSide) +
-                                         " pixels a side and " + std::to_string(limits.max_pixels) +
-                                         " pixels a frame.");
+                                         " pixels; the limit is " + std::to_string(kMaxSide) + " pixels a side and " +
+                                         std::to_string(limits.max_pixels) + " pixels a frame.");
   double sar = parse_ratio(str_field(*video, "sample_aspect_ratio"), ':');
   if (sar > 0 && std::fabs(sar - 1.0) > 1e-3 && sar < 10 && sar > 0.1) w = std::max(2, int(std::lround(w * sar)));
   info.rotation = rotation_of(*video);
@@ -248,8 +246,7 @@ std::variant<SourceInfo, MediaFailure> parse_probe_json(std::string_view text, c
     double counted = nb_frames > 0 ? nb_frames / duration : 0;
     if (declared > limits.max_fps * 1.01 || counted > limits.max_fps * 1.05)
       return fail("unsupported_input", "The video has " + fmt_duration(std::max(declared, counted)) +
-                                           " frames a second; the limit is " +
-                                           fmt_duration(limits.max_fps) + ".");
+                                           " frames a second; the limit is " + fmt_duration(limits.max_fps) + ".");
   }
   info.duration_s = duration;
   if (max_duration_s > 0 && duration > max_duration_s)
@@ -308,10 +305,18 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
   opts.max_stdout_bytes = kMaxProbeOutputBytes;
   // "file:" keeps a name such as "a:b" from being read as a protocol. The
   // whitelists bind every nested open too: a playlist is refused before it is read.
-  std::vector<std::string> argv = {ffprobe_path,         "-v",           "error",
-                                   "-protocol_whitelist", "file",         "-format_whitelist",
-                                   video_demuxer_whitelist(), "-print_format", "json",
-                                   "-show_format",        "-show_streams", "file:" + file};
+  std::vector<std::string> argv = {ffprobe_path,
+                                   "-v",
+                                   "error",
+                                   "-protocol_whitelist",
+                                   "file",
+                                   "-format_whitelist",
+                                   video_demuxer_whitelist(),
+                                   "-print_format",
+                                   "json",
+                                   "-show_format",
+                                   "-show_streams",
+                                   "file:" + file};
   core::ProcessResult r = runner.run(argv, opts);
   if (r.timed_out) return fail("corrupt_input", "Reading the file's media information timed out.");
   if (r.stdout_overflow)
@@ -325,7 +330,8 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
   if (r.exit_code != 0) {
     core::log::info("media.probe_failed", {{"exit_code", r.exit_code}});
     if (auto f = sniff_failed_file(file)) return *f;
-    return fail("corrupt_input", "The file could not be read as a media file; it may be damaged or in an unsupported format.");
+    return fail("corrupt_input",
+                "The file could not be read as a media file; it may be damaged or in an unsupported format.");
   }
   auto parsed = parse_probe_json(r.out, limits);
   if (auto* f = std::get_if<MediaFailure>(&parsed); f && f->code == "corrupt_input") {

@@ -34,8 +34,8 @@ namespace rend::media {
 
 struct SourceInfo {
   double duration_s = 0;
-  int width = 0, height = 0;  // display size: after rotation and sample aspect ratio
-  int rotation = 0;           // normalised to 0, 90, 180 or 270 (clockwise display rotation)
+  int width = 0, height = 0;                  // display size: after rotation and sample aspect ratio
+  int rotation = 0;                           // normalised to 0, 90, 180 or 270 (clockwise display rotation)
   std::string video_codec, pix_fmt, profile;  // ffprobe names: "h264", "yuv420p", "High"
   int level = 0;                              // ffprobe level, e.g. 40 for H.264 4.0
   double fps = 0;                             // average frame rate (0 when unknown)
@@ -63,10 +63,10 @@ struct MediaFailure {
 };
 
 // Bounds on what a worker accepts from an upload (REND_MEDIA_MAX_* variables).
-inline constexpr int kMaxSide = 8192;                             // coded width or height
+inline constexpr int kMaxSide = 8192;                            // coded width or height
 inline constexpr size_t kMaxProbeOutputBytes = 4 * 1024 * 1024;  // ffprobe's JSON
 struct ProbeLimits {
-  double max_duration_s = 0;                  // 0: no limit
+  double max_duration_s = 0;                          // 0: no limit
   int64_t max_pixels = int64_t(kMaxSide) * kMaxSide;  // coded width x height
   double max_fps = 240;
 };

@@ -82,9 +82,10 @@ const char* kTextAsTty = R"({
 
 template <class T>
 T as(const std::variant<SourceInfo, MediaFailure>& v) {
-  EXPECT_TRUE(std::holds_alternative<T>(v)) << (std::holds_alternative<MediaFailure>(v)
-                                                    ? std::get<MediaFailure>(v).code + ": " + std::get<MediaFailure>(v).message
-                                                    : std::string("got SourceInfo"));
+  EXPECT_TRUE(std::holds_alternative<T>(v))
+      << (std::holds_alternative<MediaFailure>(v)
+              ? std::get<MediaFailure>(v).code + ": " + std::get<MediaFailure>(v).message
+              : std::string("got SourceInfo"));
   return std::holds_alternative<T>(v) ? std::get<T>(v) : T{};
 }
 
@@ -159,7 +160,8 @@ TEST(ParseProbeJson, ContainerMustBeAnAllowedVideoDemuxer) {
   // A playlist that ffprobe followed to a real video stream is still not an upload.
   for (const char* fmt : {"hls", "dash", "concat", "image2", "lavfi", "sdp", "rtsp", "data", "webm_dash_manifest"}) {
     std::string j = std::string(R"({"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":240,
-      "avg_frame_rate":"25/1","nb_frames":"50"}],"format":{"format_name":")") + fmt + R"(","duration":"2.0"}})";
+      "avg_frame_rate":"25/1","nb_frames":"50"}],"format":{"format_name":")") +
+                    fmt + R"(","duration":"2.0"}})";
     const auto f = as<MediaFailure>(parse_probe_json(j, 3600));
     EXPECT_EQ(f.code, "not_a_video") << fmt;
   }
@@ -205,10 +207,9 @@ TEST(ParseProbeJson, TooLong) {
 // ---------------------------------------------------------------- resource bounds
 
 std::string video_json(int w, int h, const std::string& avg_rate, const std::string& nb_frames, double duration) {
-  return R"({"streams":[{"codec_type":"video","codec_name":"h264","width":)" + std::to_string(w) +
-         R"(,"height":)" + std::to_string(h) + R"(,"avg_frame_rate":")" + avg_rate + R"(","nb_frames":")" +
-         nb_frames + R"("}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":")" +
-         std::to_string(duration) + R"("}})";
+  return R"({"streams":[{"codec_type":"video","codec_name":"h264","width":)" + std::to_string(w) + R"(,"height":)" +
+         std::to_string(h) + R"(,"avg_frame_rate":")" + avg_rate + R"(","nb_frames":")" + nb_frames +
+         R"("}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":")" + std::to_string(duration) + R"("}})";
 }
 
 TEST(ProbeLimits, PictureSizeIsBounded) {

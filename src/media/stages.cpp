@@ -253,12 +253,12 @@ void OpenerStage::remux() {
       src.publish(c.objects, true, nullptr);
       auto [peak, avg] = src.measured_bandwidth();
       hls::Variant v{"src/index.m3u8",
-                std::max(peak, int64_t(std::llround(avg * 1.2))),
-                c.info.width,
-                c.info.height,
-                codecs_for_source(c.info),
-                c.info.fps,
-                avg};
+                     std::max(peak, int64_t(std::llround(avg * 1.2))),
+                     c.info.width,
+                     c.info.height,
+                     codecs_for_source(c.info),
+                     c.info.fps,
+                     avg};
       // The ladder's partial master may have won the race on a slow remux: then the
       // remux is not announced either (its master never pointed at it).
       c.master.write_first(c.objects, c.prefix + "master.m3u8", hls::master_playlist({v}), MasterSlot::Kind::fast);
@@ -465,10 +465,8 @@ bool PosterStage::make_poster(double at_s) {
 void PosterStage::poster_with_fallback() {
   double at = ctx_.info.duration_s >= 2.0 ? 1.0 : ctx_.info.duration_s / 2;
   bool ok = make_poster(at) || (!ctx_.abort.load() && make_poster(0));
-  if (ok)
-    ctx_.poster_done = true;
-  else if (!ctx_.abort.load())
-    core::log::warn("media.poster_failed", {{"asset_id", ctx_.asset_id}});
+  if (ok) ctx_.poster_done = true;
+  else if (!ctx_.abort.load()) core::log::warn("media.poster_failed", {{"asset_id", ctx_.asset_id}});
 }
 
 core::Status PosterStage::flush() {

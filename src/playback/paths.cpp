@@ -10,14 +10,12 @@ namespace {
 constexpr std::string_view kPrefix = "/v/";
 constexpr size_t kMaxSegments = 3;
 constexpr size_t kMaxNameLength = 128;
-constexpr std::array<std::string_view, 7> kExtensions = {"m3u8", "ts", "m4s", "mp4",
-                                                         "aac",  "jpg", "vtt"};
+constexpr std::array<std::string_view, 7> kExtensions = {"m3u8", "ts", "m4s", "mp4", "aac", "jpg", "vtt"};
 
 // RFC 3986 section 2.3 unreserved minus '~': every name we publish fits, and nothing in
 // it has a special meaning to a path, a shell, or a filesystem.
 bool allowed_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 bool valid_segment(std::string_view s) {
@@ -80,22 +78,15 @@ std::optional<ArtifactRef> parse_playback_target(std::string_view raw) {
   ref.asset_id = std::string(asset);
   ref.path = std::string(path);
   if (n > 1) ref.tier = std::string(seg[0]);
-  if (name == "master.m3u8" && n == 1)
-    ref.kind = ArtifactKind::master;
-  else if (ext == "m3u8")
-    ref.kind = ArtifactKind::playlist;
-  else if (ext == "ts" || ext == "m4s" || ext == "mp4" || ext == "aac")
-    ref.kind = ArtifactKind::segment;
-  else if (name == "poster.jpg" && n == 1)
-    ref.kind = ArtifactKind::poster;
-  else
-    ref.kind = ArtifactKind::other;
+  if (name == "master.m3u8" && n == 1) ref.kind = ArtifactKind::master;
+  else if (ext == "m3u8") ref.kind = ArtifactKind::playlist;
+  else if (ext == "ts" || ext == "m4s" || ext == "mp4" || ext == "aac") ref.kind = ArtifactKind::segment;
+  else if (name == "poster.jpg" && n == 1) ref.kind = ArtifactKind::poster;
+  else ref.kind = ArtifactKind::other;
   return ref;
 }
 
-std::string object_key_for(const ArtifactRef& ref) {
-  return "assets/" + ref.asset_id + "/" + ref.path;
-}
+std::string object_key_for(const ArtifactRef& ref) { return "assets/" + ref.asset_id + "/" + ref.path; }
 
 std::string content_type_for(std::string_view path) {
   auto ext = extension_of(path);

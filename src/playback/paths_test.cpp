@@ -121,17 +121,17 @@ TEST(Paths, StructureRefused) {
       "/v/" + kId,
       "/v/" + kId + "/",
       kV + "720p/",
-      kV + "a/b/c/d.ts",        // four segments
+      kV + "a/b/c/d.ts",  // four segments
       kV + "seg.exe",
       kV + "seg.m3u",
-      kV + "seg.TS",            // extensions are case-sensitive
+      kV + "seg.TS",  // extensions are case-sensitive
       kV + "seg.ts.",
       kV + "seg",
       kV + "ts",
       kV + "720p",
       kV + "seg.html",
       kV + "seg.json",
-      "v/" + kId + "/seg.ts",   // missing leading '/'
+      "v/" + kId + "/seg.ts",  // missing leading '/'
       "//v/" + kId + "/seg.ts",
       "/V/" + kId + "/seg.ts",
       "/x/" + kId + "/seg.ts",

@@ -23,7 +23,7 @@ struct Flags {
   std::string data_dir = ".rend/dev";
   std::string scopes = "all";
   std::string name = "default";
-  int edges = 1;  // rend dev --edges N
+  int edges = 1;        // rend dev --edges N
   std::string account;  // rend keys create/list --account ID
   unsigned given = 0;   // the Flag bits present on the command line
 };
@@ -306,8 +306,7 @@ int run_edge(const std::vector<std::string>& args) {
     core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)},
                                        {"internal_port", static_cast<int64_t>(e.internal_port())},
                                        {"edge_id", cfg.edge.edge_id}});
-  else
-    core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge.edge_id}});
+  else core::log::info("edge_listening", {{"port", static_cast<int64_t>(port)}, {"edge_id", cfg.edge.edge_id}});
   wait_for_shutdown_signal();
   e.stop();
   return 0;

@@ -16,10 +16,10 @@
 #include "edge/cache.h"
 #include "edge/edge.h"
 #include "edge/registrar.h"
-#include "telemetry/pipeline.h"
-#include "telemetry/wire.h"
 #include "http/server.h"
 #include "store/factory.h"
+#include "telemetry/pipeline.h"
+#include "telemetry/wire.h"
 #include "worker/worker.h"
 
 namespace fs = std::filesystem;
@@ -98,10 +98,10 @@ void load_local_secrets(core::Env& env, const std::string& data_dir) {
 
 namespace {
 
-std::unique_ptr<http::Server> make_server(const char* name, const core::HostPort& bind, const http::Settings& limits,
-                                          std::function<void(const http::Request&, http::Response&)> decorate,
-                                          std::shared_ptr<const http::Router> router,
-                                          std::function<void(const http::ServerOptions::Completion&)> on_complete = nullptr) {
+std::unique_ptr<http::Server> make_server(
+    const char* name, const core::HostPort& bind, const http::Settings& limits,
+    std::function<void(const http::Request&, http::Response&)> decorate, std::shared_ptr<const http::Router> router,
+    std::function<void(const http::ServerOptions::Completion&)> on_complete = nullptr) {
   http::ServerOptions o;
   o.on_complete = std::move(on_complete);
   o.name = name;
@@ -122,9 +122,8 @@ struct ApiRole::Impl {
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
-      : cfg(std::move(c)),
-        deps{cfg.api, *s.meta, *s.objects, *s.coord, *s.analytics, clock, cfg.routing,
-             billing::mode_name(cfg.billing.mode)} {}
+      : cfg(std::move(c)), deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
+                                *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {}
 };
 
 ApiRole::ApiRole(ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
@@ -168,7 +167,8 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
   o.spool_dir = t.spool_dir;
   o.spool_max_bytes = t.spool_max_bytes;
   return std::make_unique<telemetry::Pipeline>(
-      o, [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
+      o,
+      [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
         return telemetry::encode_batch(batch_id, events);
       },
       telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
@@ -177,15 +177,24 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
 void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
   auto s = p.stats();
   using edge::render_metric;
-  render_metric(out, "rend_edge_telemetry_queued", "gauge", "Playback events in memory, not yet sent or spooled.", double(s.queued));
-  render_metric(out, "rend_edge_telemetry_enqueued_total", "counter", "Playback events offered to the queue.", double(s.enqueued_total));
-  render_metric(out, "rend_edge_telemetry_sent_total", "counter", "Playback events acknowledged by the API (replays included).", double(s.sent_total));
-  render_metric(out, "rend_edge_telemetry_spooled_total", "counter", "Playback events written to the spool while the API failed.", double(s.spooled_total));
-  render_metric(out, "rend_edge_telemetry_replayed_total", "counter", "Playback events acknowledged from the spool.", double(s.replayed_total));
-  render_metric(out, "rend_edge_telemetry_dropped_total", "counter", "Playback events dropped: queue and spool full.", double(s.dropped_total));
-  render_metric(out, "rend_edge_telemetry_rejected_total", "counter", "Playback events in batches the API refused for good.", double(s.rejected_total));
-  render_metric(out, "rend_edge_telemetry_send_failures_total", "counter", "Batch sends that failed and will be retried.", double(s.send_failures_total));
-  render_metric(out, "rend_edge_telemetry_spool_bytes", "gauge", "Bytes in the telemetry spool now.", double(s.spool_bytes));
+  render_metric(out, "rend_edge_telemetry_queued", "gauge", "Playback events in memory, not yet sent or spooled.",
+                double(s.queued));
+  render_metric(out, "rend_edge_telemetry_enqueued_total", "counter", "Playback events offered to the queue.",
+                double(s.enqueued_total));
+  render_metric(out, "rend_edge_telemetry_sent_total", "counter",
+                "Playback events acknowledged by the API (replays included).", double(s.sent_total));
+  render_metric(out, "rend_edge_telemetry_spooled_total", "counter",
+                "Playback events written to the spool while the API failed.", double(s.spooled_total));
+  render_metric(out, "rend_edge_telemetry_replayed_total", "counter", "Playback events acknowledged from the spool.",
+                double(s.replayed_total));
+  render_metric(out, "rend_edge_telemetry_dropped_total", "counter", "Playback events dropped: queue and spool full.",
+                double(s.dropped_total));
+  render_metric(out, "rend_edge_telemetry_rejected_total", "counter",
+                "Playback events in batches the API refused for good.", double(s.rejected_total));
+  render_metric(out, "rend_edge_telemetry_send_failures_total", "counter",
+                "Batch sends that failed and will be retried.", double(s.send_failures_total));
+  render_metric(out, "rend_edge_telemetry_spool_bytes", "gauge", "Bytes in the telemetry spool now.",
+                double(s.spool_bytes));
 }
 }  // namespace
 

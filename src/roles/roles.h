@@ -61,7 +61,7 @@ class EdgeRole {
  public:
   EdgeRole(EdgeConfig cfg, store::ObjectStore& origin);
   ~EdgeRole();
-  uint16_t start();  // returns the public port
+  uint16_t start();                // returns the public port
   uint16_t internal_port() const;  // 0 unless REND_EDGE_INTERNAL_BIND_ADDR is set
   void stop();
 

@@ -15,7 +15,8 @@ StoreConfig parse_store_commands(const core::Env& env, const std::string& data_d
 
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   auto base = parse_store_commands(env, data_dir);
-  store::require_production_backends(base.store, {.database = true, .objects = true, .redis = true, .clickhouse = true});
+  store::require_production_backends(base.store,
+                                     {.database = true, .objects = true, .redis = true, .clickhouse = true});
   ApiConfig c{.store = std::move(base.store), .http = base.http, .api = {}, .routing = {}};
   auto ingest = telemetry::parse_ingest(env, base.deployment);
   c.api = api::parse(env, base.auth);
@@ -46,10 +47,9 @@ DevConfig parse_dev(core::Env env, const std::string& data_dir, int edges) {
   if (env.get_or("REND_ENV", "local") == "production")
     throw core::ConfigError("REND_ENV=production: `rend dev` runs only on the embedded local backends");
   // The roles reach each other over loopback HTTP, as separate deployments would.
-  auto api_url = env.get_or(
-      "REND_API_PUBLIC_BASE_URL",
-      core::url_for_bind(
-          core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"), "REND_API_BIND_ADDR")));
+  auto api_url = env.get_or("REND_API_PUBLIC_BASE_URL",
+                            core::url_for_bind(core::parse_host_port(env.get_or("REND_API_BIND_ADDR", "127.0.0.1:4000"),
+                                                                     "REND_API_BIND_ADDR")));
   std::string warm_urls, purge_urls, route_urls;
   for (int i = 0; i < edges; ++i) {
     const auto& e = kDevEdges[i];

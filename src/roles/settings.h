@@ -57,9 +57,9 @@ EdgeConfig parse_edge(const core::Env& env, const std::string& data_dir);
 struct DevEdge {
   const char* id;
   const char* region;
-  const char* bind_var;      // the variable that moves it
+  const char* bind_var;  // the variable that moves it
   const char* default_bind;
-  const char* route_id;      // the player route it stands in for locally
+  const char* route_id;  // the player route it stands in for locally
 };
 // The edges `rend dev` runs: the default one, then the two regional ones of the
 // seed's two-edge topology (config/topology.json lists the same ports).

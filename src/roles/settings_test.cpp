@@ -49,26 +49,33 @@ TEST(Config, HttpServerLimits) {
   c = parse_api(base({{"REND_HTTP_MAX_CONNECTIONS", "50"}, {"REND_HTTP_MIN_BODY_BYTES_PER_SEC", "0"}}), "/d");
   EXPECT_EQ(c.http.max_connections, 50u);
   EXPECT_EQ(c.http.min_body_bytes_per_sec, 0u);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_HTTP_MAX_CONNECTIONS", "0"}}), "/d"); })
-                .find("REND_HTTP_MAX_CONNECTIONS"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_HTTP_MAX_CONNECTIONS", "0"}}), "/d");
+            }).find("REND_HTTP_MAX_CONNECTIONS"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_edge(base({{"REND_HTTP_MIN_BODY_BYTES_PER_SEC", "-1"}}), "/d"); })
-                .find("REND_HTTP_MIN_BODY_BYTES_PER_SEC"),
+  EXPECT_NE(error_of([] {
+              parse_edge(base({{"REND_HTTP_MIN_BODY_BYTES_PER_SEC", "-1"}}), "/d");
+            }).find("REND_HTTP_MIN_BODY_BYTES_PER_SEC"),
             std::string::npos);
 }
 
 TEST(Config, ErrorsNameTheVariable) {
   EXPECT_NE(error_of([] { parse_api(Env(), "/d"); }).find("REND_PLAYBACK_SIGNING_SECRET"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_API_BIND_ADDR", "x"}}), "/d"); }).find("REND_API_BIND_ADDR"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_API_BIND_ADDR", "x"}}), "/d");
+            }).find("REND_API_BIND_ADDR"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_MAX_UPLOAD_BYTES", "0"}}), "/d"); })
-                .find("REND_MAX_UPLOAD_BYTES"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_MAX_UPLOAD_BYTES", "0"}}), "/d");
+            }).find("REND_MAX_UPLOAD_BYTES"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_PLAYBACK_BASE_URL", "ftp://x"}}), "/d"); })
-                .find("REND_PLAYBACK_BASE_URL"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_PLAYBACK_BASE_URL", "ftp://x"}}), "/d");
+            }).find("REND_PLAYBACK_BASE_URL"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_worker(base({{"REND_MEDIA_JOB_LOCK_TIMEOUT_SECS", "1"}}), "/d"); })
-                .find("REND_MEDIA_JOB_LOCK_TIMEOUT_SECS"),
+  EXPECT_NE(error_of([] {
+              parse_worker(base({{"REND_MEDIA_JOB_LOCK_TIMEOUT_SECS", "1"}}), "/d");
+            }).find("REND_MEDIA_JOB_LOCK_TIMEOUT_SECS"),
             std::string::npos);
 }
 
@@ -76,18 +83,15 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   const std::string token(40, 't');
   auto msg = error_of([] { parse_api(base({{"REND_ENV", "production"}}), "/d"); });
   EXPECT_NE(msg.find("REND_EDGE_INTERNAL_TOKEN"), std::string::npos) << msg;
-  msg = error_of([&] {
-    parse_api(base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token}}), "/d");
-  });
+  msg = error_of([&] { parse_api(base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token}}), "/d"); });
   EXPECT_NE(msg.find("DATABASE_URL"), std::string::npos) << msg;
   msg = error_of([&] {
-    parse_api(base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token},
-                              {"DATABASE_URL", "postgres://db/rend"}}),
-                        "/d");
+    parse_api(
+        base({{"REND_ENV", "production"}, {"REND_EDGE_INTERNAL_TOKEN", token}, {"DATABASE_URL", "postgres://db/rend"}}),
+        "/d");
   });
   EXPECT_NE(msg.find("S3_ENDPOINT"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_ENV", "staging"}}), "/d"); }).find("REND_ENV"),
-            std::string::npos);
+  EXPECT_NE(error_of([] { parse_api(base({{"REND_ENV", "staging"}}), "/d"); }).find("REND_ENV"), std::string::npos);
   std::map<std::string, std::string> prod{{"REND_ENV", "production"},
                                           {"DATABASE_URL", "postgres://db/rend"},
                                           {"S3_ENDPOINT", "https://s3.example.com"},
@@ -117,8 +121,9 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
 TEST(Config, EdgeRegistrySizeBound) {
   EXPECT_EQ(parse_api(base(), "/d").api.edge_registry_max_edges, 256u);
   EXPECT_EQ(parse_api(base({{"REND_EDGE_REGISTRY_MAX_EDGES", "3"}}), "/d").api.edge_registry_max_edges, 3u);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_EDGE_REGISTRY_MAX_EDGES", "0"}}), "/d"); })
-                .find("REND_EDGE_REGISTRY_MAX_EDGES"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_EDGE_REGISTRY_MAX_EDGES", "0"}}), "/d");
+            }).find("REND_EDGE_REGISTRY_MAX_EDGES"),
             std::string::npos);
 }
 
@@ -163,20 +168,21 @@ TEST(Config, AProductionEdgeServesMetricsAndControlOnlyOnItsInternalListener) {
 }
 
 TEST(Config, RealBackendsAreSelectedByTheirVariables) {
-  auto c = parse_api(base({{"S3_ENDPOINT", "http://127.0.0.1:9100"}, {"S3_BUCKET", "rend"},
-                                     {"REND_REDIS_URL", "redis://127.0.0.1:6379"},
-                                     {"CLICKHOUSE_URL", "http://127.0.0.1:8123"}}),
-                               "/d");
+  auto c = parse_api(base({{"S3_ENDPOINT", "http://127.0.0.1:9100"},
+                           {"S3_BUCKET", "rend"},
+                           {"REND_REDIS_URL", "redis://127.0.0.1:6379"},
+                           {"CLICKHOUSE_URL", "http://127.0.0.1:8123"}}),
+                     "/d");
   EXPECT_TRUE(c.store.s3.enabled());
   EXPECT_EQ(c.store.s3.region, "us-east-1");
   EXPECT_TRUE(c.store.s3.path_style);
   EXPECT_EQ(c.store.redis_url, "redis://127.0.0.1:6379");
   EXPECT_TRUE(c.store.clickhouse.enabled());
   EXPECT_EQ(c.store.clickhouse.database, "rend");
-  EXPECT_NE(error_of([] { parse_api(base({{"S3_BUCKET", "rend"}}), "/d"); }).find("S3_ENDPOINT"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_REDIS_URL", "localhost:6379"}}), "/d"); })
-                .find("REND_REDIS_URL"),
+  EXPECT_NE(error_of([] { parse_api(base({{"S3_BUCKET", "rend"}}), "/d"); }).find("S3_ENDPOINT"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_REDIS_URL", "localhost:6379"}}), "/d");
+            }).find("REND_REDIS_URL"),
             std::string::npos);
 }
 
@@ -192,43 +198,55 @@ TEST(Config, EdgeCacheAndTelemetrySettings) {
   EXPECT_EQ(c.telemetry.flush_interval_ms, 1000u);
   EXPECT_EQ(c.telemetry.spool_dir, "/d/telemetry-spool");
   c = parse_edge(base({{"REND_EDGE_INTERNAL_BIND_ADDR", "10.0.0.5:4190"},
-                                 {"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "0.25"},
-                                 {"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"},
-                                 {"REND_INTERNAL_TELEMETRY_TOKEN", "t"}}),
-                           "/d");
+                       {"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "0.25"},
+                       {"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"},
+                       {"REND_INTERNAL_TELEMETRY_TOKEN", "t"}}),
+                 "/d");
   ASSERT_TRUE(c.edge.internal_bind);
   EXPECT_EQ(c.edge.internal_bind->port, 4190);
   EXPECT_EQ(c.telemetry.flush_interval_ms, 250u);
-  EXPECT_NE(error_of([] { parse_edge(base({{"REND_EDGE_MAX_IN_FLIGHT_FILLS", "0"}}), "/d"); })
-                .find("REND_EDGE_MAX_IN_FLIGHT_FILLS"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_edge(base({{"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"}}), "/d"); })
-                .find("REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS"),
+  EXPECT_NE(error_of([] {
+              parse_edge(base({{"REND_EDGE_MAX_IN_FLIGHT_FILLS", "0"}}), "/d");
+            }).find("REND_EDGE_MAX_IN_FLIGHT_FILLS"),
             std::string::npos);
   EXPECT_NE(error_of([] {
-              parse_edge(base({{"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"}}),
-                                   "/d");
+              parse_edge(base({{"REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS", "soon"}}), "/d");
+            }).find("REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_edge(base({{"REND_EDGE_TELEMETRY_INGEST_URL", "http://127.0.0.1:4000/internal/telemetry"}}), "/d");
             }).find("REND_INTERNAL_TELEMETRY_TOKEN"),
             std::string::npos);
 }
 
 TEST(Config, EdgeIdentityFitsTheTelemetryWireFormat) {
-  EXPECT_NE(error_of([] { parse_edge(base({{"REND_EDGE_ID", "edge one"}}), "/d"); }).find("REND_EDGE_ID"),
+  EXPECT_NE(error_of([] {
+              parse_edge(base({{"REND_EDGE_ID", "edge one"}}), "/d");
+            }).find("REND_EDGE_ID"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_edge(base({{"REND_EDGE_REGION", "eu/west"}}), "/d"); }).find("REND_EDGE_REGION"),
+  EXPECT_NE(error_of([] {
+              parse_edge(base({{"REND_EDGE_REGION", "eu/west"}}), "/d");
+            }).find("REND_EDGE_REGION"),
             std::string::npos);
-  EXPECT_EQ(error_of([] { parse_edge(base({{"REND_EDGE_ID", "edge-eu.1"}, {"REND_EDGE_REGION", "eu:west"}}), "/d"); }), "");
+  EXPECT_EQ(error_of([] {
+              parse_edge(base({{"REND_EDGE_ID", "edge-eu.1"}, {"REND_EDGE_REGION", "eu:west"}}), "/d");
+            }),
+            "");
 }
 
 TEST(Config, WorkerLimitsDefaultsExplicitValuesAndZeroRefused) {
   auto c = parse_worker(base(), "/tmp/rend-data").worker;
   EXPECT_EQ(c.max_pixels, 8192ULL * 8192);
   EXPECT_EQ(c.max_fps, 240u);
-  c = parse_worker(base({{"REND_MEDIA_MAX_PIXELS", "8294400"}, {"REND_MEDIA_MAX_FPS", "120"}}), "/tmp/rend-data").worker;
+  c = parse_worker(base({{"REND_MEDIA_MAX_PIXELS", "8294400"}, {"REND_MEDIA_MAX_FPS", "120"}}), "/tmp/rend-data")
+          .worker;
   EXPECT_EQ(c.max_pixels, 8294400u);
   EXPECT_EQ(c.max_fps, 120u);
   for (const char* var : {"REND_MEDIA_MAX_PIXELS", "REND_MEDIA_MAX_FPS"})
-    EXPECT_NE(error_of([&] { parse_worker(base({{var, "0"}}), "/tmp/rend-data"); }).find(var), std::string::npos)
+    EXPECT_NE(error_of([&] {
+                parse_worker(base({{var, "0"}}), "/tmp/rend-data");
+              }).find(var),
+              std::string::npos)
         << var << "=0 accepted";
 }
 
@@ -241,9 +259,9 @@ TEST(Config, PlayerRoutingIsPartOfTheApiSettings) {
   for (const auto& [id, url] : c.routing.selection.base_url_overrides) EXPECT_EQ(url, "http://127.0.0.1:4100") << id;
   EXPECT_EQ(c.routing.headers.country, "x-vercel-ip-country");
   EXPECT_EQ(parse_api(base({{"REND_PLAYER_GEO_HEADERS", "cloudflare"}}), "/d").routing.headers.country, "cf-ipcountry");
-  for (auto [var, value] : {std::pair{"REND_PLAYER_GEO_HEADERS", "akamai"},
-                            std::pair{"REND_PLAYER_EDGE_BASE_URLS_MODE", "sometimes"},
-                            std::pair{"REND_PLAYER_ROUTES_FILE", "/nonexistent/routes.json"}}) {
+  for (auto [var, value] :
+       {std::pair{"REND_PLAYER_GEO_HEADERS", "akamai"}, std::pair{"REND_PLAYER_EDGE_BASE_URLS_MODE", "sometimes"},
+        std::pair{"REND_PLAYER_ROUTES_FILE", "/nonexistent/routes.json"}}) {
     auto msg = error_of([&] { parse_api(base({{var, value}}), "/d"); });
     EXPECT_NE(msg.find(var == std::string("REND_PLAYER_ROUTES_FILE") ? "/nonexistent/routes.json" : var),
               std::string::npos)
@@ -255,7 +273,9 @@ TEST(Config, BillingIsPartOfTheApiSettings) {
   auto c = parse_api(base({{"REND_BILLING_ENTITLEMENT_CACHE_SECS", "5"}}), "/d");
   EXPECT_EQ(c.billing.mode, rend::billing::Mode::local);
   EXPECT_EQ(c.billing.entitlement_cache_secs, 5u);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_BILLING_MODE", "stripe"}}), "/d"); }).find("REND_BILLING_MODE"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_BILLING_MODE", "stripe"}}), "/d");
+            }).find("REND_BILLING_MODE"),
             std::string::npos);
 }
 
@@ -263,8 +283,9 @@ TEST(Config, TelemetryIngestLimitsArePartOfTheApiSettings) {
   auto c = parse_api(base({{"REND_INTERNAL_TELEMETRY_TOKEN", "tok"}}), "/d");
   EXPECT_EQ(c.api.telemetry.token, "tok");
   EXPECT_EQ(c.api.telemetry.max_batch_bytes, 8ull << 20);
-  EXPECT_NE(error_of([] { parse_api(base({{"REND_TELEMETRY_MAX_BATCH_BYTES", "10"}}), "/d"); })
-                .find("REND_TELEMETRY_MAX_BATCH_BYTES"),
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_TELEMETRY_MAX_BATCH_BYTES", "10"}}), "/d");
+            }).find("REND_TELEMETRY_MAX_BATCH_BYTES"),
             std::string::npos);
 }
 
@@ -286,10 +307,13 @@ TEST(Config, DevWiresItsRolesTogetherOverLoopback) {
   EXPECT_EQ(c.worker.worker.edge_warm_urls.size(), 3u);
   EXPECT_EQ(c.api.routing.selection.base_url_overrides.size(), 2u);
   // A bad value in any role's settings stops `rend dev` as a whole.
-  EXPECT_NE(error_of([&] { parse_dev(dev({{"REND_EDGE_TELEMETRY_BATCH_SIZE", "0"}}), "/d", 1); })
-                .find("REND_EDGE_TELEMETRY_BATCH_SIZE"),
+  EXPECT_NE(error_of([&] {
+              parse_dev(dev({{"REND_EDGE_TELEMETRY_BATCH_SIZE", "0"}}), "/d", 1);
+            }).find("REND_EDGE_TELEMETRY_BATCH_SIZE"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { parse_dev(dev({{"REND_ENV", "production"}}), "/d", 1); }).find("REND_ENV"),
+  EXPECT_NE(error_of([&] {
+              parse_dev(dev({{"REND_ENV", "production"}}), "/d", 1);
+            }).find("REND_ENV"),
             std::string::npos);
 }
 

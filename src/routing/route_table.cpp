@@ -21,17 +21,13 @@ bool valid_route_id(std::string_view id) {
   return true;
 }
 
-bool is_upper2(std::string_view s) {
-  return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
-}
+bool is_upper2(std::string_view s) { return s.size() == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'; }
 
 const std::set<std::string_view> kContinents = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"};
 
 struct Ctx {
   const std::string& source;
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ConfigError("route table " + source + ": " + what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw ConfigError("route table " + source + ": " + what); }
 };
 
 const json::value& field(const Ctx& c, const json::object& o, std::string_view key, const std::string& where) {

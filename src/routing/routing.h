@@ -53,11 +53,11 @@ namespace rend::routing {
 // ---- Route table -----------------------------------------------------------------
 
 struct Route {
-  std::string id;        // [a-z0-9-], 1..63 chars, unique
-  std::string region;    // non-empty, e.g. "us-east"
-  std::string base_url;  // http(s)://host[:port][/path], no trailing '/', query, fragment or userinfo
-  double latitude = 0;   // [-90, 90]
-  double longitude = 0;  // [-180, 180]
+  std::string id;                      // [a-z0-9-], 1..63 chars, unique
+  std::string region;                  // non-empty, e.g. "us-east"
+  std::string base_url;                // http(s)://host[:port][/path], no trailing '/', query, fragment or userinfo
+  double latitude = 0;                 // [-90, 90]
+  double longitude = 0;                // [-180, 180]
   std::vector<std::string> countries;  // ISO 3166-1 alpha-2, upper case; a country belongs to at most one route
   std::string continent;               // AF AN AS EU NA OC SA
   bool operator==(const Route&) const = default;
@@ -109,11 +109,11 @@ GeoHeaders cloudflare_geo_headers();
 
 struct GeoInput {
   std::optional<double> latitude, longitude;  // both set or neither (read_geo)
-  std::string country;         // two upper-case letters, or empty
-  std::string country_region;  // 1..3 upper-case letters/digits, or empty
-  std::string continent;       // two upper-case letters, or empty
-  std::string request_id;      // [A-Za-z0-9:._-], at most 128 chars, or empty
-  std::string edge_region;     // [a-z0-9-], at most 32 chars, or empty
+  std::string country;                        // two upper-case letters, or empty
+  std::string country_region;                 // 1..3 upper-case letters/digits, or empty
+  std::string continent;                      // two upper-case letters, or empty
+  std::string request_id;                     // [A-Za-z0-9:._-], at most 128 chars, or empty
+  std::string edge_region;                    // [a-z0-9-], at most 32 chars, or empty
   bool valid_coordinates() const;
 };
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
@@ -8,7 +9,6 @@
 #include <map>
 #include <numbers>
 #include <set>
-#include <unistd.h>
 
 #include "routing/routing.h"
 
@@ -39,8 +39,8 @@ GeoInput headers(std::map<std::string, std::string> h, const GeoHeaders& names =
 
 Route route(std::string id, double lat, double lon, std::vector<std::string> countries = {},
             std::string continent = "EU") {
-  return Route{id, id + "-region", "https://" + id + ".example.com", lat, lon, std::move(countries),
-               std::move(continent)};
+  return Route{
+      id, id + "-region", "https://" + id + ".example.com", lat, lon, std::move(countries), std::move(continent)};
 }
 
 // Message of the ConfigError thrown by f ("" when none).
@@ -108,10 +108,21 @@ TEST(RoutingGeo, InvalidCoordinatesAreAbsent) {
     std::map<std::string, std::string> h{{"x-vercel-ip-latitude", lat}, {"x-vercel-ip-longitude", lon}};
     return headers(h);
   };
-  for (auto [lat, lon] : std::vector<std::pair<std::string, std::string>>{
-           {"abc", "2.35"},  {"91", "2.35"},   {"-90.5", "0"},    {"nan", "2.35"}, {"48.85", "inf"},
-           {"48.85", "181"}, {"1e1", "2"},     {"+48.8", "2.3"},  {"0x10", "2"},   {"48.", "2"},
-           {".5", "2"},      {"48.8 5", "2"},  {"", "2.35"},      {"48.85", ""},   {"-", "2"}}) {
+  for (auto [lat, lon] : std::vector<std::pair<std::string, std::string>>{{"abc", "2.35"},
+                                                                          {"91", "2.35"},
+                                                                          {"-90.5", "0"},
+                                                                          {"nan", "2.35"},
+                                                                          {"48.85", "inf"},
+                                                                          {"48.85", "181"},
+                                                                          {"1e1", "2"},
+                                                                          {"+48.8", "2.3"},
+                                                                          {"0x10", "2"},
+                                                                          {"48.", "2"},
+                                                                          {".5", "2"},
+                                                                          {"48.8 5", "2"},
+                                                                          {"", "2.35"},
+                                                                          {"48.85", ""},
+                                                                          {"-", "2"}}) {
     auto g = bad(lat, lon);
     EXPECT_FALSE(g.valid_coordinates()) << lat << "," << lon;
     EXPECT_FALSE(g.latitude.has_value()) << lat << "," << lon;
@@ -446,9 +457,12 @@ TEST(RoutingConfig, ErrorsNameTheVariable) {
 
 TEST(RoutingConfig, UnknownRouteIsCheckedAgainstTheGivenTable) {
   RouteTable t{{route("lhr-1", 51.5, -0.1)}, "lhr-1"};
-  auto c = parse_selection_config(Env(std::map<std::string, std::string>{{"REND_PLAYER_EDGE_BASE_URLS", "lhr-1=http://127.0.0.1:4102"}}), false, t);
+  auto c = parse_selection_config(
+      Env(std::map<std::string, std::string>{{"REND_PLAYER_EDGE_BASE_URLS", "lhr-1=http://127.0.0.1:4102"}}), false, t);
   EXPECT_EQ(c.base_url_overrides.size(), 1u);
-  EXPECT_THROW(parse_selection_config(Env(std::map<std::string, std::string>{{"REND_PLAYER_EDGE_BASE_URLS", "ams-1=http://127.0.0.1:4102"}}), false, t),
+  EXPECT_THROW(parse_selection_config(Env(std::map<std::string, std::string>{
+                                          {"REND_PLAYER_EDGE_BASE_URLS", "ams-1=http://127.0.0.1:4102"}}),
+                                      false, t),
                ConfigError);
 }
 
@@ -544,8 +558,8 @@ TEST(RoutingLog, NoDistanceWithoutCoordinatesAndHostOnly) {
   auto plain = boost::json::parse(format_selection_log(g, s, "ash-1.play.rend.so/v/a?token=x")).as_object();
   EXPECT_EQ(plain.at("playback_host"), "ash-1.play.rend.so");
   // Fallback with no edge.
-  auto f = boost::json::parse(format_selection_log(GeoInput{}, select_edge(RouteTable{}, GeoInput{}, {}), ""))
-               .as_object();
+  auto f =
+      boost::json::parse(format_selection_log(GeoInput{}, select_edge(RouteTable{}, GeoInput{}, {}), "")).as_object();
   EXPECT_EQ(f.at("reason"), "fallback");
   EXPECT_EQ(f.at("route_id"), "");
 }
@@ -613,9 +627,9 @@ TEST(RoutingTable, BuiltinMatchesConfigFile) {
                                             {"countries", cs},
                                             {"continent", r.continent}});
   }
-  auto again = parse_route_table(
-      boost::json::serialize(boost::json::object{{"default_route_id", b.default_route_id}, {"routes", routes}}),
-      "builtin");
+  auto again = parse_route_table(boost::json::serialize(
+                                     boost::json::object{{"default_route_id", b.default_route_id}, {"routes", routes}}),
+                                 "builtin");
   EXPECT_EQ(again.routes.size(), b.routes.size());
 }
 
@@ -678,10 +692,14 @@ TEST(RoutingTable, LoadErrorsNameTheFile) {
   check(with(R"("id":"a-1")", R"("id":"A 1")"), "id");
   check(with(R"("region":"r",)", R"("region":"r","weight":2,)"), "unknown key \"weight\"");
   std::string dup = kGood;
-  dup.insert(dup.rfind(']'), R"(,{"id":"a-1","region":"r2","base_url":"https://b.example","latitude":0,"longitude":0,"countries":[],"continent":"EU"})");
+  dup.insert(
+      dup.rfind(']'),
+      R"(,{"id":"a-1","region":"r2","base_url":"https://b.example","latitude":0,"longitude":0,"countries":[],"continent":"EU"})");
   check(dup, "duplicate route id \"a-1\"");
   std::string dup_country = kGood;
-  dup_country.insert(dup_country.rfind(']'), R"(,{"id":"b-1","region":"r2","base_url":"https://b.example","latitude":0,"longitude":0,"countries":["NL"],"continent":"EU"})");
+  dup_country.insert(
+      dup_country.rfind(']'),
+      R"(,{"id":"b-1","region":"r2","base_url":"https://b.example","latitude":0,"longitude":0,"countries":["NL"],"continent":"EU"})");
   check(dup_country, "country NL is listed by both");
 }
 
@@ -699,9 +717,9 @@ TEST(RoutingTable, BaseUrlNormalization) {
   EXPECT_EQ(normalize_base_url("https://a.example/"), "https://a.example");
   EXPECT_EQ(normalize_base_url("http://127.0.0.1:4100"), "http://127.0.0.1:4100");
   EXPECT_EQ(normalize_base_url("http://[::1]:4100/edge"), "http://[::1]:4100/edge");
-  for (auto bad : {"", "https://", "https:///x", "https://a.example:0", "https://a.example:70000", "https://a.example:",
-                   "https://a b.example", "https://u@a.example", "https://a.example#f", "https://a.example//",
-                   "HTTPS://a.example", "javascript:alert(1)", "https://[zz]:1"})
+  for (auto bad : {"", "https://", "https:///x", "https://a.example:0", "https://a.example:70000",
+                   "https://a.example:", "https://a b.example", "https://u@a.example", "https://a.example#f",
+                   "https://a.example//", "HTTPS://a.example", "javascript:alert(1)", "https://[zz]:1"})
     EXPECT_EQ(normalize_base_url(bad), std::nullopt) << bad;
 }
 

@@ -139,8 +139,7 @@ SelectionConfig parse_selection_config(const core::Env& env, bool production, co
     if (!table.find(id)) {
       std::string known;
       for (const auto& r : table.routes) known += (known.empty() ? "" : ", ") + r.id;
-      throw ConfigError(kUrls + " names unknown route '" + id + "' (routes: " + (known.empty() ? "none" : known) +
-                        ")");
+      throw ConfigError(kUrls + " names unknown route '" + id + "' (routes: " + (known.empty() ? "none" : known) + ")");
     }
     if (!seen.insert(id).second) throw ConfigError(kUrls + " lists route '" + id + "' more than once");
     c.base_url_overrides.emplace_back(id, check_url(kUrls, value));

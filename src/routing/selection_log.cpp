@@ -19,16 +19,11 @@ std::string host_only(std::string_view s) {
 // The seed's fields, and nothing else: no IPs, cookies, credentials, URLs or raw
 // coordinates (only whether valid ones came, and the rounded distance).
 std::vector<core::log::Field> fields(const GeoInput& geo, const Selection& sel, const std::string& host) {
-  std::vector<core::log::Field> f{{"request_id", geo.request_id},
-                                  {"edge_region", geo.edge_region},
-                                  {"country", geo.country},
-                                  {"country_region", geo.country_region},
-                                  {"continent", geo.continent},
-                                  {"has_valid_coordinates", geo.valid_coordinates()},
-                                  {"route_id", sel.route_id},
-                                  {"route_region", sel.region},
-                                  {"reason", to_string(sel.reason)},
-                                  {"playback_host", host}};
+  std::vector<core::log::Field> f{{"request_id", geo.request_id},    {"edge_region", geo.edge_region},
+                                  {"country", geo.country},          {"country_region", geo.country_region},
+                                  {"continent", geo.continent},      {"has_valid_coordinates", geo.valid_coordinates()},
+                                  {"route_id", sel.route_id},        {"route_region", sel.region},
+                                  {"reason", to_string(sel.reason)}, {"playback_host", host}};
   if (sel.distance_km && std::isfinite(*sel.distance_km))
     f.emplace_back("distance_km", static_cast<int64_t>(std::llround(*sel.distance_km)));
   return f;
@@ -42,7 +37,8 @@ std::string format_selection_log(const GeoInput& geo, const Selection& selection
 }
 
 void log_selection(const GeoInput& geo, const Selection& selection, std::string_view playback_host) {
-  core::log::write(core::log::Level::info, "rend_player_edge_selected", fields(geo, selection, host_only(playback_host)));
+  core::log::write(core::log::Level::info, "rend_player_edge_selected",
+                   fields(geo, selection, host_only(playback_host)));
 }
 
 }  // namespace rend::routing

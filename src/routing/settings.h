@@ -9,7 +9,7 @@
 namespace rend::routing {
 
 struct Settings {
-  RouteTable table;          // REND_PLAYER_ROUTES_FILE, default the built-in table
+  RouteTable table;           // REND_PLAYER_ROUTES_FILE, default the built-in table
   SelectionConfig selection;  // REND_PLAYER_EDGE_BASE_URLS[_MODE], REND_PLAYER_PLAYBACK_BASE_URL
   GeoHeaders headers;         // REND_PLAYER_GEO_HEADERS=vercel|cloudflare
 };

@@ -27,9 +27,9 @@
 namespace rend::store {
 
 struct PlaybackEvent {
-  std::string event_id;    // unique, e.g. "evt_..." (idempotency key)
-  std::string batch_id;    // the edge batch it arrived in
-  int64_t ts_ms = 0;       // response start, unix ms
+  std::string event_id;  // unique, e.g. "evt_..." (idempotency key)
+  std::string batch_id;  // the edge batch it arrived in
+  int64_t ts_ms = 0;     // response start, unix ms
   std::string edge_id;
   std::string region;
   std::string asset_id;
@@ -39,7 +39,7 @@ struct PlaybackEvent {
   std::string session_id;  // opaque per-viewer playback session (hash of the credential), for views
   int status = 0;
   int64_t bytes = 0;
-  std::string cache;       // HIT | MISS
+  std::string cache;  // HIT | MISS
   int64_t ttfb_ms = 0;
   int64_t duration_ms = 0;
   double media_seconds = 0;  // media duration carried by a segment; 0 otherwise
@@ -51,7 +51,7 @@ struct TierMinutes {
 };
 
 struct UsageSummary {
-  std::string key;  // asset id, or edge id for per-edge rows
+  std::string key;     // asset id, or edge id for per-edge rows
   std::string region;  // per-edge rows only
   int64_t requests = 0;
   int64_t views = 0;  // distinct session_id served at least one segment (200/206, bytes > 0)

@@ -282,7 +282,8 @@ TEST_P(AnalyticsContract, AssetSummaryAggregatesEveryField) {
 TEST_P(AnalyticsContract, ReplayedEventsAreCountedOnce) {
   std::vector<PlaybackEvent> batch;
   const int n = 25;
-  for (int i = 0; i < n; ++i) batch.push_back(event("ast_r", kT0 + i * 1000, "segment", "720p", "ses_" + std::to_string(i % 5)));
+  for (int i = 0; i < n; ++i)
+    batch.push_back(event("ast_r", kT0 + i * 1000, "segment", "720p", "ses_" + std::to_string(i % 5)));
   store_->insert(batch);
   store_->insert(batch);  // the edge's retry after a lost response
   // A retry that overlaps: part of the old batch plus new events, with a duplicate
@@ -310,7 +311,8 @@ TEST_P(AnalyticsContract, ReplayAfterCompactionIsCountedOnce) {
   // An edge that never saw the answer replays its spool much later, after the backend
   // has already merged the original rows (and their first replay) away.
   std::vector<PlaybackEvent> batch;
-  for (int i = 0; i < 10; ++i) batch.push_back(event("ast_m", kT0 + i, "segment", "720p", "ses_" + std::to_string(i % 2)));
+  for (int i = 0; i < 10; ++i)
+    batch.push_back(event("ast_m", kT0 + i, "segment", "720p", "ses_" + std::to_string(i % 2)));
   store_->insert(batch);
   store_->insert(batch);
   fixture_->compact();

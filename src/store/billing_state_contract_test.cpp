@@ -136,9 +136,10 @@ TEST_P(BillingStateContract, WindowLinesAreWrittenWithTheirCommit) {
   ASSERT_TRUE(a_->try_acquire_lease(kLease, kA.holder, kTtl, kT0));
   ASSERT_TRUE(a_->commit_cursor("delivery", kA, std::nullopt, kT0, {}, kT0));
   const int64_t w1 = kT0 + 3'600'000, w2 = w1 + 3'600'000;
-  ASSERT_TRUE(a_->commit_cursor(
-      "delivery", kA, kT0, w1,
-      {{"acc_b", "delivery_1080p", 0.2667, "rend-dlv-b"}, {"acc_a", "delivery_720p", 12.5, "rend-dlv-a"}}, kT0 + 10));
+  ASSERT_TRUE(a_->commit_cursor("delivery", kA, kT0, w1,
+                                {{"acc_b", "delivery_1080p", 0.2667, "rend-dlv-b"},
+                                 {"acc_a", "delivery_720p", 12.5, "rend-dlv-a"}},
+                                kT0 + 10));
   ASSERT_TRUE(a_->commit_cursor("delivery", kA, w1, w2, {{"acc_a", "delivery_720p", 1.0, "rend-dlv-a2"}}, kT0 + 20));
   ASSERT_TRUE(a_->commit_cursor("storage", kA, std::nullopt, w1, {{"acc_a", "storage_720p", 30, ""}}, kT0 + 30));
 

@@ -93,8 +93,8 @@ std::unique_ptr<AnalyticsStore> open_analytics_store(const Settings& cfg) {
   // Embedded: the analytics table lives in the metadata SQLite file, or beside it
   // in the data dir when metadata is on Postgres (local mode only).
   constexpr std::string_view kSqlite = "sqlite://";
-  std::string path = cfg.database_url.starts_with(kSqlite) ? cfg.database_url.substr(kSqlite.size())
-                                                           : cfg.data_dir + "/analytics.db";
+  std::string path =
+      cfg.database_url.starts_with(kSqlite) ? cfg.database_url.substr(kSqlite.size()) : cfg.data_dir + "/analytics.db";
   if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
   return open_sqlite_analytics_store(path);

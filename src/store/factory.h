@@ -4,12 +4,12 @@
 #include <memory>
 #include <string>
 
-#include "store/settings.h"
 #include "store/analytics.h"
 #include "store/billing_state.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
+#include "store/settings.h"
 
 namespace rend::store {
 

@@ -39,7 +39,7 @@ struct Account {
 };
 
 struct ApiKey {
-  std::string id;                   // "key_..." (public, appears in logs)
+  std::string id;  // "key_..." (public, appears in logs)
   std::string name;
   std::string secret_hash;          // sha256 hex of the full secret; the secret itself is never stored
   std::vector<std::string> scopes;  // upload, read, delete, analytics
@@ -58,19 +58,18 @@ struct Tier {
 
 struct Asset {
   std::string id;
-  std::string status;      // see lifecycle above
-  std::string visibility;  // public | private
-  std::string account_id;  // the owner
+  std::string status;        // see lifecycle above
+  std::string visibility;    // public | private
+  std::string account_id;    // the owner
   std::string owner_key_id;  // the key that uploaded it ("uploaded by"); may since be revoked
   std::optional<double> duration_s;
   std::optional<int> width, height;
   std::vector<Tier> tiers;
-  std::string billing_tier;  // e.g. "720p", "1080p", "2k", "4k"; empty until known
+  std::string billing_tier;                  // e.g. "720p", "1080p", "2k", "4k"; empty until known
   std::optional<std::string> error_code;     // not_a_video, corrupt_input, ...
   std::optional<std::string> error_message;  // human-readable, never secrets
   int64_t created_at_ms = 0;
-  std::optional<int64_t> uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms,
-      failed_at_ms, deleted_at_ms;
+  std::optional<int64_t> uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, failed_at_ms, deleted_at_ms;
   std::optional<int64_t> expected_bytes;
   std::optional<int64_t> source_bytes;
   std::optional<double> progress;  // 0..1 while processing; 1 once hls_ready
@@ -99,7 +98,7 @@ struct EdgeNode {
   std::string region;
   std::string base_url;
   std::string version;
-  int64_t registered_at_ms = 0;     // first heartbeat; kept by later ones
+  int64_t registered_at_ms = 0;  // first heartbeat; kept by later ones
   int64_t last_heartbeat_at_ms = 0;
   int64_t cache_bytes = 0;
   int64_t cache_objects = 0;
@@ -203,10 +202,9 @@ class MetadataStore {
 
   // Edge registry. The only write is this heartbeat, checked in one transaction so
   // two edges racing for one id cannot both win. It inserts the edge or updates
-  // everything but registered_at_ms (set to last_heartbeat_at_ms on insert). A record is fresh when its last heartbeat is at or
-  // after `fresh_since_ms`. A known id with the same region and base URL is
-  // refreshed; with another region or URL it is refused while fresh (`conflict`)
-  // and taken over once stale. A new id when `max_edges` ids are known first
+  // everything but registered_at_ms (set to last_heartbeat_at_ms on insert). A record is fresh when its last heartbeat
+  // is at or after `fresh_since_ms`. A known id with the same region and base URL is refreshed; with another region or
+  // URL it is refused while fresh (`conflict`) and taken over once stale. A new id when `max_edges` ids are known first
   // removes the stale records; if that leaves no room it is refused.
   virtual EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) = 0;
   // Every known edge, sorted by edge_id; callers decide freshness.

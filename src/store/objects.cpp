@@ -15,8 +15,7 @@ constexpr size_t kMaxKeyLength = 1024;
 constexpr size_t kCopyChunk = 1 << 20;
 
 bool is_key_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 }  // namespace
 

@@ -228,8 +228,19 @@ TEST_P(ObjectsContract, DeletePrefixAndSingleKey) {
 }
 
 TEST_P(ObjectsContract, InvalidKeysAreRejected) {
-  const std::vector<std::string> invalid{"",   "../x", "/abs", "a//b", "a/./b",        "a/../b",
-                                        ".",  "..",   "a/",   "a b",  "a\\b", "caf\xc3\xa9", std::string(1025, 'a')};
+  const std::vector<std::string> invalid{"",
+                                         "../x",
+                                         "/abs",
+                                         "a//b",
+                                         "a/./b",
+                                         "a/../b",
+                                         ".",
+                                         "..",
+                                         "a/",
+                                         "a b",
+                                         "a\\b",
+                                         "caf\xc3\xa9",
+                                         std::string(1025, 'a')};
   for (const auto& bad : invalid) {
     SCOPED_TRACE(bad);
     EXPECT_FALSE(is_valid_object_key(bad));
@@ -301,7 +312,6 @@ TEST_P(ObjectsContract, HealthyWhenUsable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Embedded, ObjectsContract, ::testing::ValuesIn(kBackends), testing::ParamName());
-
 
 // ---- S3-specific: paths the shared contract's small objects do not reach. ----
 

@@ -1,9 +1,9 @@
 #include "store/posix_file.h"
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace rend::store::posix {
 
@@ -21,9 +21,7 @@ void UniqueFd::reset() {
   fd_ = -1;
 }
 
-void throw_errno(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
+void throw_errno(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
 void write_all(int fd, const char* data, size_t n, const std::string& what) {
   while (n > 0) {

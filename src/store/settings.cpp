@@ -21,7 +21,7 @@ Settings parse(const core::Env& env, const core::Deployment& deployment) {
   c.s3.health_url = env.get_or("OBJECT_STORE_HEALTH_URL", "");
   if (!c.s3.endpoint.empty() != !c.s3.bucket.empty())
     throw core::ConfigError(c.s3.endpoint.empty() ? "S3_ENDPOINT must be set when S3_BUCKET is"
-                                                   : "S3_BUCKET must be set when S3_ENDPOINT is");
+                                                  : "S3_BUCKET must be set when S3_ENDPOINT is");
   if (c.s3.enabled()) core::check_base_url(c.s3.endpoint, "S3_ENDPOINT");
   c.clickhouse.url = env.get_or("CLICKHOUSE_URL", "");
   c.clickhouse.database = env.get_or("CLICKHOUSE_DATABASE", "rend");
@@ -34,13 +34,17 @@ Settings parse(const core::Env& env, const core::Deployment& deployment) {
 void require_production_backends(const Settings& c, Needs n) {
   if (!c.production) return;
   if (n.database && c.database_url.rfind("sqlite:", 0) == 0)
-    throw core::ConfigError("DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
+    throw core::ConfigError(
+        "DATABASE_URL must point at Postgres when REND_ENV=production (got an embedded sqlite:// URL)");
   if (n.objects && !c.s3.enabled())
-    throw core::ConfigError("S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
+    throw core::ConfigError(
+        "S3_ENDPOINT and S3_BUCKET are required when REND_ENV=production (the directory object store is for local use)");
   if (n.redis && c.redis_url.empty())
-    throw core::ConfigError("REND_REDIS_URL is required when REND_ENV=production (in-process coordination is for local use)");
+    throw core::ConfigError(
+        "REND_REDIS_URL is required when REND_ENV=production (in-process coordination is for local use)");
   if (n.clickhouse && !c.clickhouse.enabled())
-    throw core::ConfigError("CLICKHOUSE_URL is required when REND_ENV=production (the SQLite analytics table is for local use)");
+    throw core::ConfigError(
+        "CLICKHOUSE_URL is required when REND_ENV=production (the SQLite analytics table is for local use)");
 }
 
 }  // namespace rend::store

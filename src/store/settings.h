@@ -20,19 +20,19 @@ struct S3Settings {
 
 // ClickHouse over HTTP; used when url is set.
 struct ClickHouseSettings {
-  std::string url;                // CLICKHOUSE_URL
-  std::string database;           // CLICKHOUSE_DATABASE, default rend
-  std::string user;               // CLICKHOUSE_USER, default default
-  std::string password;           // CLICKHOUSE_PASSWORD
+  std::string url;       // CLICKHOUSE_URL
+  std::string database;  // CLICKHOUSE_DATABASE, default rend
+  std::string user;      // CLICKHOUSE_USER, default default
+  std::string password;  // CLICKHOUSE_PASSWORD
   bool enabled() const { return !url.empty(); }
 };
 
 struct Settings {
-  bool production = false;        // REND_ENV=production
-  std::string data_dir;           // --data-dir
-  std::string database_url;       // DATABASE_URL, default sqlite://{data_dir}/rend.db
-  std::string object_store_dir;   // REND_OBJECT_STORE_DIR, default {data_dir}/objects
-  std::string redis_url;          // REND_REDIS_URL; unset: in-process coordination
+  bool production = false;       // REND_ENV=production
+  std::string data_dir;          // --data-dir
+  std::string database_url;      // DATABASE_URL, default sqlite://{data_dir}/rend.db
+  std::string object_store_dir;  // REND_OBJECT_STORE_DIR, default {data_dir}/objects
+  std::string redis_url;         // REND_REDIS_URL; unset: in-process coordination
   S3Settings s3;
   ClickHouseSettings clickhouse;
 };

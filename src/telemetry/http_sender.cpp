@@ -3,8 +3,8 @@
 #include <mutex>
 
 #include "core/log.h"
-#include "telemetry/pipeline.h"
 #include "http/client.h"
+#include "telemetry/pipeline.h"
 
 namespace rend::telemetry {
 namespace {

@@ -57,10 +57,8 @@ bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> even
     work_cv_.notify_one();
     return events.empty();
   }
-  if (pending_.empty())
-    pending_ = std::move(events);
-  else
-    pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+  if (pending_.empty()) pending_ = std::move(events);
+  else pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
   auto flush = next_;
   ++waiters_;
   work_cv_.notify_one();
@@ -103,9 +101,8 @@ void IngestBuffer::run() {
       ok = true;
     } catch (const std::exception& e) {
       // The message is the store's (ClickHouse/SQLite); it never carries credentials.
-      core::log::error("telemetry_insert_failed", {{"events", uint64_t(events.size())},
-                                                   {"requests", uint64_t(requests)},
-                                                   {"error", e.what()}});
+      core::log::error("telemetry_insert_failed",
+                       {{"events", uint64_t(events.size())}, {"requests", uint64_t(requests)}, {"error", e.what()}});
     } catch (...) {
       core::log::error("telemetry_insert_failed", {{"events", uint64_t(events.size())},
                                                    {"requests", uint64_t(requests)},
@@ -135,14 +132,13 @@ void IngestBuffer::record(bool ok, size_t requests, size_t events, core::SteadyT
   // this class trades against latency) without a line per flush.
   if (now - st.since < std::chrono::seconds(60)) return;
   auto ms = [](auto d) { return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
-  core::log::info("telemetry_ingest_stats",
-                  {{"seconds", ms(now - st.since) / 1000},
-                   {"batches", st.requests},
-                   {"events", st.events},
-                   {"inserts", st.flushes},
-                   {"failed_inserts", st.failed},
-                   {"events_per_insert", int64_t(st.events / st.flushes)},
-                   {"insert_ms_avg", ms(st.insert_time) / int64_t(st.flushes)}});
+  core::log::info("telemetry_ingest_stats", {{"seconds", ms(now - st.since) / 1000},
+                                             {"batches", st.requests},
+                                             {"events", st.events},
+                                             {"inserts", st.flushes},
+                                             {"failed_inserts", st.failed},
+                                             {"events_per_insert", int64_t(st.events / st.flushes)},
+                                             {"insert_ms_avg", ms(st.insert_time) / int64_t(st.flushes)}});
   st = Stats{};
   st.since = now;
 }

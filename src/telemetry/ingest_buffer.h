@@ -101,8 +101,8 @@ class IngestBuffer {
   const Options opts_;
   const core::Clock& clock_;
   std::mutex mu_;
-  std::condition_variable work_cv_;  // flusher: something changed
-  std::condition_variable done_cv_;  // submitters: a flush finished
+  std::condition_variable work_cv_;      // flusher: something changed
+  std::condition_variable done_cv_;      // submitters: a flush finished
   std::condition_variable released_cv_;  // the destructor: a Ticket was released
   std::vector<store::PlaybackEvent> pending_;
   std::shared_ptr<Flush> next_ = std::make_shared<Flush>();

@@ -92,7 +92,9 @@ bool submit(IngestBuffer& buf, std::vector<store::PlaybackEvent> events) {
   return buf.submit(t, std::move(events));
 }
 
-constexpr IngestBuffer::Options kSlow{.max_admitted = 100, .flush_events = 100000, .min_interval = seconds(30),
+constexpr IngestBuffer::Options kSlow{.max_admitted = 100,
+                                      .flush_events = 100000,
+                                      .min_interval = seconds(30),
                                       .max_delay = seconds(30)};
 
 // Time is a FakeClock: it moves only when a test advances it, so "not yet flushed" is
@@ -141,7 +143,8 @@ TEST(IngestBuffer, BatchesArrivingDuringAnInsertShareTheNextOne) {
   std::vector<Ticket> tickets;
   for (int i = 0; i < 8; ++i) tickets.push_back(admit(buf));
   std::vector<std::future<bool>> rest;
-  for (int i = 0; i < 8; ++i) rest.push_back(submit_async(buf, std::move(tickets[i]), batch("r" + std::to_string(i) + "_", 10)));
+  for (int i = 0; i < 8; ++i)
+    rest.push_back(submit_async(buf, std::move(tickets[i]), batch("r" + std::to_string(i) + "_", 10)));
   s.hold(false);
   ASSERT_TRUE(answered(clock, first));
   EXPECT_TRUE(first.get());
@@ -167,7 +170,7 @@ TEST(IngestBuffer, WaitsForAdmittedBatchesStillBeingDecoded) {
   auto slow = admit(buf);
   auto early = submit_async(buf, admit(buf), batch("early", 10));
   ASSERT_TRUE(held_back(clock, 1));  // `early` and the flusher, waiting for `slow`
-  clock.advance(seconds(29));           // below max_delay
+  clock.advance(seconds(29));        // below max_delay
   ASSERT_TRUE(held_back(clock, 1));
   EXPECT_FALSE(finished(early));
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1}));
@@ -223,7 +226,8 @@ TEST(IngestBuffer, FlushesWhenEnoughEventsArePending) {
   std::vector<Ticket> tickets;
   for (int i = 0; i < 4; ++i) tickets.push_back(admit(buf));  // the 4th never submits
   std::vector<std::future<bool>> f;
-  for (int i = 0; i < 3; ++i) f.push_back(submit_async(buf, std::move(tickets[i]), batch("e" + std::to_string(i) + "_", 10)));
+  for (int i = 0; i < 3; ++i)
+    f.push_back(submit_async(buf, std::move(tickets[i]), batch("e" + std::to_string(i) + "_", 10)));
   for (auto& x : f) {
     ASSERT_TRUE(answered(clock, x));
     EXPECT_TRUE(x.get());

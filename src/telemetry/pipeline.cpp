@@ -418,7 +418,8 @@ struct Pipeline::Impl {
         continue;
       }
       if (finishing) break;
-      clock.wait(lk, scv, [&] { return !outbox.empty() || (stopping && flusher_done) || (!stopping && !spool.empty()); });
+      clock.wait(lk, scv,
+                 [&] { return !outbox.empty() || (stopping && flusher_done) || (!stopping && !spool.empty()); });
     }
     // Stop: what could not be sent in time (or with the API failing) goes to the spool.
     while (!outbox.empty()) {
@@ -465,9 +466,7 @@ struct Pipeline::Impl {
         note_rejected(*b);
         mark_healthy();
         break;
-      case SendResult::retry:
-        mark_failed();
-        break;
+      case SendResult::retry: mark_failed(); break;
     }
     return true;
   }

@@ -19,9 +19,9 @@
 
 namespace fs = std::filesystem;
 using namespace rend::telemetry;
+using rend::core::FakeClock;
 using rend::store::PlaybackEvent;
 using rend::store::testing::TempDir;
-using rend::core::FakeClock;
 using RealClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -445,7 +445,7 @@ TEST(Pipeline, StopIsBoundedWhenApiIsSlow) {
   FakeClock clock;
   FakeApi api;
   api.clock = &clock;
-  api.delay = 100ms;  // every request takes 100 ms of the clock
+  api.delay = 100ms;   // every request takes 100 ms of the clock
   api.set_hang(true);  // ... and none ends before stop() has begun
   auto o = options(dir);
   o.batch_size = 10;
@@ -501,11 +501,12 @@ TEST(Pipeline, DropsCountedWhenQueueAndSpoolAreFull) {
 
   api.set(SendResult::ok);
   const uint64_t offered = uint64_t(next);
-  ASSERT_TRUE(eventually(clock, [&] {
-    auto t = p.stats();
-    return t.queued == 0 && t.spool_bytes == 0 && t.sent_total + t.dropped_total == offered;
-  })) << p.stats().sent_total
-      << " + " << p.stats().dropped_total << " != " << offered;
+  ASSERT_TRUE(eventually(clock,
+                         [&] {
+                           auto t = p.stats();
+                           return t.queued == 0 && t.spool_bytes == 0 && t.sent_total + t.dropped_total == offered;
+                         }))
+      << p.stats().sent_total << " + " << p.stats().dropped_total << " != " << offered;
   s = p.stats();
   EXPECT_EQ(s.enqueued_total, offered);
   EXPECT_EQ(api.unique(), s.sent_total);

@@ -25,8 +25,8 @@ SenderSettings parse_sender(const core::Env& env, const core::Deployment& deploy
 
 // The API side: who may post batches and how large one may be.
 struct IngestSettings {
-  std::string token;                // REND_INTERNAL_TELEMETRY_TOKEN: edges' bearer for /internal/telemetry
-  uint64_t max_batch_bytes = 0;     // REND_TELEMETRY_MAX_BATCH_BYTES, 8 MiB: larger batches get 413
+  std::string token;             // REND_INTERNAL_TELEMETRY_TOKEN: edges' bearer for /internal/telemetry
+  uint64_t max_batch_bytes = 0;  // REND_TELEMETRY_MAX_BATCH_BYTES, 8 MiB: larger batches get 413
 };
 IngestSettings parse_ingest(const core::Env& env, const core::Deployment& deployment);
 

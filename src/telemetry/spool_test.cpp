@@ -10,9 +10,9 @@
 #include "store/test_util.h"
 
 namespace fs = std::filesystem;
+using rend::store::testing::TempDir;
 using rend::telemetry::Spool;
 using rend::telemetry::SpoolOptions;
-using rend::store::testing::TempDir;
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include "telemetry/wire.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <iterator>
@@ -33,10 +33,8 @@ void append_string(std::string& out, std::string_view s) {
       plain = false;
       break;
     }
-  if (plain)
-    out.append(s);
-  else
-    out += core::log::json_escape(s);
+  if (plain) out.append(s);
+  else out += core::log::json_escape(s);
   out += '"';
 }
 
@@ -110,12 +108,26 @@ std::optional<std::string> top_string(const boost::json::object& o, std::string_
 
 // An event's fields, in the order in which problems are reported.
 enum Field : int {
-  kEventId, kTsMs, kEdgeId, kRegion, kAssetId, kArtifact, kKind, kTier, kSessionId,
-  kStatus, kBytes, kCache, kTtfbMs, kDurationMs, kMediaSeconds, kFieldCount
+  kEventId,
+  kTsMs,
+  kEdgeId,
+  kRegion,
+  kAssetId,
+  kArtifact,
+  kKind,
+  kTier,
+  kSessionId,
+  kStatus,
+  kBytes,
+  kCache,
+  kTtfbMs,
+  kDurationMs,
+  kMediaSeconds,
+  kFieldCount
 };
-constexpr std::string_view kFieldNames[kFieldCount] = {
-    "event_id", "ts_ms", "edge_id", "region", "asset_id", "artifact", "kind", "tier", "session_id",
-    "status", "bytes", "cache", "ttfb_ms", "duration_ms", "media_seconds"};
+constexpr std::string_view kFieldNames[kFieldCount] = {"event_id", "ts_ms", "edge_id", "region",      "asset_id",
+                                                       "artifact", "kind",  "tier",    "session_id",  "status",
+                                                       "bytes",    "cache", "ttfb_ms", "duration_ms", "media_seconds"};
 
 // The field a key names, or -1. One pass over an event's keys with this is cheaper
 // than fifteen lookups by name (boost::json scans small objects linearly).
@@ -154,22 +166,32 @@ std::optional<std::string> read_event(const boost::json::object& o, std::string_
       else problem[f] = kNotNumber;
       continue;
     }
-    int64_t* num = f == kTsMs ? &e.ts_ms : f == kStatus ? &status : f == kBytes ? &e.bytes
-                 : f == kTtfbMs ? &e.ttfb_ms : f == kDurationMs ? &e.duration_ms : nullptr;
+    int64_t* num = f == kTsMs         ? &e.ts_ms
+                   : f == kStatus     ? &status
+                   : f == kBytes      ? &e.bytes
+                   : f == kTtfbMs     ? &e.ttfb_ms
+                   : f == kDurationMs ? &e.duration_ms
+                                      : nullptr;
     if (num) {
       if (v.is_int64()) *num = v.get_int64();
       else problem[f] = v.is_uint64() ? kOutOfRange : kNotInteger;
       continue;
     }
-    std::string* str = f == kEventId ? &e.event_id : f == kEdgeId ? &e.edge_id : f == kRegion ? &e.region
-                     : f == kAssetId ? &e.asset_id : f == kArtifact ? &e.artifact : f == kKind ? &e.kind
-                     : f == kTier ? &e.tier : f == kSessionId ? &e.session_id : &e.cache;
+    std::string* str = f == kEventId     ? &e.event_id
+                       : f == kEdgeId    ? &e.edge_id
+                       : f == kRegion    ? &e.region
+                       : f == kAssetId   ? &e.asset_id
+                       : f == kArtifact  ? &e.artifact
+                       : f == kKind      ? &e.kind
+                       : f == kTier      ? &e.tier
+                       : f == kSessionId ? &e.session_id
+                                         : &e.cache;
     if (v.is_string()) str->assign(v.get_string().data(), v.get_string().size());
     else problem[f] = kNotString;
   }
   for (int f = 0; f < kFieldCount; ++f) {
-    static constexpr std::string_view kWhat[] = {"", "is required", "must be a string", "must be an integer",
-                                                 "is out of range", "must be a number"};
+    static constexpr std::string_view kWhat[] = {
+        "", "is required", "must be a string", "must be an integer", "is out of range", "must be a number"};
     if (problem[f] != kNone) return field_error(where, kFieldNames[f], kWhat[problem[f]]);
   }
   // Range-check before narrowing, so 4294967496 is not read as 200.

@@ -11,18 +11,18 @@
 namespace rend::worker {
 
 struct Settings {
-  auth::Settings common;           // internal token (warm calls), deployment mode
-  std::string worker_id;           // REND_MEDIA_WORKER_ID, default hostname-pid
-  uint64_t poll_interval_secs = 0; // REND_MEDIA_WORKER_POLL_INTERVAL_SECS, 2
-  uint64_t lock_timeout_secs = 0;  // REND_MEDIA_JOB_LOCK_TIMEOUT_SECS, 120
-  uint64_t process_timeout_secs = 0;  // REND_MEDIA_PROCESS_TIMEOUT_SECS, 7200
-  uint64_t max_duration_secs = 0;  // REND_MEDIA_MAX_DURATION_SECS, 21600
-  uint64_t max_pixels = 0;         // REND_MEDIA_MAX_PIXELS, 67108864 (8192x8192), coded pixels a frame
-  uint64_t max_fps = 0;            // REND_MEDIA_MAX_FPS, 240
-  std::string ffmpeg_path;         // REND_FFMPEG_PATH, ffmpeg
-  std::string ffprobe_path;        // REND_FFPROBE_PATH, ffprobe
-  std::string work_dir;            // REND_MEDIA_WORK_DIR, {data_dir}/work
-  std::vector<std::string> edge_warm_urls;  // REND_EDGE_WARM_URL, comma-separated single-edge fallback
+  auth::Settings common;                      // internal token (warm calls), deployment mode
+  std::string worker_id;                      // REND_MEDIA_WORKER_ID, default hostname-pid
+  uint64_t poll_interval_secs = 0;            // REND_MEDIA_WORKER_POLL_INTERVAL_SECS, 2
+  uint64_t lock_timeout_secs = 0;             // REND_MEDIA_JOB_LOCK_TIMEOUT_SECS, 120
+  uint64_t process_timeout_secs = 0;          // REND_MEDIA_PROCESS_TIMEOUT_SECS, 7200
+  uint64_t max_duration_secs = 0;             // REND_MEDIA_MAX_DURATION_SECS, 21600
+  uint64_t max_pixels = 0;                    // REND_MEDIA_MAX_PIXELS, 67108864 (8192x8192), coded pixels a frame
+  uint64_t max_fps = 0;                       // REND_MEDIA_MAX_FPS, 240
+  std::string ffmpeg_path;                    // REND_FFMPEG_PATH, ffmpeg
+  std::string ffprobe_path;                   // REND_FFPROBE_PATH, ffprobe
+  std::string work_dir;                       // REND_MEDIA_WORK_DIR, {data_dir}/work
+  std::vector<std::string> edge_warm_urls;    // REND_EDGE_WARM_URL, comma-separated single-edge fallback
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
 };
 

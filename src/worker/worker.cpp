@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "core/log.h"
 #include "control/edge_control.h"
+#include "core/log.h"
 #include "media/errors.h"
 #include "media/pipeline.h"
 #include "media/probe.h"
@@ -33,7 +33,7 @@ void MediaWorker::sweep_stale_work_dirs() {
   for (const auto& e : fs::directory_iterator(cfg_.work_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!name.starts_with("job-") || !e.is_directory(ec)) continue;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(e.path().c_str(), &st) != 0 || now_s - int64_t(st.st_mtime) < max_age_s) continue;
     std::error_code rm;
     fs::remove_all(e.path(), rm);
@@ -207,9 +207,8 @@ void MediaWorker::settle(const store::Job& job, const core::Status& st, const st
 // first viewer sees a MISS.
 void MediaWorker::warm_edge(const std::string& asset_id) {
   for (const auto& url : control::control_urls(meta_, cfg_.edge_warm_urls, "/internal/warm", clock_.now_unix_ms(),
-                                            cfg_.active_heartbeat_window_secs))
-    control::notify_edge_async("edge_warm", url, cfg_.common.edge_internal_token, asset_id,
-                          std::chrono::seconds(30));
+                                               cfg_.active_heartbeat_window_secs))
+    control::notify_edge_async("edge_warm", url, cfg_.common.edge_internal_token, asset_id, std::chrono::seconds(30));
 }
 
 }  // namespace rend::worker

@@ -27,12 +27,12 @@
 #include <memory>
 
 #include "core/clock.h"
-#include "worker/settings.h"
 #include "core/process.h"
 #include "core/status.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
+#include "worker/settings.h"
 
 namespace rend::worker {
 
@@ -43,8 +43,8 @@ int64_t retry_backoff_ms(int attempt);
 
 class MediaWorker {
  public:
-  MediaWorker(const Settings& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
-              store::Coordinator& coord, core::ProcessRunner& runner, const core::Clock& clock);
+  MediaWorker(const Settings& cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord,
+              core::ProcessRunner& runner, const core::Clock& clock);
 
   // Loops until `stop` is set: claim, process, wait for a wake-up or the poll interval.
   void run(const std::atomic<bool>& stop);

@@ -225,8 +225,9 @@ TEST_F(WorkerRetry, PermanentInputFaultFailsTheAssetOnce) {
 TEST_F(WorkerRetry, LadderFfmpegExitingNonZeroFailsTheAssetWithItsError) {
   std::string id = queued_asset();
   runner_.on(fake::ladder_run(),
-             Reply::exits(1, "[h264 @ 0x55d0c0ffee00] Invalid NAL unit size in /srv/rend/work/job-x/source\n"
-                             "Conversion failed!\n"),
+             Reply::exits(1,
+                          "[h264 @ 0x55d0c0ffee00] Invalid NAL unit size in /srv/rend/work/job-x/source\n"
+                          "Conversion failed!\n"),
              1);
   ASSERT_TRUE(run_once());
   auto a = meta_->get_asset(id);
@@ -258,10 +259,11 @@ TEST_F(WorkerRetry, LadderTimeoutFailsTheAsset) {
 TEST_F(WorkerRetry, StopMidTranscodeReleasesTheJobWithoutAnAttempt) {
   std::string id = queued_asset();
   runner_.on(fake::ladder_run(),
-             {.custom = [&](const core::testing::Argv&, const core::ProcessOptions& o) {
-               stop_ = true;  // SIGTERM arrives while ffmpeg runs
-               return core::testing::run_until_cancelled(o);
-             }},
+             {.custom =
+                  [&](const core::testing::Argv&, const core::ProcessOptions& o) {
+                    stop_ = true;  // SIGTERM arrives while ffmpeg runs
+                    return core::testing::run_until_cancelled(o);
+                  }},
              1);
   ASSERT_TRUE(run_once());
   auto a = meta_->get_asset(id);
@@ -292,12 +294,13 @@ TEST_F(WorkerRetry, AMissingSourceFailsTheAssetOnce) {
 TEST_F(WorkerRetry, AnAssetDeletedMidTranscodeStopsTheJobAndLeavesNothing) {
   std::string id = queued_asset();
   runner_.on(fake::ladder_run(),
-             {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
-               core::testing::write_files(argv, fake::hls_files("240p", 1));
-               meta_->mark_deleted(id, clock_.now_unix_ms());
-               clock_.advance_ms(2000);  // the worker checks the asset at most once a second
-               return core::testing::run_until_cancelled(o);
-             }},
+             {.custom =
+                  [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+                    core::testing::write_files(argv, fake::hls_files("240p", 1));
+                    meta_->mark_deleted(id, clock_.now_unix_ms());
+                    clock_.advance_ms(2000);  // the worker checks the asset at most once a second
+                    return core::testing::run_until_cancelled(o);
+                  }},
              1);
   ASSERT_TRUE(run_once());
   EXPECT_EQ(status(id), "deleted");
@@ -313,11 +316,12 @@ TEST_F(WorkerRetry, ALostLockStopsTheJobAndLeavesItToTheNewHolder) {
   std::string id = queued_asset();
   std::optional<store::Job> stolen;
   runner_.on(fake::ladder_run(),
-             {.custom = [&](const core::testing::Argv&, const core::ProcessOptions& o) {
-               clock_.advance_ms(int64_t(cfg_.lock_timeout_secs) * 1000 + 1000);
-               stolen = meta_->claim_job("w2", 120'000, clock_.now_unix_ms());
-               return core::testing::run_until_cancelled(o);
-             }},
+             {.custom =
+                  [&](const core::testing::Argv&, const core::ProcessOptions& o) {
+                    clock_.advance_ms(int64_t(cfg_.lock_timeout_secs) * 1000 + 1000);
+                    stolen = meta_->claim_job("w2", 120'000, clock_.now_unix_ms());
+                    return core::testing::run_until_cancelled(o);
+                  }},
              1);
   ASSERT_TRUE(run_once());
   ASSERT_TRUE(stolen.has_value());
@@ -350,8 +354,9 @@ TEST_F(WorkerRetry, ConfiguredLimitsRefuseASourceBeforeAnyFfmpegRuns) {
 
 TEST_F(WorkerRetry, StartRemovesOnlyJobDirsOlderThanAnyJob) {
   worker_.reset();
-  clock_.set_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count());
+  clock_.set_unix_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   fs::path w = cfg_.work_dir;
   fs::create_directories(w / "job-ast_dead.AbC123" / "p");
   std::ofstream(w / "job-ast_dead.AbC123" / "source") << "left by a SIGKILLed worker";

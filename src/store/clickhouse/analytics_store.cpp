@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
-#include <cstring>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -92,8 +92,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     auto statements = schema_statements(embedded_schema_sql(), database_);
     for (const auto& stmt : statements) client_.query(stmt);
     add_ingested_at();
-    core::log::info("clickhouse_schema_ensured",
-                    {{"database", database_}, {"statements", int64_t(statements.size())}});
+    core::log::info("clickhouse_schema_ensured", {{"database", database_}, {"statements", int64_t(statements.size())}});
   }
 
   bool healthy() override {
@@ -143,17 +142,16 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
 
   std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) override {
     std::string events = deduplicated("asset_id = " + quote(asset_id), from_ms, to_ms);
-    auto rows = parse_tsv(client_.query("SELECT " + std::string(kTotals) + " FROM (" + events +
-                                        ") FORMAT TabSeparated"));
+    auto rows =
+        parse_tsv(client_.query("SELECT " + std::string(kTotals) + " FROM (" + events + ") FORMAT TabSeparated"));
     if (rows.size() != 1) throw StoreError("clickhouse: asset summary returned no row");
     expect_columns(rows[0], 7);
     UsageSummary u;
     u.key = asset_id;
     read_totals(rows[0], 0, u);
     if (u.requests == 0) return std::nullopt;
-    for (auto& row : parse_tsv(client_.query("SELECT t, " + std::string(kMinutes) + " FROM (" + events +
-                                             ") WHERE " + std::string(kDelivered) +
-                                             " GROUP BY t ORDER BY t FORMAT TabSeparated"))) {
+    for (auto& row : parse_tsv(client_.query("SELECT t, " + std::string(kMinutes) + " FROM (" + events + ") WHERE " +
+                                             std::string(kDelivered) + " GROUP BY t ORDER BY t FORMAT TabSeparated"))) {
       expect_columns(row, 2);
       u.delivered_minutes.push_back({std::move(row[0]), to_double(row[1])});
     }
@@ -177,9 +175,9 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
       out.push_back(std::move(u));
     }
     if (out.empty()) return out;
-    for (auto& row : parse_tsv(client_.query("SELECT e, t, " + std::string(kMinutes) + " FROM (" + events +
-                                             ") WHERE " + std::string(kDelivered) +
-                                             " GROUP BY e, t ORDER BY e, t FORMAT TabSeparated"))) {
+    for (auto& row :
+         parse_tsv(client_.query("SELECT e, t, " + std::string(kMinutes) + " FROM (" + events + ") WHERE " +
+                                 std::string(kDelivered) + " GROUP BY e, t ORDER BY e, t FORMAT TabSeparated"))) {
       expect_columns(row, 3);
       // Rows inserted between the two queries may name an edge the first one did not
       // see; their minutes wait for the next call rather than appear without totals.
@@ -338,8 +336,8 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     return "SELECT event_id, any(edge_id) AS e, any(region) AS r, any(kind) AS k, any(tier) AS t, "
            "any(session_id) AS sid, any(status) AS st, any(bytes) AS b, any(cache) AS c, any(ttfb_ms) AS tt, "
            "any(media_seconds) AS ms FROM " +
-           table_ + " WHERE " + filter + " AND ts_ms >= " + std::to_string(from_ms) +
-           " AND ts_ms < " + std::to_string(to_ms) + " AND ts >= toDateTime(" + std::to_string(to_datetime(from_ms)) +
+           table_ + " WHERE " + filter + " AND ts_ms >= " + std::to_string(from_ms) + " AND ts_ms < " +
+           std::to_string(to_ms) + " AND ts >= toDateTime(" + std::to_string(to_datetime(from_ms)) +
            ") AND ts <= toDateTime(" + std::to_string(to_datetime(to_ms)) + ") GROUP BY event_id";
   }
 

@@ -11,7 +11,7 @@
 namespace rend::store {
 
 struct ClickHouseConfig {
-  std::string url;                 // CLICKHOUSE_URL, e.g. http://127.0.0.1:8123 (no credentials in it)
+  std::string url;                // CLICKHOUSE_URL, e.g. http://127.0.0.1:8123 (no credentials in it)
   std::string database = "rend";  // [A-Za-z_][A-Za-z0-9_]*
   // Sent as X-ClickHouse-User / X-ClickHouse-Key headers, never in the URL, and never
   // logged or put into an exception message.

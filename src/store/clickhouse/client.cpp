@@ -38,8 +38,8 @@ Client::Client(const ClickHouseConfig& config)
   // must not reach a log through the exception.
   const std::string& url = config.url;
   auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos || (url.compare(0, scheme_end, "http") != 0 &&
-                                          url.compare(0, scheme_end, "https") != 0))
+  if (scheme_end == std::string::npos ||
+      (url.compare(0, scheme_end, "http") != 0 && url.compare(0, scheme_end, "https") != 0))
     throw std::invalid_argument("clickhouse: CLICKHOUSE_URL must start with http:// or https://");
   auto host_begin = scheme_end + 3;
   auto authority_end = url.find_first_of("/?#", host_begin);

@@ -106,10 +106,8 @@ std::vector<std::string> schema_statements(std::string_view schema_sql, const st
         std::string_view word(stmt.data() + i, j - i);
         // `rend.` qualifies a table; a bare `rend` only names a database in CREATE DATABASE.
         bool qualifier = j < stmt.size() && stmt[j] == '.';
-        if (word == kDefault && (qualifier || create_db))
-          s += database;
-        else
-          s.append(word);
+        if (word == kDefault && (qualifier || create_db)) s += database;
+        else s.append(word);
         i = j;
       } else {
         s += c;

@@ -115,8 +115,7 @@ stdfs::path FsObjectStore::path_for(std::string_view key) const {
 }
 
 stdfs::path FsObjectStore::dir_for_prefix(const std::string& prefix) const {
-  if (prefix.empty() || prefix.back() != '/')
-    throw std::invalid_argument("object prefix must end with '/': " + prefix);
+  if (prefix.empty() || prefix.back() != '/') throw std::invalid_argument("object prefix must end with '/': " + prefix);
   return path_for(std::string_view(prefix).substr(0, prefix.size() - 1));
 }
 

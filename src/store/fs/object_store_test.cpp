@@ -36,8 +36,7 @@ TEST(FsObjectStore, StaleTempFilesAreRemovedAtStartup) {
   stdfs::create_directories(dir.path() / ".tmp");
   std::ofstream(dir.path() / ".tmp" / "old.part") << "x";
   std::ofstream(dir.path() / ".tmp" / "fresh.part") << "x";
-  stdfs::last_write_time(dir.path() / ".tmp" / "old.part",
-                         stdfs::file_time_type::clock::now() - std::chrono::hours(2));
+  stdfs::last_write_time(dir.path() / ".tmp" / "old.part", stdfs::file_time_type::clock::now() - std::chrono::hours(2));
   FsObjectStore store(dir.path());
   EXPECT_FALSE(stdfs::exists(dir.path() / ".tmp" / "old.part"));
   EXPECT_TRUE(stdfs::exists(dir.path() / ".tmp" / "fresh.part")) << "may be another process's upload in flight";

@@ -159,9 +159,9 @@ class PostgresBillingStateStore final : public BillingStateStore {
 
  private:
   static std::optional<int64_t> read_cursor(Connection& c, const std::string& stream, bool for_update) {
-    auto r = c.exec(
-        std::string("SELECT cursor_ms FROM rend.billing_streams WHERE stream = $1") + (for_update ? " FOR UPDATE" : ""),
-        Params().add(stream));
+    auto r = c.exec(std::string("SELECT cursor_ms FROM rend.billing_streams WHERE stream = $1") +
+                        (for_update ? " FOR UPDATE" : ""),
+                    Params().add(stream));
     if (r.rows() == 0) return std::nullopt;
     return r.opt_int64(0, 0);
   }

@@ -324,8 +324,7 @@ void PostgresMetadataStore::release_upload_claim(const std::string& upload_id, c
   });
 }
 
-std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
-                                                   int64_t now_ms) {
+std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) {
   return pool_.run([&](Connection& c) {
     Transaction tx(c);
     // FOR UPDATE locks the upload and its asset: two concurrent completions of one
@@ -344,7 +343,7 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
     c.exec(
         "UPDATE rend.uploads SET status = 'complete', completed_at_ms = $2, receive_claim = NULL,"
         " receive_until_ms = NULL WHERE id = $1",
-           Params().add(upload_id).add(now_ms));
+        Params().add(upload_id).add(now_ms));
     c.exec("UPDATE rend.assets SET status = 'queued', uploaded_at_ms = $2, source_bytes = $3 WHERE id = $1",
            Params().add(asset_id).add(now_ms).add(source_bytes));
     std::string job_id = core::new_id("job");
@@ -361,8 +360,7 @@ bool PostgresMetadataStore::mark_processing(const std::string& asset_id, int64_t
   return update_asset(asset_id, "status = 'processing', processing_at_ms = $2", Params().add(now_ms));
 }
 
-bool PostgresMetadataStore::set_source_info(const std::string& asset_id, double duration_s, int width,
-                                            int height) {
+bool PostgresMetadataStore::set_source_info(const std::string& asset_id, double duration_s, int width, int height) {
   return update_asset(asset_id, "duration_s = $2, width = $3, height = $4",
                       Params().add(duration_s).add(width).add(height));
 }
@@ -379,7 +377,8 @@ bool PostgresMetadataStore::publish_ladder(const std::string& asset_id, std::str
   const std::string col(at_column);
   const std::string done = status == "hls_ready" ? ", progress = 1" : "";
   return update_asset(asset_id,
-                      "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)" + done,
+                      "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)" +
+                          done,
                       Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms));
 }
 
@@ -418,8 +417,8 @@ std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id
           " ORDER BY created_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED",
           Params().add(now_ms));
       if (pick.rows() == 0) break;
-      Job job{pick.text(0, 0), pick.text(0, 1), pick.text(0, 2), int(pick.int64(0, 3)), worker_id,
-              now_ms + lock_timeout_ms};
+      Job job{pick.text(0, 0),       pick.text(0, 1), pick.text(0, 2),
+              int(pick.int64(0, 3)), worker_id,       now_ms + lock_timeout_ms};
 
       if (job.attempts >= kMaxJobAttempts) {
         c.exec(
@@ -428,8 +427,7 @@ std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id
         update_live_asset(c, job.asset_id,
                           "status = 'failed', error_code = 'transcode_failed', error_message = $2, failed_at_ms = $3",
                           Params().add(kLostTooOften).add(now_ms));
-        core::log::warn("job_abandoned",
-                        {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
+        core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
         continue;
       }
 
@@ -465,9 +463,8 @@ bool PostgresMetadataStore::release_job(const std::string& job_id, const std::st
   });
 }
 
-bool PostgresMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id,
-                                       std::string_view status, const std::optional<std::string>& error,
-                                       int64_t now_ms) {
+bool PostgresMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id, std::string_view status,
+                                       const std::optional<std::string>& error, int64_t now_ms) {
   const bool held = pool_.run([&](Connection& c) {
     return c.exec(
                 "UPDATE rend.jobs SET status = $3, error = $4, finished_at_ms = $5"
@@ -487,8 +484,8 @@ void PostgresMetadataStore::complete_job(const std::string& job_id, const std::s
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }
 
-void PostgresMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id,
-                                     const std::string& reason, int64_t now_ms) {
+void PostgresMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
+                                     int64_t now_ms) {
   finish_job(job_id, worker_id, "failed", reason, now_ms);
 }
 
@@ -518,8 +515,13 @@ EdgeHeartbeat PostgresMetadataStore::heartbeat_edge(const EdgeNode& e, int64_t f
       }
     }
     Params p;
-    p.add(e.edge_id).add(e.region).add(e.base_url).add(e.version).add(e.last_heartbeat_at_ms).add(e.cache_bytes).add(
-        e.cache_objects);
+    p.add(e.edge_id)
+        .add(e.region)
+        .add(e.base_url)
+        .add(e.version)
+        .add(e.last_heartbeat_at_ms)
+        .add(e.cache_bytes)
+        .add(e.cache_objects);
     c.exec(
         "INSERT INTO rend.edge_nodes (edge_id, region, base_url, version, registered_at, last_heartbeat_at,"
         " cache_bytes, cache_objects) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)"

@@ -229,7 +229,7 @@ TEST(PostgresUrl, ErrorsNeverIncludeThePassword) {
 
   // libpq's own parse errors quote the offending token, here the password.
   for (const std::string& bad : {"postgres://rend:" + pw + "%zz@127.0.0.1/renddb",
-                                "postgresql://rend:" + pw + "@127.0.0.1:port/renddb?bogus=" + pw}) {
+                                 "postgresql://rend:" + pw + "@127.0.0.1:port/renddb?bogus=" + pw}) {
     try {
       open_postgres_metadata_store(bad);
       FAIL() << "accepted a malformed URL";

@@ -162,7 +162,8 @@ Connection::Connection(const std::string& url, const Target& target) : target_(t
   }
   // libpq prints server NOTICEs to stderr, outside the structured log; the only ones
   // we cause are expected ("schema \"rend\" already exists, skipping" on every start).
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 Connection::~Connection() {
@@ -195,13 +196,11 @@ Result Connection::check(pg_result* r, std::string_view what, std::string_view s
   const bool lost = PQstatus(conn_) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate.starts_with("57P");
   if (lost && loss_ == Loss::none) {
     lost_at_ = sent_;
-    if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "END"))
-      loss_ = Loss::maybe_committed;
+    if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "END")) loss_ = Loss::maybe_committed;
     else if (before == PQTRANS_INTRANS || before == PQTRANS_INERROR || starts_with_keyword(sql, "BEGIN") ||
              starts_with_keyword(sql, "ROLLBACK"))
       loss_ = Loss::rolled_back;
-    else
-      loss_ = Loss::autocommit;
+    else loss_ = Loss::autocommit;
   }
   std::string text = "postgres " + target_.describe() + ": " + std::string(what) + ": " + scrub(msg, target_);
   if (!sqlstate.empty()) text += " (SQLSTATE " + sqlstate + ")";
@@ -316,12 +315,9 @@ void Pool::drop_idle() {
 
 bool Pool::retry_is_safe(const Connection& c, bool reused) {
   switch (c.loss()) {
-    case Connection::Loss::rolled_back:
-      return true;
-    case Connection::Loss::autocommit:
-      return reused && c.lost_at() == 1;
-    default:
-      return false;
+    case Connection::Loss::rolled_back: return true;
+    case Connection::Loss::autocommit: return reused && c.lost_at() == 1;
+    default: return false;
   }
 }
 
@@ -329,10 +325,8 @@ void Pool::give_back(std::unique_ptr<Connection> conn) {
   const bool keep = conn->reusable();
   {
     std::lock_guard lock(mu_);
-    if (keep)
-      idle_.push_back(std::move(conn));
-    else
-      --open_;
+    if (keep) idle_.push_back(std::move(conn));
+    else --open_;
   }
   cv_.notify_one();
   // A dropped connection is closed here, outside the lock.

@@ -40,7 +40,7 @@ struct PgError : StoreError {
 // and percent-encoding are all understood the same way as when connecting.
 struct Target {
   std::string host, port, dbname;
-  std::string password;  // only to scrub it from libpq's messages; never printed
+  std::string password;          // only to scrub it from libpq's messages; never printed
   std::string describe() const;  // "host:port/dbname"
 };
 // Throws std::invalid_argument (without echoing the URL) when libpq cannot parse it.

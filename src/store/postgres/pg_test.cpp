@@ -217,11 +217,7 @@ TEST_F(PostgresPool, EveryPooledConnectionTerminatedAtOnce) {
     SCOPED_TRACE(round);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
-      threads.emplace_back([&] {
-        pool.run([](Connection& c) {
-          c.exec("SELECT pg_sleep(0.01)");
-        });
-      });
+      threads.emplace_back([&] { pool.run([](Connection& c) { c.exec("SELECT pg_sleep(0.01)"); }); });
     for (auto& th : threads) th.join();
     testing::admin_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'");
     EXPECT_NO_THROW(pool.run([](Connection& c) {

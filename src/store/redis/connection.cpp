@@ -1,7 +1,7 @@
 #include "store/redis/connection.h"
 
-#include <cerrno>
 #include <sys/time.h>
+#include <cerrno>
 #include <utility>
 #include <vector>
 
@@ -34,9 +34,7 @@ std::string command_name(std::initializer_list<std::string_view> args) {
 
 }  // namespace
 
-std::string_view reply_str(const redisReply& r) {
-  return r.str ? std::string_view(r.str, r.len) : std::string_view{};
-}
+std::string_view reply_str(const redisReply& r) { return r.str ? std::string_view(r.str, r.len) : std::string_view{}; }
 
 Connection Connection::open(const RedisUrl& url, const Options& opts) {
   redisContext* raw = redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(opts.connect_timeout));
@@ -55,10 +53,8 @@ Connection Connection::open(const RedisUrl& url, const Options& opts) {
   // command() errors carry the command name and the server's reply (e.g. WRONGPASS
   // ...), never the arguments, so a failed AUTH does not leak the password.
   if (!url.password.empty()) {
-    if (url.user.empty())
-      c.command({"AUTH", url.password});
-    else
-      c.command({"AUTH", url.user, url.password});
+    if (url.user.empty()) c.command({"AUTH", url.password});
+    else c.command({"AUTH", url.user, url.password});
   }
   if (url.db != 0) c.command({"SELECT", std::to_string(url.db)});
   if (!opts.client_name.empty()) {
@@ -112,8 +108,7 @@ void Connection::send(std::initializer_list<std::string_view> args) {
   if (broken()) throw Error("redis " + server_ + ": connection is broken");
   Argv argv(args);
   errno = 0;
-  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.ptrs.size()), argv.ptrs.data(), argv.lens.data()) !=
-      REDIS_OK)
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.ptrs.size()), argv.ptrs.data(), argv.lens.data()) != REDIS_OK)
     transport_failure(command_name(args));
   int done = 0;
   while (!done) {

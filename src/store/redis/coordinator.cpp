@@ -1,19 +1,19 @@
 #include "store/redis/coordinator.h"
 #include "store/wakeup.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <fcntl.h>
 #include <mutex>
 #include <optional>
-#include <poll.h>
 #include <stdexcept>
 #include <thread>
 #include <utility>
-#include <unistd.h>
 #include <vector>
 
 #include "core/crypto.h"

@@ -82,11 +82,13 @@ TEST(RedisUnreachable, DegradesWithoutThrowing) {
   EXPECT_LT(Clock::now() - start, 2s);
 
   // The local notifies above still count for this process's waiters...
-  EXPECT_LT([&] {
-    auto t = Clock::now();
-    coord->wait_for_job(5s);
-    return Clock::now() - t;
-  }(), 1s);
+  EXPECT_LT(
+      [&] {
+        auto t = Clock::now();
+        coord->wait_for_job(5s);
+        return Clock::now() - t;
+      }(),
+      1s);
   // ...and otherwise a wait sleeps its full time: no spinning, no throwing.
   auto t = Clock::now();
   coord->wait_for_job(300ms);

@@ -57,8 +57,7 @@ void require_key(const std::string& key) {
 }
 
 void require_prefix(const std::string& prefix) {
-  if (prefix.empty() || prefix.back() != '/')
-    throw std::invalid_argument("object prefix must end with '/': " + prefix);
+  if (prefix.empty() || prefix.back() != '/') throw std::invalid_argument("object prefix must end with '/': " + prefix);
   require_key(prefix.substr(0, prefix.size() - 1));
 }
 
@@ -145,8 +144,9 @@ class MultipartUpload {
     if (number > kMaxParts) throw std::runtime_error("s3 PUT " + key_ + ": object exceeds S3's 10000 parts");
     Request req;
     req.method = "PUT";
-    req.url = ctx_->urls.object_url(
-        ctx_->full_key(key_), canonical_query({{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}}));
+    req.url =
+        ctx_->urls.object_url(ctx_->full_key(key_),
+                              canonical_query({{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}}));
     req.upload_size = size;
     req.upload = std::move(body);
     req.what = "upload part " + std::to_string(number) + " of " + key_;
@@ -399,8 +399,9 @@ class S3ObjectStore final : public ObjectStore {
     std::vector<std::string> keys;
     std::string token;
     for (;;) {
-      std::vector<std::pair<std::string, std::string>> params{
-          {"list-type", "2"}, {"prefix", full_prefix}, {"max-keys", std::to_string(ctx_->list_page_size)}};
+      std::vector<std::pair<std::string, std::string>> params{{"list-type", "2"},
+                                                              {"prefix", full_prefix},
+                                                              {"max-keys", std::to_string(ctx_->list_page_size)}};
       if (!token.empty()) params.emplace_back("continuation-token", token);
       Request req;
       req.url = ctx_->urls.bucket_url(canonical_query(std::move(params)));

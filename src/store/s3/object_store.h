@@ -17,12 +17,12 @@
 namespace rend::store::s3 {
 
 struct S3Config {
-  std::string endpoint;  // S3_ENDPOINT, e.g. http://127.0.0.1:9100 or https://s3.us-east-1.amazonaws.com
+  std::string endpoint;              // S3_ENDPOINT, e.g. http://127.0.0.1:9100 or https://s3.us-east-1.amazonaws.com
   std::string region = "us-east-1";  // S3_REGION; part of the signature, so it must match the bucket's
   std::string bucket;
   std::string access_key_id, secret_access_key;  // empty id: anonymous (unsigned) requests
-  bool path_style = true;  // S3_FORCE_PATH_STYLE; virtual-hosted (bucket.host) when false
-  std::string health_url;  // OBJECT_STORE_HEALTH_URL, optional; HeadBucket when empty
+  bool path_style = true;                        // S3_FORCE_PATH_STYLE; virtual-hosted (bucket.host) when false
+  std::string health_url;                        // OBJECT_STORE_HEALTH_URL, optional; HeadBucket when empty
   std::string key_prefix;  // optional; every key is stored under it ("tenant/" or a test's unique prefix)
 
   // Tuning, mostly for tests. Multipart part size: S3 requires >= 5 MiB for every

@@ -31,7 +31,8 @@ TEST(S3Url, KeysAndQueriesAreEncodedAsSigV4Signs) {
 TEST(S3Url, CanonicalQueryIsSortedWithEquals) {
   EXPECT_EQ(canonical_query({{"uploads", ""}}), "uploads=");
   EXPECT_EQ(canonical_query({{"uploadId", "x/y+z"}, {"partNumber", "3"}}), "partNumber=3&uploadId=x%2Fy%2Bz");
-  EXPECT_EQ(canonical_query({{"prefix", "t/a b/"}, {"max-keys", "2"}, {"list-type", "2"}, {"continuation-token", "1=="}}),
+  EXPECT_EQ(canonical_query(
+                {{"prefix", "t/a b/"}, {"max-keys", "2"}, {"list-type", "2"}, {"continuation-token", "1=="}}),
             "continuation-token=1%3D%3D&list-type=2&max-keys=2&prefix=t%2Fa%20b%2F");
 }
 
@@ -62,7 +63,9 @@ TEST(S3Xml, ListPageKeysTokensAndEntities) {
       "<Contents><Key>p/a&amp;b</Key><Size>1</Size></Contents><Contents><Key>p/&#233;&#x41;</Key></Contents>"
       "<NextContinuationToken>tok&lt;1&gt;</NextContinuationToken></ListBucketResult>";
   auto page = parse_list_page(doc);
-  EXPECT_EQ(page.keys, (std::vector<std::string>{"p/a&b", "p/\xc3\xa9" "A"}));
+  EXPECT_EQ(page.keys, (std::vector<std::string>{"p/a&b",
+                                                 "p/\xc3\xa9"
+                                                 "A"}));
   EXPECT_EQ(page.next_continuation_token, "tok<1>");
 
   auto last = parse_list_page("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
@@ -226,12 +229,14 @@ TEST(S3Reader, TruncatedBodyThrowsInsteadOfEndingEarly) {
 
 TEST(S3Reader, MissingObjectIsNullAndOtherErrorsThrow) {
   {
-    OneShotServer server("HTTP/1.1 404 Not Found\r\nContent-Length: 44\r\n\r\n<Error><Code>NoSuchKey</Code></Error>       ");
+    OneShotServer server(
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 44\r\n\r\n<Error><Code>NoSuchKey</Code></Error>       ");
     EXPECT_EQ(store_at(server.endpoint())->get("k"), nullptr);
   }
   {
     const std::string body = "<Error><Code>AccessDenied</Code></Error>";
-    OneShotServer server("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    OneShotServer server("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                         body);
     try {
       store_at(server.endpoint())->get("k");
       ADD_FAILURE() << "no exception";

@@ -56,7 +56,8 @@ UrlBuilder::UrlBuilder(std::string_view endpoint, const std::string& bucket, boo
         std::string(scheme) + "://" + std::string(authority) + std::string(path) + "/" + core::percent_encode(bucket);
   } else {
     if (!is_host_safe_bucket(bucket))
-      throw std::invalid_argument("bucket name '" + bucket + "' cannot be used with virtual-hosted style; set S3_FORCE_PATH_STYLE=1");
+      throw std::invalid_argument("bucket name '" + bucket +
+                                  "' cannot be used with virtual-hosted style; set S3_FORCE_PATH_STYLE=1");
     bucket_base_ = std::string(scheme) + "://" + bucket + "." + std::string(authority) + std::string(path);
   }
 }

@@ -84,7 +84,8 @@ std::vector<std::string> xml_all(std::string_view doc, std::string_view name) {
   for (size_t pos = doc.find(open); pos != std::string_view::npos; pos = doc.find(open, pos)) {
     const size_t start = pos + open.size();
     const size_t end = doc.find(close, start);
-    if (end == std::string_view::npos) throw std::runtime_error("unterminated <" + std::string(name) + "> in S3 response");
+    if (end == std::string_view::npos)
+      throw std::runtime_error("unterminated <" + std::string(name) + "> in S3 response");
     out.push_back(xml_unescape(doc.substr(start, end - start)));
     pos = end + close.size();
   }
@@ -98,7 +99,8 @@ std::optional<std::string> xml_first(std::string_view doc, std::string_view name
   if (pos == std::string_view::npos) return std::nullopt;
   const size_t start = pos + open.size();
   const size_t end = doc.find(close, start);
-  if (end == std::string_view::npos) throw std::runtime_error("unterminated <" + std::string(name) + "> in S3 response");
+  if (end == std::string_view::npos)
+    throw std::runtime_error("unterminated <" + std::string(name) + "> in S3 response");
   return xml_unescape(doc.substr(start, end - start));
 }
 
@@ -113,7 +115,8 @@ ListPage parse_list_page(std::string_view doc) {
     auto token = xml_first(doc, "NextContinuationToken");
     // A truncated page without a token would make us stop early and silently
     // return a short listing (or loop forever if we retried without one).
-    if (!token || token->empty()) throw std::runtime_error("S3 list response is truncated but has no continuation token");
+    if (!token || token->empty())
+      throw std::runtime_error("S3 list response is truncated but has no continuation token");
     page.next_continuation_token = std::move(*token);
   }
   return page;

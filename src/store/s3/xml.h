@@ -24,7 +24,7 @@ std::vector<std::string> xml_all(std::string_view doc, std::string_view name);
 std::optional<std::string> xml_first(std::string_view doc, std::string_view name);
 
 struct ListPage {
-  std::vector<std::string> keys;      // full S3 keys, as listed
+  std::vector<std::string> keys;        // full S3 keys, as listed
   std::string next_continuation_token;  // empty when this was the last page
 };
 // A ListObjectsV2 response body. Throws std::runtime_error on a document that is

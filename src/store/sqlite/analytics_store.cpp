@@ -219,8 +219,8 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
                   double level) {
     double pos = level * double(n - 1);
     auto lo = int64_t(std::floor(pos));
-    Stmt s(*db_, "SELECT ttfb_ms FROM playback_events WHERE " + std::string(where) +
-                     " ORDER BY ttfb_ms LIMIT 2 OFFSET ?4");
+    Stmt s(*db_,
+           "SELECT ttfb_ms FROM playback_events WHERE " + std::string(where) + " ORDER BY ttfb_ms LIMIT 2 OFFSET ?4");
     s.bind(1, key).bind(2, from_ms).bind(3, to_ms).bind(4, lo);
     if (!s.step()) return 0;
     double a = double(s.int64(0));

@@ -12,8 +12,8 @@ constexpr int kBusyTimeoutMs = 5000;
 }
 
 Db::Db(const std::string& path) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -25,8 +25,7 @@ Db::Db(const std::string& path) {
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   {
     Stmt mode(*this, "PRAGMA journal_mode=WAL");
-    if (!mode.step() || mode.text(0) != "wal")
-      core::log::warn("sqlite_wal_unavailable", {{"path", path}});
+    if (!mode.step() || mode.text(0) != "wal") core::log::warn("sqlite_wal_unavailable", {{"path", path}});
   }
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can
   // lose the last transactions, which the job queue tolerates (lock expiry, retries).
@@ -47,8 +46,7 @@ void Db::fail(std::string_view what) const {
 }
 
 Stmt::Stmt(Db& db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db.handle(), sql.data(), int(sql.size()), &stmt_, nullptr) != SQLITE_OK)
-    db.fail("prepare");
+  if (sqlite3_prepare_v2(db.handle(), sql.data(), int(sql.size()), &stmt_, nullptr) != SQLITE_OK) db.fail("prepare");
 }
 
 Stmt::~Stmt() { sqlite3_finalize(stmt_); }

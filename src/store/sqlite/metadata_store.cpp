@@ -213,8 +213,8 @@ bool SqliteMetadataStore::claim_upload(const std::string& upload_id, const std::
                  upload_id, claim_id, now_ms + lease_ms, now_ms) > 0;
 }
 
-bool SqliteMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id,
-                                             int64_t now_ms, int64_t lease_ms) {
+bool SqliteMetadataStore::renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
+                                             int64_t lease_ms) {
   std::lock_guard lock(mu_);
   return execute(*db_,
                  "UPDATE uploads SET receive_until_ms = ?3 WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'",
@@ -227,8 +227,7 @@ void SqliteMetadataStore::release_upload_claim(const std::string& upload_id, con
           upload_id, claim_id);
 }
 
-std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes,
-                                                 int64_t now_ms) {
+std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) {
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
   std::string asset_id;
@@ -308,8 +307,8 @@ bool SqliteMetadataStore::mark_hls_ready(const std::string& asset_id, const std:
   return publish_ladder(asset_id, "hls_ready", "hls_ready_at_ms", tiers, billing_tier, now_ms);
 }
 
-bool SqliteMetadataStore::mark_failed(const std::string& asset_id, const std::string& code,
-                                      const std::string& message, int64_t now_ms) {
+bool SqliteMetadataStore::mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
+                                      int64_t now_ms) {
   std::lock_guard lock(mu_);
   return update_live_asset(asset_id, "status = 'failed', error_code = ?2, error_message = ?3, failed_at_ms = ?4",
                            [&](Stmt& s) { s.bind(2, code).bind(3, message).bind(4, now_ms); });
@@ -344,8 +343,9 @@ std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, 
       execute(*db_,
               "UPDATE jobs SET status = 'failed', error = ?2, locked_by = NULL, finished_at_ms = ?3 WHERE id = ?1",
               job.id, kLostTooOften, now_ms);
-      update_live_asset(job.asset_id, "status = 'failed', error_code = 'transcode_failed', error_message = ?2,"
-                                      " failed_at_ms = ?3",
+      update_live_asset(job.asset_id,
+                        "status = 'failed', error_code = 'transcode_failed', error_message = ?2,"
+                        " failed_at_ms = ?3",
                         [&](Stmt& s) { s.bind(2, kLostTooOften).bind(3, now_ms); });
       core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
       continue;
@@ -379,9 +379,8 @@ bool SqliteMetadataStore::release_job(const std::string& job_id, const std::stri
              job_id, worker_id) > 0;
 }
 
-bool SqliteMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id,
-                                     std::string_view status, const std::optional<std::string>& error,
-                                     int64_t now_ms) {
+bool SqliteMetadataStore::finish_job(const std::string& job_id, const std::string& worker_id, std::string_view status,
+                                     const std::optional<std::string>& error, int64_t now_ms) {
   std::lock_guard lock(mu_);
   execute(*db_,
           "UPDATE jobs SET status = ?3, error = ?4, finished_at_ms = ?5"
@@ -400,8 +399,8 @@ void SqliteMetadataStore::complete_job(const std::string& job_id, const std::str
   finish_job(job_id, worker_id, "done", std::nullopt, now_ms);
 }
 
-void SqliteMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id,
-                                   const std::string& reason, int64_t now_ms) {
+void SqliteMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
+                                   int64_t now_ms) {
   finish_job(job_id, worker_id, "failed", reason, now_ms);
 }
 
