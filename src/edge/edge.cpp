@@ -358,6 +358,8 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
                                        ",\"limit\":" + std::to_string(budget) + "}");
 }
 
+// One render_metric line per metric: a table of names, help texts and values (the same
+// shape as the telemetry block in roles.cpp), not repeated logic.
 http::Response metrics(const EdgeDeps& d) {
   std::string out;
   out.reserve(4096);

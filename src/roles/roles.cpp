@@ -174,6 +174,8 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
       telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
 }
 
+// One render_metric line per metric, as in the edge's metrics(): a table of names,
+// help texts and values, not repeated logic.
 void render_telemetry(const telemetry::Pipeline& p, std::string& out) {
   auto s = p.stats();
   using edge::render_metric;

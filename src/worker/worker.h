@@ -59,6 +59,8 @@ class MediaWorker {
   void retry_later(const store::Job& job, const std::string& code);
   void sweep_stale_work_dirs();
 
+  // The stores this role was given (as api::ApiDeps holds the API's): each role's own
+  // bundle, deliberately not a shared struct, so a role names exactly what it uses.
   const Settings& cfg_;
   store::MetadataStore& meta_;
   store::ObjectStore& objects_;
