@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 DATA_DIR ?= .rend/dev
 PYTHON  ?= /usr/bin/python3
 
-.PHONY: dev test build deps deps-test configure unit integration clean format \
+.PHONY: dev test check build deps deps-test configure unit integration clean format \
 	asan asan-build asan-unit tsan tsan-build tsan-unit fuzz fuzz-build fuzz-ci
 
 dev: deps configure
@@ -16,10 +16,16 @@ dev: deps configure
 # free loopback ports, so every store backend's contract suite runs for real. The
 # unit tests run again under ASan+UBSan, and every fuzz target for a short budget
 # (`make fuzz` is the long run, on demand).
-test: deps-test build asan-build fuzz-build
+test: check deps-test build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
+
+# Static checks over the source, no build needed (seconds): log event names, and the
+# tests that each check still catches what it is for.
+check:
+	$(PYTHON) scripts/check-log-events
+	$(PYTHON) -m pytest -q tests/scripts
 
 deps:
 	scripts/bootstrap.sh

@@ -293,7 +293,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   try {
     work = std::make_unique<PrivateWorkDir>(cfg_.work_root.empty() ? "." : cfg_.work_root, asset_id);
   } catch (const std::exception& e) {
-    core::log::error("media.workdir_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    core::log::error("media_workdir_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
     return fail("worker_failed", "Could not create the work directory.");
   }
   const fs::path ladder_dir = work->path() / "ladder";
@@ -337,7 +337,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     double at = info.duration_s >= 2.0 ? 1.0 : info.duration_s / 2;
     bool ok = make_poster(at) || (!abort.load() && make_poster(0));
     if (ok) poster_done = true;
-    else if (!abort.load()) core::log::warn("media.poster_failed", {{"asset_id", asset_id}});
+    else if (!abort.load()) core::log::warn("media_poster_failed", {{"asset_id", asset_id}});
   };
 
   const bool fast = fast_path_eligible(info);
@@ -373,13 +373,13 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
             master = Master::fast;
           }
           fast_ready = true;
-          core::log::info("media.fast_path_ready", {{"asset_id", asset_id}, {"ms", ms_since_start()}});
+          core::log::info("media_fast_path_ready", {{"asset_id", asset_id}, {"ms", ms_since_start()}});
         } else if (!abort.load()) {
-          core::log::warn("media.fast_path_failed",
+          core::log::warn("media_fast_path_failed",
                           {{"asset_id", asset_id}, {"detail", ffmpeg_error_line(r.err_tail, r.exit_code)}});
         }
       } catch (const std::exception& e) {
-        core::log::warn("media.fast_path_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+        core::log::warn("media_fast_path_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
       }
     }
     {
@@ -390,7 +390,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     try {
       if (!abort.load()) poster_with_fallback();
     } catch (const std::exception& e) {
-      core::log::warn("media.poster_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+      core::log::warn("media_poster_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
     }
   });
   struct Joiner {
@@ -411,7 +411,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   auto call_playable = [&] {
     if (playable_called) return;
     playable_called = true;
-    core::log::info("media.playable", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"fast_path", fast}});
+    core::log::info("media_playable", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"fast_path", fast}});
     if (hooks.on_playable) hooks.on_playable(tiers, billing);
   };
   auto ladder_variants = [&](bool measured) {
@@ -478,7 +478,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
     } catch (const std::exception& e) {
       step_code = "storage_failed";
       step_message = "Publishing the renditions failed.";
-      core::log::error("media.publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+      core::log::error("media_publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
       abort = true;
     }
   };
@@ -521,7 +521,7 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
         call_playable();
       } catch (const std::exception& e) {
         abort = true;
-        core::log::error("media.publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+        core::log::error("media_publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
         return fail("storage_failed", "Publishing the renditions failed.");
       }
     }
@@ -534,21 +534,21 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   } catch (const std::exception& e) {
     // pipe/fork failed: the machine, not the input (out of processes or fds).
     abort = true;
-    core::log::error("media.spawn_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    core::log::error("media_spawn_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
     return fail("worker_failed", "Could not start the transcoder.");
   }
   if (cancelled) return fail("cancelled", "Processing was cancelled.");
   if (!step_code.empty()) {
-    core::log::error("media.publish_failed", {{"asset_id", asset_id}, {"detail", step_message}});
+    core::log::error("media_publish_failed", {{"asset_id", asset_id}, {"detail", step_message}});
     return fail(step_code, step_message);
   }
   if (pr.timed_out) return fail("transcode_failed", "Transcoding timed out.");
   if (pr.exit_code != 0) {
     std::string line = ffmpeg_error_line(pr.err_tail, pr.exit_code);
-    core::log::error("media.transcode_failed", {{"asset_id", asset_id}, {"exit_code", pr.exit_code}, {"detail", line}});
+    core::log::error("media_transcode_failed", {{"asset_id", asset_id}, {"exit_code", pr.exit_code}, {"detail", line}});
     return fail("transcode_failed", line);
   }
-  core::log::info("media.ladder_encoded", {{"asset_id", asset_id}, {"ms", ms_since_start()}});
+  core::log::info("media_ladder_encoded", {{"asset_id", asset_id}, {"ms", ms_since_start()}});
 
   // The helper (fast path, poster) normally finished long ago; wait for it.
   helper.join();
@@ -574,10 +574,10 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   } catch (const StepError& e) {
     return fail(e.code, e.what());
   } catch (const std::exception& e) {
-    core::log::error("media.publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+    core::log::error("media_publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
     return fail("storage_failed", "Publishing the renditions failed.");
   }
-  core::log::info("media.hls_ready", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"rungs", int(ladder.size())}});
+  core::log::info("media_hls_ready", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"rungs", int(ladder.size())}});
   res.ok = true;
   res.tiers = tiers;
   res.billing_tier = billing;
