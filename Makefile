@@ -21,9 +21,11 @@ test: check deps-test build asan-build fuzz-build
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
 
-# Static checks over the source, no build needed (seconds): log event names, and the
-# tests that each check still catches what it is for.
+# Static checks over the source, no build needed (seconds): the layering of src/
+# folders (#include and CMake DEPS), log event names, and the tests that each check
+# still catches what it is for.
 check:
+	$(PYTHON) scripts/check-layers
 	$(PYTHON) scripts/check-log-events
 	$(PYTHON) -m pytest -q tests/scripts
 
