@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 DATA_DIR ?= .rend/dev
 PYTHON  ?= /usr/bin/python3
 
-.PHONY: dev test check build deps deps-test configure unit integration clean format \
+.PHONY: dev test check build deps deps-test configure unit integration clean format check-format \
 	asan asan-build asan-unit tsan tsan-build tsan-unit fuzz fuzz-build fuzz-ci
 
 dev: deps configure
@@ -48,8 +48,12 @@ unit:
 integration:
 	REND_BIN=$(abspath $(BUILD))/rend REND_REQUIRE_BROWSER=1 $(PYTHON) -m pytest tests/integration -q
 
+# .clang-format over every C++ file of src/ and fuzz/.
+FORMAT_FILES = $$(git ls-files 'src/*.cpp' 'src/*.h' 'fuzz/*.cpp' 'fuzz/*.h')
 format:
-	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')
+	clang-format -i $(FORMAT_FILES)
+check-format:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
