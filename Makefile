@@ -15,8 +15,8 @@ dev: deps configure
 # Unit and integration tests run with Postgres, Redis, ClickHouse and s3rver up on
 # free loopback ports, so every store backend's contract suite runs for real. The
 # unit tests run again under ASan+UBSan, and every fuzz target for a short budget
-# (`make fuzz` is the long run, on demand).
-test: check deps-test build asan-build fuzz-build
+# (`make fuzz` is the long run, on demand). The static checks run before any build.
+test: deps-test check build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
