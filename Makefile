@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 DATA_DIR ?= .rend/dev
 PYTHON  ?= /usr/bin/python3
 
-.PHONY: dev test check build deps deps-test configure unit integration clean format \
+.PHONY: dev test check build deps deps-test configure unit integration clean format check-format \
 	asan asan-build asan-unit tsan tsan-build tsan-unit fuzz fuzz-build fuzz-ci
 
 dev: deps configure
@@ -15,15 +15,22 @@ dev: deps configure
 # Unit and integration tests run with Postgres, Redis, ClickHouse and s3rver up on
 # free loopback ports, so every store backend's contract suite runs for real. The
 # unit tests run again under ASan+UBSan, and every fuzz target for a short budget
-# (`make fuzz` is the long run, on demand).
+# (`make fuzz` is the long run, on demand). The static checks run before any build.
 test: deps-test check build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
 
-# Cheap consistency checks, no build needed.
+# Static checks over the source, no build needed (seconds): the layering of src/
+# folders (#include and CMake DEPS), log event names, the formatting, the topology
+# (scripts/stack, compose.yml and rend dev against config/topology.json), and the
+# tests that each check still catches what it is for.
 check:
+	$(PYTHON) scripts/check-layers
+	$(PYTHON) scripts/check-log-events
 	$(PYTHON) scripts/check-topology
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+	$(PYTHON) -m pytest -q tests/scripts
 
 deps:
 	scripts/bootstrap.sh
@@ -44,8 +51,12 @@ unit:
 integration:
 	REND_BIN=$(abspath $(BUILD))/rend REND_REQUIRE_BROWSER=1 $(PYTHON) -m pytest tests/integration -q
 
+# .clang-format over every C++ file of src/ and fuzz/.
+FORMAT_FILES = $$(git ls-files 'src/*.cpp' 'src/*.h' 'fuzz/*.cpp' 'fuzz/*.h')
 format:
-	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')
+	clang-format -i $(FORMAT_FILES)
+check-format:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -22,6 +22,8 @@ if [ "$want_test" = 1 ]; then
   pkgs+=(postgresql postgresql-client redis-server clickhouse-server docker-compose)
   # make fuzz / fuzz-ci: libFuzzer and the sanitizer runtimes of Debian's clang 14.
   pkgs+=(clang libclang-rt-14-dev)
+  # make check-format / make format (.clang-format).
+  pkgs+=(clang-format)
 fi
 # Node.js runs npm for hls.js (served to the watch page). Keep an existing Node
 # install (e.g. NodeSource's, which bundles npm) rather than mixing in Debian's npm.

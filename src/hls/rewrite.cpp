@@ -95,12 +95,6 @@ bool find_uri_attributes(std::string_view list, std::vector<std::pair<size_t, si
 // "#EXTINF" or a stray CR was a tag or blank to one and a URI to the other).
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-bool is_blank(std::string_view s) {
-  for (char c : s)
-    if (!is_space(c)) return false;
-  return true;
-}
-
 }  // namespace
 
 std::string add_query_to_playlist_uris(std::string_view playlist, std::string_view key, std::string_view value) {

@@ -177,12 +177,12 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
       // Not announced yet only when the ladder finished before a tick published it.
       ctx.notify_playable();
     } catch (const std::exception& e) {
-      core::log::error("media.publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
+      core::log::error("media_publish_failed", {{"asset_id", asset_id}, {"detail", std::string(e.what())}});
       res.status = errors::storage_failed();
     }
   }
   if (!res.status.ok()) return res;
-  core::log::info("media.hls_ready",
+  core::log::info("media_hls_ready",
                   {{"asset_id", asset_id}, {"ms", ctx.ms_since_start()}, {"rungs", int(ctx.ladder.size())}});
   res.tiers = ctx.tiers;
   res.billing_tier = ctx.billing_tier;

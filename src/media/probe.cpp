@@ -324,11 +324,11 @@ std::variant<SourceInfo, MediaFailure> probe(core::ProcessRunner& runner, const 
   if (r.exit_code != 0 && r.err_tail.find("not on whitelist") != std::string::npos) {
     // ffprobe recognised the file as something other than an accepted container
     // (an image, audio, a playlist, a script) and stopped before reading it.
-    core::log::info("media.probe_refused_format", {});
+    core::log::info("media_probe_refused_format", {});
     return fail("not_a_video", "The file is not in an accepted video container format.");
   }
   if (r.exit_code != 0) {
-    core::log::info("media.probe_failed", {{"exit_code", r.exit_code}});
+    core::log::info("media_probe_failed", {{"exit_code", r.exit_code}});
     if (auto f = sniff_failed_file(file)) return *f;
     return fail("corrupt_input",
                 "The file could not be read as a media file; it may be damaged or in an unsupported format.");

@@ -31,7 +31,7 @@ void poster_dims(const SourceInfo& info, int& w, int& h) {
 
 // A store failure: the detail goes to the log, the status says storage_failed.
 core::Status publish_failed(const JobContext& ctx, const std::exception& e) {
-  core::log::error("media.publish_failed", {{"asset_id", ctx.asset_id}, {"detail", std::string(e.what())}});
+  core::log::error("media_publish_failed", {{"asset_id", ctx.asset_id}, {"detail", std::string(e.what())}});
   return errors::storage_failed();
 }
 
@@ -138,7 +138,7 @@ void RemuxSignal::wait_done_for(std::chrono::milliseconds d) {
 void JobContext::notify_playable() {
   if (playable_called_) return;
   playable_called_ = true;
-  core::log::info("media.playable", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"fast_path", fast}});
+  core::log::info("media_playable", {{"asset_id", asset_id}, {"ms", ms_since_start()}, {"fast_path", fast}});
   if (hooks.on_playable) hooks.on_playable(tiers, billing_tier);
 }
 
@@ -197,7 +197,7 @@ core::Status ProbeStage::initialize() {
   try {
     c.work = std::make_unique<PrivateWorkDir>(c.cfg.work_root.empty() ? "." : c.cfg.work_root, c.asset_id);
   } catch (const std::exception& e) {
-    core::log::error("media.workdir_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
+    core::log::error("media_workdir_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
     return errors::worker_failed("Could not create the work directory.");
   }
   c.ladder_dir = c.work->path() / "ladder";
@@ -263,13 +263,13 @@ void OpenerStage::remux() {
       // remux is not announced either (its master never pointed at it).
       c.master.write_first(c.objects, c.prefix + "master.m3u8", hls::master_playlist({v}), MasterSlot::Kind::fast);
       c.remux.set_ready();
-      core::log::info("media.fast_path_ready", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
+      core::log::info("media_fast_path_ready", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
     } else if (!c.abort.load()) {
-      core::log::warn("media.fast_path_failed",
+      core::log::warn("media_fast_path_failed",
                       {{"asset_id", c.asset_id}, {"detail", ffmpeg_error_line(r.err_tail, r.exit_code)}});
     }
   } catch (const std::exception& e) {
-    core::log::warn("media.fast_path_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
+    core::log::warn("media_fast_path_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
   }
 }
 
@@ -366,22 +366,22 @@ core::Status LadderStage::process() {
   } catch (const std::exception& e) {
     // pipe/fork failed: the machine, not the input (out of processes or fds).
     c.abort = true;
-    core::log::error("media.spawn_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
+    core::log::error("media_spawn_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
     return errors::worker_failed("Could not start the transcoder.");
   }
   if (c.cancelled) return errors::cancelled();
   if (!publish_status.ok()) {
-    core::log::error("media.publish_failed", {{"asset_id", c.asset_id}, {"detail", publish_status.message}});
+    core::log::error("media_publish_failed", {{"asset_id", c.asset_id}, {"detail", publish_status.message}});
     return publish_status;
   }
   if (pr.timed_out) return errors::transcode_failed("Transcoding timed out.");
   if (pr.exit_code != 0) {
     std::string line = ffmpeg_error_line(pr.err_tail, pr.exit_code);
-    core::log::error("media.transcode_failed",
+    core::log::error("media_transcode_failed",
                      {{"asset_id", c.asset_id}, {"exit_code", pr.exit_code}, {"detail", line}});
     return errors::transcode_failed(line);
   }
-  core::log::info("media.ladder_encoded", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
+  core::log::info("media_ladder_encoded", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
   return {};
 }
 
@@ -432,7 +432,7 @@ core::Status PosterStage::initialize() {
     try {
       if (!ctx_.abort.load()) poster_with_fallback();
     } catch (const std::exception& e) {
-      core::log::warn("media.poster_failed", {{"asset_id", ctx_.asset_id}, {"detail", std::string(e.what())}});
+      core::log::warn("media_poster_failed", {{"asset_id", ctx_.asset_id}, {"detail", std::string(e.what())}});
     }
   });
   return {};
@@ -466,7 +466,7 @@ void PosterStage::poster_with_fallback() {
   double at = ctx_.info.duration_s >= 2.0 ? 1.0 : ctx_.info.duration_s / 2;
   bool ok = make_poster(at) || (!ctx_.abort.load() && make_poster(0));
   if (ok) ctx_.poster_done = true;
-  else if (!ctx_.abort.load()) core::log::warn("media.poster_failed", {{"asset_id", ctx_.asset_id}});
+  else if (!ctx_.abort.load()) core::log::warn("media_poster_failed", {{"asset_id", ctx_.asset_id}});
 }
 
 core::Status PosterStage::flush() {

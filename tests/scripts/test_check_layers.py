@@ -1,0 +1,68 @@
+"""scripts/check-layers (run by `make check`): passes on this tree and fails, naming
+file:line, on a copy with one planted wrong dependency, so a checker that silently
+matches nothing is caught here."""
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run(script, root):
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), str(root)],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+@pytest.fixture
+def tree(tmp_path):
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    return tmp_path
+
+
+def plant(path, after_line_starting, text):
+    """Inserts `text` after the first line starting with the given prefix; returns the
+    1-based line number of the inserted text."""
+    lines = path.read_text().splitlines(keepends=True)
+    i = next(n for n, l in enumerate(lines) if l.startswith(after_line_starting))
+    lines.insert(i + 1, text + "\n")
+    path.write_text("".join(lines))
+    return i + 2
+
+
+def test_this_tree_passes():
+    rc, out = run("check-layers", ROOT)
+    assert rc == 0, out
+
+
+def test_an_include_up_the_layers_fails_with_the_line(tree):
+    line = plant(tree / "src/hls/playlist.cpp", "#include", '#include "api/api.h"')
+    rc, out = run("check-layers", tree)
+    assert rc == 1, out
+    assert f'src/hls/playlist.cpp:{line}: #include "api/api.h" — hls may not depend on api' in out, out
+
+
+def test_an_unlisted_same_layer_include_fails(tree):
+    line = plant(tree / "src/media/probe.cpp", "#include", '#include "telemetry/wire.h"')
+    rc, out = run("check-layers", tree)
+    assert rc == 1, out
+    assert f"src/media/probe.cpp:{line}: " in out and "media may not depend on telemetry" in out, out
+
+
+def test_a_cmake_dep_up_the_layers_fails(tree):
+    cm = tree / "src/hls/CMakeLists.txt"
+    cm.write_text(cm.read_text().replace("DEPS rend_core)", "DEPS rend_core rend_edge)", 1))
+    rc, out = run("check-layers", tree)
+    assert rc == 1, out
+    assert "src/hls/CMakeLists.txt:" in out and "rend_hls DEPS rend_edge — hls may not depend on edge" in out, out
+
+
+def test_a_folder_missing_from_the_table_fails(tree):
+    (tree / "src/billing").mkdir()
+    (tree / "src/billing/plan.cpp").write_text('#include "core/log.h"\n')
+    rc, out = run("check-layers", tree)
+    assert rc == 1, out
+    assert "src/billing/: not in the LAYERS table" in out, out
