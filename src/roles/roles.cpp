@@ -11,6 +11,8 @@
 #include <iostream>
 
 #include "api/api.h"
+#include "billing/autumn_client.h"
+#include "billing/entitlements.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "edge/cache.h"
@@ -119,11 +121,21 @@ std::unique_ptr<http::Server> make_server(
 struct ApiRole::Impl {
   ApiConfig cfg;
   core::SystemClock clock;
+  // Entitlements (issue 12): Autumn's client only in autumn mode; local mode never calls out.
+  std::shared_ptr<const billing::AutumnClient> autumn;
+  billing::Entitlements entitlements;
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
-      : cfg(std::move(c)), deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
-                                *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {}
+      : cfg(std::move(c)),
+        autumn(cfg.billing.mode == billing::Mode::autumn ? std::make_shared<billing::AutumnClient>(cfg.billing)
+                                                         : nullptr),
+        entitlements(cfg.billing, autumn, clock),
+        deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
+             *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {
+    deps.entitlements = &entitlements;
+    deps.billing = &cfg.billing;
+  }
 };
 
 ApiRole::ApiRole(ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
