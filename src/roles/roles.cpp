@@ -268,19 +268,33 @@ void EdgeRole::stop() {
 // ---- Worker ----
 struct WorkerRole::Impl {
   worker::Settings cfg;
+  billing::Settings billing_cfg;
   core::SystemClock clock;
   core::PosixProcessRunner runner;
   store::Coordinator& coord;
+  // The ladder cap's entitlement checks (issue 12): its own cache; local mode never calls out.
+  std::shared_ptr<const billing::AutumnClient> autumn;
+  billing::Entitlements entitlements;
   worker::MediaWorker worker;
   std::atomic<bool> stop{false};
   std::thread thread;
-  Impl(worker::Settings c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
-      : cfg(std::move(c)), coord(co), worker(cfg, m, o, co, runner, clock) {}
+  Impl(const WorkerConfig& c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
+      : cfg(c.worker),
+        billing_cfg(c.billing),
+        coord(co),
+        autumn(billing_cfg.mode == billing::Mode::autumn ? std::make_shared<billing::AutumnClient>(billing_cfg)
+                                                         : nullptr),
+        entitlements(billing_cfg, autumn, clock),
+        worker(cfg, m, o, co, runner, clock) {
+    worker.set_entitlements(billing_cfg, [this](const std::string& account, const std::string& feature) {
+      return entitlements.check(account, feature);
+    });
+  }
 };
 
-WorkerRole::WorkerRole(worker::Settings cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+WorkerRole::WorkerRole(const WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
                        store::Coordinator& coord)
-    : impl_(std::make_unique<Impl>(std::move(cfg), meta, objects, coord)) {}
+    : impl_(std::make_unique<Impl>(cfg, meta, objects, coord)) {}
 WorkerRole::~WorkerRole() { stop(); }
 
 void WorkerRole::start() {
