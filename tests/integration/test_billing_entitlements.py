@@ -140,6 +140,36 @@ def test_deny_policy_answers_503_with_retry_after_and_creates_nothing(deny_srv, 
         time.sleep(0.2)
 
 
+def test_deny_policy_refuses_playback_with_503_while_autumn_fails(deny_srv, double, clips):
+    asset_id = playable_asset(deny_srv, clips["h264_640x360"])
+    double.configure(fail={"status": 503, "count": 1000, "retry_after": 5, "paths": ["/v1/check"]})
+    for r in playback_routes(deny_srv, asset_id):
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        assert "set-cookie" not in {k.lower() for k in r.headers}
+
+
+def test_local_mode_never_calls_autumn_and_allows_everything(double, server_factory, clips):
+    s = server_factory("entitlements-local", extra_env={"REND_BILLING_MODE": "local", "AUTUMN_API_URL": double.url})
+    double.configure(refuse_features=["storage_720p", "delivery_720p", "delivery_1080p"])
+    asset_id = playable_asset(s, clips["h264_640x360"])
+    player, playback = playback_routes(s, asset_id)
+    assert player.status_code == 200 and playback.status_code == 200
+    assert double.log()["requests"] == []
+
+
+def test_answers_are_cached_per_account_and_feature(double, server_factory, clips):
+    s = server_factory("entitlements-cached", extra_env={**billed_env(double, "allow"),
+                                                         "REND_BILLING_ENTITLEMENT_CACHE_SECS": "60"})
+    asset_id = playable_asset(s, clips["h264_640x360"])
+    double.configure(reset=True)
+    for _ in range(5):
+        player, playback = playback_routes(s, asset_id)
+        assert player.status_code == 200 and playback.status_code == 200
+    # Ten requests, one (account, feature): one call to Autumn.
+    assert len(checks(double)) == 1
+
+
 def test_a_slow_check_counts_as_allowed(srv, double):
     acc = account_id(srv)
     # Refused, but Autumn answers 202 (its check took over 3 s): that is an allowed.
@@ -168,7 +198,7 @@ def test_ladder_is_capped_at_the_highest_allowed_storage_tier(srv, double, clip_
     assert a["status"] == "hls_ready"
 
 
-def test_the_secret_is_never_in_the_logs(srv, deny_srv):
-    for s in (srv, deny_srv):
+def test_the_secret_is_never_in_the_logs(srv, deny_srv, server_factory):
+    for s in server_factory.started:
         for p in (s.stdout_path, s.stderr_path):
             assert SECRET not in p.read_text(errors="replace"), p
