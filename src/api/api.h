@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "api/settings.h"
+#include "billing/entitlements.h"
+#include "billing/settings.h"
 #include "core/clock.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -28,6 +30,10 @@ struct ApiDeps {
   const routing::Settings& routing;
   // REND_BILLING_MODE as GET /v1/account reports it (billing::mode_name of the settings).
   std::string_view billing_mode = "local";
+  // Entitlement checks in front of uploads and playback (issue 12) and the feature ids
+  // they ask about. Null (tests, tools): every check is allowed, as in local mode.
+  billing::Entitlements* entitlements = nullptr;
+  const billing::Settings* billing = nullptr;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

@@ -69,6 +69,9 @@ http::Response create_playback(const ApiDeps& d, http::Request& req) {
   return with_asset(d, req, "read", [&](const store::Asset& a) {
     if (a.status != "playable" && a.status != "hls_ready")
       return http::Response::error(409, "not_playable", "asset is " + a.status + ", not playable yet");
+    if (d.billing)
+      if (auto refused = entitlement_refusal(d, a.account_id, d.billing->delivery_feature(playback_tier(a))))
+        return std::move(*refused);
     int64_t exp = d.clock.now_unix() + d.cfg.token_ttl_secs;
     auto token = auth::sign_playback_token({d.cfg.common.signing_key_id, d.cfg.common.signing_secret}, a.id, exp,
                                            core::random_token(12));  // one playback session per credential

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "auth/api_keys.h"
+#include "billing/tier.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/json.h"
@@ -98,6 +99,27 @@ std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id,
   // Ownership is the account's, not the uploading key's: any of its keys manages it.
   if (!a || a->account_id != key.account_id) return std::nullopt;
   return a;
+}
+
+std::optional<http::Response> entitlement_refusal(const ApiDeps& d, const std::string& account_id,
+                                                  const std::string& feature) {
+  if (!d.entitlements) return std::nullopt;
+  auto e = d.entitlements->check(account_id, feature);
+  using O = billing::Entitlement::Outcome;
+  if (e.outcome == O::allowed) return std::nullopt;
+  if (e.outcome == O::denied)
+    return http::Response::error(402, "entitlement_denied",
+                                 "this account's plan does not include the feature '" + feature + "'");
+  auto r = http::Response::error(503, "entitlement_unavailable",
+                                 "the billing service cannot confirm this account's plan right now; retry later");
+  r.headers.set("Retry-After", std::to_string(std::max<int64_t>(1, e.retry_after_secs)));
+  return r;
+}
+
+std::string_view playback_tier(const store::Asset& a) {
+  if (billing::tier_index(a.billing_tier) >= 0) return a.billing_tier;
+  if (a.width && a.height) return billing::tier_for_height(static_cast<int>(std::min(*a.width, *a.height)));
+  return billing::kTiers[0];
 }
 
 }  // namespace rend::api

@@ -28,6 +28,16 @@ http::Response json_response(int status, const boost::json::value& v);
 // The asset if it exists and belongs to `key`'s account (others' assets look missing).
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key);
 
+// May `account_id` use `feature` (a storage or delivery feature id) now? nullopt when
+// allowed (or when the API has no entitlement checks); otherwise the answer to send:
+// 402 entitlement_denied, or 503 + Retry-After when Autumn cannot answer and the
+// failure policy is deny.
+std::optional<http::Response> entitlement_refusal(const ApiDeps& d, const std::string& account_id,
+                                                  const std::string& feature);
+// The billing tier playback of `a` is charged at: its recorded billing tier, or, before
+// the ladder has recorded one (the fast path's remux), the tier of its probed lines.
+std::string_view playback_tier(const store::Asset& a);
+
 // Handlers, one file per resource.
 void add_upload_routes(http::Router& r, const ApiDeps& d);
 void add_asset_routes(http::Router& r, const ApiDeps& d);

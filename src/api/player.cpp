@@ -39,6 +39,13 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
       return http::Response::error(403, "private_asset", "this asset is private");
   }
 
+  bool playable = asset->status == "playable" || asset->status == "hls_ready";
+  // Only a playable asset gets a credential, so only then is delivery checked: the
+  // owner account pays for it, whoever watches.
+  if (playable && d.billing)
+    if (auto refused = entitlement_refusal(d, asset->account_id, d.billing->delivery_feature(playback_tier(*asset))))
+      return std::move(*refused);
+
   auto geo = routing::read_geo([&](std::string_view name) { return req.header(name); }, d.routing.headers);
   auto sel = routing::select_edge(d.routing.table, geo, d.routing.selection);
   bool legacy = !sel.has_edge();
@@ -47,7 +54,6 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
   std::string playback_host = routing::url_authority(legacy ? d.cfg.public_base_url : sel.base_url);
   routing::log_selection(geo, sel, playback_host);
 
-  bool playable = asset->status == "playable" || asset->status == "hls_ready";
   boost::json::object edge{{"base_url", legacy ? d.cfg.public_base_url : sel.base_url},
                            {"route_id", sel.route_id},
                            {"region", sel.region},

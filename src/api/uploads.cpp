@@ -44,6 +44,12 @@ struct ClaimGuard {
   }
 };
 
+// Uploading at all needs the storage feature of the lowest tier; higher tiers are the
+// worker's ladder cap.
+std::string storage_feature_720p(const ApiDeps& d) {
+  return d.billing ? d.billing->storage_feature(billing::kTiers[0]) : std::string("storage_720p");
+}
+
 http::Response create_upload(const ApiDeps& d, http::Request& req) {
   auto who = authenticate(d, req, "upload");
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
@@ -69,6 +75,9 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
     if (static_cast<uint64_t>(v->as_int64()) > d.cfg.max_upload_bytes) return too_large(d);
     asset.expected_bytes = v->as_int64();
   }
+  // Checked after the request is known to be valid (bad input stays a 400) and before
+  // anything is created: a refused account leaves no asset behind.
+  if (auto refused = entitlement_refusal(d, key.account_id, storage_feature_720p(d))) return std::move(*refused);
   store::Upload upload;
   upload.id = core::new_id("upl");
   upload.asset_id = asset.id;

@@ -62,9 +62,18 @@ Rung make_rung(int short_target, int src_w, int src_h, bool has_audio) {
 
 }  // namespace
 
-std::vector<Rung> choose_ladder(int width, int height, bool has_audio) {
+int max_short_side_for_tier(std::string_view tier) {
+  if (tier == "720p") return 720;
+  if (tier == "1080p") return 1080;
+  if (tier == "2k") return 1440;
+  return 0;
+}
+
+std::vector<Rung> choose_ladder(int width, int height, bool has_audio, int max_short_side) {
   if (width <= 0 || height <= 0) return {};
   int short_side = std::min(width, height);
+  // The cap only chooses the targets; make_rung still scales from the real source.
+  if (max_short_side > 0) short_side = std::min(short_side, max_short_side);
   std::vector<int> targets;
   if (short_side >= 2160) targets = {2160, 1080, 720, 360};
   else if (short_side >= 1440) targets = {1440, 1080, 720, 360};

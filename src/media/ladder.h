@@ -4,6 +4,7 @@
 // Rung names refer to the SHORTER side, so a portrait 1080x1920 phone clip gets a
 // "1080p" rung of 1080x1920. Dimensions keep the source aspect ratio and are even.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "media/probe.h"
@@ -18,8 +19,14 @@ struct Rung {
   std::string h264_level;              // "4.0"
 };
 
-// Highest first, at most four rungs, never larger than the source.
-std::vector<Rung> choose_ladder(int width, int height, bool has_audio);
+// Highest first, at most four rungs, never larger than the source. `max_short_side`
+// > 0 caps the ladder as if the source's shorter side were at most that (the ladder
+// cap of the account's plan): a 1440p source capped at 1080 gets 1080p/720p/540p/360p.
+std::vector<Rung> choose_ladder(int width, int height, bool has_audio, int max_short_side = 0);
+
+// The shorter side a ladder capped at billing tier `tier` may reach: 720p → 720,
+// 1080p → 1080, 2k → 1440; 4k and anything else → 0 (no cap).
+int max_short_side_for_tier(std::string_view tier);
 
 // "720p" (top short side <= 720), "1080p", "2k" (1440), "4k" (2160).
 std::string billing_tier_for(const std::vector<Rung>& ladder);

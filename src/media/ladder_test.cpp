@@ -86,6 +86,27 @@ TEST(ChooseLadder, OddSizesStayEvenAndKeepAspect) {
   EXPECT_TRUE(choose_ladder(0, 0, false).empty());
 }
 
+TEST(ChooseLadder, CappedAtTheHighestAllowedTier) {
+  // A plan without 4K or 2K: a 1440p source gets a 1080p top rung, billed 1080p.
+  auto l = choose_ladder(2560, 1440, false, max_short_side_for_tier("1080p"));
+  EXPECT_EQ(dims(l), "1080p=1920x1080 720p=1280x720 540p=960x540 360p=640x360 ");
+  EXPECT_EQ(billing_tier_for(l), "1080p");
+  l = choose_ladder(3840, 2160, true, max_short_side_for_tier("2k"));
+  EXPECT_EQ(dims(l), "1440p=2560x1440 1080p=1920x1080 720p=1280x720 360p=640x360 ");
+  EXPECT_EQ(billing_tier_for(l), "2k");
+  // Portrait keeps its orientation under the cap.
+  l = choose_ladder(1080, 1920, true, max_short_side_for_tier("720p"));
+  EXPECT_EQ(dims(l), "720p=720x1280 540p=540x960 360p=360x640 ");
+  EXPECT_EQ(billing_tier_for(l), "720p");
+  // A cap above the source changes nothing; 4k (or none) is no cap.
+  EXPECT_EQ(dims(choose_ladder(1280, 720, true, 1080)), dims(choose_ladder(1280, 720, true)));
+  EXPECT_EQ(dims(choose_ladder(3840, 2160, true, max_short_side_for_tier("4k"))),
+            dims(choose_ladder(3840, 2160, true)));
+  EXPECT_EQ(max_short_side_for_tier("720p"), 720);
+  EXPECT_EQ(max_short_side_for_tier("2k"), 1440);
+  EXPECT_EQ(max_short_side_for_tier("4k"), 0);
+}
+
 TEST(CodecsForSource, ProfilesAndLevels) {
   SourceInfo i;
   i.video_codec = "h264";

@@ -48,6 +48,10 @@ struct PipelineConfig {
   std::string work_root;  // work files go to a PrivateWorkDir {work_root}/{asset_id}.XXXXXX
   std::chrono::milliseconds process_timeout{std::chrono::hours(6)};  // per ffmpeg process
   int segment_seconds = 4;
+  // The ladder cap (issue 12): the highest billing tier the account may store
+  // ("720p", "1080p", "2k"); empty or "4k": no cap. A source above it is encoded down
+  // to it, never refused.
+  std::string max_billing_tier;
 };
 
 struct PipelineHooks {

@@ -186,7 +186,8 @@ std::vector<hls::Variant> ladder_variants(const JobContext& ctx, bool measured) 
 core::Status ProbeStage::initialize() {
   JobContext& c = ctx_;
   if (!valid_segment_name(c.asset_id) || c.asset_id.front() == '.') return errors::invalid_asset();
-  c.ladder = choose_ladder(c.info.width, c.info.height, c.info.has_audio);
+  const int cap = max_short_side_for_tier(c.cfg.max_billing_tier);
+  c.ladder = choose_ladder(c.info.width, c.info.height, c.info.has_audio, cap);
   if (c.ladder.empty()) return errors::corrupt_input("The video has no usable picture size.");
   c.billing_tier = billing_tier_for(c.ladder);
   for (const auto& r : c.ladder) c.tiers.push_back({r.name, r.width, r.height, nominal_bandwidth(r)});
@@ -203,7 +204,8 @@ core::Status ProbeStage::initialize() {
   c.ladder_dir = c.work->path() / "ladder";
   c.src_dir = c.work->path() / "src";
   c.poster_file = c.work->path() / "poster.jpg";
-  c.fast = fast_path_eligible(c.info);
+  // The fast path serves the source as it is: not when that is above the plan's cap.
+  c.fast = fast_path_eligible(c.info) && (cap == 0 || std::min(c.info.width, c.info.height) <= cap);
   return {};
 }
 

@@ -287,7 +287,7 @@ int run_worker(const std::vector<std::string>& args) {
   auto f = parse_flags({args.begin() + 1, args.end()});
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_worker(env, f.data_dir); });
   auto stores = open_stores(cfg.store, false);
-  WorkerRole w(cfg.worker, *stores.meta, *stores.objects, *stores.coord);
+  WorkerRole w(cfg, *stores.meta, *stores.objects, *stores.coord);
   w.start();
   wait_for_shutdown_signal();
   w.stop();
@@ -322,7 +322,7 @@ int run_dev(const std::vector<std::string>& args) {
   std::vector<std::unique_ptr<EdgeRole>> edges;
   for (const auto& c : cfg.edges) edges.push_back(std::make_unique<EdgeRole>(c, *stores.objects));
   ApiRole api(cfg.api, stores);
-  WorkerRole worker(cfg.worker.worker, *stores.meta, *stores.objects, *stores.coord);
+  WorkerRole worker(cfg.worker, *stores.meta, *stores.objects, *stores.coord);
   for (auto& e : edges) e->start();
   api.start();
   worker.start();

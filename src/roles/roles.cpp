@@ -11,6 +11,8 @@
 #include <iostream>
 
 #include "api/api.h"
+#include "billing/autumn_client.h"
+#include "billing/entitlements.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "edge/cache.h"
@@ -119,11 +121,21 @@ std::unique_ptr<http::Server> make_server(
 struct ApiRole::Impl {
   ApiConfig cfg;
   core::SystemClock clock;
+  // Entitlements (issue 12): Autumn's client only in autumn mode; local mode never calls out.
+  std::shared_ptr<const billing::AutumnClient> autumn;
+  billing::Entitlements entitlements;
   api::ApiDeps deps;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
-      : cfg(std::move(c)), deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
-                                *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {}
+      : cfg(std::move(c)),
+        autumn(cfg.billing.mode == billing::Mode::autumn ? std::make_shared<billing::AutumnClient>(cfg.billing)
+                                                         : nullptr),
+        entitlements(cfg.billing, autumn, clock),
+        deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
+             *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {
+    deps.entitlements = &entitlements;
+    deps.billing = &cfg.billing;
+  }
 };
 
 ApiRole::ApiRole(ApiConfig cfg, Stores& stores) : impl_(std::make_unique<Impl>(std::move(cfg), stores)) {}
@@ -258,19 +270,33 @@ void EdgeRole::stop() {
 // ---- Worker ----
 struct WorkerRole::Impl {
   worker::Settings cfg;
+  billing::Settings billing_cfg;
   core::SystemClock clock;
   core::PosixProcessRunner runner;
   store::Coordinator& coord;
+  // The ladder cap's entitlement checks (issue 12): its own cache; local mode never calls out.
+  std::shared_ptr<const billing::AutumnClient> autumn;
+  billing::Entitlements entitlements;
   worker::MediaWorker worker;
   std::atomic<bool> stop{false};
   std::thread thread;
-  Impl(worker::Settings c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
-      : cfg(std::move(c)), coord(co), worker(cfg, m, o, co, runner, clock) {}
+  Impl(const WorkerConfig& c, store::MetadataStore& m, store::ObjectStore& o, store::Coordinator& co)
+      : cfg(c.worker),
+        billing_cfg(c.billing),
+        coord(co),
+        autumn(billing_cfg.mode == billing::Mode::autumn ? std::make_shared<billing::AutumnClient>(billing_cfg)
+                                                         : nullptr),
+        entitlements(billing_cfg, autumn, clock),
+        worker(cfg, m, o, co, runner, clock) {
+    worker.set_entitlements(billing_cfg, [this](const std::string& account, const std::string& feature) {
+      return entitlements.check(account, feature);
+    });
+  }
 };
 
-WorkerRole::WorkerRole(worker::Settings cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+WorkerRole::WorkerRole(const WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
                        store::Coordinator& coord)
-    : impl_(std::make_unique<Impl>(std::move(cfg), meta, objects, coord)) {}
+    : impl_(std::make_unique<Impl>(cfg, meta, objects, coord)) {}
 WorkerRole::~WorkerRole() { stop(); }
 
 void WorkerRole::start() {

@@ -72,7 +72,8 @@ class EdgeRole {
 
 class WorkerRole {
  public:
-  WorkerRole(worker::Settings cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord);
+  WorkerRole(const WorkerConfig& cfg, store::MetadataStore& meta, store::ObjectStore& objects,
+             store::Coordinator& coord);
   ~WorkerRole();
   void start();
   void stop();

@@ -29,8 +29,9 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
 WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir) {
   auto base = parse_store_commands(env, data_dir);
   store::require_production_backends(base.store, {.database = true, .objects = true, .redis = true});
-  WorkerConfig c{.store = std::move(base.store), .worker = {}};
+  WorkerConfig c{.store = std::move(base.store), .worker = {}, .billing = {}};
   c.worker = worker::parse(env, base.deployment, base.auth);
+  c.billing = billing::parse(env, base.deployment.production);
   return c;
 }
 

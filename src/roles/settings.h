@@ -40,6 +40,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 struct WorkerConfig {
   store::Settings store;
   worker::Settings worker;
+  billing::Settings billing;  // the ladder cap asks the storage features (issue 12)
 };
 WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "billing/tier.h"
 #include "control/edge_control.h"
 #include "core/log.h"
 #include "media/errors.h"
@@ -39,6 +40,25 @@ void MediaWorker::sweep_stale_work_dirs() {
     fs::remove_all(e.path(), rm);
     core::log::info("worker_removed_stale_work_dir", {{"name", name}, {"age_s", now_s - int64_t(st.st_mtime)}});
   }
+}
+
+void MediaWorker::set_entitlements(const billing::Settings& billing, EntitlementCheck check) {
+  billing_ = &billing;
+  check_ = std::move(check);
+}
+
+std::variant<std::string, core::Status> MediaWorker::allowed_tier(const std::string& account, int short_side) {
+  const int top = billing::tier_index(billing::tier_for_height(short_side));
+  for (int i = top; i > 0; --i) {
+    auto e = check_(account, billing_->storage_features[size_t(i)]);
+    if (e.outcome == billing::Entitlement::Outcome::allowed) return std::string(billing::kTiers[size_t(i)]);
+    if (e.outcome == billing::Entitlement::Outcome::unavailable)
+      return core::Status::transient("entitlement_unavailable",
+                                     "The billing service could not confirm the account's plan.");
+  }
+  // The lowest tier is not asked: the upload was allowed on it, and a plan that lost
+  // it since still gets its video, at the lowest tier (never failed for its size).
+  return std::string(billing::kTiers[0]);
 }
 
 void MediaWorker::run(const std::atomic<bool>& stop) {
@@ -126,6 +146,12 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   meta_.set_source_info(id, info.duration_s, info.width, info.height);
 
   media::PipelineConfig pc;
+  if (check_ && billing_) {
+    auto tier = allowed_tier(asset->account_id, std::min(info.width, info.height));
+    if (auto* st = std::get_if<core::Status>(&tier)) return settle(job, *st);
+    pc.max_billing_tier = std::get<std::string>(tier);
+    core::log::info("job_ladder_cap", {{"asset_id", id}, {"max_billing_tier", pc.max_billing_tier}});
+  }
   pc.ffmpeg_path = cfg_.ffmpeg_path;
   pc.ffprobe_path = cfg_.ffprobe_path;
   pc.work_root = work.path().string();

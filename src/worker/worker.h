@@ -24,7 +24,13 @@
 // of retries before giving up. A graceful shutdown releases the job instead
 // (release_job: not an attempt).
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
+#include <variant>
+
+#include "billing/entitlements.h"
+#include "billing/settings.h"
 
 #include "core/clock.h"
 #include "core/process.h"
@@ -41,10 +47,19 @@ inline constexpr int64_t kMaxRetryBackoffMs = 30 * 60 * 1000;
 // claimable again.
 int64_t retry_backoff_ms(int attempt);
 
+// Asks whether an account may use a billing feature (billing::Entitlements::check in
+// the roles; cached, local mode always allowed).
+using EntitlementCheck = std::function<billing::Entitlement(const std::string& account, const std::string& feature)>;
+
 class MediaWorker {
  public:
   MediaWorker(const Settings& cfg, store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord,
               core::ProcessRunner& runner, const core::Clock& clock);
+
+  // The ladder cap (issue 12): after probing, the storage features of `billing` are
+  // asked through `check`, highest tier first, and the ladder stops at the highest
+  // allowed one. Without this call there is no cap.
+  void set_entitlements(const billing::Settings& billing, EntitlementCheck check);
 
   // Loops until `stop` is set: claim, process, wait for a wake-up or the poll interval.
   void run(const std::atomic<bool>& stop);
@@ -58,6 +73,10 @@ class MediaWorker {
   void warm_edge(const std::string& asset_id);
   void retry_later(const store::Job& job, const std::string& code);
   void sweep_stale_work_dirs();
+  // The highest tier the account may store, at most the source's own (so a 720p
+  // source asks one feature); a retryable Status when Autumn cannot answer and the
+  // failure policy is deny.
+  std::variant<std::string, core::Status> allowed_tier(const std::string& account, int short_side);
 
   // The stores this role was given (as api::ApiDeps holds the API's): each role's own
   // bundle, deliberately not a shared struct, so a role names exactly what it uses.
@@ -67,6 +86,8 @@ class MediaWorker {
   store::Coordinator& coord_;
   core::ProcessRunner& runner_;
   const core::Clock& clock_;
+  const billing::Settings* billing_ = nullptr;
+  EntitlementCheck check_;
 };
 
 }  // namespace rend::worker

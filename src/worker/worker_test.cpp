@@ -135,6 +135,74 @@ TEST(RetryBackoff, GrowsAndIsCapped) {
   EXPECT_EQ(retry_backoff_ms(50), kMaxRetryBackoffMs);
 }
 
+// The ladder cap (issue 12): the entitlement answers are scripted per feature; the
+// account, the store and the pipeline are real.
+class WorkerLadderCap : public WorkerRetry {
+ protected:
+  void SetUp() override {
+    WorkerRetry::SetUp();
+    billing_.storage_features = {"storage_720p", "storage_1080p", "storage_2k", "storage_4k"};
+    worker_->set_entitlements(billing_, [this](const std::string& account, const std::string& feature) {
+      asked_.push_back(account + "/" + feature);
+      billing::Entitlement e;
+      if (answers_.count(feature)) e.outcome = answers_[feature];
+      return e;
+    });
+  }
+  billing::Settings billing_;
+  std::map<std::string, billing::Entitlement::Outcome> answers_;
+  std::vector<std::string> asked_;
+};
+
+TEST_F(WorkerLadderCap, APlanWithout2kOr4kGetsA1080pTopRungAndIsBilled1080p) {
+  answers_ = {{"storage_4k", billing::Entitlement::Outcome::denied},
+              {"storage_2k", billing::Entitlement::Outcome::denied}};
+  fake::script_good_job(runner_, 2560, 1440, 2.0, "yuv420p", 1080);
+  std::string id = queued_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  ASSERT_EQ(a->status, "hls_ready") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
+  EXPECT_EQ(a->billing_tier, "1080p");
+  ASSERT_FALSE(a->tiers.empty());
+  EXPECT_EQ(a->tiers.front().name, "1080p");
+  EXPECT_EQ(a->tiers.front().height, 1080);
+  EXPECT_TRUE(objects_->head("assets/" + id + "/1080p/index.m3u8").has_value());
+  EXPECT_FALSE(objects_->head("assets/" + id + "/1440p/index.m3u8").has_value());
+  // Highest first, from the source's own tier (2k) down to the first allowed one.
+  EXPECT_EQ(asked_, (std::vector<std::string>{"acc_test/storage_2k", "acc_test/storage_1080p"}));
+  // The fast path would serve the 1440p source as it is: not above the cap.
+  EXPECT_EQ(runner_.count(fake::remux_run()), 0);
+}
+
+TEST_F(WorkerLadderCap, AnAllowedPlanKeepsTheFullLadder) {
+  fake::script_good_job(runner_, 2560, 1440, 2.0);
+  std::string id = queued_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  ASSERT_EQ(a->status, "hls_ready");
+  EXPECT_EQ(a->billing_tier, "2k");
+  EXPECT_EQ(a->tiers.front().height, 1440);
+  EXPECT_EQ(asked_, (std::vector<std::string>{"acc_test/storage_2k"}));
+}
+
+TEST_F(WorkerLadderCap, AutumnUnavailableUnderTheDenyPolicyRetriesLaterNeverFails) {
+  answers_ = {{"storage_2k", billing::Entitlement::Outcome::unavailable}};
+  fake::script_good_job(runner_, 2560, 1440, 2.0);
+  std::string id = queued_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_FALSE(a->error_code.has_value());
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  EXPECT_EQ(runner_.count(fake::ladder_run()), 0) << "no ladder runs without an answer";
+  // Autumn back: the retry after the backoff builds the ladder.
+  answers_.clear();
+  clock_.advance_ms(retry_backoff_ms(1) + 1000);
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(meta_->get_asset(id)->status, "hls_ready");
+  EXPECT_EQ(meta_->get_asset(id)->billing_tier, "2k");
+}
+
 TEST_F(WorkerRetry, FailingPutKeepsTheJobAndALaterAttemptCompletesIt) {
   std::string id = queued_asset();
   objects_->fail_puts("assets/");  // the object store is down for this attempt

@@ -73,14 +73,15 @@ inline core::testing::Matcher poster_run() { return core::testing::program_with(
 
 // Every run of a job on a w x h H.264 source works: the probe, the remux, the ladder
 // (the rungs choose_ladder picks, each with its segments) and the poster.
+// `max_short_side`: the ladder cap the job runs with (0: none).
 inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, double seconds,
-                            const std::string& pix_fmt = "yuv420p") {
+                            const std::string& pix_fmt = "yuv420p", int max_short_side = 0) {
   using core::testing::Reply;
   int segments = std::max(1, int(std::ceil(seconds / 4)));
   r.on(probe_run(), Reply::prints(ffprobe_json(w, h, seconds, pix_fmt)));
   r.on(remux_run(), {.files = hls_files("", segments)});
   Files ladder;
-  for (const auto& rung : choose_ladder(w, h, true)) {
+  for (const auto& rung : choose_ladder(w, h, true, max_short_side)) {
     auto f = hls_files(rung.name, segments);
     ladder.insert(ladder.end(), f.begin(), f.end());
   }
