@@ -1,14 +1,18 @@
 #pragma once
 // The control plane's HTTP surface (SPEC §4–5): uploads, assets, playback
 // credentials, player bootstrap, the watch page, readiness.
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "api/settings.h"
+#include "billing/settings.h"
 #include "core/clock.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "routing/settings.h"
 #include "store/analytics.h"
+#include "store/billing_state.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -28,6 +32,11 @@ struct ApiDeps {
   const routing::Settings& routing;
   // REND_BILLING_MODE as GET /v1/account reports it (billing::mode_name of the settings).
   std::string_view billing_mode = "local";
+  // The usage sync's ledger and the feature ids, for GET /v1/usage (503 when unset).
+  store::BillingStateStore* billing_state = nullptr;
+  const billing::Settings* billing = nullptr;
+  // Appends Prometheus text to GET /metrics (the usage sync's counters); unset: 404.
+  std::function<void(std::string&)> render_metrics;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);
