@@ -36,7 +36,7 @@ struct ApiDeps {
   store::BillingStateStore* billing_state = nullptr;
   const billing::Settings* billing = nullptr;
   // Appends Prometheus text to GET /metrics (the usage sync's counters); unset: 404.
-  std::function<void(std::string&)> render_metrics;
+  std::function<void(std::string&)> render_metrics = {};
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

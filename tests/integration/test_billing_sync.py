@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from autumn_double import AutumnDouble
-from conftest import REPO_ROOT, rend_bin, services_available, services_env
+from conftest import REPO_ROOT, backends, rend_bin, services_available, services_env
 
 KEY = "am_sk_test_rend_billing_sync"
 FAST = {
@@ -37,6 +37,12 @@ def double():
     d = AutumnDouble(keys=[KEY]).start()
     yield d
     d.stop()
+
+
+@pytest.fixture(params=backends())
+def backend_env(request) -> dict:
+    """Embedded stores, or (under scripts/with-test-services) Postgres, Redis, s3rver, ClickHouse."""
+    return services_env() if request.param == "services" else {}
 
 
 def autumn_env(d: AutumnDouble, mode: str = "autumn") -> dict:
@@ -108,8 +114,9 @@ def close(got: dict, want: dict) -> bool:
     return got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-9 for k in want)
 
 
-def test_known_deliveries_reach_autumn_once_per_key(server_factory, double):
-    srv = server_factory("billing-sync-known", extra_env=autumn_env(double))
+def test_known_deliveries_reach_autumn_once_per_key(server_factory, double, backend_env):
+    srv = server_factory(f"billing-sync-known-{uuid.uuid4().hex[:6]}",
+                         extra_env={**backend_env, **autumn_env(double)})
     other_key = srv.create_key("upload,read,analytics", name="other customer")
     me, other = account_of(srv), account_of(srv, other_key)
     mine, theirs = asset_of(srv), asset_of(srv, other_key)
@@ -145,8 +152,9 @@ def test_known_deliveries_reach_autumn_once_per_key(server_factory, double):
     assert requests.get(srv.api + "/metrics", headers=srv.auth(other_key), timeout=10).status_code == 403
 
 
-def test_sigkill_between_track_and_commit_loses_and_doubles_nothing(server_factory, double):
-    srv = server_factory("billing-sync-kill", extra_env=autumn_env(double))
+def test_sigkill_between_track_and_commit_loses_and_doubles_nothing(server_factory, double, backend_env):
+    srv = server_factory(f"billing-sync-kill-{uuid.uuid4().hex[:6]}",
+                         extra_env={**backend_env, **autumn_env(double)})
     me = account_of(srv)
     asset = asset_of(srv)
     token = telemetry_token(srv)
@@ -182,8 +190,9 @@ def test_sigkill_between_track_and_commit_loses_and_doubles_nothing(server_facto
     assert KEY not in status.stdout + status.stderr
 
 
-def test_local_mode_sends_nothing_and_usage_shows_the_minutes(server_factory, double):
-    srv = server_factory("billing-sync-local", extra_env=autumn_env(double, mode="local"))
+def test_local_mode_sends_nothing_and_usage_shows_the_minutes(server_factory, double, backend_env):
+    srv = server_factory(f"billing-sync-local-{uuid.uuid4().hex[:6]}",
+                         extra_env={**backend_env, **autumn_env(double, mode="local")})
     asset = asset_of(srv)
     deliver(srv, asset, [30.0, 15.0])
 
