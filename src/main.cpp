@@ -30,6 +30,8 @@ const char* kUsage =
     "  keys list [--account ID]\n"
     "                      list keys: id, account, name, scopes, created, revoked (never secrets)\n"
     "  keys revoke KEY_ID  revoke a key (its account keeps its assets)\n"
+    "  billing status      the usage sync: mode, lease holder, per stream its cursor, lag,\n"
+    "                      pending windows, last attempt, retries and last error\n"
     "\n"
     "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
     if (cmd == "migrate") return rend::roles::run_migrate(rest);
     if (cmd == "keys") return rend::roles::run_keys(rest);
     if (cmd == "accounts") return rend::roles::run_accounts(rest);
+    if (cmd == "billing") return rend::roles::run_billing(rest);
     if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

@@ -35,16 +35,6 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
     if (!analytics) body["degraded"] = boost::json::array{"analytics"};
     return json_response(ok ? 200 : 503, body);
   });
-  // Prometheus text; the billing entitlement counters for now
-  // (rend_billing_entitlement_failures_total{policy}).
-  r->add("GET", "/metrics", [&d](http::Request&) {
-    std::string out;
-    if (d.entitlements) d.entitlements->append_metrics(out);
-    http::Response res;
-    res.headers.set("Content-Type", "text/plain; version=0.0.4");
-    res.body = std::move(out);
-    return res;
-  });
   add_upload_routes(*r, d);
   add_asset_routes(*r, d);
   add_player_routes(*r, d);
@@ -53,6 +43,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_telemetry_routes(*r, d);
   add_analytics_routes(*r, d);
   add_account_routes(*r, d);
+  add_usage_routes(*r, d);
   return r;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // The control plane's HTTP surface (SPEC §4–5): uploads, assets, playback
 // credentials, player bootstrap, the watch page, readiness.
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "api/settings.h"
 #include "billing/entitlements.h"
@@ -11,6 +13,7 @@
 #include "http/server.h"
 #include "routing/settings.h"
 #include "store/analytics.h"
+#include "store/billing_state.h"
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
@@ -34,6 +37,11 @@ struct ApiDeps {
   // they ask about. Null (tests, tools): every check is allowed, as in local mode.
   billing::Entitlements* entitlements = nullptr;
   const billing::Settings* billing = nullptr;
+  // The usage sync's ledger, for GET /v1/usage (503 when unset).
+  store::BillingStateStore* billing_state = nullptr;
+  // Appends Prometheus text to GET /metrics (operator scope): the usage sync's and the
+  // entitlement checks' counters; unset: no /metrics route.
+  std::function<void(std::string&)> render_metrics = {};
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

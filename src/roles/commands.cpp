@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "auth/api_keys.h"
+#include "billing/sync.h"
 #include "control/edge_control.h"
 #include "core/clock.h"
 #include "core/ids.h"
@@ -267,6 +268,57 @@ int run_accounts(const std::vector<std::string>& args) {
     return 0;
   }
   throw core::ConfigError(kAccountsUsage);
+}
+
+// ---- rend billing status (issue 12) ----
+namespace {
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Windows of `stream` due now and not yet committed, by the sync's own rules
+// (billing/sync.h): delivery windows on the grid of the max window ending at least
+// the lag ago; storage, one snapshot once the last is a max window old.
+int64_t pending_windows(const billing::Settings& s, const store::StreamStatus& st, int64_t now_ms) {
+  if (!st.cursor_ms) return 0;
+  if (st.stream == billing::kDeliveryStream) {
+    const int64_t width = int64_t(s.delivery_sync_max_window_secs) * 1000;
+    const int64_t horizon = now_ms - int64_t(s.delivery_sync_lag_secs) * 1000;
+    return std::max<int64_t>(0, floor_div(horizon, width) - floor_div(*st.cursor_ms, width));
+  }
+  if (st.stream == billing::kStorageStream) {
+    const int64_t end = now_ms - int64_t(s.storage_sync_lag_secs) * 1000;
+    return end - *st.cursor_ms >= int64_t(s.storage_sync_max_window_secs) * 1000 ? 1 : 0;
+  }
+  return 0;
+}
+
+int64_t lag_ms(const billing::Settings& s, const store::StreamStatus& st, int64_t now_ms) {
+  if (!st.cursor_ms) return 0;
+  const bool delivery = st.stream == billing::kDeliveryStream;
+  const int64_t lag = int64_t(delivery ? s.delivery_sync_lag_secs : s.storage_sync_lag_secs) * 1000;
+  return std::max<int64_t>(0, now_ms - lag - *st.cursor_ms);
+}
+}  // namespace
+
+int run_billing(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "status") throw core::ConfigError("usage: rend billing status [--data-dir DIR]");
+  auto f = parse_flags({args.begin() + 1, args.end()});
+  auto cfg = parse_for(f, [&](const core::Env& env) { return parse_api(env, f.data_dir); });
+  // Migrated like the other commands: it may be the first to touch a new database.
+  auto stores = open_stores(cfg.store, true);
+  auto state = store::open_billing_state_store(cfg.store.database_url);
+  const int64_t now = core::SystemClock().now_unix_ms();
+  auto holder = state->lease_holder(billing::SyncOptions{}.lease_name, now);
+  // No secret here: the mode, ids, times and the stored (already redacted) errors.
+  std::cout << "mode\t" << billing::mode_name(cfg.billing.mode) << "\n"
+            << "lease\t" << holder.value_or("-") << "\n"
+            << "STREAM\tCURSOR\tLAG_SECS\tPENDING_WINDOWS\tLAST_ATTEMPT\tRETRIES\tLAST_ERROR\n";
+  for (const auto& st : state->list_streams()) {
+    std::cout << st.stream << "\t" << ts_or_dash(st.cursor_ms) << "\t" << lag_ms(cfg.billing, st, now) / 1000 << "\t"
+              << pending_windows(cfg.billing, st, now) << "\t" << ts_or_dash(st.last_attempt_ms) << "\t" << st.retries
+              << "\t" << st.last_error.value_or("-") << "\n";
+  }
+  std::cout << std::flush;
+  return 0;
 }
 
 int run_api(const std::vector<std::string>& args) {

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,7 +15,10 @@
 #include "api/api.h"
 #include "billing/autumn_client.h"
 #include "billing/entitlements.h"
+#include "billing/store_usage_source.h"
+#include "billing/sync.h"
 #include "core/crypto.h"
+#include "core/ids.h"
 #include "core/log.h"
 #include "edge/cache.h"
 #include "edge/edge.h"
@@ -117,6 +122,77 @@ std::unique_ptr<http::Server> make_server(
 
 }  // namespace
 
+// ---- API: the billing usage sync (issue 12) ----
+namespace {
+// One billing::Sync on a thread of the API process, on the real stores; Autumn in
+// autumn mode, nothing sent in local mode. Every API process runs one; the lease in
+// the billing state lets one of them send at a time.
+class UsageSyncThread {
+ public:
+  UsageSyncThread(const billing::Settings& s, const std::string& database_url, Stores& stores, const core::Clock& clock)
+      : state_(store::open_billing_state_store(database_url)),
+        usage_(*stores.meta, *stores.analytics),
+        client_(s.mode == billing::Mode::autumn ? std::make_unique<billing::AutumnClient>(s) : nullptr) {
+    // A pass every half of the shortest lag/window (due windows are found at most that
+    // late), between 0.5 s and 30 s; the lease outlives three passes, so a process
+    // that was SIGKILLed is taken over within max(10 s, 3 intervals).
+    const uint64_t shortest = std::min({s.delivery_sync_lag_secs, s.delivery_sync_max_window_secs,
+                                        s.storage_sync_lag_secs, s.storage_sync_max_window_secs});
+    interval_ms_ = std::clamp<int64_t>(int64_t(shortest) * 500, 500, 30'000);
+    billing::SyncOptions o;
+    o.holder = core::new_id("sync");
+    o.lease_ttl_ms = std::max<int64_t>(10'000, 3 * interval_ms_);
+    o.sleep = [this](int64_t ms) {
+      std::unique_lock lock(mu_);
+      return !cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+    };
+    sync_ = std::make_unique<billing::Sync>(s, *state_, usage_, client_.get(), clock, std::move(o));
+  }
+  ~UsageSyncThread() { stop(); }
+
+  void start() {
+    thread_ = std::thread([this] { sync_->run(interval_ms_); });
+  }
+  // Wakes the thread from its wait; a send in progress finishes first (bounded by
+  // the track timeout), then run() releases the lease.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  store::BillingStateStore& state() { return *state_; }
+  const billing::Sync::Stats& stats() const { return sync_->stats(); }
+
+ private:
+  std::unique_ptr<store::BillingStateStore> state_;
+  billing::StoreUsageSource usage_;
+  std::unique_ptr<billing::AutumnClient> client_;
+  std::unique_ptr<billing::Sync> sync_;
+  int64_t interval_ms_ = 1000;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+void render_billing_metrics(const billing::Sync::Stats& s, std::string& out) {
+  auto metric = [&out](const char* name, const char* type, const char* help, double v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  metric("rend_billing_windows_sent_total", "counter", "Usage windows committed by this process's sync.",
+         double(s.windows_committed));
+  metric("rend_billing_calls_sent_total", "counter", "Autumn track/usage calls answered.", double(s.calls_sent));
+  metric("rend_billing_retries_total", "counter", "Autumn calls retried after 429, 5xx or a transport error.",
+         double(s.retries));
+  metric("rend_billing_delivery_lag_seconds", "gauge", "How far the delivery cursor is behind now minus the lag.",
+         double(s.delivery_lag_ms) / 1000.0);
+}
+}  // namespace
+
 // ---- API ----
 struct ApiRole::Impl {
   ApiConfig cfg;
@@ -125,6 +201,7 @@ struct ApiRole::Impl {
   std::shared_ptr<const billing::AutumnClient> autumn;
   billing::Entitlements entitlements;
   api::ApiDeps deps;
+  UsageSyncThread usage_sync;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
       : cfg(std::move(c)),
@@ -132,9 +209,15 @@ struct ApiRole::Impl {
                                                          : nullptr),
         entitlements(cfg.billing, autumn, clock),
         deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
-             *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)} {
+             *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
+        usage_sync(cfg.billing, cfg.store.database_url, s, clock) {
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
+    deps.billing_state = &usage_sync.state();
+    deps.render_metrics = [this](std::string& out) {
+      render_billing_metrics(usage_sync.stats(), out);
+      entitlements.append_metrics(out);
+    };
   }
 };
 
@@ -144,10 +227,14 @@ ApiRole::~ApiRole() { stop(); }
 uint16_t ApiRole::start() {
   const auto& c = impl_->cfg;
   impl_->server = make_server("api", c.api.bind, c.http, api::make_decorator(c.api), api::make_router(impl_->deps));
-  return impl_->server->start();
+  auto port = impl_->server->start();
+  impl_->usage_sync.start();
+  return port;
 }
 void ApiRole::stop() {
-  if (impl_ && impl_->server) impl_->server->stop();
+  if (!impl_) return;
+  impl_->usage_sync.stop();
+  if (impl_->server) impl_->server->stop();
 }
 
 // ---- Edge ----

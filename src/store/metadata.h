@@ -117,6 +117,13 @@ struct ListPage {
   std::optional<std::string> next_cursor;  // opaque; pass back to continue
 };
 
+// Minutes of video an account holds in one billing tier (the usage sync's stored minutes).
+struct StoredMinutes {
+  std::string account_id;
+  std::string billing_tier;
+  double minutes = 0;  // sum of duration_s / 60; unrounded
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -184,6 +191,10 @@ class MetadataStore {
   virtual bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
                            int64_t now_ms) = 0;
   virtual bool mark_deleted(const std::string& asset_id, int64_t now_ms) = 0;
+  // Per (account, billing tier), sorted by both: the summed durations in minutes of the
+  // assets held now, i.e. playable or hls_ready (so not deleted) with a known duration
+  // and tier. Accounts holding nothing are absent. What billing sends as stored usage.
+  virtual std::vector<StoredMinutes> stored_minutes() = 0;
 
   // Job queue.
   virtual std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) = 0;

@@ -494,6 +494,48 @@ TEST_P(MetadataContract, StatusTransitionsSetTimestampsAndNeverLeaveDeleted) {
   EXPECT_FALSE(store_->get_upload("upl_missing"));
 }
 
+TEST_P(MetadataContract, StoredMinutesSumHeldAssetsPerAccountAndTier) {
+  store_->create_account({"acc_other", "other", kT0});
+  const std::vector<Tier> ladder{{"720p", 1280, 720, 2'800'000}};
+  // An asset of `account` through the worker's transitions up to `status`.
+  auto held = [&](const std::string& account, double duration_s, const std::string& tier, const std::string& status) {
+    auto [a, u] = new_upload(kT0, account);
+    store_->complete_upload(u.id, 1000, kT0);
+    EXPECT_TRUE(store_->mark_processing(a.id, kT0 + 1));
+    EXPECT_TRUE(store_->set_source_info(a.id, duration_s, 1280, 720));
+    if (status == "processing") return a.id;
+    EXPECT_TRUE(store_->mark_playable(a.id, ladder, tier, kT0 + 2));
+    if (status == "hls_ready") {
+      EXPECT_TRUE(store_->mark_hls_ready(a.id, ladder, tier, kT0 + 3));
+    }
+    return a.id;
+  };
+  EXPECT_TRUE(store_->stored_minutes().empty());
+
+  held(kAccount, 90, "720p", "playable");
+  held(kAccount, 30, "720p", "hls_ready");
+  held(kAccount, 12, "4k", "hls_ready");
+  held(kAccount, 600, "720p", "processing");  // not playable yet: holds nothing billable
+  auto gone = held(kAccount, 600, "720p", "hls_ready");
+  ASSERT_TRUE(store_->mark_deleted(gone, kT0 + 4));
+  auto failed = held(kAccount, 600, "1080p", "processing");
+  ASSERT_TRUE(store_->mark_failed(failed, "corrupt_input", "x", kT0 + 4));
+  held("acc_other", 6, "1080p", "playable");
+  new_upload(kT0, "acc_other");  // waiting for its bytes
+
+  auto rows = store_->stored_minutes();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].account_id, "acc_other");
+  EXPECT_EQ(rows[0].billing_tier, "1080p");
+  EXPECT_DOUBLE_EQ(rows[0].minutes, 0.1);
+  EXPECT_EQ(rows[1].account_id, kAccount);
+  EXPECT_EQ(rows[1].billing_tier, "4k");
+  EXPECT_DOUBLE_EQ(rows[1].minutes, 0.2);
+  EXPECT_EQ(rows[2].account_id, kAccount);
+  EXPECT_EQ(rows[2].billing_tier, "720p");
+  EXPECT_DOUBLE_EQ(rows[2].minutes, 2.0) << "90 s + 30 s; the deleted and unfinished assets hold nothing";
+}
+
 TEST_P(MetadataContract, MarkFailedRecordsReason) {
   auto id = new_queued_asset();
   EXPECT_TRUE(store_->mark_failed(id, "not_a_video", "no video stream", kT0 + 7));

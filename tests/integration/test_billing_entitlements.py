@@ -62,7 +62,7 @@ def post_upload(s):
 
 
 def failures_counter(s, policy: str) -> int:
-    r = requests.get(s.api + "/metrics", timeout=10)
+    r = requests.get(s.api + "/metrics", headers=s.auth(), timeout=10)  # operator scope
     assert r.status_code == 200, r.text
     m = re.search(r'^rend_billing_entitlement_failures_total\{policy="' + policy + r'"\} (\d+)$', r.text, re.M)
     assert m, r.text

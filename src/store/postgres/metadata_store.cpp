@@ -75,6 +75,7 @@ class PostgresMetadataStore final : public MetadataStore {
   bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
                    int64_t now_ms) override;
   bool mark_deleted(const std::string& asset_id, int64_t now_ms) override;
+  std::vector<StoredMinutes> stored_minutes() override;
 
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) override;
   bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
@@ -487,6 +488,21 @@ void PostgresMetadataStore::complete_job(const std::string& job_id, const std::s
 void PostgresMetadataStore::fail_job(const std::string& job_id, const std::string& worker_id, const std::string& reason,
                                      int64_t now_ms) {
   finish_job(job_id, worker_id, "failed", reason, now_ms);
+}
+
+std::vector<StoredMinutes> PostgresMetadataStore::stored_minutes() {
+  return pool_.run([](Connection& c) {
+    // As the SQLite store: held = playable or hls_ready, never deleted.
+    auto r = c.exec(
+        "SELECT account_id, billing_tier, sum(duration_s) / 60.0 FROM rend.assets"
+        " WHERE status IN ('playable', 'hls_ready') AND deleted_at_ms IS NULL"
+        " AND duration_s IS NOT NULL AND billing_tier <> ''"
+        // Byte order, as SQLite sorts, whatever the database's collation.
+        " GROUP BY account_id, billing_tier ORDER BY account_id COLLATE \"C\", billing_tier COLLATE \"C\"");
+    std::vector<StoredMinutes> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.real(i, 2)});
+    return out;
+  });
 }
 
 int64_t PostgresMetadataStore::pending_job_count() {

@@ -404,6 +404,20 @@ void SqliteMetadataStore::fail_job(const std::string& job_id, const std::string&
   finish_job(job_id, worker_id, "failed", reason, now_ms);
 }
 
+std::vector<StoredMinutes> SqliteMetadataStore::stored_minutes() {
+  std::lock_guard lock(mu_);
+  // status alone excludes deleted assets (mark_deleted sets it); the deleted_at test
+  // keeps that true should a status ever be written without it.
+  Stmt s(*db_,
+         "SELECT account_id, billing_tier, sum(duration_s) / 60.0 FROM assets"
+         " WHERE status IN ('playable', 'hls_ready') AND deleted_at_ms IS NULL"
+         " AND duration_s IS NOT NULL AND billing_tier != ''"
+         " GROUP BY account_id, billing_tier ORDER BY account_id, billing_tier");
+  std::vector<StoredMinutes> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.real(2)});
+  return out;
+}
+
 int64_t SqliteMetadataStore::pending_job_count() {
   std::lock_guard lock(mu_);
   Stmt s(*db_, "SELECT count(*) FROM jobs WHERE status IN ('queued', 'claimed')");

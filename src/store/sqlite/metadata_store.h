@@ -57,6 +57,7 @@ class SqliteMetadataStore final : public MetadataStore {
   bool mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
                    int64_t now_ms) override;
   bool mark_deleted(const std::string& asset_id, int64_t now_ms) override;
+  std::vector<StoredMinutes> stored_minutes() override;
 
   std::optional<Job> claim_job(const std::string& worker_id, int64_t lock_timeout_ms, int64_t now_ms) override;
   bool heartbeat_job(const std::string& job_id, const std::string& worker_id, int64_t lock_timeout_ms,
