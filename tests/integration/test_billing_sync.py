@@ -234,3 +234,51 @@ def test_two_api_processes_on_one_postgres_never_send_a_window_twice(server_fact
     sent = Counter(r["body"]["idempotency_key"] for r in double.log()["requests"] if r["path"] == "/v1/track")
     assert all(n == 1 for n in sent.values()), f"a window was sent twice: {sent}"
     assert_each_key_recorded_once(double)
+
+
+def _batch(asset: str, seconds: list, ts_ms: int) -> str:
+    events = [{
+        "event_id": f"evt_{uuid.uuid4().hex}", "ts_ms": ts_ms, "edge_id": "edge-a", "region": "eu",
+        "asset_id": asset, "artifact": f"720p/seg_{i:05d}.ts", "kind": "segment", "tier": "720p",
+        "session_id": "ses_late", "status": 200, "bytes": 1000, "cache": "MISS", "ttfb_ms": 5,
+        "duration_ms": 10, "media_seconds": s,
+    } for i, s in enumerate(seconds)]
+    return json.dumps({"batch_id": f"bat_{uuid.uuid4().hex}", "edge_id": "edge-a", "events": events})
+
+
+def _post(srv, body: str) -> None:
+    r = requests.post(srv.api + "/internal/telemetry", data=body,
+                      headers={"Authorization": f"Bearer {telemetry_token(srv)}",
+                               "Content-Type": "application/json"}, timeout=30)
+    assert r.status_code in (200, 202), f"telemetry -> {r.status_code} {r.text[:300]}"
+
+
+def test_a_spool_replayed_late_is_billed_once_in_a_later_window(server_factory, double, backend_env):
+    """An edge's spool reaches the API after the windows of its events' own times were
+    synced: the minutes are billed in the window of their (first) ingestion, and a
+    second replay of the same batch (the edge never saw the answer) adds nothing."""
+    srv = server_factory(f"billing-sync-late-{uuid.uuid4().hex[:6]}",
+                         extra_env={**backend_env, **autumn_env(double)})
+    me, asset = account_of(srv), asset_of(srv)
+    on_time = _batch(asset, [4.0, 4.0], int(time.time() * 1000))
+    _post(srv, on_time)
+    first = {(me, "delivery_720p"): 8.0 / 60}
+    wait_for(lambda: close(tracked(double), first), 20, f"tracks {first}",
+             lambda: f"got {tracked(double)}\n{srv._diag()}")
+    windows_before = len([e for e in double.log()["recorded"] if e["kind"] == "track"])
+
+    # Events an hour old by the edge's clock, arriving now (a spool replayed late).
+    late = _batch(asset, [6.0, 1.5], int(time.time() * 1000) - 3600 * 1000)
+    _post(srv, late)
+    want = {(me, "delivery_720p"): (8.0 + 7.5) / 60}
+    wait_for(lambda: close(tracked(double), want), 20, f"tracks {want}",
+             lambda: f"got {tracked(double)}\n{srv._diag()}")
+    tracks = [e for e in double.log()["recorded"] if e["kind"] == "track"]
+    assert len(tracks) > windows_before, "the late minutes went out in a later window, not by rewriting one"
+
+    # The edge replays both batches again: nothing more is billed.
+    _post(srv, late)
+    _post(srv, on_time)
+    time.sleep(3.5)  # more than a lag plus a window: any pass that would bill them has run
+    assert close(tracked(double), want), tracked(double)
+    assert_each_key_recorded_once(double)
