@@ -27,20 +27,6 @@
 namespace rend::api {
 namespace {
 
-constexpr int64_t kDefaultRangeMs = 24 * 3600 * 1000;
-
-// The range of a request, or the 400 to send.
-std::variant<TimeRange, http::Response> range_of(const ApiDeps& d, const http::Request& req) {
-  auto from = single_query_param(req, "from");
-  auto to = single_query_param(req, "to");
-  for (auto* p : {&from, &to})
-    if (auto* err = std::get_if<std::string>(p)) return http::Response::error(400, "invalid_range", *err);
-  auto r = parse_time_range(std::get<std::optional<std::string>>(from), std::get<std::optional<std::string>>(to),
-                            d.clock.now_unix_ms(), kDefaultRangeMs);
-  if (auto* err = std::get_if<std::string>(&r)) return http::Response::error(400, "invalid_range", *err);
-  return std::get<TimeRange>(r);
-}
-
 boost::json::value ratio(int64_t hits, int64_t misses) {
   if (hits + misses == 0) return nullptr;
   return double(hits) / double(hits + misses);
@@ -83,7 +69,7 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
   const auto& id = req.params["asset_id"];
   if (!core::is_valid_id(id) || id.rfind("ast_", 0) != 0)
     return http::Response::error(400, "invalid_asset_id", "asset ids look like ast_ followed by 26 characters");
-  auto range = range_of(d, req);
+  auto range = request_range(d, req);
   if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);
   const auto& r = std::get<TimeRange>(range);
   if (!owned_asset(d, id, std::get<store::ApiKey>(who)))
@@ -106,7 +92,7 @@ http::Response edge_usage(const ApiDeps& d, http::Request& req) {
   // Totals over every tenant's traffic: an operator view, not a customer one.
   auto who = authenticate(d, req, auth::kOperatorScope);
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
-  auto range = range_of(d, req);
+  auto range = request_range(d, req);
   if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);
   const auto& r = std::get<TimeRange>(range);
 

@@ -1,5 +1,7 @@
 #include "api/common.h"
 
+#include "api/query_params.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -120,6 +122,18 @@ std::string_view playback_tier(const store::Asset& a) {
   if (billing::tier_index(a.billing_tier) >= 0) return a.billing_tier;
   if (a.width && a.height) return billing::tier_for_height(static_cast<int>(std::min(*a.width, *a.height)));
   return billing::kTiers[0];
+}
+
+std::variant<TimeRange, http::Response> request_range(const ApiDeps& d, const http::Request& req) {
+  constexpr int64_t kDefaultRangeMs = 24 * 3600 * 1000;
+  auto from = single_query_param(req, "from");
+  auto to = single_query_param(req, "to");
+  for (auto* p : {&from, &to})
+    if (auto* err = std::get_if<std::string>(p)) return http::Response::error(400, "invalid_range", *err);
+  auto r = parse_time_range(std::get<std::optional<std::string>>(from), std::get<std::optional<std::string>>(to),
+                            d.clock.now_unix_ms(), kDefaultRangeMs);
+  if (auto* err = std::get_if<std::string>(&r)) return http::Response::error(400, "invalid_range", *err);
+  return std::get<TimeRange>(r);
 }
 
 }  // namespace rend::api

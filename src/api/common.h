@@ -5,6 +5,7 @@
 #include <string>
 #include <variant>
 
+#include "api/analytics_range.h"
 #include "api/api.h"
 #include "api/json_body.h"
 
@@ -23,6 +24,10 @@ http::RouteOptions key_checked(const ApiDeps& d, std::string scope, http::RouteO
 
 boost::json::object asset_json(const store::Asset& a);
 http::Response json_response(int status, const boost::json::value& v);
+
+// The [from, to) range of a request's `from`/`to` query parameters (default: the 24
+// hours before now), or the 400 invalid_range to send. The analytics and usage routes.
+std::variant<TimeRange, http::Response> request_range(const ApiDeps& d, const http::Request& req);
 // parse_json_object (request bodies): api/json_body.h.
 
 // The asset if it exists and belongs to `key`'s account (others' assets look missing).

@@ -26,8 +26,6 @@
 namespace rend::api {
 namespace {
 
-constexpr int64_t kDefaultRangeMs = 24 * 3600 * 1000;
-
 // The tier a feature id bills, or "unknown" (features renamed since the window).
 std::string tier_of(const billing::Settings& s, const std::string& feature, bool delivery) {
   for (auto tier : billing::kTiers)
@@ -44,13 +42,8 @@ http::Response get_usage(const ApiDeps& d, http::Request& req) {
   auto who = authenticate(d, req, "analytics");
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
   const std::string& account = std::get<store::ApiKey>(who).account_id;
-  auto from = single_query_param(req, "from");
-  auto to = single_query_param(req, "to");
-  for (auto* p : {&from, &to})
-    if (auto* err = std::get_if<std::string>(p)) return http::Response::error(400, "invalid_range", *err);
-  auto range = parse_time_range(std::get<std::optional<std::string>>(from), std::get<std::optional<std::string>>(to),
-                                d.clock.now_unix_ms(), kDefaultRangeMs);
-  if (auto* err = std::get_if<std::string>(&range)) return http::Response::error(400, "invalid_range", *err);
+  auto range = request_range(d, req);
+  if (auto* err = std::get_if<http::Response>(&range)) return std::move(*err);
   const auto& r = std::get<TimeRange>(range);
   if (!d.billing_state || !d.billing)
     return http::Response::error(503, "billing_unavailable", "this API process keeps no billing state");

@@ -211,6 +211,9 @@ core::Status ProbeStage::initialize() {
 
 // ---------------------------------------------------------------- opener (fast path)
 
+// The opener and the poster each own a helper thread; each destructor (the same four
+// lines, deliberately in both) aborts the job and joins its own thread, so a run that
+// ends early never leaves one behind.
 OpenerStage::~OpenerStage() {
   if (thread_.joinable()) {
     ctx_.abort = true;
@@ -420,6 +423,7 @@ core::Status MasterStage::flush() {
 
 // ---------------------------------------------------------------- poster
 
+// As ~OpenerStage: abort the job and join this stage's helper thread.
 PosterStage::~PosterStage() {
   if (thread_.joinable()) {
     ctx_.abort = true;
