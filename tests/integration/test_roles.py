@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -365,11 +366,17 @@ DRIFTS = [
 ]
 
 
-def copy_topology(dst: Path) -> Path:
+@pytest.fixture
+def topology_root(tmp_path):
+    """A copy of the checked-in topology files, removed after the test: they are the
+    repo's own example files (example passwords included), not artifacts of a run, and
+    test_secrets.py scans what the run leaves behind."""
+    dst = tmp_path / "topology"
     for rel in TOPOLOGY_FILES:
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         (dst / rel).write_bytes((REPO_ROOT / rel).read_bytes())
-    return dst
+    yield dst
+    shutil.rmtree(dst, ignore_errors=True)
 
 
 def check_topology(root: Path) -> subprocess.CompletedProcess:
@@ -377,14 +384,14 @@ def check_topology(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30)
 
 
-def test_the_checked_in_topology_agrees(tmp_path):
-    r = check_topology(copy_topology(tmp_path))
+def test_the_checked_in_topology_agrees(topology_root):
+    r = check_topology(topology_root)
     assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("rel,old,new,named", DRIFTS, ids=[d[3] for d in DRIFTS])
-def test_a_topology_drift_fails_naming_file_role_and_variable(tmp_path, rel, old, new, named):
-    root = copy_topology(tmp_path)
+def test_a_topology_drift_fails_naming_file_role_and_variable(topology_root, rel, old, new, named):
+    root = topology_root
     text = (root / rel).read_text()
     assert text.count(old) >= 1, f"{rel} no longer contains {old!r}: update this test"
     (root / rel).write_text(text.replace(old, new, 1))
