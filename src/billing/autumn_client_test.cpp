@@ -26,17 +26,9 @@ namespace {
 
 const std::string kKey = "am_sk_test_Cl1entSecretXyz";
 
-class AutumnClientTest : public ::testing::Test {
+class AutumnClientTest : public billing::testing::SuiteWithAutumnDouble<AutumnClientTest> {
  protected:
-  static void SetUpTestSuite() {
-    http::client_global_init();
-    double_ = new billing::testing::AutumnDoubleProcess({kKey});
-  }
-  static void TearDownTestSuite() {
-    delete double_;
-    double_ = nullptr;
-  }
-  void SetUp() override { double_->configure(R"({"reset": true})"); }
+  static void SetUpTestSuite() { start_double({kKey}); }
 
   billing::Settings settings(const std::string& version = "2.0.0", const std::string& key = kKey) const {
     billing::Settings s;
@@ -51,10 +43,7 @@ class AutumnClientTest : public ::testing::Test {
   boost::json::object log() const { return core::parse_json_strict(double_->log())->as_object(); }
   boost::json::array requests() const { return log().at("requests").as_array(); }
   boost::json::array recorded() const { return log().at("recorded").as_array(); }
-
-  static billing::testing::AutumnDoubleProcess* double_;
 };
-billing::testing::AutumnDoubleProcess* AutumnClientTest::double_ = nullptr;
 
 TrackEvent ev(std::string customer, std::string feature, double value) {
   TrackEvent e;

@@ -22,17 +22,9 @@ namespace {
 
 const std::string kKey = "am_sk_test_EntitlementsKey";
 
-class EntitlementsTest : public ::testing::Test {
+class EntitlementsTest : public billing::testing::SuiteWithAutumnDouble<EntitlementsTest> {
  protected:
-  static void SetUpTestSuite() {
-    http::client_global_init();
-    double_ = new billing::testing::AutumnDoubleProcess({kKey});
-  }
-  static void TearDownTestSuite() {
-    delete double_;
-    double_ = nullptr;
-  }
-  void SetUp() override { double_->configure(R"({"reset": true})"); }
+  static void SetUpTestSuite() { start_double({kKey}); }
 
   billing::Settings settings(billing::FailurePolicy policy = billing::FailurePolicy::allow,
                              uint64_t cache_secs = 60) const {
@@ -60,9 +52,7 @@ class EntitlementsTest : public ::testing::Test {
   }
 
   core::FakeClock clock_{1'700'000'000'000};
-  static billing::testing::AutumnDoubleProcess* double_;
 };
-billing::testing::AutumnDoubleProcess* EntitlementsTest::double_ = nullptr;
 
 }  // namespace
 

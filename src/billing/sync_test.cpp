@@ -61,18 +61,11 @@ struct Crash {};
 
 // Parameter: the BillingStateStore backend ("sqlite", or "postgres" on
 // REND_TEST_POSTGRES_URL, skipped when unset).
-class SyncTest : public ::testing::TestWithParam<std::string> {
+class SyncTest : public billing::testing::SuiteWithAutumnDouble<SyncTest, ::testing::TestWithParam<std::string>> {
  protected:
-  static void SetUpTestSuite() {
-    http::client_global_init();
-    double_ = new billing::testing::AutumnDoubleProcess({kKey});
-  }
-  static void TearDownTestSuite() {
-    delete double_;
-    double_ = nullptr;
-  }
+  static void SetUpTestSuite() { start_double({kKey}); }
   void SetUp() override {
-    double_->configure(R"({"reset": true})");
+    SuiteWithAutumnDouble::SetUp();
     if (GetParam() == "postgres") {
       if (store::postgres::testing::admin_url().empty()) GTEST_SKIP() << "REND_TEST_POSTGRES_URL is not set";
       url_ = store::postgres::testing::database_url_for(dir_.path());
@@ -133,7 +126,6 @@ class SyncTest : public ::testing::TestWithParam<std::string> {
     return m;
   }
 
-  static billing::testing::AutumnDoubleProcess* double_;
   store::testing::TempDir dir_;
   std::string url_;  // the metadata database both "processes" share
   std::unique_ptr<store::BillingStateStore> state_;
@@ -144,7 +136,6 @@ class SyncTest : public ::testing::TestWithParam<std::string> {
   std::vector<int64_t> waits_;
   std::function<void()> on_sleep_;
 };
-billing::testing::AutumnDoubleProcess* SyncTest::double_ = nullptr;
 
 TEST(SyncKeys, AreDeterministicAndBounded) {
   EXPECT_EQ(billing::delivery_key("acc_1", "delivery_720p", 10, 20), "rend-dlv-acc_1-delivery_720p-10-20");

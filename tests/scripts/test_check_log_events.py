@@ -1,36 +1,9 @@
 """scripts/check-log-events (run by `make check`): passes on this tree and fails, naming
 file:line, on a copy with a planted badly named event, so a checker that silently
 matches nothing is caught here."""
-import pathlib
-import shutil
-import subprocess
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def run(script, root):
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), str(root)],
-                       capture_output=True, text=True, timeout=60)
-    return r.returncode, r.stdout + r.stderr
-
-
-@pytest.fixture
-def tree(tmp_path):
-    shutil.copytree(ROOT / "src", tmp_path / "src")
-    return tmp_path
-
-
-def plant(path, after_line_starting, text):
-    """Inserts `text` after the first line starting with the given prefix; returns the
-    1-based line number of the inserted text."""
-    lines = path.read_text().splitlines(keepends=True)
-    i = next(n for n, l in enumerate(lines) if l.startswith(after_line_starting))
-    lines.insert(i + 1, text + "\n")
-    path.write_text("".join(lines))
-    return i + 2
+from checker_util import ROOT, plant, run, tree  # noqa: F401 (tree is a fixture)
 
 
 def test_this_tree_passes():

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "http/client.h"
 
 namespace rend::billing::testing {
@@ -92,6 +94,27 @@ class AutumnDoubleProcess {
   int stdin_ = -1;
   int port_ = 0;
   std::string url_;
+};
+
+// A fixture base for the suites that share one double process: started once per suite
+// (SetUpTestSuite calls start_double), reset before every test, stopped after the suite.
+// Derived is the fixture itself, so each suite has its own double; Base is
+// ::testing::Test or ::testing::TestWithParam<T>.
+template <class Derived, class Base = ::testing::Test>
+class SuiteWithAutumnDouble : public Base {
+ public:
+  static void start_double(const std::vector<std::string>& keys) {
+    http::client_global_init();
+    double_ = new AutumnDoubleProcess(keys);
+  }
+  static void TearDownTestSuite() {
+    delete double_;
+    double_ = nullptr;
+  }
+
+ protected:
+  void SetUp() override { double_->configure(R"({"reset": true})"); }
+  static inline AutumnDoubleProcess* double_ = nullptr;
 };
 
 }  // namespace rend::billing::testing
