@@ -179,17 +179,15 @@ class UsageSyncThread {
 };
 
 void render_billing_metrics(const billing::Sync::Stats& s, std::string& out) {
-  auto metric = [&out](const char* name, const char* type, const char* help, double v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(v) + "\n";
-  };
-  metric("rend_billing_windows_sent_total", "counter", "Usage windows committed by this process's sync.",
-         double(s.windows_committed));
-  metric("rend_billing_calls_sent_total", "counter", "Autumn track/usage calls answered.", double(s.calls_sent));
-  metric("rend_billing_retries_total", "counter", "Autumn calls retried after 429, 5xx or a transport error.",
-         double(s.retries));
-  metric("rend_billing_delivery_lag_seconds", "gauge", "How far the delivery cursor is behind now minus the lag.",
-         double(s.delivery_lag_ms) / 1000.0);
+  using edge::render_metric;
+  render_metric(out, "rend_billing_windows_sent_total", "counter", "Usage windows committed by this process's sync.",
+                double(s.windows_committed));
+  render_metric(out, "rend_billing_calls_sent_total", "counter", "Autumn track/usage calls answered.",
+                double(s.calls_sent));
+  render_metric(out, "rend_billing_retries_total", "counter",
+                "Autumn calls retried after 429, 5xx or a transport error.", double(s.retries));
+  render_metric(out, "rend_billing_delivery_lag_seconds", "gauge",
+                "How far the delivery cursor is behind now minus the lag.", double(s.delivery_lag_ms) / 1000.0);
 }
 }  // namespace
 
