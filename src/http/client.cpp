@@ -1,16 +1,45 @@
 #include "http/client.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "http/outbound.h"
+
 namespace rend::http {
 namespace {
 
+struct Transfer {
+  const ClientRequest& req;
+  ClientResponse& res;
+  uint64_t received = 0;
+};
+
 size_t on_body(char* p, size_t size, size_t n, void* ud) {
-  static_cast<std::string*>(ud)->append(p, size * n);
-  return size * n;
+  auto* t = static_cast<Transfer*>(ud);
+  size_t len = size * n;
+  t->received += len;
+  if (t->req.max_body_bytes && t->received > t->req.max_body_bytes) {
+    t->res.body_too_large = true;
+    return 0;  // aborts with CURLE_WRITE_ERROR
+  }
+  if (t->req.on_body) return t->req.on_body(p, len) ? len : 0;
+  t->res.body.append(p, len);
+  return len;
+}
+
+// libcurl asks this for every socket it opens, with the address it will connect to,
+// after resolution and for every redirect: the one place an address check cannot be
+// raced by a DNS answer that changes between check and connect.
+curl_socket_t open_checked_socket(void* ud, curlsocktype purpose, curl_sockaddr* addr) {
+  auto* t = static_cast<Transfer*>(ud);
+  if (purpose != CURLSOCKTYPE_IPCXN || !outbound_address_allowed(&addr->addr, *t->req.outbound)) {
+    t->res.address_refused = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 size_t on_header(char* p, size_t size, size_t n, void* ud) {
@@ -35,6 +64,7 @@ void client_global_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 // Sets up `c` for `req` and runs it. `c` is fresh or reset.
 static ClientResponse perform(CURL* c, const ClientRequest& req) {
   ClientResponse res;
+  Transfer transfer{req, res};
   curl_slist* hdrs = nullptr;
   for (const auto& [k, v] : req.headers) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> hdr_guard(hdrs, curl_slist_free_all);
@@ -45,7 +75,19 @@ static ClientResponse perform(CURL* c, const ClientRequest& req) {
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long>(req.timeout.count(), 5000)));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  if (req.outbound) {
+    const char* protocols = req.outbound->require_https ? "https" : "http,https";
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");  // a proxy would connect for us, unchecked
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &transfer);
+  }
+  if (req.outbound && req.max_redirects > 0) {
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, req.max_redirects);
+  }
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &res);
   if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -56,7 +98,9 @@ static ClientResponse perform(CURL* c, const ClientRequest& req) {
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
     // curl_easy_strerror never includes the URL, so no token in a query leaks here.
-    res.error = curl_easy_strerror(rc);
+    res.error = res.address_refused  ? "the address is not allowed for outbound requests"
+                : res.body_too_large ? "the response body is larger than allowed"
+                                     : curl_easy_strerror(rc);
     res.status = 0;
     return res;
   }

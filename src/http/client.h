@@ -3,11 +3,15 @@
 // purge, registration, telemetry). Thread-safe: one easy handle per call.
 // Transport failures are reported in `error` (status 0), never thrown.
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace rend::http {
+
+struct OutboundPolicy;  // http/outbound.h
 
 struct ClientRequest {
   std::string method = "GET";
@@ -15,6 +19,15 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::milliseconds timeout{10000};
+  // Set for a URL a customer gave (webhook receivers, imports): http(s) only, no
+  // proxy from the environment, and every address libcurl connects to (after DNS,
+  // on each redirect) must pass outbound_address_allowed (http/outbound.h).
+  const OutboundPolicy* outbound = nullptr;
+  long max_redirects = 0;  // redirects are followed only when > 0
+  // When set, body bytes go here as they arrive instead of into
+  // ClientResponse::body; returning false aborts the transfer.
+  std::function<bool(const char* data, size_t n)> on_body;
+  uint64_t max_body_bytes = 0;  // 0 = no limit; more aborts with body_too_large
 };
 
 struct ClientResponse {
@@ -22,6 +35,8 @@ struct ClientResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string error;
+  bool address_refused = false;  // the outbound policy refused an address
+  bool body_too_large = false;   // max_body_bytes was exceeded
   bool ok() const { return status >= 200 && status < 300; }
 };
 

@@ -23,6 +23,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   c.api.telemetry = std::move(ingest);
   c.routing = routing::parse(env, base.deployment.production, c.api.playback_base_url);
   c.billing = billing::parse(env, base.deployment.production);
+  c.outbound = http::parse_outbound(env, base.deployment);
   return c;
 }
 
@@ -32,6 +33,7 @@ WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir) {
   WorkerConfig c{.store = std::move(base.store), .worker = {}, .billing = {}};
   c.worker = worker::parse(env, base.deployment, base.auth);
   c.billing = billing::parse(env, base.deployment.production);
+  c.outbound = http::parse_outbound(env, base.deployment);
   return c;
 }
 

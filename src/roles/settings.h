@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "edge/settings.h"
+#include "http/outbound.h"
 #include "http/settings.h"
 #include "routing/settings.h"
 #include "store/settings.h"
@@ -34,13 +35,15 @@ struct ApiConfig {
   api::Settings api;
   routing::Settings routing;
   billing::Settings billing;
+  http::OutboundPolicy outbound;  // customer URLs: webhook receivers
 };
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 
 struct WorkerConfig {
   store::Settings store;
   worker::Settings worker;
-  billing::Settings billing;  // the ladder cap asks the storage features (issue 12)
+  billing::Settings billing;      // the ladder cap asks the storage features (issue 12)
+  http::OutboundPolicy outbound;  // customer URLs: imports from a URL
 };
 WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir);
 

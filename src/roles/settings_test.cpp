@@ -116,6 +116,11 @@ TEST(Config, ProductionRefusesEmbeddedBackends) {
   EXPECT_NE(msg.find("AUTUMN_SECRET_KEY"), std::string::npos) << msg;
   prod["AUTUMN_SECRET_KEY"] = "am_sk_live_0123456789";
   EXPECT_EQ(error_of([&] { parse_api(base(prod), "/d"); }), "");
+  EXPECT_TRUE(parse_api(base(prod), "/d").outbound.require_https);
+  // Customer URLs (webhooks, imports) may not be opened to the private network.
+  prod["REND_ALLOW_PRIVATE_OUTBOUND_URLS"] = "true";
+  msg = error_of([&] { parse_api(base(prod), "/d"); });
+  EXPECT_NE(msg.find("REND_ALLOW_PRIVATE_OUTBOUND_URLS"), std::string::npos) << msg;
 }
 
 TEST(Config, EdgeRegistrySizeBound) {
