@@ -64,6 +64,7 @@ class Reporter:
         text = re.sub(r"(?i)(token|key|password|secret|signature)=[^&\s;\"']+", r"\1=<redacted>", text)
         text = re.sub(r"(?i)(bearer)\s+[A-Za-z0-9._~+/=-]+", r"\1 <redacted>", text)
         text = re.sub(r"(?i)(rend_playback=)[^;\s\"']+", r"\1<redacted>", text)
+        text = re.sub(r"(://[^/@\s:]*:)[^/@\s]+@", r"\1<redacted>@", text)  # URL userinfo passwords
         return text
 
     def line(self, ok: bool, check: str, detail: str) -> bool:
@@ -686,8 +687,8 @@ class Verifier:
             R.line(False, check, "rend readiness not available (no rend binary: set REND_BIN or put rend on PATH)")
             return
         edges = []
-        for e in self.edges:
-            edges.append(f"{e.edge_id or 'edge'}={e.region or 'unknown'}={e.public}" +
+        for i, e in enumerate(self.edges, 1):
+            edges.append(f"{e.edge_id or f'edge-{i}'}={e.region or 'unknown'}={e.public}" +
                          (f"={e.internal}" if e.internal != e.public else ""))
         env = {**os.environ, "REND_API_BASE_URL": self.api, "REND_READINESS_API_KEY": self.api_key,
                "REND_EDGE_INTERNAL_TOKEN": self.edge_token, "REND_READINESS_EDGES": ",".join(edges)}

@@ -237,11 +237,12 @@ def test_a_wrong_clickhouse_password_fails_analytics_without_printing_it(stack, 
     assert_no_secret(stack, out, "not-the-password-4711")
 
 
-def test_a_wrong_edge_internal_token_in_the_env_file_fails_naming_the_check(stack, asset, tmp_path):
+def test_a_wrong_edge_internal_token_in_the_env_file_fails_naming_the_check(stack, asset):
     env = read_env(stack.role_env("edge-us-east"))
     env["REND_EDGE_INTERNAL_TOKEN"] = "wrong-" + os.urandom(16).hex()
+    # In the stack dir (removed at the end), not pytest's: the file holds the stack's secrets.
     rc, lines, out = verify(stack, "--asset-id", asset, api_key=True,
-                            edge_env=write_env(tmp_path / "edge.env", env))
+                            edge_env=write_env(stack.dir / "wrong-token-edge.env", env))
     assert rc == 1, out
     fails = [ln for ln in lines if ln.startswith("FAIL")]
     # Nothing was played, so nothing can reach analytics either; everything else is ok.
@@ -249,6 +250,24 @@ def test_a_wrong_edge_internal_token_in_the_env_file_fails_naming_the_check(stac
     assert {e for e in EDGES if any(ln.startswith(f"FAIL warmed HIT playback {e}:") and "401" in ln and
                                     "REND_EDGE_INTERNAL_TOKEN" in ln for ln in fails)} == set(EDGES), out
     assert_no_secret(stack, out, env["REND_EDGE_INTERNAL_TOKEN"])
+
+
+def test_an_expected_edge_that_never_registered_fails_naming_it(stack, asset):
+    """REND_EXPECTED_EDGES of the API env is the list to check, not the edges given."""
+    env = read_env(stack.role_env("api"))
+    env["REND_EXPECTED_EDGES"] = ",".join([f"{e}={e.split('-', 1)[1]}={stack.edge_url(e)}" for e in EDGES] +
+                                          ["edge-tokyo=tokyo=http://127.0.0.1:9"])
+    api_env = write_env(stack.dir / "expected-api.env", env)
+    args = [str(VERIFY), "--api-base", stack.url("API"), "--edge-base", stack.edge_url("edge-us-east"),
+            "--api-env", str(api_env), "--edge-env", str(stack.role_env("edge-us-east")), "--asset-id", asset,
+            "--rewrite-playback-base"]
+    r = subprocess.run(args, env={**inherited_env(), "REND_READINESS_API_KEY": stack.api_key}, capture_output=True,
+                       text=True, timeout=120, cwd=str(REPO_ROOT))
+    lines = r.stdout.splitlines()
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert [ln for ln in lines if ln.startswith("FAIL")] == ["FAIL edge registered edge-tokyo: not in the edge registry"], \
+        r.stdout
+    assert any(ln.startswith("ok edge registered edge-london") for ln in lines), r.stdout
 
 
 def test_metrics_on_a_public_base_that_is_not_the_private_one_fails(stack, asset):
