@@ -192,6 +192,9 @@ def metric_values(text: str) -> dict:
 
 TELEMETRY_LOSS = ("rend_edge_telemetry_dropped_total", "rend_edge_telemetry_rejected_total")
 SPOOL_BYTES = "rend_edge_telemetry_spool_bytes"
+# Variables the API and every edge must agree on (src/core settings, src/telemetry).
+SHARED_SECRETS = ("REND_PLAYBACK_SIGNING_KEY_ID", "REND_PLAYBACK_SIGNING_SECRET", "REND_EDGE_INTERNAL_TOKEN",
+                  "REND_INTERNAL_TELEMETRY_TOKEN")
 
 
 # --- the run -------------------------------------------------------------------------
@@ -295,6 +298,25 @@ class Verifier:
             R.line(r.status == 200, "api readyz", f"{self.api}/readyz answered {short(r)}")
         except HttpError as e:
             R.line(False, "api readyz", str(e))
+
+    def check_shared_secrets(self) -> None:
+        """The API and its edges must hold the same shared secrets: the edge verifies
+        the API's playback tokens, the API calls /internal/* with the internal token,
+        and the edge sends telemetry with the telemetry token. Compared here, never
+        printed: a mismatch names the variable only."""
+        problems, same = [], []
+        for var in SHARED_SECRETS:
+            a, e = self.api_env.get(var), self.edge_env.get(var)
+            if not e:
+                problems.append(f"{var} is not set in --edge-env")
+            elif not a:
+                problems.append(f"{var} is not set in --api-env")
+            elif a != e:
+                problems.append(f"{var} differs between --api-env and --edge-env")
+            else:
+                same.append(var)
+        R.line(not problems, "shared secrets", "; ".join(problems) if problems else "the same in both env files: " +
+               ", ".join(same))
 
     def check_edge_readyz(self, e: Edge) -> None:
         try:
@@ -709,6 +731,7 @@ class Verifier:
     # --- the order ----------------------------------------------------------------
     def run(self) -> int:
         R.note(f"verifying {self.api} with {len(self.edges)} edge(s)")
+        self.check_shared_secrets()
         self.check_api_readyz()
         self.name_edges()
         for e in self.edges:

@@ -203,7 +203,7 @@ def test_passes_on_the_two_edge_stack_uploading_and_deleting_its_own_clip(stack)
     fails = [ln for ln in lines if ln.startswith("FAIL")]
     assert rc == 0 and not fails, out
     got = checks(lines)
-    for want in ["ok api readyz", "ok player bootstrap", "ok playback analytics", "ok synthetic asset:",
+    for want in ["ok shared secrets", "ok api readyz", "ok player bootstrap", "ok playback analytics", "ok synthetic asset:",
                  "ok synthetic asset deleted"] + \
             [f"ok {c} {e}" for e in EDGES for c in ("edge readyz", "edge registered", "public deny surface",
                                                    "warmed HIT playback", "telemetry loss", "telemetry spool")]:
@@ -246,7 +246,9 @@ def test_a_wrong_edge_internal_token_in_the_env_file_fails_naming_the_check(stac
     assert rc == 1, out
     fails = [ln for ln in lines if ln.startswith("FAIL")]
     # Nothing was played, so nothing can reach analytics either; everything else is ok.
-    assert fails and all(ln.startswith(("FAIL warmed HIT playback", "FAIL playback analytics")) for ln in fails), out
+    assert fails and all(ln.startswith(("FAIL warmed HIT playback", "FAIL playback analytics", "FAIL shared secrets"))
+                         for ln in fails), out
+    assert "FAIL shared secrets: REND_EDGE_INTERNAL_TOKEN differs between --api-env and --edge-env" in lines, out
     assert {e for e in EDGES if any(ln.startswith(f"FAIL warmed HIT playback {e}:") and "401" in ln and
                                     "REND_EDGE_INTERNAL_TOKEN" in ln for ln in fails)} == set(EDGES), out
     assert_no_secret(stack, out, env["REND_EDGE_INTERNAL_TOKEN"])
