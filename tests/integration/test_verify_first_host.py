@@ -284,6 +284,23 @@ def test_metrics_on_a_public_base_that_is_not_the_private_one_fails(stack, asset
     assert not any(ln.startswith("FAIL public deny surface edge-us-east") for ln in lines), out
 
 
+def test_one_listener_for_public_and_private_fails_for_a_production_edge(stack, asset):
+    # The local stack's edges have no private listener: accepted for REND_ENV=local
+    # (the deny-surface line says so), refused when the edge env says production.
+    env = read_env(stack.role_env("edge-us-east"))
+    assert env["REND_ENV"] == "local"
+    rc, lines, out = verify(stack, "--asset-id", asset, api_key=True)
+    assert rc == 0 and any(ln.startswith("ok public deny surface edge-us-east") and "one listener" in ln
+                           for ln in lines), out
+    env["REND_ENV"] = "production"
+    rc, lines, out = verify(stack, "--asset-id", asset, api_key=True,
+                            edge_env=write_env(stack.dir / "production-edge.env", env))
+    assert rc == 1, out
+    fails = [ln for ln in lines if ln.startswith("FAIL")]
+    assert {ln.split(":")[0] for ln in fails} == {f"FAIL public deny surface {e}" for e in EDGES}, out
+    assert all("REND_EDGE_INTERNAL_BIND_ADDR" in ln for ln in fails), out
+
+
 def test_readiness_gate_gets_the_configured_target_and_its_env(stack, asset, tmp_path):
     # A stand-in `rend` that records how it was called: the wiring, independent of
     # whether this build has `rend readiness` yet.
