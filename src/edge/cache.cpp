@@ -526,13 +526,14 @@ void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t si
   fill->finish(Fill::State::complete);
 }
 
-FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& origin) {
+FillStatus DiskCache::fill_and_wait(const std::string& key, store::ObjectStore& origin,
+                                    std::optional<int64_t> max_age_ms) {
   {
     // Warm runs after a publish: a miss remembered from before must not hide it.
     std::lock_guard lk(mu_);
     negative_.erase(key);
   }
-  auto m = fetch(key, origin);
+  auto m = fetch(key, origin, max_age_ms);
   if (m.status == FillStatus::cached) return FillStatus::filled;
   if (m.status != FillStatus::filled) return m.status;
   try {

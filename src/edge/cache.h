@@ -161,8 +161,10 @@ class DiskCache {
   // answered (size known) — not until the object arrived. May block.
   // `max_age_ms` as for lookup(): a cached entry older than that is refetched.
   Miss fetch(const std::string& key, store::ObjectStore& origin, std::optional<int64_t> max_age_ms = std::nullopt);
-  // Fetches `key` and waits for the whole object (warm). May block.
-  FillStatus fill_and_wait(const std::string& key, store::ObjectStore& origin);
+  // Fetches `key` and waits for the whole object (warm). May block. `max_age_ms` as
+  // for fetch(): warm passes 0 for playlists, which a publish may have changed.
+  FillStatus fill_and_wait(const std::string& key, store::ObjectStore& origin,
+                           std::optional<int64_t> max_age_ms = std::nullopt);
 
   // Drops the entry after its file vanished underneath us.
   void forget(const std::string& key);

@@ -636,3 +636,21 @@ TEST_F(CacheTest, AnExpiredPlaylistIsFetchedAgain) {
   EXPECT_EQ(cache.stats().objects, 1u);
   EXPECT_EQ(origin_->gets.load(), 2);
 }
+
+// A warm follows a publish: with max age 0 it refetches a cached playlist even
+// within its TTL, so the next viewer gets the published text as a HIT.
+TEST_F(CacheTest, AWarmWithMaxAgeZeroRefetchesACachedPlaylist) {
+  const std::string key = "assets/ast_a/720p/index.m3u8";
+  inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n");
+  edge::DiskCache cache(opts(), clock_);
+  ASSERT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
+  inner_->put_bytes(key, "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n");
+  clock_.advance(1ms);
+  ASSERT_EQ(cache.fill_and_wait(key, *origin_), edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 1) << "without a max age the cached copy is enough";
+  ASSERT_EQ(cache.fill_and_wait(key, *origin_, 0), edge::FillStatus::filled);
+  EXPECT_EQ(origin_->gets.load(), 2);
+  auto hit = cache.lookup(key, 2000);
+  ASSERT_TRUE(hit && hit->body);
+  EXPECT_NE(hit->body->find("ENDLIST"), std::string::npos);
+}

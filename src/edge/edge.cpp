@@ -318,7 +318,12 @@ http::Response warm(const EdgeDeps& d, http::Request& req) {
   auto warm_one = [&](const std::string& path) {
     if (attempted >= budget) return false;
     attempted++;
-    bool ok = d.cache.fill_and_wait(prefix + path, d.origin) == FillStatus::filled;
+    // A warm follows a publish, which may have replaced a playlist (the fast-path
+    // master by the ladder's): playlists are refetched even when cached and fresh.
+    auto ref = playback::parse_playback_target("/v/" + *asset + "/" + path);
+    std::optional<int64_t> max_age;
+    if (ref && playback::is_playlist(ref->kind)) max_age = 0;
+    bool ok = d.cache.fill_and_wait(prefix + path, d.origin, max_age) == FillStatus::filled;
     if (ok) warmed++;
     return ok;
   };
