@@ -1,0 +1,81 @@
+"""Fixtures of the operator-script tests: a throwaway git repository holding a copy of
+the scripts, compose files and Dockerfile (so the scripts run exactly as in a checkout),
+the stand-in `docker` (tests/ops/bin/docker) first on PATH, and its log."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STUB_BIN = Path(__file__).resolve().parent / "bin"
+# What a release build and a deploy read from the tree.
+COPIED = ["Dockerfile", ".gitignore", "scripts", "deploy"]
+
+
+def git(repo, *args, check=True):
+    return subprocess.run(["git", "-C", str(repo), *args], check=check, capture_output=True, text=True)
+
+
+class Repo:
+    def __init__(self, path, tmp):
+        self.path = path
+        self.log = tmp / "docker.log"
+        self.state = tmp / "docker-state"
+        self.env = dict(os.environ)
+        self.env.update({
+            "PATH": f"{STUB_BIN}:{os.environ['PATH']}",
+            "DOCKER_STUB_LOG": str(self.log),
+            "DOCKER_STUB_STATE": str(self.state),
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        })
+        for k in [k for k in self.env if k.startswith("DOCKER_STUB_") and k not in ("DOCKER_STUB_LOG", "DOCKER_STUB_STATE")]:
+            del self.env[k]
+
+    def run(self, script, *args, env=None, timeout=60):
+        e = dict(self.env)
+        e.update(env or {})
+        return subprocess.run([str(self.path / "scripts" / script), *args], cwd=self.path, env=e,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def docker_calls(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def git(self, *args, check=True):
+        return git(self.path, *args, check=check)
+
+    def files(self):
+        """Every file under the repository (ignored ones too), but .git."""
+        return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
+                      if ".git" not in p.relative_to(self.path).parts)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    path = tmp_path / "rend"
+    path.mkdir()
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, path / name)
+    r = Repo(path, tmp_path)
+    r.git("init", "-q", "-b", "main")
+    r.git("add", "-A")
+    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "release candidate"], env=r.env, check=True)
+    return r
+
+
+@pytest.fixture
+def remote(repo, tmp_path):
+    """A local bare repository as the repo's `origin` (nothing pushed yet)."""
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    repo.git("remote", "add", "origin", str(bare))
+    return bare
