@@ -108,3 +108,143 @@ if val is not None:
     print(val)
 PY
 }
+
+OPS_PROBE() { python3 "$(dirname "${BASH_SOURCE[0]}")/ops_probe.py" "$@"; }
+
+# Docker engine and the compose plugin.
+ops_check_docker() {
+  local v
+  if v="$(docker version --format '{{.Server.Version}}' 2>&1)"; then
+    ops_ok "docker (engine $v)"
+  else
+    ops_fail docker "$(printf '%s' "$v" | tail -n1)"
+  fi
+  if v="$(docker compose version --short 2>&1)"; then
+    ops_ok "compose (v$v)"
+  else
+    ops_fail compose "$(printf '%s' "$v" | head -n1)"
+  fi
+}
+
+# ops_check_env_files NAME=FILE...: each env file exists and is readable.
+ops_check_env_files() {
+  local kv bad=""
+  for kv in "$@"; do
+    [[ -r "${kv#*=}" ]] || bad+="${bad:+; }${kv%%=*} env file ${kv#*=} is not readable"
+  done
+  if [[ -z "$bad" ]]; then ops_ok "env-files"; else ops_fail env-files "$bad"; fi
+}
+
+# ops_check_env ROLE ARGS...: scripts/validate-production-env.sh (another part of the
+# tree) decides whether the env files are deployable; its report is shown indented.
+ops_check_env() {
+  local role="$1" out validator
+  shift
+  validator="$OPS_ROOT/scripts/validate-production-env.sh"
+  if [[ ! -x "$validator" ]]; then
+    ops_fail env "scripts/validate-production-env.sh not found"
+    return
+  fi
+  if out="$("$validator" --role "$role" "$@" 2>&1)"; then
+    ops_ok "env ($role)"
+  else
+    ops_fail env "scripts/validate-production-env.sh --role $role reported problems:"
+    printf '%s\n' "$out" | sed 's/^/    /'
+  fi
+}
+
+# ops_check_manifest MANIFEST PLATFORM SERVICE...: digest refs, then platform
+# metadata, then (for a valid ref) pull readiness and the pulled image's OS/arch.
+# Exports OPS_IMAGE_<SERVICE> (rend-api → OPS_IMAGE_rend_api) for the compose run.
+ops_check_manifest() {
+  local manifest="$1" want="$2" out s ref plat got
+  shift 2
+  if [[ ! -r "$manifest" ]]; then
+    ops_fail manifest-digest "manifest $manifest is not readable"
+    ops_fail manifest-platform "manifest $manifest is not readable"
+    return
+  fi
+  if out="$(ops_manifest_check "$manifest" "$@")"; then
+    ops_ok "manifest-digest ($*)"
+  else
+    ops_fail manifest-digest "$(printf '%s' "$out" | paste -sd';' | sed 's/;/; /g')"
+  fi
+  local bad=""
+  for s in "$@"; do
+    plat="$(ops_manifest_field "$manifest" "$s" platform || true)"
+    [[ "$plat" == "$want" ]] || bad+="${bad:+; }$s is ${plat:-unset}, host expects $want"
+  done
+  if [[ -z "$bad" ]]; then ops_ok "manifest-platform ($want)"; else ops_fail manifest-platform "$bad"; fi
+  for s in "$@"; do
+    ref="$(ops_manifest_field "$manifest" "$s" image_digest || true)"
+    if [[ ! "$ref" =~ @sha256:[0-9a-f]{64}$ ]]; then
+      ops_fail "image-pull $s" "no digest ref in the manifest"
+      continue
+    fi
+    printf -v "OPS_IMAGE_${s//-/_}" '%s' "$ref"
+    export "OPS_IMAGE_${s//-/_}"
+    if out="$(docker pull --platform "$want" "$ref" 2>&1)"; then
+      ops_ok "image-pull $s"
+    else
+      ops_fail "image-pull $s" "$(printf '%s' "$out" | tail -n1)"
+      continue
+    fi
+    if got="$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "$ref" 2>&1)" && [[ "$got" == "$want" ]]; then
+      ops_ok "image-platform $s ($got)"
+    else
+      ops_fail "image-platform $s" "pulled image is ${got:-unknown}, host expects $want"
+    fi
+  done
+}
+
+# ops_compose_config COMPOSE_FILE: renders the compose file (JSON) with the current
+# environment into OPS_COMPOSE_JSON; one check line.
+ops_check_compose_config() {
+  local out
+  if out="$(docker compose -f "$1" config --format json 2>&1)"; then
+    OPS_COMPOSE_JSON="$out"
+    ops_ok "compose-config ($1)"
+  else
+    OPS_COMPOSE_JSON=""
+    ops_fail compose-config "$(printf '%s' "$out" | tail -n1)"
+  fi
+}
+
+# Published ports: private by default (loopback or a private address), then free.
+ops_check_ports() {
+  local out svc ip port
+  if [[ -z "$OPS_COMPOSE_JSON" ]]; then
+    ops_fail port-publishing "compose config did not render"
+    return
+  fi
+  if out="$(printf '%s' "$OPS_COMPOSE_JSON" | OPS_PROBE ports)"; then
+    ops_ok "port-publishing (private)"
+  else
+    ops_fail port-publishing "$out"
+    return
+  fi
+  while read -r svc ip port; do
+    [[ -n "$port" ]] || continue
+    if out="$(OPS_PROBE bind "$ip" "$port")"; then ops_ok "bind-port $svc $ip:$port"; else ops_fail "bind-port $svc $ip:$port" "$out"; fi
+  done <<<"$(printf '%s' "$OPS_COMPOSE_JSON" | OPS_PROBE ports)"
+}
+
+# ops_url_safe URL: the URL without userinfo, query or fragment (never a secret in output).
+ops_url_safe() { python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit((p.scheme, p.hostname + (f":{p.port}" if p.port else "") if p.hostname else "", p.path, "", "")))' "$1" 2>/dev/null || echo "(unparsable URL)"; }
+
+# ops_check_health NAME URL: GET answers 2xx.
+ops_check_health() {
+  local name="$1" url="$2" code
+  if [[ -z "$url" ]]; then
+    ops_fail "$name" "no health URL configured"
+    return
+  fi
+  code="$(OPS_TOKEN="" OPS_PROBE http GET "$url")" || true
+  if [[ "$code" =~ ^2[0-9][0-9]$ ]]; then
+    ops_ok "$name ($(ops_url_safe "$url") $code)"
+  elif [[ "$code" =~ ^[0-9]+$ ]]; then
+    ops_fail "$name" "$(ops_url_safe "$url") answered $code"
+  else
+    ops_fail "$name" "$(ops_url_safe "$url") $code"
+  fi
+}

@@ -26,7 +26,8 @@ class Repo:
         self.state = tmp / "docker-state"
         self.env = dict(os.environ)
         self.env.update({
-            "PATH": f"{STUB_BIN}:{os.environ['PATH']}",
+            # /usr/bin before version-manager shims: the scripts start python3 often.
+            "PATH": f"{STUB_BIN}:/usr/bin:{os.environ['PATH']}",
             "DOCKER_STUB_LOG": str(self.log),
             "DOCKER_STUB_STATE": str(self.state),
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -79,3 +80,68 @@ def remote(repo, tmp_path):
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     repo.git("remote", "add", "origin", str(bare))
     return bare
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rend_bin():
+    p = Path(os.environ.get("REND_BIN") or ROOT / "build" / "rend")
+    if not p.is_absolute():
+        p = ROOT / p
+    if not p.exists():
+        pytest.skip(f"{p} missing: build it (ninja -C build rend) or set REND_BIN")
+    return p
+
+
+EDGE_TOKEN = "edge-internal-token-for-ops-tests-0123456789"
+TELEMETRY_TOKEN = "telemetry-token-for-ops-tests-0123456789abcd"
+
+
+@pytest.fixture
+def control_plane(tmp_path):
+    """A real `rend api` on a free loopback port (embedded stores), with the edge and
+    telemetry tokens set: what an edge host's preflight must reach."""
+    import time
+    import urllib.request
+    port = free_port()
+    data = tmp_path / "api-data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REND_", "DATABASE_URL", "S3_", "CLICKHOUSE_"))}
+    env.update({"REND_API_BIND_ADDR": f"127.0.0.1:{port}", "REND_EDGE_INTERNAL_TOKEN": EDGE_TOKEN,
+                "REND_INTERNAL_TELEMETRY_TOKEN": TELEMETRY_TOKEN})
+    log = open(tmp_path / "api.log", "w")
+    p = subprocess.Popen([str(rend_bin()), "api", "--data-dir", str(data)], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if p.poll() is not None or time.monotonic() > deadline:
+            p.kill()
+            raise RuntimeError("rend api did not become ready: " + (tmp_path / "api.log").read_text()[-2000:])
+        time.sleep(0.05)
+    yield base
+    p.terminate()
+    p.wait(10)
+    log.close()
+
+
+def release(repo, platform="linux/amd64", tag="production-001"):
+    """A pushed release through the real script: the stand-in registry then serves it."""
+    if not repo.git("remote", check=False).stdout.strip():
+        bare = repo.path.parent / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+        repo.git("remote", "add", "origin", str(bare))
+    repo.git("push", "-q", "origin", "main")
+    r = repo.run("release-images.sh", "--tag", tag, "--registry", "registry.example.com/rend",
+                 "--platform", platform, "--push")
+    assert r.returncode == 0, r.stderr
+    return repo.path / ".rend" / "releases" / f"{tag}.json"
