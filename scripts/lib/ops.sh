@@ -248,3 +248,41 @@ ops_check_health() {
     ops_fail "$name" "$(ops_url_safe "$url") $code"
   fi
 }
+
+# ---- deploy helpers -------------------------------------------------------------------
+# OPS_DEPLOY_ENV holds NAME=VALUE words for compose's interpolation; every command is
+# printed with them as a prefix, so a dry run shows exactly what runs (and can be pasted).
+OPS_DEPLOY_ENV=()
+OPS_DRY_RUN=0
+ops_deploy_env() { # NAME=VALUE... (also exported for the real run)
+  local kv
+  for kv in "$@"; do
+    OPS_DEPLOY_ENV+=("$kv")
+    export "${kv?}"
+  done
+}
+# ops_deploy_passthrough NAME...: host variables of the compose file, when set.
+ops_deploy_passthrough() {
+  local n
+  for n in "$@"; do
+    [[ -n "${!n:-}" ]] && ops_deploy_env "$n=${!n}"
+  done
+  return 0
+}
+# ops_step DESCRIPTION CMD...: prints the command; runs it unless --dry-run; a failed
+# step stops the deploy (the later steps depend on it).
+ops_step() {
+  local what="$1"
+  shift
+  echo "# $what"
+  if [[ "$1" == docker ]]; then ops_quote "${OPS_DEPLOY_ENV[@]}" "$@"; else ops_quote "$@"; fi
+  ((OPS_DRY_RUN)) && return 0
+  if ! "$@"; then
+    echo "$(basename "$0"): step failed: $what; later steps not run" >&2
+    exit 1
+  fi
+}
+# ops_wait_ready URL SECS: curl retries until /readyz answers 2xx or SECS pass.
+ops_wait_ready_cmd() {
+  echo curl -fsS -o /dev/null --retry-all-errors --retry "$2" --retry-delay 1 --retry-max-time "$2" --max-time 5 "$1"
+}
