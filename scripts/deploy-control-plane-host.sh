@@ -15,7 +15,7 @@
 # taken from the environment.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib/ops.sh
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
 source "$here/lib/ops.sh"
 root="$(cd "$here/.." && pwd)"
 

@@ -16,7 +16,7 @@
 # the env validator (staging or local dry runs only).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib/ops.sh
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
 source "$here/lib/ops.sh"
 OPS_ROOT="$(cd "$here/.." && pwd)"
 
@@ -48,7 +48,7 @@ export REND_API_IMAGE="${OPS_IMAGE_rend_api:-}" REND_MEDIA_WORKER_IMAGE="${OPS_I
 ops_check_compose_config "$compose_file"
 ops_check_ports
 
-env_get() { [[ -r "$api_env" ]] && ops_env_get "$api_env" "$1" || true; }
+env_get() { if [[ -r "$api_env" ]]; then ops_env_get "$api_env" "$1"; fi; }
 # url_part URL FIELD: host, port (scheme default), user or password of a URL.
 url_part() {
   python3 - "$1" "$2" <<'PY' 2>/dev/null || true

@@ -16,7 +16,7 @@
 # --allow-dev-defaults is passed to the env validator (staging or local dry runs only).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib/ops.sh
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
 source "$here/lib/ops.sh"
 OPS_ROOT="$(cd "$here/.." && pwd)"
 
@@ -45,7 +45,7 @@ export REND_EDGE_IMAGE="${OPS_IMAGE_rend_edge:-}"
 ops_check_compose_config "$compose_file"
 ops_check_ports
 
-env_get() { [[ -r "$edge_env" ]] && ops_env_get "$edge_env" "$1" || true; }
+env_get() { if [[ -r "$edge_env" ]]; then ops_env_get "$edge_env" "$1"; fi; }
 
 # The container runs as 10001:10001 (Dockerfile); its cache and spool are these host
 # directories, so they must be writable by that uid/gid, not by whoever runs this.
@@ -55,6 +55,7 @@ for kind in cache spool; do
     ops_fail "$kind-writable" "$dir does not exist (create it owned by 10001:10001)"
   elif ((EUID == 0)); then
     # Really write as 10001:10001 (no supplementary groups), then clean up.
+    # shellcheck disable=SC2016 # expanded by the inner sh
     if setpriv --reuid 10001 --regid 10001 --clear-groups -- \
       sh -c 'f="$1/.rend-preflight.$$" && : >"$f" && rm -f "$f"' sh "$dir" 2>/dev/null; then
       ops_ok "$kind-writable ($dir by 10001:10001)"

@@ -12,7 +12,7 @@
 # --dry-run prints every command and writes nothing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib/ops.sh
+# shellcheck source-path=SCRIPTDIR source=lib/ops.sh
 source "$here/lib/ops.sh"
 
 usage() {
@@ -57,7 +57,7 @@ if [[ -n "$dirty" ]]; then
   printf '%s\n' "$dirty" | sed 's/^/  /' >&2
   exit 1
 fi
-sha="$(git rev-parse --verify HEAD^{commit})" || ops_die "no commit to release"
+sha="$(git rev-parse --verify "HEAD^{commit}")" || ops_die "no commit to release"
 
 # With --push the images become a deploy candidate, so the commit must be
 # recoverable by anyone: on a branch or tag that a remote has.

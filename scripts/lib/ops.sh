@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the operator scripts (release-images, preflight-*, deploy-*).
 # Sourced, never run. Bash only; JSON through python3 (Debian's, always present on
 # hosts that run these scripts) because a shell JSON parser is a bug farm.
@@ -28,6 +29,7 @@ ops_quote() {
 }
 
 # The three services of a release, in manifest order.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 OPS_SERVICES=(rend-api rend-media-worker rend-edge)
 
 # ops_manifest_field MANIFEST SERVICE FIELD: prints services.SERVICE.FIELD, or
