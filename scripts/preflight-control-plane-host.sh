@@ -84,8 +84,13 @@ else
   user="$(url_part "$redis" user)"
   userargs=()
   [[ -n "$user" ]] && userargs=(--user "$user")
-  out="$(REDISCLI_AUTH="$(url_part "$redis" password)" timeout 10 redis-cli ${tls[@]+"${tls[@]}"} \
-    ${userargs[@]+"${userargs[@]}"} -h "$(url_part "$redis" host)" -p "$(url_part "$redis" port)" ping 2>&1)" || true
+  out="$(
+    # An empty REDISCLI_AUTH would still send AUTH; only a URL password sets it.
+    pw="$(url_part "$redis" password)"
+    if [[ -n "$pw" ]]; then export REDISCLI_AUTH="$pw"; else unset REDISCLI_AUTH; fi
+    timeout 10 redis-cli ${tls[@]+"${tls[@]}"} ${userargs[@]+"${userargs[@]}"} \
+      -h "$(url_part "$redis" host)" -p "$(url_part "$redis" port)" ping 2>&1
+  )" || true
   if [[ "$out" == PONG ]]; then ops_ok "redis (PONG)"; else ops_fail redis "$(ops_url_safe "$redis"): ${out:-no answer}"; fi
 fi
 

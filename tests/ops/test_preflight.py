@@ -245,3 +245,25 @@ def test_bad_usage_exits_2(repo):
     for script in ("preflight-edge-host.sh", "preflight-control-plane-host.sh"):
         assert repo.run(script).returncode == 2
         assert repo.run(script, "--manifest", "m.json", "--bogus").returncode == 2
+
+
+def test_redis_check_authenticates_without_putting_the_password_on_a_command_line(repo, cp_env, tmp_path):
+    import time
+    port = free_port()
+    srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                            "--requirepass", "redis-secret-pw"], stdout=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        manifest = release(repo)
+        r = preflight_cp(repo, cp_env(REND_REDIS_URL=f"redis://:redis-secret-pw@127.0.0.1:{port}/0"), manifest)
+        assert lines(r.stdout)["redis"] == [("ok", "PONG)")], r.stdout
+        r = preflight_cp(repo, cp_env(REND_REDIS_URL=f"redis://:wrong-pw@127.0.0.1:{port}/0"), manifest)
+        res = lines(r.stdout)
+        assert status(res, "redis") == "FAIL" and "127.0.0.1" in res["redis"][0][1]
+        assert "redis-secret-pw" not in r.stdout and "wrong-pw" not in r.stdout
+    finally:
+        srv.terminate()
+        srv.wait(10)
