@@ -20,7 +20,8 @@ test: deps-test check build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
 	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.control-plane.yml config -q
 	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.edge.yml config -q
-	REND_BIN=$(abspath $(BUILD))/rend $(PYTHON) -m pytest -q -p no:cacheprovider tests/ops
+	@# The operator scripts with a stand-in docker, against rend and the real services.
+	REND_BIN=$(abspath $(BUILD))/rend scripts/with-test-services $(PYTHON) -m pytest -q -p no:cacheprovider tests/ops
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
 

@@ -132,3 +132,15 @@ def test_a_failed_build_writes_no_manifest(repo):
     r = release(repo, env={"DOCKER_STUB_FAIL": "--target rend-media-worker"})
     assert r.returncode != 0
     assert not (repo.path / ".rend/releases/production-001.json").exists()
+
+
+def test_a_pushed_release_tag_cannot_be_released_again(repo, remote):
+    repo.git("push", "-q", "origin", "main")
+    assert release(repo, "--push").returncode == 0
+    repo.git("add", "docs/releases/production-001.json")
+    subprocess.run(["git", "-C", str(repo.path), "commit", "-q", "-m", "accept"], env=repo.env, check=True)
+    repo.git("push", "-q", "origin", "main")
+    calls = len(repo.docker_calls())
+    r = release(repo, "--push")
+    assert r.returncode == 2 and "immutable" in r.stderr
+    assert len(repo.docker_calls()) == calls
