@@ -147,3 +147,26 @@ def test_deploy_refuses_a_manifest_with_a_mutable_tag(repo, env_files, readyz):
     r = repo.run("deploy-edge-host.sh", "--manifest", str(manifest), "--edge-env", str(env_files["edge"]))
     assert r.returncode == 1 and "rend-edge image_digest is not" in r.stderr
     assert repo.docker_calls() == before
+
+
+def test_the_dry_run_lines_are_the_commands_the_deploy_runs(repo, env_files, control_plane):
+    """Pasting the dry run's lines into a shell does what the deploy does, against a real
+    rend api's /readyz."""
+    import subprocess
+    manifest = release(repo)
+    ready = {"url": control_plane + "/readyz"}
+    dry = deploy_cp(repo, manifest, env_files, ready, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    start = len(repo.docker_calls())
+    for line in dry.stdout.splitlines():
+        if not line.startswith("#"):
+            r = subprocess.run(["bash", "-c", line], cwd=repo.path, env=repo.env, capture_output=True, text=True)
+            assert r.returncode == 0, (line, r.stderr)
+    pasted = repo.docker_calls()[start:]
+    start = len(repo.docker_calls())
+    real = deploy_cp(repo, manifest, env_files, ready)
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert repo.docker_calls()[start:] == pasted
+    assert [c[c.index("-p") + 2:] for c in pasted] == [
+        ["pull", "rend-api-migrate", "rend-api", "rend-media-worker"], ["run", "--rm", "rend-api-migrate"],
+        ["up", "-d", "--no-deps", "rend-api"], ["up", "-d", "--no-deps", "rend-media-worker"]]
