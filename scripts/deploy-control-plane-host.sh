@@ -5,12 +5,15 @@
 #   scripts/deploy-control-plane-host.sh --manifest .rend/releases/production-001.json \
 #     [--dry-run] [--api-env /etc/rend/rend-api.env] [--worker-env /etc/rend/rend-media-worker.env]
 #     [--env-file F (both)] [--compose-file F] [--project rend-control-plane]
-#     [--readyz-url http://127.0.0.1:4000/readyz] [--readyz-timeout 120]
+#     [--readyz-url http://127.0.0.1:4000/readyz] [--readyz-timeout 120] [--services all|api|worker]
 #
 # Order (the seed's): pull; run the API migration step (rend migrate,
 # REND_API_AUTO_MIGRATE=true) to completion; start rend-api; wait until its /readyz
-# answers 2xx; start rend-media-worker (REND_API_AUTO_MIGRATE=false). --dry-run prints
-# the exact commands and runs nothing. A failed step stops the deploy (exit 1).
+# answers 2xx; start rend-media-worker (REND_API_AUTO_MIGRATE=false). --services api
+# stops after the API is ready and --services worker (after the edges are up, as the
+# first-host procedure orders it) waits for the API's /readyz, then starts the worker.
+# --dry-run prints the exact commands and runs nothing. A failed step stops the deploy
+# (exit 1).
 # Host variables of the compose file (REND_API_PUBLISH_ADDR, REND_API_HOST_PORT) are
 # taken from the environment.
 set -euo pipefail
@@ -21,7 +24,7 @@ root="$(cd "$here/.." && pwd)"
 
 manifest="" api_env="/etc/rend/rend-api.env" worker_env="/etc/rend/rend-media-worker.env"
 compose_file="$root/deploy/compose.control-plane.yml" project="rend-control-plane"
-readyz="" timeout=120
+readyz="" timeout=120 services=all
 while (($#)); do
   case "$1" in
     --manifest) manifest="${2-}"; shift 2 || ops_die "--manifest needs a file" ;;
@@ -33,12 +36,14 @@ while (($#)); do
     --project) project="${2-}"; shift 2 || ops_die "--project needs a name" ;;
     --readyz-url) readyz="${2-}"; shift 2 || ops_die "--readyz-url needs a URL" ;;
     --readyz-timeout) timeout="${2-}"; shift 2 || ops_die "--readyz-timeout needs seconds" ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --services) services="${2-}"; shift 2 || ops_die "--services needs all, api or worker" ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) ops_die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [[ -n "$manifest" ]] || ops_die "--manifest is required"
 [[ "$timeout" =~ ^[1-9][0-9]{0,4}$ ]] || ops_die "--readyz-timeout must be whole seconds (1..99999)"
+[[ "$services" =~ ^(all|api|worker)$ ]] || ops_die "--services must be all, api or worker"
 if ! problems="$(ops_manifest_check "$manifest" rend-api rend-media-worker)"; then
   echo "$(basename "$0"): refusing $manifest:" >&2
   printf '%s\n' "$problems" | sed 's/^/  /' >&2
@@ -53,10 +58,31 @@ ops_deploy_passthrough REND_API_PUBLISH_ADDR REND_API_HOST_PORT
 compose=(docker compose -f "$compose_file" -p "$project")
 
 echo "# release $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["release"])' "$manifest") to $project$( ((OPS_DRY_RUN)) && echo ' (dry run: nothing is run)')"
-ops_step "1. pull the manifest's images" "${compose[@]}" pull rend-api-migrate rend-api rend-media-worker
-ops_step "2. API migration step (REND_API_AUTO_MIGRATE=true), to completion" "${compose[@]}" run --rm rend-api-migrate
-ops_step "3. start rend-api" "${compose[@]}" up -d --no-deps rend-api
-# shellcheck disable=SC2046
-ops_step "4. wait until rend-api /readyz passes (at most ${timeout}s)" $(ops_wait_ready_cmd "$readyz" "$timeout")
-ops_step "5. start rend-media-worker (REND_API_AUTO_MIGRATE=false)" "${compose[@]}" up -d --no-deps rend-media-worker
-((OPS_DRY_RUN)) || echo "deployed: verify with scripts/verify-first-host-deploy.sh (docs/edge-host-runbook-v1.md)"
+wait_api() {
+  # shellcheck disable=SC2046
+  ops_step "$1. wait until rend-api /readyz passes (at most ${timeout}s)" $(ops_wait_ready_cmd "$readyz" "$timeout")
+}
+case "$services" in
+  all) pull=(rend-api-migrate rend-api rend-media-worker) ;;
+  api) pull=(rend-api-migrate rend-api) ;;
+  worker) pull=(rend-media-worker) ;;
+esac
+ops_step "1. pull the manifest's images" "${compose[@]}" pull "${pull[@]}"
+if [[ "$services" != worker ]]; then
+  ops_step "2. API migration step (REND_API_AUTO_MIGRATE=true), to completion" "${compose[@]}" run --rm rend-api-migrate
+  ops_step "3. start rend-api" "${compose[@]}" up -d --no-deps rend-api
+  wait_api 4
+fi
+if [[ "$services" == worker ]]; then
+  wait_api 2 # the worker needs a migrated schema: the API's readiness says so
+  ops_step "3. start rend-media-worker (REND_API_AUTO_MIGRATE=false)" "${compose[@]}" up -d --no-deps rend-media-worker
+elif [[ "$services" == all ]]; then
+  ops_step "5. start rend-media-worker (REND_API_AUTO_MIGRATE=false)" "${compose[@]}" up -d --no-deps rend-media-worker
+fi
+if ((!OPS_DRY_RUN)); then
+  if [[ "$services" == api ]]; then
+    echo "rend-api is ready: deploy the edges, then run this again with --services worker"
+  else
+    echo "deployed: verify with scripts/verify-first-host-deploy.sh (docs/edge-host-runbook-v1.md)"
+  fi
+fi

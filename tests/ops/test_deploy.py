@@ -170,3 +170,23 @@ def test_the_dry_run_lines_are_the_commands_the_deploy_runs(repo, env_files, con
     assert [c[c.index("-p") + 2:] for c in pasted] == [
         ["pull", "rend-api-migrate", "rend-api", "rend-media-worker"], ["run", "--rm", "rend-api-migrate"],
         ["up", "-d", "--no-deps", "rend-api"], ["up", "-d", "--no-deps", "rend-media-worker"]]
+
+
+def test_the_first_host_order_splits_the_control_plane_around_the_edges(repo, env_files, readyz):
+    """--services api (migrate, API, ready), then the edges, then --services worker
+    (API still ready, then the worker): the seed's first-host order."""
+    manifest = release(repo)
+    r = deploy_cp(repo, manifest, env_files, readyz, "--services", "api")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert compose_calls(repo) == ["pull rend-api-migrate rend-api", "run --rm rend-api-migrate",
+                                   "up -d --no-deps rend-api", "READYZ"]
+    assert "--services worker" in r.stdout
+    n = len(compose_calls(repo))
+    r = deploy_cp(repo, manifest, env_files, readyz, "--services", "worker")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert compose_calls(repo)[n:] == ["pull rend-media-worker", "READYZ", "up -d --no-deps rend-media-worker"]
+    readyz["code"] = 503
+    n = len(compose_calls(repo))
+    r = deploy_cp(repo, manifest, env_files, readyz, "--services", "worker", "--readyz-timeout", "1")
+    assert r.returncode == 1 and "up -d --no-deps rend-media-worker" not in compose_calls(repo)[n:]
+    assert deploy_cp(repo, manifest, env_files, readyz, "--services", "edge").returncode == 2

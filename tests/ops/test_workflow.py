@@ -29,9 +29,10 @@ def first(runs_, needle):
 
 def test_jobs_run_in_dependency_order():
     jobs = load()["jobs"]
-    assert set(jobs) == {"release", "control-plane", "edge", "verify"}
+    assert set(jobs) == {"release", "control-plane", "edge", "worker", "verify"}
     need = {k: v.get("needs") for k, v in jobs.items()}
-    assert need == {"release": None, "control-plane": "release", "edge": "control-plane", "verify": "edge"}
+    assert need == {"release": None, "control-plane": "release", "edge": "control-plane", "worker": "edge",
+                    "verify": "worker"}
     assert jobs["edge"]["strategy"]["matrix"]["region"] == ["us-east", "london"]
     assert jobs["edge"]["strategy"]["max-parallel"] == 1
     assert load()["on"]["workflow_dispatch"]["inputs"]["tag"]["required"] is True
@@ -45,6 +46,10 @@ def test_each_host_syncs_validates_preflights_dry_runs_then_deploys():
     assert order == sorted(order)
     dry = [i for i, r in enumerate(cp) if "deploy-control-plane-host.sh" in r]
     assert len(dry) == 2 and "--dry-run" in cp[dry[0]] and "--dry-run" not in cp[dry[1]]
+    assert all("--services api" in cp[i] for i in dry)
+    worker = runs(jobs["worker"])
+    assert len(worker) == 2 and all("deploy-control-plane-host.sh" in r and "--services worker" in r for r in worker)
+    assert "--dry-run" in worker[0] and "--dry-run" not in worker[1]
     edge = runs(jobs["edge"])
     order = [first(edge, n) for n in ("validate-production-env.sh --role edge-host", "preflight-edge-host.sh",
                                        "deploy-edge-host.sh")]
