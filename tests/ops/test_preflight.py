@@ -53,12 +53,28 @@ def edge_host(repo, control_plane, tmp_path):
         else:  # the preflight then checks mode bits instead of writing as 10001
             d.chmod(0o777)
     env_file = tmp_path / "rend-edge.env"
+    # Every edge variable of the seed with production-shaped values, so the real env
+    # validator accepts it (with --allow-dev-defaults: the control plane is on loopback).
     env_file.write_text("\n".join([
-        "REND_ENV=production", "REND_EDGE_ID=edge-us-east", "REND_EDGE_REGION=us-east",
-        "REND_EDGE_BASE_URL=https://edge-us-east.example.com",
-        f"REND_CONTROL_PLANE_URL={control_plane}",
+        "REND_ENV=production", "REND_EDGE_BIND_ADDR=0.0.0.0:4100", "REND_EDGE_INTERNAL_BIND_ADDR=0.0.0.0:4190",
+        "REND_EDGE_ID=edge-us-east", "REND_EDGE_REGION=us-east",
+        "REND_EDGE_BASE_URL=https://edge-us-east.example.com", "REND_EDGE_CORS_ALLOWED_ORIGINS=https://www.rend.so",
+        "REND_EXPECTED_EDGES=edge-us-east=us-east=https://edge-us-east.example.com",
+        "REND_ALLOW_INSECURE_EDGE_URLS=false", f"REND_CONTROL_PLANE_URL={control_plane}",
+        "REND_EDGE_HEARTBEAT_INTERVAL_SECS=10", "REND_EDGE_CACHE_MAX_BYTES=10737418240",
+        "REND_EDGE_CACHE_MIN_FREE_BYTES=1073741824", "REND_EDGE_CACHE_DIR=/var/cache/rend/edge",
         f"REND_EDGE_ORIGIN_HEALTH_URL={control_plane}/healthz",
-        f"REND_EDGE_INTERNAL_TOKEN={EDGE_TOKEN}", f"REND_INTERNAL_TELEMETRY_TOKEN={TELEMETRY_TOKEN}", ""]))
+        "S3_ENDPOINT=https://s3.us-east-1.amazonaws.com", "S3_REGION=us-east-1", "S3_BUCKET=rend-media-prod",
+        "AWS_ACCESS_KEY_ID=AKIAOPSTESTKEY0000001", "AWS_SECRET_ACCESS_KEY=opsTestSecretAccessKey0000000000000000001",
+        f"REND_EDGE_INTERNAL_TOKEN={EDGE_TOKEN}", "REND_EDGE_WARM_MAX_ARTIFACTS=16",
+        "REND_EDGE_MAX_IN_FLIGHT_FILLS=64", "REND_EDGE_MAX_ORIGIN_ARTIFACT_BYTES=536870912",
+        f"REND_INTERNAL_TELEMETRY_TOKEN={TELEMETRY_TOKEN}", "REND_EDGE_TELEMETRY_ENABLED=true",
+        f"REND_EDGE_TELEMETRY_INGEST_URL={control_plane}/internal/telemetry",
+        "REND_EDGE_TELEMETRY_QUEUE_CAPACITY=100000", "REND_EDGE_TELEMETRY_BATCH_SIZE=1000",
+        "REND_EDGE_TELEMETRY_FLUSH_INTERVAL_SECS=1", "REND_EDGE_TELEMETRY_REQUEST_TIMEOUT_SECS=5",
+        "REND_EDGE_TELEMETRY_SPOOL_DIR=/var/lib/rend/telemetry-spool", "REND_EDGE_TELEMETRY_SPOOL_MAX_BYTES=1073741824",
+        "REND_PLAYBACK_SIGNING_KEY_ID=k2026",
+        "REND_PLAYBACK_SIGNING_SECRET=ops-test-playback-signing-secret-0123456789abcdef", ""]))
     host_env = {"REND_EDGE_CACHE_HOST_DIR": str(cache), "REND_EDGE_SPOOL_HOST_DIR": str(spool),
                 "REND_EDGE_HOST_PORT": str(free_port()), "REND_EDGE_INTERNAL_HOST_PORT": str(free_port())}
     yield {"env_file": env_file, "env": host_env, "cache": cache, "spool": spool, "api": control_plane}
