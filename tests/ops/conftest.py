@@ -33,6 +33,9 @@ class Repo:
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
         })
+        # scripts/validate-production-env.sh finds rend through REND_BIN (the copy has no build/).
+        if not self.env.get("REND_BIN") and (ROOT / "build" / "rend").exists():
+            self.env["REND_BIN"] = str(ROOT / "build" / "rend")
         for k in [k for k in self.env if k.startswith("DOCKER_STUB_") and k not in ("DOCKER_STUB_LOG", "DOCKER_STUB_STATE")]:
             del self.env[k]
 
