@@ -73,7 +73,7 @@ for s in services:
         bad.append(f"{s} missing from manifest")
         continue
     d = e.get("image_digest")
-    if not isinstance(d, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._:/-]*/" + re.escape(s) + r"@sha256:[0-9a-f]{64}", d):
+    if not isinstance(d, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*/" + re.escape(s) + r"@sha256:[0-9a-f]{64}", d):
         bad.append(f"{s} image_digest is not a <registry>/{s}@sha256:<64 hex> ref")
     p = e.get("platform")
     if not isinstance(p, str) or not re.fullmatch(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", p):
