@@ -18,8 +18,20 @@ dev: deps configure
 # (`make fuzz` is the long run, on demand). The static checks run before any build.
 test: deps-test check build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
+	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.control-plane.yml config -q
+	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.edge.yml config -q
+	@# The operator scripts with a stand-in docker, against rend and the real services.
+	REND_BIN=$(abspath $(BUILD))/rend scripts/with-test-services $(PYTHON) -m pytest -q -p no:cacheprovider tests/ops
 	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
 	$(MAKE) --no-print-directory fuzz-ci
+
+# The production compose files take their images from a release manifest and their env
+# files from the host (scripts/deploy-*-host.sh); `config -q` checks them with stand-ins.
+DEPLOY_DIGEST = registry.example.com/rend/$(1)@sha256:0000000000000000000000000000000000000000000000000000000000000000
+DEPLOY_COMPOSE_ENV = REND_API_IMAGE=$(call DEPLOY_DIGEST,rend-api) \
+	REND_MEDIA_WORKER_IMAGE=$(call DEPLOY_DIGEST,rend-media-worker) REND_EDGE_IMAGE=$(call DEPLOY_DIGEST,rend-edge) \
+	REND_API_ENV_FILE=$(CURDIR)/.env.docker.example REND_WORKER_ENV_FILE=$(CURDIR)/.env.docker.example \
+	REND_EDGE_ENV_FILE=$(CURDIR)/.env.docker.example
 
 # Static checks over the source, no build needed (seconds): the layering of src/
 # folders (#include and CMake DEPS), log event names, the formatting, the topology

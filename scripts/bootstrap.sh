@@ -24,6 +24,8 @@ if [ "$want_test" = 1 ]; then
   pkgs+=(clang libclang-rt-14-dev)
   # make check-format / make format (.clang-format).
   pkgs+=(clang-format)
+  # tests/ops lints the operator scripts.
+  pkgs+=(shellcheck)
 fi
 # Node.js runs npm for hls.js (served to the watch page). Keep an existing Node
 # install (e.g. NodeSource's, which bundles npm) rather than mixing in Debian's npm.
