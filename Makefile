@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 DATA_DIR ?= .rend/dev
 PYTHON  ?= /usr/bin/python3
 
-.PHONY: dev test check build deps deps-test configure unit integration clean format check-format \
+.PHONY: dev test check build deps deps-test configure unit integration ops-tests clean format check-format \
 	asan asan-build asan-unit tsan tsan-build tsan-unit fuzz fuzz-build fuzz-ci
 
 dev: deps configure
@@ -20,9 +20,7 @@ test: deps-test check build asan-build fuzz-build
 	docker-compose -f compose.yml config -q
 	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.control-plane.yml config -q
 	$(DEPLOY_COMPOSE_ENV) docker-compose -f deploy/compose.edge.yml config -q
-	@# The operator scripts with a stand-in docker, against rend and the real services.
-	REND_BIN=$(abspath $(BUILD))/rend scripts/with-test-services $(PYTHON) -m pytest -q -p no:cacheprovider tests/ops
-	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration
+	scripts/with-test-services $(MAKE) --no-print-directory unit asan-unit integration ops-tests
 	$(MAKE) --no-print-directory fuzz-ci
 
 # The production compose files take their images from a release manifest and their env
@@ -59,6 +57,10 @@ build: configure
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The operator scripts (tests/ops) with a stand-in docker, against rend and the real services.
+ops-tests:
+	REND_BIN=$(abspath $(BUILD))/rend $(PYTHON) -m pytest -q -p no:cacheprovider tests/ops
 
 integration:
 	REND_BIN=$(abspath $(BUILD))/rend REND_REQUIRE_BROWSER=1 $(PYTHON) -m pytest tests/integration -q
