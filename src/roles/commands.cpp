@@ -326,6 +326,7 @@ int run_billing(const std::vector<std::string>& args) {
 
 int run_api(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
+  if (int rc = production_start_gate(CheckRole::api, f.data_dir, "api")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_api(env, f.data_dir); });
   auto stores = open_stores(cfg.store, cfg.api.auto_migrate);
   ApiRole api(cfg, stores);
@@ -340,6 +341,7 @@ int run_api(const std::vector<std::string>& args) {
 int run_worker(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "media") throw core::ConfigError("usage: rend worker media [--data-dir DIR]");
   auto f = parse_flags({args.begin() + 1, args.end()});
+  if (int rc = production_start_gate(CheckRole::worker, f.data_dir, "worker media")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_worker(env, f.data_dir); });
   auto stores = open_stores(cfg.store, false);
   WorkerRole w(cfg, *stores.meta, *stores.objects, *stores.coord);
@@ -352,6 +354,7 @@ int run_worker(const std::vector<std::string>& args) {
 
 int run_edge(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
+  if (int rc = production_start_gate(CheckRole::edge, f.data_dir, "edge")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_edge(env, f.data_dir); });
   // An edge host reaches only object storage (its origin), never the database.
   auto origin = store::open_object_store(cfg.store);

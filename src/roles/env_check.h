@@ -65,9 +65,10 @@ std::string format_problem(const EnvProblem& p);
 std::vector<std::string> known_env_names();
 
 // A role's start in production: runs check_role_env on the process environment (no
-// files). Returns 0 when the role may start; otherwise prints the report to stderr
-// and returns the exit code: 2 when the role's own parser refuses the settings (as a
-// role start always has), 1 when they parse but break the production profile.
+// files). Returns 0 when the role may start; otherwise prints the whole report to
+// stderr and returns 2, the exit code of every configuration error at a role's start
+// (`rend env check` itself exits 1). REND_ALLOW_DEV_DEFAULTS=true is the
+// --allow-dev-defaults of a role start: production-mode tests on one machine.
 int production_start_gate(CheckRole role, const std::string& data_dir, const char* command);
 
 // `rend env check ...`
