@@ -184,3 +184,29 @@ def test_a_production_role_reports_every_problem_at_start(tmp_path):
                        cwd=str(REPO_ROOT))
     assert r.returncode == 2 and "REND_EDGE_BASE_URL: points at a local" not in r.stderr, r.stderr[-2000:]
     assert "REND_EDGE_CACHE_DIR" in r.stderr
+
+
+def test_the_production_example_passes_once_its_placeholders_are_filled_in(tmp_path):
+    """Every <…> of .env.production.example is refused as it stands; filled in, the
+    example's other values are valid production values for every role."""
+    example = (REPO_ROOT / ".env.production.example").read_text()
+    r = env_check("--role", "all", "--env-file", ".env.production.example")
+    assert r.returncode == 1
+    placeholders = [line.split("=", 1)[0] for line in example.splitlines() if "=" in line and "<" in line
+                    and not line.startswith("#")]
+    assert len(placeholders) >= 15, placeholders
+    for var in placeholders:
+        assert f".env.production.example: {var}: is a placeholder" in r.stdout, (var, r.stdout)
+
+    filled = {**PRODUCTION, "REND_EDGE_CORS_ALLOWED_ORIGINS": "https://api.example.net"}
+    lines = [f"{line.split('=', 1)[0]}={filled[line.split('=', 1)[0]]}" if "<" in line and not line.startswith("#")
+             else line for line in example.splitlines()]
+    f = tmp_path / "filled.env"
+    f.write_text("\n".join(lines) + "\n")
+    r = env_check("--role", "all", "--env-file", str(f))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_local_example_passes_with_dev_defaults_allowed():
+    r = env_check("--role", "all", "--allow-dev-defaults", "--env-file", ".env.local.example")
+    assert r.returncode == 0, r.stdout + r.stderr
