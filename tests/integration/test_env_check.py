@@ -210,3 +210,26 @@ def test_the_production_example_passes_once_its_placeholders_are_filled_in(tmp_p
 def test_the_local_example_passes_with_dev_defaults_allowed():
     r = env_check("--role", "all", "--allow-dev-defaults", "--env-file", ".env.local.example")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def wrapper(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO_ROOT / "scripts" / "validate-production-env.sh"), *args], cwd=str(REPO_ROOT),
+                          env={**inherited_env(), "REND_BIN": str(rend_bin())} if env is None else env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_the_wrapper_runs_the_seeds_dry_run_exactly():
+    r = wrapper("--role", "all", "--allow-dev-defaults", "--api-env", ".env.docker.example",
+                "--worker-env", ".env.docker.example", "--edge-env", ".env.docker.example")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("ok: api, worker, edge"), r.stdout
+
+
+def test_the_wrapper_passes_problems_and_exit_codes_through(tmp_path):
+    f = write_env(tmp_path / "edge.env", {**PRODUCTION, "REND_EDGE_ID": "TODO"})
+    r = wrapper("--role", "edge-host", "--edge-env", str(f))
+    assert r.returncode == 1 and fail_lines(r) == [
+        f"FAIL {f}: REND_EDGE_ID: is a placeholder (TODO), not a real value [edge]"], r.stdout
+    assert wrapper("--role", "control-plane", "--edge-env", str(f)).returncode == 2
+    r = wrapper("--role", "all", env={**inherited_env(), "REND_BIN": str(tmp_path / "no-such-rend")})
+    assert r.returncode == 2 and "no rend binary" in r.stderr, r.stderr
