@@ -485,6 +485,7 @@ int run_env(const std::vector<std::string>& args) {
       }
     report.push_back({p, {role_name(role)}});
   };
+  std::map<CheckRole, SourcedEnv> envs;  // what each role read, for the checks across roles
   for (auto role : f.roles) {
     const auto& files = f.files.contains(role) ? f.files[role] : f.common_files;
     SourcedEnv env;
@@ -509,7 +510,10 @@ int run_env(const std::vector<std::string>& args) {
     if (!readable) continue;  // a missing file is its one problem
     opts.sources_label = label;
     for (const auto& p : check_role_env(role, env, opts)) add(p, role);
+    envs[role] = std::move(env);
   }
+  for (const auto& p : check_across_roles(envs))
+    add(p, p.var.starts_with("REND_EDGE_") ? CheckRole::edge : f.roles.back());
   std::string checked;
   for (auto role : f.roles) checked += (checked.empty() ? "" : ", ") + std::string(role_name(role));
   for (const auto& [p, roles] : report) {

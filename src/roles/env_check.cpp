@@ -618,6 +618,51 @@ std::vector<EnvProblem> check_role_env(CheckRole role, const SourcedEnv& env, co
   return out;
 }
 
+std::vector<EnvProblem> check_across_roles(const std::map<CheckRole, SourcedEnv>& envs) {
+  std::vector<EnvProblem> out;
+  auto value = [](const SourcedEnv& env, const char* name) -> const SourcedValue* {
+    auto it = env.find(name);
+    return it == env.end() || it->second.value.empty() ? nullptr : &it->second;
+  };
+  // Shared credentials: compared with the first role that has one, reported on the other.
+  for (const char* name : {"REND_PLAYBACK_SIGNING_KEY_ID", "REND_PLAYBACK_SIGNING_SECRET", "REND_EDGE_INTERNAL_TOKEN",
+                           "REND_INTERNAL_TELEMETRY_TOKEN"}) {
+    const Var* v = find_var(name);
+    std::optional<std::pair<CheckRole, const SourcedValue*>> first;
+    for (const auto& [role, env] : envs) {
+      const auto* sv = value(env, name);
+      if (!sv || !(v->roles & bit(role))) continue;
+      if (!first) first.emplace(role, sv);
+      else if (sv->value != first->second->value)
+        out.push_back({sv->source, name,
+                       std::string("differs from the ") + role_name(first->first) + "'s (" + first->second->source +
+                           "); every role needs the same value"});
+    }
+  }
+  // The edge against the API's pinned registry.
+  auto api = envs.find(CheckRole::api), edge = envs.find(CheckRole::edge);
+  if (api == envs.end() || edge == envs.end()) return out;
+  const auto* list = value(api->second, "REND_EXPECTED_EDGES");
+  const auto* id = value(edge->second, "REND_EDGE_ID");
+  if (!list || !id) return out;
+  for (const auto& entry : split_list(list->value)) {
+    auto a = entry.find('='), b = a == std::string::npos ? a : entry.find('=', a + 1);
+    if (b == std::string::npos || entry.substr(0, a) != id->value) continue;
+    const std::pair<const char*, std::string> listed[] = {{"REND_EDGE_REGION", entry.substr(a + 1, b - a - 1)},
+                                                          {"REND_EDGE_BASE_URL", entry.substr(b + 1)}};
+    for (const auto& [name, want] : listed) {
+      const auto* got = value(edge->second, name);
+      if (got && got->value != want)
+        out.push_back(
+            {got->source, name, "differs from edge '" + id->value + "' in REND_EXPECTED_EDGES (" + list->source + ")"});
+    }
+    return out;
+  }
+  out.push_back(
+      {id->source, "REND_EDGE_ID", "'" + id->value + "' is not listed in REND_EXPECTED_EDGES (" + list->source + ")"});
+  return out;
+}
+
 std::string format_problem(const EnvProblem& p) {
   return p.source + ": " + (p.var.empty() ? "" : p.var + ": ") + p.message;
 }

@@ -58,6 +58,11 @@ struct CheckOptions {
 
 std::vector<EnvProblem> check_role_env(CheckRole role, const SourcedEnv& env, const CheckOptions& opts);
 
+// Across the roles of one deploy (`rend env check` with several roles): the shared
+// credentials are equal everywhere, and the edge is listed, with its region and base
+// URL, in the API's REND_EXPECTED_EDGES (or its registration would be refused).
+std::vector<EnvProblem> check_across_roles(const std::map<CheckRole, SourcedEnv>& envs);
+
 // "SOURCE: VAR: message"
 std::string format_problem(const EnvProblem& p);
 

@@ -272,3 +272,39 @@ TEST(EnvCheck, ShapesOfNumbersBooleansDurationsAndPaths) {
                                                        {"REND_EDGE_INTERNAL_BIND_ADDR", "10.0.0.1:99999"}}));
   EXPECT_EQ(ps.size(), 5u) << dump(ps);
 }
+
+TEST(EnvCheckAcrossRoles, SharedSecretsMustBeEqualWithoutPrintingThem) {
+  auto api = sourced(production(), "api.env");
+  auto edge = sourced(with(production(), {{"REND_EDGE_INTERNAL_TOKEN", "other-edge-token-Hid3me-0000000000000"},
+                                          {"REND_PLAYBACK_SIGNING_KEY_ID", "k2027"}}),
+                      "edge.env");
+  auto ps = check_across_roles({{CheckRole::api, api}, {CheckRole::worker, api}, {CheckRole::edge, edge}});
+  ASSERT_EQ(vars_of(ps), (std::vector<std::string>{"REND_PLAYBACK_SIGNING_KEY_ID", "REND_EDGE_INTERNAL_TOKEN"}))
+      << dump(ps);
+  EXPECT_EQ(format_problem(ps[1]),
+            "edge.env: REND_EDGE_INTERNAL_TOKEN: differs from the api's (api.env); every role needs the same value");
+  EXPECT_EQ(dump(ps).find("Hid3me"), std::string::npos);
+  EXPECT_TRUE(check_across_roles({{CheckRole::api, api}, {CheckRole::edge, api}}).empty());
+}
+
+TEST(EnvCheckAcrossRoles, AnEdgeMustBeListedInTheApisExpectedEdges) {
+  auto api = sourced(production(), "api.env");
+  auto check_edge = [&](std::map<std::string, std::string> changes) {
+    return check_across_roles(
+        {{CheckRole::api, api}, {CheckRole::edge, sourced(with(production(), changes), "e.env")}});
+  };
+  EXPECT_TRUE(check_edge({{"REND_EDGE_ID", "ams-1"},
+                          {"REND_EDGE_REGION", "eu-west"},
+                          {"REND_EDGE_BASE_URL", "https://ams.edge.example.net"}})
+                  .empty());
+  auto ps = check_edge({{"REND_EDGE_ID", "fra-1"}});
+  ASSERT_EQ(vars_of(ps), std::vector<std::string>{"REND_EDGE_ID"}) << dump(ps);
+  EXPECT_EQ(format_problem(ps[0]), "e.env: REND_EDGE_ID: 'fra-1' is not listed in REND_EXPECTED_EDGES (api.env)");
+  ps = check_edge({{"REND_EDGE_REGION", "us-west"}, {"REND_EDGE_BASE_URL", "https://other.example.net"}});
+  EXPECT_EQ(vars_of(ps), (std::vector<std::string>{"REND_EDGE_REGION", "REND_EDGE_BASE_URL"})) << dump(ps);
+  // Only the edge's own problems are about it: no list, nothing to compare.
+  auto no_list = api;
+  no_list.erase("REND_EXPECTED_EDGES");
+  EXPECT_TRUE(
+      check_across_roles({{CheckRole::api, no_list}, {CheckRole::edge, sourced(production(), "e.env")}}).empty());
+}

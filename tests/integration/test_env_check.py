@@ -107,11 +107,12 @@ def test_one_file_for_two_roles_reports_its_problem_once(tmp_path):
 
 
 def test_per_role_files_go_to_their_roles(tmp_path):
-    edge = write_env(tmp_path / "edge.env", {**PRODUCTION, "REND_EDGE_BASE_URL": "http://ash.edge.example.net"})
-    api = write_env(tmp_path / "api.env", PRODUCTION)
+    edge = write_env(tmp_path / "edge.env", {**PRODUCTION, "REND_EDGE_CACHE_DIR": "cache"})
+    api = write_env(tmp_path / "api.env", {**PRODUCTION, "REND_API_PUBLIC_BASE_URL": "http://api.example.net"})
     r = env_check("--role", "all", "--api-env", str(api), "--worker-env", str(api), "--edge-env", str(edge))
     assert r.returncode == 1
-    assert fail_lines(r) == [f"FAIL {edge}: REND_EDGE_BASE_URL: must be an https:// URL in production [edge]"], r.stdout
+    assert fail_lines(r) == [f"FAIL {api}: REND_API_PUBLIC_BASE_URL: must be an https:// URL in production [api]",
+                             f"FAIL {edge}: REND_EDGE_CACHE_DIR: must be an absolute path in production [edge]"], r.stdout
 
 
 def test_bad_usage_and_unreadable_files(tmp_path):
@@ -233,3 +234,17 @@ def test_the_wrapper_passes_problems_and_exit_codes_through(tmp_path):
     assert wrapper("--role", "control-plane", "--edge-env", str(f)).returncode == 2
     r = wrapper("--role", "all", env={**inherited_env(), "REND_BIN": str(tmp_path / "no-such-rend")})
     assert r.returncode == 2 and "no rend binary" in r.stderr, r.stderr
+
+
+def test_all_roles_share_their_secrets_and_the_edge_is_an_expected_one(tmp_path):
+    api = write_env(tmp_path / "api.env", PRODUCTION)
+    edge = write_env(tmp_path / "edge.env", {**PRODUCTION, "REND_EDGE_ID": "fra-1",
+                                             "REND_PLAYBACK_SIGNING_SECRET": SECRET + "-other"})
+    r = wrapper("--role", "all", "--api-env", str(api), "--worker-env", str(api), "--edge-env", str(edge))
+    assert r.returncode == 1
+    assert fail_lines(r) == [
+        f"FAIL {edge}: REND_PLAYBACK_SIGNING_SECRET: differs from the api's ({api}); every role needs the same value "
+        "[edge]",
+        f"FAIL {edge}: REND_EDGE_ID: 'fra-1' is not listed in REND_EXPECTED_EDGES ({api}) [edge]",
+    ], r.stdout
+    assert SECRET not in r.stdout + r.stderr
