@@ -120,3 +120,4 @@ for name in (".env.local.example", ".env.docker.example", ".env.production.examp
     put("env_file", name.strip(".").replace(".", "_"), open(os.path.join(ROOT, "..", "..", name)).read())
 put("env_file", "quoting_and_bad_lines", "export A='x # y'\nB=\"unterminated\nC=v # c\r\n=nokey\n1X=y\nD=$(cmd)\n"
     "REND_ENV=production\nREND_EXPECTED_EDGES=a=r=https://a.example,a=r=http://localhost\nAUTUMN_SECRET_KEY=xxx\n")
+put("env_file", "export_alone", "export \nexport\n")  # once threw out_of_range

@@ -524,7 +524,10 @@ std::vector<EnvProblem> parse_env_text(const std::string& text, const std::strin
     auto b = line.find_first_not_of(" \t");
     if (b == std::string::npos || line[b] == '#') continue;
     line = line.substr(b);
-    if (line.starts_with("export ")) line = line.substr(line.find_first_not_of(' ', 7));
+    if (line.starts_with("export ")) {
+      auto rest = line.find_first_not_of(" \t", 7);
+      line = rest == std::string::npos ? "" : line.substr(rest);
+    }
     auto eq = line.find('=');
     std::string key = eq == std::string::npos ? "" : line.substr(0, eq);
     while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();

@@ -104,8 +104,10 @@ TEST(EnvFile, ReadsKeyValueLinesWithoutExecutingThem) {
 
 TEST(EnvFile, AMalformedLineIsNamedByNumberNeverByItsText) {
   SourcedEnv env;
-  auto problems = parse_env_text("OK=1\nsecret-value-on-its-own\nQ=\"unterminated\n", "f.env", env);
-  ASSERT_EQ(problems.size(), 2u) << dump(problems);
+  auto problems = parse_env_text("OK=1\nsecret-value-on-its-own\nQ=\"unterminated\nexport \nexport\n", "f.env", env);
+  ASSERT_EQ(problems.size(), 4u) << dump(problems);
+  EXPECT_EQ(format_problem(problems[2]), "f.env: line 4 is not KEY=value");
+  EXPECT_EQ(format_problem(problems[3]), "f.env: line 5 is not KEY=value");
   EXPECT_EQ(format_problem(problems[0]), "f.env: line 2 is not KEY=value");
   EXPECT_EQ(problems[1].var, "Q");
   EXPECT_EQ(dump(problems).find("secret-value"), std::string::npos);
