@@ -482,6 +482,8 @@ void check_with_parser(CheckRole role, const SourcedEnv& env, bool production, c
     aside.insert(name);
   };
   for (const auto& name : reported) set_aside(name);
+  // The mode the check applies, even when REND_ENV itself was malformed.
+  e.set("REND_ENV", production ? "production" : "local");
   for (int round = 0; round < 64; ++round) {
     std::string message;
     try {

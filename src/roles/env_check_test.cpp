@@ -310,3 +310,10 @@ TEST(EnvCheckAcrossRoles, AnEdgeMustBeListedInTheApisExpectedEdges) {
   EXPECT_TRUE(
       check_across_roles({{CheckRole::api, no_list}, {CheckRole::edge, sourced(production(), "e.env")}}).empty());
 }
+
+TEST(EnvCheck, AMalformedModeIsOneProblem) {
+  for (bool allow : {false, true}) {
+    auto ps = check(CheckRole::api, with(production(), {{"REND_ENV", "prod"}}), allow);
+    EXPECT_EQ(vars_of(ps), std::vector<std::string>{"REND_ENV"}) << allow << "\n" << dump(ps);
+  }
+}
