@@ -645,9 +645,11 @@ std::vector<EnvProblem> check_across_roles(const std::map<CheckRole, SourcedEnv>
     }
   }
   // The edge against the API's pinned registry.
+  // The API's list when the API is checked too, else the one an edge file may carry
+  // (the seed lists REND_EXPECTED_EDGES among the edge's variables).
   auto api = envs.find(CheckRole::api), edge = envs.find(CheckRole::edge);
-  if (api == envs.end() || edge == envs.end()) return out;
-  const auto* list = value(api->second, "REND_EXPECTED_EDGES");
+  if (edge == envs.end()) return out;
+  const auto* list = value(api == envs.end() ? edge->second : api->second, "REND_EXPECTED_EDGES");
   const auto* id = value(edge->second, "REND_EDGE_ID");
   if (!list || !id) return out;
   for (const auto& entry : split_list(list->value)) {

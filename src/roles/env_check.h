@@ -60,7 +60,8 @@ std::vector<EnvProblem> check_role_env(CheckRole role, const SourcedEnv& env, co
 
 // Across the roles of one deploy (`rend env check` with several roles): the shared
 // credentials are equal everywhere, and the edge is listed, with its region and base
-// URL, in the API's REND_EXPECTED_EDGES (or its registration would be refused).
+// URL, in the API's REND_EXPECTED_EDGES (or its registration would be refused); with
+// no API checked, in the edge file's own REND_EXPECTED_EDGES when it has one.
 std::vector<EnvProblem> check_across_roles(const std::map<CheckRole, SourcedEnv>& envs);
 
 // "SOURCE: VAR: message"

@@ -317,3 +317,9 @@ TEST(EnvCheck, AMalformedModeIsOneProblem) {
     EXPECT_EQ(vars_of(ps), std::vector<std::string>{"REND_ENV"}) << allow << "\n" << dump(ps);
   }
 }
+
+TEST(EnvCheckAcrossRoles, AnEdgeFileWithItsOwnExpectedEdgesIsCheckedAlone) {
+  auto ps = check_across_roles({{CheckRole::edge, sourced(with(production(), {{"REND_EDGE_ID", "fra-1"}}), "e.env")}});
+  ASSERT_EQ(vars_of(ps), std::vector<std::string>{"REND_EDGE_ID"}) << dump(ps);
+  EXPECT_EQ(format_problem(ps[0]), "e.env: REND_EDGE_ID: 'fra-1' is not listed in REND_EXPECTED_EDGES (e.env)");
+}
