@@ -512,8 +512,16 @@ int run_env(const std::vector<std::string>& args) {
     for (const auto& p : check_role_env(role, env, opts)) add(p, role);
     envs[role] = std::move(env);
   }
-  for (const auto& p : check_across_roles(envs))
-    add(p, p.var.starts_with("REND_EDGE_") ? CheckRole::edge : f.roles.back());
+  for (const auto& p : check_across_roles(envs)) {
+    // A value already refused on its own (a placeholder, say) is not compared again.
+    if (std::ranges::any_of(report, [&](const auto& r) { return r.first.source == p.source && r.first.var == p.var; }))
+      continue;
+    // Reported against the role that read the differing value.
+    CheckRole who = f.roles.back();
+    for (const auto& [role, env] : envs)
+      if (auto it = env.find(p.var); it != env.end() && it->second.source == p.source) who = role;
+    add(p, who);
+  }
   std::string checked;
   for (auto role : f.roles) checked += (checked.empty() ? "" : ", ") + std::string(role_name(role));
   for (const auto& [p, roles] : report) {
