@@ -248,3 +248,15 @@ def test_all_roles_share_their_secrets_and_the_edge_is_an_expected_one(tmp_path)
         f"FAIL {edge}: REND_EDGE_ID: 'fra-1' is not listed in REND_EXPECTED_EDGES ({api}) [edge]",
     ], r.stdout
     assert SECRET not in r.stdout + r.stderr
+
+
+def test_layered_files_name_the_file_each_value_came_from(tmp_path):
+    base = write_env(tmp_path / "base.env", {**PRODUCTION, "REND_EDGE_CACHE_MAX_BYTES": "10GB",
+                                             "REND_EDGE_ID": "xxx"})
+    override = write_env(tmp_path / "override.env", {"REND_EDGE_ID": "ash-1", "REND_EDGE_TELEMETRY_ENABLED": "maybe"})
+    r = env_check("--role", "edge", "--env-file", str(base), "--env-file", str(override))
+    assert r.returncode == 1
+    assert fail_lines(r) == [
+        f"FAIL {base}: REND_EDGE_CACHE_MAX_BYTES: must be a non-negative integer [edge]",
+        f"FAIL {override}: REND_EDGE_TELEMETRY_ENABLED: must be true or false [edge]",
+    ], r.stdout
