@@ -114,3 +114,10 @@ put("percent", "s3_key", "rend-test-0a1b/assets/ast_x/720p/seg_00001.ts")
 put("percent", "broken_escapes", "100%%zz%4%")
 put("percent", "utf8_and_controls", "caf\u00e9 \t\r\n\x00~")
 put("percent", "redis_password", "p%40ss%2Fw%3Ard")
+
+# ---- env_file: env files as operators write them (the checked-in examples, quoting, bad lines)
+for name in (".env.local.example", ".env.docker.example", ".env.production.example"):
+    put("env_file", name.strip(".").replace(".", "_"), open(os.path.join(ROOT, "..", "..", name)).read())
+put("env_file", "quoting_and_bad_lines", "export A='x # y'\nB=\"unterminated\nC=v # c\r\n=nokey\n1X=y\nD=$(cmd)\n"
+    "REND_ENV=production\nREND_EXPECTED_EDGES=a=r=https://a.example,a=r=http://localhost\nAUTUMN_SECRET_KEY=xxx\n")
+put("env_file", "export_alone", "export \nexport\n")  # once threw out_of_range

@@ -7,6 +7,7 @@
 #include "core/env.h"
 #include "core/log.h"
 #include "http/client.h"
+#include "roles/env_check.h"
 #include "roles/roles.h"
 
 namespace {
@@ -32,6 +33,9 @@ const char* kUsage =
     "  keys revoke KEY_ID  revoke a key (its account keeps its assets)\n"
     "  billing status      the usage sync: mode, lease holder, per stream its cursor, lag,\n"
     "                      pending windows, last attempt, retries and last error\n"
+    "  env check --role api|worker|edge|control-plane|edge-host|all [--env-file F]...\n"
+    "            [--api-env F] [--worker-env F] [--edge-env F] [--allow-dev-defaults]\n"
+    "                      check production env files: every problem, one line each, exit 1\n"
     "\n"
     "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
     if (cmd == "accounts") return rend::roles::run_accounts(rest);
     if (cmd == "billing") return rend::roles::run_billing(rest);
     if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
+    if (cmd == "env") return rend::roles::run_env(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const rend::core::ConfigError& e) {

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "edge/conditional.h"
 #include "hls/rewrite.h"
+#include "http/client.h"
 #include "http/cors.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
@@ -400,6 +401,18 @@ http::Response metrics(const EdgeDeps& d) {
 
 }  // namespace
 
+namespace {
+// The origin part of /readyz. A probe that cannot connect or answer within the
+// timeout counts as down, so a black-holed origin never hangs the readiness check.
+bool origin_ready(const EdgeDeps& d) {
+  if (d.cfg.origin_health_url.empty()) return d.origin.health().ok;
+  http::ClientRequest req;
+  req.url = d.cfg.origin_health_url;
+  req.timeout = std::chrono::milliseconds(2000);
+  return http::send(req).ok();
+}
+}  // namespace
+
 std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   auto r = std::make_shared<http::Router>();
   http::RouteOptions hot;
@@ -423,12 +436,12 @@ std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
   r->add("GET", "/healthz", [](http::Request&) { return http::Response::json(200, "{\"ok\":true}"); });
   r->add("GET", "/readyz", [&d](http::Request&) {
     bool cache_ok = d.cache.writable();
-    auto origin = d.origin.health();
-    bool ok = cache_ok && origin.ok;
+    bool origin_ok = origin_ready(d);
+    bool ok = cache_ok && origin_ok;
     return http::Response::json(ok ? 200 : 503, std::string("{\"ready\":") + (ok ? "true" : "false") +
                                                     ",\"checks\":{\"cache_dir\":\"" +
                                                     (cache_ok ? "ok" : "not writable") + "\",\"origin\":\"" +
-                                                    (origin.ok ? "ok" : "down") + "\"}}");
+                                                    (origin_ok ? "ok" : "down") + "\"}}");
   });
   return r;
 }

@@ -44,6 +44,10 @@ Settings parse(const core::Env& env, const core::Deployment& deployment, const a
   c.cache_min_free_bytes = env.get_u64("REND_EDGE_CACHE_MIN_FREE_BYTES", 1ull << 30);
   c.warm_max_artifacts = env.get_u64("REND_EDGE_WARM_MAX_ARTIFACTS", 16);
   if (c.warm_max_artifacts == 0) throw ConfigError("REND_EDGE_WARM_MAX_ARTIFACTS must be at least 1");
+  c.origin_health_url = env.get_or("REND_EDGE_ORIGIN_HEALTH_URL", "");
+  if (!c.origin_health_url.empty() && !c.origin_health_url.starts_with("http://") &&
+      !c.origin_health_url.starts_with("https://"))
+    throw ConfigError("REND_EDGE_ORIGIN_HEALTH_URL must be an http:// or https:// URL");
   return c;
 }
 

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "auth/api_keys.h"
 #include "billing/sync.h"
@@ -12,6 +14,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "roles/env_check.h"
 #include "roles/roles.h"
 #include "store/factory.h"
 
@@ -323,6 +326,7 @@ int run_billing(const std::vector<std::string>& args) {
 
 int run_api(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
+  if (int rc = production_start_gate(CheckRole::api, f.data_dir, "api")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_api(env, f.data_dir); });
   auto stores = open_stores(cfg.store, cfg.api.auto_migrate);
   ApiRole api(cfg, stores);
@@ -337,6 +341,7 @@ int run_api(const std::vector<std::string>& args) {
 int run_worker(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "media") throw core::ConfigError("usage: rend worker media [--data-dir DIR]");
   auto f = parse_flags({args.begin() + 1, args.end()});
+  if (int rc = production_start_gate(CheckRole::worker, f.data_dir, "worker media")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_worker(env, f.data_dir); });
   auto stores = open_stores(cfg.store, false);
   WorkerRole w(cfg, *stores.meta, *stores.objects, *stores.coord);
@@ -349,6 +354,7 @@ int run_worker(const std::vector<std::string>& args) {
 
 int run_edge(const std::vector<std::string>& args) {
   auto f = parse_flags(args);
+  if (int rc = production_start_gate(CheckRole::edge, f.data_dir, "edge")) return rc;
   auto cfg = parse_for(f, [&](const core::Env& env) { return parse_edge(env, f.data_dir); });
   // An edge host reaches only object storage (its origin), never the database.
   auto origin = store::open_object_store(cfg.store);
@@ -398,6 +404,137 @@ int run_dev(const std::vector<std::string>& args) {
   control::stop_control_dispatch();  // before the edges it calls go away
   for (auto& e : edges) e->stop();
   return 0;
+}
+
+}  // namespace rend::roles
+
+// ---- rend env check (issue 14) ----
+namespace rend::roles {
+namespace {
+
+constexpr const char* kEnvUsage =
+    "usage: rend env check --role api|worker|edge|control-plane|edge-host|all [--env-file F]...\n"
+    "                      [--api-env F]... [--worker-env F]... [--edge-env F]... [--allow-dev-defaults]\n"
+    "Without a file flag it reads .env.production, then .env.production.local, then the process\n"
+    "environment (never .env.local). Exit 0: every role passes; 1: problems (one line each).";
+
+struct EnvCheckFlags {
+  std::vector<CheckRole> roles;
+  std::vector<std::string> common_files;                // --env-file, every role
+  std::map<CheckRole, std::vector<std::string>> files;  // --api-env, --worker-env, --edge-env
+  bool allow_dev_defaults = false;
+  std::string data_dir = ".rend/dev";
+};
+
+EnvCheckFlags parse_env_check_flags(const std::vector<std::string>& args) {
+  EnvCheckFlags f;
+  bool role_given = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto eq = a.find('=');
+    std::string name = a.substr(0, a.rfind("--", 0) == 0 ? eq : std::string::npos);
+    if (name == "--allow-dev-defaults" && eq == std::string::npos) {
+      f.allow_dev_defaults = true;
+      continue;
+    }
+    static const std::set<std::string> kValued = {"--role",       "--env-file", "--api-env",
+                                                  "--worker-env", "--edge-env", "--data-dir"};
+    if (!kValued.contains(name)) throw core::ConfigError("unknown argument '" + name + "'\n" + kEnvUsage);
+    std::string value;
+    if (eq != std::string::npos) value = a.substr(eq + 1);
+    else if (i + 1 < args.size()) value = args[++i];
+    else throw core::ConfigError(name + " needs a value");
+    if (value.empty()) throw core::ConfigError(name + " must not be empty");
+    if (name == "--role") {
+      static const std::map<std::string, std::vector<CheckRole>> kRoles = {
+          {"api", {CheckRole::api}},        {"worker", {CheckRole::worker}},
+          {"edge", {CheckRole::edge}},      {"control-plane", {CheckRole::api, CheckRole::worker}},
+          {"edge-host", {CheckRole::edge}}, {"all", {CheckRole::api, CheckRole::worker, CheckRole::edge}}};
+      auto it = kRoles.find(value);
+      if (it == kRoles.end())
+        throw core::ConfigError("--role must be api, worker, edge, control-plane, edge-host or all");
+      f.roles = it->second;
+      role_given = true;
+    } else if (name == "--env-file") f.common_files.push_back(value);
+    else if (name == "--api-env") f.files[CheckRole::api].push_back(value);
+    else if (name == "--worker-env") f.files[CheckRole::worker].push_back(value);
+    else if (name == "--edge-env") f.files[CheckRole::edge].push_back(value);
+    else f.data_dir = value;
+  }
+  if (!role_given) throw core::ConfigError(std::string("--role is required\n") + kEnvUsage);
+  for (const auto& [role, files] : f.files)
+    if (std::ranges::find(f.roles, role) == f.roles.end())
+      throw core::ConfigError(std::string("--") + role_name(role) + "-env was given but --role does not check the " +
+                              role_name(role));
+  return f;
+}
+
+}  // namespace
+
+int run_env(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "check") throw core::ConfigError(kEnvUsage);
+  auto f = parse_env_check_flags({args.begin() + 1, args.end()});
+  // Problems in the order found, each once: two roles reading one file report its bad
+  // line once, with both roles.
+  std::vector<std::pair<EnvProblem, std::vector<std::string>>> report;
+  auto add = [&](const EnvProblem& p, CheckRole role) {
+    for (auto& [q, roles] : report)
+      if (q.source == p.source && q.var == p.var && q.message == p.message) {
+        if (std::ranges::find(roles, role_name(role)) == roles.end()) roles.push_back(role_name(role));
+        return;
+      }
+    report.push_back({p, {role_name(role)}});
+  };
+  std::map<CheckRole, SourcedEnv> envs;  // what each role read, for the checks across roles
+  for (auto role : f.roles) {
+    const auto& files = f.files.contains(role) ? f.files[role] : f.common_files;
+    SourcedEnv env;
+    CheckOptions opts{.allow_dev_defaults = f.allow_dev_defaults, .data_dir = f.data_dir};
+    std::string label;
+    bool readable = true;
+    auto read = [&](const std::string& path) {
+      auto r = read_env_file(path, env);
+      for (const auto& p : r.problems) add(p, role);
+      readable = readable && r.readable;
+      label += (label.empty() ? "" : ", ") + path;
+    };
+    if (!files.empty()) {
+      for (const auto& path : files) read(path);
+    } else {
+      // The production profile: the deploy's files, then what the platform injected.
+      for (const char* path : {".env.production", ".env.production.local"})
+        if (fs::exists(path)) read(path);
+      overlay_process_env(env);
+      label += (label.empty() ? "" : ", ") + std::string("environment");
+    }
+    if (!readable) continue;  // a missing file is its one problem
+    opts.sources_label = label;
+    for (const auto& p : check_role_env(role, env, opts)) add(p, role);
+    envs[role] = std::move(env);
+  }
+  for (const auto& p : check_across_roles(envs)) {
+    // A value already refused on its own (a placeholder, say) is not compared again.
+    if (std::ranges::any_of(report, [&](const auto& r) { return r.first.source == p.source && r.first.var == p.var; }))
+      continue;
+    // Reported against the role that read the differing value.
+    CheckRole who = f.roles.back();
+    for (const auto& [role, env] : envs)
+      if (auto it = env.find(p.var); it != env.end() && it->second.source == p.source) who = role;
+    add(p, who);
+  }
+  std::string checked;
+  for (auto role : f.roles) checked += (checked.empty() ? "" : ", ") + std::string(role_name(role));
+  for (const auto& [p, roles] : report) {
+    std::string who;
+    for (const auto& r : roles) who += (who.empty() ? "" : ",") + r;
+    std::cout << "FAIL " << format_problem(p) << " [" << who << "]\n";
+  }
+  if (report.empty()) {
+    std::cout << "ok: " << checked << (f.allow_dev_defaults ? " (dev defaults allowed)" : "") << std::endl;
+    return 0;
+  }
+  std::cout << report.size() << (report.size() == 1 ? " problem" : " problems") << " (" << checked << ")" << std::endl;
+  return 1;
 }
 
 }  // namespace rend::roles

@@ -212,7 +212,13 @@ def production_env(**extra) -> dict:
     env.update({"REND_ENV": "production", "REND_PLAYBACK_SIGNING_SECRET": "s" * 40,
                 "REND_EDGE_INTERNAL_TOKEN": "t" * 40, "REND_INTERNAL_TELEMETRY_TOKEN": "k" * 40,
                 # Never contacted: the configuration is refused before any connection.
-                "S3_ENDPOINT": f"http://127.0.0.1:{free_port()}", "S3_BUCKET": "rend"})
+                "S3_ENDPOINT": f"http://127.0.0.1:{free_port()}", "S3_BUCKET": "rend",
+                # The rest of the production profile (issue 14); loopback hosts need
+                # the dev-defaults allowance.
+                "REND_ALLOW_DEV_DEFAULTS": "true", "AWS_ACCESS_KEY_ID": "it-access-key",
+                "AWS_SECRET_ACCESS_KEY": "it-secret-access-key-0000", "REND_PLAYBACK_SIGNING_KEY_ID": "it",
+                "REND_EDGE_ID": "edge-it", "REND_EDGE_REGION": "it", "REND_EDGE_BASE_URL": "https://edge.example.net",
+                "REND_CONTROL_PLANE_URL": f"http://127.0.0.1:{free_port()}"})
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -232,7 +238,8 @@ def run_briefly(args: list, env: dict, tmp_path) -> subprocess.CompletedProcess:
 
 def test_a_production_edge_refuses_to_start_without_a_private_internal_listener(tmp_path):
     """Without REND_EDGE_INTERNAL_BIND_ADDR, /metrics and /internal/* would be public."""
-    env = production_env(REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}", REND_EDGE_TELEMETRY_ENABLED="false")
+    env = production_env(REND_EDGE_BIND_ADDR=f"127.0.0.1:{free_port()}", REND_EDGE_TELEMETRY_ENABLED="false",
+                         REND_EDGE_CACHE_DIR=tmp_path / "cache", REND_EDGE_TELEMETRY_SPOOL_DIR=tmp_path / "spool")
     r = run_briefly(["edge"], env, tmp_path)
     assert r.returncode != 0, f"rend edge started:\n{r.stdout[-500:]}{r.stderr[-1500:]}"
     assert "REND_EDGE_INTERNAL_BIND_ADDR" in r.stderr, r.stderr[-1500:]
