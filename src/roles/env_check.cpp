@@ -104,6 +104,7 @@ const Var kVars[] = {
     {"REND_HLSJS_PATH", A, Kind::path},
     {"REND_API_RATE_LIMIT_PER_MINUTE", A, Kind::count},
     {"REND_EXPECTED_EDGES", A, Kind::expected_edges, A, kHttps, "", "", "edge-1=region-1=https://edge-1.example.com"},
+    {"REND_ALLOW_PRIVATE_OUTBOUND_URLS", AW, Kind::boolean, NONE, 0, "", "true|1|yes|on", "false"},
     {"REND_ALLOW_INSECURE_EDGE_URLS", A, Kind::boolean, NONE, 0, "", "true|1|yes|on", "false"},
     {"REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", AW, Kind::count},
     {"REND_EDGE_REGISTRY_MAX_EDGES", A, Kind::count},
