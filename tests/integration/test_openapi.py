@@ -10,6 +10,8 @@ import re
 
 import requests
 
+from conftest import REPO_ROOT
+
 # A JSON number with an exponent, as a value of any key.
 EXPONENT_NUMBER = re.compile(r':\s*-?\d+(?:\.\d+)?[eE][-+]?\d+')
 
@@ -27,3 +29,16 @@ def test_asset_numbers_read_as_plain_numbers(rend, clips):
         m = re.search(r'"duration_s":(-?[0-9.]+)[,}]', raw)
         assert m, f"{url}: duration_s is not a plain decimal number: {raw}"
         assert 9.5 <= float(m.group(1)) <= 10.5, raw
+
+
+def load_document() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO_ROOT / "docs" / "openapi.yaml").read_text())
+
+
+def test_the_api_serves_the_document_as_json(rend):
+    r = requests.get(f"{rend.api}/v1/openapi.json", timeout=10)  # no key: the description is public
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    assert r.json() == load_document(), "the served document differs from docs/openapi.yaml (rebuild?)"
