@@ -13,25 +13,36 @@ import yaml
 from checker_util import ROOT
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
-# A router registration: r.add(...) or r->add(...) with a literal method and pattern.
-ADD_CALL = re.compile(r'\br(?:\.|->)add\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"')
-ANY_ADD = re.compile(r'\br(?:\.|->)add\(')
+HTTP_METHOD = r'"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"'
+# A router registration with a literal method and pattern, on any receiver.
+ADD_CALL = re.compile(r'(?:\.|->)add\(\s*' + HTTP_METHOD + r'\s*,\s*"([^"]+)"')
+# Any add() on something named like a router (r, router, api_router, ...).
+ANY_ADD = re.compile(r'\b(?:r|\w*router\w*)(?:\.|->)add\(', re.IGNORECASE)
+ROLE_OF_FOLDER = {"api": "api", "edge": "edge"}
 
 
 def registered(root=ROOT):
-    """{(role, METHOD, normalized pattern)} from the sources; fails on a registration it cannot read."""
+    """{(role, METHOD, normalized pattern)} from the sources (src/, tests excluded); fails
+    on a registration it cannot read or one outside src/api and src/edge."""
     out = set()
-    for role, folder in (("api", "src/api"), ("edge", "src/edge")):
-        for f in sorted((root / folder).glob("*.cpp")):
-            text = f.read_text()
-            calls = ANY_ADD.findall(text)
-            found = ADD_CALL.findall(text)
-            assert len(found) == len(calls), (
-                f"{f.relative_to(root)}: {len(calls)} router add() calls but {len(found)} with a literal method and "
-                "pattern; register routes as r.add(\"METHOD\", \"/pattern\", ...) so they can be checked")
-            for method, pattern in found:
-                assert method in METHODS, f"{f}: unexpected method {method}"
-                out.add((role, method, normalize_router(pattern)))
+    for f in sorted((root / "src").rglob("*.cpp")):
+        rel = f.relative_to(root)
+        if f.name.endswith("_test.cpp") or "testing" in rel.parts:
+            continue
+        text = f.read_text()
+        found = ADD_CALL.findall(text)
+        role = ROLE_OF_FOLDER.get(rel.parts[1])
+        if role is None:
+            assert not found, (f"{rel} registers routes {found}: routes belong in src/api or src/edge "
+                               "(docs/architecture.md); if this is a new server, teach this check its role")
+            continue
+        calls = ANY_ADD.findall(text)
+        assert len(found) == len(calls), (
+            f"{rel}: {len(calls)} router add() calls but {len(found)} with a literal method and "
+            "pattern; register routes as r.add(\"METHOD\", \"/pattern\", ...) so they can be checked")
+        for method, pattern in found:
+            assert method in METHODS, f"{rel}: unexpected method {method} (HEAD and OPTIONS are the server's)"
+            out.add((role, method, normalize_router(pattern)))
     return out
 
 
@@ -81,6 +92,18 @@ def test_a_new_registration_or_a_stale_document_is_caught(tmp_path):
     doc = load_doc()
     del doc["paths"]["/v1/keys/{id}"]
     assert ("api", "DELETE", "/v1/keys/{}") in registered() - documented(doc)
+
+
+def test_a_route_registered_outside_the_services_fails(tmp_path):
+    import shutil
+
+    import pytest
+
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    f = tmp_path / "src/billing/autumn_client.cpp"
+    f.write_text(f.read_text() + '\nvoid planted(rend::http::Router& r) { r.add("GET", "/x", nullptr); }\n')
+    with pytest.raises(AssertionError, match="routes belong in src/api or src/edge"):
+        registered(tmp_path)
 
 
 def test_a_registration_the_pattern_cannot_read_fails(tmp_path):
