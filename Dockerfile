@@ -16,6 +16,7 @@ RUN apt-get update \
       libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev \
       libpq-dev libhiredis-dev libjemalloc-dev \
       libgtest-dev libgmock-dev ca-certificates \
+      python3 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -24,6 +25,8 @@ COPY config ./config
 COPY src ./src
 COPY migrations ./migrations
 COPY clickhouse ./clickhouse
+# Served as JSON at /v1/openapi.json, embedded at build time (python3-yaml).
+COPY docs/openapi.yaml ./docs/openapi.yaml
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && ninja -C /build rend \
  && strip /build/rend

@@ -11,11 +11,14 @@ want_test=0
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjemalloc-dev
-      libgtest-dev libgmock-dev ffmpeg curl ca-certificates)
+      libgtest-dev libgmock-dev ffmpeg curl ca-certificates
+      python3 python3-yaml)  # the build embeds docs/openapi.yaml as JSON (cmake/openapi_to_cpp.py)
 if [ "$want_test" = 1 ]; then
   # chromium: the watch-page test plays a video in a real browser (playwright-core).
   # python3-yaml: scripts/check-topology reads compose.yml.
-  pkgs+=(python3 python3-pytest python3-requests python3-yaml chromium)
+  # python3-jsonschema: the responses the integration tests receive are validated
+  # against docs/openapi.yaml's schemas (tests/integration/test_openapi.py).
+  pkgs+=(python3 python3-pytest python3-requests python3-yaml python3-jsonschema chromium)
   # The real services the backend tests run against (scripts/stack up --services-only;
   # s3rver comes from npm).
   # docker-compose: only to check that compose.yml stays valid (no engine here).

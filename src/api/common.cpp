@@ -92,7 +92,8 @@ boost::json::object asset_json(const store::Asset& a) {
 }
 
 http::Response json_response(int status, const boost::json::value& v) {
-  return http::Response::json(status, boost::json::serialize(v));
+  // core::serialize_json: doubles as people read them (`10.5`, `1`), not `1.05E1`.
+  return http::Response::json(status, core::serialize_json(v));
 }
 
 std::optional<store::Asset> owned_asset(const ApiDeps& d, const std::string& id, const store::ApiKey& key) {

@@ -25,9 +25,11 @@ std::string hash_api_key(std::string_view secret);
 // The scope for operator views that span every tenant (e.g. per-edge traffic totals).
 inline constexpr std::string_view kOperatorScope = "operator";
 
-// Every scope; the last one is operator.
+// Every scope; the last one is operator. `keys` manages the account's own API keys
+// (POST/GET/DELETE /v1/keys), granting at most the scopes the caller itself holds.
 inline const std::vector<std::string>& all_scopes() {
-  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics", std::string(kOperatorScope)};
+  static const std::vector<std::string> scopes = {"upload",    "read", "delete",
+                                                  "analytics", "keys", std::string(kOperatorScope)};
   return scopes;
 }
 

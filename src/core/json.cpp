@@ -2,6 +2,8 @@
 // file includes <boost/json.hpp> and links rend_core.
 #include <boost/json/src.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -76,6 +78,72 @@ std::optional<boost::json::value> parse_json_strict(std::string_view text) {
   auto v = boost::json::parse(text, ec);
   if (ec) return std::nullopt;
   return v;
+}
+
+}  // namespace rend::core
+
+namespace rend::core {
+namespace {
+
+void write_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return;
+  }
+  if (d == 0) {  // -0 too: a sign on nothing only confuses readers
+    out += '0';
+    return;
+  }
+  char buf[64];
+  double mag = std::fabs(d);
+  // std::to_chars without a precision is the shortest text that reads back as the
+  // same double; fixed notation for the magnitudes people read, exponent beyond.
+  auto fmt = (mag >= 1e21 || mag < 1e-6) ? std::chars_format::scientific : std::chars_format::fixed;
+  auto r = std::to_chars(buf, buf + sizeof buf, d, fmt);
+  out.append(buf, r.ptr);
+}
+
+void write(std::string& out, const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: out += "null"; return;
+    case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; return;
+    case boost::json::kind::int64: out += std::to_string(v.get_int64()); return;
+    case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); return;
+    case boost::json::kind::double_: write_double(out, v.get_double()); return;
+    case boost::json::kind::string: out += boost::json::serialize(v.get_string()); return;
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(kv.key());
+        out += ':';
+        write(out, kv.value());
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string serialize_json(const boost::json::value& v) {
+  std::string out;
+  write(out, v);
+  return out;
 }
 
 }  // namespace rend::core

@@ -164,7 +164,7 @@ int run_clickhouse_init(const std::vector<std::string>& args) {
 namespace {
 
 constexpr const char* kKeysUsage =
-    "usage: rend keys create [--account ID] --scopes upload,read,delete,analytics,operator [--name N]\n"
+    "usage: rend keys create [--account ID] --scopes upload,read,delete,analytics,keys,operator [--name N]\n"
     "       rend keys list [--account ID]\n"
     "       rend keys revoke KEY_ID\n"
     "(keys create without --account makes an account of the key's own, named after the key)";
@@ -198,7 +198,7 @@ int run_keys(const std::vector<std::string>& args) {
     auto scopes = auth::parse_scopes(f.scopes);
     if (!scopes)
       throw core::ConfigError(
-          "--scopes must list some of: upload, read, delete, analytics, operator (or 'all': every scope but operator)");
+          "--scopes must list some of: upload, read, delete, analytics, keys, operator (or 'all': every scope but operator)");
     std::optional<Stores> stores;
     auto& meta = command_store(f, stores);
     std::string account = f.account;

@@ -488,13 +488,51 @@ def ffprobe_json(url_or_path: str, timeout: float = 60) -> dict:
     return json.loads(r.stdout)
 
 
-# --- run order (tests/integration/test_secrets.py) ---------------------------------------------
+# --- responses recorded for tests/integration/test_openapi.py ---------------------------------
+# Every JSON answer a test receives from Rend through `requests` (told apart from other
+# servers' by the headers only Rend sets) is kept, so that test_openapi.py can validate
+# them against docs/openapi.yaml's schemas after every other test ran. Streamed
+# responses are left alone (reading them here would consume the test's stream).
+
+RECORDED_RESPONSES: list = []
+_RECORD_LIMIT = 50000
+_original_send = requests.Session.send
+
+
+def _recording_send(self, request, **kwargs):
+    resp = _original_send(self, request, **kwargs)
+    try:
+        rend = "x-request-id" in resp.headers or "x-rend-edge-id" in resp.headers
+        if (rend and not kwargs.get("stream") and len(RECORDED_RESPONSES) < _RECORD_LIMIT
+                and resp.headers.get("content-type", "").startswith("application/json") and resp.content):
+            RECORDED_RESPONSES.append({"method": request.method, "url": request.url, "status": resp.status_code,
+                                       "server": "api" if "x-request-id" in resp.headers else "edge",
+                                       "body": resp.content[:1 << 20]})
+    except Exception:  # noqa: BLE001 - recording must never change what a test sees
+        pass
+    return resp
+
+
+requests.Session.send = _recording_send
+
+
+# --- run order (tests/integration/test_secrets.py, test_openapi.py) --------------------------
+
+# Validates what every other test recorded (above), so it runs after them.
+RECORDED_RESPONSES_TEST = "test_openapi.py::test_recorded_responses_match_the_document"
+
 
 @pytest.hookimpl(trylast=True)  # after any other reordering (fixture scopes, plugins)
 def pytest_collection_modifyitems(session, config, items):
     """test_secrets.py greps every log and artifact the session produced, so it runs
-    after every other module (stable order otherwise)."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0].endswith("test_secrets.py"))
+    after every other module; test_openapi.py's check of the recorded responses runs
+    just before it (stable order otherwise)."""
+    def rank(item):
+        if item.nodeid.split("::")[0].endswith("test_secrets.py"):
+            return 2
+        return 1 if RECORDED_RESPONSES_TEST in item.nodeid else 0
+
+    items.sort(key=rank)
 
 
 def pytest_configure(config):
