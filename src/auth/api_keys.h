@@ -27,7 +27,8 @@ inline constexpr std::string_view kOperatorScope = "operator";
 
 // Every scope; the last one is operator.
 inline const std::vector<std::string>& all_scopes() {
-  static const std::vector<std::string> scopes = {"upload", "read", "delete", "analytics", std::string(kOperatorScope)};
+  static const std::vector<std::string> scopes = {"upload",    "read",     "delete",
+                                                  "analytics", "webhooks", std::string(kOperatorScope)};
   return scopes;
 }
 

@@ -27,6 +27,7 @@
 #include "store/factory.h"
 #include "telemetry/pipeline.h"
 #include "telemetry/wire.h"
+#include "webhooks/dispatcher.h"
 #include "worker/worker.h"
 
 namespace fs = std::filesystem;
@@ -200,6 +201,9 @@ struct ApiRole::Impl {
   billing::Entitlements entitlements;
   api::ApiDeps deps;
   UsageSyncThread usage_sync;
+  // Sends the webhook outbox (issue 16); every API process runs one, claims keep
+  // them from sending one delivery twice at once.
+  webhooks::Dispatcher webhook_dispatcher;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
       : cfg(std::move(c)),
@@ -208,7 +212,10 @@ struct ApiRole::Impl {
         entitlements(cfg.billing, autumn, clock),
         deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
              *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
-        usage_sync(cfg.billing, cfg.store.database_url, s, clock) {
+        usage_sync(cfg.billing, cfg.store.database_url, s, clock),
+        webhook_dispatcher(cfg.webhooks, *s.meta, cfg.outbound, clock, api::asset_resource) {
+    deps.outbound = &cfg.outbound;
+    deps.webhooks = &cfg.webhooks;
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
     deps.billing_state = &usage_sync.state();
@@ -227,11 +234,13 @@ uint16_t ApiRole::start() {
   impl_->server = make_server("api", c.api.bind, c.http, api::make_decorator(c.api), api::make_router(impl_->deps));
   auto port = impl_->server->start();
   impl_->usage_sync.start();
+  impl_->webhook_dispatcher.start();
   return port;
 }
 void ApiRole::stop() {
   if (!impl_) return;
   impl_->usage_sync.stop();
+  impl_->webhook_dispatcher.stop();
   if (impl_->server) impl_->server->stop();
 }
 
