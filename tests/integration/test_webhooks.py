@@ -249,8 +249,8 @@ def test_registration_refuses_urls_aimed_at_our_own_network(rend, url):
     err = r.json()["error"]
     assert err["code"] == "invalid_webhook_url"
     assert "secret" not in err["message"]  # the URL (credentials and all) is not echoed
-    assert requests.get(rend.api + "/v1/webhooks", headers=rend.auth(), timeout=10).json()["data"] == [] or all(
-        h["url"] != url for h in requests.get(rend.api + "/v1/webhooks", headers=rend.auth(), timeout=10).json()["data"])
+    listed = requests.get(rend.api + "/v1/webhooks", headers=rend.auth(), timeout=10).json()["data"]
+    assert all(h["url"] != url for h in listed)  # nothing was created
 
 
 def test_metadata_address_is_refused_even_with_private_urls_allowed(wh):
@@ -334,7 +334,7 @@ def test_two_api_processes_on_one_postgres_never_send_one_event_concurrently(ser
             a.create_upload()
         wait_for(lambda: len({g["event"]["id"] for g in receiver.events() if seen.get(g["event"]["id"], 0) >= 2})
                  >= n_events, 60, "every event delivered")
-        assert receiver.overlaps == [], f"events in flight twice at once: {receiver.overlaps}"
+        assert receiver.overlaps == [], f"events in flight twice at once: {sorted(set(receiver.overlaps))[:5]}"
         got = receiver.events()
         assert all(verify(hook["secret"], g["signature"], g["body"]) for g in got)
         # Both processes' dispatchers took part.
