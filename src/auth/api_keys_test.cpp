@@ -29,13 +29,15 @@ TEST(ApiKeys, HashIsSha256Hex) {
   EXPECT_NE(hash_api_key("rend_sk_a"), hash_api_key("rend_sk_b"));
 }
 
-TEST(ApiKeys, AllScopes) { EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "operator"})); }
+TEST(ApiKeys, AllScopes) {
+  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "webhooks", "operator"}));
+}
 
 TEST(ApiKeys, OperatorIsGrantedOnlyByName) {
   // Operator views span every tenant: "all" (every customer-facing scope) leaves it out.
   EXPECT_EQ(parse_scopes("operator"), (Scopes{"operator"}));
   EXPECT_EQ(parse_scopes("analytics,operator"), (Scopes{"analytics", "operator"}));
-  EXPECT_EQ(parse_scopes("all,operator"), (Scopes{"analytics", "delete", "operator", "read", "upload"}));
+  EXPECT_EQ(parse_scopes("all,operator"), (Scopes{"analytics", "delete", "operator", "read", "upload", "webhooks"}));
   EXPECT_FALSE(parse_scopes("Operator").has_value());
 }
 
@@ -43,8 +45,8 @@ TEST(ApiKeys, ParseScopes) {
   EXPECT_EQ(parse_scopes("read"), (Scopes{"read"}));
   EXPECT_EQ(parse_scopes("upload,read"), (Scopes{"read", "upload"}));
   EXPECT_EQ(parse_scopes(" read ,\tupload , read"), (Scopes{"read", "upload"}));
-  EXPECT_EQ(parse_scopes("all"), (Scopes{"analytics", "delete", "read", "upload"}));
-  EXPECT_EQ(parse_scopes("read,all"), (Scopes{"analytics", "delete", "read", "upload"}));
+  EXPECT_EQ(parse_scopes("all"), (Scopes{"analytics", "delete", "read", "upload", "webhooks"}));
+  EXPECT_EQ(parse_scopes("read,all"), (Scopes{"analytics", "delete", "read", "upload", "webhooks"}));
   EXPECT_EQ(parse_scopes("delete,analytics,upload,read"), (Scopes{"analytics", "delete", "read", "upload"}));
 }
 

@@ -603,14 +603,22 @@ std::vector<WebhookDelivery> SqliteMetadataStore::list_webhook_deliveries(const 
 std::optional<WebhookDelivery> SqliteMetadataStore::claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
                                                                            int64_t lease_ms) {
   std::lock_guard lock(mu_);
+  constexpr std::string_view kDue =
+      "SELECT seq FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?1"
+      " AND (claim_until_ms IS NULL OR claim_until_ms < ?1) ORDER BY seq LIMIT 1";
+  // An idle dispatcher polls several times a second: look without the write lock
+  // first, so polling never queues behind (or holds up) uploads and the worker.
+  {
+    Stmt peek(*db_, kDue);
+    peek.bind(1, now_ms);
+    if (!peek.step()) return std::nullopt;
+  }
   // IMMEDIATE: the pick and the claim see one state even when another process is
   // claiming at the same moment (SQLite serializes writers on the file lock).
   WriteTx tx(*db_);
   int64_t seq = 0;
   {
-    Stmt s(*db_,
-           "SELECT seq FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?1"
-           " AND (claim_until_ms IS NULL OR claim_until_ms < ?1) ORDER BY seq LIMIT 1");
+    Stmt s(*db_, kDue);
     s.bind(1, now_ms);
     if (!s.step()) return std::nullopt;
     seq = s.int64(0);
