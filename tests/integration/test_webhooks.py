@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, services_available, services_env
+from conftest import backends, free_port, services_available, services_env
 
 
 # The verifier of docs/webhooks.md, verbatim: every request the receiver got must pass it.
@@ -179,6 +179,29 @@ def test_lifecycle_events_arrive_signed_and_in_order_and_rotation_signs_with_bot
         receiver.stop()
 
 
+def test_failed_and_deleted_assets_are_events(wh):
+    receiver = Receiver()
+    try:
+        hook = register(wh, receiver.url, events=["asset.failed", "asset.deleted"]).json()
+        failed = wh.upload(b"#!/bin/sh\necho this is not a video\n" * 20)
+        wait_for(lambda: receiver.events(failed), 30, "asset.failed")
+        g = receiver.events(failed)[0]
+        assert g["event"]["type"] == "asset.failed" and verify(hook["secret"], g["signature"], g["body"])
+        assert g["event"]["data"]["asset"]["error"]["code"] == "not_a_video", g["event"]
+        r = requests.delete(f"{wh.api}/v1/assets/{failed}", headers=wh.auth(), timeout=10)
+        assert r.status_code == 200
+        wait_for(lambda: len(receiver.events(failed)) >= 2, 10, "asset.deleted")
+        assert [g["event"]["type"] for g in receiver.events(failed)] == ["asset.failed", "asset.deleted"]
+        # Deleting again changes nothing: no second event. The barrier: a later event
+        # (deliveries go oldest first) has arrived, so a wrong extra one would have too.
+        requests.delete(f"{wh.api}/v1/assets/{failed}", headers=wh.auth(), timeout=10)
+        later = wh.upload(b"not a video either\n" * 20)
+        wait_for(lambda: receiver.events(later), 30, "the later asset.failed")
+        assert len(receiver.events(failed)) == 2
+    finally:
+        receiver.stop()
+
+
 def test_webhooks_are_per_account_and_need_the_scope(wh):
     r = register(wh, "http://127.0.0.1:9/hook")
     assert r.status_code == 201, r.text
@@ -291,8 +314,12 @@ def test_failing_receiver_gets_the_event_with_increasing_delays(server_factory):
         srv.stop()
 
 
-def test_event_written_before_a_sigkill_is_delivered_after_restart(server_factory):
-    srv = server_factory("webhooks-crash", extra_env={**ALLOW, "REND_WEBHOOK_RETRY_BASE_MS": "400"})
+@pytest.mark.parametrize("backend", backends())
+def test_event_written_before_a_sigkill_is_delivered_after_restart(server_factory, backend):
+    env = {**ALLOW, "REND_WEBHOOK_RETRY_BASE_MS": "400"}
+    if backend == "services":
+        env.update(services_env())
+    srv = server_factory(f"webhooks-crash-{backend}", extra_env=env)
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"  # nothing listens yet: the receiver is down
     hook = register(srv, url, events=["asset.created"]).json()
