@@ -190,6 +190,18 @@ void render_billing_metrics(const billing::Sync::Stats& s, std::string& out) {
   render_metric(out, "rend_billing_delivery_lag_seconds", "gauge",
                 "How far the delivery cursor is behind now minus the lag.", double(s.delivery_lag_ms) / 1000.0);
 }
+
+void render_webhook_metrics(const webhooks::Dispatcher::Stats& s, std::string& out) {
+  using edge::render_metric;
+  render_metric(out, "rend_webhook_attempts_delivered_total", "counter", "Webhook attempts answered with a 2xx.",
+                double(s.delivered));
+  render_metric(out, "rend_webhook_attempts_retried_total", "counter",
+                "Failed webhook attempts that will be tried again.", double(s.retried));
+  render_metric(out, "rend_webhook_deliveries_failed_total", "counter",
+                "Webhook deliveries given up after 24 hours of failures.", double(s.failed));
+  render_metric(out, "rend_webhook_attempts_refused_total", "counter",
+                "Webhook attempts refused by the outbound address policy.", double(s.refused));
+}
 }  // namespace
 
 // ---- API ----
@@ -222,6 +234,7 @@ struct ApiRole::Impl {
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);
       entitlements.append_metrics(out);
+      render_webhook_metrics(webhook_dispatcher.stats(), out);
     };
   }
 };

@@ -82,6 +82,8 @@ bool Dispatcher::run_once() {
     a.next_attempt_at_ms = next.value_or(a.attempted_at_ms);
   }
   const bool held = meta_.finish_webhook_delivery(d->id, claimer_, a);
+  (a.status == "delivered" ? delivered_ : a.status == "pending" ? retried_ : failed_)++;
+  if (resp.address_refused) refused_++;
   core::log::info("webhook_delivery_attempt", {{"delivery_id", d->id},
                                                {"webhook_id", d->webhook_id},
                                                {"event_id", d->event_id},
@@ -93,6 +95,10 @@ bool Dispatcher::run_once() {
                                                {"error", a.error.value_or("")},
                                                {"claim_held", held}});
   return true;
+}
+
+Dispatcher::Stats Dispatcher::stats() const {
+  return {delivered_.load(), retried_.load(), failed_.load(), refused_.load()};
 }
 
 void Dispatcher::start() {

@@ -11,6 +11,7 @@
 // the lease of a process that died expires and another process sends it
 // (at least once). The asset in the body is rendered when it is sent, so a late
 // delivery (after retries or a crash) carries the asset as it is then.
+#include <atomic>
 #include <boost/json.hpp>
 #include <condition_variable>
 #include <functional>
@@ -45,6 +46,15 @@ class Dispatcher {
   // Throws StoreError when the store fails.
   bool run_once();
 
+  // This process's attempts since start, by outcome (the API's /metrics).
+  struct Stats {
+    uint64_t delivered = 0;
+    uint64_t retried = 0;  // failed attempts that will be tried again
+    uint64_t failed = 0;   // failed attempts that gave the delivery up
+    uint64_t refused = 0;  // of the failures: an address the outbound policy refused
+  };
+  Stats stats() const;
+
   // The background thread: run_once until nothing is due, then waits poll_ms.
   void start();
   // Wakes and joins the thread; an attempt in progress finishes first (bounded by the timeout).
@@ -62,6 +72,8 @@ class Dispatcher {
   Jitter jitter_;
   std::mt19937_64 rng_;
   const std::string claimer_;  // this process's claims: "whd_…"
+
+  std::atomic<uint64_t> delivered_{0}, retried_{0}, failed_{0}, refused_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -90,6 +90,9 @@ TEST_F(DispatcherTest, FailingReceiverIsRetriedOnTheScheduleThenDelivered) {
   EXPECT_EQ(sent_at[1] - sent_at[0], 10'000);
   EXPECT_EQ(sent_at[2] - sent_at[1], 20'000);
   EXPECT_EQ(sent_at[3] - sent_at[2], 40'000);
+  EXPECT_EQ(d.stats().delivered, 1u);
+  EXPECT_EQ(d.stats().retried, 3u);
+  EXPECT_EQ(d.stats().failed, 0u);
 
   // Every attempt is the same event, signed, under the outbound policy.
   for (const auto& r : requests) {
@@ -129,6 +132,9 @@ TEST_F(DispatcherTest, GivesUpAfterADayAndRecordsRefusedAddresses) {
   EXPECT_LE(*dl.last_attempt_at_ms, kT0 + settings_.give_up_after_ms);
   EXPECT_GT(*dl.last_attempt_at_ms, kT0 + settings_.give_up_after_ms - 2 * settings_.max_delay_ms);
   EXPECT_GT(calls, 20);
+  EXPECT_EQ(d.stats().failed, 1u);
+  EXPECT_EQ(d.stats().refused, uint64_t(calls));
+  EXPECT_EQ(d.stats().retried, uint64_t(calls - 1));
   clock_.set_unix_ms(kT0 + 10 * settings_.give_up_after_ms);
   EXPECT_FALSE(d.run_once());
 }

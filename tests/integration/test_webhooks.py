@@ -253,6 +253,10 @@ def test_redirect_to_the_metadata_address_is_refused_at_send_time(wh):
         assert d["last_error"] == "outbound_refused", d
         assert d["status"] == "pending"  # refused attempts are retried like any failure
         assert len(receiver.events()) == 1  # the receiver saw the first request only
+        metrics = requests.get(wh.api + "/metrics", headers=wh.auth(), timeout=10)
+        assert metrics.status_code == 200, metrics.text
+        refused = [line for line in metrics.text.splitlines() if line.startswith("rend_webhook_attempts_refused_total")]
+        assert refused and float(refused[0].split()[-1]) >= 1, refused
     finally:
         receiver.stop()
 
