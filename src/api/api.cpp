@@ -46,6 +46,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_usage_routes(*r, d);
   add_key_routes(*r, d);
   add_openapi_routes(*r, d);
+  add_webhook_routes(*r, d);
   return r;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The control plane's HTTP surface (SPEC §4–5): uploads, assets, playback
 // credentials, player bootstrap, the watch page, readiness.
+#include <boost/json.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "billing/entitlements.h"
 #include "billing/settings.h"
 #include "core/clock.h"
+#include "http/outbound.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "routing/settings.h"
@@ -17,6 +19,7 @@
 #include "store/coord.h"
 #include "store/metadata.h"
 #include "store/objects.h"
+#include "webhooks/settings.h"
 
 namespace rend::api {
 
@@ -42,9 +45,15 @@ struct ApiDeps {
   // Appends Prometheus text to GET /metrics (operator scope): the usage sync's and the
   // entitlement checks' counters; unset: no /metrics route.
   std::function<void(std::string&)> render_metrics = {};
+  // Webhooks (issue 16): the policy registration checks receiver URLs against (unset:
+  // the strictest) and the delivery settings (unset: the defaults).
+  const http::OutboundPolicy* outbound = nullptr;
+  const webhooks::Settings* webhooks = nullptr;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);
+// The GET /v1/assets/{id} object; webhook bodies carry it (webhooks::Dispatcher).
+boost::json::value asset_resource(const store::Asset& a);
 // CORS and common headers for every API response.
 std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg);
 

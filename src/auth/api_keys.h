@@ -28,8 +28,8 @@ inline constexpr std::string_view kOperatorScope = "operator";
 // Every scope; the last one is operator. `keys` manages the account's own API keys
 // (POST/GET/DELETE /v1/keys), granting at most the scopes the caller itself holds.
 inline const std::vector<std::string>& all_scopes() {
-  static const std::vector<std::string> scopes = {"upload",    "read", "delete",
-                                                  "analytics", "keys", std::string(kOperatorScope)};
+  static const std::vector<std::string> scopes = {
+      "upload", "read", "delete", "analytics", "keys", "webhooks", std::string(kOperatorScope)};
   return scopes;
 }
 

@@ -30,14 +30,15 @@ TEST(ApiKeys, HashIsSha256Hex) {
 }
 
 TEST(ApiKeys, AllScopes) {
-  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "keys", "operator"}));
+  EXPECT_EQ(all_scopes(), (Scopes{"upload", "read", "delete", "analytics", "keys", "webhooks", "operator"}));
 }
 
 TEST(ApiKeys, OperatorIsGrantedOnlyByName) {
   // Operator views span every tenant: "all" (every customer-facing scope) leaves it out.
   EXPECT_EQ(parse_scopes("operator"), (Scopes{"operator"}));
   EXPECT_EQ(parse_scopes("analytics,operator"), (Scopes{"analytics", "operator"}));
-  EXPECT_EQ(parse_scopes("all,operator"), (Scopes{"analytics", "delete", "keys", "operator", "read", "upload"}));
+  EXPECT_EQ(parse_scopes("all,operator"),
+            (Scopes{"analytics", "delete", "keys", "operator", "read", "upload", "webhooks"}));
   EXPECT_FALSE(parse_scopes("Operator").has_value());
 }
 
@@ -45,9 +46,10 @@ TEST(ApiKeys, ParseScopes) {
   EXPECT_EQ(parse_scopes("read"), (Scopes{"read"}));
   EXPECT_EQ(parse_scopes("upload,read"), (Scopes{"read", "upload"}));
   EXPECT_EQ(parse_scopes(" read ,\tupload , read"), (Scopes{"read", "upload"}));
-  EXPECT_EQ(parse_scopes("all"), (Scopes{"analytics", "delete", "keys", "read", "upload"}));
-  EXPECT_EQ(parse_scopes("read,all"), (Scopes{"analytics", "delete", "keys", "read", "upload"}));
+  EXPECT_EQ(parse_scopes("all"), (Scopes{"analytics", "delete", "keys", "read", "upload", "webhooks"}));
+  EXPECT_EQ(parse_scopes("read,all"), (Scopes{"analytics", "delete", "keys", "read", "upload", "webhooks"}));
   EXPECT_EQ(parse_scopes("keys"), (Scopes{"keys"}));
+  EXPECT_EQ(parse_scopes("webhooks"), (Scopes{"webhooks"}));
   EXPECT_EQ(parse_scopes("delete,analytics,upload,read"), (Scopes{"analytics", "delete", "read", "upload"}));
 }
 

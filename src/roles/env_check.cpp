@@ -96,6 +96,7 @@ const Var kVars[] = {
     {"REND_PLAYBACK_BASE_URL", A, Kind::url, A, kHttps, "", "", "https://edge.example.com"},
     {"REND_API_CORS_ALLOWED_ORIGINS", A, Kind::origins, NONE, kHttps},
     {"REND_MAX_UPLOAD_BYTES", A, Kind::count},
+    {"REND_WEBHOOK_RETRY_BASE_MS", A, Kind::count},
     {"REND_PLAYBACK_TOKEN_TTL_SECS", A, Kind::count},
     {"REND_PLAYBACK_COOKIE_DOMAIN", A, Kind::string},
     {"REND_API_AUTO_MIGRATE", A, Kind::boolean},

@@ -27,6 +27,7 @@
 #include "store/factory.h"
 #include "telemetry/pipeline.h"
 #include "telemetry/wire.h"
+#include "webhooks/dispatcher.h"
 #include "worker/worker.h"
 
 namespace fs = std::filesystem;
@@ -189,6 +190,18 @@ void render_billing_metrics(const billing::Sync::Stats& s, std::string& out) {
   render_metric(out, "rend_billing_delivery_lag_seconds", "gauge",
                 "How far the delivery cursor is behind now minus the lag.", double(s.delivery_lag_ms) / 1000.0);
 }
+
+void render_webhook_metrics(const webhooks::Dispatcher::Stats& s, std::string& out) {
+  using edge::render_metric;
+  render_metric(out, "rend_webhook_attempts_delivered_total", "counter", "Webhook attempts answered with a 2xx.",
+                double(s.delivered));
+  render_metric(out, "rend_webhook_attempts_retried_total", "counter",
+                "Failed webhook attempts that will be tried again.", double(s.retried));
+  render_metric(out, "rend_webhook_deliveries_failed_total", "counter",
+                "Webhook deliveries given up after 24 hours of failures.", double(s.failed));
+  render_metric(out, "rend_webhook_attempts_refused_total", "counter",
+                "Webhook attempts refused by the outbound address policy.", double(s.refused));
+}
 }  // namespace
 
 // ---- API ----
@@ -200,6 +213,9 @@ struct ApiRole::Impl {
   billing::Entitlements entitlements;
   api::ApiDeps deps;
   UsageSyncThread usage_sync;
+  // Sends the webhook outbox (issue 16); every API process runs one, claims keep
+  // them from sending one delivery twice at once.
+  webhooks::Dispatcher webhook_dispatcher;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
       : cfg(std::move(c)),
@@ -208,13 +224,17 @@ struct ApiRole::Impl {
         entitlements(cfg.billing, autumn, clock),
         deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
              *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
-        usage_sync(cfg.billing, cfg.store.database_url, s, clock) {
+        usage_sync(cfg.billing, cfg.store.database_url, s, clock),
+        webhook_dispatcher(cfg.webhooks, *s.meta, cfg.outbound, clock, api::asset_resource) {
+    deps.outbound = &cfg.outbound;
+    deps.webhooks = &cfg.webhooks;
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
     deps.billing_state = &usage_sync.state();
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);
       entitlements.append_metrics(out);
+      render_webhook_metrics(webhook_dispatcher.stats(), out);
     };
   }
 };
@@ -227,11 +247,13 @@ uint16_t ApiRole::start() {
   impl_->server = make_server("api", c.api.bind, c.http, api::make_decorator(c.api), api::make_router(impl_->deps));
   auto port = impl_->server->start();
   impl_->usage_sync.start();
+  impl_->webhook_dispatcher.start();
   return port;
 }
 void ApiRole::stop() {
   if (!impl_) return;
   impl_->usage_sync.stop();
+  impl_->webhook_dispatcher.stop();
   if (impl_->server) impl_->server->stop();
 }
 

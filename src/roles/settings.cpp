@@ -24,6 +24,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   c.routing = routing::parse(env, base.deployment.production, c.api.playback_base_url);
   c.billing = billing::parse(env, base.deployment.production);
   c.outbound = http::parse_outbound(env, base.deployment);
+  c.webhooks = webhooks::parse_settings(env);
   return c;
 }
 

@@ -16,6 +16,7 @@
 #include "routing/settings.h"
 #include "store/settings.h"
 #include "telemetry/settings.h"
+#include "webhooks/settings.h"
 #include "worker/settings.h"
 
 namespace rend::roles {
@@ -36,6 +37,7 @@ struct ApiConfig {
   routing::Settings routing;
   billing::Settings billing;
   http::OutboundPolicy outbound;  // customer URLs: webhook receivers
+  webhooks::Settings webhooks;
 };
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 

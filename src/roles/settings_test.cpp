@@ -42,6 +42,15 @@ TEST(Config, EmbeddedDefaultsLiveUnderTheDataDir) {
   EXPECT_EQ(w.worker.poll_interval_secs, 2u);
 }
 
+TEST(Config, ApiParsesTheWebhookSettings) {
+  EXPECT_EQ(parse_api(base(), "/d").webhooks.retry_base_ms, 10'000);
+  EXPECT_EQ(parse_api(base({{"REND_WEBHOOK_RETRY_BASE_MS", "250"}}), "/d").webhooks.retry_base_ms, 250);
+  EXPECT_NE(error_of([] {
+              parse_api(base({{"REND_WEBHOOK_RETRY_BASE_MS", "60000"}}), "/d");
+            }).find("REND_WEBHOOK_RETRY_BASE_MS"),
+            std::string::npos);
+}
+
 TEST(Config, HttpServerLimits) {
   auto c = parse_api(base(), "/d");
   EXPECT_EQ(c.http.max_connections, 10000u);

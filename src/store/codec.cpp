@@ -82,4 +82,22 @@ std::vector<std::string> strings_from_json(std::string_view text) {
   }
 }
 
+std::string webhook_events_to_column(const std::vector<std::string>& events) {
+  std::string out = ",";
+  for (const auto& e : events) out += e + ",";
+  return out;
+}
+
+std::vector<std::string> webhook_events_from_column(std::string_view column) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < column.size()) {
+    size_t comma = column.find(',', at);
+    if (comma == std::string_view::npos) comma = column.size();
+    if (comma > at) out.emplace_back(column.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace rend::store

@@ -86,4 +86,50 @@ ApiKey key_from_row(const Row& r) {
   return k;
 }
 
+// Webhooks: the event list as stored, ",asset.created,asset.ready,", so a backend
+// matches one type with a substring test on ",type," (no JSON operators needed).
+std::string webhook_events_to_column(const std::vector<std::string>& events);
+std::vector<std::string> webhook_events_from_column(std::string_view column);
+
+inline constexpr std::string_view kWebhookColumns =
+    "id, account_id, url, events, secret, previous_secret, previous_secret_until_ms, created_at_ms";
+
+template <class Row>
+Webhook webhook_from_row(const Row& r) {
+  Webhook w;
+  w.id = r.text(0);
+  w.account_id = r.text(1);
+  w.url = r.text(2);
+  w.events = webhook_events_from_column(r.text(3));
+  w.secret = r.text(4);
+  w.previous_secret = r.opt_text(5);
+  w.previous_secret_until_ms = r.int64(6);
+  w.created_at_ms = r.int64(7);
+  return w;
+}
+
+inline constexpr std::string_view kDeliveryColumns =
+    "id, webhook_id, event_id, event_type, account_id, asset_id, event_created_at_ms, status, attempts, "
+    "last_status_code, last_latency_ms, last_error, last_attempt_at_ms, next_attempt_at_ms";
+
+template <class Row>
+WebhookDelivery delivery_from_row(const Row& r) {
+  WebhookDelivery d;
+  d.id = r.text(0);
+  d.webhook_id = r.text(1);
+  d.event_id = r.text(2);
+  d.event_type = r.text(3);
+  d.account_id = r.text(4);
+  d.asset_id = r.text(5);
+  d.event_created_at_ms = r.int64(6);
+  d.status = r.text(7);
+  d.attempts = int(r.int64(8));
+  d.last_status_code = r.opt_int64(9);
+  d.last_latency_ms = r.opt_int64(10);
+  d.last_error = r.opt_text(11);
+  d.last_attempt_at_ms = r.opt_int64(12);
+  d.next_attempt_at_ms = r.int64(13);
+  return d;
+}
+
 }  // namespace rend::store

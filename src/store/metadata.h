@@ -124,6 +124,59 @@ struct StoredMinutes {
   double minutes = 0;  // sum of duration_s / 60; unrounded
 };
 
+// ---- Webhooks (issue 16; docs/webhooks.md) ----
+// The event types a webhook can ask for. upload.expired is written by
+// record_upload_expired (the tus sweeper's hook point).
+inline const std::vector<std::string>& webhook_event_types() {
+  static const std::vector<std::string> types = {"asset.created", "asset.uploaded", "asset.playable", "asset.ready",
+                                                 "asset.failed",  "asset.deleted",  "upload.expired"};
+  return types;
+}
+
+struct Webhook {
+  std::string id;  // "whk_..."
+  std::string account_id;
+  std::string url;
+  std::vector<std::string> events;  // a subset of webhook_event_types(), never empty
+  // Stored in clear: the dispatcher needs it to sign. Never logged or listed.
+  std::string secret;
+  // After a rotation the previous secret also signs until previous_secret_until_ms.
+  std::optional<std::string> previous_secret;
+  int64_t previous_secret_until_ms = 0;
+  int64_t created_at_ms = 0;
+};
+
+// One event to one webhook. The event fields are copied into the row so a claim
+// is one statement (no join under the row lock).
+struct WebhookDelivery {
+  std::string id;  // "dlv_..."
+  std::string webhook_id;
+  std::string event_id;  // "evt_..."; shared by the deliveries of one event
+  std::string event_type;
+  std::string account_id;
+  std::string asset_id;
+  int64_t event_created_at_ms = 0;
+  std::string status = "pending";           // pending | delivered | failed
+  int attempts = 0;                         // finished attempts
+  std::optional<int64_t> last_status_code;  // HTTP status of the last attempt; absent: none or no answer
+  std::optional<int64_t> last_latency_ms;
+  std::optional<std::string> last_error;  // e.g. timeout, outbound_refused, http_500
+  std::optional<int64_t> last_attempt_at_ms;
+  int64_t next_attempt_at_ms = 0;  // when pending: not before
+};
+
+// How one attempt ended (finish_webhook_delivery).
+struct WebhookAttempt {
+  std::string status;  // pending (retry at next_attempt_at_ms) | delivered | failed
+  std::optional<int64_t> status_code;
+  std::optional<int64_t> latency_ms;
+  std::optional<std::string> error;
+  int64_t attempted_at_ms = 0;
+  int64_t next_attempt_at_ms = 0;
+};
+
+enum class WebhookRetry { queued, not_found, in_flight };
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -220,6 +273,38 @@ class MetadataStore {
   virtual EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) = 0;
   // Every known edge, sorted by edge_id; callers decide freshness.
   virtual std::vector<EdgeNode> list_edges() = 0;
+
+  // Webhooks (docs/webhooks.md). Outbox: create_upload, complete_upload,
+  // mark_playable, mark_hls_ready, mark_failed and mark_deleted write the event
+  // (asset.created, .uploaded, .playable, .ready, .failed, .deleted) and one
+  // pending delivery per webhook of the asset's account that asked for it, in the
+  // transaction of the status change, and only when the status really changed.
+  // create_webhook throws StoreError when the account is unknown.
+  virtual void create_webhook(const Webhook& webhook) = 0;
+  virtual std::optional<Webhook> get_webhook(const std::string& id) = 0;
+  // The account's webhooks, oldest first.
+  virtual std::vector<Webhook> list_webhooks(const std::string& account_id) = 0;
+  // Removes the webhook and its deliveries; false when missing.
+  virtual bool delete_webhook(const std::string& id) = 0;
+  // New secret; the current one becomes the previous one until previous_until_ms.
+  virtual bool rotate_webhook_secret(const std::string& id, const std::string& new_secret,
+                                     int64_t previous_until_ms) = 0;
+  // The hook point for upload.expired (the tus sweeper calls it after it expired the
+  // upload); false when the upload is unknown.
+  virtual bool record_upload_expired(const std::string& upload_id, int64_t now_ms) = 0;
+  // A webhook's deliveries, newest first, at most `limit` (clamped to [1, 100]).
+  virtual std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& webhook_id, int limit) = 0;
+  // Claims the oldest due pending delivery (next_attempt_at <= now, no unexpired
+  // claim) for `claimer` until now + lease_ms, atomically across processes, so no
+  // delivery is in flight twice at once while the lease holds.
+  virtual std::optional<WebhookDelivery> claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
+                                                                int64_t lease_ms) = 0;
+  // Records an attempt and releases the claim; false when `claimer` no longer holds it.
+  virtual bool finish_webhook_delivery(const std::string& delivery_id, const std::string& claimer,
+                                       const WebhookAttempt& attempt) = 0;
+  // Makes a delivery of this webhook pending and due now (attempts kept).
+  virtual WebhookRetry retry_webhook_delivery(const std::string& webhook_id, const std::string& delivery_id,
+                                              int64_t now_ms) = 0;
 };
 
 }  // namespace rend::store

@@ -772,6 +772,152 @@ TEST_P(MetadataContract, MigrationMovesEachKeyAndItsAssetsIntoAnAccountOfTheirOw
   EXPECT_THROW(new_upload(kT0, "acc_missing", migrated.get()), StoreError);
 }
 
+// ---- Webhooks: the outbox and the delivery queue ----
+
+Webhook new_webhook(MetadataStore& store, const std::string& account, std::vector<std::string> events) {
+  Webhook w{
+      core::new_id("whk"), account, "https://example.com/hook", std::move(events), "whsec_one", std::nullopt, 0, kT0};
+  store.create_webhook(w);
+  return w;
+}
+
+// Claims every due delivery (delivering each) and returns their event types in order.
+std::vector<std::string> drain_types(MetadataStore& store, const std::string& webhook_id, int64_t now_ms) {
+  std::vector<std::string> types;
+  while (auto d = store.claim_webhook_delivery("disp", now_ms, 60'000)) {
+    if (d->webhook_id == webhook_id) types.push_back(d->event_type);
+    EXPECT_TRUE(store.finish_webhook_delivery(d->id, "disp", {"delivered", 200, 5, std::nullopt, now_ms, now_ms}));
+  }
+  return types;
+}
+
+TEST_P(MetadataContract, StatusChangesWriteOneWebhookEventEachInOrder) {
+  auto all = new_webhook(*store_, kAccount, webhook_event_types());
+  auto ready_only = new_webhook(*store_, kAccount, {"asset.ready"});
+  store_->create_account({"acc_other", "other", kT0});
+  auto others = new_webhook(*store_, "acc_other", webhook_event_types());
+
+  auto [a, u] = new_upload(kT0);
+  store_->complete_upload(u.id, 1000, kT0 + 1);
+  EXPECT_TRUE(store_->mark_processing(a.id, kT0 + 2));  // not an event
+  std::vector<Tier> tiers{{"720p", 1280, 720, 2'800'000}};
+  EXPECT_TRUE(store_->mark_playable(a.id, tiers, "720p", kT0 + 3));
+  EXPECT_TRUE(store_->mark_playable(a.id, tiers, "720p", kT0 + 4));  // a re-run job: no second event
+  EXPECT_TRUE(store_->mark_hls_ready(a.id, tiers, "720p", kT0 + 5));
+  EXPECT_TRUE(store_->mark_deleted(a.id, kT0 + 6));
+  EXPECT_FALSE(store_->mark_failed(a.id, "x", "y", kT0 + 7));  // deleted: no transition, no event
+
+  auto listed = store_->list_webhook_deliveries(all.id, 100);
+  ASSERT_EQ(listed.size(), 5u);
+  EXPECT_EQ(listed.front().event_type, "asset.deleted");  // newest first
+  EXPECT_EQ(listed.front().asset_id, a.id);
+  EXPECT_EQ(listed.front().account_id, kAccount);
+  EXPECT_EQ(listed.front().status, "pending");
+  EXPECT_TRUE(listed.front().event_id.starts_with("evt_"));
+  EXPECT_EQ(store_->list_webhook_deliveries(ready_only.id, 100).size(), 1u);
+  EXPECT_TRUE(store_->list_webhook_deliveries(others.id, 100).empty());
+  // One event, one id, whichever webhook it goes to.
+  EXPECT_EQ(store_->list_webhook_deliveries(ready_only.id, 100)[0].event_id, listed[1].event_id);
+
+  EXPECT_EQ(drain_types(*store_, all.id, kT0 + 10),
+            (std::vector<std::string>{"asset.created", "asset.uploaded", "asset.playable", "asset.ready",
+                                      "asset.deleted"}));
+}
+
+TEST_P(MetadataContract, FailedTransitionAndUploadExpiredAreEvents) {
+  auto w = new_webhook(*store_, kAccount, {"asset.failed", "upload.expired"});
+  auto [a, u] = new_upload(kT0);
+  EXPECT_TRUE(store_->record_upload_expired(u.id, kT0 + 1));
+  EXPECT_FALSE(store_->record_upload_expired("upl_missing", kT0 + 1));
+  EXPECT_TRUE(store_->mark_failed(a.id, "not_a_video", "no", kT0 + 2));
+  EXPECT_EQ(drain_types(*store_, w.id, kT0 + 3), (std::vector<std::string>{"upload.expired", "asset.failed"}));
+}
+
+TEST_P(MetadataContract, WebhooksAreCreatedListedRotatedAndDeletedWithTheirDeliveries) {
+  EXPECT_THROW(new_webhook(*store_, "acc_missing", {"asset.ready"}), StoreError);
+  auto w = new_webhook(*store_, kAccount, {"asset.created", "asset.ready"});
+  auto got = store_->get_webhook(w.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->url, w.url);
+  EXPECT_EQ(got->events, (std::vector<std::string>{"asset.created", "asset.ready"}));
+  EXPECT_EQ(got->secret, "whsec_one");
+  EXPECT_FALSE(got->previous_secret);
+  EXPECT_EQ(store_->list_webhooks(kAccount).size(), 1u);
+  EXPECT_TRUE(store_->list_webhooks("acc_nobody").empty());
+
+  EXPECT_TRUE(store_->rotate_webhook_secret(w.id, "whsec_two", kT0 + 1000));
+  got = store_->get_webhook(w.id);
+  EXPECT_EQ(got->secret, "whsec_two");
+  EXPECT_EQ(got->previous_secret, std::optional<std::string>("whsec_one"));
+  EXPECT_EQ(got->previous_secret_until_ms, kT0 + 1000);
+  EXPECT_FALSE(store_->rotate_webhook_secret("whk_missing", "s", 0));
+
+  new_upload(kT0);
+  EXPECT_EQ(store_->list_webhook_deliveries(w.id, 10).size(), 1u);
+  EXPECT_TRUE(store_->delete_webhook(w.id));
+  EXPECT_FALSE(store_->delete_webhook(w.id));
+  EXPECT_FALSE(store_->get_webhook(w.id));
+  EXPECT_TRUE(store_->list_webhook_deliveries(w.id, 10).empty());
+  EXPECT_FALSE(store_->claim_webhook_delivery("disp", kT0 + 10, 1000));
+}
+
+TEST_P(MetadataContract, WebhookDeliveryClaimHoldsItsLeaseAndRetriesWaitTheirTime) {
+  auto w = new_webhook(*store_, kAccount, {"asset.created"});
+  new_upload(kT0);
+  auto d = store_->claim_webhook_delivery("p1", kT0, 1000);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->attempts, 0);
+  // In flight: nobody else gets it, the retry route says so.
+  EXPECT_FALSE(store_->claim_webhook_delivery("p2", kT0 + 999, 1000));
+  EXPECT_EQ(store_->retry_webhook_delivery(w.id, d->id, kT0 + 10), WebhookRetry::in_flight);
+  // The lease expired (p1 died): another process takes it; p1's late result is refused.
+  auto again = store_->claim_webhook_delivery("p2", kT0 + 1001, 1000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, d->id);
+  EXPECT_FALSE(store_->finish_webhook_delivery(d->id, "p1", {"delivered", 200, 1, std::nullopt, kT0, kT0}));
+  // A failed attempt: pending again, not due before its next attempt.
+  EXPECT_TRUE(store_->finish_webhook_delivery(d->id, "p2", {"pending", 500, 42, "http_500", kT0 + 1100, kT0 + 5000}));
+  EXPECT_FALSE(store_->claim_webhook_delivery("p2", kT0 + 4999, 1000));
+  auto listed = store_->list_webhook_deliveries(w.id, 10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].attempts, 1);
+  EXPECT_EQ(listed[0].last_status_code, std::optional<int64_t>(500));
+  EXPECT_EQ(listed[0].last_latency_ms, std::optional<int64_t>(42));
+  EXPECT_EQ(listed[0].last_error, std::optional<std::string>("http_500"));
+  EXPECT_EQ(listed[0].next_attempt_at_ms, kT0 + 5000);
+  // A manual retry makes it due now.
+  EXPECT_EQ(store_->retry_webhook_delivery(w.id, d->id, kT0 + 2000), WebhookRetry::queued);
+  EXPECT_EQ(store_->retry_webhook_delivery("whk_other", d->id, kT0 + 2000), WebhookRetry::not_found);
+  auto third = store_->claim_webhook_delivery("p3", kT0 + 2000, 1000);
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(store_->finish_webhook_delivery(third->id, "p3", {"failed", 500, 1, "http_500", kT0 + 2001, kT0 + 2001}));
+  // failed and delivered are terminal for the dispatcher.
+  EXPECT_FALSE(store_->claim_webhook_delivery("p3", kT0 + 100'000, 1000));
+  EXPECT_EQ(store_->list_webhook_deliveries(w.id, 10)[0].status, "failed");
+}
+
+TEST_P(MetadataContract, ConcurrentDispatchersNeverClaimOneDeliveryTwice) {
+  new_webhook(*store_, kAccount, {"asset.created"});
+  constexpr int kDeliveries = 30;
+  for (int i = 0; i < kDeliveries; ++i) new_upload(kT0 + i);
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      auto mine = open();  // its own connection, like another API process
+      const std::string who = "proc" + std::to_string(t);
+      while (auto d = mine->claim_webhook_delivery(who, kT0 + 1000, 60'000)) {
+        std::lock_guard lock(mu);
+        claimed.push_back(d->id);
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(claimed.size(), size_t(kDeliveries));
+  EXPECT_EQ(unique.size(), size_t(kDeliveries));
+}
+
 INSTANTIATE_TEST_SUITE_P(Embedded, MetadataContract, ::testing::ValuesIn(kBackends), testing::ParamName());
 
 }  // namespace

@@ -41,6 +41,49 @@ bool update_live_asset(Connection& c, const std::string& asset_id, std::string_v
   return c.exec(sql, params.prepend(asset_id)).affected() > 0;
 }
 
+// Writes the webhook event and a pending delivery per webhook of the asset's
+// account that asked for `type`, on `c` inside the status change's transaction.
+// Deliveries are written here rather than fanned out later by the dispatcher:
+// there is then no "not yet fanned out" state to track and recover after a crash,
+// and a webhook gets exactly the events that happened while it existed. The cost
+// is one indexed lookup per transition.
+void emit_event(Connection& c, const std::string& asset_id, std::string_view type, int64_t now_ms) {
+  auto a = c.exec("SELECT account_id FROM rend.assets WHERE id = $1", Params().add(asset_id));
+  if (a.rows() == 0) return;
+  const std::string account = a.text(0, 0);
+  const std::string event_id = core::new_id("evt");
+  c.exec("INSERT INTO rend.webhook_events (id, account_id, asset_id, type, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+         Params().add(event_id).add(account).add(asset_id).add(type).add(now_ms));
+  auto hooks = c.exec("SELECT id FROM rend.webhooks WHERE account_id = $1 AND strpos(events, ',' || $2 || ',') > 0",
+                      Params().add(account).add(type));
+  for (int i = 0; i < hooks.rows(); ++i)
+    c.exec(
+        "INSERT INTO rend.webhook_deliveries (id, webhook_id, event_id, event_type, account_id, asset_id,"
+        " event_created_at_ms, status, attempts, next_attempt_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0,"
+        " $7)",
+        Params()
+            .add(core::new_id("dlv"))
+            .add(hooks.text(i, 0))
+            .add(event_id)
+            .add(type)
+            .add(account)
+            .add(asset_id)
+            .add(now_ms));
+}
+
+// update_live_asset in a transaction that also writes the webhook event when the
+// status really changed to `new_status` (a re-run job marking playable again is no
+// new event). FOR UPDATE: a concurrent transition waits, then sees this one's status.
+bool transition(Connection& c, const std::string& asset_id, std::string_view assignments, Params params,
+                std::string_view new_status, std::string_view event_type, int64_t now_ms) {
+  Transaction tx(c);
+  auto before = c.exec("SELECT status FROM rend.assets WHERE id = $1 FOR UPDATE", Params().add(asset_id));
+  const bool changed = update_live_asset(c, asset_id, assignments, std::move(params));
+  if (changed && before.rows() > 0 && before.text(0, 0) != new_status) emit_event(c, asset_id, event_type, now_ms);
+  tx.commit();
+  return changed;
+}
+
 class PostgresMetadataStore final : public MetadataStore {
  public:
   PostgresMetadataStore(std::string url, Target target) : pool_(std::move(url), std::move(target), kPoolSize) {}
@@ -92,6 +135,20 @@ class PostgresMetadataStore final : public MetadataStore {
   void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
+
+  void create_webhook(const Webhook& webhook) override;
+  std::optional<Webhook> get_webhook(const std::string& id) override;
+  std::vector<Webhook> list_webhooks(const std::string& account_id) override;
+  bool delete_webhook(const std::string& id) override;
+  bool rotate_webhook_secret(const std::string& id, const std::string& new_secret, int64_t previous_until_ms) override;
+  bool record_upload_expired(const std::string& upload_id, int64_t now_ms) override;
+  std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& webhook_id, int limit) override;
+  std::optional<WebhookDelivery> claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
+                                                        int64_t lease_ms) override;
+  bool finish_webhook_delivery(const std::string& delivery_id, const std::string& claimer,
+                               const WebhookAttempt& attempt) override;
+  WebhookRetry retry_webhook_delivery(const std::string& webhook_id, const std::string& delivery_id,
+                                      int64_t now_ms) override;
 
  private:
   bool update_asset(const std::string& asset_id, std::string_view assignments, const Params& params) {
@@ -236,6 +293,7 @@ void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& uplo
         "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms)"
         " VALUES ($1, $2, $3, 'pending', $4)",
         Params().add(upload.id).add(asset.id).add(upload.expected_bytes).add(upload.created_at_ms));
+    emit_event(c, asset.id, "asset.created", asset.created_at_ms);
     tx.commit();
   });
 }
@@ -352,6 +410,7 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
         "INSERT INTO rend.jobs (id, asset_id, kind, status, attempts, created_at_ms)"
         " VALUES ($1, $2, 'transcode', 'queued', 0, $3)",
         Params().add(job_id).add(asset_id).add(now_ms));
+    emit_event(c, asset_id, "asset.uploaded", now_ms);
     tx.commit();
     return job_id;
   });
@@ -377,10 +436,13 @@ bool PostgresMetadataStore::publish_ladder(const std::string& asset_id, std::str
   // not move playable_at later than when viewers could really start.
   const std::string col(at_column);
   const std::string done = status == "hls_ready" ? ", progress = 1" : "";
-  return update_asset(asset_id,
+  return pool_.run([&](Connection& c) {
+    return transition(c, asset_id,
                       "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)" +
                           done,
-                      Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms));
+                      Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms), status,
+                      status == "hls_ready" ? "asset.ready" : "asset.playable", now_ms);
+  });
 }
 
 bool PostgresMetadataStore::mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,
@@ -395,12 +457,17 @@ bool PostgresMetadataStore::mark_hls_ready(const std::string& asset_id, const st
 
 bool PostgresMetadataStore::mark_failed(const std::string& asset_id, const std::string& code,
                                         const std::string& message, int64_t now_ms) {
-  return update_asset(asset_id, "status = 'failed', error_code = $2, error_message = $3, failed_at_ms = $4",
-                      Params().add(code).add(message).add(now_ms));
+  return pool_.run([&](Connection& c) {
+    return transition(c, asset_id, "status = 'failed', error_code = $2, error_message = $3, failed_at_ms = $4",
+                      Params().add(code).add(message).add(now_ms), "failed", "asset.failed", now_ms);
+  });
 }
 
 bool PostgresMetadataStore::mark_deleted(const std::string& asset_id, int64_t now_ms) {
-  return update_asset(asset_id, "status = 'deleted', deleted_at_ms = $2", Params().add(now_ms));
+  return pool_.run([&](Connection& c) {
+    return transition(c, asset_id, "status = 'deleted', deleted_at_ms = $2", Params().add(now_ms), "deleted",
+                      "asset.deleted", now_ms);
+  });
 }
 
 std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id, int64_t lock_timeout_ms,
@@ -425,9 +492,11 @@ std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id
         c.exec(
             "UPDATE rend.jobs SET status = 'failed', error = $2, locked_by = NULL, finished_at_ms = $3 WHERE id = $1",
             Params().add(job.id).add(kLostTooOften).add(now_ms));
-        update_live_asset(c, job.asset_id,
-                          "status = 'failed', error_code = 'transcode_failed', error_message = $2, failed_at_ms = $3",
-                          Params().add(kLostTooOften).add(now_ms));
+        if (update_live_asset(
+                c, job.asset_id,
+                "status = 'failed', error_code = 'transcode_failed', error_message = $2, failed_at_ms = $3",
+                Params().add(kLostTooOften).add(now_ms)))
+          emit_event(c, job.asset_id, "asset.failed", now_ms);
         core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
         continue;
       }
@@ -560,6 +629,144 @@ std::vector<EdgeNode> PostgresMetadataStore::list_edges() {
       out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.int64(i, 4), r.int64(i, 5),
                      r.int64(i, 6), r.int64(i, 7)});
     return out;
+  });
+}
+
+// ---- Webhooks ----
+
+void PostgresMetadataStore::create_webhook(const Webhook& w) {
+  pool_.run([&](Connection& c) {
+    // The foreign key refuses an unknown account.
+    c.exec(
+        "INSERT INTO rend.webhooks (id, account_id, url, events, secret, previous_secret, previous_secret_until_ms,"
+        " created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        Params()
+            .add(w.id)
+            .add(w.account_id)
+            .add(w.url)
+            .add(webhook_events_to_column(w.events))
+            .add(w.secret)
+            .add(w.previous_secret)
+            .add(w.previous_secret_until_ms)
+            .add(w.created_at_ms));
+  });
+}
+
+std::optional<Webhook> PostgresMetadataStore::get_webhook(const std::string& id) {
+  return pool_.run([&](Connection& c) -> std::optional<Webhook> {
+    auto r = c.exec("SELECT " + std::string(kWebhookColumns) + " FROM rend.webhooks WHERE id = $1", Params().add(id));
+    if (r.rows() == 0) return std::nullopt;
+    return webhook_from_row(r.row(0));
+  });
+}
+
+std::vector<Webhook> PostgresMetadataStore::list_webhooks(const std::string& account_id) {
+  return pool_.run([&](Connection& c) {
+    auto r = c.exec("SELECT " + std::string(kWebhookColumns) +
+                        " FROM rend.webhooks WHERE account_id = $1 ORDER BY created_at_ms, id",
+                    Params().add(account_id));
+    std::vector<Webhook> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(webhook_from_row(r.row(i)));
+    return out;
+  });
+}
+
+bool PostgresMetadataStore::delete_webhook(const std::string& id) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    c.exec("DELETE FROM rend.webhook_deliveries WHERE webhook_id = $1", Params().add(id));
+    const bool removed = c.exec("DELETE FROM rend.webhooks WHERE id = $1", Params().add(id)).affected() > 0;
+    tx.commit();
+    return removed;
+  });
+}
+
+bool PostgresMetadataStore::rotate_webhook_secret(const std::string& id, const std::string& new_secret,
+                                                  int64_t previous_until_ms) {
+  return pool_.run([&](Connection& c) {
+    // The right-hand sides read the row as it was: the current secret becomes the previous one.
+    return c.exec(
+                "UPDATE rend.webhooks SET previous_secret = secret, previous_secret_until_ms = $3, secret = $2"
+                " WHERE id = $1",
+                Params().add(id).add(new_secret).add(previous_until_ms))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::record_upload_expired(const std::string& upload_id, int64_t now_ms) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    auto r = c.exec("SELECT asset_id FROM rend.uploads WHERE id = $1", Params().add(upload_id));
+    if (r.rows() == 0) return false;
+    emit_event(c, r.text(0, 0), "upload.expired", now_ms);
+    tx.commit();
+    return true;
+  });
+}
+
+std::vector<WebhookDelivery> PostgresMetadataStore::list_webhook_deliveries(const std::string& webhook_id, int limit) {
+  return pool_.run([&](Connection& c) {
+    auto r = c.exec("SELECT " + std::string(kDeliveryColumns) +
+                        " FROM rend.webhook_deliveries WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2",
+                    Params().add(webhook_id).add(std::clamp(limit, 1, kMaxPageSize)));
+    std::vector<WebhookDelivery> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(delivery_from_row(r.row(i)));
+    return out;
+  });
+}
+
+std::optional<WebhookDelivery> PostgresMetadataStore::claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
+                                                                             int64_t lease_ms) {
+  return pool_.run([&](Connection& c) -> std::optional<WebhookDelivery> {
+    // As claim_job: SKIP LOCKED passes over a row another process is claiming, and
+    // FOR UPDATE re-checks the WHERE on the latest row version, so two API processes
+    // never take the same delivery while its lease holds.
+    auto r = c.exec(
+        "UPDATE rend.webhook_deliveries SET claimed_by = $1, claim_until_ms = $2 WHERE seq = ("
+        " SELECT seq FROM rend.webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= $3"
+        " AND (claim_until_ms IS NULL OR claim_until_ms < $3) ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING " +
+            std::string(kDeliveryColumns),
+        Params().add(claimer).add(now_ms + lease_ms).add(now_ms));
+    if (r.rows() == 0) return std::nullopt;
+    return delivery_from_row(r.row(0));
+  });
+}
+
+bool PostgresMetadataStore::finish_webhook_delivery(const std::string& delivery_id, const std::string& claimer,
+                                                    const WebhookAttempt& a) {
+  return pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.webhook_deliveries SET status = $3, attempts = attempts + 1, last_status_code = $4,"
+                " last_latency_ms = $5, last_error = $6, last_attempt_at_ms = $7, next_attempt_at_ms = $8,"
+                " claimed_by = NULL, claim_until_ms = NULL WHERE id = $1 AND claimed_by = $2",
+                Params()
+                    .add(delivery_id)
+                    .add(claimer)
+                    .add(a.status)
+                    .add(a.status_code)
+                    .add(a.latency_ms)
+                    .add(a.error)
+                    .add(a.attempted_at_ms)
+                    .add(a.next_attempt_at_ms))
+               .affected() > 0;
+  });
+}
+
+WebhookRetry PostgresMetadataStore::retry_webhook_delivery(const std::string& webhook_id,
+                                                           const std::string& delivery_id, int64_t now_ms) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    auto r = c.exec("SELECT claim_until_ms FROM rend.webhook_deliveries WHERE id = $1 AND webhook_id = $2 FOR UPDATE",
+                    Params().add(delivery_id).add(webhook_id));
+    if (r.rows() == 0) return WebhookRetry::not_found;
+    if (auto until = r.opt_int64(0, 0); until && *until >= now_ms) return WebhookRetry::in_flight;
+    c.exec(
+        "UPDATE rend.webhook_deliveries SET status = 'pending', next_attempt_at_ms = $2, claimed_by = NULL,"
+        " claim_until_ms = NULL WHERE id = $1",
+        Params().add(delivery_id).add(now_ms));
+    tx.commit();
+    return WebhookRetry::queued;
   });
 }
 

@@ -158,6 +158,7 @@ void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload
           "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
           " VALUES (?1, ?2, ?3, 'pending', ?4)",
           upload.id, asset.id, upload.expected_bytes, upload.created_at_ms);
+  emit_event(asset.id, "asset.created", asset.created_at_ms);
   tx.commit();
 }
 
@@ -252,6 +253,7 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
           "INSERT INTO jobs (id, asset_id, kind, status, attempts, created_at_ms)"
           " VALUES (?1, ?2, 'transcode', 'queued', 0, ?3)",
           job_id, asset_id, now_ms);
+  emit_event(asset_id, "asset.uploaded", now_ms);
   tx.commit();
   return job_id;
 }
@@ -263,6 +265,23 @@ bool SqliteMetadataStore::update_live_asset(const std::string& asset_id, std::st
   bind(s);
   s.run();
   return db_->changes() > 0;
+}
+
+bool SqliteMetadataStore::transition(const std::string& asset_id, std::string_view assignments,
+                                     const std::function<void(Stmt&)>& bind, std::string_view new_status,
+                                     std::string_view event_type, int64_t now_ms) {
+  WriteTx tx(*db_);
+  std::optional<std::string> before;
+  {
+    Stmt s(*db_, "SELECT status FROM assets WHERE id = ?1");
+    s.bind(1, asset_id);
+    if (s.step()) before = s.text(0);
+  }
+  const bool changed = update_live_asset(asset_id, assignments, bind);
+  // A repeated transition (a re-run job marking playable again) is no new event.
+  if (changed && before != new_status) emit_event(asset_id, event_type, now_ms);
+  tx.commit();
+  return changed;
 }
 
 bool SqliteMetadataStore::mark_processing(const std::string& asset_id, int64_t now_ms) {
@@ -290,11 +309,10 @@ bool SqliteMetadataStore::publish_ladder(const std::string& asset_id, std::strin
   // must not move playable_at later than when viewers could really start.
   std::string col(at_column);
   std::string done = status == "hls_ready" ? ", progress = 1" : "";
-  return update_live_asset(asset_id,
-                           "status = ?2, tiers = ?3, billing_tier = ?4, " + col + " = COALESCE(" + col + ", ?5)" + done,
-                           [&](Stmt& s) {
-                             s.bind(2, status).bind(3, tiers_to_json(tiers)).bind(4, billing_tier).bind(5, now_ms);
-                           });
+  return transition(
+      asset_id, "status = ?2, tiers = ?3, billing_tier = ?4, " + col + " = COALESCE(" + col + ", ?5)" + done,
+      [&](Stmt& s) { s.bind(2, status).bind(3, tiers_to_json(tiers)).bind(4, billing_tier).bind(5, now_ms); }, status,
+      status == "hls_ready" ? "asset.ready" : "asset.playable", now_ms);
 }
 
 bool SqliteMetadataStore::mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,
@@ -310,13 +328,16 @@ bool SqliteMetadataStore::mark_hls_ready(const std::string& asset_id, const std:
 bool SqliteMetadataStore::mark_failed(const std::string& asset_id, const std::string& code, const std::string& message,
                                       int64_t now_ms) {
   std::lock_guard lock(mu_);
-  return update_live_asset(asset_id, "status = 'failed', error_code = ?2, error_message = ?3, failed_at_ms = ?4",
-                           [&](Stmt& s) { s.bind(2, code).bind(3, message).bind(4, now_ms); });
+  return transition(
+      asset_id, "status = 'failed', error_code = ?2, error_message = ?3, failed_at_ms = ?4",
+      [&](Stmt& s) { s.bind(2, code).bind(3, message).bind(4, now_ms); }, "failed", "asset.failed", now_ms);
 }
 
 bool SqliteMetadataStore::mark_deleted(const std::string& asset_id, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  return update_live_asset(asset_id, "status = 'deleted', deleted_at_ms = ?2", [&](Stmt& s) { s.bind(2, now_ms); });
+  return transition(
+      asset_id, "status = 'deleted', deleted_at_ms = ?2", [&](Stmt& s) { s.bind(2, now_ms); }, "deleted",
+      "asset.deleted", now_ms);
 }
 
 std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, int64_t lock_timeout_ms,
@@ -343,10 +364,11 @@ std::optional<Job> SqliteMetadataStore::claim_job(const std::string& worker_id, 
       execute(*db_,
               "UPDATE jobs SET status = 'failed', error = ?2, locked_by = NULL, finished_at_ms = ?3 WHERE id = ?1",
               job.id, kLostTooOften, now_ms);
-      update_live_asset(job.asset_id,
-                        "status = 'failed', error_code = 'transcode_failed', error_message = ?2,"
-                        " failed_at_ms = ?3",
-                        [&](Stmt& s) { s.bind(2, kLostTooOften).bind(3, now_ms); });
+      if (update_live_asset(job.asset_id,
+                            "status = 'failed', error_code = 'transcode_failed', error_message = ?2,"
+                            " failed_at_ms = ?3",
+                            [&](Stmt& s) { s.bind(2, kLostTooOften).bind(3, now_ms); }))
+        emit_event(job.asset_id, "asset.failed", now_ms);
       core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
       continue;
     }
@@ -472,6 +494,172 @@ std::vector<EdgeNode> SqliteMetadataStore::list_edges() {
   while (s.step())
     out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.int64(6), s.int64(7)});
   return out;
+}
+
+// ---- Webhooks ----
+
+void SqliteMetadataStore::emit_event(const std::string& asset_id, std::string_view type, int64_t now_ms) {
+  std::string account;
+  {
+    Stmt s(*db_, "SELECT account_id FROM assets WHERE id = ?1");
+    s.bind(1, asset_id);
+    if (!s.step()) return;
+    account = s.text(0);
+  }
+  const std::string event_id = core::new_id("evt");
+  execute(*db_,
+          "INSERT INTO webhook_events (id, account_id, asset_id, type, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+          event_id, account, asset_id, type, now_ms);
+  // Deliveries are written here, in the status change's transaction, rather than
+  // fanned out later by the dispatcher: there is then no "not yet fanned out" state
+  // to track and recover after a crash, and a webhook gets exactly the events that
+  // happened while it existed. The cost is one indexed lookup per transition.
+  std::vector<std::string> hooks;
+  {
+    Stmt s(*db_, "SELECT id FROM webhooks WHERE account_id = ?1 AND instr(events, ',' || ?2 || ',') > 0");
+    s.bind(1, account).bind(2, type);
+    while (s.step()) hooks.push_back(s.text(0));
+  }
+  for (const auto& hook : hooks)
+    execute(*db_,
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, account_id, asset_id,"
+            " event_created_at_ms, status, attempts, next_attempt_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending',"
+            " 0, ?7)",
+            core::new_id("dlv"), hook, event_id, type, account, asset_id, now_ms);
+}
+
+void SqliteMetadataStore::create_webhook(const Webhook& w) {
+  std::lock_guard lock(mu_);
+  // The foreign key refuses an unknown account.
+  execute(*db_,
+          "INSERT INTO webhooks (id, account_id, url, events, secret, previous_secret, previous_secret_until_ms,"
+          " created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+          w.id, w.account_id, w.url, webhook_events_to_column(w.events), w.secret, w.previous_secret,
+          w.previous_secret_until_ms, w.created_at_ms);
+}
+
+std::optional<Webhook> SqliteMetadataStore::get_webhook(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT " + std::string(kWebhookColumns) + " FROM webhooks WHERE id = ?1");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return webhook_from_row(s);
+}
+
+std::vector<Webhook> SqliteMetadataStore::list_webhooks(const std::string& account_id) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_,
+         "SELECT " + std::string(kWebhookColumns) + " FROM webhooks WHERE account_id = ?1 ORDER BY created_at_ms, id");
+  s.bind(1, account_id);
+  std::vector<Webhook> out;
+  while (s.step()) out.push_back(webhook_from_row(s));
+  return out;
+}
+
+bool SqliteMetadataStore::delete_webhook(const std::string& id) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  execute(*db_, "DELETE FROM webhook_deliveries WHERE webhook_id = ?1", id);
+  const bool removed = execute(*db_, "DELETE FROM webhooks WHERE id = ?1", id) > 0;
+  tx.commit();
+  return removed;
+}
+
+bool SqliteMetadataStore::rotate_webhook_secret(const std::string& id, const std::string& new_secret,
+                                                int64_t previous_until_ms) {
+  std::lock_guard lock(mu_);
+  // The right-hand sides read the row as it was: the current secret becomes the previous one.
+  return execute(*db_,
+                 "UPDATE webhooks SET previous_secret = secret, previous_secret_until_ms = ?3, secret = ?2"
+                 " WHERE id = ?1",
+                 id, new_secret, previous_until_ms) > 0;
+}
+
+bool SqliteMetadataStore::record_upload_expired(const std::string& upload_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  std::string asset_id;
+  {
+    Stmt s(*db_, "SELECT asset_id FROM uploads WHERE id = ?1");
+    s.bind(1, upload_id);
+    if (!s.step()) return false;
+    asset_id = s.text(0);
+  }
+  emit_event(asset_id, "upload.expired", now_ms);
+  tx.commit();
+  return true;
+}
+
+std::vector<WebhookDelivery> SqliteMetadataStore::list_webhook_deliveries(const std::string& webhook_id, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT " + std::string(kDeliveryColumns) +
+                   " FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2");
+  s.bind(1, webhook_id).bind(2, std::clamp(limit, 1, kMaxPageSize));
+  std::vector<WebhookDelivery> out;
+  while (s.step()) out.push_back(delivery_from_row(s));
+  return out;
+}
+
+std::optional<WebhookDelivery> SqliteMetadataStore::claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
+                                                                           int64_t lease_ms) {
+  std::lock_guard lock(mu_);
+  constexpr std::string_view kDue =
+      "SELECT seq FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?1"
+      " AND (claim_until_ms IS NULL OR claim_until_ms < ?1) ORDER BY seq LIMIT 1";
+  // An idle dispatcher polls several times a second: look without the write lock
+  // first, so polling never queues behind (or holds up) uploads and the worker.
+  {
+    Stmt peek(*db_, kDue);
+    peek.bind(1, now_ms);
+    if (!peek.step()) return std::nullopt;
+  }
+  // IMMEDIATE: the pick and the claim see one state even when another process is
+  // claiming at the same moment (SQLite serializes writers on the file lock).
+  WriteTx tx(*db_);
+  int64_t seq = 0;
+  {
+    Stmt s(*db_, kDue);
+    s.bind(1, now_ms);
+    if (!s.step()) return std::nullopt;
+    seq = s.int64(0);
+  }
+  execute(*db_, "UPDATE webhook_deliveries SET claimed_by = ?2, claim_until_ms = ?3 WHERE seq = ?1", seq, claimer,
+          now_ms + lease_ms);
+  Stmt s(*db_, "SELECT " + std::string(kDeliveryColumns) + " FROM webhook_deliveries WHERE seq = ?1");
+  s.bind(1, seq);
+  s.step();
+  auto d = delivery_from_row(s);
+  tx.commit();
+  return d;
+}
+
+bool SqliteMetadataStore::finish_webhook_delivery(const std::string& delivery_id, const std::string& claimer,
+                                                  const WebhookAttempt& a) {
+  std::lock_guard lock(mu_);
+  return execute(*db_,
+                 "UPDATE webhook_deliveries SET status = ?3, attempts = attempts + 1, last_status_code = ?4,"
+                 " last_latency_ms = ?5, last_error = ?6, last_attempt_at_ms = ?7, next_attempt_at_ms = ?8,"
+                 " claimed_by = NULL, claim_until_ms = NULL WHERE id = ?1 AND claimed_by = ?2",
+                 delivery_id, claimer, a.status, a.status_code, a.latency_ms, a.error, a.attempted_at_ms,
+                 a.next_attempt_at_ms) > 0;
+}
+
+WebhookRetry SqliteMetadataStore::retry_webhook_delivery(const std::string& webhook_id, const std::string& delivery_id,
+                                                         int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  {
+    Stmt s(*db_, "SELECT claim_until_ms FROM webhook_deliveries WHERE id = ?1 AND webhook_id = ?2");
+    s.bind(1, delivery_id).bind(2, webhook_id);
+    if (!s.step()) return WebhookRetry::not_found;
+    if (auto until = s.opt_int64(0); until && *until >= now_ms) return WebhookRetry::in_flight;
+  }
+  execute(*db_,
+          "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at_ms = ?2, claimed_by = NULL,"
+          " claim_until_ms = NULL WHERE id = ?1",
+          delivery_id, now_ms);
+  tx.commit();
+  return WebhookRetry::queued;
 }
 
 }  // namespace rend::store::sqlite

@@ -75,11 +75,32 @@ class SqliteMetadataStore final : public MetadataStore {
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
+  void create_webhook(const Webhook& webhook) override;
+  std::optional<Webhook> get_webhook(const std::string& id) override;
+  std::vector<Webhook> list_webhooks(const std::string& account_id) override;
+  bool delete_webhook(const std::string& id) override;
+  bool rotate_webhook_secret(const std::string& id, const std::string& new_secret, int64_t previous_until_ms) override;
+  bool record_upload_expired(const std::string& upload_id, int64_t now_ms) override;
+  std::vector<WebhookDelivery> list_webhook_deliveries(const std::string& webhook_id, int limit) override;
+  std::optional<WebhookDelivery> claim_webhook_delivery(const std::string& claimer, int64_t now_ms,
+                                                        int64_t lease_ms) override;
+  bool finish_webhook_delivery(const std::string& delivery_id, const std::string& claimer,
+                               const WebhookAttempt& attempt) override;
+  WebhookRetry retry_webhook_delivery(const std::string& webhook_id, const std::string& delivery_id,
+                                      int64_t now_ms) override;
+
  private:
   // Runs "UPDATE assets SET <assignments> WHERE id = ?1" unless the asset is deleted;
   // `bind` binds the assignments' parameters, numbered from ?2. Caller holds mu_.
   bool update_live_asset(const std::string& asset_id, std::string_view assignments,
                          const std::function<void(Stmt&)>& bind);
+  // update_live_asset in a transaction that also writes the webhook event
+  // `event_type` when the asset's status really changed to `new_status`.
+  bool transition(const std::string& asset_id, std::string_view assignments, const std::function<void(Stmt&)>& bind,
+                  std::string_view new_status, std::string_view event_type, int64_t now_ms);
+  // Writes the event and a pending delivery per webhook of the asset's account that
+  // asked for `type`. Caller holds mu_ inside a WriteTx (the status change's).
+  void emit_event(const std::string& asset_id, std::string_view type, int64_t now_ms);
   bool publish_ladder(const std::string& asset_id, std::string_view status, std::string_view at_column,
                       const std::vector<Tier>& tiers, const std::string& billing_tier, int64_t now_ms);
   // Ends a claimed job held by worker_id; false when the worker no longer holds it.
