@@ -9,6 +9,7 @@
 #include "billing/entitlements.h"
 #include "billing/settings.h"
 #include "core/clock.h"
+#include "http/outbound.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "routing/settings.h"
@@ -42,6 +43,9 @@ struct ApiDeps {
   // Appends Prometheus text to GET /metrics (operator scope): the usage sync's and the
   // entitlement checks' counters; unset: no /metrics route.
   std::function<void(std::string&)> render_metrics = {};
+  // Customer URLs (imports from a URL): the shape check at creation uses it
+  // (https only in production). The roles copy ApiConfig::outbound here.
+  http::OutboundPolicy outbound = {};
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

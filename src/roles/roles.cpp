@@ -211,6 +211,7 @@ struct ApiRole::Impl {
         usage_sync(cfg.billing, cfg.store.database_url, s, clock) {
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
+    deps.outbound = cfg.outbound;
     deps.billing_state = &usage_sync.state();
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);

@@ -17,6 +17,8 @@
 #include "core/env.h"
 #include "core/ids.h"
 #include "core/testing/scripted_runner.h"
+#include "http/client.h"
+#include "http/server.h"
 #include "media/testing/fake_media.h"
 #include "store/factory.h"
 #include "store/testing/failing_objects.h"
@@ -342,6 +344,86 @@ TEST_F(WorkerRetry, StopMidTranscodeReleasesTheJobWithoutAnAttempt) {
   EXPECT_TRUE(work_dir_empty());
 
   stop_ = false;
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "hls_ready");
+}
+
+// Imports from a URL: the job fetches the source from a real local HTTP server,
+// then runs exactly as for an upload.
+class WorkerImport : public WorkerRetry {
+ protected:
+  void SetUp() override {
+    WorkerRetry::SetUp();
+    http::client_global_init();
+    router_->add("GET", "/clip.mp4", [this](http::Request&) {
+      ++hits_;
+      return http::Response::text(200, body_, "video/mp4");
+    });
+    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_);
+    url_ = "http://127.0.0.1:" + std::to_string(server_->start()) + "/clip.mp4?X-Amz-Signature=s3cr3t";
+    cfg_.outbound.allow_private = true;
+    cfg_.max_source_bytes = 1 << 20;
+    cfg_.import_timeout_secs = 10;
+  }
+  void TearDown() override {
+    server_->stop();
+    WorkerRetry::TearDown();
+  }
+  std::string import_asset() {
+    store::Asset a;
+    a.id = core::new_id("ast");
+    a.visibility = "public";
+    a.owner_key_id = "key_test";
+    a.account_id = "acc_test";
+    if (!meta_->get_account(a.account_id)) meta_->create_account({a.account_id, "test", clock_.now_unix_ms()});
+    a.created_at_ms = clock_.now_unix_ms();
+    a.input_url = url_;
+    meta_->create_import(a);
+    return a.id;
+  }
+  std::shared_ptr<http::Router> router_ = std::make_shared<http::Router>();
+  std::unique_ptr<http::Server> server_;
+  std::string url_, body_ = std::string(64 * 1024, 'i');
+  std::atomic<int> hits_{0};
+};
+
+TEST_F(WorkerImport, TheSourceIsFetchedThenTheJobRunsAsForAnUpload) {
+  std::string id = import_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "hls_ready") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
+  EXPECT_EQ(a->source_bytes, int64_t(body_.size()));
+  EXPECT_TRUE(a->uploaded_at_ms);
+  EXPECT_EQ(objects_->head("sources/" + id)->size, body_.size());
+  EXPECT_EQ(runner_.count(fake::probe_run()), 1);
+  EXPECT_EQ(hits_, 1);
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+TEST_F(WorkerImport, ARefusedAddressFailsTheAssetOnceAndStoresNothing) {
+  cfg_.outbound.allow_private = false;
+  std::string id = import_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "input_forbidden");
+  EXPECT_EQ(a->error_message.value_or("").find("s3cr3t"), std::string::npos) << "the URL never reaches the asset";
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_EQ(hits_, 0);
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+}
+
+TEST_F(WorkerImport, AnObjectStoreOutageIsRetriedNotBlamedOnTheInput) {
+  std::string id = import_asset();
+  objects_->fail_puts("sources/");
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  objects_->clear_failures();
+  clock_.advance_ms(retry_backoff_ms(1) + 1000);
   ASSERT_TRUE(run_once());
   EXPECT_EQ(status(id), "hls_ready");
 }
