@@ -170,8 +170,9 @@ class MetadataStore {
   // source first, then records it with mark_source_stored. asset.account_id must name
   // an account (StoreError, nothing created).
   virtual std::string create_import(const Asset& asset) = 0;
-  // The fetched source is stored: uploaded_at = now, source_bytes. False when the
-  // asset is missing or deleted.
+  // The fetched source is stored: uploaded_at = now, source_bytes, and input_url is
+  // cleared (a presigned URL is a credential, kept no longer than needed). False when
+  // the asset is missing or deleted.
   virtual bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) = 0;
 
   // Receiving claims: one PUT at a time reads an upload's body. claim_upload takes

@@ -221,6 +221,7 @@ TEST_P(MetadataContract, ImportIsQueuedWithItsUrlUntilTheSourceIsStored) {
   got = store_->get_asset(a.id);
   EXPECT_EQ(got->uploaded_at_ms, kT0 + 9);
   EXPECT_EQ(got->source_bytes, 4321);
+  EXPECT_FALSE(got->input_url) << "a presigned URL is not kept once fetched";
   EXPECT_FALSE(store_->mark_source_stored("ast_missing", 1, kT0 + 10));
   ASSERT_TRUE(store_->mark_deleted(a.id, kT0 + 11));
   EXPECT_FALSE(store_->mark_source_stored(a.id, 1, kT0 + 12)) << "never touches a deleted asset";

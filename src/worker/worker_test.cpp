@@ -394,6 +394,7 @@ TEST_F(WorkerImport, TheSourceIsFetchedThenTheJobRunsAsForAnUpload) {
   EXPECT_EQ(a->status, "hls_ready") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
   EXPECT_EQ(a->source_bytes, int64_t(body_.size()));
   EXPECT_TRUE(a->uploaded_at_ms);
+  EXPECT_FALSE(a->input_url) << "the URL is dropped once the source is stored";
   EXPECT_EQ(objects_->head("sources/" + id)->size, body_.size());
   EXPECT_EQ(runner_.count(fake::probe_run()), 1);
   EXPECT_EQ(hits_, 1);

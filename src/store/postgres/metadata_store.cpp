@@ -383,7 +383,8 @@ std::string PostgresMetadataStore::create_import(const Asset& asset) {
 }
 
 bool PostgresMetadataStore::mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) {
-  return update_asset(asset_id, "uploaded_at_ms = $2, source_bytes = $3", Params().add(now_ms).add(source_bytes));
+  return update_asset(asset_id, "uploaded_at_ms = $2, source_bytes = $3, input_url = NULL",
+                      Params().add(now_ms).add(source_bytes));
 }
 
 bool PostgresMetadataStore::mark_processing(const std::string& asset_id, int64_t now_ms) {

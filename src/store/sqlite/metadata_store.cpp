@@ -274,7 +274,7 @@ std::string SqliteMetadataStore::create_import(const Asset& asset) {
 
 bool SqliteMetadataStore::mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  return update_live_asset(asset_id, "uploaded_at_ms = ?2, source_bytes = ?3",
+  return update_live_asset(asset_id, "uploaded_at_ms = ?2, source_bytes = ?3, input_url = NULL",
                            [&](Stmt& s) { s.bind(2, now_ms).bind(3, source_bytes); });
 }
 
