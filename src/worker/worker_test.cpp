@@ -7,12 +7,14 @@
 #include <fstream>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "core/env.h"
 #include "core/ids.h"
@@ -359,6 +361,31 @@ class WorkerImport : public WorkerRetry {
       ++hits_;
       return http::Response::text(200, body_, "video/mp4");
     });
+    // Sends the head and a first part of the body, then holds the rest until released.
+    router_->add("GET", "/slow.mp4", [this](http::Request&) {
+      ++hits_;
+      struct Held : http::BodySource {
+        WorkerImport* t;
+        bool sent = false;
+        explicit Held(WorkerImport* t) : t(t) {}
+        bool may_block() const override { return true; }
+        size_t read(char* buf, size_t n) override {
+          if (!sent) {
+            sent = true;
+            n = std::min<size_t>(n, 16 * 1024);
+            std::fill(buf, buf + n, 'h');
+            return n;
+          }
+          std::unique_lock lk(t->held_mu_);
+          t->held_cv_.wait_for(lk, 20s, [&] { return t->release_; });
+          return 0;
+        }
+      };
+      http::Response r;
+      r.status = 200;
+      r.source = std::make_unique<Held>(this);
+      return r;
+    });
     server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_);
     url_ = "http://127.0.0.1:" + std::to_string(server_->start()) + "/clip.mp4?X-Amz-Signature=s3cr3t";
     cfg_.outbound.allow_private = true;
@@ -385,6 +412,16 @@ class WorkerImport : public WorkerRetry {
   std::unique_ptr<http::Server> server_;
   std::string url_, body_ = std::string(64 * 1024, 'i');
   std::atomic<int> hits_{0};
+  std::mutex held_mu_;
+  std::condition_variable held_cv_;
+  bool release_ = false;
+  void release() {
+    {
+      std::lock_guard lk(held_mu_);
+      release_ = true;
+    }
+    held_cv_.notify_all();
+  }
 };
 
 TEST_F(WorkerImport, TheSourceIsFetchedThenTheJobRunsAsForAnUpload) {
@@ -414,6 +451,30 @@ TEST_F(WorkerImport, ARefusedAddressFailsTheAssetOnceAndStoresNothing) {
   EXPECT_EQ(hits_, 0);
   EXPECT_EQ(runner_.count(fake::probe_run()), 0);
   EXPECT_EQ(meta_->pending_job_count(), 0);
+}
+
+// Deleted while the fetch runs (the server holds the body): the job's lock keeper sees
+// the delete within its next tick, the transfer is aborted long before its timeout,
+// and nothing is stored.
+TEST_F(WorkerImport, AnAssetDeletedMidFetchStopsTheFetchAndStoresNothing) {
+  cfg_.import_timeout_secs = 60;
+  url_ = url_.substr(0, url_.find("/clip.mp4")) + "/slow.mp4";
+  std::string id = import_asset();
+  std::thread job([&] { run_once(); });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (hits_ == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(hits_, 1);
+  ASSERT_TRUE(meta_->mark_deleted(id, clock_.now_unix_ms()));
+  ASSERT_TRUE(clock_.await_timed_waiters(1)) << "the lock keeper waits for its next tick";
+  auto t0 = std::chrono::steady_clock::now();
+  clock_.advance(1s);
+  job.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "aborted, not left to the timeout";
+  release();
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_EQ(status(id), "deleted");
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
 }
 
 TEST_F(WorkerImport, AnObjectStoreOutageIsRetriedNotBlamedOnTheInput) {
