@@ -477,6 +477,30 @@ TEST_F(WorkerImport, AnAssetDeletedMidFetchStopsTheFetchAndStoresNothing) {
   EXPECT_EQ(runner_.count(fake::probe_run()), 0);
 }
 
+// A worker shutting down mid-fetch hands the job back at once (no attempt spent).
+TEST_F(WorkerImport, StopMidFetchReleasesTheJobAndStoresNothing) {
+  cfg_.import_timeout_secs = 60;
+  url_ = url_.substr(0, url_.find("/clip.mp4")) + "/slow.mp4";
+  std::string id = import_asset();
+  std::thread job([&] { run_once(); });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (hits_ == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(hits_, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  stop_ = true;
+  job.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "aborted, not left to the timeout";
+  release();
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_NE(status(id), "failed");
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  stop_ = false;
+  url_.clear();
+  auto job_now = meta_->claim_job("w2", 1000, clock_.now_unix_ms());
+  ASSERT_TRUE(job_now) << "released: claimable at once";
+  EXPECT_EQ(job_now->attempts, 1) << "the stopped claim did not count";
+}
+
 TEST_F(WorkerImport, AnObjectStoreOutageIsRetriedNotBlamedOnTheInput) {
   std::string id = import_asset();
   objects_->fail_puts("sources/");
