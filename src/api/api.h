@@ -45,9 +45,11 @@ struct ApiDeps {
   // Appends Prometheus text to GET /metrics (operator scope): the usage sync's and the
   // entitlement checks' counters; unset: no /metrics route.
   std::function<void(std::string&)> render_metrics = {};
-  // Webhooks (issue 16): the policy registration checks receiver URLs against (unset:
-  // the strictest) and the delivery settings (unset: the defaults).
-  const http::OutboundPolicy* outbound = nullptr;
+  // Customer URLs (webhook receivers, imports from a URL): the shape and address
+  // checks at registration/creation use it (https only in production). The roles
+  // copy ApiConfig::outbound here; every send is checked again at connect time.
+  http::OutboundPolicy outbound = {};
+  // Webhook delivery settings (unset: the defaults).
   const webhooks::Settings* webhooks = nullptr;
 };
 

@@ -1,11 +1,13 @@
-// Asset resources (SPEC §4): read, list with cursor pagination, delete, and signed
-// playback URLs for players that cannot carry the cookie.
+// Asset resources (SPEC §4): imports from a URL, read, list with cursor pagination,
+// delete, and signed playback URLs for players that cannot carry the cookie.
 #include "api/common.h"
 #include "api/query_params.h"
 #include "auth/playback_token.h"
 #include "control/edge_control.h"
 #include "core/crypto.h"
+#include "core/ids.h"
 #include "core/log.h"
+#include "http/outbound.h"
 
 namespace rend::api {
 namespace {
@@ -17,6 +19,52 @@ http::Response with_asset(const ApiDeps& d, http::Request& req, std::string_view
   auto asset = owned_asset(d, req.params["id"], std::get<store::ApiKey>(who));
   if (!asset) return http::Response::error(404, "not_found", "no such asset");
   return f(*asset);
+}
+
+// POST /v1/assets {"input_url", "visibility"?}: an import from a URL (docs/uploads-import.md).
+// Only the URL's shape is checked here; the addresses it leads to are checked by the
+// worker as it connects (after DNS, on every redirect), so a refused address fails the
+// asset with input_forbidden rather than this request. The URL may carry a signed
+// query: it is stored, never logged or returned.
+http::Response create_import(const ApiDeps& d, http::Request& req) {
+  auto who = authenticate(d, req, "upload");
+  if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
+  const auto& key = std::get<store::ApiKey>(who);
+  auto body = parse_json_object(req.body);
+  if (!body) return http::Response::error(400, "invalid_json", "request body must be a JSON object");
+  auto* url = body->if_contains("input_url");
+  if (!url || !url->is_string() || url->as_string().empty())
+    return http::Response::error(400, "invalid_input_url",
+                                 "input_url must be an http(s) URL (uploads of bytes start at POST /v1/uploads)");
+  store::Asset asset;
+  asset.input_url = std::string(url->as_string());
+  if (auto why = http::check_outbound_url(*asset.input_url, d.outbound))
+    return http::Response::error(400, "input_forbidden", "input_url is refused: " + *why);
+  asset.id = core::new_id("ast");
+  asset.status = "queued";
+  asset.visibility = "public";
+  asset.account_id = key.account_id;
+  asset.owner_key_id = key.id;
+  asset.created_at_ms = d.clock.now_unix_ms();
+  if (auto* v = body->if_contains("visibility")) {
+    if (!v->is_string() || (v->as_string() != "public" && v->as_string() != "private"))
+      return http::Response::error(400, "invalid_visibility", "visibility must be \"public\" or \"private\"");
+    asset.visibility = std::string(v->as_string());
+  }
+  // As for an upload: storing needs the lowest tier's storage feature; higher tiers are
+  // the worker's ladder cap.
+  if (auto refused =
+          entitlement_refusal(d, key.account_id,
+                              d.billing ? d.billing->storage_feature(billing::kTiers[0]) : std::string("storage_720p")))
+    return std::move(*refused);
+  d.meta.create_import(asset);
+  d.coord.notify_job();
+  core::log::info("import_created", {{"asset_id", asset.id},
+                                     {"key_id", key.id},
+                                     {"account_id", key.account_id},
+                                     {"host", http::url_host_for_log(*asset.input_url)}});
+  // The asset as created: a woken worker may already have moved it on.
+  return json_response(201, asset_json(asset));
 }
 
 http::Response list_assets(const ApiDeps& d, http::Request& req) {
@@ -89,6 +137,8 @@ http::Response create_playback(const ApiDeps& d, http::Request& req) {
 
 void add_asset_routes(http::Router& r, const ApiDeps& d) {
   r.add("GET", "/v1/assets", [&d](http::Request& q) { return list_assets(d, q); });
+  r.add(
+      "POST", "/v1/assets", [&d](http::Request& q) { return create_import(d, q); }, key_checked(d, "upload"));
   r.add("GET", "/v1/assets/{id}", [&d](http::Request& q) {
     return with_asset(d, q, "read", [](const store::Asset& a) { return json_response(200, asset_json(a)); });
   });

@@ -99,7 +99,7 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   auto ref = playback::parse_playback_target("/v/" + id + "/" + req.params["path"]);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
   auto query_token = req.query_param("token");
-  const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
+  const auto keys = auth::accepted_signing_keys(d.cfg.common);  // current + previous (a rotation)
   const int64_t now = d.clock.now_unix();
   auto check = playback::check_credential(query_token, req.cookie_view(playback::kCookieName), ref->asset_id,
                                           [&](std::string_view token, std::string_view asset_id) {

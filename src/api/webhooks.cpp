@@ -98,8 +98,7 @@ http::Response create_webhook(const ApiDeps& d, http::Request& req) {
   w.url = std::string(url->as_string());
   // The shape now, and where the host points now; the dispatcher checks every
   // address again when it connects (DNS can change its answer).
-  static const http::OutboundPolicy kStrict{};
-  if (auto why = http::check_outbound_target(w.url, d.outbound ? *d.outbound : kStrict))
+  if (auto why = http::check_outbound_target(w.url, d.outbound))
     return http::Response::error(400, "invalid_webhook_url", *why);
   w.id = core::new_id("whk");
   w.account_id = key.account_id;

@@ -100,7 +100,7 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
     return auth::TokenStatus::ok;
   };
   if (auto it = memo.find(token); it != memo.end() && it->second.edge == &d) return decide(it->second);
-  const std::vector<auth::SigningKey> keys{{d.cfg.common.signing_key_id, d.cfg.common.signing_secret}};
+  const auto keys = auth::accepted_signing_keys(d.cfg.common);  // current + previous (a rotation)
   auto status = auth::verify_playback_token(keys, token, asset_id, now);
   if (status == auth::TokenStatus::ok || status == auth::TokenStatus::expired ||
       status == auth::TokenStatus::wrong_asset) {

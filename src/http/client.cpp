@@ -30,6 +30,10 @@ size_t on_body(char* p, size_t size, size_t n, void* ud) {
   return len;
 }
 
+int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<Transfer*>(ud)->req.keep_going() ? 0 : 1;  // non-zero aborts
+}
+
 // libcurl asks this for every socket it opens, with the address it will connect to,
 // after resolution and for every redirect: the one place an address check cannot be
 // raced by a DNS answer that changes between check and connect.
@@ -88,6 +92,11 @@ static ClientResponse perform(CURL* c, const ClientRequest& req) {
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, req.max_redirects);
   }
+  if (req.keep_going) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &res);
   if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -97,6 +106,7 @@ static ClientResponse perform(CURL* c, const ClientRequest& req) {
   }
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
+    res.protocol_refused = rc == CURLE_UNSUPPORTED_PROTOCOL;
     // curl_easy_strerror never includes the URL, so no token in a query leaks here.
     res.error = res.address_refused  ? "the address is not allowed for outbound requests"
                 : res.body_too_large ? "the response body is larger than allowed"

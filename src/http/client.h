@@ -28,6 +28,10 @@ struct ClientRequest {
   // ClientResponse::body; returning false aborts the transfer.
   std::function<bool(const char* data, size_t n)> on_body;
   uint64_t max_body_bytes = 0;  // 0 = no limit; more aborts with body_too_large
+  // When set, asked as the transfer progresses (libcurl: at least once a second, even
+  // while nothing arrives); returning false aborts it. Lets a long fetch be cancelled
+  // (a worker shutting down) without waiting for its timeout.
+  std::function<bool()> keep_going;
 };
 
 struct ClientResponse {
@@ -35,8 +39,9 @@ struct ClientResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string error;
-  bool address_refused = false;  // the outbound policy refused an address
-  bool body_too_large = false;   // max_body_bytes was exceeded
+  bool address_refused = false;   // the outbound policy refused an address
+  bool body_too_large = false;    // max_body_bytes was exceeded
+  bool protocol_refused = false;  // the URL or a redirect uses a scheme the request does not allow
   bool ok() const { return status >= 200 && status < 300; }
 };
 

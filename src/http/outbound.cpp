@@ -161,4 +161,14 @@ std::optional<std::string> check_outbound_target(const std::string& url, const O
   return std::nullopt;
 }
 
+std::string url_host_for_log(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return "?";
+  auto start = scheme + 3;
+  auto end = url.find_first_of("/?#", start);
+  std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
+  return authority.empty() ? "?" : authority;
+}
+
 }  // namespace rend::http

@@ -48,4 +48,8 @@ bool outbound_address_allowed(const std::string& ip, const OutboundPolicy& polic
 // resolves to now. The connect-time check still runs on every later request.
 std::optional<std::string> check_outbound_target(const std::string& url, const OutboundPolicy& policy);
 
+// The host (and port) of a URL, for logs: never its user info, path or query, which
+// may carry a signature (an S3 presigned URL). "?" when it has none.
+std::string url_host_for_log(const std::string& url);
+
 }  // namespace rend::http

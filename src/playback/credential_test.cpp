@@ -1,5 +1,7 @@
 #include "playback/credential.h"
 
+#include "auth/settings.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -99,4 +101,30 @@ TEST(Credential, VerifierSeesTheChosenTokenAndTheAsset) {
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], std::make_pair(std::string("q"), kAsset));
   EXPECT_EQ(seen[1], std::make_pair(std::string("c"), kAsset));
+}
+
+// A rotation (auth/settings.h): the verifier holds the current key and the previous
+// ones; a token of a previous key plays, one of a key no longer listed is a 401 like
+// any invalid token.
+TEST(Credential, PreviousKeysAreAcceptedAndARetiredKeyIs401) {
+  auth::Settings s;
+  s.signing_key_id = "new";
+  s.signing_secret = std::string(40, 'n');
+  s.previous_signing_keys = {kKey};
+  const auto keys = auth::accepted_signing_keys(s);
+  playback::TokenVerifier rotating = [&](std::string_view token, std::string_view asset) {
+    return auth::verify_playback_token(keys, token, asset, kNow);
+  };
+  auto old_token = good();
+  auto new_token = auth::sign_playback_token({s.signing_key_id, s.signing_secret}, kAsset, kNow + 60, "s2");
+  EXPECT_TRUE(check_credential(old_token, std::nullopt, kAsset, rotating).allowed());
+  EXPECT_TRUE(check_credential(std::nullopt, new_token, kAsset, rotating).allowed());
+
+  s.previous_signing_keys.clear();  // k1 retired
+  const auto retired = auth::accepted_signing_keys(s);
+  playback::TokenVerifier after = [&](std::string_view token, std::string_view asset) {
+    return auth::verify_playback_token(retired, token, asset, kNow);
+  };
+  expect_refusal(check_credential(old_token, std::nullopt, kAsset, after), 401, "invalid_token");
+  EXPECT_TRUE(check_credential(new_token, std::nullopt, kAsset, after).allowed());
 }

@@ -226,10 +226,10 @@ struct ApiRole::Impl {
              *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
         usage_sync(cfg.billing, cfg.store.database_url, s, clock),
         webhook_dispatcher(cfg.webhooks, *s.meta, cfg.outbound, clock, api::asset_resource) {
-    deps.outbound = &cfg.outbound;
     deps.webhooks = &cfg.webhooks;
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
+    deps.outbound = cfg.outbound;
     deps.billing_state = &usage_sync.state();
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);

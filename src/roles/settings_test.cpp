@@ -379,3 +379,25 @@ TEST(Topology, DevMatchesTheTopologyFile) {
     EXPECT_EQ(dev.edges[e].edge.base_url, "http://" + std::string(kDevEdges[e].default_bind));
   }
 }
+
+TEST(Config, ImportsAndSigningKeyRotation) {
+  auto w = parse_worker(base(), "/d");
+  EXPECT_EQ(w.worker.import_timeout_secs, 600u);
+  EXPECT_EQ(w.worker.max_source_bytes, 20ull << 30);
+  EXPECT_FALSE(w.worker.outbound.allow_private);
+  w = parse_worker(base({{"REND_MAX_UPLOAD_BYTES", "1000"}, {"REND_ALLOW_PRIVATE_OUTBOUND_URLS", "true"}}), "/d");
+  EXPECT_EQ(w.worker.max_source_bytes, 1000u) << "imports obey the upload limit";
+  EXPECT_TRUE(w.worker.outbound.allow_private);
+  EXPECT_NE(error_of([] {
+              parse_worker(base({{"REND_IMPORT_TIMEOUT_SECS", "0"}}), "/d");
+            }).find("REND_IMPORT_TIMEOUT_SECS"),
+            std::string::npos);
+  // Every role that verifies tokens gets the previous keys.
+  const std::string old(40, 'o');
+  auto vars = std::map<std::string, std::string>{{"REND_PLAYBACK_PREVIOUS_SIGNING_KEYS", "old=" + old}};
+  EXPECT_EQ(parse_edge(base(vars), "/d").edge.common.previous_signing_keys.size(), 1u);
+  EXPECT_EQ(parse_api(base(vars), "/d").api.common.previous_signing_keys.size(), 1u);
+  auto err = error_of([&] { parse_edge(base({{"REND_PLAYBACK_PREVIOUS_SIGNING_KEYS", "dev=" + old}}), "/d"); });
+  EXPECT_NE(err.find("REND_PLAYBACK_PREVIOUS_SIGNING_KEYS"), std::string::npos) << err;
+  EXPECT_EQ(err.find(old), std::string::npos) << "never the secret";
+}

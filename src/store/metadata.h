@@ -73,6 +73,9 @@ struct Asset {
   std::optional<int64_t> expected_bytes;
   std::optional<int64_t> source_bytes;
   std::optional<double> progress;  // 0..1 while processing; 1 once hls_ready
+  // Imports from a URL (POST /v1/assets {input_url}): where the worker fetches the
+  // source. May carry a signed query (an S3 presigned URL): never logged or returned.
+  std::optional<std::string> input_url;
 };
 
 struct Upload {
@@ -214,6 +217,16 @@ class MetadataStore {
   // enqueues a transcode job, in one transaction. Returns the job id. Throws
   // StoreError if the upload is not pending.
   virtual std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) = 0;
+
+  // Imports from a URL: inserts the asset `queued` with its input_url and enqueues a
+  // transcode job, in one transaction; returns the job id. The worker fetches the
+  // source first, then records it with mark_source_stored. asset.account_id must name
+  // an account (StoreError, nothing created).
+  virtual std::string create_import(const Asset& asset) = 0;
+  // The fetched source is stored: uploaded_at = now, source_bytes, and input_url is
+  // cleared (a presigned URL is a credential, kept no longer than needed). False when
+  // the asset is missing or deleted.
+  virtual bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) = 0;
 
   // Receiving claims: one PUT at a time reads an upload's body. claim_upload takes
   // a pending upload for `claim_id` until now_ms + lease_ms, atomically; false when

@@ -193,6 +193,46 @@ TEST_P(MetadataContract, UploadCompleteEnqueuesClaimableJob) {
   EXPECT_FALSE(store_->claim_job("w2", kLock, kT0 + kLock * 10)) << "done jobs are never reclaimed";
 }
 
+TEST_P(MetadataContract, ImportIsQueuedWithItsUrlUntilTheSourceIsStored) {
+  Asset a;
+  a.id = core::new_id("ast");
+  a.visibility = "public";
+  a.account_id = kAccount;
+  a.owner_key_id = "key_owner";
+  a.created_at_ms = kT0;
+  a.input_url = "https://media.example/clip.mp4?X-Amz-Signature=abc";
+  std::string job_id = store_->create_import(a);
+  auto got = store_->get_asset(a.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, "queued");
+  EXPECT_EQ(got->input_url, a.input_url);
+  EXPECT_FALSE(got->uploaded_at_ms) << "nothing fetched yet";
+  EXPECT_FALSE(got->source_bytes);
+  EXPECT_EQ(store_->list_assets(kAccount, 10, std::nullopt, false).assets.at(0).input_url, a.input_url);
+  EXPECT_FALSE(store_->get_asset(new_upload().first.id)->input_url) << "uploads have none";
+
+  auto job = store_->claim_job("w1", kLock, kT0 + 5);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->id, job_id);
+  EXPECT_EQ(job->asset_id, a.id);
+  EXPECT_EQ(job->kind, "transcode");
+
+  EXPECT_TRUE(store_->mark_source_stored(a.id, 4321, kT0 + 9));
+  got = store_->get_asset(a.id);
+  EXPECT_EQ(got->uploaded_at_ms, kT0 + 9);
+  EXPECT_EQ(got->source_bytes, 4321);
+  EXPECT_FALSE(got->input_url) << "a presigned URL is not kept once fetched";
+  EXPECT_FALSE(store_->mark_source_stored("ast_missing", 1, kT0 + 10));
+  ASSERT_TRUE(store_->mark_deleted(a.id, kT0 + 11));
+  EXPECT_FALSE(store_->mark_source_stored(a.id, 1, kT0 + 12)) << "never touches a deleted asset";
+
+  Asset orphan = a;
+  orphan.id = core::new_id("ast");
+  orphan.account_id = "acc_missing";
+  EXPECT_THROW(store_->create_import(orphan), StoreError);
+  EXPECT_FALSE(store_->get_asset(orphan.id)) << "nothing created";
+}
+
 TEST_P(MetadataContract, CompleteUploadOfDeletedAssetThrows) {
   auto [a, u] = new_upload();
   ASSERT_TRUE(store_->mark_deleted(a.id, kT0 + 1));

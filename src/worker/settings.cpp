@@ -27,6 +27,12 @@ Settings parse(const core::Env& env, const core::Deployment& deployment, const a
   c.edge_warm_urls = env.get_list("REND_EDGE_WARM_URL");
   for (const auto& u : c.edge_warm_urls) core::check_base_url(u, "REND_EDGE_WARM_URL");
   c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
+  // Parsed as the API parses it: an import obeys the upload limit.
+  c.max_source_bytes = env.get_u64("REND_MAX_UPLOAD_BYTES", 20ull << 30);
+  if (c.max_source_bytes == 0) throw ConfigError("REND_MAX_UPLOAD_BYTES must be greater than 0");
+  c.import_timeout_secs = env.get_u64("REND_IMPORT_TIMEOUT_SECS", 600);
+  if (c.import_timeout_secs == 0) throw ConfigError("REND_IMPORT_TIMEOUT_SECS must be at least 1");
+  c.outbound = http::parse_outbound(env, deployment);
   return c;
 }
 

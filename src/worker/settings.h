@@ -7,6 +7,7 @@
 
 #include "auth/settings.h"
 #include "core/config.h"
+#include "http/outbound.h"
 
 namespace rend::worker {
 
@@ -24,6 +25,10 @@ struct Settings {
   std::string work_dir;                       // REND_MEDIA_WORK_DIR, {data_dir}/work
   std::vector<std::string> edge_warm_urls;    // REND_EDGE_WARM_URL, comma-separated single-edge fallback
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
+  // Imports from a URL (worker/import.h).
+  uint64_t max_source_bytes = 0;     // REND_MAX_UPLOAD_BYTES, 20 GiB (the same limit as uploads)
+  uint64_t import_timeout_secs = 0;  // REND_IMPORT_TIMEOUT_SECS, 600: the whole fetch
+  http::OutboundPolicy outbound;     // REND_ALLOW_PRIVATE_OUTBOUND_URLS, production https only
 };
 
 // Throws core::ConfigError naming the variable.

@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "billing/tier.h"
 #include "control/edge_control.h"
@@ -11,6 +14,7 @@
 #include "media/errors.h"
 #include "media/pipeline.h"
 #include "media/probe.h"
+#include "worker/import.h"
 
 namespace fs = std::filesystem;
 
@@ -128,6 +132,9 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   // A re-claimed job may find its asset already playable: never move it back.
   if (asset->status == "queued") meta_.mark_processing(id, clock_.now_unix_ms());
 
+  // An import from a URL fetches its source first; from then on the job is an upload's.
+  if (asset->input_url && !asset->uploaded_at_ms && !import_source(job, *asset, stop)) return;
+
   // The job's own directory (mkdtemp, 0700): a second claim of the same asset (a
   // lock that expired under a slow worker) never shares files with this one, and it
   // is removed however the job ends.
@@ -207,6 +214,91 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
     return;
   }
   settle(job, result.status, result.tiers, result.billing_tier);
+}
+
+// Keeps a job's lock and watches its asset from a thread of its own while the job's
+// thread is blocked in one long call (an import's fetch): heartbeats once a second,
+// as the pipeline's on_tick does, and notes a deletion or a lost lock.
+class MediaWorker::LockKeeper {
+ public:
+  LockKeeper(MediaWorker& w, const store::Job& job) : w_(w), job_(job), thread_([this] { loop(); }) {}
+  ~LockKeeper() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  std::atomic<bool> deleted{false}, lost_lock{false};
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!w_.clock_.wait_for(lk, cv_, std::chrono::seconds(1), [&] { return done_; })) {
+      lk.unlock();
+      try {
+        auto now = w_.clock_.now_unix_ms();
+        if (!w_.meta_.heartbeat_job(job_.id, w_.cfg_.worker_id, int64_t(w_.cfg_.lock_timeout_secs) * 1000, now))
+          lost_lock = true;
+        auto a = w_.meta_.get_asset(job_.asset_id);
+        if (!a || a->status == "deleted") deleted = true;
+      } catch (const std::exception& e) {
+        // The store is away: the lock may lapse, which the next heartbeat notices.
+        core::log::warn("job_heartbeat_failed", {{"job_id", job_.id}, {"error", e.what()}});
+      }
+      lk.lock();
+    }
+  }
+  MediaWorker& w_;
+  const store::Job& job_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: started once everything it reads exists
+};
+
+bool MediaWorker::import_source(const store::Job& job, const store::Asset& asset, const std::atomic<bool>& stop) {
+  const auto& id = asset.id;
+  // The URL may carry a signature (a presigned URL): logs name its host only.
+  const std::string host = http::url_host_for_log(*asset.input_url);
+  core::log::info("import_started", {{"job_id", job.id}, {"asset_id", id}, {"host", host}});
+  ImportOptions opts;
+  opts.policy = cfg_.outbound;
+  opts.max_bytes = cfg_.max_source_bytes;
+  opts.timeout = std::chrono::seconds(cfg_.import_timeout_secs);
+  ImportResult r;
+  bool deleted = false, lost_lock = false;
+  {
+    LockKeeper keeper(*this, job);
+    r = fetch_source(*asset.input_url, "sources/" + id, objects_, opts,
+                     [&] { return !stop && !keeper.deleted && !keeper.lost_lock; });
+    deleted = keeper.deleted;
+    lost_lock = keeper.lost_lock;
+  }
+  if (deleted) {
+    objects_.delete_prefix("sources/" + id);  // a fetch that committed just before the delete was seen
+    meta_.complete_job(job.id, cfg_.worker_id, clock_.now_unix_ms());
+    core::log::info("job_cancelled_asset_deleted", {{"asset_id", id}});
+    return false;
+  }
+  if (lost_lock) {
+    core::log::warn("job_lock_lost", {{"job_id", job.id}, {"asset_id", id}});
+    return false;
+  }
+  if (stop && !r.status.ok()) {
+    meta_.release_job(job.id, cfg_.worker_id);
+    core::log::info("job_released_on_shutdown", {{"job_id", job.id}, {"asset_id", id}});
+    return false;
+  }
+  if (!r.status.ok()) {
+    core::log::warn("import_failed", {{"job_id", job.id}, {"asset_id", id}, {"host", host}, {"code", r.status.code}});
+    settle(job, r.status);
+    return false;
+  }
+  meta_.mark_source_stored(id, int64_t(r.bytes), clock_.now_unix_ms());
+  core::log::info("import_stored", {{"job_id", job.id}, {"asset_id", id}, {"host", host}, {"bytes", r.bytes}});
+  return true;
 }
 
 void MediaWorker::settle(const store::Job& job, const core::Status& st, const std::vector<store::Tier>& tiers,

@@ -71,6 +71,11 @@ class MediaWorker {
   void settle(const store::Job& job, const core::Status& status, const std::vector<store::Tier>& tiers = {},
               const std::string& billing_tier = {});
   void warm_edge(const std::string& asset_id);
+  // An import's first stage (worker/import.h): fetches input_url into sources/{id}
+  // and records it. True to go on with the job; false when the job was settled,
+  // released or left to another worker here.
+  bool import_source(const store::Job& job, const store::Asset& asset, const std::atomic<bool>& stop);
+  class LockKeeper;
   void retry_later(const store::Job& job, const std::string& code);
   void sweep_stale_work_dirs();
   // The highest tier the account may store, at most the source's own (so a 720p

@@ -7,16 +7,20 @@
 #include <fstream>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "core/env.h"
 #include "core/ids.h"
 #include "core/testing/scripted_runner.h"
+#include "http/client.h"
+#include "http/server.h"
 #include "media/testing/fake_media.h"
 #include "store/factory.h"
 #include "store/testing/failing_objects.h"
@@ -342,6 +346,170 @@ TEST_F(WorkerRetry, StopMidTranscodeReleasesTheJobWithoutAnAttempt) {
   EXPECT_TRUE(work_dir_empty());
 
   stop_ = false;
+  ASSERT_TRUE(run_once());
+  EXPECT_EQ(status(id), "hls_ready");
+}
+
+// Imports from a URL: the job fetches the source from a real local HTTP server,
+// then runs exactly as for an upload.
+class WorkerImport : public WorkerRetry {
+ protected:
+  void SetUp() override {
+    WorkerRetry::SetUp();
+    http::client_global_init();
+    router_->add("GET", "/clip.mp4", [this](http::Request&) {
+      ++hits_;
+      return http::Response::text(200, body_, "video/mp4");
+    });
+    // Sends the head and a first part of the body, then holds the rest until released.
+    router_->add("GET", "/slow.mp4", [this](http::Request&) {
+      ++hits_;
+      struct Held : http::BodySource {
+        WorkerImport* t;
+        bool sent = false;
+        explicit Held(WorkerImport* t) : t(t) {}
+        bool may_block() const override { return true; }
+        size_t read(char* buf, size_t n) override {
+          if (!sent) {
+            sent = true;
+            n = std::min<size_t>(n, 16 * 1024);
+            std::fill(buf, buf + n, 'h');
+            return n;
+          }
+          std::unique_lock lk(t->held_mu_);
+          t->held_cv_.wait_for(lk, 20s, [&] { return t->release_; });
+          return 0;
+        }
+      };
+      http::Response r;
+      r.status = 200;
+      r.source = std::make_unique<Held>(this);
+      return r;
+    });
+    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_);
+    url_ = "http://127.0.0.1:" + std::to_string(server_->start()) + "/clip.mp4?X-Amz-Signature=s3cr3t";
+    cfg_.outbound.allow_private = true;
+    cfg_.max_source_bytes = 1 << 20;
+    cfg_.import_timeout_secs = 10;
+  }
+  void TearDown() override {
+    server_->stop();
+    WorkerRetry::TearDown();
+  }
+  std::string import_asset() {
+    store::Asset a;
+    a.id = core::new_id("ast");
+    a.visibility = "public";
+    a.owner_key_id = "key_test";
+    a.account_id = "acc_test";
+    if (!meta_->get_account(a.account_id)) meta_->create_account({a.account_id, "test", clock_.now_unix_ms()});
+    a.created_at_ms = clock_.now_unix_ms();
+    a.input_url = url_;
+    meta_->create_import(a);
+    return a.id;
+  }
+  std::shared_ptr<http::Router> router_ = std::make_shared<http::Router>();
+  std::unique_ptr<http::Server> server_;
+  std::string url_, body_ = std::string(64 * 1024, 'i');
+  std::atomic<int> hits_{0};
+  std::mutex held_mu_;
+  std::condition_variable held_cv_;
+  bool release_ = false;
+  void release() {
+    {
+      std::lock_guard lk(held_mu_);
+      release_ = true;
+    }
+    held_cv_.notify_all();
+  }
+};
+
+TEST_F(WorkerImport, TheSourceIsFetchedThenTheJobRunsAsForAnUpload) {
+  std::string id = import_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "hls_ready") << a->error_code.value_or("") << ": " << a->error_message.value_or("");
+  EXPECT_EQ(a->source_bytes, int64_t(body_.size()));
+  EXPECT_TRUE(a->uploaded_at_ms);
+  EXPECT_FALSE(a->input_url) << "the URL is dropped once the source is stored";
+  EXPECT_EQ(objects_->head("sources/" + id)->size, body_.size());
+  EXPECT_EQ(runner_.count(fake::probe_run()), 1);
+  EXPECT_EQ(hits_, 1);
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_TRUE(work_dir_empty());
+}
+
+TEST_F(WorkerImport, ARefusedAddressFailsTheAssetOnceAndStoresNothing) {
+  cfg_.outbound.allow_private = false;
+  std::string id = import_asset();
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(a->error_code.value_or(""), "input_forbidden");
+  EXPECT_EQ(a->error_message.value_or("").find("s3cr3t"), std::string::npos) << "the URL never reaches the asset";
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_EQ(hits_, 0);
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+}
+
+// Deleted while the fetch runs (the server holds the body): the job's lock keeper sees
+// the delete within its next tick, the transfer is aborted long before its timeout,
+// and nothing is stored.
+TEST_F(WorkerImport, AnAssetDeletedMidFetchStopsTheFetchAndStoresNothing) {
+  cfg_.import_timeout_secs = 60;
+  url_ = url_.substr(0, url_.find("/clip.mp4")) + "/slow.mp4";
+  std::string id = import_asset();
+  std::thread job([&] { run_once(); });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (hits_ == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(hits_, 1);
+  ASSERT_TRUE(meta_->mark_deleted(id, clock_.now_unix_ms()));
+  ASSERT_TRUE(clock_.await_timed_waiters(1)) << "the lock keeper waits for its next tick";
+  auto t0 = std::chrono::steady_clock::now();
+  clock_.advance(1s);
+  job.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "aborted, not left to the timeout";
+  release();
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_EQ(meta_->pending_job_count(), 0);
+  EXPECT_EQ(status(id), "deleted");
+  EXPECT_EQ(runner_.count(fake::probe_run()), 0);
+}
+
+// A worker shutting down mid-fetch hands the job back at once (no attempt spent).
+TEST_F(WorkerImport, StopMidFetchReleasesTheJobAndStoresNothing) {
+  cfg_.import_timeout_secs = 60;
+  url_ = url_.substr(0, url_.find("/clip.mp4")) + "/slow.mp4";
+  std::string id = import_asset();
+  std::thread job([&] { run_once(); });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (hits_ == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(hits_, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  stop_ = true;
+  job.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "aborted, not left to the timeout";
+  release();
+  EXPECT_FALSE(objects_->head("sources/" + id));
+  EXPECT_NE(status(id), "failed");
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  stop_ = false;
+  url_.clear();
+  auto job_now = meta_->claim_job("w2", 1000, clock_.now_unix_ms());
+  ASSERT_TRUE(job_now) << "released: claimable at once";
+  EXPECT_EQ(job_now->attempts, 1) << "the stopped claim did not count";
+}
+
+TEST_F(WorkerImport, AnObjectStoreOutageIsRetriedNotBlamedOnTheInput) {
+  std::string id = import_asset();
+  objects_->fail_puts("sources/");
+  ASSERT_TRUE(run_once());
+  auto a = meta_->get_asset(id);
+  EXPECT_NE(a->status, "failed");
+  EXPECT_EQ(meta_->pending_job_count(), 1);
+  objects_->clear_failures();
+  clock_.advance_ms(retry_backoff_ms(1) + 1000);
   ASSERT_TRUE(run_once());
   EXPECT_EQ(status(id), "hls_ready");
 }

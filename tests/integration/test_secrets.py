@@ -102,6 +102,12 @@ def known_secrets(roots: Iterable[Path]) -> dict:
     except ImportError:
         pass
     try:
+        import test_key_rotation  # the previous key's secret is configured, never printed
+        out["test_key_rotation SECRET_A"] = test_key_rotation.SECRET_A
+        out["test_key_rotation SECRET_B"] = test_key_rotation.SECRET_B
+    except ImportError:
+        pass
+    try:
         import test_dependencies  # the same module object pytest collected, so the same random value
         out["test_dependencies PG_PASSWORD"] = test_dependencies.PG_PASSWORD
     except ImportError:

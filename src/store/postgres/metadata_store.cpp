@@ -107,6 +107,8 @@ class PostgresMetadataStore final : public MetadataStore {
   ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
                        bool include_deleted) override;
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
+  std::string create_import(const Asset& asset) override;
+  bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) override;
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
   bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
@@ -414,6 +416,34 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
     tx.commit();
     return job_id;
   });
+}
+
+std::string PostgresMetadataStore::create_import(const Asset& asset) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    c.exec(
+        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url)"
+        " VALUES ($1, 'queued', $2, $3, $4, $5, $6)",
+        Params()
+            .add(asset.id)
+            .add(asset.visibility)
+            .add(asset.owner_key_id)
+            .add(asset.created_at_ms)
+            .add(asset.account_id)
+            .add(asset.input_url));
+    std::string job_id = core::new_id("job");
+    c.exec(
+        "INSERT INTO rend.jobs (id, asset_id, kind, status, attempts, created_at_ms)"
+        " VALUES ($1, $2, 'transcode', 'queued', 0, $3)",
+        Params().add(job_id).add(asset.id).add(asset.created_at_ms));
+    tx.commit();
+    return job_id;
+  });
+}
+
+bool PostgresMetadataStore::mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) {
+  return update_asset(asset_id, "uploaded_at_ms = $2, source_bytes = $3, input_url = NULL",
+                      Params().add(now_ms).add(source_bytes));
 }
 
 bool PostgresMetadataStore::mark_processing(const std::string& asset_id, int64_t now_ms) {

@@ -258,6 +258,28 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
   return job_id;
 }
 
+std::string SqliteMetadataStore::create_import(const Asset& asset) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  execute(*db_,
+          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url)"
+          " VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
+          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.account_id, asset.input_url);
+  std::string job_id = core::new_id("job");
+  execute(*db_,
+          "INSERT INTO jobs (id, asset_id, kind, status, attempts, created_at_ms)"
+          " VALUES (?1, ?2, 'transcode', 'queued', 0, ?3)",
+          job_id, asset.id, asset.created_at_ms);
+  tx.commit();
+  return job_id;
+}
+
+bool SqliteMetadataStore::mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  return update_live_asset(asset_id, "uploaded_at_ms = ?2, source_bytes = ?3, input_url = NULL",
+                           [&](Stmt& s) { s.bind(2, now_ms).bind(3, source_bytes); });
+}
+
 bool SqliteMetadataStore::update_live_asset(const std::string& asset_id, std::string_view assignments,
                                             const std::function<void(Stmt&)>& bind) {
   Stmt s(*db_, "UPDATE assets SET " + std::string(assignments) + " WHERE id = ?1 AND status != 'deleted'");

@@ -46,6 +46,8 @@ class SqliteMetadataStore final : public MetadataStore {
   ListPage list_assets(const std::string& account_id, int limit, const std::optional<std::string>& cursor,
                        bool include_deleted) override;
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
+  std::string create_import(const Asset& asset) override;
+  bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) override;
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
   bool set_progress(const std::string& asset_id, double fraction) override;
