@@ -32,6 +32,9 @@ const char* kUsage =
     "  keys revoke KEY_ID  revoke a key (its account keeps its assets)\n"
     "  billing status      the usage sync: mode, lease holder, per stream its cursor, lag,\n"
     "                      pending windows, last attempt, retries and last error\n"
+    "  readiness [--target local|configured] [--skip-local-stack] [--strict]\n"
+    "                      the playback readiness gate: upload, edges, telemetry, cleanup;\n"
+    "                      exit 0 pass/warn, 1 fail, 2 warn with --strict (docs/launch-gate-v1.md)\n"
     "\n"
     "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
     if (cmd == "keys") return rend::roles::run_keys(rest);
     if (cmd == "accounts") return rend::roles::run_accounts(rest);
     if (cmd == "billing") return rend::roles::run_billing(rest);
+    if (cmd == "readiness") return rend::roles::run_readiness(rest);
     if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

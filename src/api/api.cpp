@@ -44,6 +44,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_analytics_routes(*r, d);
   add_account_routes(*r, d);
   add_usage_routes(*r, d);
+  add_readiness_routes(*r, d);
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "readiness/settings.h"
 #include "routing/settings.h"
 #include "store/analytics.h"
 #include "store/billing_state.h"
@@ -42,6 +43,8 @@ struct ApiDeps {
   // Appends Prometheus text to GET /metrics (operator scope): the usage sync's and the
   // entitlement checks' counters; unset: no /metrics route.
   std::function<void(std::string&)> render_metrics = {};
+  // The readiness gate's operator page (GET /internal/readiness); unset: no such route.
+  const readiness::PageSettings* readiness = nullptr;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

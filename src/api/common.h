@@ -53,5 +53,6 @@ void add_telemetry_routes(http::Router& r, const ApiDeps& d);
 void add_analytics_routes(http::Router& r, const ApiDeps& d);
 void add_account_routes(http::Router& r, const ApiDeps& d);
 void add_usage_routes(http::Router& r, const ApiDeps& d);
+void add_readiness_routes(http::Router& r, const ApiDeps& d);
 
 }  // namespace rend::api

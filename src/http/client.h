@@ -22,6 +22,10 @@ struct ClientResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string error;
+  // From the start of the request to the first response byte (libcurl's
+  // CURLINFO_STARTTRANSFER_TIME_T), and to the end: the readiness gate times edges by it.
+  std::chrono::microseconds ttfb{0};
+  std::chrono::microseconds total{0};
   bool ok() const { return status >= 200 && status < 300; }
 };
 

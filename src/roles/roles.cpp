@@ -212,6 +212,7 @@ struct ApiRole::Impl {
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
     deps.billing_state = &usage_sync.state();
+    deps.readiness = &cfg.readiness;
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);
       entitlements.append_metrics(out);

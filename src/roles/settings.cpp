@@ -23,6 +23,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   c.api.telemetry = std::move(ingest);
   c.routing = routing::parse(env, base.deployment.production, c.api.playback_base_url);
   c.billing = billing::parse(env, base.deployment.production);
+  c.readiness = readiness::parse_page(env);
   return c;
 }
 

@@ -12,6 +12,7 @@
 #include "core/env.h"
 #include "edge/settings.h"
 #include "http/settings.h"
+#include "readiness/settings.h"
 #include "routing/settings.h"
 #include "store/settings.h"
 #include "telemetry/settings.h"
@@ -34,6 +35,7 @@ struct ApiConfig {
   api::Settings api;
   routing::Settings routing;
   billing::Settings billing;
+  readiness::PageSettings readiness;  // the operator page of `rend readiness` (issue 15)
 };
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 
