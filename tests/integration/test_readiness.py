@@ -14,7 +14,9 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -345,3 +347,48 @@ def test_operator_page_shows_the_latest_run_in_chromium(dev, extra_edge):
     assert not [c for c in page["console"] if c.startswith(("error", "pageerror"))], page["console"]
     assert "127.0.0.1" not in page["text"] and "http" not in page["text"]
     assert shot.exists() and shot.stat().st_size > 5000
+
+
+# --- the default target: the local real-services stack (scripts/stack up --two-edge) ----------
+
+def test_local_target_brings_up_the_two_edge_stack_and_passes(tmp_path):
+    """`rend readiness` with no flags, as a developer runs it: Postgres, Redis, ClickHouse,
+    s3rver and the roles on free ports in a scratch stack dir, verified on edge-us-east and
+    edge-london; a second run with --skip-local-stack reuses what runs (and the gate's key)."""
+    from conftest import services_available
+    if not services_available():
+        pytest.skip("the real services are not installed here (run under scripts/with-test-services)")
+    # Postgres runs as the postgres OS user, which must be able to enter the stack dir.
+    stack = Path(tempfile.mkdtemp(prefix="rend-readiness-stack-"))
+    stack.chmod(0o755)
+    env = inherited_env()
+    env.update({"REND_STACK_DIR": str(stack), "REND_READINESS_LATEST_OUTPUT": str(tmp_path / "latest.json"),
+                **{f"REND_STACK_{name}_PORT": str(free_port()) for name in (
+                    "PG", "REDIS", "CLICKHOUSE", "S3", "API", "EDGE", "EDGE_US_EAST", "EDGE_LONDON")}})
+    try:
+        runs = []
+        for args in ([], ["--skip-local-stack"]):
+            p = subprocess.run([str(rend_bin()), "readiness", *args], env=env, cwd=str(REPO_ROOT),
+                               capture_output=True, text=True, timeout=600)
+            a = json.loads((tmp_path / "latest.json").read_text())
+            assert p.returncode == 0 and a["status"] == "pass", p.stdout[-4000:] + p.stderr[-2000:]
+            assert {e["edge_id"] for e in a["edges"]} == {"edge-us-east", "edge-london"}
+            assert a["target"] == "local"
+            runs.append((p, a))
+        key = (stack / "readiness-api-key").read_text().strip()
+        assert (stack / "readiness-api-key").stat().st_mode & 0o777 == 0o600
+        assert "creating an API key" in runs[0][0].stdout and "creating an API key" not in runs[1][0].stdout
+        secrets = [key] + [line.split("=", 1)[1] for line in (stack / "secrets.env").read_text().splitlines()
+                           if "=" in line and not line.startswith("#")]
+        api = f"http://127.0.0.1:{env['REND_STACK_API_PORT']}"
+        for p, a in runs:
+            text = json.dumps(a)
+            for s in secrets:
+                assert s not in text and s not in p.stdout, "a stack secret leaked"
+            assert not re.search(r"https?://|127\.0\.0\.1", text)
+            r = requests.get(f"{api}/v1/assets/{asset_of(a)}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+            assert r.status_code == 404 or r.json()["status"] == "deleted"
+    finally:
+        subprocess.run([str(REPO_ROOT / "scripts" / "stack"), "down"], env=env, cwd=str(REPO_ROOT),
+                       capture_output=True, timeout=300)
+        shutil.rmtree(stack, ignore_errors=True)
