@@ -6,6 +6,7 @@
 #include <map>
 
 #include "readiness/artifact.h"
+#include "readiness/page.h"
 #include "readiness/redact.h"
 #include "readiness/settings.h"
 
@@ -213,6 +214,39 @@ TEST(Artifact, RefusesALeakAndFailsTheRun) {
   write_artifacts(shaped, out, {});
   EXPECT_EQ(read(out.latest).find("example.com"), std::string::npos);
   EXPECT_EQ(shaped.status(), Status::fail);
+}
+
+}  // namespace
+}  // namespace rend::readiness
+
+// ---- the operator page ----
+namespace rend::readiness {
+namespace {
+
+TEST(Page, RendersTheLatestRunAndEscapesWhatTheArtifactSays) {
+  auto r = healthy();
+  r.checks.push_back({"edge_hit", "edge-eu", false, "<script>alert(1)</script>"});
+  auto html = render_page("<main>{{body}}</main>", to_json(r), {to_json(r), "not json"});
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.find(R"(<span class="badge fail">fail</span>)"), std::string::npos);
+  EXPECT_NE(html.find(R"(<tr data-edge="edge-eu">)"), std::string::npos);
+  EXPECT_NE(html.find(R"(<svg id="timing-chart")"), std::string::npos);
+  // One chart row per timing, and the history lists the one parseable run.
+  size_t rows = 0;
+  for (size_t at = html.find("<g class=\"timing "); at != std::string::npos;
+       at = html.find("<g class=\"timing ", at + 1))
+    ++rows;
+  EXPECT_EQ(rows, kTimingNames.size());
+  auto history = html.substr(html.find("id=\"history\""));
+  EXPECT_NE(history.find("2025-12-06T05:46:40.000Z"), std::string::npos);
+}
+
+TEST(Page, AStatusTheArtifactMadeUpIsNotAClassAndNoRunIsSaidPlainly) {
+  auto html = render_page("{{body}}", R"({"status":"pass\" onclick=\"x","timings":[],"edges":[],"checks":[]})", {});
+  EXPECT_EQ(html.find("onclick=\""), std::string::npos);
+  EXPECT_NE(html.find(R"(class="badge fail")"), std::string::npos);
+  EXPECT_NE(render_page("{{body}}", "", {}).find("No readiness run yet"), std::string::npos);
 }
 
 }  // namespace
