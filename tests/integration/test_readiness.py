@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port, inherited_env, rend_bin
+from conftest import REPO_ROOT, backends, free_port, inherited_env, rend_bin, services_env
 from edgeproc import Edge
 from test_loop import CHROMIUM, _missing_browser
 
@@ -43,16 +43,20 @@ def dev_secrets(srv) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
-def dev(server_factory, tmp_path_factory):
+@pytest.fixture(scope="module", params=backends())
+def dev(request, server_factory, tmp_path_factory):
+    """`rend dev --edges 3`, once on the embedded stores and once on the real services."""
     us, london = free_port(), free_port()
-    out = tmp_path_factory.mktemp("readiness-out")
-    srv = server_factory("readiness-dev", args=["--edges", "3"], extra_env={
+    out = tmp_path_factory.mktemp(f"readiness-out-{request.param}")
+    extra = services_env() if request.param == "services" else {}
+    srv = server_factory(f"readiness-dev-{request.param}", args=["--edges", "3"], extra_env={
+        **extra,
         "REND_DEV_EDGE_US_EAST_BIND_ADDR": f"127.0.0.1:{us}",
         "REND_DEV_EDGE_LONDON_BIND_ADDR": f"127.0.0.1:{london}",
         # The operator page reads what the gate runs below write.
         "REND_READINESS_ARTIFACT_PATH": str(out / "playback-readiness-latest.json"),
     })
+    srv.backend = request.param  # where object_keys() looks
     srv.out = out
     srv.edges = {"edge-us-east": ("us-east", f"http://127.0.0.1:{us}"),
                  "edge-london": ("london", f"http://127.0.0.1:{london}")}
@@ -162,8 +166,11 @@ def test_a_warn_threshold_below_the_measured_time_warns_and_strict_exits_2(dev):
 def extra_edge(dev, tmp_path):
     """A standalone `rend edge` on the dev deployment's object store, registered with it."""
     def start(telemetry_token=None):
+        # The deployment's origin: its object directory, or its S3 bucket.
+        origin = ({k: v for k, v in dev.extra_env.items() if k.startswith(("S3_", "AWS_"))}
+                  if dev.backend == "services" else {"REND_OBJECT_STORE_DIR": str(dev.objects_dir)})
         edge = Edge(tmp_path / "edge-extra", {
-            "REND_OBJECT_STORE_DIR": str(dev.objects_dir),
+            **origin,
             "REND_PLAYBACK_SIGNING_SECRET": dev.secrets["REND_PLAYBACK_SIGNING_SECRET"],
             "REND_EDGE_INTERNAL_TOKEN": dev.internal_token,
             "REND_CONTROL_PLANE_URL": dev.api,
@@ -324,7 +331,7 @@ def test_operator_page_shows_the_latest_run_in_chromium(dev, extra_edge):
     if not Path(CHROMIUM).exists() or not (REPO_ROOT / "node_modules" / "playwright-core").exists():
         _missing_browser("Chromium and playwright-core are needed for the operator page test")
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "readiness-page.png"
+    shot = ARTIFACTS / f"readiness-page-{dev.backend}.png"
     p = subprocess.run(["node", str(Path(__file__).with_name("readiness_page.mjs")), url], capture_output=True,
                        text=True, timeout=120, cwd=str(REPO_ROOT),
                        env={**os.environ, "OPERATOR_KEY": key, "SCREENSHOT": str(shot)})
