@@ -106,7 +106,10 @@ struct Runner::Impl {
     std::string variant_path;
   };
   std::map<std::string, EdgeState> edge_state;
-  int viewer_gets = 0;  // 200 GETs with a body on /v/: each should become one analytics request
+  int viewer_gets = 0;       // 200 GETs with a body on /v/: each should become one analytics request
+  bool cleaning_up = false;  // cleanup's own waits are bounded and run to the end even after Ctrl-C
+
+  bool interrupted() const { return !cleaning_up && r.cancelled_.load(); }
 
   explicit Impl(Runner& runner) : r(runner) {}
 
@@ -157,7 +160,7 @@ struct Runner::Impl {
     auto deadline = r.clock_.steady_now() + bound;
     for (;;) {
       if (done()) return true;
-      if (r.clock_.steady_now() >= deadline) return false;
+      if (r.clock_.steady_now() >= deadline || interrupted()) return false;
       std::this_thread::sleep_for(every);
     }
   }
@@ -219,6 +222,7 @@ struct Runner::Impl {
     core::ProcessOptions po;
     po.timeout = 60s;
     po.capture_stdout = false;
+    po.should_cancel = [this] { return interrupted(); };
     auto gen = r.ffmpeg_.run({"ffmpeg",
                               "-hide_banner",
                               "-loglevel",
@@ -474,7 +478,8 @@ struct Runner::Impl {
 
   void edges_playback() {
     say("step 4/6: MISS, HIT and warmed HIT on every edge");
-    for (const auto& e : s().edges) edge_playback(e);
+    for (const auto& e : s().edges)
+      if (!interrupted()) edge_playback(e);
     // The overall edge timings are the slowest edge's. An edge that could not be
     // measured has a failed check of its own already; it does not hide the others' times.
     auto slowest = [&](std::optional<double> EdgeResult::*field) -> std::optional<double> {
@@ -548,6 +553,7 @@ struct Runner::Impl {
 
   // ---- 6. cleanup: delete the asset, edges purged ----
   void cleanup() {
+    cleaning_up = true;
     if (asset_id.empty()) return;
     say("step 6/6: delete the synthetic asset and check the edges purged it");
     auto d = send("DELETE", s().api_base_url + "/v1/assets/" + asset_id, api_auth());
@@ -588,10 +594,11 @@ Result Runner::run(const std::string& target) {
   for (const auto& e : s_.edges) m.res.edges.push_back({e.id, e.region, {}, {}, {}, {}, {}, {}});
   try {
     m.edges_registered();
-    if (m.upload() && m.bootstrap()) {
+    if (!m.interrupted() && m.upload() && !m.interrupted() && m.bootstrap() && !m.interrupted()) {
       m.edges_playback();
-      m.telemetry();
+      if (!m.interrupted()) m.telemetry();
     }
+    if (m.interrupted()) m.check("run_interrupted", "", false, "stopped by a signal before every step ran");
   } catch (const std::exception&) {
     // The message may carry anything (a path, a URL): record only that it happened.
     m.check("run_completed", "", false, "the run stopped on an unexpected error");

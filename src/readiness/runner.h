@@ -5,6 +5,7 @@
 // shape, MISS / HIT / warmed HIT on every edge, telemetry arriving in analytics,
 // then the synthetic asset deleted and the edges checked purged. Progress is
 // printed step by step; the result carries no URL, host, cookie or token.
+#include <atomic>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -26,6 +27,10 @@ class Runner {
   Runner(const Settings& s, Transport send, core::ProcessRunner& ffmpeg, const core::Clock& clock,
          std::ostream& progress, std::string work_dir);
   Result run(const std::string& target);
+  // Asks a running run() to stop waiting (Ctrl-C): the steps left are skipped, the
+  // run fails as interrupted, and cleanup still deletes the synthetic asset.
+  // Thread-safe; callable from a signal-waiting thread.
+  void cancel() { cancelled_ = true; }
   // Every secret and host the run handled: the artifact writer refuses any of them.
   const std::vector<std::string>& known_secrets() const { return secrets_; }
 
@@ -38,6 +43,7 @@ class Runner {
   std::ostream& out_;
   std::string work_dir_;
   std::vector<std::string> secrets_;
+  std::atomic<bool> cancelled_{false};
 };
 
 // The authority (host[:port]) of an http(s) URL, or "" when it has none.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "auth/api_keys.h"
 #include "billing/sync.h"
@@ -433,12 +434,22 @@ int run_readiness(const std::vector<std::string>& args) {
   auto work = fs::temp_directory_path() / ("rend-readiness-" + std::to_string(::getpid()));
   fs::create_directories(work);
   core::SystemClock clock;
-  readiness::Runner run(
+  // Shared with the signal thread, which may outlive this function (it only sets a flag).
+  auto run = std::make_shared<readiness::Runner>(
       settings, [](const http::ClientRequest& q) { return http::send(q); }, runner, clock, std::cout, work.string());
-  auto result = run.run(target);
+  // main blocked SIGINT/SIGTERM for every thread: wait for them here, so Ctrl-C stops
+  // the waiting but still lets cleanup delete the synthetic asset; a second one exits.
+  std::thread([run] {
+    wait_for_shutdown_signal();
+    std::cerr << "readiness: interrupted; cleaning up (interrupt again to exit at once)" << std::endl;
+    run->cancel();
+    wait_for_shutdown_signal();
+    std::_Exit(130);
+  }).detach();
+  auto result = run->run(target);
   std::error_code ec;
   fs::remove_all(work, ec);
-  auto file = readiness::write_artifacts(result, settings.outputs, run.known_secrets());
+  auto file = readiness::write_artifacts(result, settings.outputs, run->known_secrets());
 
   const auto status = result.status();
   std::cout << "\nreadiness: " << readiness::to_string(status) << " (" << result.checks.size() << " checks, "

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -228,6 +229,41 @@ def test_telemetry_refused_by_ingest_fails_the_run(dev, extra_edge):
     extra = next(e for e in a["edges"] if e["edge_id"] == "edge-extra")
     assert extra["telemetry"]["rejected_delta"] > 0 and extra["status"] == "fail"
     assert_no_secret(dev, text, extra=["not-the-telemetry-token-" + "z" * 16])
+    assert_cleaned_up(dev, asset_of(a))
+
+
+def test_an_interrupted_run_stops_waiting_and_still_deletes_its_asset(dev, extra_edge):
+    # Telemetry that never arrives keeps the gate waiting in step 5 (up to its fail bound).
+    edge = extra_edge(telemetry_token="not-the-telemetry-token-" + "z" * 16)
+    e = inherited_env()
+    latest = dev.out / "interrupted-latest.json"
+    e.update({"REND_API_BASE_URL": dev.api, "REND_READINESS_API_KEY": dev.api_key,
+              "REND_EDGE_INTERNAL_TOKEN": dev.internal_token,
+              "REND_READINESS_EDGES": edges_value({**dev.edges, "edge-extra": ("frankfurt", edge.url)}),
+              "REND_READINESS_FAIL_TELEMETRY_VISIBILITY_MS": "120000", "REND_READINESS_LATEST_OUTPUT": str(latest)})
+    p = subprocess.Popen([str(rend_bin()), "readiness", "--target", "configured", "--skip-local-stack"], env=e,
+                         cwd=str(dev.out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if "step 5/6" in line:
+                break
+        assert out and "step 5/6" in out[-1], "".join(out)
+        p.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        rest, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out.append(rest)
+    assert p.returncode == 1, "".join(out)
+    assert time.monotonic() - start < 30, "the gate kept waiting after SIGINT"
+    a = json.loads(latest.read_text())
+    failed = failed_checks(a)
+    assert ("run_interrupted", "") in failed, failed
+    assert not any(name.startswith("cleanup") for name, _ in failed), failed
     assert_cleaned_up(dev, asset_of(a))
 
 
