@@ -203,8 +203,14 @@ struct Runner::Impl {
         }
         bool active = rec->if_contains("active") && rec->at("active").is_bool() && rec->at("active").as_bool();
         bool region = str_field(*rec, "region") == e.region;
-        check("edge_registered", e.id, active && region,
+        // Another process registered under this id (warm and purge would go there):
+        // the registered base must be one of the edge's configured ones.
+        auto base = str_field(*rec, "base_url");
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        bool same = base == e.public_base || base == e.private_base;
+        check("edge_registered", e.id, active && region && same,
               !region  ? "registered with another region"
+              : !same  ? "registered with a base URL that is not the edge's public or private base"
               : active ? "fresh heartbeat"
                        : "heartbeat is stale");
       }

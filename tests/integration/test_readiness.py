@@ -166,16 +166,16 @@ def test_a_warn_threshold_below_the_measured_time_warns_and_strict_exits_2(dev):
 @pytest.fixture
 def extra_edge(dev, tmp_path):
     """A standalone `rend edge` on the dev deployment's object store, registered with it."""
-    def start(telemetry_token=None):
+    def start(edge_id: str, telemetry_token=None):
         # The deployment's origin: its object directory, or its S3 bucket.
         origin = ({k: v for k, v in dev.extra_env.items() if k.startswith(("S3_", "AWS_"))}
                   if dev.backend == "services" else {"REND_OBJECT_STORE_DIR": str(dev.objects_dir)})
-        edge = Edge(tmp_path / "edge-extra", {
+        edge = Edge(tmp_path / edge_id, {
             **origin,
             "REND_PLAYBACK_SIGNING_SECRET": dev.secrets["REND_PLAYBACK_SIGNING_SECRET"],
             "REND_EDGE_INTERNAL_TOKEN": dev.internal_token,
             "REND_CONTROL_PLANE_URL": dev.api,
-            "REND_EDGE_ID": "edge-extra",
+            "REND_EDGE_ID": edge_id,
             "REND_EDGE_REGION": "frankfurt",
             "REND_EDGE_TELEMETRY_ENABLED": "true",
             "REND_INTERNAL_TELEMETRY_TOKEN": telemetry_token or dev.secrets["REND_INTERNAL_TELEMETRY_TOKEN"],
@@ -185,9 +185,9 @@ def extra_edge(dev, tmp_path):
         while True:
             r = requests.get(f"{dev.api}/internal/edges", headers={"Authorization": f"Bearer {dev.internal_token}"},
                              timeout=5)
-            if any(e["edge_id"] == "edge-extra" and e["active"] for e in r.json()["data"]):
+            if any(e["edge_id"] == edge_id and e["active"] and e["base_url"] == edge.url for e in r.json()["data"]):
                 break
-            assert time.monotonic() < deadline, "the extra edge did not register"
+            assert time.monotonic() < deadline, f"{edge_id} did not register"
             time.sleep(0.1)
         started.append(edge)
         return edge
@@ -199,17 +199,17 @@ def extra_edge(dev, tmp_path):
 
 
 def test_a_stopped_edge_fails_the_run_naming_that_edge(dev, extra_edge):
-    edge = extra_edge()
-    edges = {**dev.edges, "edge-extra": ("frankfurt", edge.url)}
+    edge = extra_edge("edge-stopped")
+    edges = {**dev.edges, "edge-stopped": ("frankfurt", edge.url)}
     edge.stop()  # its registry record stays fresh for the heartbeat window: readyz is what catches it
     rc, out, a, text = run_gate(dev, edges=edges)
     assert rc == 1, out
     assert a["status"] == "fail"
-    assert ("edge_ready", "edge-extra") in failed_checks(a)
+    assert ("edge_ready", "edge-stopped") in failed_checks(a)
     assert {e["edge_id"]: e["status"] for e in a["edges"]} == {
-        "edge-us-east": "pass", "edge-london": "pass", "edge-extra": "fail"}
-    assert any("(edge-extra)" in f for f in a["failures"]), a["failures"]
-    assert "edge-extra" in out and "FAIL" in out
+        "edge-us-east": "pass", "edge-london": "pass", "edge-stopped": "fail"}
+    assert any("(edge-stopped)" in f for f in a["failures"]), a["failures"]
+    assert "edge-stopped" in out and "FAIL" in out
     assert_no_secret(dev, text)
     assert_cleaned_up(dev, asset_of(a))
 
@@ -217,16 +217,16 @@ def test_a_stopped_edge_fails_the_run_naming_that_edge(dev, extra_edge):
 def test_telemetry_refused_by_ingest_fails_the_run(dev, extra_edge):
     # The API refuses this edge's batches (401: not its telemetry token), so its
     # events are rejected, never stored.
-    edge = extra_edge(telemetry_token="not-the-telemetry-token-" + "z" * 16)
-    edges = {**dev.edges, "edge-extra": ("frankfurt", edge.url)}
+    edge = extra_edge("edge-refused", telemetry_token="not-the-telemetry-token-" + "z" * 16)
+    edges = {**dev.edges, "edge-refused": ("frankfurt", edge.url)}
     rc, out, a, text = run_gate(dev, edges=edges, env={"REND_READINESS_WARN_TELEMETRY_VISIBILITY_MS": "3000",
                                                        "REND_READINESS_FAIL_TELEMETRY_VISIBILITY_MS": "5000"})
     assert rc == 1, out
     failed = failed_checks(a)
-    assert ("edge_telemetry_delivered", "edge-extra") in failed, failed
+    assert ("edge_telemetry_delivered", "edge-refused") in failed, failed
     assert ("telemetry_visible", "") in failed, failed
     assert ("edge_telemetry_delivered", "edge-us-east") not in failed
-    extra = next(e for e in a["edges"] if e["edge_id"] == "edge-extra")
+    extra = next(e for e in a["edges"] if e["edge_id"] == "edge-refused")
     assert extra["telemetry"]["rejected_delta"] > 0 and extra["status"] == "fail"
     assert_no_secret(dev, text, extra=["not-the-telemetry-token-" + "z" * 16])
     assert_cleaned_up(dev, asset_of(a))
@@ -234,12 +234,12 @@ def test_telemetry_refused_by_ingest_fails_the_run(dev, extra_edge):
 
 def test_an_interrupted_run_stops_waiting_and_still_deletes_its_asset(dev, extra_edge):
     # Telemetry that never arrives keeps the gate waiting in step 5 (up to its fail bound).
-    edge = extra_edge(telemetry_token="not-the-telemetry-token-" + "z" * 16)
+    edge = extra_edge("edge-interrupted", telemetry_token="not-the-telemetry-token-" + "z" * 16)
     e = inherited_env()
     latest = dev.out / "interrupted-latest.json"
     e.update({"REND_API_BASE_URL": dev.api, "REND_READINESS_API_KEY": dev.api_key,
               "REND_EDGE_INTERNAL_TOKEN": dev.internal_token,
-              "REND_READINESS_EDGES": edges_value({**dev.edges, "edge-extra": ("frankfurt", edge.url)}),
+              "REND_READINESS_EDGES": edges_value({**dev.edges, "edge-interrupted": ("frankfurt", edge.url)}),
               "REND_READINESS_FAIL_TELEMETRY_VISIBILITY_MS": "120000", "REND_READINESS_LATEST_OUTPUT": str(latest)})
     p = subprocess.Popen([str(rend_bin()), "readiness", "--target", "configured", "--skip-local-stack"], env=e,
                          cwd=str(dev.out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -264,6 +264,19 @@ def test_an_interrupted_run_stops_waiting_and_still_deletes_its_asset(dev, extra
     failed = failed_checks(a)
     assert ("run_interrupted", "") in failed, failed
     assert not any(name.startswith("cleanup") for name, _ in failed), failed
+    assert_cleaned_up(dev, asset_of(a))
+
+
+def test_an_edge_id_registered_at_another_address_fails(dev):
+    # The operator's list says edge-london lives where edge-us-east does: the registry
+    # (where warm and purge go) and the edge's own headers disagree with it.
+    edges = {"edge-us-east": dev.edges["edge-us-east"], "edge-london": ("london", dev.edges["edge-us-east"][1])}
+    rc, out, a, text = run_gate(dev, edges=edges)
+    assert rc == 1, out
+    failed = failed_checks(a)
+    assert ("edge_registered", "edge-london") in failed and ("edge_headers", "edge-london") in failed, failed
+    assert ("edge_registered", "edge-us-east") not in failed
+    assert_no_secret(dev, text)
     assert_cleaned_up(dev, asset_of(a))
 
 
@@ -350,8 +363,8 @@ def key_with(srv, scopes: str) -> str:
 
 
 def test_operator_page_shows_the_latest_run_in_chromium(dev, extra_edge):
-    edge = extra_edge()
-    edges = {**dev.edges, "edge-extra": ("frankfurt", edge.url)}
+    edge = extra_edge("edge-page")
+    edges = {**dev.edges, "edge-page": ("frankfurt", edge.url)}
     edge.stop()
     rc, _, a, _ = run_gate(dev, edges=edges)  # a failing run: failures and a failed edge to show
     assert rc == 1
@@ -379,13 +392,13 @@ def test_operator_page_shows_the_latest_run_in_chromium(dev, extra_edge):
     assert page["status"] == "fail"
     assert page["statusColor"] == "rgb(198, 40, 40)", "the page's style did not apply (CSP?)"
     assert {e["id"]: e["status"] for e in page["edges"]} == {
-        "edge-us-east": "pass", "edge-london": "pass", "edge-extra": "fail"}
+        "edge-us-east": "pass", "edge-london": "pass", "edge-page": "fail"}
     assert [row["name"] for row in page["chartRows"]] == [t["name"] for t in a["timings"]]
     measured = {t["name"] for t in a["timings"] if t["ms"] is not None}
     assert measured and all((row["barWidth"] > 0) == (row["name"] in measured) for row in page["chartRows"]), (
         page["chartRows"])
     assert page["chartBox"]["w"] > 300 and page["chartBox"]["h"] > 100
-    assert any("edge_ready (edge-extra)" in f for f in page["failures"]), page["failures"]
+    assert any("edge_ready (edge-page)" in f for f in page["failures"]), page["failures"]
     assert page["history"] >= 1
     assert not [c for c in page["console"] if c.startswith(("error", "pageerror"))], page["console"]
     assert "127.0.0.1" not in page["text"] and "http" not in page["text"]
