@@ -163,6 +163,15 @@ def test_a_warn_threshold_below_the_measured_time_warns_and_strict_exits_2(dev):
     assert (rc, a["status"]) == (2, "warn"), out
 
 
+def test_a_timing_over_its_fail_threshold_fails_the_run(dev):
+    rc, out, a, _ = run_gate(dev, env={"REND_READINESS_WARN_UPLOAD_TO_OPENER_PLAYABLE_MS": "1",
+                                       "REND_READINESS_FAIL_UPLOAD_TO_OPENER_PLAYABLE_MS": "1"})
+    assert rc == 1, out
+    assert failed_checks(a) == set(), "only the timing should fail"
+    assert [f for f in a["failures"] if f.startswith("timing upload_to_opener_playable")], a["failures"]
+    assert next(t for t in a["timings"] if t["name"] == "upload_to_opener_playable")["status"] == "fail"
+
+
 @pytest.fixture
 def extra_edge(dev, tmp_path):
     """A standalone `rend edge` on the dev deployment's object store, registered with it."""
