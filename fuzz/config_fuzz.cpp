@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/env.h"
 #include "fuzz_util.h"
+#include "readiness/settings.h"
 #include "roles/settings.h"
 #include "routing/routing.h"
 
@@ -51,6 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   guarded([&] { roles::parse_worker(env, data_dir); });
   guarded([&] { roles::parse_edge(env, data_dir); });
   guarded([&] { roles::parse_dev(env, data_dir, 3); });
+  guarded([&] { readiness::parse_configured(env); });  // rend readiness --target configured
   for (bool production : {false, true}) guarded([&] { routing::parse_selection_config(env, production); });
   for (const auto& kv : vars) {
     const std::string& name = kv.first;  // clang 14 lambdas cannot capture structured bindings

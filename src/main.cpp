@@ -36,6 +36,9 @@ const char* kUsage =
     "  env check --role api|worker|edge|control-plane|edge-host|all [--env-file F]...\n"
     "            [--api-env F] [--worker-env F] [--edge-env F] [--allow-dev-defaults]\n"
     "                      check production env files: every problem, one line each, exit 1\n"
+    "  readiness [--target local|configured] [--skip-local-stack] [--strict]\n"
+    "                      the playback readiness gate: upload, edges, telemetry, cleanup;\n"
+    "                      exit 0 pass/warn, 1 fail, 2 warn with --strict (docs/launch-gate-v1.md)\n"
     "\n"
     "Flags are given as --flag value or --flag=value; an unknown one is an error.\n"
     "Configuration comes from environment variables; see README.md.\n";
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
     if (cmd == "keys") return rend::roles::run_keys(rest);
     if (cmd == "accounts") return rend::roles::run_accounts(rest);
     if (cmd == "billing") return rend::roles::run_billing(rest);
+    if (cmd == "readiness") return rend::roles::run_readiness(rest);
     if (cmd == "clickhouse-init") return rend::roles::run_clickhouse_init(rest);
     if (cmd == "env") return rend::roles::run_env(rest);
     std::cerr << "rend: unknown command '" << cmd << "'\n\n" << kUsage;

@@ -47,6 +47,7 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_key_routes(*r, d);
   add_openapi_routes(*r, d);
   add_webhook_routes(*r, d);
+  add_readiness_routes(*r, d);
   return r;
 }
 

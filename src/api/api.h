@@ -13,6 +13,7 @@
 #include "http/outbound.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "readiness/settings.h"
 #include "routing/settings.h"
 #include "store/analytics.h"
 #include "store/billing_state.h"
@@ -51,6 +52,8 @@ struct ApiDeps {
   http::OutboundPolicy outbound = {};
   // Webhook delivery settings (unset: the defaults).
   const webhooks::Settings* webhooks = nullptr;
+  // The readiness gate's operator page (GET /internal/readiness); unset: no such route.
+  const readiness::PageSettings* readiness = nullptr;
 };
 
 std::shared_ptr<http::Router> make_router(const ApiDeps& deps);

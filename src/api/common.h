@@ -56,5 +56,6 @@ void add_usage_routes(http::Router& r, const ApiDeps& d);
 void add_key_routes(http::Router& r, const ApiDeps& d);
 void add_openapi_routes(http::Router& r, const ApiDeps& d);
 void add_webhook_routes(http::Router& r, const ApiDeps& d);
+void add_readiness_routes(http::Router& r, const ApiDeps& d);
 
 }  // namespace rend::api

@@ -115,6 +115,9 @@ static ClientResponse perform(CURL* c, const ClientRequest& req) {
     return res;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res.status);
+  curl_off_t us = 0;
+  if (curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &us) == CURLE_OK) res.ttfb = std::chrono::microseconds(us);
+  if (curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK) res.total = std::chrono::microseconds(us);
   return res;
 }
 

@@ -42,6 +42,10 @@ struct ClientResponse {
   bool address_refused = false;   // the outbound policy refused an address
   bool body_too_large = false;    // max_body_bytes was exceeded
   bool protocol_refused = false;  // the URL or a redirect uses a scheme the request does not allow
+  // From the start of the request to the first response byte (libcurl's
+  // CURLINFO_STARTTRANSFER_TIME_T), and to the end: the readiness gate times edges by it.
+  std::chrono::microseconds ttfb{0};
+  std::chrono::microseconds total{0};
   bool ok() const { return status >= 200 && status < 300; }
 };
 

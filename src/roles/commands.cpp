@@ -1,5 +1,6 @@
 // The subcommands: parse flags, parse config once, wire roles, wait for a signal.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "auth/api_keys.h"
 #include "billing/sync.h"
@@ -14,6 +16,10 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/process.h"
+#include "http/client.h"
+#include "readiness/local_stack.h"
+#include "readiness/runner.h"
 #include "roles/env_check.h"
 #include "roles/roles.h"
 #include "store/factory.h"
@@ -404,6 +410,61 @@ int run_dev(const std::vector<std::string>& args) {
   control::stop_control_dispatch();  // before the edges it calls go away
   for (auto& e : edges) e->stop();
   return 0;
+}
+
+// ---- rend readiness (issue 15): the playback readiness gate ----
+namespace {
+constexpr const char* kReadinessUsage =
+    "usage: rend readiness [--target local|configured] [--skip-local-stack] [--strict]";
+}  // namespace
+
+int run_readiness(const std::vector<std::string>& args) {
+  std::string target = "local";
+  bool skip_stack = false, strict = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--skip-local-stack") skip_stack = true;
+    else if (a == "--strict") strict = true;
+    else if (a == "--target" && i + 1 < args.size()) target = args[++i];
+    else if (a.rfind("--target=", 0) == 0) target = a.substr(9);
+    else throw core::ConfigError("unknown argument '" + a + "'\n" + kReadinessUsage);
+  }
+  if (target != "local" && target != "configured") throw core::ConfigError("--target must be local or configured");
+  core::PosixProcessRunner runner;
+  auto env = core::Env::from_process();
+  readiness::parse_common(env);  // a bad threshold or output is reported before the stack is touched
+  if (target == "local")
+    env = readiness::local_stack_env(env, runner, fs::read_symlink("/proc/self/exe").string(), !skip_stack, std::cout);
+  const auto settings = readiness::parse_configured(env);
+
+  auto work = fs::temp_directory_path() / ("rend-readiness-" + std::to_string(::getpid()));
+  fs::create_directories(work);
+  core::SystemClock clock;
+  // Shared with the signal thread, which may outlive this function (it only sets a flag).
+  auto run = std::make_shared<readiness::Runner>(
+      settings, [](const http::ClientRequest& q) { return http::send(q); }, runner, clock, std::cout, work.string());
+  // main blocked SIGINT/SIGTERM for every thread: wait for them here, so Ctrl-C stops
+  // the waiting but still lets cleanup delete the synthetic asset; a second one exits.
+  std::thread([run] {
+    wait_for_shutdown_signal();
+    std::cerr << "readiness: interrupted; cleaning up (interrupt again to exit at once)" << std::endl;
+    run->cancel();
+    wait_for_shutdown_signal();
+    std::_Exit(130);
+  }).detach();
+  auto result = run->run(target);
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  auto file = readiness::write_artifacts(result, settings.outputs, run->known_secrets());
+
+  const auto status = result.status();
+  std::cout << "\nreadiness: " << readiness::to_string(status) << " (" << result.checks.size() << " checks, "
+            << settings.edges.size() << " edges)\n";
+  for (const auto& f : result.failures()) std::cout << "  fail: " << f << "\n";
+  for (const auto& w : result.warnings()) std::cout << "  warn: " << w << "\n";
+  std::cout << "artifact: " << file << "\nlatest:   " << settings.outputs.latest << std::endl;
+  if (status == readiness::Status::fail) return 1;
+  return status == readiness::Status::warn && strict ? 2 : 0;
 }
 
 }  // namespace rend::roles

@@ -231,6 +231,7 @@ struct ApiRole::Impl {
     deps.billing = &cfg.billing;
     deps.outbound = cfg.outbound;
     deps.billing_state = &usage_sync.state();
+    deps.readiness = &cfg.readiness;
     deps.render_metrics = [this](std::string& out) {
       render_billing_metrics(usage_sync.stats(), out);
       entitlements.append_metrics(out);

@@ -93,6 +93,7 @@ int run_keys(const std::vector<std::string>& args);
 int run_accounts(const std::vector<std::string>& args);
 int run_clickhouse_init(const std::vector<std::string>& args);
 int run_billing(const std::vector<std::string>& args);
+int run_readiness(const std::vector<std::string>& args);  // rend readiness (issue 15)
 
 // Blocks SIGINT/SIGTERM in every thread (call first in main) and later waits for one.
 void block_shutdown_signals();

@@ -25,6 +25,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   c.billing = billing::parse(env, base.deployment.production);
   c.outbound = http::parse_outbound(env, base.deployment);
   c.webhooks = webhooks::parse_settings(env);
+  c.readiness = readiness::parse_page(env);
   return c;
 }
 

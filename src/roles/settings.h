@@ -13,6 +13,7 @@
 #include "edge/settings.h"
 #include "http/outbound.h"
 #include "http/settings.h"
+#include "readiness/settings.h"
 #include "routing/settings.h"
 #include "store/settings.h"
 #include "telemetry/settings.h"
@@ -38,6 +39,7 @@ struct ApiConfig {
   billing::Settings billing;
   http::OutboundPolicy outbound;  // customer URLs: webhook receivers
   webhooks::Settings webhooks;
+  readiness::PageSettings readiness;  // the operator page of `rend readiness` (issue 15)
 };
 ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 
