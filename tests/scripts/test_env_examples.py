@@ -19,6 +19,11 @@ EXAMPLES = (".env.local.example", ".env.docker.example", ".env.production.exampl
 # Read by the service containers of compose.yml (postgres, minio, clickhouse), not by Rend.
 CONTAINER_VARS = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
                   "CLICKHOUSE_DB", "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT"}
+# Read by `rend readiness`, an operator command run from a workstation or CI against a
+# deployment (docs/launch-gate-v1.md), and by scripts/stack's reader in it: not by any
+# role, so not in the roles' env files or `rend env check`.
+OPERATOR_TOOL_VARS = {"REND_API_BASE_URL", "REND_READINESS_API_KEY", "REND_READINESS_EDGES",
+                      "REND_READINESS_OUTPUT", "REND_READINESS_LATEST_OUTPUT", "REND_STACK_DIR"}
 # The checker's own table (one "NAME" literal per row) is not a read.
 CHECKER = "src/roles/env_check.cpp"
 
@@ -49,7 +54,7 @@ def names_read(root: pathlib.Path) -> set:
             tiers = re.findall(r'"(\w+)"', re.search(r"kTiers = \{([^}]*)\}", tiers_h).group(1))
             assert kinds and tiers, f"{p}: the billing feature id pattern changed; update {__file__}"
             names.update(f"REND_BILLING_FEATURE_{k.upper()}_{t.upper()}" for k in kinds for t in tiers)
-    return names
+    return names - OPERATOR_TOOL_VARS
 
 
 def listed(path: pathlib.Path) -> list:
