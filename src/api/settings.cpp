@@ -61,6 +61,7 @@ Settings parse(const core::Env& env, const auth::Settings& common) {
   c.allow_insecure_edge_urls = env.get_bool("REND_ALLOW_INSECURE_EDGE_URLS", false);
   c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
   c.edge_registry_max_edges = env.get_u64("REND_EDGE_REGISTRY_MAX_EDGES", 256);
+  c.uploads = uploads::parse(env);
   if (c.edge_registry_max_edges == 0) throw ConfigError("REND_EDGE_REGISTRY_MAX_EDGES must be at least 1");
   // Every holder of the shared edge token could otherwise claim any edge id and URL
   // and receive warm/purge calls carrying that token.

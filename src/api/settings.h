@@ -7,6 +7,7 @@
 #include "auth/settings.h"
 #include "core/config.h"
 #include "telemetry/settings.h"
+#include "uploads/settings.h"
 
 namespace rend::api {
 
@@ -34,6 +35,7 @@ struct Settings {
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
   uint64_t edge_registry_max_edges = 0;       // REND_EDGE_REGISTRY_MAX_EDGES, 256: new edge ids beyond are refused
   telemetry::IngestSettings telemetry;        // parsed by telemetry::parse_ingest
+  uploads::Settings uploads;                  // REND_UPLOAD_EXPIRY_SECS (uploads::parse)
 };
 
 // Everything but `telemetry`, which the role fills from telemetry::parse_ingest.

@@ -27,6 +27,8 @@
 #include "store/factory.h"
 #include "telemetry/pipeline.h"
 #include "telemetry/wire.h"
+#include "uploads/resumable.h"
+#include "uploads/sweeper.h"
 #include "worker/worker.h"
 
 namespace fs = std::filesystem;
@@ -200,6 +202,9 @@ struct ApiRole::Impl {
   billing::Entitlements entitlements;
   api::ApiDeps deps;
   UsageSyncThread usage_sync;
+  // Resumable uploads' expiry sweeper (issue 13).
+  uploads::ResumableUploads resumable;
+  uploads::Sweeper upload_sweeper;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
       : cfg(std::move(c)),
@@ -208,7 +213,9 @@ struct ApiRole::Impl {
         entitlements(cfg.billing, autumn, clock),
         deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
              *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
-        usage_sync(cfg.billing, cfg.store.database_url, s, clock) {
+        usage_sync(cfg.billing, cfg.store.database_url, s, clock),
+        resumable(*s.meta, *s.objects, *s.coord, clock, cfg.api.uploads),
+        upload_sweeper(resumable, clock, uploads::Sweeper::interval_for(cfg.api.uploads)) {
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
     deps.billing_state = &usage_sync.state();
@@ -227,10 +234,12 @@ uint16_t ApiRole::start() {
   impl_->server = make_server("api", c.api.bind, c.http, api::make_decorator(c.api), api::make_router(impl_->deps));
   auto port = impl_->server->start();
   impl_->usage_sync.start();
+  impl_->upload_sweeper.start();
   return port;
 }
 void ApiRole::stop() {
   if (!impl_) return;
+  impl_->upload_sweeper.stop();
   impl_->usage_sync.stop();
   if (impl_->server) impl_->server->stop();
 }
