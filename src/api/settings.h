@@ -24,6 +24,7 @@ struct Settings {
   std::vector<std::string> edge_purge_urls;       // REND_EDGE_PURGE_URL, comma-separated single-edge fallback
   std::string web_dir;                            // REND_WEB_DIR: watch page
   std::string hlsjs_path;                         // REND_HLSJS_PATH: hls.min.js from npm
+  std::string tusjs_path;                         // REND_TUSJS_PATH: tus.min.js (tus-js-client) from npm
   uint64_t rate_limit_per_minute = 0;             // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
   // REND_EXPECTED_EDGES: "edge_id=region=base_url,..."; when set, only these edges
   // may register, with exactly these regions and URLs. Required in production.

@@ -334,3 +334,13 @@ def test_direct_put_url_and_put_progress(srv):
     prog = requests.get(f"{srv.api}/v1/uploads/{j['upload_id']}", headers=srv.auth(), timeout=10).json()
     assert (prog["status"], prog["offset"]) == ("complete", 1234)
     assert requests.get(f"{srv.api}/v1/uploads/{j['upload_id']}", timeout=10).status_code == 401
+
+
+def test_upload_page_and_tus_js_client_are_served_by_the_api(srv):
+    r = requests.get(srv.api + "/upload", timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html"), r.text[:200]
+    assert "progress" in r.text and "/static/tus.min.js" in r.text
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in csp and "connect-src 'self'" in csp, csp
+    js = requests.get(srv.api + "/static/tus.min.js", timeout=10)
+    assert js.status_code == 200 and "tus" in js.text[:5000], js.text[:200]

@@ -12,7 +12,11 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -87,3 +91,56 @@ def test_tus_js_client_resumes_after_a_sigkill_and_the_source_is_identical(srv, 
     srv.wait_status(prog["asset_id"], "hls_ready", timeout=240)
     stored = srv.read_object("sources/" + prog["asset_id"])
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(clip30.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def other_site():
+    """Another origin serving web/upload.html and tus-js-client's browser build."""
+    root = Path(tempfile.mkdtemp(prefix="rend-upload-site-"))
+    (root / "upload.html").write_bytes((REPO_ROOT / "web" / "upload.html").read_bytes())
+    (root / "static").mkdir()
+    (root / "static" / "tus.min.js").write_bytes(
+        (REPO_ROOT / "node_modules" / "tus-js-client" / "dist" / "tus.min.js").read_bytes())
+    port = conftest.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/upload.html", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "site server did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+def test_chromium_on_another_origin_uploads_with_a_direct_url_and_resumes_after_a_reload(srv, other_site, tmp_path):
+    if not Path("/usr/bin/chromium").exists() or not (REPO_ROOT / "node_modules" / "playwright-core").exists():
+        pytest.skip("Chromium and playwright-core are needed")
+    data = hashlib.sha256(b"seed").digest() * (12 * MiB // 32)  # 12 MiB
+    f = tmp_path / "browser-clip.bin"
+    f.write_bytes(data)
+    r = requests.post(srv.api + "/v1/uploads", json={"direct": True, "cors_origin": other_site},
+                      headers=srv.auth(), timeout=10)
+    assert r.status_code == 201, r.text
+    direct, upload_id = r.json()["direct"], r.json()["upload_id"]
+    page = f"{other_site}/upload.html#tus={quote(direct['tus_url'], safe='')}&chunk={MiB}"
+    proc = subprocess.run([NODE, str(REPO_ROOT / "tests/integration/tus_browser.mjs"), page, str(f), "90000"],
+                          capture_output=True, text=True, timeout=150, cwd=str(REPO_ROOT))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no report: {proc.stdout[-1000:]} {proc.stderr[-2000:]}"
+    report = json.loads(lines[-1])
+    assert report["done"], json.dumps(report, indent=1)
+    assert report["posts"] == 1, f"the reloaded page resumed instead of creating a new upload: {report}"
+    assert report["storedKeys"], "tus-js-client stored the upload's fingerprint in localStorage"
+    assert report["uploadUrls"][0] == report["uploadUrls"][1], report["uploadUrls"]
+    assert report["uploadUrls"][0].startswith(f"{srv.api}/v1/uploads/tus/{upload_id}?token=")
+    assert report["resumedFrom"] >= MiB and report["resumedFrom"] <= report["reloadedAt"], report
+    assert report["bar"] == 100
+    prog = requests.get(f"{srv.api}/v1/uploads/{upload_id}", headers=srv.auth(), timeout=10).json()
+    assert (prog["status"], prog["offset"]) == ("complete", len(data)), prog
+    assert srv.read_object("sources/" + prog["asset_id"]) == data
