@@ -106,6 +106,8 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
 
   std::vector<store::UploadChunk> parts = recorded.parts, tail = recorded.tail, superseded;
   std::string buf;  // received, not yet in a part or tail object: at most one part
+  // Reserved once, so appending never doubles it past a part.
+  buf.reserve(size_t(std::min<uint64_t>(part_bytes, uint64_t(length - offset))) + kReadChunk);
   int64_t pos = offset;
 
   auto record = [&]() -> bool {
