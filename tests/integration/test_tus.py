@@ -348,3 +348,24 @@ def test_upload_page_and_tus_js_client_are_served_by_the_api(srv):
     assert "script-src 'self' 'sha256-" in csp and "connect-src 'self'" in csp, csp
     js = requests.get(srv.api + "/static/tus.min.js", timeout=10)
     assert js.status_code == 200 and "tus" in js.text[:5000], js.text[:200]
+
+
+def test_cors_for_configured_origins_allows_and_exposes_the_tus_headers(srv):
+    origin = {"Origin": "https://listed.example"}
+    pre = requests.options(srv.api + "/v1/uploads/tus", timeout=10, headers={
+        **origin, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "tus-resumable,upload-offset,upload-length,upload-metadata,upload-checksum"})
+    assert pre.headers.get("Access-Control-Allow-Origin") == "https://listed.example", pre.headers
+    for h in ("Tus-Resumable", "Upload-Offset", "Upload-Length", "Upload-Metadata", "Upload-Checksum"):
+        assert h in pre.headers["Access-Control-Allow-Headers"], h
+    for m in ("PATCH", "HEAD", "DELETE", "POST"):
+        assert m in pre.headers["Access-Control-Allow-Methods"], m
+    r = requests.post(srv.api + "/v1/uploads/tus", timeout=10,
+                      headers={**origin, **srv.auth(), **TUS, "Upload-Length": "10"})
+    assert r.status_code == 201 and r.headers["Access-Control-Allow-Origin"] == "https://listed.example"
+    exposed = r.headers["Access-Control-Expose-Headers"]
+    for h in ("Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Rend-Asset-Id"):
+        assert h in exposed, h
+    other = requests.post(srv.api + "/v1/uploads/tus", timeout=10,
+                          headers={"Origin": "https://evil.example", **srv.auth(), **TUS, "Upload-Length": "10"})
+    assert "Access-Control-Allow-Origin" not in other.headers
