@@ -45,6 +45,7 @@ class FiveMiBParts final : public store::ObjectStore {
       EXPECT_GE(last_size, 5u << 20) << "a part before the last is under 5 MiB";
     }
     last_size = size;
+    ++parts_sent;
     return s_->upload_part(k, h, n, off, size, body);
   }
   void complete_multipart(const std::string& k, const std::string& h,
@@ -52,7 +53,7 @@ class FiveMiBParts final : public store::ObjectStore {
     s_->complete_multipart(k, h, parts);
   }
   void abort_multipart(const std::string& k, const std::string& h) override { s_->abort_multipart(k, h); }
-  int tail_puts = 0;
+  int tail_puts = 0, parts_sent = 0;
   uint64_t last_size = 0;
 
  private:
@@ -242,6 +243,23 @@ TEST_P(Resumable, TerminationAndExpiryDiscardTheStorage) {
   EXPECT_EQ(count_multipart_files(), 0);
   EXPECT_TRUE(objects_->list("uploads/").empty());
   EXPECT_EQ(uploads_->append(e.id, 1 << 20, from(data), data.size(), std::nullopt).outcome, Outcome::gone);
+}
+
+TEST_P(Resumable, ARequestThatCannotClaimTheUploadStoresNothing) {
+  if (!five_) GTEST_SKIP() << "counted on the counting store";
+  const std::string data = random_bytes(6 << 20);
+  auto u = create(int64_t(data.size()));
+  ASSERT_TRUE(meta_->claim_upload(u.id, "the-other-request", clock_.now_unix_ms(), 20'000));
+  bool read = false;
+  BodyRead body = [&](char*, size_t) -> size_t {
+    read = true;
+    return 0;
+  };
+  EXPECT_EQ(uploads_->append(u.id, 0, body, data.size(), std::nullopt).outcome, Outcome::busy);
+  EXPECT_FALSE(read) << "refused before its body is read";
+  EXPECT_EQ(five_->parts_sent + five_->tail_puts, 0) << "its bytes would race the holder's part 1";
+  EXPECT_EQ(uploads_->end(u.id, "terminated"), Outcome::busy);
+  EXPECT_EQ(meta_->get_upload(u.id)->status, "pending");
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Resumable, ::testing::Values(false, true),
