@@ -31,7 +31,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && ninja -C /build rend \
  && strip /build/rend
 
-# --- web: hls.js for the watch page (production dependencies only) -------------------
+# --- web: hls.js for the watch page, tus-js-client for the upload page (production dependencies only) -------------------
 FROM node:20-bookworm-slim AS web
 WORKDIR /web
 COPY package.json package-lock.json ./
@@ -52,8 +52,10 @@ RUN groupadd --system --gid 10001 rend \
 COPY --from=build /build/rend /usr/local/bin/rend
 COPY web /usr/share/rend/web
 COPY --from=web /web/node_modules/hls.js/dist /usr/share/rend/hls.js/dist
+COPY --from=web /web/node_modules/tus-js-client/dist/tus.min.js /usr/share/rend/tus-js-client/dist/tus.min.js
 ENV REND_WEB_DIR=/usr/share/rend/web \
     REND_HLSJS_PATH=/usr/share/rend/hls.js/dist/hls.min.js \
+    REND_TUSJS_PATH=/usr/share/rend/tus-js-client/dist/tus.min.js \
     REND_MEDIA_WORK_DIR=/var/lib/rend/work
 WORKDIR /var/lib/rend
 USER 10001:10001

@@ -108,6 +108,17 @@ put("analytics_params", "ms", f"1800000000000\n1800003600000\n{cur}")
 put("analytics_params", "rfc3339", "2027-01-15T08:00:00Z\n2027-01-15T09:00:00.250+01:00\n")
 put("analytics_params", "defaults", "\n\nnot-a-cursor")
 
+# ---- tus_headers: one tus header value (Upload-Length, Upload-Metadata, Upload-Checksum) or a direct token
+put("tus_headers", "length", "31457280")
+put("tus_headers", "metadata", "filename Y2xpcC5tcDQ=,visibility cHJpdmF0ZQ==,is_confidential")
+put("tus_headers", "checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")
+put("tus_headers", "origin", "https://app.example:8443")
+_payload = "upl_abcdefghijklmnopqrstuvwxyz|1900000000|https://app.example"
+_key = hmac.new(("f" * 40).encode(), b"rend-direct-upload-v1", hashlib.sha256).digest()
+_mac = hmac.new(_key, _payload.encode(), hashlib.sha256).digest()
+put("tus_headers", "direct_token", base64.urlsafe_b64encode(_payload.encode()).rstrip(b"=").decode() + "." +
+    base64.urlsafe_b64encode(_mac).rstrip(b"=").decode())
+
 # ---- percent: anything; what clients, S3 keys and Redis URLs carry
 put("percent", "query_value", "a%20b+c%2Fd%3D%26e")
 put("percent", "s3_key", "rend-test-0a1b/assets/ast_x/720p/seg_00001.ts")

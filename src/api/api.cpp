@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include "api/common.h"
+#include "api/upload_access.h"
 #include "http/cors.h"
 
 namespace rend::api {
@@ -53,7 +54,9 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
 
 std::function<void(const http::Request&, http::Response&)> make_decorator(const Settings& cfg) {
   return [origins = cfg.cors_allowed_origins](const http::Request& req, http::Response& res) {
-    http::apply_cors(origins, req, res, "GET, POST, PUT, DELETE, OPTIONS", "Authorization, Content-Type, X-Request-Id");
+    // The upload headers (tus) are allowed and exposed for every configured origin.
+    http::apply_cors(origins, req, res, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", kUploadAllowedHeaders,
+                     kUploadExposedHeaders);
     res.headers.set("X-Request-Id", req.request_id);
     if (!res.headers.get("cache-control")) res.headers.set("Cache-Control", "no-store");
     // Nothing the API answers is a document to render (the watch page sets its own

@@ -44,7 +44,8 @@ std::optional<http::Response> entitlement_refusal(const ApiDeps& d, const std::s
 std::string_view playback_tier(const store::Asset& a);
 
 // Handlers, one file per resource.
-void add_upload_routes(http::Router& r, const ApiDeps& d);
+void add_upload_routes(http::Router& r, const ApiDeps& d);  // and the tus routes (tus.cpp)
+void add_tus_routes(http::Router& r, const ApiDeps& d);
 void add_asset_routes(http::Router& r, const ApiDeps& d);
 void add_player_routes(http::Router& r, const ApiDeps& d);
 void add_web_routes(http::Router& r, const ApiDeps& d);

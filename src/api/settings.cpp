@@ -49,6 +49,7 @@ Settings parse(const core::Env& env, const auth::Settings& common) {
   for (const auto& u : c.edge_purge_urls) check_base_url(u, "REND_EDGE_PURGE_URL");
   c.web_dir = env.get_or("REND_WEB_DIR", find_up("web").string());
   c.hlsjs_path = env.get_or("REND_HLSJS_PATH", find_up("node_modules/hls.js/dist/hls.min.js").string());
+  c.tusjs_path = env.get_or("REND_TUSJS_PATH", find_up("node_modules/tus-js-client/dist/tus.min.js").string());
   c.rate_limit_per_minute = env.get_u64("REND_API_RATE_LIMIT_PER_MINUTE", 0);
   for (const auto& entry : env.get_list("REND_EXPECTED_EDGES")) {
     auto a = entry.find('='), b = entry.find('=', a == std::string::npos ? a : a + 1);
@@ -61,6 +62,7 @@ Settings parse(const core::Env& env, const auth::Settings& common) {
   c.allow_insecure_edge_urls = env.get_bool("REND_ALLOW_INSECURE_EDGE_URLS", false);
   c.active_heartbeat_window_secs = env.get_u64("REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS", 60);
   c.edge_registry_max_edges = env.get_u64("REND_EDGE_REGISTRY_MAX_EDGES", 256);
+  c.uploads = uploads::parse(env);
   if (c.edge_registry_max_edges == 0) throw ConfigError("REND_EDGE_REGISTRY_MAX_EDGES must be at least 1");
   // Every holder of the shared edge token could otherwise claim any edge id and URL
   // and receive warm/purge calls carrying that token.

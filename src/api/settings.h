@@ -7,6 +7,7 @@
 #include "auth/settings.h"
 #include "core/config.h"
 #include "telemetry/settings.h"
+#include "uploads/settings.h"
 
 namespace rend::api {
 
@@ -23,6 +24,7 @@ struct Settings {
   std::vector<std::string> edge_purge_urls;       // REND_EDGE_PURGE_URL, comma-separated single-edge fallback
   std::string web_dir;                            // REND_WEB_DIR: watch page
   std::string hlsjs_path;                         // REND_HLSJS_PATH: hls.min.js from npm
+  std::string tusjs_path;                         // REND_TUSJS_PATH: tus.min.js (tus-js-client) from npm
   uint64_t rate_limit_per_minute = 0;             // REND_API_RATE_LIMIT_PER_MINUTE, 0 = off
   // REND_EXPECTED_EDGES: "edge_id=region=base_url,..."; when set, only these edges
   // may register, with exactly these regions and URLs. Required in production.
@@ -34,6 +36,7 @@ struct Settings {
   uint64_t active_heartbeat_window_secs = 0;  // REND_EDGE_ACTIVE_HEARTBEAT_WINDOW_SECS, 60
   uint64_t edge_registry_max_edges = 0;       // REND_EDGE_REGISTRY_MAX_EDGES, 256: new edge ids beyond are refused
   telemetry::IngestSettings telemetry;        // parsed by telemetry::parse_ingest
+  uploads::Settings uploads;                  // REND_UPLOAD_EXPIRY_SECS (uploads::parse)
 };
 
 // Everything but `telemetry`, which the role fills from telemetry::parse_ingest.

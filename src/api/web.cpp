@@ -90,6 +90,22 @@ void add_web_routes(http::Router& r, const ApiDeps& d) {
     if (res.status == 200) res.headers.set("Content-Security-Policy", watch_csp(res.body, edges));
     return res;
   });
+  // The upload page (issue 13): a direct-upload tus URL in its fragment, tus-js-client
+  // from the API's origin, the upload to the API itself.
+  r.add("GET", "/upload", [&d](http::Request&) {
+    auto res = static_file(d.cfg.web_dir + "/upload.html", "text/html; charset=utf-8", "the upload page");
+    res.headers.set("Cache-Control", "no-cache");
+    if (res.status == 200)
+      res.headers.set("Content-Security-Policy", "default-src 'none'; script-src 'self'" +
+                                                     inline_hashes(res.body, "script") + "; style-src" +
+                                                     inline_hashes(res.body, "style") +
+                                                     "; connect-src 'self'; img-src data:; base-uri 'none';"
+                                                     " form-action 'none'; object-src 'none'; frame-ancestors 'none'");
+    return res;
+  });
+  r.add("GET", "/static/tus.min.js", [&d](http::Request&) {
+    return static_file(d.cfg.tusjs_path, "text/javascript; charset=utf-8", "tus-js-client");
+  });
   r.add("GET", "/static/hls.min.js",
         [&d](http::Request&) { return static_file(d.cfg.hlsjs_path, "text/javascript; charset=utf-8", "hls.js"); });
 }

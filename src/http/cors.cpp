@@ -5,7 +5,7 @@
 namespace rend::http {
 
 void apply_cors(const std::vector<std::string>& allowed_origins, const Request& req, Response& res,
-                std::string_view methods, std::string_view allow_headers) {
+                std::string_view methods, std::string_view allow_headers, std::string_view expose_headers) {
   auto origin = req.header("origin");
   if (!origin) return;
   auto vary = res.headers.get("vary");
@@ -20,8 +20,7 @@ void apply_cors(const std::vector<std::string>& allowed_origins, const Request& 
     res.headers.set("Access-Control-Allow-Headers", std::string(allow_headers));
     res.headers.set("Access-Control-Max-Age", "600");
   } else {
-    res.headers.set("Access-Control-Expose-Headers",
-                    "x-rend-cache, x-rend-edge-id, x-rend-region, Content-Length, Content-Range");
+    res.headers.set("Access-Control-Expose-Headers", std::string(expose_headers));
   }
 }
 

@@ -27,6 +27,8 @@
 #include "store/factory.h"
 #include "telemetry/pipeline.h"
 #include "telemetry/wire.h"
+#include "uploads/resumable.h"
+#include "uploads/sweeper.h"
 #include "webhooks/dispatcher.h"
 #include "worker/worker.h"
 
@@ -216,6 +218,9 @@ struct ApiRole::Impl {
   // Sends the webhook outbox (issue 16); every API process runs one, claims keep
   // them from sending one delivery twice at once.
   webhooks::Dispatcher webhook_dispatcher;
+  // Resumable uploads' expiry sweeper (issue 13).
+  uploads::ResumableUploads resumable;
+  uploads::Sweeper upload_sweeper;
   std::unique_ptr<http::Server> server;
   Impl(ApiConfig c, Stores& s)
       : cfg(std::move(c)),
@@ -225,7 +230,9 @@ struct ApiRole::Impl {
         deps{cfg.api,      *s.meta, *s.objects,  *s.coord,
              *s.analytics, clock,   cfg.routing, billing::mode_name(cfg.billing.mode)},
         usage_sync(cfg.billing, cfg.store.database_url, s, clock),
-        webhook_dispatcher(cfg.webhooks, *s.meta, cfg.outbound, clock, api::asset_resource) {
+        webhook_dispatcher(cfg.webhooks, *s.meta, cfg.outbound, clock, api::asset_resource),
+        resumable(*s.meta, *s.objects, *s.coord, clock, cfg.api.uploads),
+        upload_sweeper(resumable, clock, uploads::Sweeper::interval_for(cfg.api.uploads)) {
     deps.webhooks = &cfg.webhooks;
     deps.entitlements = &entitlements;
     deps.billing = &cfg.billing;
@@ -249,10 +256,12 @@ uint16_t ApiRole::start() {
   auto port = impl_->server->start();
   impl_->usage_sync.start();
   impl_->webhook_dispatcher.start();
+  impl_->upload_sweeper.start();
   return port;
 }
 void ApiRole::stop() {
   if (!impl_) return;
+  impl_->upload_sweeper.stop();
   impl_->usage_sync.stop();
   impl_->webhook_dispatcher.stop();
   if (impl_->server) impl_->server->stop();

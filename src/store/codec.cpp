@@ -100,4 +100,26 @@ std::vector<std::string> webhook_events_from_column(std::string_view column) {
   return out;
 }
 
+std::string chunks_to_json(const std::vector<UploadChunk>& chunks) {
+  json::array a;
+  for (const auto& c : chunks) a.push_back(json::array{c.size, json::string(c.ref)});
+  return json::serialize(a);
+}
+
+std::vector<UploadChunk> chunks_from_json(std::string_view text) {
+  std::vector<UploadChunk> out;
+  try {
+    const json::value parsed = parse_stored(text, "upload chunks");
+    for (const auto& v : parsed.as_array()) {
+      const auto& pair = v.as_array();
+      out.push_back(UploadChunk{json::value_to<int64_t>(pair.at(0)), json::value_to<std::string>(pair.at(1))});
+    }
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw StoreError(std::string("stored upload chunks are malformed: ") + e.what());
+  }
+  return out;
+}
+
 }  // namespace rend::store

@@ -27,6 +27,8 @@ std::string tiers_to_json(const std::vector<Tier>& tiers);
 std::vector<Tier> tiers_from_json(std::string_view json);
 std::string strings_to_json(const std::vector<std::string>& values);
 std::vector<std::string> strings_from_json(std::string_view json);
+std::string chunks_to_json(const std::vector<UploadChunk>& chunks);
+std::vector<UploadChunk> chunks_from_json(std::string_view json);
 
 // The columns every backend selects an asset with, in the order asset_from_row reads.
 inline constexpr std::string_view kAssetColumns =
@@ -131,6 +133,29 @@ WebhookDelivery delivery_from_row(const Row& r) {
   d.last_attempt_at_ms = r.opt_int64(12);
   d.next_attempt_at_ms = r.int64(13);
   return d;
+}
+
+// The columns every backend selects an upload with, in the order upload_from_row reads.
+inline constexpr std::string_view kUploadColumns =
+    "id, asset_id, expected_bytes, status, created_at_ms, protocol, expires_at_ms, multipart_handle, upload_offset, "
+    "parts, tail, direct_origin";
+
+template <class Row>
+Upload upload_from_row(const Row& r) {
+  Upload u;
+  u.id = r.text(0);
+  u.asset_id = r.text(1);
+  u.expected_bytes = r.opt_int64(2);
+  u.status = r.text(3);
+  u.created_at_ms = r.int64(4);
+  u.protocol = r.text(5);
+  u.expires_at_ms = r.opt_int64(6);
+  u.multipart_handle = r.text(7);
+  u.progress.offset = r.int64(8);
+  u.progress.parts = chunks_from_json(r.text(9));
+  u.progress.tail = chunks_from_json(r.text(10));
+  u.direct_origin = r.text(11);
+  return u;
 }
 
 }  // namespace rend::store

@@ -78,12 +78,37 @@ struct Asset {
   std::optional<std::string> input_url;
 };
 
+// A piece of a resumable upload as stored: a part of the object store's multipart
+// write (ref = its ETag) or a short chunk buffered until a part is full (ref = the
+// object key it is buffered under).
+struct UploadChunk {
+  int64_t size = 0;
+  std::string ref;
+  friend bool operator==(const UploadChunk&, const UploadChunk&) = default;
+};
+
+// Where a resumable (tus) upload stands: the bytes acknowledged to the client are
+// exactly parts + tail, so offset == sum of both sizes.
+struct UploadProgress {
+  int64_t offset = 0;
+  std::vector<UploadChunk> parts;  // in part-number order
+  std::vector<UploadChunk> tail;   // in byte order, after the parts
+};
+
 struct Upload {
   std::string id;  // "upl_..."
   std::string asset_id;
-  std::optional<int64_t> expected_bytes;
-  std::string status;  // pending | complete
+  std::optional<int64_t> expected_bytes;  // tus: Upload-Length
+  std::string status;                     // pending | complete | expired | terminated
   int64_t created_at_ms = 0;
+  // Resumable uploads (protocol "tus"); a PUT upload ("put") keeps the defaults.
+  std::string protocol = "put";
+  std::optional<int64_t> expires_at_ms;  // a pending upload past it is expired
+  std::string multipart_handle;          // the object store's multipart handle
+  UploadProgress progress;
+  // A direct upload (a signed URL used without the API key): the only browser origin
+  // it may be used from. Empty for uploads made with the key.
+  std::string direct_origin;
 };
 
 struct Job {
@@ -128,8 +153,8 @@ struct StoredMinutes {
 };
 
 // ---- Webhooks (issue 16; docs/webhooks.md) ----
-// The event types a webhook can ask for. upload.expired is written by
-// record_upload_expired (the tus sweeper's hook point).
+// The event types a webhook can ask for. upload.expired is written by end_upload
+// (the tus sweeper) with the asset.failed it causes, or by record_upload_expired.
 inline const std::vector<std::string>& webhook_event_types() {
   static const std::vector<std::string> types = {"asset.created", "asset.uploaded", "asset.playable", "asset.ready",
                                                  "asset.failed",  "asset.deleted",  "upload.expired"};
@@ -240,6 +265,25 @@ class MetadataStore {
   // Gives the claim back after a failed PUT, so a retry is accepted at once. No-op
   // unless `claim_id` holds it.
   virtual void release_upload_claim(const std::string& upload_id, const std::string& claim_id) = 0;
+
+  // Resumable uploads. The writes below need `claim_id` to hold the upload's receiving
+  // claim (the same lease a PUT takes), so two requests never move one upload at once.
+  // Records how far a pending upload has got; false when the claim is not held.
+  virtual bool save_upload_progress(const std::string& upload_id, const std::string& claim_id,
+                                    const UploadProgress& progress) = 0;
+  // Turns a pending, untouched PUT upload (a direct upload's slot) into a resumable one
+  // of `length` bytes: protocol "tus", the multipart handle, the expiry. False when
+  // the upload is not pending, is already resumable or has been claimed.
+  virtual bool start_resumable_upload(const std::string& upload_id, int64_t length, const std::string& handle,
+                                      int64_t expires_at_ms) = 0;
+  // Pending uploads with an expiry before now_ms, oldest expiry first, at most `limit`.
+  virtual std::vector<Upload> expired_uploads(int64_t now_ms, int limit) = 0;
+  // Ends a pending upload held by claim_id, in one transaction: `expired` (its asset
+  // fails with upload_expired) or `terminated` (its asset is deleted), with their
+  // webhook events (upload.expired + asset.failed, asset.deleted). False when the
+  // claim is not held or the upload is not pending; StoreError on another status.
+  virtual bool end_upload(const std::string& upload_id, const std::string& claim_id, const std::string& status,
+                          int64_t now_ms) = 0;
 
   // Status transitions. Each sets the matching *_at_ms = now_ms. They never move an
   // asset out of `deleted`; they return false when the asset is missing or deleted.

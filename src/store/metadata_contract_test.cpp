@@ -355,6 +355,98 @@ TEST_P(MetadataContract, EdgeHeartbeatsRegisterAndRefresh) {
   EXPECT_EQ(open()->list_edges().size(), 2u) << "another process sees the registry";
 }
 
+TEST_P(MetadataContract, ResumableUploadProgressNeedsTheClaimAndIsSeenByAnotherProcess) {
+  Asset a;
+  a.id = core::new_id("ast");
+  a.visibility = "public";
+  a.account_id = kAccount;
+  a.owner_key_id = "key_owner";
+  a.created_at_ms = kT0;
+  a.expected_bytes = 12 << 20;
+  Upload u{core::new_id("upl"), a.id, a.expected_bytes, "pending", kT0};
+  u.protocol = "tus";
+  u.expires_at_ms = kT0 + 86'400'000;
+  u.multipart_handle = "handle-1";
+  u.direct_origin = "https://app.example";
+  store_->create_upload(a, u);
+
+  auto got = open()->get_upload(u.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->protocol, "tus");
+  EXPECT_EQ(got->expires_at_ms, kT0 + 86'400'000);
+  EXPECT_EQ(got->multipart_handle, "handle-1");
+  EXPECT_EQ(got->direct_origin, "https://app.example");
+  EXPECT_EQ(got->progress.offset, 0);
+  EXPECT_TRUE(got->progress.parts.empty());
+
+  UploadProgress p{(5 << 20) + 3, {{5 << 20, "\"etag-1\""}}, {{3, "uploads/x/tail-5242880"}}};
+  EXPECT_FALSE(store_->save_upload_progress(u.id, "c1", p)) << "no claim held";
+  ASSERT_TRUE(store_->claim_upload(u.id, "c1", kT0, 20'000));
+  EXPECT_FALSE(store_->save_upload_progress(u.id, "c2", p)) << "another claim";
+  EXPECT_TRUE(store_->save_upload_progress(u.id, "c1", p));
+  got = open()->get_upload(u.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->progress.offset, (5 << 20) + 3);
+  EXPECT_EQ(got->progress.parts, p.parts);
+  EXPECT_EQ(got->progress.tail, p.tail);
+
+  // A PUT upload stays a PUT upload: the defaults.
+  auto [pa, pu] = new_upload();
+  got = store_->get_upload(pu.id);
+  EXPECT_EQ(got->protocol, "put");
+  EXPECT_FALSE(got->expires_at_ms);
+  EXPECT_EQ(got->direct_origin, "");
+}
+
+TEST_P(MetadataContract, StartResumableUploadTurnsAnUntouchedPutSlotIntoATusUpload) {
+  auto [a, u] = new_upload();
+  EXPECT_TRUE(store_->start_resumable_upload(u.id, 4242, "h", kT0 + 1000));
+  auto got = store_->get_upload(u.id);
+  EXPECT_EQ(got->protocol, "tus");
+  EXPECT_EQ(got->expected_bytes, 4242);
+  EXPECT_EQ(got->multipart_handle, "h");
+  EXPECT_EQ(got->expires_at_ms, kT0 + 1000);
+  EXPECT_EQ(store_->get_asset(a.id)->expected_bytes, 4242);
+  EXPECT_FALSE(store_->start_resumable_upload(u.id, 1, "h2", kT0)) << "only once";
+  auto [b, v] = new_upload();
+  ASSERT_TRUE(store_->claim_upload(v.id, "c", kT0, 20'000));
+  EXPECT_FALSE(store_->start_resumable_upload(v.id, 1, "h", kT0)) << "a PUT is receiving it";
+}
+
+TEST_P(MetadataContract, ExpiredUploadsAreListedAndEndedOnlyUnderTheirClaim) {
+  auto make = [&](int64_t expires) {
+    auto [a, u] = new_upload();
+    EXPECT_TRUE(store_->start_resumable_upload(u.id, 1000, "h", expires));
+    return std::pair{a, u};
+  };
+  auto [a1, u1] = make(kT0 + 1000);
+  auto [a2, u2] = make(kT0 + 500);
+  auto [a3, u3] = make(kT0 + 5000);
+  auto [a4, u4] = new_upload();  // a PUT upload never expires
+  auto listed = store_->expired_uploads(kT0 + 2000, 10);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, u2.id) << "oldest expiry first";
+  EXPECT_EQ(listed[1].id, u1.id);
+  EXPECT_EQ(store_->expired_uploads(kT0 + 2000, 1).size(), 1u);
+
+  EXPECT_FALSE(store_->end_upload(u2.id, "c", "expired", kT0 + 2000)) << "not claimed";
+  ASSERT_TRUE(store_->claim_upload(u2.id, "c", kT0 + 2000, 20'000));
+  EXPECT_TRUE(store_->end_upload(u2.id, "c", "expired", kT0 + 2000));
+  EXPECT_EQ(store_->get_upload(u2.id)->status, "expired");
+  auto asset = open()->get_asset(a2.id);
+  EXPECT_EQ(asset->status, "failed");
+  EXPECT_EQ(asset->error_code, "upload_expired");
+  EXPECT_FALSE(store_->claim_upload(u2.id, "d", kT0 + 3000, 20'000)) << "no longer pending";
+  ASSERT_EQ(store_->expired_uploads(kT0 + 2000, 10).size(), 1u);
+
+  ASSERT_TRUE(store_->claim_upload(u3.id, "t", kT0, 20'000));
+  EXPECT_TRUE(store_->end_upload(u3.id, "t", "terminated", kT0 + 10));
+  EXPECT_EQ(store_->get_upload(u3.id)->status, "terminated");
+  EXPECT_EQ(store_->get_asset(a3.id)->status, "deleted");
+  EXPECT_THROW(store_->end_upload(u1.id, "x", "complete", kT0), StoreError);
+  EXPECT_TRUE(store_->expired_uploads(kT0 + 1'000'000, 10).size() == 1u) << "only u1 is left pending with an expiry";
+}
+
 TEST_P(MetadataContract, OnePutAtATimeClaimsAnUpload) {
   auto [a, u] = new_upload();
   constexpr int64_t kLease = 60'000;
@@ -871,6 +963,22 @@ TEST_P(MetadataContract, FailedTransitionAndUploadExpiredAreEvents) {
   EXPECT_FALSE(store_->record_upload_expired("upl_missing", kT0 + 1));
   EXPECT_TRUE(store_->mark_failed(a.id, "not_a_video", "no", kT0 + 2));
   EXPECT_EQ(drain_types(*store_, w.id, kT0 + 3), (std::vector<std::string>{"upload.expired", "asset.failed"}));
+}
+
+// The tus sweeper and tus termination end uploads through end_upload: their events
+// are written in the same transaction.
+TEST_P(MetadataContract, EndingAnUploadWritesItsWebhookEvents) {
+  auto w = new_webhook(*store_, kAccount, {"upload.expired", "asset.failed", "asset.deleted"});
+  auto [a1, u1] = new_upload(kT0);
+  ASSERT_TRUE(store_->start_resumable_upload(u1.id, 1000, "h", kT0 + 10));
+  ASSERT_TRUE(store_->claim_upload(u1.id, "c", kT0 + 20, 20'000));
+  ASSERT_TRUE(store_->end_upload(u1.id, "c", "expired", kT0 + 20));
+  auto [a2, u2] = new_upload(kT0);
+  ASSERT_TRUE(store_->start_resumable_upload(u2.id, 1000, "h", kT0 + 10'000));
+  ASSERT_TRUE(store_->claim_upload(u2.id, "t", kT0 + 30, 20'000));
+  ASSERT_TRUE(store_->end_upload(u2.id, "t", "terminated", kT0 + 30));
+  EXPECT_EQ(drain_types(*store_, w.id, kT0 + 40),
+            (std::vector<std::string>{"upload.expired", "asset.failed", "asset.deleted"}));
 }
 
 TEST_P(MetadataContract, WebhooksAreCreatedListedRotatedAndDeletedWithTheirDeliveries) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <stdexcept>
 #include <vector>
 
 #include "store/object_io.h"
@@ -32,6 +33,20 @@ bool is_valid_object_key(std::string_view key) {
     start = end + 1;
   }
 }
+
+namespace {
+[[noreturn]] void no_multipart() { throw std::logic_error("this object store has no multipart writes"); }
+}  // namespace
+
+std::string ObjectStore::begin_multipart(const std::string&) { no_multipart(); }
+StoredPart ObjectStore::upload_part(const std::string&, const std::string&, uint32_t, uint64_t, uint64_t,
+                                    const PartSource&) {
+  no_multipart();
+}
+void ObjectStore::complete_multipart(const std::string&, const std::string&, const std::vector<StoredPart>&) {
+  no_multipart();
+}
+void ObjectStore::abort_multipart(const std::string&, const std::string&) { no_multipart(); }
 
 void copy_file_to_writer(const std::string& local_path, ObjectWriter& writer) {
   posix::UniqueFd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));

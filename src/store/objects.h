@@ -19,6 +19,7 @@
 //
 // Thread-safety: every method may be called from any thread concurrently.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,16 @@ struct ObjectStoreCapabilities {
   bool atomic_replace = false;
 };
 
+// Fills up to n bytes of a part's body; returns 0 only at its end; may throw.
+using PartSource = std::function<size_t(char* buf, size_t n)>;
+
+// One stored part of a multipart write: its size and the store's tag for it (S3's
+// ETag; the fs store's is informational).
+struct StoredPart {
+  uint64_t size = 0;
+  std::string etag;
+};
+
 struct HealthStatus {
   bool ok = false;
   std::string detail;  // never contains credentials
@@ -82,6 +93,29 @@ class ObjectStore {
   virtual HealthStatus health() = 0;
   // May ask the service once (cached), so call it off the hot path.
   virtual ObjectStoreCapabilities capabilities() = 0;
+
+  // Multipart writes whose state the caller keeps (resumable uploads that outlive a
+  // process): begin_multipart returns an opaque handle; the caller stores it and the
+  // parts' StoredPart records (e.g. in the metadata store), so any process can go on.
+  // Nothing is visible under `key` until complete_multipart.
+  //
+  // Every part but the last must be at least multipart_min_part_bytes(). Part numbers
+  // start at 1 and the caller sends them in order; re-sending a part number replaces
+  // it (a retry after a crash). `offset` is the sum of the sizes of parts 1..number-1
+  // (the fs store writes there; S3 numbers the part). A returned part is durable.
+  // complete_multipart assembles exactly `parts` and is idempotent: completing an
+  // already completed upload whose object has the parts' total size succeeds.
+  // abort_multipart discards everything and is idempotent; use it only for a key that
+  // holds no other object (on an S3 server without AbortMultipartUpload, such as
+  // s3rver, it completes the upload and deletes the key, so no parts stay behind).
+  // Stores without the capability throw std::logic_error (the default).
+  virtual uint64_t multipart_min_part_bytes() const { return 1; }
+  virtual std::string begin_multipart(const std::string& key);
+  virtual StoredPart upload_part(const std::string& key, const std::string& handle, uint32_t number, uint64_t offset,
+                                 uint64_t size, const PartSource& body);
+  virtual void complete_multipart(const std::string& key, const std::string& handle,
+                                  const std::vector<StoredPart>& parts);
+  virtual void abort_multipart(const std::string& key, const std::string& handle);
 };
 
 // Validates an object key as described above (shared by all implementations).

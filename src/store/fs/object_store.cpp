@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <vector>
 
 #include "core/crypto.h"
 #include "core/log.h"
@@ -92,8 +94,10 @@ class FsReader final : public ObjectReader {
 
 }  // namespace
 
-FsObjectStore::FsObjectStore(stdfs::path root) : root_(std::move(root)), tmp_(root_ / kTempDir) {
+FsObjectStore::FsObjectStore(stdfs::path root)
+    : root_(std::move(root)), tmp_(root_ / kTempDir), multipart_(root_ / kMultipartDir) {
   stdfs::create_directories(tmp_);
+  stdfs::create_directories(multipart_);
   remove_stale_temp_files();
 }
 
@@ -111,6 +115,8 @@ stdfs::path FsObjectStore::path_for(std::string_view key) const {
   if (!is_valid_object_key(key)) throw std::invalid_argument("invalid object key: " + std::string(key));
   if (key == kTempDir || key.starts_with(std::string(kTempDir) + "/"))
     throw std::invalid_argument("object keys under .tmp/ are reserved by the fs store");
+  if (key == kMultipartDir || key.starts_with(std::string(kMultipartDir) + "/"))
+    throw std::invalid_argument("object keys under .multipart/ are reserved by the fs store");
   return root_ / key;
 }
 
@@ -224,6 +230,92 @@ size_t FsObjectStore::delete_prefix(const std::string& prefix) {
 void FsObjectStore::prune_empty_dirs(stdfs::path dir) const {
   while (dir != root_ && dir.native().size() > root_.native().size() && ::rmdir(dir.c_str()) == 0)
     dir = dir.parent_path();
+}
+
+stdfs::path FsObjectStore::multipart_path(const std::string& handle) const {
+  // Handles come back from the caller's storage: only what begin_multipart makes.
+  bool ok = handle.size() >= 16 && handle.size() <= 64;
+  for (char c : handle) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  if (!ok) throw std::invalid_argument("invalid multipart handle");
+  return multipart_ / (handle + ".part");
+}
+
+std::string FsObjectStore::begin_multipart(const std::string& key) {
+  path_for(key);
+  std::string handle = core::random_token(16);
+  auto path = multipart_path(handle);
+  posix::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) posix::throw_errno("create multipart file");
+  if (::fsync(fd.get()) != 0) posix::throw_errno("fsync multipart file");
+  fsync_dir(multipart_);
+  return handle;
+}
+
+StoredPart FsObjectStore::upload_part(const std::string& key, const std::string& handle, uint32_t number,
+                                      uint64_t offset, uint64_t size, const PartSource& body) {
+  path_for(key);
+  if (number == 0) throw std::invalid_argument("part numbers start at 1");
+  auto path = multipart_path(handle);
+  posix::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) throw std::runtime_error("multipart upload of " + key + " does not exist");
+    posix::throw_errno("open multipart file");
+  }
+  // A part re-sent after a crash replaces whatever the interrupted attempt wrote.
+  if (::ftruncate(fd.get(), off_t(offset)) != 0) posix::throw_errno("truncate multipart file");
+  const std::string what = "write multipart file";
+  std::vector<char> buf(std::min<uint64_t>(size, 256 * 1024) + 1);
+  uint64_t written = 0;
+  while (written < size) {
+    size_t n = body(buf.data(), size_t(std::min<uint64_t>(buf.size(), size - written)));
+    if (n == 0) throw std::runtime_error("part " + std::to_string(number) + " of " + key + " ended early");
+    if (::pwrite(fd.get(), buf.data(), n, off_t(offset + written)) != ssize_t(n)) posix::throw_errno(what);
+    // Start writing back now, so the fdatasync below (the part's durability, which a
+    // resumable upload acknowledges) waits for the last bytes only, not the whole part.
+    ::sync_file_range(fd.get(), off_t(offset + written), off_t(n), SYNC_FILE_RANGE_WRITE);
+    written += n;
+  }
+  if (::fdatasync(fd.get()) != 0) posix::throw_errno("fsync multipart file");
+  return {size, "fs-" + std::to_string(offset) + "-" + std::to_string(size)};
+}
+
+void FsObjectStore::complete_multipart(const std::string& key, const std::string& handle,
+                                       const std::vector<StoredPart>& parts) {
+  auto final_path = path_for(key);
+  auto path = multipart_path(handle);
+  uint64_t total = 0;
+  for (const auto& p : parts) total += p.size;
+  posix::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    // Completed before (a retry after a crash between the rename and the caller's
+    // bookkeeping): fine when the object is the assembled size.
+    if (errno == ENOENT) {
+      if (auto info = head(key); info && info->size == total) return;
+      throw std::runtime_error("multipart upload of " + key + " does not exist");
+    }
+    posix::throw_errno("open multipart file");
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) posix::throw_errno("stat multipart file");
+  if (uint64_t(st.st_size) < total) throw std::runtime_error("multipart upload of " + key + " is missing parts");
+  // Bytes past the last part are an interrupted attempt's; they are not the object's.
+  if (uint64_t(st.st_size) > total && ::ftruncate(fd.get(), off_t(total)) != 0)
+    posix::throw_errno("truncate multipart file");
+  if (::fsync(fd.get()) != 0) posix::throw_errno("fsync multipart file");
+  fd.reset();
+  for (int attempt = 1;; ++attempt) {
+    stdfs::create_directories(final_path.parent_path());
+    if (::rename(path.c_str(), final_path.c_str()) == 0) break;
+    if (errno != ENOENT || attempt == kRenameAttempts) posix::throw_errno("rename to " + final_path.string());
+  }
+  fsync_dir(final_path.parent_path());
+  fsync_dir(multipart_);
+}
+
+void FsObjectStore::abort_multipart(const std::string& key, const std::string& handle) {
+  path_for(key);
+  auto path = multipart_path(handle);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) posix::throw_errno("delete multipart file");
 }
 
 HealthStatus FsObjectStore::health() {

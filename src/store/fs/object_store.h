@@ -4,7 +4,9 @@
 // A put streams into ROOT/.tmp/ and becomes visible by rename(2), which atomically
 // replaces any old object: readers hold an open descriptor, so they keep reading
 // the complete old file. ".tmp" is therefore reserved and rejected as a first key
-// segment.
+// segment, and so is ".multipart": multipart writes (resumable uploads, which may
+// last a day, so not under .tmp/, whose old files are cleaned at start) append to
+// ROOT/.multipart/{handle} and become visible by the same rename.
 #include <filesystem>
 #include <string>
 
@@ -31,7 +33,17 @@ class FsObjectStore final : public ObjectStore {
   // reader keeps its inode.
   ObjectStoreCapabilities capabilities() override { return {.atomic_replace = true}; }
 
+  // Parts of any size; each is written at its offset and fsync'd before returning.
+  uint64_t multipart_min_part_bytes() const override { return 1; }
+  std::string begin_multipart(const std::string& key) override;
+  StoredPart upload_part(const std::string& key, const std::string& handle, uint32_t number, uint64_t offset,
+                         uint64_t size, const PartSource& body) override;
+  void complete_multipart(const std::string& key, const std::string& handle,
+                          const std::vector<StoredPart>& parts) override;
+  void abort_multipart(const std::string& key, const std::string& handle) override;
+
   static constexpr const char* kTempDir = ".tmp";
+  static constexpr const char* kMultipartDir = ".multipart";
 
  private:
   // Validates the key (std::invalid_argument) and maps it under root_.
@@ -41,9 +53,12 @@ class FsObjectStore final : public ObjectStore {
   // Removes `dir` and then its parents while they are empty, stopping at root_.
   void prune_empty_dirs(std::filesystem::path dir) const;
   void remove_stale_temp_files() const;
+  // The temp file of a multipart handle (std::invalid_argument for a malformed one).
+  std::filesystem::path multipart_path(const std::string& handle) const;
 
   std::filesystem::path root_;
   std::filesystem::path tmp_;
+  std::filesystem::path multipart_;
 };
 
 }  // namespace rend::store::fs

@@ -135,6 +135,13 @@ class PostgresMetadataStore final : public MetadataStore {
   bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
                           int64_t lease_ms) override;
   void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
+  bool save_upload_progress(const std::string& upload_id, const std::string& claim_id,
+                            const UploadProgress& progress) override;
+  bool start_resumable_upload(const std::string& upload_id, int64_t length, const std::string& handle,
+                              int64_t expires_at_ms) override;
+  std::vector<Upload> expired_uploads(int64_t now_ms, int limit) override;
+  bool end_upload(const std::string& upload_id, const std::string& claim_id, const std::string& status,
+                  int64_t now_ms) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 
@@ -292,9 +299,17 @@ void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& uplo
             .add(asset.expected_bytes)
             .add(asset.account_id));
     c.exec(
-        "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms)"
-        " VALUES ($1, $2, $3, 'pending', $4)",
-        Params().add(upload.id).add(asset.id).add(upload.expected_bytes).add(upload.created_at_ms));
+        "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms, protocol, expires_at_ms,"
+        " multipart_handle, direct_origin) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)",
+        Params()
+            .add(upload.id)
+            .add(asset.id)
+            .add(upload.expected_bytes)
+            .add(upload.created_at_ms)
+            .add(upload.protocol)
+            .add(upload.expires_at_ms)
+            .add(upload.multipart_handle)
+            .add(upload.direct_origin));
     emit_event(c, asset.id, "asset.created", asset.created_at_ms);
     tx.commit();
   });
@@ -302,10 +317,10 @@ void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& uplo
 
 std::optional<Upload> PostgresMetadataStore::get_upload(const std::string& upload_id) {
   return pool_.run([&](Connection& c) -> std::optional<Upload> {
-    auto r = c.exec("SELECT id, asset_id, expected_bytes, status, created_at_ms FROM rend.uploads WHERE id = $1",
-                    Params().add(upload_id));
+    auto r =
+        c.exec("SELECT " + std::string(kUploadColumns) + " FROM rend.uploads WHERE id = $1", Params().add(upload_id));
     if (r.rows() == 0) return std::nullopt;
-    return Upload{r.text(0, 0), r.text(0, 1), r.opt_int64(0, 2), r.text(0, 3), r.int64(0, 4)};
+    return upload_from_row(r.row(0));
   });
 }
 
@@ -382,6 +397,80 @@ void PostgresMetadataStore::release_upload_claim(const std::string& upload_id, c
     c.exec("UPDATE rend.uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = $1 AND receive_claim = $2",
            Params().add(upload_id).add(claim_id));
     return 0;
+  });
+}
+
+bool PostgresMetadataStore::save_upload_progress(const std::string& upload_id, const std::string& claim_id,
+                                                 const UploadProgress& p) {
+  return pool_.run([&](Connection& c) {
+    return c.exec(
+                "UPDATE rend.uploads SET upload_offset = $3, parts = $4, tail = $5"
+                " WHERE id = $1 AND receive_claim = $2 AND status = 'pending'",
+                Params()
+                    .add(upload_id)
+                    .add(claim_id)
+                    .add(p.offset)
+                    .add(chunks_to_json(p.parts))
+                    .add(chunks_to_json(p.tail)))
+               .affected() > 0;
+  });
+}
+
+bool PostgresMetadataStore::start_resumable_upload(const std::string& upload_id, int64_t length,
+                                                   const std::string& handle, int64_t expires_at_ms) {
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    const bool ok = c.exec(
+                         "UPDATE rend.uploads SET protocol = 'tus', expected_bytes = $2, multipart_handle = $3,"
+                         " expires_at_ms = $4 WHERE id = $1 AND status = 'pending' AND protocol = 'put'"
+                         " AND receive_claim IS NULL",
+                         Params().add(upload_id).add(length).add(handle).add(expires_at_ms))
+                        .affected() > 0;
+    if (ok) {
+      c.exec("UPDATE rend.assets SET expected_bytes = $2 WHERE id = (SELECT asset_id FROM rend.uploads WHERE id = $1)",
+             Params().add(upload_id).add(length));
+      tx.commit();
+    }
+    return ok;
+  });
+}
+
+std::vector<Upload> PostgresMetadataStore::expired_uploads(int64_t now_ms, int limit) {
+  return pool_.run([&](Connection& c) {
+    auto r = c.exec("SELECT " + std::string(kUploadColumns) +
+                        " FROM rend.uploads WHERE status = 'pending' AND expires_at_ms IS NOT NULL"
+                        " AND expires_at_ms < $1 ORDER BY expires_at_ms, id LIMIT $2",
+                    Params().add(now_ms).add(int64_t(limit)));
+    std::vector<Upload> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(upload_from_row(r.row(i)));
+    return out;
+  });
+}
+
+bool PostgresMetadataStore::end_upload(const std::string& upload_id, const std::string& claim_id,
+                                       const std::string& status, int64_t now_ms) {
+  if (status != "expired" && status != "terminated") throw StoreError("an upload cannot end as " + status);
+  return pool_.run([&](Connection& c) {
+    Transaction tx(c);
+    auto r = c.exec(
+        "UPDATE rend.uploads SET status = $3, ended_at_ms = $4, receive_claim = NULL, receive_until_ms = NULL"
+        " WHERE id = $1 AND receive_claim = $2 AND status = 'pending' RETURNING asset_id",
+        Params().add(upload_id).add(claim_id).add(status).add(now_ms));
+    if (r.rows() == 0) return false;
+    const std::string assignments =
+        status == "expired"
+            ? "status = 'failed', error_code = 'upload_expired', error_message = 'the upload was not finished in "
+              "time', failed_at_ms = $2"
+            : "status = 'deleted', deleted_at_ms = $2";
+    const std::string asset_id = r.text(0, 0);
+    auto changed =
+        c.exec("UPDATE rend.assets SET " + assignments + " WHERE id = $1 AND status = 'waiting_upload' RETURNING id",
+               Params().add(asset_id).add(now_ms));
+    // The webhook outbox, in the same transaction as the change (issue 16).
+    if (status == "expired") emit_event(c, asset_id, "upload.expired", now_ms);
+    if (changed.rows() > 0) emit_event(c, asset_id, status == "expired" ? "asset.failed" : "asset.deleted", now_ms);
+    tx.commit();
+    return true;
   });
 }
 

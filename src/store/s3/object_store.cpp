@@ -99,36 +99,93 @@ void put_object(const Context& ctx, const std::string& key, uint64_t size, BodyR
   if (!r.ok()) throw_status(req.what, r);
 }
 
+// The four multipart requests, shared by the writer (which holds the state in
+// memory) and the caller-held multipart writes of resumable uploads.
+std::string create_multipart(const Context& ctx, const std::string& key) {
+  Request req;
+  req.method = "POST";
+  req.url = ctx.urls.object_url(ctx.full_key(key), canonical_query({{"uploads", ""}}));
+  // Stored as the object's type; without it curl's POST default (a form
+  // encoding) would be.
+  req.headers = {"Content-Type: application/octet-stream"};
+  req.body = "";
+  req.what = "create multipart upload " + key;
+  Response r = ctx.client.perform(req);
+  if (!r.ok()) throw_status(req.what, r);
+  auto id = xml_first(r.body, "UploadId");
+  if (!id || id->empty()) throw std::runtime_error("s3 " + req.what + ": response has no UploadId");
+  return std::move(*id);
+}
+
+std::string put_part(const Context& ctx, const std::string& key, const std::string& upload_id, size_t number,
+                     uint64_t size, BodyReader body) {
+  if (number == 0) throw std::invalid_argument("part numbers start at 1");
+  if (number > kMaxParts) throw std::runtime_error("s3 PUT " + key + ": object exceeds S3's 10000 parts");
+  Request req;
+  req.method = "PUT";
+  req.url = ctx.urls.object_url(ctx.full_key(key),
+                                canonical_query({{"partNumber", std::to_string(number)}, {"uploadId", upload_id}}));
+  req.upload_size = size;
+  req.upload = std::move(body);
+  req.what = "upload part " + std::to_string(number) + " of " + key;
+  Response r = ctx.client.perform(req);
+  if (!r.ok()) throw_status(req.what, r);
+  if (r.etag.empty()) throw std::runtime_error("s3 " + req.what + ": response has no ETag");
+  return r.etag;
+}
+
+// Returns false when S3 no longer knows the upload (404 NoSuchUpload).
+bool complete_parts(const Context& ctx, const std::string& key, const std::string& upload_id,
+                    const std::vector<std::string>& etags) {
+  std::string xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  for (size_t i = 0; i < etags.size(); ++i)
+    xml +=
+        "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + xml_escape(etags[i]) + "</ETag></Part>";
+  xml += "</CompleteMultipartUpload>";
+  Request req;
+  req.method = "POST";
+  req.url = ctx.urls.object_url(ctx.full_key(key), canonical_query({{"uploadId", upload_id}}));
+  req.headers = {"Content-Type: application/xml"};
+  req.body = std::move(xml);
+  req.what = "complete multipart upload " + key;
+  Response r = ctx.client.perform(req);
+  if (r.status == 404) return false;
+  // S3 can answer 200 and still fail: it starts the response before the
+  // assembly is done and reports a late failure as an <Error> document.
+  if (!r.ok() || r.body.find("<Error>") != std::string::npos ||
+      r.body.find("<CompleteMultipartUploadResult") == std::string::npos) {
+    if (r.ok()) r.status = 500;
+    throw_status(req.what, r);
+  }
+  return true;
+}
+
+struct AbortUnsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void abort_parts(const Context& ctx, const std::string& key, const std::string& upload_id) {
+  Request req;
+  req.method = "DELETE";
+  req.url = ctx.urls.object_url(ctx.full_key(key), canonical_query({{"uploadId", upload_id}}));
+  req.what = "abort multipart upload " + key;
+  Response r = ctx.client.perform(req);
+  // 404 NoSuchUpload: already gone, which is the goal.
+  if (r.status == 405 || r.status == 501) throw AbortUnsupported(req.what + ": not supported by the server");
+  if (!r.ok() && r.status != 404) throw_status(req.what, r);
+}
+
 // One multipart upload; aborted on destruction unless completed, so a failure at
 // any point (or an uncommitted writer) leaves no parts behind to be billed.
 class MultipartUpload {
  public:
-  MultipartUpload(std::shared_ptr<const Context> ctx, std::string key) : ctx_(std::move(ctx)), key_(std::move(key)) {
-    Request req;
-    req.method = "POST";
-    req.url = ctx_->urls.object_url(ctx_->full_key(key_), canonical_query({{"uploads", ""}}));
-    // Stored as the object's type; without it curl's POST default (a form
-    // encoding) would be.
-    req.headers = {"Content-Type: application/octet-stream"};
-    req.body = "";
-    req.what = "create multipart upload " + key_;
-    Response r = ctx_->client.perform(req);
-    if (!r.ok()) throw_status(req.what, r);
-    auto id = xml_first(r.body, "UploadId");
-    if (!id || id->empty()) throw std::runtime_error("s3 " + req.what + ": response has no UploadId");
-    upload_id_ = std::move(*id);
-  }
+  MultipartUpload(std::shared_ptr<const Context> ctx, std::string key)
+      : ctx_(std::move(ctx)), key_(std::move(key)), upload_id_(create_multipart(*ctx_, key_)) {}
 
   ~MultipartUpload() {
     if (completed_) return;
     try {
-      Request req;
-      req.method = "DELETE";
-      req.url = ctx_->urls.object_url(ctx_->full_key(key_), canonical_query({{"uploadId", upload_id_}}));
-      req.what = "abort multipart upload " + key_;
-      Response r = ctx_->client.perform(req);
-      // 404 NoSuchUpload: already gone, which is the goal.
-      if (!r.ok() && r.status != 404) throw_status(req.what, r);
+      abort_parts(*ctx_, key_, upload_id_);
     } catch (const std::exception& e) {
       // Invisible either way (an incomplete upload is never listed or readable);
       // a bucket lifecycle rule for incomplete uploads reclaims the parts.
@@ -140,42 +197,12 @@ class MultipartUpload {
   MultipartUpload& operator=(const MultipartUpload&) = delete;
 
   void upload_part(uint64_t size, BodyReader body) {
-    const size_t number = etags_.size() + 1;
-    if (number > kMaxParts) throw std::runtime_error("s3 PUT " + key_ + ": object exceeds S3's 10000 parts");
-    Request req;
-    req.method = "PUT";
-    req.url =
-        ctx_->urls.object_url(ctx_->full_key(key_),
-                              canonical_query({{"partNumber", std::to_string(number)}, {"uploadId", upload_id_}}));
-    req.upload_size = size;
-    req.upload = std::move(body);
-    req.what = "upload part " + std::to_string(number) + " of " + key_;
-    Response r = ctx_->client.perform(req);
-    if (!r.ok()) throw_status(req.what, r);
-    if (r.etag.empty()) throw std::runtime_error("s3 " + req.what + ": response has no ETag");
-    etags_.push_back(r.etag);
+    etags_.push_back(put_part(*ctx_, key_, upload_id_, etags_.size() + 1, size, std::move(body)));
   }
 
   void complete() {
-    std::string xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-    for (size_t i = 0; i < etags_.size(); ++i)
-      xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + xml_escape(etags_[i]) +
-             "</ETag></Part>";
-    xml += "</CompleteMultipartUpload>";
-    Request req;
-    req.method = "POST";
-    req.url = ctx_->urls.object_url(ctx_->full_key(key_), canonical_query({{"uploadId", upload_id_}}));
-    req.headers = {"Content-Type: application/xml"};
-    req.body = std::move(xml);
-    req.what = "complete multipart upload " + key_;
-    Response r = ctx_->client.perform(req);
-    // S3 can answer 200 and still fail: it starts the response before the
-    // assembly is done and reports a late failure as an <Error> document.
-    if (!r.ok() || r.body.find("<Error>") != std::string::npos ||
-        r.body.find("<CompleteMultipartUploadResult") == std::string::npos) {
-      if (r.ok()) r.status = 500;
-      throw_status(req.what, r);
-    }
+    if (!complete_parts(*ctx_, key_, upload_id_, etags_))
+      throw std::runtime_error("s3 complete multipart upload " + key_ + ": the upload no longer exists");
     completed_ = true;
   }
 
@@ -366,6 +393,62 @@ class S3ObjectStore final : public ObjectStore {
       }
     });
     return caps_;
+  }
+
+  uint64_t multipart_min_part_bytes() const override { return kMinPartSize; }
+
+  std::string begin_multipart(const std::string& key) override {
+    require_key(key);
+    return create_multipart(*ctx_, key);
+  }
+
+  StoredPart upload_part(const std::string& key, const std::string& handle, uint32_t number, uint64_t, uint64_t size,
+                         const PartSource& body) override {
+    require_key(key);
+    return {size, put_part(*ctx_, key, handle, number, size, body)};
+  }
+
+  void complete_multipart(const std::string& key, const std::string& handle,
+                          const std::vector<StoredPart>& parts) override {
+    require_key(key);
+    std::vector<std::string> etags;
+    uint64_t total = 0;
+    for (const auto& p : parts) {
+      etags.push_back(p.etag);
+      total += p.size;
+    }
+    try {
+      if (complete_parts(*ctx_, key, handle, etags)) return;
+    } catch (const std::exception&) {
+      // s3rver answers a completed upload's id with 500, not 404: judged below.
+      if (auto info = head(key); info && info->size == total) return;
+      throw;
+    }
+    // Completed before (a retry after a crash between S3's answer and the caller's
+    // bookkeeping): fine when the object is the assembled size.
+    if (auto info = head(key); info && info->size == total) return;
+    throw std::runtime_error("s3 complete multipart upload " + key + ": the upload no longer exists");
+  }
+
+  void abort_multipart(const std::string& key, const std::string& handle) override {
+    require_key(key);
+    try {
+      abort_parts(*ctx_, key, handle);
+      return;
+    } catch (const AbortUnsupported&) {
+    }
+    // A server without AbortMultipartUpload (s3rver 3.7 answers 405) would keep the
+    // parts forever. Its parts go away when the upload completes, so complete it as
+    // one empty part and delete the object: the documented way callers use this
+    // (an upload to a key that holds nothing else) loses nothing.
+    try {
+      const std::string etag = put_part(*ctx_, key, handle, 1, 0, memory_body({}));
+      complete_parts(*ctx_, key, handle, {etag});
+    } catch (const std::exception&) {
+      // No such upload any more (aborted before): the goal.
+      return;
+    }
+    delete_one(ctx_->full_key(key), key);
   }
 
   HealthStatus health() override {

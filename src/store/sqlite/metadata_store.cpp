@@ -155,19 +155,20 @@ void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload
           " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5, ?6)",
           asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes, asset.account_id);
   execute(*db_,
-          "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms)"
-          " VALUES (?1, ?2, ?3, 'pending', ?4)",
-          upload.id, asset.id, upload.expected_bytes, upload.created_at_ms);
+          "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms, protocol, expires_at_ms,"
+          " multipart_handle, direct_origin) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8)",
+          upload.id, asset.id, upload.expected_bytes, upload.created_at_ms, upload.protocol, upload.expires_at_ms,
+          upload.multipart_handle, upload.direct_origin);
   emit_event(asset.id, "asset.created", asset.created_at_ms);
   tx.commit();
 }
 
 std::optional<Upload> SqliteMetadataStore::get_upload(const std::string& upload_id) {
   std::lock_guard lock(mu_);
-  Stmt s(*db_, "SELECT id, asset_id, expected_bytes, status, created_at_ms FROM uploads WHERE id = ?1");
+  Stmt s(*db_, "SELECT " + std::string(kUploadColumns) + " FROM uploads WHERE id = ?1");
   s.bind(1, upload_id);
   if (!s.step()) return std::nullopt;
-  return Upload{s.text(0), s.text(1), s.opt_int64(2), s.text(3), s.int64(4)};
+  return upload_from_row(s);
 }
 
 std::optional<Asset> SqliteMetadataStore::get_asset(const std::string& id) {
@@ -226,6 +227,74 @@ void SqliteMetadataStore::release_upload_claim(const std::string& upload_id, con
   std::lock_guard lock(mu_);
   execute(*db_, "UPDATE uploads SET receive_claim = NULL, receive_until_ms = NULL WHERE id = ?1 AND receive_claim = ?2",
           upload_id, claim_id);
+}
+
+bool SqliteMetadataStore::save_upload_progress(const std::string& upload_id, const std::string& claim_id,
+                                               const UploadProgress& p) {
+  std::lock_guard lock(mu_);
+  return execute(*db_,
+                 "UPDATE uploads SET upload_offset = ?3, parts = ?4, tail = ?5"
+                 " WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'",
+                 upload_id, claim_id, p.offset, chunks_to_json(p.parts), chunks_to_json(p.tail)) > 0;
+}
+
+bool SqliteMetadataStore::start_resumable_upload(const std::string& upload_id, int64_t length,
+                                                 const std::string& handle, int64_t expires_at_ms) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  const bool ok = execute(*db_,
+                          "UPDATE uploads SET protocol = 'tus', expected_bytes = ?2, multipart_handle = ?3,"
+                          " expires_at_ms = ?4 WHERE id = ?1 AND status = 'pending' AND protocol = 'put'"
+                          " AND receive_claim IS NULL",
+                          upload_id, length, handle, expires_at_ms) > 0;
+  if (ok) {
+    execute(*db_, "UPDATE assets SET expected_bytes = ?2 WHERE id = (SELECT asset_id FROM uploads WHERE id = ?1)",
+            upload_id, length);
+    tx.commit();
+  }
+  return ok;
+}
+
+std::vector<Upload> SqliteMetadataStore::expired_uploads(int64_t now_ms, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(*db_, "SELECT " + std::string(kUploadColumns) +
+                   " FROM uploads WHERE status = 'pending' AND expires_at_ms IS NOT NULL AND expires_at_ms < ?1"
+                   " ORDER BY expires_at_ms, id LIMIT ?2");
+  s.bind(1, now_ms).bind(2, limit);
+  std::vector<Upload> out;
+  while (s.step()) out.push_back(upload_from_row(s));
+  return out;
+}
+
+bool SqliteMetadataStore::end_upload(const std::string& upload_id, const std::string& claim_id,
+                                     const std::string& status, int64_t now_ms) {
+  if (status != "expired" && status != "terminated") throw StoreError("an upload cannot end as " + status);
+  std::lock_guard lock(mu_);
+  WriteTx tx(*db_);
+  if (execute(*db_,
+              "UPDATE uploads SET status = ?3, ended_at_ms = ?4, receive_claim = NULL, receive_until_ms = NULL"
+              " WHERE id = ?1 AND receive_claim = ?2 AND status = 'pending'",
+              upload_id, claim_id, status, now_ms) == 0)
+    return false;
+  const std::string assignments =
+      status == "expired"
+          ? "status = 'failed', error_code = 'upload_expired', error_message = 'the upload was not finished in time',"
+            " failed_at_ms = ?2"
+          : "status = 'deleted', deleted_at_ms = ?2";
+  std::string asset_id;
+  {
+    Stmt s(*db_, "SELECT asset_id FROM uploads WHERE id = ?1");
+    s.bind(1, upload_id);
+    if (s.step()) asset_id = s.text(0);
+  }
+  const bool asset_changed =
+      execute(*db_, "UPDATE assets SET " + assignments + " WHERE id = ?1 AND status = 'waiting_upload'", asset_id,
+              now_ms) > 0;
+  // The webhook outbox, in the same transaction as the change (issue 16).
+  if (status == "expired") emit_event(asset_id, "upload.expired", now_ms);
+  if (asset_changed) emit_event(asset_id, status == "expired" ? "asset.failed" : "asset.deleted", now_ms);
+  tx.commit();
+  return true;
 }
 
 std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) {

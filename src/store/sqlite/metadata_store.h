@@ -74,6 +74,13 @@ class SqliteMetadataStore final : public MetadataStore {
   bool renew_upload_claim(const std::string& upload_id, const std::string& claim_id, int64_t now_ms,
                           int64_t lease_ms) override;
   void release_upload_claim(const std::string& upload_id, const std::string& claim_id) override;
+  bool save_upload_progress(const std::string& upload_id, const std::string& claim_id,
+                            const UploadProgress& progress) override;
+  bool start_resumable_upload(const std::string& upload_id, int64_t length, const std::string& handle,
+                              int64_t expires_at_ms) override;
+  std::vector<Upload> expired_uploads(int64_t now_ms, int limit) override;
+  bool end_upload(const std::string& upload_id, const std::string& claim_id, const std::string& status,
+                  int64_t now_ms) override;
   EdgeHeartbeat heartbeat_edge(const EdgeNode& edge, int64_t fresh_since_ms, uint64_t max_edges) override;
   std::vector<EdgeNode> list_edges() override;
 

@@ -72,6 +72,16 @@ class FailingObjects final : public ObjectStore {
   size_t delete_prefix(const std::string& prefix) override { return real_->delete_prefix(prefix); }
   HealthStatus health() override { return real_->health(); }
   ObjectStoreCapabilities capabilities() override { return real_->capabilities(); }
+  uint64_t multipart_min_part_bytes() const override { return real_->multipart_min_part_bytes(); }
+  std::string begin_multipart(const std::string& k) override { return real_->begin_multipart(k); }
+  StoredPart upload_part(const std::string& k, const std::string& h, uint32_t n, uint64_t off, uint64_t size,
+                         const PartSource& body) override {
+    return real_->upload_part(k, h, n, off, size, body);
+  }
+  void complete_multipart(const std::string& k, const std::string& h, const std::vector<StoredPart>& parts) override {
+    real_->complete_multipart(k, h, parts);
+  }
+  void abort_multipart(const std::string& k, const std::string& h) override { real_->abort_multipart(k, h); }
 
  private:
   struct Rule {

@@ -1,0 +1,276 @@
+#include "uploads/resumable.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/log.h"
+
+namespace rend::uploads {
+namespace {
+
+// The receiving claim, as a PUT holds it (api/uploads.cpp): a short lease renewed
+// while bytes flow, so a process that dies mid-request blocks the upload for
+// seconds, not forever.
+constexpr int64_t kClaimLeaseMs = 20'000;
+constexpr auto kRenewEvery = std::chrono::seconds(5);
+constexpr size_t kReadChunk = 256 * 1024;
+constexpr int kSweepBatch = 100;
+
+std::string tail_prefix(const std::string& upload_id) { return "uploads/" + upload_id + "/"; }
+std::string tail_key(const std::string& upload_id, int64_t offset) {
+  return tail_prefix(upload_id) + "tail-" + std::to_string(offset);
+}
+
+int64_t total(const std::vector<store::UploadChunk>& chunks) {
+  int64_t n = 0;
+  for (const auto& c : chunks) n += c.size;
+  return n;
+}
+
+}  // namespace
+
+struct ResumableUploads::Claim {
+  ResumableUploads& r;
+  std::string upload_id;
+  std::string id = core::new_id("rcv");
+  bool held = false;
+  core::SteadyTime renewed_at{};
+
+  bool take() {
+    held = r.meta_.claim_upload(upload_id, id, r.clock_.now_unix_ms(), kClaimLeaseMs);
+    renewed_at = r.clock_.steady_now();
+    return held;
+  }
+  // False when the lease was lost (this request stalled past it and another took over).
+  bool renew_if_due() {
+    if (r.clock_.steady_now() - renewed_at < kRenewEvery) return true;
+    renewed_at = r.clock_.steady_now();
+    held = r.meta_.renew_upload_claim(upload_id, id, r.clock_.now_unix_ms(), kClaimLeaseMs);
+    return held;
+  }
+  ~Claim() {
+    if (!held) return;
+    try {
+      r.meta_.release_upload_claim(upload_id, id);
+    } catch (const std::exception& e) {
+      core::log::warn("upload_claim_release_failed", {{"upload_id", upload_id}, {"error", e.what()}});
+    }
+  }
+};
+
+ResumableUploads::ResumableUploads(store::MetadataStore& meta, store::ObjectStore& objects, store::Coordinator& coord,
+                                   const core::Clock& clock, Settings settings)
+    : meta_(meta), objects_(objects), coord_(coord), clock_(clock), settings_(settings) {}
+
+std::string ResumableUploads::begin_storage(const std::string& asset_id) {
+  return objects_.begin_multipart(source_key(asset_id));
+}
+
+void ResumableUploads::discard_storage(const std::string& asset_id, const std::string& handle) {
+  try {
+    objects_.abort_multipart(source_key(asset_id), handle);
+  } catch (const std::exception& e) {
+    core::log::warn("upload_storage_discard_failed", {{"asset_id", asset_id}, {"error", e.what()}});
+  }
+}
+
+AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offset, const BodyRead& body,
+                                      std::optional<uint64_t> content_length, const std::optional<Checksum>& checksum) {
+  Claim claim{*this, upload_id};
+  if (!claim.take()) {
+    auto u = meta_.get_upload(upload_id);
+    if (!u || u->status != "pending") return {Outcome::gone, 0};
+    return {Outcome::busy, u->progress.offset};
+  }
+  // Read again under the claim: the caller's copy may predate a request that just ended.
+  const auto u = meta_.get_upload(upload_id);
+  if (!u || u->status != "pending" || u->protocol != "tus" || !u->expected_bytes) return {Outcome::gone, 0};
+  const int64_t length = *u->expected_bytes;
+  store::UploadProgress recorded = u->progress;
+  if (offset != recorded.offset) return {Outcome::offset_mismatch, recorded.offset};
+  if (content_length && *content_length > uint64_t(length - offset)) return {Outcome::too_large, recorded.offset};
+
+  const std::string key = source_key(u->asset_id);
+  const uint64_t min_part = objects_.multipart_min_part_bytes();
+  const uint64_t part_bytes = std::max(kPartBytes, min_part);
+  // With a checksum nothing is recorded before the whole body is verified: a part sent
+  // meanwhile is replaced by the client's retry (same part number), and superseded
+  // tail objects are only deleted once a new state is recorded.
+  const bool defer = checksum.has_value();
+  std::optional<Sha1> sha;
+  if (checksum) sha.emplace();
+
+  std::vector<store::UploadChunk> parts = recorded.parts, tail = recorded.tail, superseded;
+  std::string buf;  // received, not yet in a part or tail object: at most one part
+  // Reserved once, so appending never doubles it past a part.
+  buf.reserve(size_t(std::min<uint64_t>(part_bytes, uint64_t(length - offset))) + kReadChunk);
+  int64_t pos = offset;
+
+  auto record = [&]() -> bool {
+    store::UploadProgress p{total(parts) + total(tail), parts, tail};
+    if (p.parts == recorded.parts && p.tail == recorded.tail) return true;
+    if (!meta_.save_upload_progress(upload_id, claim.id, p)) return false;
+    recorded = std::move(p);
+    delete_tail_objects(upload_id, superseded);
+    superseded.clear();
+    return true;
+  };
+  // One part: the buffered tail objects, then the first n bytes of buf.
+  auto flush_part = [&](size_t n) {
+    const uint64_t size = uint64_t(total(tail)) + n;
+    size_t ti = 0, taken = 0;
+    std::unique_ptr<store::ObjectReader> reader;
+    store::PartSource source = [&](char* out, size_t want) -> size_t {
+      while (ti < tail.size()) {
+        if (!reader && !(reader = objects_.get(tail[ti].ref)))
+          throw std::runtime_error("buffered chunk " + tail[ti].ref + " is missing");
+        if (size_t got = reader->read(out, want)) return got;
+        reader.reset();
+        ++ti;
+      }
+      const size_t k = std::min(want, n - taken);
+      std::memcpy(out, buf.data() + taken, k);
+      taken += k;
+      return k;
+    };
+    auto stored = objects_.upload_part(key, u->multipart_handle, uint32_t(parts.size() + 1), uint64_t(total(parts)),
+                                       size, source);
+    parts.push_back({int64_t(stored.size), stored.etag});
+    superseded.insert(superseded.end(), tail.begin(), tail.end());
+    tail.clear();
+    buf.erase(0, n);
+  };
+
+  std::vector<char> chunk(kReadChunk);
+  bool interrupted = false;
+  for (;;) {
+    size_t n = 0;
+    try {
+      n = body(chunk.data(), chunk.size());
+    } catch (const std::exception& e) {
+      core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
+      interrupted = true;
+      break;
+    }
+    if (n == 0) break;
+    if (int64_t(n) > length - pos) return {Outcome::too_large, recorded.offset};
+    if (sha) sha->update(chunk.data(), n);
+    buf.append(chunk.data(), n);
+    pos += int64_t(n);
+    while (uint64_t(total(tail)) + buf.size() >= part_bytes) {
+      flush_part(size_t(part_bytes - uint64_t(total(tail))));
+      if (!defer && !record()) return {Outcome::busy, recorded.offset};
+    }
+    if (!claim.renew_if_due()) return {Outcome::busy, recorded.offset};
+  }
+  if (interrupted && defer) return {Outcome::interrupted, recorded.offset};
+  if (sha && sha->digest() != checksum->digest) return {Outcome::checksum_mismatch, recorded.offset};
+
+  // What is left becomes the last part, or a tail object until a part is full.
+  const bool final = pos == length;
+  if (!buf.empty() || (final && !tail.empty())) {
+    if (final || uint64_t(total(tail)) + buf.size() >= min_part) {
+      flush_part(buf.size());
+    } else {
+      const int64_t at = pos - int64_t(buf.size());
+      objects_.put_bytes(tail_key(upload_id, at), buf);
+      tail.push_back({int64_t(buf.size()), tail_key(upload_id, at)});
+      buf.clear();
+    }
+  }
+  if (!record()) return {Outcome::busy, recorded.offset};
+  if (final) {
+    store::Upload done = *u;
+    done.progress = recorded;
+    const bool completed = finish(done, claim.id);
+    if (completed) claim.held = false;  // completing clears the claim
+    return {completed ? Outcome::ok : Outcome::gone, recorded.offset, completed};
+  }
+  return {interrupted ? Outcome::interrupted : Outcome::ok, recorded.offset};
+}
+
+bool ResumableUploads::finish(const store::Upload& u, const std::string& claim) {
+  (void)claim;  // held by the caller for the whole completion
+  std::vector<store::StoredPart> parts;
+  for (const auto& p : u.progress.parts) parts.push_back({uint64_t(p.size), p.ref});
+  objects_.complete_multipart(source_key(u.asset_id), u.multipart_handle, parts);
+  try {
+    meta_.complete_upload(u.id, *u.expected_bytes, clock_.now_unix_ms());
+  } catch (const store::StoreError&) {
+    // Completed by another process meanwhile, or the asset was deleted.
+    auto again = meta_.get_upload(u.id);
+    return again && again->status == "complete";
+  }
+  coord_.notify_job();
+  try {
+    objects_.delete_prefix(tail_prefix(u.id));
+  } catch (const std::exception& e) {
+    core::log::warn("upload_tail_cleanup_failed", {{"upload_id", u.id}, {"error", e.what()}});
+  }
+  core::log::info("upload_received",
+                  {{"asset_id", u.asset_id}, {"upload_id", u.id}, {"bytes", *u.expected_bytes}, {"protocol", "tus"}});
+  return true;
+}
+
+void ResumableUploads::delete_tail_objects(const std::string& upload_id, const std::vector<store::UploadChunk>& tail) {
+  for (const auto& c : tail) {
+    try {
+      objects_.delete_prefix(c.ref);
+    } catch (const std::exception& e) {
+      // Left for the completion's or the expiry's prefix delete.
+      core::log::warn("upload_tail_cleanup_failed", {{"upload_id", upload_id}, {"error", e.what()}});
+    }
+  }
+}
+
+bool ResumableUploads::finish_if_stored(const std::string& upload_id) {
+  auto u = meta_.get_upload(upload_id);
+  if (!u) return false;
+  if (u->status == "complete") return true;
+  if (u->status != "pending" || u->protocol != "tus" || !u->expected_bytes || u->progress.offset != *u->expected_bytes)
+    return false;
+  Claim claim{*this, upload_id};
+  if (!claim.take()) return false;
+  u = meta_.get_upload(upload_id);
+  if (!u || u->status != "pending" || u->progress.offset != *u->expected_bytes) return u && u->status == "complete";
+  const bool done = finish(*u, claim.id);
+  if (done) claim.held = false;
+  return done;
+}
+
+Outcome ResumableUploads::end(const std::string& upload_id, const std::string& status) {
+  Claim claim{*this, upload_id};
+  if (!claim.take()) {
+    auto u = meta_.get_upload(upload_id);
+    return !u || u->status != "pending" ? Outcome::gone : Outcome::busy;
+  }
+  auto u = meta_.get_upload(upload_id);
+  if (!u || u->status != "pending") return Outcome::gone;
+  // Storage first: a crash after it leaves a pending upload the next sweep ends again
+  // (both steps are idempotent); the reverse order could leak the parts.
+  if (!u->multipart_handle.empty()) objects_.abort_multipart(source_key(u->asset_id), u->multipart_handle);
+  objects_.delete_prefix(tail_prefix(upload_id));
+  if (!meta_.end_upload(upload_id, claim.id, status, clock_.now_unix_ms())) return Outcome::busy;
+  claim.held = false;
+  core::log::info(status == "expired" ? "upload_expired" : "upload_terminated",
+                  {{"upload_id", upload_id}, {"asset_id", u->asset_id}, {"offset", u->progress.offset}});
+  return Outcome::ok;
+}
+
+int ResumableUploads::sweep_expired() {
+  int ended = 0;
+  for (const auto& u : meta_.expired_uploads(clock_.now_unix_ms(), kSweepBatch)) {
+    try {
+      if (end(u.id, "expired") == Outcome::ok) ++ended;
+    } catch (const std::exception& e) {
+      core::log::warn("upload_expiry_failed", {{"upload_id", u.id}, {"error", e.what()}});
+    }
+  }
+  return ended;
+}
+
+}  // namespace rend::uploads
