@@ -99,6 +99,8 @@ const Var kVars[] = {
     {"REND_WEBHOOK_RETRY_BASE_MS", A, Kind::count},
     {"REND_READINESS_ARTIFACT_PATH", A, Kind::path},
     {"REND_IMPORT_TIMEOUT_SECS", W, Kind::count},
+    {"REND_UPLOAD_EXPIRY_SECS", A, Kind::count},
+    {"REND_TUSJS_PATH", A, Kind::path},
     {"REND_PLAYBACK_PREVIOUS_SIGNING_KEYS", ALL, Kind::string, NONE, kSensitive, "", "",
      "k0=sample-previous-signing-secret-000000000000"},
     {"REND_PLAYBACK_TOKEN_TTL_SECS", A, Kind::count},
