@@ -65,8 +65,17 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
                            {"duration_s", asset->duration_s ? boost::json::value(*asset->duration_s) : nullptr},
                            {"progress", asset->progress ? boost::json::value(*asset->progress) : nullptr},
                            {"edge", edge}};
-  if (playable) body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
-  else body["urls"] = nullptr;
+  if (playable) {
+    boost::json::object urls{{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
+    // The worker publishes the storyboard before the asset is hls_ready; a video
+    // whose storyboard failed answers 404 there and the player shows no previews.
+    urls["storyboard"] = asset->status == "hls_ready" ? boost::json::value(base + "storyboard.vtt") : nullptr;
+    // Rendered by the edge (?time=&width=); the legacy same-origin route has none.
+    urls["thumbnail"] = legacy ? boost::json::value(nullptr) : boost::json::value(base + "thumbnail.jpg");
+    body["urls"] = std::move(urls);
+  } else {
+    body["urls"] = nullptr;
+  }
   if (asset->error_code) body["error"] = {{"code", *asset->error_code}, {"message", asset->error_message.value_or("")}};
   auto res = json_response(200, body);
   res.headers.set("Cache-Control", "no-store");

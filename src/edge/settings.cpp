@@ -44,6 +44,8 @@ Settings parse(const core::Env& env, const core::Deployment& deployment, const a
   c.cache_min_free_bytes = env.get_u64("REND_EDGE_CACHE_MIN_FREE_BYTES", 1ull << 30);
   c.warm_max_artifacts = env.get_u64("REND_EDGE_WARM_MAX_ARTIFACTS", 16);
   if (c.warm_max_artifacts == 0) throw ConfigError("REND_EDGE_WARM_MAX_ARTIFACTS must be at least 1");
+  c.ffmpeg_path = env.get_or("REND_FFMPEG_PATH", "ffmpeg");
+  if (c.ffmpeg_path.empty()) throw ConfigError("REND_FFMPEG_PATH must not be empty");
   return c;
 }
 

@@ -32,6 +32,7 @@ struct Settings {
   uint64_t cache_max_bytes = 0;       // REND_EDGE_CACHE_MAX_BYTES, 10 GiB
   uint64_t cache_min_free_bytes = 0;  // REND_EDGE_CACHE_MIN_FREE_BYTES, 1 GiB (statvfs of the cache dir)
   uint64_t warm_max_artifacts = 0;    // REND_EDGE_WARM_MAX_ARTIFACTS, 16
+  std::string ffmpeg_path;            // REND_FFMPEG_PATH, ffmpeg: /v/{id}/thumbnail.jpg (edge/thumbnail.h)
 };
 
 // The edge's playback telemetry sender is configured by telemetry::parse_sender
