@@ -18,6 +18,7 @@
 #include "http/cors.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
+#include "playback/vtt_rewrite.h"
 
 namespace rend::edge {
 namespace {
@@ -210,15 +211,18 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
   // body depends on the token, so it gets no ETag and no ranges.
+  // The same for the storyboard's cues: their sheets need the token as well.
+  const bool rewrite = (is_playlist || ref->path == "storyboard.vtt") && cred.query_token.has_value();
   auto rewritten = [&](const std::string& text) {
-    res.body = hls::add_query_to_playlist_uris(text, "token", *cred.query_token);
+    res.body = is_playlist ? hls::add_query_to_playlist_uris(text, "token", *cred.query_token)
+                           : playback::add_query_to_vtt_cue_uris(text, "token", *cred.query_token);
     return std::move(res);
   };
 
   // 3a. Hit: answered on the I/O thread (memory for small objects, sendfile else).
   if (auto hit = d.cache.lookup(key, max_age)) {
     res.headers.set("x-rend-cache", "HIT");
-    if (is_playlist && cred.query_token && hit->body) return rewritten(*hit->body);
+    if (rewrite && hit->body) return rewritten(*hit->body);
     uint64_t off = 0, len = 0;
     int st = negotiate(req, res, hit->etag, hit->size, off, len);
     if (st == 416) return range_not_satisfiable(hit->size);
@@ -229,10 +233,10 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
       else res.body = hit->body->substr(off, len);
       return res;
     }
-    if (is_playlist && cred.query_token && !req.may_block) return http::Response::blocking();
+    if (rewrite && !req.may_block) return http::Response::blocking();
     int fd = ::open(hit->file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-      if (is_playlist && cred.query_token) {  // a large playlist: read it whole (on the pool)
+      if (rewrite) {  // a large playlist: read it whole (on the pool)
         std::string text(hit->size, '\0');
         ssize_t got = ::pread(fd, text.data(), text.size(), 0);
         ::close(fd);
@@ -281,7 +285,7 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   }
   res.headers.set("x-rend-cache", "MISS");
   auto& fill = miss.fill;
-  if (is_playlist && cred.query_token) {
+  if (rewrite) {
     // The rewrite needs the whole text; playlists are small.
     std::string text(fill->size(), '\0');
     try {

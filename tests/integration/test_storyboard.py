@@ -125,6 +125,22 @@ def test_storyboard_vtt_covers_the_whole_duration_with_in_bounds_tiles(rend, ass
     assert sheets == {"storyboard/sheet_0001.jpg": (1600, 270)}
 
 
+def test_storyboard_with_a_query_token_carries_it_to_every_sheet(rend, asset):
+    """A player given ?token= URLs (POST /v1/assets/{id}/playback): the VTT's cues carry
+    the token too, so the sheets load without a cookie."""
+    aid = asset["id"]
+    token = rend.playback(aid)["token"]
+    r = requests.get(f"{rend.edge}/v/{aid}/storyboard.vtt", params={"token": token}, timeout=10)
+    assert r.status_code == 200, r.text
+    cues = parse_vtt(r.text)
+    assert len(cues) == 30
+    for _, _, target in cues:
+        assert re.fullmatch(r"storyboard/sheet_0001\.jpg\?token=[A-Za-z0-9._-]+#xywh=\d+,\d+,160,90", target), target
+        assert target.split("?token=")[1].split("#")[0] == token
+    sheet = requests.get(f"{rend.edge}/v/{aid}/{cues[0][2].split('#')[0]}", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["Content-Type"] == "image/jpeg"
+
+
 def thumbnail(s: requests.Session, rend, aid: str, **query) -> requests.Response:
     return s.get(f"{rend.edge}/v/{aid}/thumbnail.jpg", params=query, timeout=60)
 
