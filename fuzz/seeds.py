@@ -114,3 +114,16 @@ put("percent", "s3_key", "rend-test-0a1b/assets/ast_x/720p/seg_00001.ts")
 put("percent", "broken_escapes", "100%%zz%4%")
 put("percent", "utf8_and_controls", "caf\u00e9 \t\r\n\x00~")
 put("percent", "redis_password", "p%40ss%2Fw%3Ard")
+
+# ---- thumbnail: "<time>\n<width>\n<token>\n<text>", text = a master playlist or a storyboard VTT
+sb_vtt = "WEBVTT\n\n" + "".join(
+    f"00:00:{2 * k:02d}.000 --> 00:00:{2 * k + 2:02d}.000\nstoryboard/sheet_0001.jpg#xywh={160 * (k % 10)},{90 * (k // 10)},160,90\n\n"
+    for k in range(12))
+ladder_master = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=3300000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"\n720p/index.m3u8\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\"\n360p/index.m3u8\n")
+put("thumbnail", "storyboard_vtt", f"12.5\n320\n{v2}\n{sb_vtt}")
+put("thumbnail", "ladder_master", f"0\n1280\n{v1}\n{ladder_master}")
+put("thumbnail", "crlf_vtt_foreign", "5\n640\na b\nWEBVTT\r\n\r\n00:00.000 --> 00:02.000\r\n"
+    "https://elsewhere.example/s.jpg#xywh=0,0,1,1\r\n\r\n00:02.000 --> 00:04.000\r\ns.jpg?token=old&a=1#xywh=0,0,1,1")
+put("thumbnail", "bad_query", "1e3\n333\nt\nassets/ast_abcdefghijklmnopqrstuvwxyz/thumb/125/640/thumbnail.jpg")
