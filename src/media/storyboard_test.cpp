@@ -63,8 +63,10 @@ TEST(StoryboardCommand, OneHardenedRunWithFpsScaleAndTile) {
   auto info = source(640, 360, 60);
   auto a = storyboard_command("ffmpeg", "/in/src.mp4", info, storyboard_plan(info), "/w/storyboard");
   std::string j = joined(a);
-  EXPECT_NE(j.find("\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:/in/src.mp4\n"),
-            std::string::npos)
+  EXPECT_NE(
+      j.find(
+          "\n-skip_frame\nnoref\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:/in/src.mp4\n"),
+      std::string::npos)
       << j;
   EXPECT_NE(j.find("\nfps=1000/2000:eof_action=pass,scale=160:90,setsar=1,tile=10x3\n"), std::string::npos) << j;
   EXPECT_TRUE(j.ends_with("\n-protocol_whitelist\nfile\n/w/storyboard/sheet_%04d.jpg\n")) << j;
