@@ -440,7 +440,9 @@ http::Response metrics(const EdgeDeps& d) {
     render_metric(out, "rend_edge_thumbnail_render_failures_total", "counter",
                   "Thumbnail renders that made no picture (ffmpeg error or timeout).", double(t.render_failures_total));
     render_metric(out, "rend_edge_thumbnail_busy_total", "counter",
-                  "Thumbnail renders refused because every ffmpeg slot stayed taken.", double(t.busy_total));
+                  "Thumbnail renders refused: too many waiting, or no ffmpeg slot in time.", double(t.busy_total));
+    render_metric(out, "rend_edge_thumbnail_waiting", "gauge", "Thumbnail renders waiting for an ffmpeg slot now.",
+                  double(t.waiting));
   }
   if (d.render_extra_metrics) d.render_extra_metrics(out);
   return http::Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");

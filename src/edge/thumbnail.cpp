@@ -79,6 +79,7 @@ Thumbnailer::Thumbnailer(ThumbnailerOptions opts, DiskCache& cache, store::Objec
                          core::ProcessRunner& runner)
     : opts_(std::move(opts)), cache_(cache), origin_(origin), runner_(runner) {
   if (opts_.max_concurrent < 1) opts_.max_concurrent = 1;
+  if (opts_.max_waiting < 0) opts_.max_waiting = 0;
 }
 
 Thumbnailer::~Thumbnailer() {
@@ -219,7 +220,15 @@ std::unique_ptr<store::ObjectReader> Thumbnailer::get(const std::string& key) {
   // A turn among max_concurrent: the one bound on this edge's CPU spent on thumbnails.
   {
     std::unique_lock lk(mu_);
-    if (!cv_.wait_for(lk, opts_.queue_wait, [&] { return stopping_ || running_ < opts_.max_concurrent; })) {
+    auto free_turn = [&] { return stopping_ || running_ < opts_.max_concurrent; };
+    if (!free_turn() && int(stats_.waiting) >= opts_.max_waiting) {
+      stats_.busy_total++;
+      throw std::runtime_error("too many thumbnails waiting");
+    }
+    stats_.waiting++;
+    bool got = cv_.wait_for(lk, opts_.queue_wait, free_turn);
+    stats_.waiting--;
+    if (!got) {
       stats_.busy_total++;
       throw std::runtime_error("no thumbnail slot free");
     }

@@ -12,9 +12,9 @@
 // and runs ffmpeg on a local copy of the segment:
 //   - pinned like the worker's runs: file protocol only, the mpegts demuxer forced,
 //     file protocol on the output;
-//   - bounded: at most `max_concurrent` ffmpeg at once on this edge (a fill waiting
-//     longer than `queue_wait` for a turn fails: 503 and the viewer retries), each
-//     killed after `timeout`.
+//   - bounded: at most `max_concurrent` ffmpeg at once on this edge, at most
+//     `max_waiting` renders waiting for a turn (beyond, or after `queue_wait`, the
+//     render fails: 503 and the viewer retries), each killed after `timeout`.
 // The rung: the smallest one at least W wide (the least decoding without upscaling),
 // else the widest. Only a finished rung (#EXT-X-ENDLIST) is used, so T is checked
 // against the whole duration.
@@ -42,8 +42,11 @@ struct ThumbnailerOptions {
   std::string ffmpeg_path = "ffmpeg";
   std::string work_dir;  // each render in its own mkdtemp directory below
   int max_concurrent = 2;
+  // Renders waiting for a turn, each holding its viewers' handler threads: beyond
+  // this a new one is refused at once (503) rather than queued.
+  int max_waiting = 8;
   std::chrono::milliseconds timeout{15000};
-  std::chrono::milliseconds queue_wait{10000};
+  std::chrono::milliseconds queue_wait{3000};
   std::optional<int64_t> playlist_max_age_ms;  // as the edge serves playlists
 };
 
@@ -68,7 +71,8 @@ class Thumbnailer final : public store::ObjectStore {
   struct Stats {
     uint64_t renders_total = 0;          // ffmpeg runs
     uint64_t render_failures_total = 0;  // runs that made no picture (error, timeout)
-    uint64_t busy_total = 0;             // renders refused: no ffmpeg slot within queue_wait
+    uint64_t busy_total = 0;             // renders refused: max_waiting reached, or no turn within queue_wait
+    uint64_t waiting = 0;                // renders waiting for a turn now
   };
   Stats stats() const;
 

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -271,6 +273,53 @@ TEST_F(ThumbnailerTest, AtMostMaxConcurrentRunsAtOnce) {
   EXPECT_EQ(ok.load(), 6);
   EXPECT_EQ(runner_.count(core::testing::program("ffmpeg")), 6);
   EXPECT_EQ(max_running_.load(), 2);
+}
+
+// Renders waiting for a turn hold the viewers' handler threads: beyond max_waiting
+// another new thumbnail is refused at once (503 at the edge), not queued.
+TEST_F(ThumbnailerTest, BeyondMaxWaitingANewRenderIsRefusedAtOnce) {
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool open = false;
+  runner_.on(core::testing::program("ffmpeg"),
+             {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+               running_now_++;
+               std::unique_lock lk(gate_mu);
+               gate_cv.wait(lk, [&] { return open; });
+               core::testing::write_files(argv, {{"thumbnail.jpg", "JPEG"}});
+               return core::testing::Reply::exit_result(0);
+             }});
+  edge::ThumbnailerOptions o;
+  o.work_dir = (root_ / "cache" / "tmp").string();
+  o.max_concurrent = 1;
+  o.max_waiting = 1;
+  o.queue_wait = 20s;
+  thumbs_ = std::make_unique<edge::Thumbnailer>(o, *cache_, *origin_, runner_);
+  auto key = [&](int64_t ds) { return std::get<std::string>(thumbs_->resolve(asset_, ds, 320)); };
+  auto wait_for = [&](auto pred) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return pred();
+  };
+  std::optional<std::string> a, b;
+  std::thread ta([&] { a = render(key(0)); });
+  ASSERT_TRUE(wait_for([&] { return running_now_.load() == 1; }));
+  std::thread tb([&] { b = render(key(10)); });
+  ASSERT_TRUE(wait_for([&] { return thumbs_->stats().waiting == 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(render(key(20)).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "refused only after waiting";
+  EXPECT_EQ(thumbs_->stats().busy_total, 1u);
+  {
+    std::lock_guard lk(gate_mu);
+    open = true;
+  }
+  gate_cv.notify_all();
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a, "JPEG");
+  EXPECT_EQ(b, "JPEG");
+  EXPECT_EQ(thumbs_->stats().waiting, 0u);
 }
 
 TEST_F(ThumbnailerTest, AFailedRenderIsNotCached) {
