@@ -15,6 +15,7 @@
 #include "hls/rewrite.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
+#include "playback/vtt_rewrite.h"
 
 namespace rend::api {
 namespace {
@@ -121,11 +122,14 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("x-rend-fallback", "legacy-artifact-route");
   res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
-  if (playback::is_playlist(ref->kind)) {
+  // As the edge: a ?token= carries into playlists' URIs and the storyboard's cues.
+  const bool storyboard = ref->path == "storyboard.vtt" && query_token;
+  if (playback::is_playlist(ref->kind) || storyboard) {
     std::string text;
     std::vector<char> buf(64 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);
-    res.body = query_token ? hls::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
+    if (storyboard) res.body = playback::add_query_to_vtt_cue_uris(text, "token", *query_token);
+    else res.body = query_token ? hls::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
     return res;
   }
   res.source_length = reader->size();

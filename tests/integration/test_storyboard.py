@@ -141,6 +141,18 @@ def test_storyboard_with_a_query_token_carries_it_to_every_sheet(rend, asset):
     assert sheet.status_code == 200 and sheet.headers["Content-Type"] == "image/jpeg"
 
 
+def test_the_legacy_same_origin_route_carries_the_token_into_the_storyboard_too(rend, asset):
+    aid = asset["id"]
+    token = rend.playback(aid)["token"]
+    base = f"{rend.api}/api/player/{aid}/artifact"
+    r = requests.get(f"{base}/storyboard.vtt", params={"token": token}, timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/vtt", r.text
+    target = parse_vtt(r.text)[0][2]
+    assert target.startswith(f"storyboard/sheet_0001.jpg?token={token}#xywh="), target
+    sheet = requests.get(f"{base}/{target.split('#')[0]}", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["Content-Type"] == "image/jpeg"
+
+
 def thumbnail(s: requests.Session, rend, aid: str, **query) -> requests.Response:
     return s.get(f"{rend.edge}/v/{aid}/thumbnail.jpg", params=query, timeout=60)
 
