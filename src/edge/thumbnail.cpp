@@ -147,6 +147,11 @@ std::variant<Thumbnailer::Located, ThumbnailError> Thumbnailer::locate(const std
   if (!chosen || !playback::parse_playback_target("/v/" + asset_id + "/" + variants[*chosen].uri))
     return error(404, "not_found", "the video has no rendition to take a thumbnail from");
   const std::string& uri = variants[*chosen].uri;
+  // The fast path's src/ rendition is the upload's own bitstream, only remuxed: the
+  // edge decodes nothing but what the worker's encoder made (the ladder), so a
+  // crafted upload never reaches a decoder on the serving hosts.
+  if (uri.starts_with("src/"))
+    return error(409, "not_ready", "the video is still being processed; retry once it is ready");
   auto text = read(prefix + uri, opts_.playlist_max_age_ms);
   if (!text) return error(404, "not_found", "the video has no rendition to take a thumbnail from");
   auto pl = hls::parse_media_playlist(*text);

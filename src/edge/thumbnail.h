@@ -17,7 +17,8 @@
 //     render fails: 503 and the viewer retries), each killed after `timeout`.
 // The rung: the smallest one at least W wide (the least decoding without upscaling),
 // else the widest. Only a finished rung (#EXT-X-ENDLIST) is used, so T is checked
-// against the whole duration.
+// against the whole duration, and never the fast path's src/ (the upload's own
+// bitstream: the edge decodes only what the worker's encoder made).
 #include <array>
 #include <atomic>
 #include <chrono>

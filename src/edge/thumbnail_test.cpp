@@ -229,6 +229,13 @@ TEST_F(ThumbnailerTest, ResolveChecksTheTimeAgainstTheFinishedRung) {
   origin_->put_bytes("assets/" + asset_ + "/360p/index.m3u8", "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n");
   cache_->purge_asset(asset_);
   EXPECT_EQ(key(5, 320), "409 not_ready");
+  // The fast path's master names only src/, the upload's own bitstream remuxed: the
+  // edge decodes only what the worker's encoder made, so not before the ladder.
+  origin_->put_bytes("assets/" + asset_ + "/master.m3u8",
+                     "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=640x360\nsrc/index.m3u8\n");
+  origin_->put_bytes("assets/" + asset_ + "/src/index.m3u8", "#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n");
+  cache_->purge_asset(asset_);
+  EXPECT_EQ(key(5, 320), "409 not_ready");
   EXPECT_EQ(runner_.count(core::testing::program("ffmpeg")), 0);
 }
 
