@@ -132,3 +132,15 @@ for name in (".env.local.example", ".env.docker.example", ".env.production.examp
 put("env_file", "quoting_and_bad_lines", "export A='x # y'\nB=\"unterminated\nC=v # c\r\n=nokey\n1X=y\nD=$(cmd)\n"
     "REND_ENV=production\nREND_EXPECTED_EDGES=a=r=https://a.example,a=r=http://localhost\nAUTUMN_SECRET_KEY=xxx\n")
 put("env_file", "export_alone", "export \nexport\n")  # once threw out_of_range
+# ---- thumbnail: "<time>\n<width>\n<token>\n<text>", text = a master playlist or a storyboard VTT
+sb_vtt = "WEBVTT\n\n" + "".join(
+    f"00:00:{2 * k:02d}.000 --> 00:00:{2 * k + 2:02d}.000\nstoryboard/sheet_0001.jpg#xywh={160 * (k % 10)},{90 * (k // 10)},160,90\n\n"
+    for k in range(12))
+ladder_master = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=3300000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"\n720p/index.m3u8\n"
+                 "#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\"\n360p/index.m3u8\n")
+put("thumbnail", "storyboard_vtt", f"12.5\n320\n{v2}\n{sb_vtt}")
+put("thumbnail", "ladder_master", f"0\n1280\n{v1}\n{ladder_master}")
+put("thumbnail", "crlf_vtt_foreign", "5\n640\na b\nWEBVTT\r\n\r\n00:00.000 --> 00:02.000\r\n"
+    "https://elsewhere.example/s.jpg#xywh=0,0,1,1\r\n\r\n00:02.000 --> 00:04.000\r\ns.jpg?token=old&a=1#xywh=0,0,1,1")
+put("thumbnail", "bad_query", "1e3\n333\nt\nassets/ast_abcdefghijklmnopqrstuvwxyz/thumb/125/640/thumbnail.jpg")

@@ -15,6 +15,7 @@
 #include "hls/rewrite.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
+#include "playback/vtt_rewrite.h"
 
 namespace rend::api {
 namespace {
@@ -65,8 +66,17 @@ http::Response bootstrap(const ApiDeps& d, http::Request& req) {
                            {"duration_s", asset->duration_s ? boost::json::value(*asset->duration_s) : nullptr},
                            {"progress", asset->progress ? boost::json::value(*asset->progress) : nullptr},
                            {"edge", edge}};
-  if (playable) body["urls"] = {{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
-  else body["urls"] = nullptr;
+  if (playable) {
+    boost::json::object urls{{"master", base + "master.m3u8"}, {"poster", base + "poster.jpg"}};
+    // The worker publishes the storyboard before the asset is hls_ready; a video
+    // whose storyboard failed answers 404 there and the player shows no previews.
+    urls["storyboard"] = asset->status == "hls_ready" ? boost::json::value(base + "storyboard.vtt") : nullptr;
+    // Rendered by the edge (?time=&width=); the legacy same-origin route has none.
+    urls["thumbnail"] = legacy ? boost::json::value(nullptr) : boost::json::value(base + "thumbnail.jpg");
+    body["urls"] = std::move(urls);
+  } else {
+    body["urls"] = nullptr;
+  }
   if (asset->error_code) body["error"] = {{"code", *asset->error_code}, {"message", asset->error_message.value_or("")}};
   auto res = json_response(200, body);
   res.headers.set("Cache-Control", "no-store");
@@ -112,11 +122,14 @@ http::Response legacy_artifact(const ApiDeps& d, http::Request& req) {
   res.headers.set("Content-Type", playback::content_type_for(ref->path));
   res.headers.set("x-rend-fallback", "legacy-artifact-route");
   res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
-  if (playback::is_playlist(ref->kind)) {
+  // As the edge: a ?token= carries into playlists' URIs and the storyboard's cues.
+  const bool storyboard = ref->path == "storyboard.vtt" && query_token;
+  if (playback::is_playlist(ref->kind) || storyboard) {
     std::string text;
     std::vector<char> buf(64 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) text.append(buf.data(), n);
-    res.body = query_token ? hls::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
+    if (storyboard) res.body = playback::add_query_to_vtt_cue_uris(text, "token", *query_token);
+    else res.body = query_token ? hls::add_query_to_playlist_uris(text, "token", *query_token) : std::move(text);
     return res;
   }
   res.source_length = reader->size();

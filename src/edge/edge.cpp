@@ -19,6 +19,7 @@
 #include "http/cors.h"
 #include "playback/credential.h"
 #include "playback/paths.h"
+#include "playback/vtt_rewrite.h"
 
 namespace rend::edge {
 namespace {
@@ -171,7 +172,36 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   if (!cred.check.allowed()) return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
   const bool is_playlist = playback::is_playlist(ref->kind);
-  auto key = playback::object_key_for(*ref);
+  const bool is_thumbnail = ref->kind == playback::ArtifactKind::thumbnail;
+  std::string key;
+  store::ObjectStore* origin = &d.origin;
+  ThumbnailQuery thumb;
+  bool thumb_resolved = false;
+  // A thumbnail's key names its time and width; it is checked against the video
+  // (Thumbnailer::resolve, which may read playlists) before a fill renders it. With an
+  // explicit time the key is known up front, so a cached thumbnail is a plain hit.
+  auto resolve_thumbnail = [&]() -> std::optional<http::Response> {
+    auto r = d.thumbnails->resolve(ref->asset_id, thumb.time_ds, thumb.width);
+    if (auto* e = std::get_if<ThumbnailError>(&r)) return http::Response::error(e->status, e->code, e->message);
+    key = std::get<std::string>(r);
+    thumb_resolved = true;
+    return std::nullopt;
+  };
+  if (is_thumbnail) {
+    if (!d.thumbnails) return http::Response::error(404, "not_found", "no such artifact");
+    auto q = parse_thumbnail_query(req.query_param("time"), req.query_param("width"));
+    if (auto* e = std::get_if<ThumbnailError>(&q)) return http::Response::error(e->status, e->code, e->message);
+    thumb = std::get<ThumbnailQuery>(q);
+    origin = d.thumbnails.get();
+    if (thumb.time_ds) {
+      key = thumbnail_key(ref->asset_id, *thumb.time_ds, thumb.width);
+    } else {
+      if (!req.may_block) return http::Response::blocking();
+      if (auto err = resolve_thumbnail()) return std::move(*err);
+    }
+  } else {
+    key = playback::object_key_for(*ref);
+  }
   std::optional<int64_t> max_age;
   if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
@@ -182,15 +212,18 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
   // body depends on the token, so it gets no ETag and no ranges.
+  // The same for the storyboard's cues: their sheets need the token as well.
+  const bool rewrite = (is_playlist || ref->path == "storyboard.vtt") && cred.query_token.has_value();
   auto rewritten = [&](const std::string& text) {
-    res.body = hls::add_query_to_playlist_uris(text, "token", *cred.query_token);
+    res.body = is_playlist ? hls::add_query_to_playlist_uris(text, "token", *cred.query_token)
+                           : playback::add_query_to_vtt_cue_uris(text, "token", *cred.query_token);
     return std::move(res);
   };
 
   // 3a. Hit: answered on the I/O thread (memory for small objects, sendfile else).
   if (auto hit = d.cache.lookup(key, max_age)) {
     res.headers.set("x-rend-cache", "HIT");
-    if (is_playlist && cred.query_token && hit->body) return rewritten(*hit->body);
+    if (rewrite && hit->body) return rewritten(*hit->body);
     uint64_t off = 0, len = 0;
     int st = negotiate(req, res, hit->etag, hit->size, off, len);
     if (st == 416) return range_not_satisfiable(hit->size);
@@ -201,10 +234,10 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
       else res.body = hit->body->substr(off, len);
       return res;
     }
-    if (is_playlist && cred.query_token && !req.may_block) return http::Response::blocking();
+    if (rewrite && !req.may_block) return http::Response::blocking();
     int fd = ::open(hit->file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-      if (is_playlist && cred.query_token) {  // a large playlist: read it whole (on the pool)
+      if (rewrite) {  // a large playlist: read it whole (on the pool)
         std::string text(hit->size, '\0');
         ssize_t got = ::pread(fd, text.data(), text.size(), 0);
         ::close(fd);
@@ -220,13 +253,23 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 3b. Miss: may wait for the origin, so not on an I/O thread.
   if (!req.may_block) return http::Response::blocking();
-  auto miss = d.cache.fetch(key, d.origin, max_age);
+  if (is_thumbnail && !thumb_resolved)
+    if (auto err = resolve_thumbnail()) return std::move(*err);
+  auto miss = d.cache.fetch(key, *origin, max_age);
   switch (miss.status) {
     case FillStatus::filled: break;
     case FillStatus::cached:
       if (attempt == 0) return serve_artifact(d, req, 1);
       return http::Response::error(503, "cache_unavailable", "cache entry churned; retry");
     case FillStatus::not_found: return http::Response::error(404, "not_found", "no such artifact");
+    case FillStatus::origin_error:
+      if (!is_thumbnail) return http::Response::error(502, "origin_error", "origin fetch failed");
+      {
+        // Rendering failed or every ffmpeg slot stayed taken (logged by the Thumbnailer).
+        auto r = http::Response::error(503, "thumbnail_unavailable", "the thumbnail could not be made; retry shortly");
+        r.headers.set("Retry-After", "1");
+        return r;
+      }
     case FillStatus::too_large:
       return http::Response::error(502, "artifact_too_large", "artifact exceeds the edge limit");
     case FillStatus::busy: {
@@ -243,7 +286,7 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   }
   res.headers.set("x-rend-cache", "MISS");
   auto& fill = miss.fill;
-  if (is_playlist && cred.query_token) {
+  if (rewrite) {
     // The rewrite needs the whole text; playlists are small.
     std::string text(fill->size(), '\0');
     try {
@@ -395,6 +438,18 @@ http::Response metrics(const EdgeDeps& d) {
   render_metric(out, "rend_edge_cache_floor_unfixable_total", "counter",
                 "Times the free-space floor was missed but the cache alone could not restore it (nothing evicted).",
                 double(c.floor_unfixable_total));
+  if (d.thumbnails) {
+    auto t = d.thumbnails->stats();
+    render_metric(out, "rend_edge_thumbnail_renders_total", "counter",
+                  "ffmpeg runs rendering /v/{id}/thumbnail.jpg (one per cached thumbnail, however many asked).",
+                  double(t.renders_total));
+    render_metric(out, "rend_edge_thumbnail_render_failures_total", "counter",
+                  "Thumbnail renders that made no picture (ffmpeg error or timeout).", double(t.render_failures_total));
+    render_metric(out, "rend_edge_thumbnail_busy_total", "counter",
+                  "Thumbnail renders refused: too many waiting, or no ffmpeg slot in time.", double(t.busy_total));
+    render_metric(out, "rend_edge_thumbnail_waiting", "gauge", "Thumbnail renders waiting for an ffmpeg slot now.",
+                  double(t.waiting));
+  }
   if (d.render_extra_metrics) d.render_extra_metrics(out);
   return http::Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -414,6 +469,15 @@ bool origin_ready(const EdgeDeps& d) {
 }  // namespace
 
 std::shared_ptr<http::Router> make_router(const EdgeDeps& d, Surface surface) {
+  if (!d.thumbnails) {
+    // Stateless and thread-safe; outlives every Thumbnailer.
+    static core::PosixProcessRunner runner;
+    ThumbnailerOptions o;
+    o.ffmpeg_path = d.cfg.ffmpeg_path;
+    o.work_dir = d.cfg.cache_dir + "/tmp";  // emptied by the cache at start, like partial fills
+    o.playlist_max_age_ms = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
+    d.thumbnails = std::make_shared<Thumbnailer>(o, d.cache, d.origin, runner);
+  }
   auto r = std::make_shared<http::Router>();
   http::RouteOptions hot;
   hot.inline_handler = true;  // hits never block; misses come back as Response::blocking()

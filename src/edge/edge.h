@@ -10,6 +10,7 @@
 #include "edge/cache.h"
 #include "edge/metrics.h"
 #include "edge/settings.h"
+#include "edge/thumbnail.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"
@@ -25,6 +26,10 @@ struct EdgeDeps {
   EdgeMetrics& metrics;
   // Appends more samples to /metrics (telemetry counters); may be empty.
   std::function<void(std::string&)> render_extra_metrics;
+  // /v/{id}/thumbnail.jpg. Made by the first make_router() call when unset, and shared
+  // by every router of these deps (the public and the internal listener: one
+  // semaphore, one set of counters in /metrics); hence mutable.
+  mutable std::shared_ptr<Thumbnailer> thumbnails = nullptr;
 };
 
 // Which routes a listener serves. With REND_EDGE_INTERNAL_BIND_ADDR the public

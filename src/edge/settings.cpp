@@ -48,6 +48,8 @@ Settings parse(const core::Env& env, const core::Deployment& deployment, const a
   if (!c.origin_health_url.empty() && !c.origin_health_url.starts_with("http://") &&
       !c.origin_health_url.starts_with("https://"))
     throw ConfigError("REND_EDGE_ORIGIN_HEALTH_URL must be an http:// or https:// URL");
+  c.ffmpeg_path = env.get_or("REND_FFMPEG_PATH", "ffmpeg");
+  if (c.ffmpeg_path.empty()) throw ConfigError("REND_FFMPEG_PATH must not be empty");
   return c;
 }
 

@@ -35,6 +35,7 @@ struct Settings {
   // REND_EDGE_ORIGIN_HEALTH_URL: when set, /readyz GETs it (2xx = the origin is up,
   // 2 s timeout) instead of asking the object store itself.
   std::string origin_health_url;
+  std::string ffmpeg_path;  // REND_FFMPEG_PATH, ffmpeg: /v/{id}/thumbnail.jpg (edge/thumbnail.h)
 };
 
 // The edge's playback telemetry sender is configured by telemetry::parse_sender

@@ -168,7 +168,8 @@ PipelineResult Pipeline::run(const std::string& asset_id, const std::string& sou
   LadderStage ladder(ctx);
   MasterStage master(ctx);
   PosterStage poster(ctx);
-  Stage* const chain[] = {&probe, &opener, &ladder, &master, &poster};
+  StoryboardStage storyboard(ctx);
+  Stage* const chain[] = {&probe, &opener, &ladder, &master, &poster, &storyboard};
 
   PipelineResult res;
   res.status = run_stages(chain);

@@ -11,19 +11,20 @@
 //      runs, completed segments are uploaded and each rung's playlist is re-uploaded
 //      only after the segments it lists. Without the fast path, on_playable fires once
 //      every rung has a segment (master.m3u8 then points at the growing playlists).
-//   3. On success the final playlists (#EXT-X-ENDLIST), the final master.m3u8 and
-//      poster.jpg are in place.
+//   3. On success the final playlists (#EXT-X-ENDLIST), the final master.m3u8,
+//      poster.jpg and (unless it failed: it is optional) the storyboard are in place.
 //
 // Object layout under assets/{asset_id}/: master.m3u8, {rung}/index.m3u8,
-// {rung}/seg_00000.ts, poster.jpg, src/index.m3u8, src/seg_*.ts (fast path; kept so
-// players that loaded the early master keep working).
+// {rung}/seg_00000.ts, poster.jpg, storyboard.vtt, storyboard/sheet_0001.jpg
+// (media/storyboard.h), src/index.m3u8, src/seg_*.ts (fast path; kept so players that
+// loaded the early master keep working).
 //
 // Hooks are always called on the thread that called run(); on_playable is called
 // exactly once when run() succeeds, always before run() returns.
 //
-// run() chains the stages in media/stages.h (probe, opener, ladder, master, poster)
-// with run_stages(); the first failing stage's Status is the result. The failure
-// codes and which of them are retryable are in media/errors.h.
+// run() chains the stages in media/stages.h (probe, opener, ladder, master, poster,
+// storyboard) with run_stages(); the first failing stage's Status is the result. The
+// failure codes and which of them are retryable are in media/errors.h.
 //
 // Every ffmpeg run reads the source with the file protocol only and the demuxer the
 // probe found forced (input_args), and writes with the file protocol only.

@@ -171,6 +171,11 @@ class PipelineRun : public ::testing::Test {
     }
     EXPECT_NE(master.find("CODECS=\"avc1.64"), std::string::npos);
     EXPECT_TRUE(objects_->head("assets/" + asset + "/poster.jpg").has_value());
+    // The storyboard: a VTT whose every cue points at a sheet that is published.
+    std::string vtt = read_all(dir / "storyboard.vtt");
+    EXPECT_TRUE(vtt.starts_with("WEBVTT\n")) << vtt;
+    EXPECT_NE(vtt.find("storyboard/sheet_0001.jpg#xywh=0,0,160,"), std::string::npos) << vtt;
+    EXPECT_TRUE(objects_->head("assets/" + asset + "/storyboard/sheet_0001.jpg").has_value());
     EXPECT_TRUE(work_root_empty()) << "work dir left behind";
 
     core::ProcessOptions o;
@@ -578,6 +583,60 @@ TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
   EXPECT_EQ(playable, 1);
   EXPECT_FALSE(objects_->head("assets/ast_r/src/index.m3u8").has_value());
   EXPECT_NE(object("assets/ast_r/master.m3u8").find("360p/index.m3u8"), std::string::npos);
+}
+
+// The storyboard is made while the ladder encodes but only once the fast path's
+// master is published (it never competes with the remux for time to playable),
+// sheets before the VTT, and it is in place when run() returns.
+TEST_F(PipelineScripted, TheStoryboardIsMadeWhileTheLadderEncodesAfterTheRemux) {
+  bool storyboard_after_remux = false, vtt_during_ladder = false;
+  runner_.on(testing::storyboard_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+               storyboard_after_remux = objects_->head("assets/ast_b/master.m3u8").has_value();
+               core::testing::write_files(argv, {{"sheet_0001.jpg", std::string(4096, 'S')}});
+               return core::testing::Reply::exit_result(0);
+             }});
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (!objects_->head("assets/ast_b/storyboard.vtt") && std::chrono::steady_clock::now() < deadline)
+                 std::this_thread::sleep_for(5ms);
+               vtt_during_ladder = objects_->head("assets/ast_b/storyboard.vtt").has_value();
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               return core::testing::Reply::exit_result(0);
+             }});
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_b", source_, info_, {});
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_TRUE(storyboard_after_remux);
+  EXPECT_TRUE(vtt_during_ladder);
+  EXPECT_EQ(runner_.count(testing::storyboard_run()), 1);
+  auto argv = runner_.last_call(testing::storyboard_run());
+  std::string joined;
+  for (const auto& a : argv) joined += a + "\n";
+  EXPECT_NE(joined.find("\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:"), std::string::npos)
+      << joined;
+  EXPECT_EQ(object("assets/ast_b/storyboard/sheet_0001.jpg"), std::string(4096, 'S'));
+  // 8 s: four 2 s tiles on one 4 x 1 sheet, covering [0, 8 s).
+  std::string vtt = object("assets/ast_b/storyboard.vtt");
+  EXPECT_TRUE(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard/sheet_0001.jpg#xywh=0,0,160,90\n"))
+      << vtt;
+  EXPECT_TRUE(vtt.ends_with("00:00:06.000 --> 00:00:08.000\nstoryboard/sheet_0001.jpg#xywh=480,0,160,90\n\n")) << vtt;
+}
+
+// A storyboard is optional: ffmpeg failing on it, or the store refusing a sheet,
+// leaves the asset without one but still hls_ready, and nothing half-published.
+TEST_F(PipelineScripted, AFailedStoryboardDoesNotFailTheAsset) {
+  runner_.on(testing::storyboard_run(), core::testing::Reply::exits(1, "[mjpeg @ 0x1] broken"), 1);
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_x", source_, info_, {});
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_FALSE(objects_->head("assets/ast_x/storyboard.vtt").has_value());
+  EXPECT_TRUE(objects_->head("assets/ast_x/poster.jpg").has_value());
+
+  objects_->fail_puts("assets/ast_y/storyboard/");
+  auto res2 = p.run("ast_y", source_, info_, {});
+  ASSERT_TRUE(res2.ok()) << res2.status.code << ": " << res2.status.message;
+  EXPECT_FALSE(objects_->head("assets/ast_y/storyboard.vtt").has_value()) << "a VTT pointing at a missing sheet";
+  EXPECT_TRUE(fs::is_empty(cfg_.work_root)) << "work dir left behind";
 }
 
 TEST_F(PipelineScripted, APutFailingWhileTheLadderPublishesIsRetryableAndStopsTheEncode) {

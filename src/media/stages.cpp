@@ -204,6 +204,7 @@ core::Status ProbeStage::initialize() {
   c.ladder_dir = c.work->path() / "ladder";
   c.src_dir = c.work->path() / "src";
   c.poster_file = c.work->path() / "poster.jpg";
+  c.storyboard_dir = c.work->path() / "storyboard";
   // The fast path serves the source as it is: not when that is above the plan's cap.
   c.fast = fast_path_eligible(c.info) && (cap == 0 || std::min(c.info.width, c.info.height) <= cap);
   return {};
@@ -482,6 +483,72 @@ core::Status PosterStage::flush() {
   } catch (const std::exception& e) {
     return publish_failed(ctx_, e);
   }
+  return {};
+}
+
+// ---------------------------------------------------------------- storyboard
+
+StoryboardStage::~StoryboardStage() {
+  if (thread_.joinable()) {
+    ctx_.abort = true;
+    thread_.join();
+  }
+}
+
+core::Status StoryboardStage::initialize() {
+  thread_ = std::thread([this] {
+    // After the remux, like the poster: the remux decides time to playable.
+    while (!ctx_.remux.done() && !ctx_.abort.load()) ctx_.remux.wait_done_for(std::chrono::milliseconds(100));
+    if (!ctx_.abort.load()) make();
+  });
+  return {};
+}
+
+// Helper thread. Never throws: every failure is logged and leaves no storyboard.vtt.
+void StoryboardStage::make() {
+  JobContext& c = ctx_;
+  const StoryboardPlan plan = storyboard_plan(c.info);
+  auto failed = [&](const std::string& detail) {
+    if (!c.abort.load()) core::log::warn("media_storyboard_failed", {{"asset_id", c.asset_id}, {"detail", detail}});
+  };
+  if (plan.tiles == 0) return failed("no duration or picture size");
+  try {
+    fs::create_directories(c.storyboard_dir);
+    core::ProcessOptions po;
+    // It decodes the whole source, as the ladder does: the ladder's budget.
+    po.timeout = c.cfg.process_timeout;
+    po.capture_stdout = false;
+    po.should_cancel = [&] { return c.abort.load(); };
+    auto r =
+        c.runner.run(storyboard_command(c.cfg.ffmpeg_path, c.source_file, c.info, plan, c.storyboard_dir.string()), po);
+    if (c.abort.load()) return;
+    if (r.timed_out) return failed("timed out");
+    if (r.exit_code != 0) return failed(ffmpeg_error_line(r.err_tail, r.exit_code));
+    int sheets = 0;
+    std::error_code ec;
+    while (sheets < plan.sheets()) {
+      fs::path f = c.storyboard_dir / storyboard_sheet_name(sheets);
+      if (!fs::exists(f, ec) || fs::file_size(f, ec) == 0) break;
+      ++sheets;
+    }
+    if (sheets == 0) return failed("ffmpeg made no sheet");
+    // Sheets first: a published VTT never points at a missing sheet.
+    for (int i = 0; i < sheets; ++i)
+      c.objects.put_file(c.prefix + "storyboard/" + storyboard_sheet_name(i),
+                         (c.storyboard_dir / storyboard_sheet_name(i)).string());
+    c.objects.put_bytes(c.prefix + "storyboard.vtt", storyboard_vtt(plan, sheets, c.info.duration_s));
+    core::log::info("media_storyboard_ready", {{"asset_id", c.asset_id},
+                                               {"ms", c.ms_since_start()},
+                                               {"tiles", plan.tiles},
+                                               {"sheets", sheets},
+                                               {"interval_ms", plan.interval_ms}});
+  } catch (const std::exception& e) {
+    failed(e.what());
+  }
+}
+
+core::Status StoryboardStage::flush() {
+  if (thread_.joinable()) thread_.join();
   return {};
 }
 

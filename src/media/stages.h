@@ -11,8 +11,11 @@
 //   master   -                          -                             final master.m3u8
 //   poster   start the poster thread    -                             join it; retry the
 //            (after the remux)                                        poster if it failed
+//   storyboard start the storyboard     -                             join it (a failed
+//            thread (after the remux)                                 storyboard is logged,
+//                                                                     never the job's failure)
 //
-// The remux and the poster run on their own threads concurrently with the ladder
+// The remux, the poster and the storyboard run on their own threads concurrently with the ladder
 // encode (time to playable: the remux is ready in a fraction of a second while the
 // ladder takes minutes). Hooks are only ever called on the caller's thread.
 //
@@ -37,6 +40,7 @@
 #include "media/pipeline.h"
 #include "media/probe.h"
 #include "media/stage.h"
+#include "media/storyboard.h"
 #include "store/objects.h"
 
 namespace rend::media::stages {
@@ -133,7 +137,7 @@ struct JobContext {
   FrameRate out_fps;
   bool fast = false;  // fast_path_eligible(info)
   std::unique_ptr<PrivateWorkDir> work;
-  std::filesystem::path ladder_dir, src_dir, poster_file;
+  std::filesystem::path ladder_dir, src_dir, poster_file, storyboard_dir;
 
   // Reported to on_playable and returned: nominal bandwidths until the master
   // stage's flush stores the measured ones.
@@ -234,6 +238,25 @@ class PosterStage final : public Stage {
  private:
   bool make_poster(double at_s);
   void poster_with_fallback();
+  JobContext& ctx_;
+  std::thread thread_;
+};
+
+// storyboard.vtt and storyboard/sheet_NNNN.jpg (media/storyboard.h): one ffmpeg run on
+// its own thread once the remux is done, concurrently with the ladder; the sheets are
+// published before the VTT that points at them. Optional: a failure (ffmpeg, the
+// store) is logged as media_storyboard_failed and the asset still becomes hls_ready,
+// without a storyboard (the player shows no previews).
+class StoryboardStage final : public Stage {
+ public:
+  explicit StoryboardStage(JobContext& ctx) : ctx_(ctx) {}
+  ~StoryboardStage() override;
+  const char* name() const override { return "storyboard"; }
+  core::Status initialize() override;
+  core::Status flush() override;
+
+ private:
+  void make();
   JobContext& ctx_;
   std::thread thread_;
 };

@@ -82,6 +82,7 @@ std::optional<ArtifactRef> parse_playback_target(std::string_view raw) {
   else if (ext == "m3u8") ref.kind = ArtifactKind::playlist;
   else if (ext == "ts" || ext == "m4s" || ext == "mp4" || ext == "aac") ref.kind = ArtifactKind::segment;
   else if (name == "poster.jpg" && n == 1) ref.kind = ArtifactKind::poster;
+  else if (name == "thumbnail.jpg" && n == 1) ref.kind = ArtifactKind::thumbnail;
   else ref.kind = ArtifactKind::other;
   return ref;
 }

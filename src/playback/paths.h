@@ -13,8 +13,10 @@ namespace rend::playback {
 // playlist: any other .m3u8 (media playlists, RFC 8216 4.3.3), including nested ones
 // segment:  .ts / .m4s / .mp4 / .aac
 // poster:   "poster.jpg" at the asset root
-// other:    anything else allowed (e.g. .vtt subtitles, thumbnails)
-enum class ArtifactKind { master, playlist, segment, poster, other };
+// thumbnail: "thumbnail.jpg" at the asset root, a virtual artifact: the edge renders it
+//           from a segment (?time=&width=, src/edge/thumbnail.h), it is never stored
+// other:    anything else allowed (storyboard.vtt, storyboard/sheet_0001.jpg, subtitles)
+enum class ArtifactKind { master, playlist, segment, poster, thumbnail, other };
 
 struct ArtifactRef {
   std::string asset_id;  // valid core id, e.g. "ast_<26 base32 chars>"

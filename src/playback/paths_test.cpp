@@ -149,6 +149,27 @@ TEST(Paths, ObjectKey) {
   EXPECT_EQ(object_key_for(r), "assets/" + kId + "/480p/seg_2.ts");
 }
 
+// The storyboard (media/storyboard.h) and the edge's rendered thumbnail.
+TEST(Paths, StoryboardAndThumbnail) {
+  auto vtt = parse_playback_target(kV + "storyboard.vtt");
+  ASSERT_TRUE(vtt);
+  EXPECT_EQ(vtt->kind, ArtifactKind::other);
+  EXPECT_EQ(content_type_for(vtt->path), "text/vtt");
+  auto sheet = parse_playback_target(kV + "storyboard/sheet_0001.jpg");
+  ASSERT_TRUE(sheet);
+  EXPECT_EQ(sheet->kind, ArtifactKind::other);
+  EXPECT_EQ(object_key_for(*sheet), "assets/ast_abcdefghijklmnopqrstuvwxyz/storyboard/sheet_0001.jpg");
+  EXPECT_EQ(content_type_for(sheet->path), "image/jpeg");
+  auto thumb = parse_playback_target(kV + "thumbnail.jpg");
+  ASSERT_TRUE(thumb);
+  EXPECT_EQ(thumb->kind, ArtifactKind::thumbnail);
+  EXPECT_EQ(cache_control_for(thumb->kind), "private, max-age=31536000, immutable");
+  // Only at the root: elsewhere it is an ordinary stored picture.
+  EXPECT_EQ(parse_playback_target(kV + "storyboard/thumbnail.jpg")->kind, ArtifactKind::other);
+  // The edge caches rendered thumbnails under four segments below the asset: unreachable.
+  EXPECT_FALSE(parse_playback_target(kV + "thumb/125/640/thumbnail.jpg"));
+}
+
 TEST(Paths, ContentTypes) {
   EXPECT_EQ(content_type_for("master.m3u8"), "application/vnd.apple.mpegurl");
   EXPECT_EQ(content_type_for("720p/index.m3u8"), "application/vnd.apple.mpegurl");

@@ -55,6 +55,28 @@ try {
     }
     await page.waitForTimeout(250);
   }
+  // HOVER_PREVIEW=1: once the page has read the storyboard, hover the timeline at 3/4
+  // and report the preview tile it shows (test_storyboard.py).
+  if (process.env.HOVER_PREVIEW) {
+    const tl = page.locator('#timeline[data-cues]');
+    await tl.waitFor({ state: 'attached', timeout: Math.max(1000, deadline - Date.now()) });
+    const box = await page.locator('#timeline').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+    await page.locator('#preview').waitFor({ state: 'visible', timeout: 5000 });
+    report.hover = await page.evaluate(() => {
+      const img = document.getElementById('preview-img');
+      const m = /url\("?([^")]+)"?\)/.exec(img.style.backgroundImage);
+      return { cues: Number(document.getElementById('timeline').dataset.cues),
+               visible: !document.getElementById('preview').hidden,
+               sheet: m ? m[1] : null, position: img.style.backgroundPosition,
+               width: img.style.width, height: img.style.height };
+    });
+    // The sheet itself, loaded by the browser with the playback cookie.
+    const sheetDeadline = Date.now() + 5000;
+    while (Date.now() < sheetDeadline && !report.edgeResponses.some((l) => l.includes('/storyboard/sheet_')))
+      await page.waitForTimeout(50);
+    report.hover.sheetResponses = report.edgeResponses.filter((l) => l.includes('/storyboard/'));
+  }
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
 } catch (e) {
   report.error = String(e && e.stack || e);

@@ -69,10 +69,12 @@ inline Files hls_files(const std::string& dir, int segments, double segment_s = 
 inline core::testing::Matcher probe_run() { return core::testing::program("ffprobe"); }
 inline core::testing::Matcher remux_run() { return core::testing::program_with("ffmpeg", "copy"); }
 inline core::testing::Matcher ladder_run() { return core::testing::program_with("ffmpeg", "-filter_complex"); }
-inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "image2"); }
+inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "-update"); }
+inline core::testing::Matcher storyboard_run() { return core::testing::program_with("ffmpeg", "-start_number"); }
 
 // Every run of a job on a w x h H.264 source works: the probe, the remux, the ladder
-// (the rungs choose_ladder picks, each with its segments) and the poster.
+// (the rungs choose_ladder picks, each with its segments), the poster and the
+// storyboard (one sheet).
 // `max_short_side`: the ladder cap the job runs with (0: none).
 inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, double seconds,
                             const std::string& pix_fmt = "yuv420p", int max_short_side = 0) {
@@ -87,6 +89,7 @@ inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, doub
   }
   r.on(ladder_run(), {.files = ladder});
   r.on(poster_run(), {.files = {{"poster.jpg", std::string(2048, 'J')}}});
+  r.on(storyboard_run(), {.files = {{"sheet_0001.jpg", std::string(4096, 'S')}}});
 }
 
 }  // namespace rend::media::testing
