@@ -129,7 +129,7 @@ const Var kVars[] = {
     {"REND_MEDIA_MAX_DURATION_SECS", W, Kind::count},
     {"REND_MEDIA_MAX_PIXELS", W, Kind::count},
     {"REND_MEDIA_MAX_FPS", W, Kind::count},
-    {"REND_FFMPEG_PATH", W, Kind::command},
+    {"REND_FFMPEG_PATH", WE, Kind::command},
     {"REND_FFPROBE_PATH", W, Kind::command},
     {"REND_MEDIA_WORK_DIR", W, Kind::path},
     {"REND_EDGE_WARM_URL", W, Kind::url_list},
