@@ -70,14 +70,9 @@ http::Response create_import(const ApiDeps& d, http::Request& req) {
 http::Response list_assets(const ApiDeps& d, http::Request& req) {
   auto who = authenticate(d, req, "read");
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
-  int limit = 20;
-  auto l = single_query_param(req, "limit");
-  if (auto* err = std::get_if<std::string>(&l)) return http::Response::error(400, "invalid_limit", *err);
-  if (const auto& text = std::get<std::optional<std::string>>(l)) {
-    auto v = parse_int_strict(*text, 1, 100);
-    if (!v) return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
-    limit = static_cast<int>(*v);
-  }
+  auto l = page_limit(req, 20);
+  if (auto* err = std::get_if<http::Response>(&l)) return std::move(*err);
+  const int limit = std::get<int>(l);
   auto c = single_query_param(req, "cursor");
   if (auto* err = std::get_if<std::string>(&c)) return http::Response::error(400, "invalid_cursor", *err);
   auto cursor = std::get<std::optional<std::string>>(c);

@@ -29,4 +29,14 @@ std::variant<std::optional<std::string>, std::string> single_query_param(const h
   return req.query_param(name);
 }
 
+std::variant<int, http::Response> page_limit(const http::Request& req, int def) {
+  auto l = single_query_param(req, "limit");
+  if (auto* err = std::get_if<std::string>(&l)) return http::Response::error(400, "invalid_limit", *err);
+  const auto& text = std::get<std::optional<std::string>>(l);
+  if (!text) return def;
+  auto v = parse_int_strict(*text, 1, 100);
+  if (!v) return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
+  return static_cast<int>(*v);
+}
+
 }  // namespace rend::api

@@ -21,4 +21,8 @@ std::optional<int64_t> parse_int_strict(std::string_view text, int64_t min, int6
 std::variant<std::optional<std::string>, std::string> single_query_param(const http::Request& req,
                                                                          std::string_view name);
 
+// `?limit=` of a list route: 1..100, `def` when absent; a 400 `invalid_limit`
+// answer when repeated or out of range.
+std::variant<int, http::Response> page_limit(const http::Request& req, int def);
+
 }  // namespace rend::api

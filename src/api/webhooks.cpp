@@ -145,14 +145,9 @@ http::Response rotate_secret(const ApiDeps& d, http::Request& req) {
 
 http::Response list_deliveries(const ApiDeps& d, http::Request& req) {
   return with_webhook(d, req, [&](const store::Webhook& w) {
-    int limit = 50;
-    auto l = single_query_param(req, "limit");
-    if (auto* err = std::get_if<std::string>(&l)) return http::Response::error(400, "invalid_limit", *err);
-    if (const auto& text = std::get<std::optional<std::string>>(l)) {
-      auto v = parse_int_strict(*text, 1, 100);
-      if (!v) return http::Response::error(400, "invalid_limit", "limit must be an integer from 1 to 100");
-      limit = static_cast<int>(*v);
-    }
+    auto l = page_limit(req, 50);
+    if (auto* err = std::get_if<http::Response>(&l)) return std::move(*err);
+    const int limit = std::get<int>(l);
     boost::json::array data;
     for (const auto& dl : d.meta.list_webhook_deliveries(w.id, limit)) data.push_back(delivery_json(dl));
     return json_response(200, boost::json::object{{"data", std::move(data)}});

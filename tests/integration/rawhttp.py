@@ -320,3 +320,49 @@ def stream_until_closed(url_base: str, head: bytes, chunks: Iterable[bytes], max
         elapsed = time.monotonic() - t0
         sock.close()
     return StreamResult(sent, closed, parse_responses(buf), elapsed)
+
+
+class ClaimedBody:
+    """A request whose body is sent in parts, under the test's control (an upload PUT
+    or a tus PATCH). It sends Expect: 100-continue and waits for the 100: the server
+    sends it with the handler's first body read, which comes after the handler claimed
+    the upload, so "this request holds the claim" is a fact before the test goes on,
+    however loaded the machine."""
+
+    def __init__(self, method: str, url: str, headers: dict, length: int):
+        from urllib.parse import urlparse
+        u = urlparse(url)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=30)
+        lines = [f"{method} {u.path}{'?' + u.query if u.query else ''} HTTP/1.1", f"Host: {u.netloc}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += [f"Content-Length: {length}", "Expect: 100-continue", "", ""]
+        self.sock.sendall("\r\n".join(lines).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = self.sock.recv(4096)
+            assert chunk, f"connection closed before 100 Continue: {got!r}"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 100 "), f"expected 100 Continue (the claim), got {got[:200]!r}"
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def response(self) -> tuple:
+        """(status, head text, body bytes)."""
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = self.sock.recv(65536)
+            assert chunk, f"connection closed without a response: {raw!r}"
+            raw += chunk
+        head, body = raw.split(b"\r\n\r\n", 1)
+        length = next((int(l.split(b":", 1)[1]) for l in head.split(b"\r\n")
+                       if l.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return int(head.split(b" ", 2)[1]), head.decode(errors="replace"), body
+
+    def close(self) -> None:
+        self.sock.close()

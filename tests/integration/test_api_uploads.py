@@ -5,14 +5,12 @@ that failed gives the claim back so the client can retry."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-import requests
 
+import rawhttp
 from conftest import backends, services_env
 
 
@@ -26,48 +24,10 @@ def srv(request, server_factory):
     return s.start()
 
 
-class SlowPut:
+def SlowPut(srv, upload_url: str, length: int) -> rawhttp.ClaimedBody:
     """A raw PUT whose body is sent in parts, under the test's control."""
-
-    def __init__(self, srv, upload_url: str, length: int):
-        u = urlparse(upload_url)
-        self.sock = socket.create_connection((u.hostname, u.port), timeout=30)
-        # Expect: 100-continue: the server sends 100 with the handler's first body read,
-        # which comes after the handler claimed the upload. Waiting for it makes "this
-        # PUT holds the claim" a fact before the test goes on, however loaded the machine.
-        head = (f"PUT {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nAuthorization: Bearer {srv.api_key}\r\n"
-                f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n"
-                f"Expect: 100-continue\r\n\r\n")
-        self.sock.sendall(head.encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = self.sock.recv(4096)
-            assert chunk, f"connection closed before 100 Continue: {got!r}"
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 100 "), f"expected 100 Continue (the claim), got {got[:200]!r}"
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def response(self) -> tuple[int, bytes]:
-        raw = b""
-        while b"\r\n\r\n" not in raw:
-            chunk = self.sock.recv(65536)
-            assert chunk, f"connection closed without a response: {raw!r}"
-            raw += chunk
-        head, body = raw.split(b"\r\n\r\n", 1)
-        status = int(head.split(b" ", 2)[1])
-        length = next((int(l.split(b":", 1)[1]) for l in head.split(b"\r\n")
-                       if l.lower().startswith(b"content-length:")), 0)
-        while len(body) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return status, body
-
-    def close(self) -> None:
-        self.sock.close()
+    return rawhttp.ClaimedBody("PUT", upload_url, {"Authorization": f"Bearer {srv.api_key}",
+                                                    "Content-Type": "application/octet-stream"}, length)
 
 
 def wait_for_claim(srv, up) -> None:
@@ -96,7 +56,7 @@ def test_a_second_concurrent_put_gets_409_and_the_first_ones_bytes_are_stored(sr
         assert r.json()["error"]["code"] == "upload_in_progress", r.text
         assert time.monotonic() - started < 5, "the second PUT must be refused at once, not after the first ends"
         slow.send(first[len(first) // 2:])
-        status, body = slow.response()
+        status, _, body = slow.response()
         assert status == 200, body
     finally:
         slow.close()

@@ -9,15 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import requests
 
 from conftest import backends, services_env
+import rawhttp
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = {"Content-Type": "application/offset+octet-stream"}
@@ -225,36 +224,11 @@ def test_expired_uploads_are_swept_and_answer_410(srv):
     assert srv.object_keys(f"sources/{asset_id}") == {}
 
 
-class SlowPatch:
+def SlowPatch(srv, url: str, offset: int, length: int) -> rawhttp.ClaimedBody:
     """A raw PATCH whose body is sent in parts, under the test's control."""
-
-    def __init__(self, srv, url: str, offset: int, length: int):
-        u = urlparse(url)
-        self.sock = socket.create_connection((u.hostname, u.port), timeout=30)
-        head = (f"PATCH {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nAuthorization: Bearer {srv.api_key}\r\n"
-                f"Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
-                f"Upload-Offset: {offset}\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n")
-        self.sock.sendall(head.encode())
-        # The server sends 100 with the handler's first body read, which comes after the
-        # handler claimed the upload: from here on this PATCH holds it.
-        got = b""
-        while b"\r\n\r\n" not in got:
-            chunk = self.sock.recv(4096)
-            assert chunk, f"connection closed before 100 Continue: {got!r}"
-            got += chunk
-        assert got.startswith(b"HTTP/1.1 100 "), f"expected 100 Continue (the claim), got {got[:200]!r}"
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def response(self) -> tuple[int, str]:
-        raw = b""
-        while b"\r\n\r\n" not in raw:
-            chunk = self.sock.recv(65536)
-            assert chunk, f"connection closed without a response: {raw!r}"
-            raw += chunk
-        head = raw.split(b"\r\n\r\n", 1)[0].decode()
-        return int(head.split(" ", 2)[1]), head
+    return rawhttp.ClaimedBody("PATCH", url, {"Authorization": f"Bearer {srv.api_key}", "Tus-Resumable": "1.0.0",
+                                              "Content-Type": "application/offset+octet-stream",
+                                              "Upload-Offset": str(offset)}, length)
 
 
 def test_two_patches_racing_never_interleave(srv):
@@ -269,7 +243,7 @@ def test_two_patches_racing_never_interleave(srv):
         assert time.monotonic() - started < 5, "refused at once, not after the first PATCH ended"
         assert r.headers.get("Retry-After")
         slow.send(a[MiB:])
-        status, head_text = slow.response()
+        status, head_text, _ = slow.response()
         assert status == 204, head_text
     finally:
         slow.sock.close()
