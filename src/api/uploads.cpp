@@ -8,6 +8,7 @@
 
 #include "api/common.h"
 #include "api/upload_access.h"
+#include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "uploads/direct.h"
@@ -173,7 +174,7 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
     out["upload_url"] = d.cfg.public_base_url + "/v1/uploads/" + upload.id + "?token=" + token;
     out["direct"] = boost::json::object{{"token", token},
                                         {"cors_origin", direct_origin},
-                                        {"expires_at", expires},
+                                        {"expires_at", core::format_rfc3339_ms(*upload.expires_at_ms)},
                                         {"put_url", out["upload_url"]},
                                         {"tus_url", d.cfg.public_base_url + "/v1/uploads/tus?token=" + token}};
   }
@@ -304,7 +305,9 @@ http::Response get_upload(const ApiDeps& d, http::Request& req) {
                           {"status", status},
                           {"offset", offset},
                           {"length", u->expected_bytes ? boost::json::value(*u->expected_bytes) : nullptr},
-                          {"expires_at", u->expires_at_ms ? boost::json::value(*u->expires_at_ms / 1000) : nullptr}};
+                          {"expires_at", u->expires_at_ms
+                                             ? boost::json::value(core::format_rfc3339_ms(*u->expires_at_ms))
+                                             : nullptr}};
   auto r = json_response(200, out);
   if (who.grant) direct_cors(req, r, *who.grant);
   return r;
