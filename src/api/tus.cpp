@@ -333,7 +333,10 @@ void add_tus_routes(http::Router& r, const ApiDeps& d) {
   auto inner = checked.before_body;
   checked.before_body = [inner](const http::Request& req) -> std::optional<http::Response> {
     if (auto refused = version_refusal(req)) return refused;
-    return inner(req);
+    // A refusal before the handler (no key, wrong scope, over the limit) is a tus
+    // answer too: tus 1.0 wants Tus-Resumable on every answer but OPTIONS'.
+    if (auto refused = inner(req)) return tus(std::move(*refused), req);
+    return std::nullopt;
   };
   r.add("OPTIONS", "/v1/uploads/tus", [t](http::Request& q) { return t->options(q); });
   r.add("OPTIONS", "/v1/uploads/tus/{id}", [t](http::Request& q) { return t->options(q); });

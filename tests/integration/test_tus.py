@@ -147,7 +147,9 @@ def test_every_refusal_has_its_status_and_changes_nothing(srv):
                          timeout=10).status_code == 400
     assert create(srv, 10, visibility="secret").status_code == 400
     assert create(srv, 64 * MiB + 1).status_code == 413
-    assert requests.post(api, headers={**TUS, "Upload-Length": "10"}, timeout=10).status_code == 401
+    r = requests.post(api, headers={**TUS, "Upload-Length": "10"}, timeout=10)
+    assert r.status_code == 401
+    assert r.headers.get("Tus-Resumable") == "1.0.0", "a refusal before the handler is a tus answer too"
     # PATCH: content type, offset, past the length, checksum.
     r = patch(srv, url, 0, b"abc", {"Content-Type": "application/octet-stream"})
     assert r.status_code == 415, r.text
