@@ -46,6 +46,17 @@ PRODUCTION = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _remove_input_env_files(tmp_path):
+    """The env files these tests write are inputs holding made-up production
+    credentials (URLs with passwords): removed after each test, so the run's secrets
+    scan (test_secrets.py, which reads every file the run leaves) checks what Rend
+    wrote, not what a test handed it."""
+    yield
+    for f in list(tmp_path.rglob("*.env")) + list(tmp_path.glob(".env*")):
+        f.unlink(missing_ok=True)
+
+
 def write_env(path: Path, values: dict, header: str = "# written by test_env_check.py\n") -> Path:
     path.write_text(header + "".join(f"{k}={v}\n" for k, v in values.items()))
     return path
