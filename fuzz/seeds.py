@@ -112,6 +112,7 @@ put("analytics_params", "defaults", "\n\nnot-a-cursor")
 put("tus_headers", "length", "31457280")
 put("tus_headers", "metadata", "filename Y2xpcC5tcDQ=,visibility cHJpdmF0ZQ==,is_confidential")
 put("tus_headers", "checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")
+put("tus_headers", "noncanonical_base64", "hdX=")  # decoded and re-encoded as hdU= once: now refused
 put("tus_headers", "origin", "https://app.example:8443")
 _payload = "upl_abcdefghijklmnopqrstuvwxyz|1900000000|https://app.example"
 _key = hmac.new(("f" * 40).encode(), b"rend-direct-upload-v1", hashlib.sha256).digest()

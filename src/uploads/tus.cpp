@@ -6,6 +6,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "core/crypto.h"
+
 namespace rend::uploads {
 
 std::optional<int64_t> parse_size(std::string_view v) {
@@ -39,6 +41,9 @@ std::optional<std::string> base64_decode(std::string_view v) {
                                 reinterpret_cast<const unsigned char*>(v.data()), int(v.size()));
   if (n < 0 || size_t(n) != out.size()) return std::nullopt;
   out.resize(out.size() - pad);
+  // Canonical encodings only (RFC 4648 section 3.5): "hdX=" and "hdU=" would otherwise
+  // both decode to the same bytes, the low bits of the last symbol silently dropped.
+  if (core::base64_encode(out) != v) return std::nullopt;
   return out;
 }
 

@@ -50,6 +50,10 @@ TEST(TusDate, ImfFixdate) { EXPECT_EQ(http_date(784111777000), "Sun, 06 Nov 1994
 TEST(TusBase64, Strict) {
   EXPECT_EQ(base64_decode("YWI="), "ab");
   EXPECT_EQ(base64_decode("YWJj"), "abc");
+  // Non-zero bits after the last byte (found by fuzz_tus_headers): not canonical.
+  EXPECT_EQ(base64_decode("hdU="), std::string("\x85\xd5"));
+  EXPECT_FALSE(base64_decode("hdX="));
+  EXPECT_FALSE(base64_decode("YR=="));
   EXPECT_EQ(base64_decode(""), "");
   for (auto bad : {"YWI", "Y=I=", "YW-=", "=YWI", "YWJj===="}) EXPECT_FALSE(base64_decode(bad)) << bad;
 }
