@@ -145,3 +145,4 @@ put("thumbnail", "ladder_master", f"0\n1280\n{v1}\n{ladder_master}")
 put("thumbnail", "crlf_vtt_foreign", "5\n640\na b\nWEBVTT\r\n\r\n00:00.000 --> 00:02.000\r\n"
     "https://elsewhere.example/s.jpg#xywh=0,0,1,1\r\n\r\n00:02.000 --> 00:04.000\r\ns.jpg?token=old&a=1#xywh=0,0,1,1")
 put("thumbnail", "bad_query", "1e3\n333\nt\nassets/ast_abcdefghijklmnopqrstuvwxyz/thumb/125/640/thumbnail.jpg")
+put("thumbnail", "overlapping_key_ends", "1\n333\nt\nassets/thumbnail.jpg")  # once read past the start

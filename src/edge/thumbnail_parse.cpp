@@ -104,7 +104,10 @@ std::string thumbnail_key(const std::string& asset_id, int64_t time_ds, int widt
 
 std::optional<ThumbnailKey> parse_thumbnail_key(std::string_view key) {
   constexpr std::string_view kAssets = "assets/", kTail = "/thumbnail.jpg";
-  if (!key.starts_with(kAssets) || !key.ends_with(kTail)) return std::nullopt;
+  // The length check first: "assets/thumbnail.jpg" has both ends, overlapping on its
+  // '/' (fuzz_thumbnail found remove_suffix running past the start).
+  if (key.size() < kAssets.size() + kTail.size() || !key.starts_with(kAssets) || !key.ends_with(kTail))
+    return std::nullopt;
   key.remove_prefix(kAssets.size());
   key.remove_suffix(kTail.size());
   auto s1 = key.find('/');

@@ -106,6 +106,7 @@ TEST(ThumbnailKey, RoundTripsAndNoPlaybackPathNamesIt) {
   EXPECT_EQ(back->width, 640);
   EXPECT_FALSE(edge::parse_thumbnail_key("assets/" + asset + "/thumb/125/641/thumbnail.jpg"));
   EXPECT_FALSE(edge::parse_thumbnail_key("assets/" + asset + "/360p/seg_00000.ts"));
+  EXPECT_FALSE(edge::parse_thumbnail_key("assets/thumbnail.jpg")) << "both ends overlap (found by fuzz_thumbnail)";
   EXPECT_FALSE(edge::parse_thumbnail_key("assets/" + asset + "/thumb/x/640/thumbnail.jpg"));
   // A viewer cannot read or poison the derived key through /v/.
   EXPECT_FALSE(playback::parse_playback_target("/v/" + asset + "/thumb/125/640/thumbnail.jpg").has_value());
