@@ -35,7 +35,6 @@ WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir) {
   WorkerConfig c{.store = std::move(base.store), .worker = {}, .billing = {}};
   c.worker = worker::parse(env, base.deployment, base.auth);
   c.billing = billing::parse(env, base.deployment.production);
-  c.outbound = http::parse_outbound(env, base.deployment);
   return c;
 }
 

@@ -46,8 +46,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir);
 struct WorkerConfig {
   store::Settings store;
   worker::Settings worker;
-  billing::Settings billing;      // the ladder cap asks the storage features (issue 12)
-  http::OutboundPolicy outbound;  // customer URLs: imports from a URL
+  billing::Settings billing;  // the ladder cap asks the storage features (issue 12)
 };
 WorkerConfig parse_worker(const core::Env& env, const std::string& data_dir);
 
