@@ -34,7 +34,7 @@ std::vector<UploadChunk> chunks_from_json(std::string_view json);
 inline constexpr std::string_view kAssetColumns =
     "id, status, visibility, owner_key_id, duration_s, width, height, tiers, billing_tier, error_code, "
     "error_message, created_at_ms, uploaded_at_ms, processing_at_ms, playable_at_ms, hls_ready_at_ms, "
-    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress, account_id, input_url";
+    "failed_at_ms, deleted_at_ms, expected_bytes, source_bytes, progress, account_id, input_url, name, source_filename";
 
 // One asset from a result row of kAssetColumns. Row is the backend's row reader, by
 // 0-based column: text, int64, opt_text, opt_int64, opt_real (sqlite::Stmt,
@@ -70,6 +70,8 @@ Asset asset_from_row(const Row& r) {
   a.progress = r.opt_real(20);
   a.account_id = r.text(21);
   a.input_url = r.opt_text(22);
+  a.name = r.opt_text(23);
+  a.source_filename = r.opt_text(24);
   return a;
 }
 

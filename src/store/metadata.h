@@ -76,6 +76,11 @@ struct Asset {
   // Imports from a URL (POST /v1/assets {input_url}): where the worker fetches the
   // source. May carry a signed query (an S3 presigned URL): never logged or returned.
   std::optional<std::string> input_url;
+  // What the customer calls it and the file it came from (issue 13): shown back,
+  // never used as a path. The API validates both (≤ 256 bytes of UTF-8, no control
+  // characters); stores keep them as given.
+  std::optional<std::string> name;
+  std::optional<std::string> source_filename;
 };
 
 // A piece of a resumable upload as stored: a part of the object store's multipart
@@ -252,6 +257,12 @@ class MetadataStore {
   // cleared (a presigned URL is a credential, kept no longer than needed). False when
   // the asset is missing or deleted.
   virtual bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) = 0;
+
+  // Names (create_upload and create_import store asset.name and .source_filename as
+  // given). set_asset_name renames (nullopt clears the name); set_source_filename
+  // records the file an upload came from. False when the asset is missing or deleted.
+  virtual bool set_asset_name(const std::string& asset_id, const std::optional<std::string>& name) = 0;
+  virtual bool set_source_filename(const std::string& asset_id, const std::string& filename) = 0;
 
   // Receiving claims: one PUT at a time reads an upload's body. claim_upload takes
   // a pending upload for `claim_id` until now_ms + lease_ms, atomically; false when

@@ -233,6 +233,57 @@ TEST_P(MetadataContract, ImportIsQueuedWithItsUrlUntilTheSourceIsStored) {
   EXPECT_FALSE(store_->get_asset(orphan.id)) << "nothing created";
 }
 
+TEST_P(MetadataContract, AssetNameAndSourceFilenameAreStoredRenamedAndListed) {
+  Asset a;
+  a.id = core::new_id("ast");
+  a.visibility = "private";
+  a.account_id = kAccount;
+  a.owner_key_id = "key_owner";
+  a.created_at_ms = kT0;
+  a.name = "Caf\u00e9 \u2014 'launch' \"cut\" \U0001F3AC";  // quotes and non-ASCII survive both drivers
+  a.source_filename = "C:\\clips\\launch final (2).MP4";
+  store_->create_upload(a, Upload{core::new_id("upl"), a.id, std::nullopt, "pending", kT0});
+  auto got = store_->get_asset(a.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->name, a.name);
+  EXPECT_EQ(got->source_filename, a.source_filename);
+  auto listed = store_->list_assets(kAccount, 10, std::nullopt, false).assets;
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].name, a.name);
+  EXPECT_EQ(listed[0].source_filename, a.source_filename);
+
+  auto plain = new_upload(kT0 + 1).first;
+  EXPECT_FALSE(store_->get_asset(plain.id)->name) << "a name is optional";
+  EXPECT_FALSE(store_->get_asset(plain.id)->source_filename);
+
+  Asset imported = a;
+  imported.id = core::new_id("ast");
+  imported.name = "imported";
+  imported.source_filename.reset();
+  imported.input_url = "https://media.example/clip.mp4";
+  store_->create_import(imported);
+  EXPECT_EQ(store_->get_asset(imported.id)->name, "imported");
+  EXPECT_FALSE(store_->get_asset(imported.id)->source_filename);
+
+  EXPECT_TRUE(store_->set_asset_name(a.id, std::string("renamed")));
+  got = store_->get_asset(a.id);
+  EXPECT_EQ(got->name, "renamed");
+  EXPECT_EQ(got->source_filename, a.source_filename) << "renaming keeps the source filename";
+  EXPECT_TRUE(store_->set_asset_name(a.id, std::nullopt));
+  EXPECT_FALSE(store_->get_asset(a.id)->name) << "nullopt clears the name";
+  EXPECT_TRUE(store_->set_source_filename(plain.id, "from-tus.mov"));
+  EXPECT_EQ(store_->get_asset(plain.id)->source_filename, "from-tus.mov");
+  EXPECT_FALSE(store_->get_asset(plain.id)->name) << "the filename is not the name";
+
+  EXPECT_FALSE(store_->set_asset_name("ast_missing", std::string("x")));
+  EXPECT_FALSE(store_->set_source_filename("ast_missing", "x.mp4"));
+  ASSERT_TRUE(store_->mark_deleted(plain.id, kT0 + 5));
+  EXPECT_FALSE(store_->set_asset_name(plain.id, std::string("x"))) << "a deleted asset is never renamed";
+  EXPECT_FALSE(store_->set_source_filename(plain.id, "x.mp4"));
+  EXPECT_FALSE(store_->get_asset(plain.id)->name);
+  EXPECT_EQ(store_->get_asset(plain.id)->source_filename, "from-tus.mov");
+}
+
 TEST_P(MetadataContract, CompleteUploadOfDeletedAssetThrows) {
   auto [a, u] = new_upload();
   ASSERT_TRUE(store_->mark_deleted(a.id, kT0 + 1));
@@ -890,6 +941,10 @@ TEST_P(MetadataContract, MigrationMovesEachKeyAndItsAssetsIntoAnAccountOfTheirOw
   EXPECT_EQ(a1->duration_s, 12.5);
   EXPECT_EQ(a1->billing_tier, "1080p");
   EXPECT_EQ(a1->created_at_ms, 1100);
+  EXPECT_FALSE(a1->name) << "assets from before names have none";
+  EXPECT_FALSE(a1->source_filename);
+  EXPECT_TRUE(migrated->set_asset_name("ast_a1", std::string("named after the upgrade")));
+  EXPECT_EQ(migrated->get_asset("ast_a1")->name, "named after the upgrade");
   ASSERT_TRUE(migrated->get_upload("upl_a1"));
   auto job = migrated->claim_job("w1", kLock, kT0);
   ASSERT_TRUE(job);

@@ -109,6 +109,8 @@ class PostgresMetadataStore final : public MetadataStore {
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
   std::string create_import(const Asset& asset) override;
   bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) override;
+  bool set_asset_name(const std::string& asset_id, const std::optional<std::string>& name) override;
+  bool set_source_filename(const std::string& asset_id, const std::string& filename) override;
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
   bool set_source_info(const std::string& asset_id, double duration_s, int width, int height) override;
@@ -289,15 +291,17 @@ void PostgresMetadataStore::create_upload(const Asset& asset, const Upload& uplo
   pool_.run([&](Connection& c) {
     Transaction tx(c);
     c.exec(
-        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id)"
-        " VALUES ($1, 'waiting_upload', $2, $3, $4, $5, $6)",
+        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id,"
+        " name, source_filename) VALUES ($1, 'waiting_upload', $2, $3, $4, $5, $6, $7, $8)",
         Params()
             .add(asset.id)
             .add(asset.visibility)
             .add(asset.owner_key_id)
             .add(asset.created_at_ms)
             .add(asset.expected_bytes)
-            .add(asset.account_id));
+            .add(asset.account_id)
+            .add(asset.name)
+            .add(asset.source_filename));
     c.exec(
         "INSERT INTO rend.uploads (id, asset_id, expected_bytes, status, created_at_ms, protocol, expires_at_ms,"
         " multipart_handle, direct_origin) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)",
@@ -511,15 +515,17 @@ std::string PostgresMetadataStore::create_import(const Asset& asset) {
   return pool_.run([&](Connection& c) {
     Transaction tx(c);
     c.exec(
-        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url)"
-        " VALUES ($1, 'queued', $2, $3, $4, $5, $6)",
+        "INSERT INTO rend.assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url, name,"
+        " source_filename) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8)",
         Params()
             .add(asset.id)
             .add(asset.visibility)
             .add(asset.owner_key_id)
             .add(asset.created_at_ms)
             .add(asset.account_id)
-            .add(asset.input_url));
+            .add(asset.input_url)
+            .add(asset.name)
+            .add(asset.source_filename));
     std::string job_id = core::new_id("job");
     c.exec(
         "INSERT INTO rend.jobs (id, asset_id, kind, status, attempts, created_at_ms)"
@@ -533,6 +539,14 @@ std::string PostgresMetadataStore::create_import(const Asset& asset) {
 bool PostgresMetadataStore::mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) {
   return update_asset(asset_id, "uploaded_at_ms = $2, source_bytes = $3, input_url = NULL",
                       Params().add(now_ms).add(source_bytes));
+}
+
+bool PostgresMetadataStore::set_asset_name(const std::string& asset_id, const std::optional<std::string>& name) {
+  return update_asset(asset_id, "name = $2", Params().add(name));
+}
+
+bool PostgresMetadataStore::set_source_filename(const std::string& asset_id, const std::string& filename) {
+  return update_asset(asset_id, "source_filename = $2", Params().add(filename));
 }
 
 bool PostgresMetadataStore::mark_processing(const std::string& asset_id, int64_t now_ms) {

@@ -151,9 +151,10 @@ void SqliteMetadataStore::create_upload(const Asset& asset, const Upload& upload
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
   execute(*db_,
-          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id)"
-          " VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5, ?6)",
-          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes, asset.account_id);
+          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, expected_bytes, account_id, name,"
+          " source_filename) VALUES (?1, 'waiting_upload', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.expected_bytes, asset.account_id,
+          asset.name, asset.source_filename);
   execute(*db_,
           "INSERT INTO uploads (id, asset_id, expected_bytes, status, created_at_ms, protocol, expires_at_ms,"
           " multipart_handle, direct_origin) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8)",
@@ -331,9 +332,10 @@ std::string SqliteMetadataStore::create_import(const Asset& asset) {
   std::lock_guard lock(mu_);
   WriteTx tx(*db_);
   execute(*db_,
-          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url)"
-          " VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
-          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.account_id, asset.input_url);
+          "INSERT INTO assets (id, status, visibility, owner_key_id, created_at_ms, account_id, input_url, name,"
+          " source_filename) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+          asset.id, asset.visibility, asset.owner_key_id, asset.created_at_ms, asset.account_id, asset.input_url,
+          asset.name, asset.source_filename);
   std::string job_id = core::new_id("job");
   execute(*db_,
           "INSERT INTO jobs (id, asset_id, kind, status, attempts, created_at_ms)"
@@ -347,6 +349,16 @@ bool SqliteMetadataStore::mark_source_stored(const std::string& asset_id, int64_
   std::lock_guard lock(mu_);
   return update_live_asset(asset_id, "uploaded_at_ms = ?2, source_bytes = ?3, input_url = NULL",
                            [&](Stmt& s) { s.bind(2, now_ms).bind(3, source_bytes); });
+}
+
+bool SqliteMetadataStore::set_asset_name(const std::string& asset_id, const std::optional<std::string>& name) {
+  std::lock_guard lock(mu_);
+  return update_live_asset(asset_id, "name = ?2", [&](Stmt& s) { s.bind(2, name); });
+}
+
+bool SqliteMetadataStore::set_source_filename(const std::string& asset_id, const std::string& filename) {
+  std::lock_guard lock(mu_);
+  return update_live_asset(asset_id, "source_filename = ?2", [&](Stmt& s) { s.bind(2, filename); });
 }
 
 bool SqliteMetadataStore::update_live_asset(const std::string& asset_id, std::string_view assignments,

@@ -48,6 +48,8 @@ class SqliteMetadataStore final : public MetadataStore {
   std::string complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) override;
   std::string create_import(const Asset& asset) override;
   bool mark_source_stored(const std::string& asset_id, int64_t source_bytes, int64_t now_ms) override;
+  bool set_asset_name(const std::string& asset_id, const std::optional<std::string>& name) override;
+  bool set_source_filename(const std::string& asset_id, const std::string& filename) override;
 
   bool mark_processing(const std::string& asset_id, int64_t now_ms) override;
   bool set_progress(const std::string& asset_id, double fraction) override;

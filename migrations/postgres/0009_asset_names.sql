@@ -1,0 +1,4 @@
+-- What the customer calls an asset and the file it was uploaded from (issue 13);
+-- NULL when not given, as for every asset from before.
+ALTER TABLE rend.assets ADD COLUMN name TEXT;
+ALTER TABLE rend.assets ADD COLUMN source_filename TEXT;
