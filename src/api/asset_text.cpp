@@ -1,6 +1,7 @@
 #include "api/asset_text.h"
 
 #include <cstdint>
+#include <utility>
 
 namespace rend::api {
 
@@ -42,6 +43,40 @@ std::optional<std::string> asset_text_problem(std::string_view value) {
       return std::string("must not contain control characters (newlines, tabs, escapes)");
   }
   return std::nullopt;
+}
+
+namespace {
+// nullopt when acceptable; otherwise the 400's message for the field `field`.
+std::optional<std::string> field_problem(const boost::json::value* v, std::string_view field) {
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) return std::string(field) + " must be a string (or null for none)";
+  if (auto why = asset_text_problem(v->as_string())) return std::string(field) + " " + *why;
+  return std::nullopt;
+}
+
+std::optional<std::string> text_of(const boost::json::value* v) {
+  if (!v || v->is_null()) return std::nullopt;
+  return std::string(v->as_string());
+}
+}  // namespace
+
+std::variant<AssetNames, http::Response> asset_names_from_json(const boost::json::object& body) {
+  const auto* name = body.if_contains("name");
+  const auto* filename = body.if_contains("filename");
+  if (auto why = field_problem(name, "name")) return http::Response::error(400, "invalid_name", *why);
+  if (auto why = field_problem(filename, "filename")) return http::Response::error(400, "invalid_filename", *why);
+  return AssetNames{text_of(name), text_of(filename)};
+}
+
+std::variant<AssetNames, std::string> asset_names_from_metadata(const std::map<std::string, std::string>& meta) {
+  AssetNames out;
+  for (auto [key, slot] : {std::pair{"name", &out.name}, std::pair{"filename", &out.filename}}) {
+    auto it = meta.find(key);
+    if (it == meta.end()) continue;
+    if (auto why = asset_text_problem(it->second)) return "Upload-Metadata " + std::string(key) + " " + *why;
+    *slot = it->second;
+  }
+  return out;
 }
 
 }  // namespace rend::api

@@ -2,10 +2,15 @@
 // What a customer may call an asset and the source filename it may give (issue 13):
 // text shown back in JSON, dashboards and webhook bodies, never used as a path.
 // Pure, so the JSON routes and tus Upload-Metadata check the same rule.
+#include <boost/json.hpp>
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
+
+#include "http/message.h"
 
 namespace rend::api {
 
@@ -18,5 +23,19 @@ inline constexpr size_t kMaxAssetTextBytes = 256;
 // DEL, C1), which would let a name break a log line or a terminal. Otherwise why not,
 // as a phrase to follow the field's name ("must be at most 256 bytes").
 std::optional<std::string> asset_text_problem(std::string_view value);
+
+// A creation's name and source filename, checked; nullopt when not given.
+struct AssetNames {
+  std::optional<std::string> name, filename;
+};
+
+// "name" and "filename" of a JSON creation body (POST /v1/uploads, POST /v1/assets):
+// absent or null is none; otherwise a string passing asset_text_problem, or the 400
+// (invalid_name / invalid_filename) to send. The refused value is never echoed.
+std::variant<AssetNames, http::Response> asset_names_from_json(const boost::json::object& body);
+
+// The same from tus Upload-Metadata (decoded values, any bytes): the message of the
+// 400 invalid_metadata otherwise, naming the key.
+std::variant<AssetNames, std::string> asset_names_from_metadata(const std::map<std::string, std::string>& meta);
 
 }  // namespace rend::api

@@ -1,5 +1,6 @@
 // Asset resources (SPEC §4): imports from a URL, read, list with cursor pagination,
 // delete, and signed playback URLs for players that cannot carry the cookie.
+#include "api/asset_text.h"
 #include "api/common.h"
 #include "api/query_params.h"
 #include "auth/playback_token.h"
@@ -21,7 +22,7 @@ http::Response with_asset(const ApiDeps& d, http::Request& req, std::string_view
   return f(*asset);
 }
 
-// POST /v1/assets {"input_url", "visibility"?}: an import from a URL (docs/uploads-import.md).
+// POST /v1/assets {"input_url", "visibility"?, "name"?, "filename"?}: an import from a URL (docs/uploads-import.md).
 // Only the URL's shape is checked here; the addresses it leads to are checked by the
 // worker as it connects (after DNS, on every redirect), so a refused address fails the
 // asset with input_forbidden rather than this request. The URL may carry a signed
@@ -51,6 +52,10 @@ http::Response create_import(const ApiDeps& d, http::Request& req) {
       return http::Response::error(400, "invalid_visibility", "visibility must be \"public\" or \"private\"");
     asset.visibility = std::string(v->as_string());
   }
+  auto names = asset_names_from_json(*body);
+  if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+  asset.name = std::get<AssetNames>(names).name;
+  asset.source_filename = std::get<AssetNames>(names).filename;
   // As for an upload: storing needs the lowest tier's storage feature; higher tiers are
   // the worker's ladder cap.
   if (auto refused =
@@ -108,6 +113,32 @@ http::Response delete_asset(const ApiDeps& d, http::Request& req) {
   });
 }
 
+// PATCH /v1/assets/{id} {"name": "…" | null}: renames (null clears). The name is the
+// only field that can change; any other is refused rather than silently ignored.
+http::Response rename_asset(const ApiDeps& d, http::Request& req) {
+  return with_asset(d, req, "upload", [&](const store::Asset& a) {
+    auto body = parse_json_object(req.body);
+    if (!body) return http::Response::error(400, "invalid_json", "request body must be a JSON object");
+    for (const auto& field : *body)
+      if (field.key() != "name") {
+        // Named back only when it is short, printable text.
+        const bool showable = field.key().size() <= 64 && !asset_text_problem(field.key());
+        return http::Response::error(400, "unsupported_field",
+                                     "only name can be changed" +
+                                         (showable ? "; not " + std::string(field.key()) : std::string()));
+      }
+    if (!body->contains("name"))
+      return http::Response::error(400, "invalid_name", "send {\"name\": \"...\"} (or null to clear the name)");
+    auto names = asset_names_from_json(*body);
+    if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+    if (!d.meta.set_asset_name(a.id, std::get<AssetNames>(names).name))
+      return http::Response::error(409, "asset_deleted", "a deleted asset cannot be renamed");
+    core::log::info("asset_renamed", {{"asset_id", a.id}});
+    auto updated = d.meta.get_asset(a.id);
+    return json_response(200, asset_json(updated ? *updated : a));
+  });
+}
+
 http::Response create_playback(const ApiDeps& d, http::Request& req) {
   return with_asset(d, req, "read", [&](const store::Asset& a) {
     if (a.status != "playable" && a.status != "hls_ready")
@@ -137,6 +168,8 @@ void add_asset_routes(http::Router& r, const ApiDeps& d) {
   r.add("GET", "/v1/assets/{id}", [&d](http::Request& q) {
     return with_asset(d, q, "read", [](const store::Asset& a) { return json_response(200, asset_json(a)); });
   });
+  r.add(
+      "PATCH", "/v1/assets/{id}", [&d](http::Request& q) { return rename_asset(d, q); }, key_checked(d, "upload"));
   r.add(
       "DELETE", "/v1/assets/{id}", [&d](http::Request& q) { return delete_asset(d, q); }, key_checked(d, "delete"));
   r.add(

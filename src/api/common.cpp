@@ -67,6 +67,8 @@ boost::json::object asset_json(const store::Asset& a) {
   o["id"] = a.id;
   o["status"] = a.status;
   o["visibility"] = a.visibility;
+  o["name"] = a.name ? boost::json::value(*a.name) : boost::json::value(nullptr);
+  o["filename"] = a.source_filename ? boost::json::value(*a.source_filename) : boost::json::value(nullptr);
   o["duration_s"] = a.duration_s ? boost::json::value(*a.duration_s) : boost::json::value(nullptr);
   o["width"] = a.width ? boost::json::value(*a.width) : boost::json::value(nullptr);
   o["height"] = a.height ? boost::json::value(*a.height) : boost::json::value(nullptr);

@@ -5,6 +5,7 @@
 // requests and outcomes to HTTP. Bodies stream (never whole in memory).
 #include <memory>
 
+#include "api/asset_text.h"
 #include "api/common.h"
 #include "api/upload_access.h"
 #include "core/ids.h"
@@ -172,6 +173,9 @@ struct Tus {
         return refuse(400, "invalid_visibility", "visibility must be \"public\" or \"private\"", req, &who);
       visibility = v->second;
     }
+    auto checked_names = asset_names_from_metadata(*meta);
+    if (auto* why = std::get_if<std::string>(&checked_names)) return refuse(400, "invalid_metadata", *why, req, &who);
+    const auto names = std::get<AssetNames>(std::move(checked_names));
     const bool has_body = req.body_stream != nullptr && (req.chunked || req.content_length.value_or(0) > 0);
     if (has_body && req.header("content-type") != uploads::kOffsetContentType)
       return refuse(415, "unsupported_media_type", "an upload body needs Content-Type: application/offset+octet-stream",
@@ -198,6 +202,13 @@ struct Tus {
       if (!now || now->protocol != "tus" || now->expected_bytes != *length || now->status != "pending")
         return refuse(409, "upload_conflict", "this direct upload was started with another length", req, &who);
       upload = *now;
+      // The page's metadata fills in what the creator of the slot left out, never
+      // overrules it (a retried creation finds both set).
+      if (names.name || names.filename) {
+        auto asset = d.meta.get_asset(upload.asset_id);
+        if (asset && names.name && !asset->name) d.meta.set_asset_name(asset->id, names.name);
+        if (asset && names.filename && !asset->source_filename) d.meta.set_source_filename(asset->id, *names.filename);
+      }
     } else {
       store::Asset asset;
       asset.id = core::new_id("ast");
@@ -207,6 +218,8 @@ struct Tus {
       asset.owner_key_id = who.key_id;
       asset.created_at_ms = d.clock.now_unix_ms();
       asset.expected_bytes = *length;
+      asset.name = names.name;
+      asset.source_filename = names.filename;
       upload.id = core::new_id("upl");
       upload.asset_id = asset.id;
       upload.expected_bytes = *length;

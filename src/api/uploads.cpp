@@ -6,6 +6,7 @@
 #include <chrono>
 #include <vector>
 
+#include "api/asset_text.h"
 #include "api/common.h"
 #include "api/upload_access.h"
 #include "core/clock.h"
@@ -128,6 +129,10 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
       return http::Response::error(400, "invalid_visibility", "visibility must be \"public\" or \"private\"");
     asset.visibility = std::string(v->as_string());
   }
+  auto names = asset_names_from_json(*body);
+  if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+  asset.name = std::get<AssetNames>(names).name;
+  asset.source_filename = std::get<AssetNames>(names).filename;
   if (auto* v = body->if_contains("size_bytes"); v && !v->is_null()) {
     if (!v->is_int64() || v->as_int64() <= 0)
       return http::Response::error(400, "invalid_size", "size_bytes must be a positive integer");

@@ -144,3 +144,4 @@ def test_chromium_on_another_origin_uploads_with_a_direct_url_and_resumes_after_
     prog = requests.get(f"{srv.api}/v1/uploads/{upload_id}", headers=srv.auth(), timeout=10).json()
     assert (prog["status"], prog["offset"]) == ("complete", len(data)), prog
     assert srv.read_object("sources/" + prog["asset_id"]) == data
+    assert srv.get_asset(prog["asset_id"])["filename"] == "browser-clip.bin", "the page sends the file's name"
