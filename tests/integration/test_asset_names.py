@@ -212,3 +212,22 @@ def test_a_direct_tus_upload_records_the_browsers_filename_and_keeps_the_creator
     h["Upload-Metadata"] = f"name {b64('named in the page')}"
     assert requests.post(j["direct"]["tus_url"], headers=h, timeout=10).status_code == 201
     assert rend.get_asset(j["asset_id"])["name"] == "named in the page", "a name fills an unnamed slot"
+
+
+def test_webhook_events_carry_the_name_and_filename(server_factory):
+    # The webhook body's asset is the API's asset JSON (api::asset_resource).
+    from test_webhooks import ALLOW, Receiver, register, wait_for
+
+    srv = server_factory("asset-names-webhooks", extra_env=ALLOW)
+    receiver = Receiver()
+    try:
+        assert register(srv, receiver.url, events=["asset.created"]).status_code == 201
+        r = requests.post(srv.api + "/v1/uploads", json={"name": NAME, "filename": FILENAME}, headers=srv.auth(),
+                          timeout=10)
+        assert r.status_code == 201, r.text
+        asset_id = r.json()["asset_id"]
+        wait_for(lambda: receiver.events(asset_id), 30, "asset.created")
+        asset = receiver.events(asset_id)[0]["event"]["data"]["asset"]
+        assert (asset["name"], asset["filename"]) == (NAME, FILENAME)
+    finally:
+        receiver.stop()
