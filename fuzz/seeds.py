@@ -114,6 +114,11 @@ put("tus_headers", "metadata", "filename Y2xpcC5tcDQ=,visibility cHJpdmF0ZQ==,is
 put("tus_headers", "checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")
 put("tus_headers", "noncanonical_base64", "hdX=")  # decoded and re-encoded as hdU= once: now refused
 put("tus_headers", "origin", "https://app.example:8443")
+# name/filename metadata (api/asset_text.h): UTF-8 kept, a control character, an overlong '/', a bare name
+put("tus_headers", "named_metadata", "name " + base64.b64encode("Café — cut 🎬".encode()).decode() +
+    ",filename " + base64.b64encode(b"a\nb.mp4").decode())
+put("tus_headers", "overlong_name", "name " + base64.b64encode(b"clip\xc0\xaf.mp4").decode())
+put("tus_headers", "name_text", "Café — cut 🎬")
 _payload = "upl_abcdefghijklmnopqrstuvwxyz|1900000000|https://app.example"
 _key = hmac.new(("f" * 40).encode(), b"rend-direct-upload-v1", hashlib.sha256).digest()
 _mac = hmac.new(_key, _payload.encode(), hashlib.sha256).digest()

@@ -3,12 +3,16 @@
 // sizes are digits only and print back to the same text (modulo leading zeros);
 // decoded base64 re-encodes to the input; metadata keys are non-empty printable ASCII
 // without spaces; a checksum's digest is non-empty; a token verifies only when it is
-// signed by the secret, and its grant signed again verifies to the same grant.
+// signed by the secret, and its grant signed again verifies to the same grant. An
+// accepted asset name or filename (api/asset_text.h, from Upload-Metadata) is 1..256
+// bytes without control characters that Boost.JSON's validating parser reads back.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "api/asset_text.h"
 #include "core/crypto.h"
+#include "core/json.h"
 #include "fuzz_util.h"
 #include "uploads/direct.h"
 #include "uploads/tus.h"
@@ -31,6 +35,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (char c : k) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f);
       FUZZ_CHECK(k.find(',') == std::string::npos);
     }
+    auto checked = api::asset_names_from_metadata(*m);
+    if (auto* names = std::get_if<api::AssetNames>(&checked))
+      for (const auto* v : {&names->name, &names->filename}) FUZZ_CHECK(!*v || !api::asset_text_problem(**v));
+  }
+  // The input itself as a name: the rule agrees with an independent UTF-8 check.
+  if (!api::asset_text_problem(in)) {
+    FUZZ_CHECK(!in.empty() && in.size() <= api::kMaxAssetTextBytes);
+    for (unsigned char c : in) FUZZ_CHECK(c >= 0x20 && c != 0x7f);
+    auto back = core::parse_json_strict(boost::json::serialize(boost::json::value(boost::json::string(in))));
+    FUZZ_CHECK(back && back->is_string() && back->as_string() == in);
   }
   if (auto c = uploads::parse_checksum(in)) FUZZ_CHECK(!c->digest.empty() && !c->algorithm.empty());
 

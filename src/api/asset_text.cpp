@@ -60,11 +60,11 @@ std::optional<std::string> text_of(const boost::json::value* v) {
 }
 }  // namespace
 
-std::variant<AssetNames, http::Response> asset_names_from_json(const boost::json::object& body) {
+std::variant<AssetNames, AssetTextRefusal> asset_names_from_json(const boost::json::object& body) {
   const auto* name = body.if_contains("name");
   const auto* filename = body.if_contains("filename");
-  if (auto why = field_problem(name, "name")) return http::Response::error(400, "invalid_name", *why);
-  if (auto why = field_problem(filename, "filename")) return http::Response::error(400, "invalid_filename", *why);
+  if (auto why = field_problem(name, "name")) return AssetTextRefusal{"invalid_name", *why};
+  if (auto why = field_problem(filename, "filename")) return AssetTextRefusal{"invalid_filename", *why};
   return AssetNames{text_of(name), text_of(filename)};
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // What a customer may call an asset and the source filename it may give (issue 13):
 // text shown back in JSON, dashboards and webhook bodies, never used as a path.
-// Pure, so the JSON routes and tus Upload-Metadata check the same rule.
+// Pure (no HTTP types), so the JSON routes and tus Upload-Metadata check the same rule
+// and fuzz/tus_headers_fuzz.cpp builds it alone.
 #include <boost/json.hpp>
 #include <cstddef>
 #include <map>
@@ -9,8 +10,6 @@
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include "http/message.h"
 
 namespace rend::api {
 
@@ -29,10 +28,15 @@ struct AssetNames {
   std::optional<std::string> name, filename;
 };
 
-// "name" and "filename" of a JSON creation body (POST /v1/uploads, POST /v1/assets):
-// absent or null is none; otherwise a string passing asset_text_problem, or the 400
-// (invalid_name / invalid_filename) to send. The refused value is never echoed.
-std::variant<AssetNames, http::Response> asset_names_from_json(const boost::json::object& body);
+// The 400 to send for a refused name or filename. The refused value is never echoed.
+struct AssetTextRefusal {
+  std::string code;  // invalid_name | invalid_filename
+  std::string message;
+};
+
+// "name" and "filename" of a JSON body (POST /v1/uploads, POST /v1/assets, PATCH):
+// absent or null is none; otherwise a string passing asset_text_problem.
+std::variant<AssetNames, AssetTextRefusal> asset_names_from_json(const boost::json::object& body);
 
 // The same from tus Upload-Metadata (decoded values, any bytes): the message of the
 // 400 invalid_metadata otherwise, naming the key.

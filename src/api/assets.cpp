@@ -53,7 +53,7 @@ http::Response create_import(const ApiDeps& d, http::Request& req) {
     asset.visibility = std::string(v->as_string());
   }
   auto names = asset_names_from_json(*body);
-  if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+  if (auto* bad = std::get_if<AssetTextRefusal>(&names)) return http::Response::error(400, bad->code, bad->message);
   asset.name = std::get<AssetNames>(names).name;
   asset.source_filename = std::get<AssetNames>(names).filename;
   // As for an upload: storing needs the lowest tier's storage feature; higher tiers are
@@ -130,7 +130,7 @@ http::Response rename_asset(const ApiDeps& d, http::Request& req) {
     if (!body->contains("name"))
       return http::Response::error(400, "invalid_name", "send {\"name\": \"...\"} (or null to clear the name)");
     auto names = asset_names_from_json(*body);
-    if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+    if (auto* bad = std::get_if<AssetTextRefusal>(&names)) return http::Response::error(400, bad->code, bad->message);
     if (!d.meta.set_asset_name(a.id, std::get<AssetNames>(names).name))
       return http::Response::error(409, "asset_deleted", "a deleted asset cannot be renamed");
     core::log::info("asset_renamed", {{"asset_id", a.id}});

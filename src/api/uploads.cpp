@@ -130,7 +130,7 @@ http::Response create_upload(const ApiDeps& d, http::Request& req) {
     asset.visibility = std::string(v->as_string());
   }
   auto names = asset_names_from_json(*body);
-  if (auto* err = std::get_if<http::Response>(&names)) return std::move(*err);
+  if (auto* bad = std::get_if<AssetTextRefusal>(&names)) return http::Response::error(400, bad->code, bad->message);
   asset.name = std::get<AssetNames>(names).name;
   asset.source_filename = std::get<AssetNames>(names).filename;
   if (auto* v = body->if_contains("size_bytes"); v && !v->is_null()) {
