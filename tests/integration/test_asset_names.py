@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+
+from conftest import REPO_ROOT
 
 TUS = {"Tus-Resumable": "1.0.0"}
 NAME = "Café — launch \"cut\" 🎬"
@@ -231,3 +237,29 @@ def test_webhook_events_carry_the_name_and_filename(server_factory):
         assert (asset["name"], asset["filename"]) == (NAME, FILENAME)
     finally:
         receiver.stop()
+
+
+@pytest.mark.parametrize("file_name, stored", [
+    ("holiday clip.mp4", "holiday clip.mp4"),
+    # Longer than Rend keeps (Windows allows 255 UTF-16 units): cut at a character
+    # boundary, and the bell dropped, rather than the whole upload refused.
+    ("\u0007" + "é" * 140 + ".mp4", "é" * 128),
+], ids=["plain", "long-with-control"])
+def test_the_upload_page_sends_the_files_name_as_the_filename(rend, file_name, stored):
+    node = shutil.which("node")
+    if not node or not Path("/usr/bin/chromium").exists() or not (REPO_ROOT / "node_modules" / "playwright-core").exists():
+        pytest.skip("node, Chromium and playwright-core are needed")
+    origin = rend.api.rstrip("/")  # the API serves the page: same origin
+    r = requests.post(rend.api + "/v1/uploads", json={"direct": True, "cors_origin": origin}, headers=rend.auth(),
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    page = f"{rend.api}/upload#tus={quote(r.json()['direct']['tus_url'], safe='')}"
+    proc = subprocess.run([node, str(REPO_ROOT / "tests/integration/upload_name.mjs"), page, file_name, "30000"],
+                          capture_output=True, text=True, timeout=90, cwd=str(REPO_ROOT))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no report: {proc.stdout[-1000:]} {proc.stderr[-2000:]}"
+    report = json.loads(lines[-1])
+    assert report["state"]["state"] == "done", json.dumps(report, indent=1)
+    assert "filename " in report["metadata"], report["metadata"]
+    a = rend.get_asset(r.json()["asset_id"])
+    assert a["filename"] == stored
