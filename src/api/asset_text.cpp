@@ -6,6 +6,9 @@
 namespace rend::api {
 
 namespace {
+// Written by hand: Boost.JSON validates UTF-8 only inside its parser (not exposed), and
+// ICU would be a new dependency for these twenty lines; the fuzz target checks this
+// against Boost.JSON's parser (fuzz/tus_headers_fuzz.cpp).
 // The code point of the well-formed UTF-8 sequence at s[i] (advancing i past it), or
 // nullopt. Well-formed per RFC 3629 §4: shortest form, no surrogates, ≤ U+10FFFF.
 std::optional<uint32_t> next_code_point(std::string_view s, size_t& i) {
