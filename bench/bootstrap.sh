@@ -80,7 +80,9 @@ bench_store() {  # sqlite|postgres
   local api_port edge_port
   api_port=$(free_port) edge_port=$(free_port)
   # The selection log line goes to stderr for every request; keep it (it is part of the cost).
-  env "${env[@]}" REND_API_BIND_ADDR=127.0.0.1:$api_port REND_EDGE_BIND_ADDR=127.0.0.1:$edge_port \
+  # A clean environment: under scripts/with-test-services the stack's env (its DATABASE_URL,
+  # S3, ClickHouse, fixed ports) is exported, and only the database is wanted here.
+  env -i PATH="$PATH" HOME="$HOME" TMPDIR="${TMPDIR:-/tmp}" "${env[@]}" REND_API_BIND_ADDR=127.0.0.1:$api_port REND_EDGE_BIND_ADDR=127.0.0.1:$edge_port \
     "$bin" dev --data-dir "$dir/data" >"$dir/out.log" 2>"$dir/err.log" &
   local pid=$!
   pids+=("$pid")
