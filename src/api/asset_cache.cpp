@@ -1,5 +1,7 @@
 #include "api/asset_cache.h"
 
+#include <algorithm>
+
 namespace rend::api {
 
 AssetCache::AssetCache(store::MetadataStore& meta, const core::Clock& clock, std::chrono::milliseconds ttl,
@@ -39,10 +41,12 @@ std::shared_ptr<const AssetCache::Entry> AssetCache::get(const std::string& id) 
   // keep nothing.
   if (generation != generation_) return entry;
   if (slots_.size() >= max_entries_ && !slots_.contains(id)) {
-    // Past the bound: drop the expired entries, and everything if that is not enough
-    // (a burst of distinct assets costs re-reads, never unbounded memory).
+    // Past the bound: drop the expired entries, then, if that is not enough, an eighth
+    // of the rest in the map's (arbitrary, so about random) order: more distinct hot
+    // assets than the bound cost re-reads, never unbounded memory.
     std::erase_if(slots_, [&](const auto& kv) { return fetched - kv.second.fetched >= ttl_; });
-    if (slots_.size() >= max_entries_) slots_.clear();
+    const size_t keep = max_entries_ - std::max<size_t>(1, max_entries_ / 8);
+    for (auto it = slots_.begin(); slots_.size() > keep && it != slots_.end();) it = slots_.erase(it);
   }
   slots_[id] = Slot{entry, fetched};
   return entry;

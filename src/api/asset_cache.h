@@ -31,7 +31,8 @@ namespace rend::api {
 class AssetCache {
  public:
   static constexpr std::chrono::milliseconds kDefaultTtl{1000};
-  static constexpr size_t kDefaultMaxEntries = 100000;
+  // A hot set, not every asset: an entry with its rendered answers is a few KiB.
+  static constexpr size_t kDefaultMaxEntries = 10000;
 
   // What the cache keeps per asset: the row, and a slot where its user keeps what it
   // derived from that row (the bootstrap's rendered answers); both go together.

@@ -51,7 +51,7 @@ struct RenderedBody {
 // An asset's rendered answers, one per edge selection seen (kept in its cache entry,
 // so a change of the asset drops them with the row). Few: routes × reasons.
 struct RenderedBodies {
-  static constexpr size_t kMax = 32;
+  static constexpr size_t kMax = 16;
   std::vector<RenderedBody> bodies;
 };
 
