@@ -1,9 +1,12 @@
 #include "core/log.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 namespace rend::core::log {
 namespace {
@@ -25,6 +28,63 @@ const char* level_name(Level l) {
 }
 
 std::mutex g_mu;
+
+void write_line(std::string_view line) {
+  std::lock_guard lk(g_mu);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+// write_async's queue and its writer thread (started by the first write_async).
+struct AsyncLog {
+  std::mutex mu;
+  std::condition_variable wake, drained;
+  std::string pending;  // rendered lines, in order
+  size_t pending_lines = 0;
+  uint64_t queued = 0, written = 0;  // line counts, for flush()
+  bool writer_idle = false;
+  bool flush_requested = false;
+  bool exiting = false;
+};
+
+// Never destroyed: other threads may still log while the process exits.
+AsyncLog& async_log() {
+  static auto* a = new AsyncLog;
+  return *a;
+}
+
+void writer_loop() {
+  auto& a = async_log();
+  std::string batch;
+  std::unique_lock lk(a.mu);
+  for (;;) {
+    a.writer_idle = true;
+    a.wake.wait(lk, [&] { return a.pending_lines > 0; });
+    a.writer_idle = false;
+    a.flush_requested = false;
+    batch.swap(a.pending);
+    a.pending_lines = 0;
+    const uint64_t upto = a.queued;
+    lk.unlock();
+    write_line(batch);
+    batch.clear();
+    // A short pause lets lines gather under load (one write per batch instead of one
+    // per line); flush() cuts it short.
+    lk.lock();
+    a.written = upto;
+    a.drained.notify_all();
+    a.wake.wait_for(lk, std::chrono::milliseconds(2),
+                    [&] { return a.exiting || a.flush_requested || a.pending_lines >= 4096; });
+  }
+}
+
+void flush_at_exit() {
+  {
+    std::lock_guard lk(async_log().mu);
+    async_log().exiting = true;
+  }
+  flush();
+}
 
 }  // namespace
 
@@ -98,10 +158,39 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
 }
 
 void write(Level level, std::string_view event, const std::vector<Field>& fields) {
+  write_line(format(level, event, fields));
+}
+
+void write_async(Level level, std::string_view event, const std::vector<Field>& fields) {
   auto line = format(level, event, fields);
-  std::lock_guard lk(g_mu);
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  static std::once_flag started;
+  std::call_once(started, [] {
+    std::thread(writer_loop).detach();
+    std::atexit(flush_at_exit);
+  });
+  auto& a = async_log();
+  std::unique_lock lk(a.mu);
+  if (a.exiting || a.pending_lines >= kMaxQueuedLines) {
+    lk.unlock();
+    write_line(line);
+    return;
+  }
+  a.pending += line;
+  ++a.pending_lines;
+  ++a.queued;
+  const bool wake = a.writer_idle;
+  lk.unlock();
+  if (wake) a.wake.notify_one();
+}
+
+void flush() {
+  auto& a = async_log();
+  std::unique_lock lk(a.mu);
+  const uint64_t target = a.queued;
+  if (a.written >= target) return;
+  a.flush_requested = true;
+  a.wake.notify_one();
+  a.drained.wait(lk, [&] { return a.written >= target; });
 }
 
 }  // namespace rend::core::log

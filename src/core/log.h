@@ -23,6 +23,18 @@ inline void info(std::string_view e, std::initializer_list<Field> f = {}) { writ
 inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::warn, e, f); }
 inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::error, e, f); }
 
+// The same line, handed to a background writer instead of written now: for events on
+// a hot request path (the player bootstrap's selection line), so that the request
+// does not wait for stderr or its lock. The line is rendered (and timestamped) here;
+// the writer writes what has queued in one write(2) every few milliseconds, in order.
+// Relative to write() lines may come out late (milliseconds), never lost: past
+// kMaxQueuedLines queued lines, and from exit on, the caller writes its line itself.
+void write_async(Level level, std::string_view event, const std::vector<Field>& fields);
+inline constexpr size_t kMaxQueuedLines = 65536;
+// Returns once every line queued by write_async before the call is written. Runs at
+// exit (std::atexit) too.
+void flush();
+
 // Escapes a string for a JSON string literal (without the quotes). Shared by the
 // log writer and hand-built JSON bodies.
 std::string json_escape(std::string_view s);

@@ -185,7 +185,8 @@ std::optional<std::string> cookie_domain_for(std::string_view configured_domain,
 // Never raw coordinates, IPs, cookies, tokens or URLs: playback_host is reduced to
 // host[:port] even when given a URL.
 std::string format_selection_log(const GeoInput& geo, const Selection& selection, std::string_view playback_host);
-// Writes that line via core::log::info.
+// Queues that line for stderr (core::log::write_async: written within milliseconds,
+// off the request's path; core::log::flush() waits for it).
 void log_selection(const GeoInput& geo, const Selection& selection, std::string_view playback_host);
 
 }  // namespace rend::routing

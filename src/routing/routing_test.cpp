@@ -10,6 +10,7 @@
 #include <numbers>
 #include <set>
 
+#include "core/log.h"
 #include "routing/routing.h"
 
 namespace rend::routing {
@@ -567,6 +568,7 @@ TEST(RoutingLog, NoDistanceWithoutCoordinatesAndHostOnly) {
 TEST(RoutingLog, LogSelectionWritesOneLine) {
   testing::internal::CaptureStderr();
   log_selection(coords(48.85661, 2.35222), select_edge(T(), coords(48.85661, 2.35222), {}), "ams-1.play.rend.so");
+  core::log::flush();  // the line is written by the log's writer thread
   auto out = testing::internal::GetCapturedStderr();
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
   EXPECT_NE(out.find("\"event\":\"rend_player_edge_selected\""), std::string::npos);

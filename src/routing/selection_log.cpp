@@ -36,9 +36,12 @@ std::string format_selection_log(const GeoInput& geo, const Selection& selection
                            fields(geo, selection, host_only(playback_host)));
 }
 
+// Off the request's path (core::log::write_async): one line per bootstrap is the
+// per-request audit the seed asks for, so every line is kept (no sampling); the
+// bootstrap only renders it.
 void log_selection(const GeoInput& geo, const Selection& selection, std::string_view playback_host) {
-  core::log::write(core::log::Level::info, "rend_player_edge_selected",
-                   fields(geo, selection, host_only(playback_host)));
+  core::log::write_async(core::log::Level::info, "rend_player_edge_selected",
+                         fields(geo, selection, host_only(playback_host)));
 }
 
 }  // namespace rend::routing

@@ -21,9 +21,12 @@
 // Thread-safety: all methods may be called concurrently from any thread.
 // Errors: std::runtime_error (StoreError) on a storage failure.
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rend::store {
@@ -373,6 +376,36 @@ class MetadataStore {
   // Makes a delivery of this webhook pending and due now (attempts kept).
   virtual WebhookRetry retry_webhook_delivery(const std::string& webhook_id, const std::string& delivery_id,
                                               int64_t now_ms) = 0;
+
+  // In-process change notices for caches of asset rows (api::AssetCache): every
+  // listener is called with an asset's id after a write to that asset's row made
+  // through this object is visible to readers (Postgres: committed; SQLite: before
+  // the store's lock is released, so no reader sees the old row after it). Writes by
+  // other processes are not seen here: a cache bounds those with a TTL. Listeners
+  // must be quick and must not call back into the store.
+  using AssetListener = std::function<void(const std::string& asset_id)>;
+  // Returns a handle for remove_asset_listener (call it before the listener dies).
+  int add_asset_listener(AssetListener listener) {
+    std::lock_guard lock(listeners_mu_);
+    listeners_.emplace_back(++last_listener_, std::move(listener));
+    return last_listener_;
+  }
+  void remove_asset_listener(int handle) {
+    std::lock_guard lock(listeners_mu_);
+    std::erase_if(listeners_, [&](const auto& l) { return l.first == handle; });
+  }
+
+ protected:
+  // Backends call this after each write to an asset row (see add_asset_listener).
+  void asset_changed(const std::string& asset_id) {
+    std::lock_guard lock(listeners_mu_);
+    for (const auto& [handle, listener] : listeners_) listener(asset_id);
+  }
+
+ private:
+  std::mutex listeners_mu_;
+  std::vector<std::pair<int, AssetListener>> listeners_;
+  int last_listener_ = 0;
 };
 
 }  // namespace rend::store

@@ -2,6 +2,7 @@
 // Adding a backend (e.g. Postgres) is one more entry in kBackends below.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -621,6 +622,69 @@ TEST_P(MetadataContract, FailJobIsTerminal) {
   store_->fail_job(job->id, "w1", "not a video", kT0 + 1);
   EXPECT_EQ(store_->pending_job_count(), 0);
   EXPECT_FALSE(store_->claim_job("w2", 1000, kT0 + 5000));
+}
+
+// Caches of asset rows (api::AssetCache) drop an entry on this notice: every write to
+// an asset row through the store must send it, with that asset's id, once the new row
+// is what readers get; another store object (another process) hears nothing.
+TEST_P(MetadataContract, AssetListenersHearEveryWriteToAnAssetRow) {
+  std::mutex mu;
+  std::vector<std::string> heard;  // asset ids, in order
+  auto other = open();
+  std::vector<std::string> other_heard;
+  const int handle = store_->add_asset_listener([&](const std::string& id) {
+    std::lock_guard lock(mu);
+    heard.push_back(id);
+  });
+  other->add_asset_listener([&](const std::string& id) { other_heard.push_back(id); });
+  auto count = [&](const std::string& id) {
+    std::lock_guard lock(mu);
+    return std::count(heard.begin(), heard.end(), id);
+  };
+  const std::vector<Tier> ladder{{"360p", 640, 360, 800'000}};
+  auto [a, u] = new_upload();
+  long n = count(a.id);
+  auto step = [&](const char* what, bool ok) {
+    EXPECT_TRUE(ok) << what;
+    EXPECT_EQ(count(a.id), ++n) << what << " sent no notice";
+  };
+  ASSERT_TRUE(store_->start_resumable_upload(u.id, 2000, "handle", kT0 + 60'000));
+  EXPECT_EQ(count(a.id), ++n) << "start_resumable_upload (expected_bytes) sent no notice";
+  store_->complete_upload(u.id, 1000, kT0);
+  EXPECT_EQ(count(a.id), ++n) << "complete_upload sent no notice";
+  step("mark_processing", store_->mark_processing(a.id, kT0 + 1));
+  step("set_source_info", store_->set_source_info(a.id, 2.0, 640, 360));
+  step("set_progress", store_->set_progress(a.id, 0.5));
+  step("mark_playable", store_->mark_playable(a.id, ladder, "720p", kT0 + 2));
+  step("mark_hls_ready", store_->mark_hls_ready(a.id, ladder, "720p", kT0 + 3));
+  step("mark_deleted", store_->mark_deleted(a.id, kT0 + 4));
+  EXPECT_FALSE(store_->mark_failed(a.id, "x", "y", kT0 + 5));
+  EXPECT_EQ(count(a.id), n) << "no notice for a write that changed nothing";
+
+  auto b = new_queued_asset();
+  n = count(b);
+  EXPECT_TRUE(store_->mark_failed(b, "corrupt_input", "bad", kT0 + 1));
+  EXPECT_EQ(count(b), n + 1) << "mark_failed sent no notice";
+
+  auto [c, cu] = new_upload();
+  ASSERT_TRUE(store_->claim_upload(cu.id, "claim", kT0, 20'000));
+  ASSERT_TRUE(store_->end_upload(cu.id, "claim", "terminated", kT0 + 1));
+  EXPECT_EQ(count(c.id), 1) << "end_upload (the asset deleted) sent no notice";
+
+  // A job whose worker keeps dying: the claim that gives up fails its asset (the
+  // queue holds the other assets' jobs too, claimed and expiring alike).
+  auto d = new_queued_asset();
+  n = count(d);
+  int64_t now = kT0;
+  for (int i = 0; i < 100 && store_->get_asset(d)->status != "failed"; ++i, now += 10) store_->claim_job("w", 1, now);
+  ASSERT_EQ(store_->get_asset(d)->status, "failed");
+  EXPECT_EQ(count(d), n + 1) << "claim_job failing an abandoned job's asset sent no notice";
+
+  EXPECT_TRUE(other_heard.empty()) << "another store object (process) heard this one's writes";
+  store_->remove_asset_listener(handle);
+  auto e = new_queued_asset();
+  EXPECT_TRUE(store_->mark_processing(e, kT0));
+  EXPECT_EQ(count(e), 0) << "a removed listener was called";
 }
 
 TEST_P(MetadataContract, StatusTransitionsSetTimestampsAndNeverLeaveDeleted) {

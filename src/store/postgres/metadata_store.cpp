@@ -163,7 +163,9 @@ class PostgresMetadataStore final : public MetadataStore {
 
  private:
   bool update_asset(const std::string& asset_id, std::string_view assignments, const Params& params) {
-    return pool_.run([&](Connection& c) { return update_live_asset(c, asset_id, assignments, params); });
+    const bool changed = pool_.run([&](Connection& c) { return update_live_asset(c, asset_id, assignments, params); });
+    if (changed) asset_changed(asset_id);  // after the commit (see MetadataStore::add_asset_listener)
+    return changed;
   }
   bool publish_ladder(const std::string& asset_id, std::string_view status, std::string_view at_column,
                       const std::vector<Tier>& tiers, const std::string& billing_tier, int64_t now_ms);
@@ -422,7 +424,8 @@ bool PostgresMetadataStore::save_upload_progress(const std::string& upload_id, c
 
 bool PostgresMetadataStore::start_resumable_upload(const std::string& upload_id, int64_t length,
                                                    const std::string& handle, int64_t expires_at_ms) {
-  return pool_.run([&](Connection& c) {
+  std::optional<std::string> changed_asset;
+  const bool started = pool_.run([&](Connection& c) {
     Transaction tx(c);
     const bool ok = c.exec(
                          "UPDATE rend.uploads SET protocol = 'tus', expected_bytes = $2, multipart_handle = $3,"
@@ -431,12 +434,17 @@ bool PostgresMetadataStore::start_resumable_upload(const std::string& upload_id,
                          Params().add(upload_id).add(length).add(handle).add(expires_at_ms))
                         .affected() > 0;
     if (ok) {
-      c.exec("UPDATE rend.assets SET expected_bytes = $2 WHERE id = (SELECT asset_id FROM rend.uploads WHERE id = $1)",
-             Params().add(upload_id).add(length));
+      auto a = c.exec(
+          "UPDATE rend.assets SET expected_bytes = $2 WHERE id = (SELECT asset_id FROM rend.uploads WHERE id = $1)"
+          " RETURNING id",
+          Params().add(upload_id).add(length));
       tx.commit();
+      if (a.rows() > 0) changed_asset = a.text(0, 0);
     }
     return ok;
   });
+  if (changed_asset) asset_changed(*changed_asset);
+  return started;
 }
 
 std::vector<Upload> PostgresMetadataStore::expired_uploads(int64_t now_ms, int limit) {
@@ -454,7 +462,8 @@ std::vector<Upload> PostgresMetadataStore::expired_uploads(int64_t now_ms, int l
 bool PostgresMetadataStore::end_upload(const std::string& upload_id, const std::string& claim_id,
                                        const std::string& status, int64_t now_ms) {
   if (status != "expired" && status != "terminated") throw StoreError("an upload cannot end as " + status);
-  return pool_.run([&](Connection& c) {
+  std::optional<std::string> changed_asset;
+  const bool ended = pool_.run([&](Connection& c) {
     Transaction tx(c);
     auto r = c.exec(
         "UPDATE rend.uploads SET status = $3, ended_at_ms = $4, receive_claim = NULL, receive_until_ms = NULL"
@@ -474,12 +483,16 @@ bool PostgresMetadataStore::end_upload(const std::string& upload_id, const std::
     if (status == "expired") emit_event(c, asset_id, "upload.expired", now_ms);
     if (changed.rows() > 0) emit_event(c, asset_id, status == "expired" ? "asset.failed" : "asset.deleted", now_ms);
     tx.commit();
+    if (changed.rows() > 0) changed_asset = asset_id;
     return true;
   });
+  if (changed_asset) asset_changed(*changed_asset);
+  return ended;
 }
 
 std::string PostgresMetadataStore::complete_upload(const std::string& upload_id, int64_t source_bytes, int64_t now_ms) {
-  return pool_.run([&](Connection& c) {
+  std::string changed_asset;
+  auto job = pool_.run([&](Connection& c) {
     Transaction tx(c);
     // FOR UPDATE locks the upload and its asset: two concurrent completions of one
     // upload serialize (the second then sees `complete`), and a concurrent delete
@@ -507,8 +520,11 @@ std::string PostgresMetadataStore::complete_upload(const std::string& upload_id,
         Params().add(job_id).add(asset_id).add(now_ms));
     emit_event(c, asset_id, "asset.uploaded", now_ms);
     tx.commit();
+    changed_asset = asset_id;
     return job_id;
   });
+  asset_changed(changed_asset);
+  return job;
 }
 
 std::string PostgresMetadataStore::create_import(const Asset& asset) {
@@ -569,13 +585,15 @@ bool PostgresMetadataStore::publish_ladder(const std::string& asset_id, std::str
   // not move playable_at later than when viewers could really start.
   const std::string col(at_column);
   const std::string done = status == "hls_ready" ? ", progress = 1" : "";
-  return pool_.run([&](Connection& c) {
+  const bool changed = pool_.run([&](Connection& c) {
     return transition(c, asset_id,
                       "status = $2, tiers = $3::jsonb, billing_tier = $4, " + col + " = COALESCE(" + col + ", $5)" +
                           done,
                       Params().add(status).add(tiers_to_json(tiers)).add(billing_tier).add(now_ms), status,
                       status == "hls_ready" ? "asset.ready" : "asset.playable", now_ms);
   });
+  if (changed) asset_changed(asset_id);
+  return changed;
 }
 
 bool PostgresMetadataStore::mark_playable(const std::string& asset_id, const std::vector<Tier>& tiers,
@@ -590,22 +608,28 @@ bool PostgresMetadataStore::mark_hls_ready(const std::string& asset_id, const st
 
 bool PostgresMetadataStore::mark_failed(const std::string& asset_id, const std::string& code,
                                         const std::string& message, int64_t now_ms) {
-  return pool_.run([&](Connection& c) {
+  const bool changed = pool_.run([&](Connection& c) {
     return transition(c, asset_id, "status = 'failed', error_code = $2, error_message = $3, failed_at_ms = $4",
                       Params().add(code).add(message).add(now_ms), "failed", "asset.failed", now_ms);
   });
+  if (changed) asset_changed(asset_id);
+  return changed;
 }
 
 bool PostgresMetadataStore::mark_deleted(const std::string& asset_id, int64_t now_ms) {
-  return pool_.run([&](Connection& c) {
+  const bool changed = pool_.run([&](Connection& c) {
     return transition(c, asset_id, "status = 'deleted', deleted_at_ms = $2", Params().add(now_ms), "deleted",
                       "asset.deleted", now_ms);
   });
+  if (changed) asset_changed(asset_id);
+  return changed;
 }
 
 std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id, int64_t lock_timeout_ms,
                                                     int64_t now_ms) {
-  return pool_.run([&](Connection& c) -> std::optional<Job> {
+  std::vector<std::string> failed_assets;  // abandoned jobs' assets, notified after the commit
+  auto claimed = pool_.run([&](Connection& c) -> std::optional<Job> {
+    failed_assets.clear();  // a retried run starts over
     Transaction tx(c);
     for (;;) {
       // SKIP LOCKED: a row another claimer is deciding on is passed over rather than
@@ -628,8 +652,10 @@ std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id
         if (update_live_asset(
                 c, job.asset_id,
                 "status = 'failed', error_code = 'transcode_failed', error_message = $2, failed_at_ms = $3",
-                Params().add(kLostTooOften).add(now_ms)))
+                Params().add(kLostTooOften).add(now_ms))) {
           emit_event(c, job.asset_id, "asset.failed", now_ms);
+          failed_assets.push_back(job.asset_id);
+        }
         core::log::warn("job_abandoned", {{"job_id", job.id}, {"asset_id", job.asset_id}, {"attempts", job.attempts}});
         continue;
       }
@@ -645,6 +671,8 @@ std::optional<Job> PostgresMetadataStore::claim_job(const std::string& worker_id
     tx.commit();
     return std::nullopt;
   });
+  for (const auto& id : failed_assets) asset_changed(id);
+  return claimed;
 }
 
 bool PostgresMetadataStore::heartbeat_job(const std::string& job_id, const std::string& worker_id,

@@ -252,6 +252,9 @@ bool SqliteMetadataStore::start_resumable_upload(const std::string& upload_id, i
     execute(*db_, "UPDATE assets SET expected_bytes = ?2 WHERE id = (SELECT asset_id FROM uploads WHERE id = ?1)",
             upload_id, length);
     tx.commit();
+    Stmt s(*db_, "SELECT asset_id FROM uploads WHERE id = ?1");
+    s.bind(1, upload_id);
+    if (s.step()) asset_changed(s.text(0));
   }
   return ok;
 }
@@ -295,6 +298,7 @@ bool SqliteMetadataStore::end_upload(const std::string& upload_id, const std::st
   if (status == "expired") emit_event(asset_id, "upload.expired", now_ms);
   if (asset_changed) emit_event(asset_id, status == "expired" ? "asset.failed" : "asset.deleted", now_ms);
   tx.commit();
+  if (asset_changed) MetadataStore::asset_changed(asset_id);
   return true;
 }
 
@@ -325,6 +329,7 @@ std::string SqliteMetadataStore::complete_upload(const std::string& upload_id, i
           job_id, asset_id, now_ms);
   emit_event(asset_id, "asset.uploaded", now_ms);
   tx.commit();
+  asset_changed(asset_id);
   return job_id;
 }
 
@@ -367,7 +372,12 @@ bool SqliteMetadataStore::update_live_asset(const std::string& asset_id, std::st
   s.bind(1, asset_id);
   bind(s);
   s.run();
-  return db_->changes() > 0;
+  const bool changed = db_->changes() > 0;
+  // Under mu_ (every caller holds it), so a reader of the old row has finished and
+  // the next one waits for the commit: notifying before it is safe, and a rolled-back
+  // write only costs the caches a re-read.
+  if (changed) asset_changed(asset_id);
+  return changed;
 }
 
 bool SqliteMetadataStore::transition(const std::string& asset_id, std::string_view assignments,
