@@ -654,3 +654,163 @@ TEST_F(CacheTest, AWarmWithMaxAgeZeroRefetchesACachedPlaylist) {
   ASSERT_TRUE(hit && hit->body);
   EXPECT_NE(hit->body->find("ENDLIST"), std::string::npos);
 }
+
+// --- Readers that never block: the HTTP server's view of a fill -------------------
+
+namespace {
+
+// Drives FillReaders the way the HTTP server does, all from the calling thread:
+// try_read until it would block, then leave the reader parked until its callback
+// (from the fill thread) wakes the loop. One thread serves every reader.
+// Opens the origin's gate on the way out (declared after the cache: runs first), so
+// a failed assertion cannot leave the cache's destructor waiting for a held fill.
+struct GateOpener {
+  ControlledOrigin& o;
+  ~GateOpener() { o.open_gate(); }
+};
+struct ReadOutcome {
+  std::string body;
+  bool eof = false, error = false;
+};
+struct WakeQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<size_t> ready;
+};
+std::vector<ReadOutcome> drive(std::vector<std::unique_ptr<edge::FillReader>>& readers) {
+  auto q = std::make_shared<WakeQueue>();  // callbacks may outlive a failed test
+  std::vector<ReadOutcome> out(readers.size());
+  std::vector<size_t> runnable;
+  for (size_t i = 0; i < readers.size(); ++i) runnable.push_back(i);
+  size_t active = readers.size();
+  char buf[16384];
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (active > 0) {
+    if (runnable.empty()) {
+      std::unique_lock lk(q->mu);
+      if (!q->cv.wait_until(lk, deadline, [&] { return !q->ready.empty(); })) {
+        ADD_FAILURE() << active << " readers were never woken";
+        return out;
+      }
+      runnable.swap(q->ready);
+    }
+    size_t i = runnable.back();
+    runnable.pop_back();
+    for (;;) {
+      auto r = readers[i]->try_read(buf, sizeof buf);
+      if (r.status == http::AsyncBodySource::ReadStatus::data) {
+        out[i].body.append(buf, r.bytes);
+        continue;
+      }
+      if (r.status == http::AsyncBodySource::ReadStatus::would_block) {
+        readers[i]->notify_when_readable([q, i] {
+          std::lock_guard lk(q->mu);
+          q->ready.push_back(i);
+          q->cv.notify_all();
+        });
+      } else {
+        (r.status == http::AsyncBodySource::ReadStatus::eof ? out[i].eof : out[i].error) = true;
+        active--;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// Twenty viewers of a cold object: joining the fill returns at once (the origin has
+// not answered), one callback says when it has, and one thread streams the fill to
+// all twenty as it arrives. One origin request; the object is a HIT the moment a
+// viewer's body ended.
+TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
+  auto body = pattern(1 << 20, 'h');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk = 64 * 1024;
+  origin_->gate_open = false;  // the origin's head is late
+  edge::DiskCache cache(opts(), clock_);
+  GateOpener opener{*origin_};
+  std::vector<std::shared_ptr<edge::Fill>> fills;
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto m = cache.start_fetch(kSeg, *origin_);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms) << "joining a fill must not wait for the origin";
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    ASSERT_FALSE(m.would_wait);
+    EXPECT_FALSE(m.fill->outcome().has_value()) << "the origin has not answered yet";
+    fills.push_back(m.fill);
+  }
+  for (auto& f : fills) EXPECT_EQ(f, fills[0]) << "coalesced: one fill";
+  std::atomic<int> answered{0};
+  fills[0]->notify_on_change(fills[0]->progress(), [&] { answered++; });
+  EXPECT_EQ(answered.load(), 0);
+  origin_->open_gate();
+  EXPECT_TRUE(eventually([&] { return answered.load() == 1; }));
+  ASSERT_EQ(fills[0]->outcome(), edge::FillStatus::filled);
+
+  std::vector<std::unique_ptr<edge::FillReader>> readers;
+  for (auto& f : fills) readers.push_back(std::make_unique<edge::FillReader>(f, 0, body.size()));
+  auto got = drive(readers);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].eof) << i;
+    EXPECT_TRUE(got[i].body == body) << i << ": " << got[i].body.size() << " bytes";
+  }
+  EXPECT_EQ(origin_->gets.load(), 1);
+  EXPECT_TRUE(cache.lookup(kSeg)) << "the last byte goes out only once the fill landed";
+}
+
+// An origin error mid-object: every async reader gets the bytes that arrived, then an
+// error (the server aborts the connection), never an end; nothing is cached.
+TEST_F(CacheTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
+  auto body = pattern(300 * 1024, 'i');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk = 64 * 1024;
+  origin_->fail_after_bytes = 128 * 1024;
+  origin_->gate_open = false;
+  edge::DiskCache cache(opts(), clock_);
+  GateOpener opener{*origin_};
+  std::vector<std::unique_ptr<edge::FillReader>> readers;
+  std::shared_ptr<edge::Fill> fill;
+  for (int i = 0; i < 10; ++i) {
+    auto m = cache.start_fetch(kSeg, *origin_);
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    fill = m.fill;
+  }
+  std::atomic<bool> answered{false};
+  fill->notify_on_change(fill->progress(), [&] { answered = true; });
+  origin_->open_gate();
+  ASSERT_TRUE(eventually([&] { return answered.load(); }));
+  ASSERT_TRUE(eventually([&] { return fill->outcome().has_value(); }));
+  for (int i = 0; i < 10; ++i) readers.push_back(std::make_unique<edge::FillReader>(fill, 0, body.size()));
+  auto got = drive(readers);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].error) << i;
+    EXPECT_FALSE(got[i].eof) << i;
+    EXPECT_TRUE(got[i].body == body.substr(0, 128 * 1024)) << i << ": " << got[i].body.size() << " bytes";
+  }
+  EXPECT_FALSE(cache.lookup(kSeg));
+  EXPECT_EQ(origin_->gets.load(), 1);
+}
+
+// With every fill slot taken, start_fetch neither waits nor counts a refusal: it says
+// the caller would have to wait (the edge then retries where it may block).
+TEST_F(CacheTest, StartFetchDoesNotWaitForAFillSlot) {
+  inner_->put_bytes(kSeg, pattern(1024, 'j'));
+  inner_->put_bytes("assets/ast_a/720p/seg_00006.ts", pattern(1024, 'k'));
+  origin_->gate_open = false;
+  auto o = opts();
+  o.max_in_flight_fills = 1;
+  o.fill_queue_wait = 5s;
+  edge::DiskCache cache(o, clock_);
+  GateOpener opener{*origin_};
+  auto first = cache.start_fetch(kSeg, *origin_);
+  ASSERT_EQ(first.status, edge::FillStatus::filled);
+  auto t0 = std::chrono::steady_clock::now();
+  auto second = cache.start_fetch("assets/ast_a/720p/seg_00006.ts", *origin_);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+  EXPECT_EQ(second.status, edge::FillStatus::busy);
+  EXPECT_TRUE(second.would_wait);
+  EXPECT_EQ(cache.stats().busy_total, 0u);
+  origin_->open_gate();
+}
