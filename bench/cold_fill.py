@@ -6,14 +6,17 @@
       before the response head, then sends --size bytes in 20 equal slices spread over
       --seconds (keys under a 360p/ rung: --hit-size bytes, for the warm HIT load).
       Every key has a body derived from its name (body_of), so a viewer can
-      check each byte. GET /__stats answers {"gets": {key: count}, "head_ms": {key: ms}}.
+      check each byte. GET /__stats answers {"gets": {key: count}, "head_ms": {key: ms}, "arrived_at": {key:
+      unix time of the first request}, "head_at": {key: unix time its head was sent}}.
 
   cold_fill.py storm --edge URL --asset ID --token T [--objects 50] [--viewers 500]
       Opens --viewers connections to the edge, then sends them all at once a GET of
       one of --objects cold segments (round robin), each with the playback cookie.
       Measures each viewer's time to the first response byte and checks the status,
       Content-Length and every body byte. Prints one JSON line; exits 1 if any viewer
-      failed or got a wrong body.
+      failed or got a wrong body. With --origin, also where the time went: when the
+      requests reached the origin, when its heads left, and how long the edge took
+      from an object's head to each viewer's first byte (edge_forward_ms).
 """
 import argparse
 import asyncio
@@ -23,6 +26,7 @@ import socketserver
 import sys
 import threading
 import time
+import urllib.request
 from urllib.parse import urlsplit
 
 SLICES = 20
@@ -35,7 +39,7 @@ def body_of(key, size):
 
 def run_origin(args):
     lock = threading.Lock()
-    gets, head_ms = {}, {}
+    gets, head_ms, arrived_at, head_at = {}, {}, {}, {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -59,7 +63,8 @@ def run_origin(args):
         def do_GET(self):
             if self.path == "/__stats":
                 with lock:
-                    out = json.dumps({"gets": gets, "head_ms": head_ms}).encode()
+                    out = json.dumps({"gets": gets, "head_ms": head_ms, "arrived_at": arrived_at,
+                                      "head_at": head_at}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
@@ -69,6 +74,7 @@ def run_origin(args):
             key = self.key()
             with lock:
                 gets[key] = gets.get(key, 0) + 1
+                arrived_at.setdefault(key, time.time())
             body = body_of(key, self.size())
             time.sleep(args.ttfb_ms / 1000)
             self.send_response(200)
@@ -78,6 +84,7 @@ def run_origin(args):
             self.wfile.flush()
             with lock:
                 head_ms[key] = (time.monotonic() - t0) * 1000
+                head_at.setdefault(key, time.time())
             step = (len(body) + SLICES - 1) // SLICES
             start = time.monotonic()
             for i in range(SLICES):
@@ -104,7 +111,7 @@ class Viewer(asyncio.Protocol):
 
     def __init__(self, path, expect, done):
         self.path, self.expect, self.done = path, expect, done
-        self.rec = {"path": path, "ok": False}
+        self.rec = {"path": path, "key": "assets/" + path.split("/", 2)[2], "ok": False}
         self.chunks, self.got, self.head, self.length = [], 0, None, -1
 
     def connection_made(self, transport):
@@ -175,7 +182,7 @@ async def storm(args):
             return 1
         viewers.append(proto)
     await asyncio.sleep(0.3)  # every connection accepted before the storm
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     for p in viewers:  # all requests in one go: one write each, no awaits in between
         p.send((f"GET {p.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
                 f"Cookie: rend_playback={args.token}\r\nConnection: close\r\n\r\n").encode())
@@ -185,6 +192,24 @@ async def storm(args):
         out = [p.done.result() if p.done.done() else dict(p.rec, error="no complete answer in 60 s") for p in viewers]
     wall = (time.monotonic() - t0) * 1000
     ttfb = sorted(r["ttfb_ms"] for r in out if "ttfb_ms" in r)
+    # Where the time goes, on the origin's clock (same machine): when each object's
+    # request reached the origin, when its head left, and how long after that the edge
+    # handed each viewer its first byte.
+    where = {}
+    if args.origin:
+        with urllib.request.urlopen(args.origin + "/__stats") as r:
+            st = json.load(r)
+        mine = [f"assets/{args.asset}/{k}" for k in keys]
+        arrived = sorted((st["arrived_at"][k] - t0_wall) * 1000 for k in mine if k in st["arrived_at"])
+        head = {k: (st["head_at"][k] - t0_wall) * 1000 for k in mine if k in st["head_at"]}
+        after = sorted(r["ttfb_ms"] + (r["sent_at"] - t0) * 1000 - head[r["key"]]
+                       for r in out if "ttfb_ms" in r and r["key"] in head)
+        q = lambda v, p: round(v[min(len(v) - 1, int(p * len(v)))], 1) if v else -1
+        where = {"origin_request_after_ms_p50": q(arrived, .5), "origin_request_after_ms_max": q(arrived, 1),
+                 "origin_head_after_ms_p50": q(sorted(head.values()), .5),
+                 "origin_head_after_ms_max": q(sorted(head.values()), 1),
+                 "edge_forward_ms_p50": q(after, .5), "edge_forward_ms_p95": q(after, .95),
+                 "edge_forward_ms_max": q(after, 1)}
     failed = [r for r in out if not r["ok"]]
     sent = [r["sent_at"] for r in out if "sent_at" in r]
 
@@ -197,6 +222,7 @@ async def storm(args):
         "total_p50_ms": round(sorted(r.get("total_ms", 0) for r in out)[len(out) // 2], 1), "wall_ms": round(wall, 1),
         # How long the client took to send all requests (its own share of the TTFBs).
         "send_spread_ms": round((max(sent) - min(sent)) * 1000, 1) if sent else -1,
+        **where,
     }))
     return 1 if failed else 0
 
@@ -217,6 +243,7 @@ def main():
     s.add_argument("--objects", type=int, default=50)
     s.add_argument("--viewers", type=int, default=500)
     s.add_argument("--size", type=int, default=1 << 20)
+    s.add_argument("--origin", help="the pacing origin's URL, for where the time goes")
     args = p.parse_args()
     if args.cmd == "origin":
         run_origin(args)

@@ -9,17 +9,21 @@
 # Prints per run and medians: origin GETs per object (target 1), viewers' TTFB
 # p50/p95/max against origin TTFB + 10 ms, and HIT p99 storm/baseline (target <= 1.5x).
 # Exits non-zero on a failed request, a wrong body, or a non-2xx HIT.
-#   bench/cold_fill.sh [--runs 3] [--viewers 500] [--objects 50] [--hit-connections 16]
+# The HIT load is paced (a wrk Lua delay between each connection's requests, --hit-rate
+# requests/s in all), so that it measures latency rather than saturating the CPUs the
+# storm needs: a closed-loop wrk would make the storm queue behind it.
+#   bench/cold_fill.sh [--runs 3] [--viewers 500] [--objects 50] [--hit-connections 16] [--hit-rate 1000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=3 viewers=500 objects=50 hit_conns=16 ttfb_ms=100
+runs=3 viewers=500 objects=50 hit_conns=16 hit_rate=1000 ttfb_ms=100
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --viewers) viewers=$2; shift 2 ;;
     --objects) objects=$2; shift 2 ;;
     --hit-connections) hit_conns=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--viewers V] [--objects O] [--hit-connections C]" >&2; exit 2 ;;
+    --hit-rate) hit_rate=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--viewers V] [--objects O] [--hit-connections C] [--hit-rate R]" >&2; exit 2 ;;
   esac
 done
 command -v wrk >/dev/null || { echo "bench/cold_fill.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
@@ -59,9 +63,11 @@ edge=http://127.0.0.1:$edge_port
 for _ in $(seq 100); do curl -sf "$edge/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$edge/healthz" >/dev/null || { echo "bench: the edge did not start" >&2; cat "$work/edge.log" >&2; exit 1; }
 
+# Each connection waits this long before each request: --hit-rate requests/s in all.
+echo "function delay() return $(awk "BEGIN{print $hit_conns * 1000 / $hit_rate}") end" >"$work/pace.lua"
 hit_p99() {  # url cookie -> p99 ms (exits on a non-2xx or socket error)
   local out
-  out=$(wrk -t1 -c"$hit_conns" -d3s --latency -H "Cookie: rend_playback=$2" "$1")
+  out=$(wrk -t1 -c"$hit_conns" -d3s --latency -s "$work/pace.lua" -H "Cookie: rend_playback=$2" "$1")
   local bad
   bad=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
   [ -z "$bad" ] || { echo "bench: HIT load: $bad" >&2; exit 1; }
@@ -69,7 +75,7 @@ hit_p99() {  # url cookie -> p99 ms (exits on a non-2xx or socket error)
 }
 
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $viewers viewers over $objects cold 1 MiB objects;" \
-  "origin head after ${ttfb_ms} ms, body over 2 s; HIT load wrk -t1 -c$hit_conns on a warm 64 KiB segment; $runs runs"
+  "origin head after ${ttfb_ms} ms, body over 2 s; HIT load wrk -t1 -c$hit_conns paced to $hit_rate req/s on a warm 64 KiB segment; $runs runs"
 ratios=() p50s=() p95s=() maxs=() perobj=()
 for run in $(seq "$runs"); do
   asset=$(new_asset_id)
@@ -88,7 +94,7 @@ for run in $(seq "$runs"); do
   ( hit_p99 "$hit_url" "$token" >"$wrk_out" ) &
   wrk_pid=$!
   storm=$(/usr/bin/python3 bench/cold_fill.py storm --edge "$edge" --asset "$asset" --token "$token" \
-    --objects "$objects" --viewers "$viewers") || { echo "bench: storm failed: $storm" >&2; exit 1; }
+    --objects "$objects" --viewers "$viewers" --origin "$origin") || { echo "bench: storm failed: $storm" >&2; exit 1; }
   wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
   during=$(cat "$wrk_out")
   cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")
