@@ -659,9 +659,6 @@ TEST_F(CacheTest, AWarmWithMaxAgeZeroRefetchesACachedPlaylist) {
 
 namespace {
 
-// Drives FillReaders the way the HTTP server does, all from the calling thread:
-// try_read until it would block, then leave the reader parked until its callback
-// (from the fill thread) wakes the loop. One thread serves every reader.
 // Opens the origin's gate on the way out (declared after the cache: runs first), so
 // a failed assertion cannot leave the cache's destructor waiting for a held fill.
 struct GateOpener {
@@ -677,46 +674,70 @@ struct WakeQueue {
   std::condition_variable cv;
   std::vector<size_t> ready;
 };
-std::vector<ReadOutcome> drive(std::vector<std::unique_ptr<edge::FillReader>>& readers) {
-  auto q = std::make_shared<WakeQueue>();  // callbacks may outlive a failed test
-  std::vector<ReadOutcome> out(readers.size());
-  std::vector<size_t> runnable;
-  for (size_t i = 0; i < readers.size(); ++i) runnable.push_back(i);
-  size_t active = readers.size();
-  char buf[16384];
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (active > 0) {
-    if (runnable.empty()) {
-      std::unique_lock lk(q->mu);
-      if (!q->cv.wait_until(lk, deadline, [&] { return !q->ready.empty(); })) {
-        ADD_FAILURE() << active << " readers were never woken";
-        return out;
-      }
-      runnable.swap(q->ready);
-    }
-    size_t i = runnable.back();
-    runnable.pop_back();
-    for (;;) {
-      auto r = readers[i]->try_read(buf, sizeof buf);
-      if (r.status == http::AsyncBodySource::ReadStatus::data) {
-        out[i].body.append(buf, r.bytes);
-        continue;
-      }
-      if (r.status == http::AsyncBodySource::ReadStatus::would_block) {
-        readers[i]->notify_when_readable([q, i] {
-          std::lock_guard lk(q->mu);
-          q->ready.push_back(i);
-          q->cv.notify_all();
-        });
-      } else {
-        (r.status == http::AsyncBodySource::ReadStatus::eof ? out[i].eof : out[i].error) = true;
-        active--;
-      }
-      break;
-    }
+// Drives FillReaders the way the HTTP server does, all from the calling thread:
+// try_read until it would block, then leave the reader parked until its callback
+// (from the fill thread) wakes the loop. One thread serves every reader.
+class Driver {
+ public:
+  explicit Driver(std::vector<std::unique_ptr<edge::FillReader>>& readers)
+      : readers_(readers), out(readers.size()), active_(readers.size()) {
+    for (size_t i = 0; i < readers.size(); ++i) runnable_.push_back(i);
   }
-  return out;
-}
+  // Runs until `done(out)` holds or every reader ended; false if the readers stopped
+  // being woken first (10 s).
+  template <class Done>
+  bool run(Done done) {
+    char buf[16384];
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (active_ > 0 && !done(out)) {
+      if (runnable_.empty()) {
+        std::unique_lock lk(q_->mu);
+        if (!q_->cv.wait_until(lk, deadline, [&] { return !q_->ready.empty(); })) return false;
+        runnable_.swap(q_->ready);
+      }
+      size_t i = runnable_.back();
+      runnable_.pop_back();
+      for (;;) {
+        auto r = readers_[i]->try_read(buf, sizeof buf);
+        if (r.status == http::AsyncBodySource::ReadStatus::data) {
+          out[i].body.append(buf, r.bytes);
+          continue;
+        }
+        if (r.status == http::AsyncBodySource::ReadStatus::would_block) {
+          readers_[i]->notify_when_readable([q = q_, i] {
+            std::lock_guard lk(q->mu);
+            q->ready.push_back(i);
+            q->cv.notify_all();
+          });
+        } else {
+          (r.status == http::AsyncBodySource::ReadStatus::eof ? out[i].eof : out[i].error) = true;
+          active_--;
+        }
+        break;
+      }
+    }
+    return true;
+  }
+  // Every reader parked (or ended), none woken since.
+  bool idle() {
+    std::lock_guard lk(q_->mu);
+    return runnable_.empty() && q_->ready.empty();
+  }
+  bool run_to_end() {
+    return run([](const auto&) { return false; });
+  }
+
+ private:
+  std::vector<std::unique_ptr<edge::FillReader>>& readers_;
+
+ public:
+  std::vector<ReadOutcome> out;
+
+ private:
+  std::shared_ptr<WakeQueue> q_ = std::make_shared<WakeQueue>();  // callbacks may outlive a failed test
+  std::vector<size_t> runnable_;
+  size_t active_;
+};
 
 }  // namespace
 
@@ -728,7 +749,8 @@ TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
   auto body = pattern(1 << 20, 'h');
   inner_->put_bytes(kSeg, body);
   origin_->chunk = 64 * 1024;
-  origin_->gate_open = false;  // the origin's head is late
+  origin_->allow_chunks(0);    // no body bytes until the test says so
+  origin_->gate_open = false;  // and the head is late
   edge::DiskCache cache(opts(), clock_);
   GateOpener opener{*origin_};
   std::vector<std::shared_ptr<edge::Fill>> fills;
@@ -751,7 +773,18 @@ TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
 
   std::vector<std::unique_ptr<edge::FillReader>> readers;
   for (auto& f : fills) readers.push_back(std::make_unique<edge::FillReader>(f, 0, body.size()));
-  auto got = drive(readers);
+  Driver driver(readers);
+  ASSERT_TRUE(driver.run([&](const auto&) { return driver.idle(); }));
+  for (const auto& o : driver.out) ASSERT_TRUE(o.body.empty() && !o.eof && !o.error) << "parked: nothing arrived yet";
+  // New bytes wake the parked readers: each gets 256 KiB while the fill then stalls.
+  origin_->allow_chunks(4);
+  ASSERT_TRUE(driver.run([](const auto& out) {
+    return std::all_of(out.begin(), out.end(), [](const ReadOutcome& o) { return o.body.size() == 256 * 1024; });
+  })) << "readers not woken by the fill's bytes";
+  EXPECT_EQ(fills[0]->progress().state, edge::Fill::State::streaming);
+  origin_->allow_chunks(-1);
+  ASSERT_TRUE(driver.run_to_end()) << "readers not woken by the fill's bytes";
+  const auto& got = driver.out;
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_TRUE(got[i].eof) << i;
     EXPECT_TRUE(got[i].body == body) << i << ": " << got[i].body.size() << " bytes";
@@ -783,7 +816,9 @@ TEST_F(CacheTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
   ASSERT_TRUE(eventually([&] { return answered.load(); }));
   ASSERT_TRUE(eventually([&] { return fill->outcome().has_value(); }));
   for (int i = 0; i < 10; ++i) readers.push_back(std::make_unique<edge::FillReader>(fill, 0, body.size()));
-  auto got = drive(readers);
+  Driver driver(readers);
+  ASSERT_TRUE(driver.run_to_end()) << "readers not woken";
+  const auto& got = driver.out;
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_TRUE(got[i].error) << i;
     EXPECT_FALSE(got[i].eof) << i;
