@@ -51,31 +51,88 @@ Fill::~Fill() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void Fill::set_streaming(uint64_t size, std::string etag) {
-  {
-    std::lock_guard lk(mu_);
-    size_ = size;
-    etag_ = std::move(etag);
-    state_ = State::streaming;
-    streamed_ = true;
-  }
+void Fill::fire(std::unique_lock<std::mutex>& lk) {
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(waiters_);
+  lk.unlock();
   cv_.notify_all();
+  for (auto& w : waiters) w();
+}
+
+void Fill::set_streaming(uint64_t size, std::string etag) {
+  std::unique_lock lk(mu_);
+  size_ = size;
+  etag_ = std::move(etag);
+  state_ = State::streaming;
+  streamed_ = true;
+  fire(lk);
 }
 
 void Fill::add_written(uint64_t n) {
-  {
-    std::lock_guard lk(mu_);
-    written_ += n;
-  }
-  cv_.notify_all();
+  std::unique_lock lk(mu_);
+  written_ += n;
+  fire(lk);
 }
 
 void Fill::finish(State s) {
+  std::unique_lock lk(mu_);
+  state_ = s;
+  fire(lk);
+}
+
+Fill::Progress Fill::progress() const {
+  std::lock_guard lk(mu_);
+  return {state_, written_};
+}
+
+void Fill::notify_on_change(const Progress& seen, std::function<void()> changed) {
   {
     std::lock_guard lk(mu_);
-    state_ = s;
+    if (state_ == seen.state && written_ == seen.written && state_ != State::complete && state_ != State::failed) {
+      waiters_.push_back(std::move(changed));
+      return;
+    }
   }
-  cv_.notify_all();
+  changed();
+}
+
+std::optional<FillStatus> Fill::outcome() const {
+  std::lock_guard lk(mu_);
+  if (state_ == State::pending) return std::nullopt;
+  if (streamed_) return FillStatus::filled;
+  return early_status_;
+}
+
+FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
+  using RS = ReadStatus;
+  const Fill::Progress p = fill_->progress();
+  seen_ = p;
+  const uint64_t end = fill_->size();
+  if (left_ == 0) {
+    // Every byte handed out; the last one of the object only after the landing (below).
+    if (off_ != end || p.state == Fill::State::complete) return {RS::eof};
+    if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed at the end of the object"};
+    return {RS::would_block};
+  }
+  if (p.written > off_) {
+    uint64_t want = std::min<uint64_t>({n, p.written - off_, left_});
+    // The object's last byte waits for the landing: a viewer's next request after a
+    // complete MISS is then a HIT. Everything before it goes out at once.
+    if (off_ + want == end && p.state != Fill::State::complete) {
+      if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed at the end of the object"};
+      if (--want == 0) return {RS::would_block};
+    }
+    size_t got = fill_->read_at(buf, size_t(want), off_);
+    if (got == 0) return {RS::error, 0, "cache temp file shorter than written"};
+    off_ += got;
+    left_ -= got;
+    return {RS::data, got};
+  }
+  // Bytes already on disk were served even if the fill failed later; the failure is
+  // reported once the reader has caught up, so the body ends short, never padded.
+  if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed mid-object"};
+  if (p.state == Fill::State::complete) return {RS::error, 0, "cache fill ended before the announced length"};
+  return {RS::would_block};
 }
 
 Fill::State Fill::wait_started() {
@@ -315,6 +372,24 @@ void DiskCache::forget(const std::string& key) {
 
 DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& origin,
                                  std::optional<int64_t> max_age_ms) {
+  Started s = start_fetch(key, origin, max_age_ms, true);
+  if (s.status != FillStatus::filled) return {s.status, nullptr};
+  std::shared_ptr<Fill> fill = std::move(s.fill);
+  switch (fill->wait_started()) {
+    case Fill::State::streaming:
+    case Fill::State::complete: return {FillStatus::filled, fill};
+    default: break;
+  }
+  std::lock_guard lk(fill->mu_);
+  // Failed after it started streaming (before this caller woke up): the reader gets
+  // the bytes that arrived, then the error, like every other reader of this fill.
+  if (fill->streamed_) return {FillStatus::filled, fill};
+  // Failed before any byte: the fill thread recorded why.
+  return {fill->early_status_, nullptr};
+}
+
+DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectStore& origin,
+                                          std::optional<int64_t> max_age_ms, bool wait_for_slot) {
   std::shared_ptr<Fill> fill;
   {
     std::unique_lock lk(mu_);
@@ -328,18 +403,24 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
       counters_.coalesced_waiters_total++;
     } else if (neg != negative_.end()) {
       counters_.negative_hits_total++;
-      return {FillStatus::not_found, nullptr};  // the origin said so moments ago
+      return Started{{FillStatus::not_found, nullptr}};  // the origin said so moments ago
     } else if (auto it = index_.find(key);
                it != index_.end() && (!max_age_ms || clock_.now_unix_ms() - it->second.filled_ms <= *max_age_ms)) {
-      return {FillStatus::cached, nullptr};  // a fill landed between the caller's lookup and now
+      return Started{{FillStatus::cached, nullptr}};  // a fill landed between the caller's lookup and now
     } else {
       if (running_fills_ >= opts_.max_in_flight_fills) {
+        if (!wait_for_slot) {
+          Started st;
+          st.status = FillStatus::busy;
+          st.would_wait = true;
+          return st;
+        }
         bool got = clock_.wait_for(lk, slot_cv_, opts_.fill_queue_wait, [&] {
           return running_fills_ < opts_.max_in_flight_fills || flights_.count(key) > 0;
         });
         if (!got) {
           counters_.busy_total++;
-          return {FillStatus::busy, nullptr};
+          return Started{{FillStatus::busy, nullptr}};
         }
       }
       if (auto f = flights_.find(key); f != flights_.end()) {
@@ -362,22 +443,17 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
         } catch (const std::system_error&) {
           flights_.erase(key);
           running_fills_--;
-          return {FillStatus::origin_error, nullptr};
+          Started st;
+          st.status = FillStatus::origin_error;
+          return st;
         }
       }
     }
   }
-  switch (fill->wait_started()) {
-    case Fill::State::streaming:
-    case Fill::State::complete: return {FillStatus::filled, fill};
-    default: break;
-  }
-  std::lock_guard lk(fill->mu_);
-  // Failed after it started streaming (before this caller woke up): the reader gets
-  // the bytes that arrived, then the error, like every other reader of this fill.
-  if (fill->streamed_) return {FillStatus::filled, fill};
-  // Failed before any byte: the fill thread recorded why.
-  return {fill->early_status_, nullptr};
+  Started st;
+  st.status = FillStatus::filled;
+  st.fill = std::move(fill);
+  return st;
 }
 
 void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin) {

@@ -68,6 +68,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "http/router.h"
 #include "store/objects.h"
 
 namespace rend::edge {
@@ -118,11 +119,28 @@ class Fill {
   uint64_t size() const { return size_; }
   const std::string& etag() const { return etag_; }
 
+  // Non-blocking views, for readers that must not hold a thread while they wait (the
+  // HTTP server's parked coroutines): a snapshot, and a callback at the next change.
+  struct Progress {
+    State state = State::pending;
+    uint64_t written = 0;
+  };
+  Progress progress() const;
+  // Calls `changed` once: at once (on this thread) if the fill has moved on from
+  // `seen`, else from the fill thread at its next change (head, bytes, end). Never
+  // lost: a fill always ends, and its end calls every callback still registered.
+  void notify_on_change(const Progress& seen, std::function<void()> changed);
+  // What a miss on this fill amounts to: nullopt while the origin has not answered;
+  // filled once it streams (even if it failed later: readers get the bytes, then the
+  // error); else why it failed before its first byte.
+  std::optional<FillStatus> outcome() const;
+
  private:
   friend class DiskCache;
   void set_streaming(uint64_t size, std::string etag);
   void add_written(uint64_t n);
   void finish(State s);
+  void fire(std::unique_lock<std::mutex>& lk);  // runs (and drops) the callbacks, unlocked
 
   int fd_ = -1;  // the temp file; set by the fill thread before it starts streaming
   mutable std::mutex mu_;
@@ -131,8 +149,29 @@ class Fill {
   uint64_t size_ = 0, written_ = 0;
   std::string etag_;
   FillStatus early_status_ = FillStatus::origin_error;  // why it failed before streaming
-  bool streamed_ = false;  // set_streaming() ran: a later failure is reported to readers mid-body
-  bool purged_ = false;    // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  bool streamed_ = false;                       // set_streaming() ran: a later failure is reported to readers mid-body
+  bool purged_ = false;                         // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  std::vector<std::function<void()>> waiters_;  // notify_on_change callbacks
+};
+
+// A response body read from a fill in progress without ever blocking: the server
+// parks the viewer's connection until the fill has new bytes, so a thousand viewers
+// of cold objects hold no handler thread. Serves [offset, offset + length). A fill
+// that fails mid-object is an error once the bytes already written are sent (the
+// server aborts the connection: the viewer sees a short body against
+// Content-Length). The object's last byte is handed out only once the fill has
+// landed, so a viewer's next request after a complete MISS is a HIT.
+class FillReader final : public http::AsyncBodySource {
+ public:
+  FillReader(std::shared_ptr<Fill> fill, uint64_t offset, uint64_t length)
+      : fill_(std::move(fill)), off_(offset), left_(length) {}
+  ReadResult try_read(char* buf, size_t n) override;
+  void notify_when_readable(std::function<void()> ready) override { fill_->notify_on_change(seen_, std::move(ready)); }
+
+ private:
+  std::shared_ptr<Fill> fill_;
+  uint64_t off_, left_;
+  Fill::Progress seen_;  // what the last try_read saw: a change from it is worth a retry
 };
 
 class DiskCache {
@@ -161,6 +200,17 @@ class DiskCache {
   // answered (size known) — not until the object arrived. May block.
   // `max_age_ms` as for lookup(): a cached entry older than that is refetched.
   Miss fetch(const std::string& key, store::ObjectStore& origin, std::optional<int64_t> max_age_ms = std::nullopt);
+  // The same without waiting for the origin's answer: `filled` with the fill joined or
+  // started (its head may still be pending: Fill::outcome / notify_on_change), or the
+  // answer known at once (cached, not_found from the negative cache). When every fill
+  // slot is taken it waits for one only with `wait_for_slot` (up to fill_queue_wait,
+  // then busy); without, it returns busy at once with `would_wait` set and nothing
+  // counted, for the caller to retry where it may block.
+  struct Started : Miss {
+    bool would_wait = false;
+  };
+  Started start_fetch(const std::string& key, store::ObjectStore& origin,
+                      std::optional<int64_t> max_age_ms = std::nullopt, bool wait_for_slot = false);
   // Fetches `key` and waits for the whole object (warm). May block. `max_age_ms` as
   // for fetch(): warm passes 0 for playlists, which a publish may have changed.
   FillStatus fill_and_wait(const std::string& key, store::ObjectStore& origin,

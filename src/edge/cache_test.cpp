@@ -654,3 +654,198 @@ TEST_F(CacheTest, AWarmWithMaxAgeZeroRefetchesACachedPlaylist) {
   ASSERT_TRUE(hit && hit->body);
   EXPECT_NE(hit->body->find("ENDLIST"), std::string::npos);
 }
+
+// --- Readers that never block: the HTTP server's view of a fill -------------------
+
+namespace {
+
+// Opens the origin's gate on the way out (declared after the cache: runs first), so
+// a failed assertion cannot leave the cache's destructor waiting for a held fill.
+struct GateOpener {
+  ControlledOrigin& o;
+  ~GateOpener() { o.open_gate(); }
+};
+struct ReadOutcome {
+  std::string body;
+  bool eof = false, error = false;
+};
+struct WakeQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<size_t> ready;
+};
+// Drives FillReaders the way the HTTP server does, all from the calling thread:
+// try_read until it would block, then leave the reader parked until its callback
+// (from the fill thread) wakes the loop. One thread serves every reader.
+class Driver {
+ public:
+  explicit Driver(std::vector<std::unique_ptr<edge::FillReader>>& readers)
+      : readers_(readers), out(readers.size()), active_(readers.size()) {
+    for (size_t i = 0; i < readers.size(); ++i) runnable_.push_back(i);
+  }
+  // Runs until `done(out)` holds or every reader ended; false if the readers stopped
+  // being woken first (10 s).
+  template <class Done>
+  bool run(Done done) {
+    char buf[16384];
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (active_ > 0 && !done(out)) {
+      if (runnable_.empty()) {
+        std::unique_lock lk(q_->mu);
+        if (!q_->cv.wait_until(lk, deadline, [&] { return !q_->ready.empty(); })) return false;
+        runnable_.swap(q_->ready);
+      }
+      size_t i = runnable_.back();
+      runnable_.pop_back();
+      for (;;) {
+        auto r = readers_[i]->try_read(buf, sizeof buf);
+        if (r.status == http::AsyncBodySource::ReadStatus::data) {
+          out[i].body.append(buf, r.bytes);
+          continue;
+        }
+        if (r.status == http::AsyncBodySource::ReadStatus::would_block) {
+          readers_[i]->notify_when_readable([q = q_, i] {
+            std::lock_guard lk(q->mu);
+            q->ready.push_back(i);
+            q->cv.notify_all();
+          });
+        } else {
+          (r.status == http::AsyncBodySource::ReadStatus::eof ? out[i].eof : out[i].error) = true;
+          active_--;
+        }
+        break;
+      }
+    }
+    return true;
+  }
+  // Every reader parked (or ended), none woken since.
+  bool idle() {
+    std::lock_guard lk(q_->mu);
+    return runnable_.empty() && q_->ready.empty();
+  }
+  bool run_to_end() {
+    return run([](const auto&) { return false; });
+  }
+
+ private:
+  std::vector<std::unique_ptr<edge::FillReader>>& readers_;
+
+ public:
+  std::vector<ReadOutcome> out;
+
+ private:
+  std::shared_ptr<WakeQueue> q_ = std::make_shared<WakeQueue>();  // callbacks may outlive a failed test
+  std::vector<size_t> runnable_;
+  size_t active_;
+};
+
+}  // namespace
+
+// Twenty viewers of a cold object: joining the fill returns at once (the origin has
+// not answered), one callback says when it has, and one thread streams the fill to
+// all twenty as it arrives. One origin request; the object is a HIT the moment a
+// viewer's body ended.
+TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
+  auto body = pattern(1 << 20, 'h');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk = 64 * 1024;
+  origin_->allow_chunks(0);    // no body bytes until the test says so
+  origin_->gate_open = false;  // and the head is late
+  edge::DiskCache cache(opts(), clock_);
+  GateOpener opener{*origin_};
+  std::vector<std::shared_ptr<edge::Fill>> fills;
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto m = cache.start_fetch(kSeg, *origin_);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms) << "joining a fill must not wait for the origin";
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    ASSERT_FALSE(m.would_wait);
+    EXPECT_FALSE(m.fill->outcome().has_value()) << "the origin has not answered yet";
+    fills.push_back(m.fill);
+  }
+  for (auto& f : fills) EXPECT_EQ(f, fills[0]) << "coalesced: one fill";
+  std::atomic<int> answered{0};
+  fills[0]->notify_on_change(fills[0]->progress(), [&] { answered++; });
+  EXPECT_EQ(answered.load(), 0);
+  origin_->open_gate();
+  EXPECT_TRUE(eventually([&] { return answered.load() == 1; }));
+  ASSERT_EQ(fills[0]->outcome(), edge::FillStatus::filled);
+
+  std::vector<std::unique_ptr<edge::FillReader>> readers;
+  for (auto& f : fills) readers.push_back(std::make_unique<edge::FillReader>(f, 0, body.size()));
+  Driver driver(readers);
+  ASSERT_TRUE(driver.run([&](const auto&) { return driver.idle(); }));
+  for (const auto& o : driver.out) ASSERT_TRUE(o.body.empty() && !o.eof && !o.error) << "parked: nothing arrived yet";
+  // New bytes wake the parked readers: each gets 256 KiB while the fill then stalls.
+  origin_->allow_chunks(4);
+  ASSERT_TRUE(driver.run([](const auto& out) {
+    return std::all_of(out.begin(), out.end(), [](const ReadOutcome& o) { return o.body.size() == 256 * 1024; });
+  })) << "readers not woken by the fill's bytes";
+  EXPECT_EQ(fills[0]->progress().state, edge::Fill::State::streaming);
+  origin_->allow_chunks(-1);
+  ASSERT_TRUE(driver.run_to_end()) << "readers not woken by the fill's bytes";
+  const auto& got = driver.out;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].eof) << i;
+    EXPECT_TRUE(got[i].body == body) << i << ": " << got[i].body.size() << " bytes";
+  }
+  EXPECT_EQ(origin_->gets.load(), 1);
+  EXPECT_TRUE(cache.lookup(kSeg)) << "the last byte goes out only once the fill landed";
+}
+
+// An origin error mid-object: every async reader gets the bytes that arrived, then an
+// error (the server aborts the connection), never an end; nothing is cached.
+TEST_F(CacheTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
+  auto body = pattern(300 * 1024, 'i');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk = 64 * 1024;
+  origin_->fail_after_bytes = 128 * 1024;
+  origin_->gate_open = false;
+  edge::DiskCache cache(opts(), clock_);
+  GateOpener opener{*origin_};
+  std::vector<std::unique_ptr<edge::FillReader>> readers;
+  std::shared_ptr<edge::Fill> fill;
+  for (int i = 0; i < 10; ++i) {
+    auto m = cache.start_fetch(kSeg, *origin_);
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    fill = m.fill;
+  }
+  std::atomic<bool> answered{false};
+  fill->notify_on_change(fill->progress(), [&] { answered = true; });
+  origin_->open_gate();
+  ASSERT_TRUE(eventually([&] { return answered.load(); }));
+  ASSERT_TRUE(eventually([&] { return fill->outcome().has_value(); }));
+  for (int i = 0; i < 10; ++i) readers.push_back(std::make_unique<edge::FillReader>(fill, 0, body.size()));
+  Driver driver(readers);
+  ASSERT_TRUE(driver.run_to_end()) << "readers not woken";
+  const auto& got = driver.out;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].error) << i;
+    EXPECT_FALSE(got[i].eof) << i;
+    EXPECT_TRUE(got[i].body == body.substr(0, 128 * 1024)) << i << ": " << got[i].body.size() << " bytes";
+  }
+  EXPECT_FALSE(cache.lookup(kSeg));
+  EXPECT_EQ(origin_->gets.load(), 1);
+}
+
+// With every fill slot taken, start_fetch neither waits nor counts a refusal: it says
+// the caller would have to wait (the edge then retries where it may block).
+TEST_F(CacheTest, StartFetchDoesNotWaitForAFillSlot) {
+  inner_->put_bytes(kSeg, pattern(1024, 'j'));
+  inner_->put_bytes("assets/ast_a/720p/seg_00006.ts", pattern(1024, 'k'));
+  origin_->gate_open = false;
+  auto o = opts();
+  o.max_in_flight_fills = 1;
+  o.fill_queue_wait = 5s;
+  edge::DiskCache cache(o, clock_);
+  GateOpener opener{*origin_};
+  auto first = cache.start_fetch(kSeg, *origin_);
+  ASSERT_EQ(first.status, edge::FillStatus::filled);
+  auto t0 = std::chrono::steady_clock::now();
+  auto second = cache.start_fetch("assets/ast_a/720p/seg_00006.ts", *origin_);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+  EXPECT_EQ(second.status, edge::FillStatus::busy);
+  EXPECT_TRUE(second.would_wait);
+  EXPECT_EQ(cache.stats().busy_total, 0u);
+  origin_->open_gate();
+}

@@ -24,35 +24,6 @@
 namespace rend::edge {
 namespace {
 
-// Streams an object while its fill is still arriving from the origin: each read
-// waits for bytes beyond the offset. A fill that fails mid-object makes read()
-// throw once the bytes already written are sent, and the server then aborts the
-// connection, so the viewer sees a short body against Content-Length.
-class FillSource final : public http::BodySource {
- public:
-  FillSource(std::shared_ptr<Fill> fill, uint64_t offset, uint64_t length)
-      : fill_(std::move(fill)), off_(offset), left_(length) {}
-  bool may_block() const override { return true; }
-  size_t read(char* buf, size_t n) override {
-    if (left_ == 0) return 0;
-    uint64_t avail = fill_->wait_readable(off_);
-    if (avail == 0) throw std::runtime_error("cache fill ended before the announced length");
-    size_t want = size_t(std::min<uint64_t>({n, avail, left_}));
-    size_t got = fill_->read_at(buf, want, off_);
-    if (got == 0) throw std::runtime_error("cache temp file shorter than written");
-    off_ += got;
-    left_ -= got;
-    // The last byte of the object: end the response only once the fill has landed,
-    // so a viewer's next request after a complete MISS is a HIT.
-    if (left_ == 0 && off_ == fill_->size()) fill_->wait_readable(off_);
-    return got;
-  }
-
- private:
-  std::shared_ptr<Fill> fill_;
-  uint64_t off_, left_;
-};
-
 class FileRangeSource final : public http::BodySource {
  public:
   FileRangeSource(int fd, uint64_t offset, uint64_t length)
@@ -162,6 +133,44 @@ http::Response range_not_satisfiable(uint64_t size) {
   return r;
 }
 
+// A miss's answer, made once its fill's outcome is known: at once when the fill is
+// already streaming, else by DeferredMiss when the origin has answered.
+struct MissAnswer {
+  http::Response res;        // Content-Type and Cache-Control set
+  http::Request conditions;  // only If-None-Match and Range
+  bool is_thumbnail = false, is_playlist = false, rewrite = false;
+  std::string token;  // the query token a rewritten text carries
+  // The status to answer with once `fill` can answer, else nullopt (the origin's head
+  // is pending; a rewritten text waits for the whole object).
+  std::optional<FillStatus> ready(const Fill& fill) const {
+    auto o = fill.outcome();
+    if (o && *o == FillStatus::filled && rewrite) {
+      auto st = fill.progress().state;
+      if (st != Fill::State::complete && st != Fill::State::failed) return std::nullopt;
+    }
+    return o;
+  }
+  http::Response make(FillStatus status, const std::shared_ptr<Fill>& fill);
+};
+
+// Answers a miss when its fill can, without a thread waiting for the origin.
+class DeferredMiss final : public http::DeferredResponse {
+ public:
+  DeferredMiss(MissAnswer a, std::shared_ptr<Fill> fill) : a_(std::move(a)), fill_(std::move(fill)) {}
+  std::optional<http::Response> try_take() override {
+    seen_ = fill_->progress();
+    auto ready = a_.ready(*fill_);
+    if (!ready) return std::nullopt;
+    return a_.make(*ready, fill_);
+  }
+  void notify_when_ready(std::function<void()> ready) override { fill_->notify_on_change(seen_, std::move(ready)); }
+
+ private:
+  MissAnswer a_;
+  std::shared_ptr<Fill> fill_;
+  Fill::Progress seen_;
+};
+
 http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt = 0) {
   // 1. The path, before anything touches disk or origin.
   auto ref = playback::parse_playback_target(req.path);
@@ -251,16 +260,44 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
     d.cache.forget(key);  // the file vanished (evicted or removed by hand): refill
   }
 
-  // 3b. Miss: may wait for the origin, so not on an I/O thread.
-  if (!req.may_block) return http::Response::blocking();
-  if (is_thumbnail && !thumb_resolved)
+  // 3b. Miss. Joining or starting the fill never blocks, so it runs on the I/O thread;
+  // the answer waits for the origin's head as a deferred response, which holds no
+  // thread, and its body streams the fill through a FillReader (no thread either).
+  // Only resolving a thumbnail's time, or waiting for a free fill slot, blocks.
+  if (is_thumbnail && !thumb_resolved) {
+    if (!req.may_block) return http::Response::blocking();
     if (auto err = resolve_thumbnail()) return std::move(*err);
-  auto miss = d.cache.fetch(key, *origin, max_age);
-  switch (miss.status) {
+  }
+  auto miss = d.cache.start_fetch(key, *origin, max_age);
+  if (miss.would_wait) {
+    if (!req.may_block) return http::Response::blocking();
+    miss = d.cache.start_fetch(key, *origin, max_age, /*wait_for_slot=*/true);
+  }
+  if (miss.status == FillStatus::cached) {
+    if (attempt == 0) return serve_artifact(d, req, 1);
+    return http::Response::error(503, "cache_unavailable", "cache entry churned; retry");
+  }
+  MissAnswer answer;
+  answer.res = std::move(res);
+  answer.is_thumbnail = is_thumbnail;
+  answer.is_playlist = is_playlist;
+  answer.rewrite = rewrite;
+  if (rewrite) answer.token = *cred.query_token;
+  // Only what negotiate() reads: the request itself may be gone by the time a
+  // deferred answer is made.
+  for (const char* h : {"if-none-match", "range"})
+    if (auto v = req.header(h)) answer.conditions.headers.add(h, std::string(*v));
+  if (miss.status != FillStatus::filled) return answer.make(miss.status, nullptr);
+  if (auto ready = answer.ready(*miss.fill)) return answer.make(*ready, miss.fill);
+  http::Response deferred;
+  deferred.deferred = std::make_shared<DeferredMiss>(std::move(answer), std::move(miss.fill));
+  return deferred;
+}
+
+// The answer to a miss once its fill's outcome is known.
+http::Response MissAnswer::make(FillStatus status, const std::shared_ptr<Fill>& fill) {
+  switch (status) {
     case FillStatus::filled: break;
-    case FillStatus::cached:
-      if (attempt == 0) return serve_artifact(d, req, 1);
-      return http::Response::error(503, "cache_unavailable", "cache entry churned; retry");
     case FillStatus::not_found: return http::Response::error(404, "not_found", "no such artifact");
     case FillStatus::origin_error:
       if (!is_thumbnail) return http::Response::error(502, "origin_error", "origin fetch failed");
@@ -285,29 +322,30 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
     default: return http::Response::error(502, "origin_error", "origin fetch failed");
   }
   res.headers.set("x-rend-cache", "MISS");
-  auto& fill = miss.fill;
   if (rewrite) {
-    // The rewrite needs the whole text; playlists are small.
-    std::string text(fill->size(), '\0');
-    try {
-      for (uint64_t off = 0; off < text.size();) {
-        uint64_t n = fill->wait_readable(off);
-        if (n == 0) break;
-        off += fill->read_at(text.data() + off, size_t(std::min<uint64_t>(n, text.size() - off)), off);
-      }
-    } catch (const std::exception&) {
+    // The rewrite needs the whole text (playlists are small): ready() waited for the
+    // fill's end, so what is on disk is all there will be.
+    const auto p = fill->progress();
+    if (p.state != Fill::State::complete || p.written != fill->size())
       return http::Response::error(502, "origin_error", "origin fetch failed");
+    std::string text(fill->size(), '\0');
+    for (uint64_t off = 0; off < text.size();) {
+      size_t got = fill->read_at(text.data() + off, size_t(text.size() - off), off);
+      if (got == 0) return http::Response::error(502, "origin_error", "origin fetch failed");
+      off += got;
     }
-    return rewritten(text);
+    res.body = is_playlist ? hls::add_query_to_playlist_uris(text, "token", token)
+                           : playback::add_query_to_vtt_cue_uris(text, "token", token);
+    return std::move(res);
   }
   uint64_t off = 0, len = 0;
-  int st = negotiate(req, res, fill->etag(), fill->size(), off, len);
+  int st = negotiate(conditions, res, fill->etag(), fill->size(), off, len);
   if (st == 416) return range_not_satisfiable(fill->size());
   res.status = st;
-  if (st == 304) return res;
-  res.source = std::make_unique<FillSource>(fill, off, len);
+  if (st == 304) return std::move(res);
+  res.source = std::make_unique<FillReader>(fill, off, len);
   res.source_length = len;
-  return res;
+  return std::move(res);
 }
 
 std::optional<std::string> asset_from_json(const boost::json::object& o) {

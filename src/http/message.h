@@ -93,6 +93,8 @@ class BodySource {
   virtual std::optional<FileRange> file_range() const { return std::nullopt; }
 };
 
+class DeferredResponse;  // http/router.h
+
 struct Response {
   int status = 200;
   Headers headers;
@@ -105,6 +107,9 @@ struct Response {
   // Returned by an inline handler that found it must block (e.g. a cache miss): the
   // server runs the same handler again on the handler pool with may_block = true.
   bool rerun_blocking = false;
+  // Set by a handler whose answer is not known yet (the rest of this response is then
+  // ignored): the server waits for it without holding a thread (http/router.h).
+  std::shared_ptr<DeferredResponse> deferred;
   static Response blocking() {
     Response r;
     r.rerun_blocking = true;

@@ -2,11 +2,70 @@
 // Method + path-pattern routing. Patterns are '/'-separated: literal segments,
 // "{name}" for one segment and "{name*}" (last only) for the raw rest of the path.
 // Params are raw (not percent-decoded): handlers validate them.
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <stdexcept>
 
 #include "http/message.h"
 
 namespace rend::http {
+
+// A response body whose bytes arrive over time from elsewhere (an edge fill streaming
+// from its origin). The server polls it with try_read() on the connection's I/O
+// thread and, while nothing is there, parks the connection's coroutine until the
+// source calls back: a viewer waiting for bytes holds no handler thread.
+class AsyncBodySource : public BodySource {
+ public:
+  enum class ReadStatus { data, would_block, eof, error };
+  struct ReadResult {
+    ReadStatus status = ReadStatus::eof;
+    size_t bytes = 0;   // with data: how many were copied (> 0)
+    std::string error;  // with error: why (logged; the connection is aborted)
+  };
+  // Never blocks.
+  virtual ReadResult try_read(char* buf, size_t n) = 0;
+  // Calls `ready` once, from any thread (at once, on the caller's, if try_read would
+  // already make progress), when bytes, the end or an error may have arrived. A call
+  // without progress is allowed: the caller tries again and registers again.
+  virtual void notify_when_readable(std::function<void()> ready) = 0;
+
+  // For callers other than the server (tests, in-process readers): waits on the
+  // calling thread.
+  size_t read(char* buf, size_t n) override {
+    for (;;) {
+      auto r = try_read(buf, n);
+      if (r.status == ReadStatus::data) return r.bytes;
+      if (r.status == ReadStatus::eof) return 0;
+      if (r.status == ReadStatus::error) throw std::runtime_error(r.error);
+      auto w = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+      auto fired = std::make_shared<bool>(false);
+      notify_when_readable([w, fired] {
+        std::lock_guard lk(w->first);
+        *fired = true;
+        w->second.notify_all();
+      });
+      std::unique_lock lk(w->first);
+      w->second.wait(lk, [&] { return *fired; });
+    }
+  }
+  bool may_block() const override { return false; }  // the server never parks a thread on it
+};
+
+// A response whose head is not known when the handler returns (an edge miss waiting
+// for its origin's answer): set as Response::deferred, the server parks the
+// connection's coroutine until the object calls back, then sends what try_take()
+// returns (which may itself stream from an AsyncBodySource). Bounded by the server's
+// read_timeout (then 504).
+class DeferredResponse {
+ public:
+  virtual ~DeferredResponse() = default;
+  // Never blocks: the response once known, else nullopt.
+  virtual std::optional<Response> try_take() = 0;
+  // As AsyncBodySource::notify_when_readable: `ready` once, from any thread, when
+  // try_take() may have an answer.
+  virtual void notify_when_ready(std::function<void()> ready) = 0;
+};
 
 using Handler = std::function<Response(Request&)>;
 

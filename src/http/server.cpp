@@ -203,9 +203,24 @@ bool has_obs_fold(std::string_view head) {
 
 }  // namespace
 
+// Wakes a connection's coroutine parked on an AsyncBodySource or a DeferredResponse,
+// from whichever thread the source calls back on: the callback posts a cancel of the
+// coroutine's timer to the connection's own executor (timers are not thread-safe).
+struct Wake {
+  std::mutex mu;
+  asio::steady_timer* timer = nullptr;  // while parked; null once the coroutine stopped waiting
+  bool fired = false;
+};
+
 struct Server::Impl {
   ServerOptions opts;
   std::shared_ptr<const Router> router;
+  // Coroutines parked on a source, so stop() can wake them and, once the I/O threads
+  // are gone, keep late callbacks from posting to a context being destroyed. Declared
+  // before ctxs: a parked coroutine destroyed with its context unregisters itself here.
+  std::mutex wakes_mu;
+  std::set<std::shared_ptr<Wake>> wakes;
+  std::atomic<bool> aborting{false};  // stop() closed the connections: parked bodies give up
   // One io_context per I/O thread, each run by its thread alone, connections dealt
   // out round robin (nginx's worker model): a connection's operations never wake
   // another thread, which a single shared io_context does on every completion.
@@ -336,7 +351,97 @@ struct Server::Impl {
         pool, [&]() -> awaitable<std::optional<Response>> { co_return call(); }, use_awaitable);
   }
 
+  // Parks the coroutine until `arm`, given a callback, has it called (true) or until
+  // read_timeout passes or the server aborts (false). No thread waits meanwhile.
+  template <class Arm>
+  awaitable<bool> park(Arm arm) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto w = std::make_shared<Wake>();
+    w->timer = &timer;
+    struct Unregister {  // on every way out, the coroutine's destruction included
+      Impl& I;
+      std::shared_ptr<Wake> w;
+      ~Unregister() {
+        {
+          std::lock_guard lk(w->mu);
+          w->timer = nullptr;
+        }
+        std::lock_guard lk(I.wakes_mu);
+        I.wakes.erase(w);
+      }
+    } unregister{*this, w};
+    {
+      std::lock_guard lk(wakes_mu);
+      if (aborting) co_return false;
+      wakes.insert(w);
+    }
+    arm([w] {
+      std::lock_guard lk(w->mu);
+      if (w->fired || !w->timer) return;
+      w->fired = true;
+      asio::post(w->timer->get_executor(), [w] {
+        std::lock_guard lk2(w->mu);
+        if (w->timer) w->timer->cancel();
+      });
+    });
+    {
+      std::lock_guard lk(w->mu);
+      if (w->fired) co_return true;  // ready at once (its posted cancel finds no timer)
+    }
+    // The callback's cancel is posted to this coroutine's own single-threaded context,
+    // so it cannot run before the wait below has started.
+    timer.expires_after(opts.read_timeout);
+    beast::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    co_return ec == asio::error::operation_aborted && !aborting;
+  }
+
+  // try_read, parking on would-block.
+  awaitable<size_t> read_async(AsyncBodySource& src, char* buf, size_t n) {
+    for (;;) {
+      auto r = src.try_read(buf, n);
+      switch (r.status) {
+        case AsyncBodySource::ReadStatus::data: co_return r.bytes;
+        case AsyncBodySource::ReadStatus::eof: co_return 0;
+        case AsyncBodySource::ReadStatus::error: throw std::runtime_error(r.error);
+        case AsyncBodySource::ReadStatus::would_block: break;
+      }
+      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); });
+      if (!woke) throw std::runtime_error(aborting ? "server stopped" : "body source timed out");
+    }
+  }
+
+  // A deferred answer, awaited without a thread; read_timeout bounds the wait (504).
+  awaitable<Response> settle(const Request& req, std::shared_ptr<DeferredResponse> d) {
+    for (;;) {
+      std::optional<Response> r;
+      try {
+        r = d->try_take();
+      } catch (const std::exception& e) {
+        core::log::error("http_handler_exception",
+                         {{"server", opts.name}, {"method", req.method}, {"path", req.path}, {"error", e.what()}});
+        auto err = Response::error(500, "internal", "internal error");
+        err.close = true;
+        co_return err;
+      }
+      if (r) {
+        if (!r->deferred) co_return std::move(*r);
+        d = std::move(r->deferred);  // answered with another deferred: wait for that one
+        continue;
+      }
+      bool woke = co_await park([&d](std::function<void()> cb) { d->notify_when_ready(std::move(cb)); });
+      if (!woke) {
+        auto err = Response::error(504, "upstream_timeout", "no answer from upstream in time");
+        err.close = true;
+        co_return err;
+      }
+    }
+  }
+
   awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
+    // One virtual call per body read would do as well; a cast per read costs about as
+    // much and keeps BodySource unchanged.
+    if (auto* as = dynamic_cast<AsyncBodySource*>(&src)) co_return co_await read_async(*as, buf, n);
     if (!src.may_block()) co_return src.read(buf, n);
     co_return co_await asio::co_spawn(
         pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
@@ -647,6 +752,7 @@ struct Server::Impl {
         req.body = std::move(body);
       }
       if (!rejected) res = co_await run_handler(*match.handler, req, ro.inline_handler);
+      if (!rejected && res.deferred) res = co_await settle(req, std::move(res.deferred));
       stream_slot.release();
       if (reader && is_protocol_error(reader->error())) {
         res = Response::error(400, "bad_request", "malformed request body framing");
@@ -720,6 +826,19 @@ void Server::stop() {
   while (I.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (I.in_flight > 0) {
+    // Coroutines parked on a source or a deferred answer wake up and give up.
+    {
+      std::lock_guard lk(I.wakes_mu);
+      I.aborting = true;
+      for (const auto& w : I.wakes) {
+        std::lock_guard lk2(w->mu);
+        if (!w->timer) continue;
+        asio::post(w->timer->get_executor(), [w] {
+          std::lock_guard lk3(w->mu);
+          if (w->timer) w->timer->cancel();
+        });
+      }
+    }
     // Each socket is closed on its own thread; it may be gone by then (checked).
     {
       std::lock_guard lk(I.conns_mu);
@@ -740,6 +859,16 @@ void Server::stop() {
   for (auto& c : I.ctxs) c->stop();
   for (auto& t : I.threads) t.join();
   I.threads.clear();
+  {
+    // Sources calling back from now on must not post to a context about to be
+    // destroyed (with the coroutines still parked in it).
+    std::lock_guard lk(I.wakes_mu);
+    I.aborting = true;
+    for (const auto& w : I.wakes) {
+      std::lock_guard lk2(w->mu);
+      w->timer = nullptr;
+    }
+  }
   // No I/O thread runs any more, so a body read a handler still waits for (or starts,
   // after finishing something slow) would never complete: it fails instead.
   I.io_closed = true;

@@ -865,3 +865,252 @@ TEST_F(ServerFixture, MalformedFieldsAreRefused) {
   expect_refused(*this, "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close,,\"\r\n\r\n");
   expect_refused(*this, "GET /ok HTTP/1.1\r\n Host: x\r\n\r\n");  // a first field line that looks folded
 }
+
+// --- Async body sources and deferred answers: waiting holds no handler thread ------
+
+namespace {
+
+// A body that arrives when the test says so (an edge fill streaming from its origin):
+// the shared state behind TrickleSource and TrickleAnswer.
+struct Trickle {
+  std::mutex mu;
+  std::string data;  // released so far
+  size_t total = 0;  // the Content-Length announced
+  bool head_ready = false, done = false, failed = false;
+  uint64_t version = 0;  // bumped on every change
+  std::vector<std::function<void()>> waiters;
+  template <class F>
+  void change(F f) {
+    std::vector<std::function<void()>> w;
+    {
+      std::lock_guard lk(mu);
+      f();
+      ++version;
+      w.swap(waiters);
+    }
+    for (auto& cb : w) cb();
+  }
+  void notify(uint64_t seen, std::function<void()> cb) {
+    {
+      std::lock_guard lk(mu);
+      if (version == seen) {
+        waiters.push_back(std::move(cb));
+        return;
+      }
+    }
+    cb();
+  }
+};
+
+class TrickleSource final : public AsyncBodySource {
+ public:
+  explicit TrickleSource(std::shared_ptr<Trickle> t) : t_(std::move(t)) {}
+  ReadResult try_read(char* buf, size_t n) override {
+    std::lock_guard lk(t_->mu);
+    seen_ = t_->version;
+    if (t_->data.size() > off_) {
+      size_t k = std::min(n, t_->data.size() - off_);
+      std::memcpy(buf, t_->data.data() + off_, k);
+      off_ += k;
+      return {ReadStatus::data, k};
+    }
+    if (t_->failed) return {ReadStatus::error, 0, "origin died"};
+    if (t_->done) return {ReadStatus::eof};
+    return {ReadStatus::would_block};
+  }
+  void notify_when_readable(std::function<void()> ready) override { t_->notify(seen_, std::move(ready)); }
+
+ private:
+  std::shared_ptr<Trickle> t_;
+  size_t off_ = 0;
+  uint64_t seen_ = 0;
+};
+
+class TrickleAnswer final : public DeferredResponse {
+ public:
+  explicit TrickleAnswer(std::shared_ptr<Trickle> t) : t_(std::move(t)) {}
+  std::optional<Response> try_take() override {
+    {
+      std::lock_guard lk(t_->mu);
+      seen_ = t_->version;
+      if (!t_->head_ready) return std::nullopt;
+    }
+    Response r;
+    r.source = std::make_unique<TrickleSource>(t_);
+    r.source_length = t_->total;
+    return r;
+  }
+  void notify_when_ready(std::function<void()> ready) override { t_->notify(seen_, std::move(ready)); }
+
+ private:
+  std::shared_ptr<Trickle> t_;
+  uint64_t seen_ = 0;
+};
+
+std::string pattern_body(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = char('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+std::string body_of(std::string_view raw) {
+  auto p = raw.find("\r\n\r\n");
+  return p == std::string_view::npos ? std::string() : std::string(raw.substr(p + 4));
+}
+
+// Reads until `body_bytes` more body bytes have arrived (or close / timeout). The
+// first call's output includes the head.
+std::string read_body(Raw& c, size_t body_bytes, std::chrono::milliseconds wait) {
+  std::string out;
+  auto deadline = Clock::now() + wait;
+  size_t head = std::string::npos;
+  for (;;) {
+    if (head == std::string::npos && out.find("\r\n\r\n") != std::string::npos) head = out.find("\r\n\r\n") + 4;
+    size_t body = head == std::string::npos ? out.size() : out.size() - head;
+    if (body >= body_bytes && (head != std::string::npos || out.size() >= body_bytes)) return out;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left <= 0ms || !c.readable(left)) return out;
+    char buf[65536];
+    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, size_t(n));
+  }
+}
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 3000ms) {
+  auto deadline = Clock::now() + limit;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+struct AsyncFixture : ServerFixture {
+  std::vector<std::shared_ptr<Trickle>> trickles;
+  std::atomic<int> handled{0};
+  void add_trickle_routes(int n, size_t total) {
+    for (int i = 0; i < n; ++i) {
+      trickles.push_back(std::make_shared<Trickle>());
+      trickles.back()->total = total;
+    }
+    router->add("GET", "/slow/{i}", [this](Request& r) {
+      Response res;
+      res.deferred = std::make_shared<TrickleAnswer>(trickles.at(std::stoul(r.params["i"])));
+      handled++;
+      return res;
+    });
+    router->add("GET", "/pool", [](Request&) { return Response::text(200, "pool"); });
+  }
+};
+
+}  // namespace
+
+// One handler thread and one I/O thread: eight responses wait for their heads, then
+// stream half-arrived bodies, while a plain request is answered at once, and all
+// eight complete with the right bytes once the rest arrives. A server that parks a
+// thread per waiting response (or blocks its I/O thread) cannot answer /pool.
+TEST_F(AsyncFixture, WaitingResponsesHoldNoThread) {
+  constexpr int kSlow = 8;
+  constexpr size_t kTotal = 200000;
+  add_trickle_routes(kSlow, kTotal);
+  opts.handler_threads = 1;
+  opts.io_threads = 1;
+  start();
+  std::vector<std::unique_ptr<Raw>> viewers;
+  for (int i = 0; i < kSlow; ++i) {
+    viewers.push_back(std::make_unique<Raw>(port));
+    viewers.back()->send("GET /slow/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  ASSERT_TRUE(eventually([&] { return handled == kSlow; }));  // every handler returned: the pool is free
+
+  auto ask_pool = [&] {
+    auto t0 = Clock::now();
+    Raw c(port);
+    c.send("GET /pool HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto r = c.read_all(3000ms);
+    EXPECT_EQ(body_of(r), "pool") << r;
+    EXPECT_LT(Clock::now() - t0, 500ms);
+  };
+  ask_pool();  // while every answer waits for its head
+
+  std::string full = pattern_body(kTotal);
+  for (auto& t : trickles)
+    t->change([&] {
+      t->head_ready = true;
+      t->data = full.substr(0, kTotal / 2);
+    });
+  std::vector<std::string> got(kSlow);
+  for (int i = 0; i < kSlow; ++i) {
+    got[i] = read_body(*viewers[i], kTotal / 2, 2000ms);
+    EXPECT_EQ(status_of(got[i]), 200);
+  }
+  ask_pool();  // while every body waits for its second half
+
+  for (auto& t : trickles)
+    t->change([&] {
+      t->data = full;
+      t->done = true;
+    });
+  for (int i = 0; i < kSlow; ++i) {
+    std::string raw = got[i] + read_body(*viewers[i], kTotal - body_of(got[i]).size(), 3000ms);
+    EXPECT_TRUE(body_of(raw) == full) << "viewer " << i << ": " << body_of(raw).size() << " bytes";
+    EXPECT_NE(raw.find("Content-Length: " + std::to_string(kTotal)), std::string::npos);
+  }
+}
+
+// An error from an async source after some bytes aborts the connection: the client
+// sees a body shorter than Content-Length, never a complete 200.
+TEST_F(AsyncFixture, AsyncSourceErrorMidBodyAbortsTheResponse) {
+  add_trickle_routes(1, 1000);
+  start();
+  auto& t = *trickles[0];
+  t.change([&] {
+    t.head_ready = true;
+    t.data = std::string(100, 'y');
+  });
+  Raw c(port);
+  c.send("GET /slow/0 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first = c.read_until(std::string(100, 'y'), 2000ms);
+  EXPECT_EQ(status_of(first), 200);
+  t.change([&] { t.failed = true; });
+  bool closed = false;
+  std::string rest = c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(body_of(first + rest), std::string(100, 'y'));
+}
+
+// A deferred answer that never comes is bounded by read_timeout: 504, connection closed.
+TEST_F(AsyncFixture, DeferredAnswerThatNeverComesIs504AfterTheReadTimeout) {
+  add_trickle_routes(1, 10);
+  opts.read_timeout = 1s;
+  start();
+  auto t0 = Clock::now();
+  bool closed = false;
+  auto r = exchange("GET /slow/0 HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  EXPECT_EQ(status_of(r), 504) << r;
+  EXPECT_TRUE(closed);
+  EXPECT_LT(Clock::now() - t0, 1900ms);
+}
+
+TEST_F(AsyncFixture, StopIsBoundedWhileResponsesWaitOnSources) {
+  add_trickle_routes(2, 1000);
+  opts.shutdown_grace = 1s;
+  opts.read_timeout = 60s;
+  start();
+  auto& t = *trickles[1];
+  t.change([&] {
+    t.head_ready = true;
+    t.data = "abc";
+  });
+  Raw waiting_head(port), waiting_body(port);
+  waiting_head.send("GET /slow/0 HTTP/1.1\r\nHost: x\r\n\r\n");
+  waiting_body.send("GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(eventually([&] { return handled == 2; }));
+  EXPECT_EQ(status_of(waiting_body.read_until("abc", 2000ms)), 200);
+  EXPECT_LT(timed_stop(*server, 10s), 2500ms);
+  // A source calling back after the server stopped finds nothing to wake.
+  trickles[0]->change([&] { trickles[0]->head_ready = true; });
+  t.change([&] { t.done = true; });
+}

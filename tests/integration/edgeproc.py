@@ -119,7 +119,12 @@ class PacingProxy:
             def do_PUT(self):
                 self._forward(True)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # socketserver's default backlog (5) drops SYNs when many fills start at
+            # once, and each dropped SYN costs the edge a 1 s retransmit.
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

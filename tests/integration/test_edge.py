@@ -117,6 +117,42 @@ def test_slow_origin_streams_first_bytes_to_every_viewer_before_the_fill_ends(or
 
 
 @pytest.mark.parametrize("origin", SLOW, indirect=True)
+def test_more_cold_objects_than_handler_threads_all_stream_at_once(origin, edge_factory):
+    # 24 cold objects at once, more than the edge's 16 handler threads, through an
+    # origin that sends each object's first half at once and the rest 2 s later: a
+    # viewer waiting for bytes holds no thread, so every viewer gets its first bytes
+    # long before any fill ends. (When each waiting read held a handler thread, the
+    # last 8 misses waited for the first fills' second halves.)
+    aid = new_asset_id()
+    bodies = [os.urandom(64 * 1024) for _ in range(24)]
+    for i, b in enumerate(bodies):
+        origin.put(f"assets/{aid}/720p/seg_{i:05d}.ts", b)
+    origin.proxy.chunk, origin.proxy.delay = 32 * 1024, 2.0
+    edge = edge_factory().start()
+    token = sign(aid)
+    start = threading.Barrier(len(bodies))
+
+    def viewer(i):
+        start.wait()
+        t0 = time.monotonic()
+        with edge.get(aid, f"720p/seg_{i:05d}.ts", token, stream=True) as r:
+            assert r.status_code == 200
+            it = r.iter_content(8192)
+            first = next(it)
+            ttfb = time.monotonic() - t0
+            data = first + b"".join(it)
+        return ttfb, time.monotonic() - t0, data
+
+    with cf.ThreadPoolExecutor(len(bodies)) as ex:
+        results = list(ex.map(viewer, range(len(bodies))))
+    first_fill_end = min(done for _, done, _ in results)
+    assert first_fill_end > 1.5, "the proxy paced the origin"
+    for i, (ttfb, _, data) in enumerate(results):
+        assert data == bodies[i]
+        assert ttfb < first_fill_end / 2, f"viewer {i} waited {ttfb:.2f}s for its first byte; fills take {first_fill_end:.2f}s"
+
+
+@pytest.mark.parametrize("origin", SLOW, indirect=True)
 def test_origin_dying_mid_fill_ends_responses_short_and_caches_nothing(origin, edge_factory):
     aid = new_asset_id()
     body = os.urandom(1 << 20)

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Cold fills at scale (issue 17): --viewers concurrent viewers over --objects cold
+# 1 MiB segments through a pacing S3-compatible origin (100 ms to the response head,
+# then 1 MiB over 2 s; bench/cold_fill.py origin), with a wrk HIT load on a warm
+# object of the same asset at the same time. Every viewer carries a signed playback
+# cookie and every body byte is checked. Per run (fresh cold objects each time):
+#   1. wrk HIT load alone (baseline p99);
+#   2. the same wrk load while the storm runs (bench/cold_fill.py storm).
+# Prints per run and medians: origin GETs per object (target 1), viewers' TTFB
+# p50/p95/max against origin TTFB + 10 ms, and HIT p99 storm/baseline (target <= 1.5x).
+# Exits non-zero on a failed request, a wrong body, or a non-2xx HIT.
+# The HIT load is paced (a wrk Lua delay between each connection's requests, --hit-rate
+# requests/s in all), so that it measures latency rather than saturating the CPUs the
+# storm needs: a closed-loop wrk would make the storm queue behind it.
+#   bench/cold_fill.sh [--runs 3] [--viewers 500] [--objects 50] [--hit-connections 16] [--hit-rate 1000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=3 viewers=500 objects=50 hit_conns=16 hit_rate=1000 ttfb_ms=100
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --viewers) viewers=$2; shift 2 ;;
+    --objects) objects=$2; shift 2 ;;
+    --hit-connections) hit_conns=$2; shift 2 ;;
+    --hit-rate) hit_rate=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--viewers V] [--objects O] [--hit-connections C] [--hit-rate R]" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { echo "bench/cold_fill.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
+bin=${REND_BIN:-build/rend}
+[ -x "$bin" ] || { echo "no rend binary at $bin (ninja -C build rend)" >&2; exit 2; }
+. bench/lib.sh
+work=$(mktemp -d /tmp/rend-bench-cold.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# 500 viewers, the edge's sockets and the origin's: more descriptors than the default.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+secret=$(new_secret)
+origin_port=$(free_port)
+/usr/bin/python3 bench/cold_fill.py origin "$origin_port" --ttfb-ms "$ttfb_ms" --seconds 2 &
+pids+=($!)
+origin=http://127.0.0.1:$origin_port
+for _ in $(seq 100); do curl -sf "$origin/__stats" >/dev/null 2>&1 && break; sleep 0.1; done
+
+edge_port=$(free_port)
+S3_ENDPOINT=$origin S3_BUCKET=bench S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+  REND_EDGE_BIND_ADDR=127.0.0.1:$edge_port \
+  REND_PLAYBACK_SIGNING_KEY_ID=dev REND_PLAYBACK_SIGNING_SECRET="$secret" \
+  REND_EDGE_TELEMETRY_ENABLED=false \
+  "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
+edge_pid=$!
+pids+=($edge_pid)
+# CPU seconds the edge has used (user + system): on a shared machine, what the edge
+# itself spends is steadier than its latencies.
+edge_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$edge_pid/stat"; }
+edge=http://127.0.0.1:$edge_port
+for _ in $(seq 100); do curl -sf "$edge/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$edge/healthz" >/dev/null || { echo "bench: the edge did not start" >&2; cat "$work/edge.log" >&2; exit 1; }
+
+# Each connection waits this long before each request: --hit-rate requests/s in all.
+echo "function delay() return $(awk "BEGIN{print $hit_conns * 1000 / $hit_rate}") end" >"$work/pace.lua"
+hit_p99() {  # url cookie -> p99 ms (exits on a non-2xx or socket error)
+  local out
+  out=$(wrk -t1 -c"$hit_conns" -d3s --latency -s "$work/pace.lua" -H "Cookie: rend_playback=$2" "$1")
+  local bad
+  bad=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
+  [ -z "$bad" ] || { echo "bench: HIT load: $bad" >&2; exit 1; }
+  to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')"
+}
+
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $viewers viewers over $objects cold 1 MiB objects;" \
+  "origin head after ${ttfb_ms} ms, body over 2 s; HIT load wrk -t1 -c$hit_conns paced to $hit_rate req/s on a warm 64 KiB segment; $runs runs"
+ratios=() p50s=() p95s=() maxs=() perobj=()
+for run in $(seq "$runs"); do
+  asset=$(new_asset_id)
+  token=$(sign_token "$secret" "$asset")
+  hit_url="$edge/v/$asset/360p/seg_00000.ts"
+  # Warm the HIT object (one fill), and check it is a HIT now.
+  curl -sf -H "Cookie: rend_playback=$token" "$hit_url" -o /dev/null
+  cache=$(curl -sf -D - -o /dev/null -H "Cookie: rend_playback=$token" "$hit_url" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-rend-cache" {print $2}')
+  [ "$cache" = HIT ] || { echo "bench: the warm object is not a HIT ($cache)" >&2; exit 1; }
+
+  base=$(hit_p99 "$hit_url" "$token")
+  # The storm starts 0.5 s into the HIT load (its connections open first) and lasts
+  # ~2.2 s; the wrk run covers it.
+  wrk_out=$work/wrk.$run
+  cpu0=$(edge_cpu)
+  ( hit_p99 "$hit_url" "$token" >"$wrk_out" ) &
+  wrk_pid=$!
+  storm=$(/usr/bin/python3 bench/cold_fill.py storm --edge "$edge" --asset "$asset" --token "$token" \
+    --objects "$objects" --viewers "$viewers" --origin "$origin") || { echo "bench: storm failed: $storm" >&2; exit 1; }
+  wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
+  during=$(cat "$wrk_out")
+  cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")
+
+  # Origin GETs per cold object of this run.
+  read -r maxget minget nobj ohead < <(curl -sf "$origin/__stats" | /usr/bin/python3 -c '
+import json, sys
+a = sys.argv[1]
+s = json.load(sys.stdin)
+mine = lambda d: {k: v for k, v in d.items() if k.startswith("assets/" + a + "/720p/")}
+g, h = mine(s["gets"]), sorted(mine(s["head_ms"]).values())
+print(max(g.values(), default=0), min(g.values(), default=0), len(g), round(h[-1]) if h else -1)' "$asset")
+  [ "$nobj" = "$objects" ] || { echo "bench: origin saw $nobj of $objects objects" >&2; exit 1; }
+  read -r p50 p95 mx < <(echo "$storm" | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin); print(s["ttfb_p50_ms"], s["ttfb_p95_ms"], s["ttfb_max_ms"])')
+  ratio=$(awk "BEGIN{printf \"%.2f\", $during/$base}")
+  echo "run $run: origin GETs per object max $maxget min $minget, origin head sent <= ${ohead} ms after its request | viewer TTFB p50 ${p50} p95 ${p95} max ${mx} ms" \
+    "(target <= $((ttfb_ms + 10)) ms) | HIT p99 ${base} ms alone, ${during} ms during the storm: ${ratio}x | edge CPU ${cpu} s | $storm"
+  ratios+=("$ratio") p50s+=("$p50") p95s+=("$p95") maxs+=("$mx") perobj+=("$maxget")
+done
+echo "medians of $runs runs: origin GETs per object (max) $(median "${perobj[@]}") (target 1);" \
+  "viewer TTFB p50 $(median "${p50s[@]}") ms, p95 $(median "${p95s[@]}") ms, max $(median "${maxs[@]}") ms" \
+  "(target <= $((ttfb_ms + 10)) ms); HIT p99 storm/alone $(median "${ratios[@]}")x (target <= 1.5x)"
+echo "every viewer's body checked byte for byte; $(curl -sf "$edge/metrics" | awk '/^rend_edge_(origin_requests|coalesced_waiters)_total/ {printf "%s=%s ", $1, $2}')"
