@@ -118,6 +118,9 @@ EOF
 chmod -R a+rX "$work"
 nginx -c "$work/nginx.conf"
 nginx_url=http://127.0.0.1:$nginx_port
+wait_workers() { for _ in $(seq 50); do [ -s "$work/nginx.pid" ] && pgrep -P "$(cat "$work/nginx.pid")" >/dev/null && return; sleep 0.1; done; }
+wait_workers
+nginx_pids=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
 
 wait_up() { for _ in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "bench: $1 never answered" >&2; exit 1; }
 
@@ -133,6 +136,7 @@ start_edge() {
     REND_INTERNAL_TELEMETRY_TOKEN=bench-telemetry-token-0123456789abcdef \
     REND_EDGE_PLAYLIST_TTL_SECS=3600 \
     "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
+  rend_pid=$!
   pids+=($!)
   rend_url=http://127.0.0.1:$port metrics_url=$rend_url/metrics
   wait_up "$rend_url/healthz"
@@ -146,6 +150,7 @@ start_dev() {
     REND_EDGE_TELEMETRY_ENABLED=$([ "$telemetry" = on ] && echo true || echo false) \
     REND_EDGE_PLAYLIST_TTL_SECS=3600 \
     "$bin" dev --data-dir "$work/dev" >"$work/dev.log" 2>&1 &
+  rend_pid=$!
   pids+=($!)
   rend_url=http://127.0.0.1:$edge_port metrics_url=$rend_url/metrics
   api_url=http://127.0.0.1:$api_port
@@ -154,16 +159,23 @@ start_dev() {
   cred_header="" cred_query="?token=$token"
 }
 
-measure() {  # url conns [header] -> "rate p99ms"
-  local out
-  if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$2" -d"${duration}s" --latency -H "$3" "$1")
+# CPU time (user + system, every thread) of the given processes, in clock ticks.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# On a shared machine req/s swings with the neighbours' load; the server's own CPU per
+# request is steadier, so it is printed next to them (ms of CPU per 1000 responses).
+measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000"
+  local out before after
+  before=$(cpu_ticks $3)
+  if [ -n "${4:-}" ]; then out=$(wrk -t1 -c"$2" -d"${duration}s" --latency -H "$4" "$1")
   else out=$(wrk -t1 -c"$2" -d"${duration}s" --latency "$1"); fi
+  after=$(cpu_ticks $3)
   local non2xx sockerr
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   sockerr=$(echo "$out" | awk '/Socket errors/')
   [ -z "$non2xx" ] || { echo "bench: $1 answered $non2xx non-2xx responses" >&2; exit 1; }
   [ -z "$sockerr" ] || { echo "bench: $1: $sockerr" >&2; exit 1; }
-  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")"
+  local n; n=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')") $(awk "BEGIN{printf \"%.1f\", ($after - $before) * 1000 / $(getconf CLK_TCK) * 1000 / $n}")"
 }
 
 echo "machine: $(nproc) CPUs, $(date -u +%FT%TZ); wrk -t1 -d${duration}s --latency; $runs alternating runs; telemetry $telemetry"
@@ -188,16 +200,17 @@ for t in $targets; do
     for o in $objects; do
       f=$(file_of "$o")
       size=$(stat -c %s "$dir/$f")
-      rr=() rp=() nr=() np=()
+      rr=() rp=() rc=() nr=() np=() nc=()
       for i in $(seq "$runs"); do
-        read -r r p < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$cred_header")
-        read -r n q < <(measure "$nginx_url/v/$asset/1080p/$f" "$c")
-        echo "$t -c$c $o ($size B) run $i: rend $r req/s p99 ${p}ms | nginx $n req/s p99 ${q}ms"
-        rr+=("$r") rp+=("$p") nr+=("$n") np+=("$q")
+        read -r r p rcpu < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
+        read -r n q ncpu < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
+        echo "$t -c$c $o ($size B) run $i: rend $r req/s p99 ${p}ms cpu ${rcpu}ms/1k | nginx $n req/s p99 ${q}ms cpu ${ncpu}ms/1k"
+        rr+=("$r") rp+=("$p") rc+=("$rcpu") nr+=("$n") np+=("$q") nc+=("$ncpu")
       done
       mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
-      summary+=("$(printf '%-4s -c%-3s %-8s rend %8.0f req/s p99 %7.2f ms | nginx %8.0f req/s p99 %7.2f ms | req/s %.2fx, p99 %.2fx' \
-        "$t" "$c" "$o" "$mr" "$mp" "$mn" "$mq" "$(awk "BEGIN{print $mr/$mn}")" "$(awk "BEGIN{print $mp/$mq}")")")
+      mrc=$(median "${rc[@]}") mnc=$(median "${nc[@]}")
+      summary+=("$(printf '%-4s -c%-3s %-8s rend %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | nginx %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | req/s %.2fx, p99 %.2fx, cpu/req %.2fx' \
+        "$t" "$c" "$o" "$mr" "$mp" "$mrc" "$mn" "$mq" "$mnc" "$(awk "BEGIN{print $mr/$mn}")" "$(awk "BEGIN{print $mp/$mq}")" "$(awk "BEGIN{print $mrc/$mnc}")")")
     done
   done
   if [ "$telemetry" = on ]; then
@@ -207,5 +220,6 @@ for t in $targets; do
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 done
-echo "medians (ratio = rend / nginx; req/s higher is better, p99 lower is better):"
+echo "medians (ratio = rend / nginx; req/s higher is better, p99 and cpu/req lower is better;"
+echo "cpu = the server's CPU per 1000 responses: rend's whole process, nginx's workers; the sink's not counted):"
 printf '  %s\n' "${summary[@]}"
