@@ -86,6 +86,44 @@ auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std
   return status;
 }
 
+// A playlist (or storyboard) fetched with ?token= is rewritten to carry the token in
+// every URI: a parse and a copy per request, for the same few bodies over and over
+// (a player refreshes its playlists with one token). So each thread remembers the
+// rewritten bodies by token and by the cached object they were made from: the memo
+// holds that object, so its address stays unique while the entry lives, and a
+// refilled playlist (a new object) is rewritten afresh. Bounded in bytes.
+std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const std::string>& src,
+                                                    std::string_view token, bool playlist) {
+  struct Entry {
+    std::shared_ptr<const std::string> src, out;
+  };
+  struct Memo {
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> map;
+    size_t bytes = 0;
+  };
+  thread_local Memo memo;
+  constexpr size_t kMaxBytes = 8u << 20;
+  const void* id = src.get();
+  std::string key;
+  key.reserve(token.size() + 1 + sizeof id);
+  key.append(token).push_back('\0');
+  key.append(reinterpret_cast<const char*>(&id), sizeof id);
+  // The key names the object by its address, which the entry keeps alive: a hit is
+  // a rewrite of this very object.
+  if (auto it = memo.map.find(key); it != memo.map.end()) return it->second.out;
+  auto out = std::make_shared<const std::string>(playlist ? hls::add_query_to_playlist_uris(*src, "token", token)
+                                                          : playback::add_query_to_vtt_cue_uris(*src, "token", token));
+  const size_t cost = key.size() + src->size() + out->size();
+  if (cost > kMaxBytes / 4) return out;  // a huge playlist: not worth keeping
+  if (memo.bytes + cost > kMaxBytes) {
+    memo.map.clear();
+    memo.bytes = 0;
+  }
+  memo.bytes += cost;
+  memo.map.emplace(std::move(key), Entry{src, out});
+  return out;
+}
+
 struct Credential {
   std::optional<std::string> query_token;  // set when the token came in the query
   playback::CredentialCheck check;
@@ -232,7 +270,10 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   // 3a. Hit: answered on the I/O thread (memory for small objects, sendfile else).
   if (auto hit = d.cache.lookup(key, max_age)) {
     res.headers.set("x-rend-cache", "HIT");
-    if (rewrite && hit->body) return rewritten(*hit->body);
+    if (rewrite && hit->body) {
+      res.shared_body = rewrite_memoized(hit->body, *cred.query_token, is_playlist);
+      return res;
+    }
     uint64_t off = 0, len = 0;
     int st = negotiate(req, res, hit->etag, hit->size, off, len);
     if (st == 416) return range_not_satisfiable(hit->size);

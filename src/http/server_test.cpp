@@ -1113,4 +1113,91 @@ TEST_F(AsyncFixture, StopIsBoundedWhileResponsesWaitOnSources) {
   // A source calling back after the server stopped finds nothing to wake.
   trickles[0]->change([&] { trickles[0]->head_ready = true; });
   t.change([&] { t.done = true; });
+namespace {
+// A file range, as the edge's cache hits answer: the server sends it with sendfile(2).
+class FileSource : public BodySource {
+ public:
+  FileSource(int fd, uint64_t off, uint64_t len) : fd_(fd), range_{fd, off, len} {}
+  ~FileSource() override { ::close(fd_); }
+  size_t read(char*, size_t) override { throw std::runtime_error("a file range is sent with sendfile"); }
+  std::optional<FileRange> file_range() const override { return range_; }
+
+ private:
+  int fd_;
+  FileRange range_;
+};
+
+struct FileFixture : ServerFixture {
+  std::string path, content;
+  void SetUp() override {
+    char tmpl[] = "/tmp/rend-server-test-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    path = tmpl;
+    content.resize(6u << 20);
+    for (size_t i = 0; i < content.size(); ++i) content[i] = char('a' + (i * 7 + i / 4096) % 26);
+    ASSERT_EQ(::write(fd, content.data(), content.size()), ssize_t(content.size()));
+    ::close(fd);
+    router->add("GET", "/file/{off}/{len}", [this](Request& r) {
+      Response res;
+      uint64_t off = std::stoull(r.params["off"]), len = std::stoull(r.params["len"]);
+      res.source = std::make_unique<FileSource>(::open(path.c_str(), O_RDONLY | O_CLOEXEC), off, len);
+      res.source_length = len;
+      return res;
+    });
+  }
+  void TearDown() override { ::unlink(path.c_str()); }
+};
+}  // namespace
+
+// The head and the file bytes, whole and in order, through a client whose receive
+// buffer is small and that reads slowly (so the server's sendfile fills the socket
+// and waits for it again and again); then a second response on the same connection
+// (the head sent "more to come" must not hold anything back).
+TEST_F(FileFixture, FileRangesArriveWholeThroughASlowReaderAndKeepAliveGoesOn) {
+  start();
+  Raw c(port);
+  int small = 16 * 1024;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const uint64_t off = 12345, len = (4u << 20) + 17;
+  ASSERT_TRUE(c.send("GET /file/" + std::to_string(off) + "/" + std::to_string(len) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got;
+  auto deadline = Clock::now() + 20s;
+  size_t head_end = std::string::npos;
+  while (Clock::now() < deadline) {
+    if (head_end == std::string::npos) head_end = got.find("\r\n\r\n");
+    if (head_end != std::string::npos && got.size() >= head_end + 4 + len) break;
+    if (!c.readable(2000ms)) break;
+    char buf[8192];
+    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, size_t(n));
+    if (got.size() < (1u << 20)) std::this_thread::sleep_for(1ms);  // slow at first: the server waits
+  }
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(status_of(got), 200);
+  EXPECT_NE(got.substr(0, head_end).find("Content-Length: " + std::to_string(len)), std::string::npos);
+  ASSERT_EQ(got.size(), head_end + 4 + len);
+  EXPECT_TRUE(got.compare(head_end + 4, len, content, off, len) == 0) << "body differs from the file range";
+
+  ASSERT_TRUE(c.send("GET /file/0/10 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto second = c.read_until(content.substr(0, 10), 2000ms);
+  EXPECT_EQ(status_of(second), 200);
+  EXPECT_EQ(second.substr(second.size() - 10), content.substr(0, 10));
+}
+
+// A client that stops reading a file response is cut off after read_timeout: the
+// server ends the connection (what the kernel still holds for it then is its own).
+TEST_F(FileFixture, AStalledFileResponseIsCutOffAtTheWriteTimeout) {
+  opts.read_timeout = 1s;
+  start();
+  Raw c(port);
+  int small = 4096;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ASSERT_TRUE(c.send("GET /file/0/" + std::to_string(content.size()) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.readable(2000ms));  // the response has started; the client reads no more
+  auto start_wait = Clock::now();
+  while (server->stats().open_connections > 0 && Clock::now() - start_wait < 10s) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server->stats().open_connections, 0u) << "the server kept the stalled connection";
+  EXPECT_GE(Clock::now() - start_wait, 900ms) << "cut off before the write timeout";
 }

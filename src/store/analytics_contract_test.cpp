@@ -279,6 +279,28 @@ TEST_P(AnalyticsContract, AssetSummaryAggregatesEveryField) {
   EXPECT_EQ(other->views, 1);
 }
 
+// A batch larger than one INSERT statement holds (the SQLite store writes 58 rows a
+// statement, reusing it): every row lands with its own values, none twice or lost.
+TEST_P(AnalyticsContract, ABatchOfManyStatementsStoresEveryRowWithItsOwnValues) {
+  std::vector<PlaybackEvent> batch;
+  const int n = 2 * 58 + 7;
+  int64_t bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    batch.push_back(event("ast_big", kT0 + i, "segment", "720p", "ses_" + std::to_string(i % 9)));
+    batch.back().bytes = 1000 + i;
+    batch.back().cache = i % 3 == 0 ? "MISS" : "HIT";
+    bytes += 1000 + i;
+  }
+  store_->insert(batch);
+  auto u = store_->asset_summary("ast_big", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, n);
+  EXPECT_EQ(u->bytes, bytes);
+  EXPECT_EQ(u->views, 9);
+  EXPECT_EQ(u->misses, (n + 2) / 3);
+  EXPECT_EQ(u->hits, n - (n + 2) / 3);
+}
+
 TEST_P(AnalyticsContract, ReplayedEventsAreCountedOnce) {
   std::vector<PlaybackEvent> batch;
   const int n = 25;

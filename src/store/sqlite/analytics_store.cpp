@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "store/metadata.h"
 #include "store/sqlite/db.h"
@@ -72,29 +73,43 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
     // One transaction per batch: one fsync instead of one per row, and a batch is
     // either stored or not, so the edge's retry replays the whole batch.
     WriteTx tx(*db_);
-    // Multi-row INSERTs: one prepare per chunk instead of per row (Stmt has no reset,
-    // and a statement stepped to completion cannot be re-bound without one). The
-    // chunk keeps the parameter count under SQLite's historical 999 limit.
+    // Multi-row INSERTs of up to kRowsPerStatement rows (the parameter count under
+    // SQLite's historical 999 limit): the full-size statement is prepared once per
+    // batch and reset between chunks, a shorter tail gets its own.
     // Every event of the batch gets the same ingest time: the batch is stored as one
     // transaction, at one moment. A replayed event_id is ignored, keeping its first.
     const int64_t ingested_at_ms = clock_->now_unix_ms();
     constexpr size_t kColumns = 17;
     constexpr size_t kRowsPerStatement = 999 / kColumns;
-    for (size_t first = 0; first < events.size(); first += kRowsPerStatement) {
-      size_t n = std::min(kRowsPerStatement, events.size() - first);
+    auto sql_for = [](size_t n) {
       std::string sql =
           "INSERT OR IGNORE INTO playback_events (event_id, batch_id, ts_ms, edge_id, region, asset_id, artifact, "
           "kind, tier, session_id, status, bytes, cache, ttfb_ms, duration_ms, media_seconds, ingested_at_ms) VALUES ";
       for (size_t r = 0; r < n; ++r) {
         sql += r ? ",(" : "(";
-        for (size_t c = 0; c < kColumns; ++c) sql += (c ? ",?" : "?") + std::to_string(r * kColumns + c + 1);
+        // Plain "?" (numbered in order, as the binds below count): SQLite looks up every
+        // "?NNN" in a linear list while compiling, O(n^2) in a 986-parameter statement.
+        for (size_t c = 0; c < kColumns; ++c) sql += c ? ",?" : "?";
         sql += ')';
       }
-      Stmt s(*db_, sql);
+      return sql;
+    };
+    std::optional<Stmt> full;
+    for (size_t first = 0; first < events.size(); first += kRowsPerStatement) {
+      size_t n = std::min(kRowsPerStatement, events.size() - first);
+      std::optional<Stmt> tail;
+      Stmt* s = nullptr;
+      if (n == kRowsPerStatement) {
+        if (full) full->reset();
+        else full.emplace(*db_, sql_for(n));
+        s = &*full;
+      } else {
+        s = &tail.emplace(*db_, sql_for(n));
+      }
       for (size_t r = 0; r < n; ++r) {
         const auto& e = events[first + r];
         int p = int(r * kColumns);
-        s.bind(p + 1, e.event_id)
+        s->bind(p + 1, e.event_id)
             .bind(p + 2, e.batch_id)
             .bind(p + 3, e.ts_ms)
             .bind(p + 4, e.edge_id)
@@ -113,7 +128,7 @@ class SqliteAnalyticsStore final : public AnalyticsStore {
             .bind(p + 16, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0)
             .bind(p + 17, ingested_at_ms);
       }
-      s.run();
+      s->run();
     }
     tx.commit();
   }

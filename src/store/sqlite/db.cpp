@@ -87,6 +87,11 @@ void Stmt::run() {
   }
 }
 
+void Stmt::reset() {
+  sqlite3_reset(stmt_);  // its return code repeats the last step's, already reported
+  sqlite3_clear_bindings(stmt_);
+}
+
 bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
 double Stmt::real(int col) const { return sqlite3_column_double(stmt_, col); }

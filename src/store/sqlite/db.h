@@ -63,6 +63,9 @@ class Stmt {
   bool step();
   // Steps a statement that returns no rows.
   void run();
+  // Makes a stepped statement runnable again, its parameters unbound: one prepare for
+  // many executions.
+  void reset();
 
   bool is_null(int col) const;
   int64_t int64(int col) const;
