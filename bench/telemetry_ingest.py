@@ -157,6 +157,23 @@ def counted(api: str, key: str, run_id: str, base_ms: int) -> int:
     return sum(e["requests"] for e in json.loads(body)["edges"] if e["edge_id"].startswith(prefix))
 
 
+def cpu_seconds(pid) -> float:
+    """User + system CPU seconds a process has used (0 when not given or gone)."""
+    if not pid:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def new_run() -> tuple:
     # Each run gets its own id and its own hour in 2025, so verification reads only its own events.
     return os.urandom(4).hex(), 1_735_689_600_000 + random.randrange(0, 8000) * 3_600_000
@@ -219,6 +236,9 @@ def check_rows(what: str, run: int, ch: ClickHouseClient, table: str, run_id: st
         raise SystemExit(1)
 
 
+CPU = {"rend_api": [], "rend_clickhouse": [], "anchor_client": [], "anchor_clickhouse": []}
+
+
 def rend_run(args, run: int, ch) -> float:
     run_id, base_ms = new_run()
     t = time.monotonic()
@@ -231,6 +251,7 @@ def rend_run(args, run: int, ch) -> float:
     threads = [Poster(api, args.token, bodies[i::args.concurrency], barrier) for i in range(args.concurrency)]
     for th in threads:
         th.start()
+    api_cpu0, ch_cpu0 = cpu_seconds(args.api_pid), cpu_seconds(args.clickhouse_pid)
     barrier.wait()
     t0, cpu0 = time.monotonic(), os.times()
     for th in threads:
@@ -246,11 +267,17 @@ def rend_run(args, run: int, ch) -> float:
     retries = sum(th.retries for th in threads)
     print(f"run {run} rend: {args.events} events answered in {elapsed:.2f}s = {rate:,.0f} events/s "
           f"({mb / elapsed:.1f} MB/s, {retries} retries; this client used {client_cpu:.1f} CPU-s)", flush=True)
+    api_cpu, ch_cpu = cpu_seconds(args.api_pid) - api_cpu0, cpu_seconds(args.clickhouse_pid) - ch_cpu0
     if stored is not None:
         # The figure compared with the anchor: events per second into ClickHouse, not into the journal.
         rate = args.events / stored
         print(f"run {run} rend: {args.events} events in ClickHouse after {stored:.2f}s = {rate:,.0f} events/s",
               flush=True)
+    if args.api_pid:
+        # CPU, unlike wall time, hardly depends on what else the machine runs.
+        print(f"run {run} rend: CPU used until then: rend api {api_cpu:.2f}s, ClickHouse {ch_cpu:.2f}s", flush=True)
+    CPU["rend_api"].append(api_cpu)
+    CPU["rend_clickhouse"].append(ch_cpu)
 
     if args.api_key:
         t = time.monotonic()
@@ -276,14 +303,20 @@ def anchor_run(args, run: int, ch: ClickHouseClient, workdir: str) -> float:
           flush=True)
     try:
         with open(path, "rb") as f:
+            ch_cpu0, client_cpu0 = cpu_seconds(args.clickhouse_pid), children_cpu()
             t0 = time.monotonic()
             ch.query(f"INSERT INTO {args.anchor_table} ({ANCHOR_COLUMNS}) FORMAT RowBinary", stdin=f)
             elapsed = time.monotonic() - t0
+            ch_cpu, client_cpu = cpu_seconds(args.clickhouse_pid) - ch_cpu0, children_cpu() - client_cpu0
     finally:
         os.unlink(path)
     rate = args.events / elapsed
     print(f"run {run} anchor: {args.events} events in {elapsed:.2f}s = {rate:,.0f} events/s "
           f"(clickhouse-client, one INSERT ... FORMAT RowBinary from a file)", flush=True)
+    if args.clickhouse_pid:
+        print(f"run {run} anchor: CPU used: clickhouse-client {client_cpu:.2f}s, ClickHouse {ch_cpu:.2f}s", flush=True)
+    CPU["anchor_client"].append(client_cpu)
+    CPU["anchor_clickhouse"].append(ch_cpu)
     check_rows("anchor", run, ch, args.anchor_table, run_id, base_ms, args.events)
     return rate
 
@@ -306,6 +339,8 @@ def main() -> int:
     ap.add_argument("--clickhouse-client", default="clickhouse-client", help="the client binary")
     ap.add_argument("--clickhouse-url", help="ClickHouse's HTTP interface: Rend's rate is then counted until "
                                              "ClickHouse holds every event (polled), not until the last 200")
+    ap.add_argument("--api-pid", type=int, help="the API's pid: report its CPU seconds per run")
+    ap.add_argument("--clickhouse-pid", type=int, help="ClickHouse's pid: report its CPU seconds per run")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     if not args.token:
@@ -341,6 +376,10 @@ def main() -> int:
         print(f"anchor: {', '.join(f'{r:,.0f}' for r in anchors)} events/s; median {amed:,.0f} (clickhouse-client)")
         print(f"ratio (rend / anchor, medians): {med / amed:.2f}x")
         result.update(anchor_rates=anchors, anchor_median=amed, ratio=med / amed)
+    if args.api_pid or args.clickhouse_pid:
+        med_cpu = {k: statistics.median(v) for k, v in CPU.items() if v}
+        print("CPU seconds per run (medians): " + ", ".join(f"{k} {v:.2f}" for k, v in med_cpu.items()))
+        result["cpu_median"] = med_cpu
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f)

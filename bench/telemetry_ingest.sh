@@ -57,4 +57,5 @@ echo "rend api on $api, ClickHouse $ch_version ($REND_TEST_CLICKHOUSE_URL, datab
 # An outside ClickHouse (REND_TEST_CLICKHOUSE_URL set by hand) names it in CLICKHOUSE_TCP_PORT.
 ch_tcp=${CLICKHOUSE_TCP_PORT:-$(awk '$1 == "tcp" {print $2}' "${REND_STACK_DIR:?set CLICKHOUSE_TCP_PORT}/clickhouse/ports")}
 /usr/bin/python3 bench/telemetry_ingest.py --api "$api" --token "$token" --api-key "$key" --runs 5 \
-  --anchor-port "$ch_tcp" --anchor-database "$db" --clickhouse-url "$REND_TEST_CLICKHOUSE_URL" "$@"
+  --anchor-port "$ch_tcp" --anchor-database "$db" --clickhouse-url "$REND_TEST_CLICKHOUSE_URL" \
+  --api-pid "$pid" ${REND_STACK_DIR:+--clickhouse-pid "$(cat "$REND_STACK_DIR/clickhouse/clickhouse.pid")"} "$@"
