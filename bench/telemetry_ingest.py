@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """Telemetry ingest throughput: how many playback events per second one `rend api`
-accepts on POST /internal/telemetry (each 200 means the events are durably stored).
+stores in ClickHouse through POST /internal/telemetry, next to the anchor: clickhouse-client
+inserting the same kind of rows from a RowBinary file (the server's own limit).
 
 Starts nothing: point it at a running API (bench/telemetry_ingest.sh starts ClickHouse
 and `rend api` and calls this).
 
     bench/telemetry_ingest.py --api http://127.0.0.1:4000 --token $REND_INTERNAL_TELEMETRY_TOKEN \
-        --api-key $KEY --events 300000 --batch 1000 --concurrency 8 [--runs 3]
+        --api-key $KEY --events 300000 --batch 1000 --concurrency 8 [--runs 5] \
+        [--anchor-port TCP --anchor-database DB --clickhouse-url URL --api-pid P --clickhouse-pid P]
 
 Per run: distinct batches (unique event ids, their own edge ids and time window) are
 generated before the clock starts, then POSTed by --concurrency threads over keep-alive
 connections. A 503 (busy / store unavailable) is retried after its Retry-After, as an
-edge would; retries count in the time. Afterwards GET /v1/analytics/edges (the API key
-needs the `operator` scope) must report exactly --events requests for the run's edges.
+edge would; retries count in the time. With --clickhouse-url the run's time ends when
+ClickHouse holds every event (a 200 may mean "in the API's journal"), polled every 20 ms;
+that is the figure compared with the anchor. Afterwards GET /v1/analytics/edges (the API
+key needs the `operator` scope) must report exactly --events requests for the run's
+edges, and with --anchor-port ClickHouse must hold exactly --events rows with as many
+distinct event ids (no duplicate, none lost), for Rend's runs and the anchor's alike.
+The anchor runs (--anchor-port) alternate with Rend's; each inserts its own run's rows
+into the table anchor_events (same definition as playback_events) in one
+`clickhouse-client --query "INSERT ... FORMAT RowBinary" < file`, timed from the
+client's start to its exit. --api-pid/--clickhouse-pid add each side's CPU seconds.
 
 Standard library only. Exit status 1 when a run is not counted exactly.
 """

@@ -88,6 +88,8 @@ std::function<void()> add_telemetry_routes(http::Router& r, const ApiDeps& d) {
     // inserts of 50k, ~1.5 in inserts of 8k (bench/README.md); starting at 50k keeps it
     // busy early in a burst, and inserts grow while one is in progress.
     o.insert_events = 50000;
+    // 100k+ waiting (a burst): two concurrent inserts, one per ClickHouse core here.
+    o.parallel_inserts = 2;
   }
   // Owned by the handler, so by the router: the flusher stops (after writing what is
   // pending) when the server that holds the router is destroyed.

@@ -302,7 +302,7 @@ void IngestBuffer::run_inserter() {
     bool ok = false;
     auto started = clock_.steady_now();
     try {
-      store_.insert(g.events);
+      insert_parts(g.events);
       ok = true;
     } catch (const std::exception& e) {
       // The message is the store's (ClickHouse/SQLite); it never carries credentials.
@@ -340,6 +340,49 @@ void IngestBuffer::run_inserter() {
       unstored_.push_front(std::move(g));
     }
   }
+}
+
+void IngestBuffer::insert_parts(std::vector<store::PlaybackEvent>& events) {
+  const size_t parts =
+      std::min(opts_.parallel_inserts, events.size() / std::max<size_t>(opts_.insert_events, size_t(1)));
+  if (parts <= 1) {
+    store_.insert(events);
+    return;
+  }
+  // The later parts move into vectors of their own (the store takes whole vectors) and
+  // back again should any insert fail: the whole group is retried (rows a successful
+  // part stored are then stored twice, which the store's event_id deduplication absorbs).
+  const size_t per = events.size() / parts;
+  std::vector<std::vector<store::PlaybackEvent>> tails(parts - 1);
+  for (size_t k = parts - 1; k >= 1; --k) {
+    const auto from = events.begin() + std::ptrdiff_t(k * per);
+    tails[k - 1].assign(std::make_move_iterator(from), std::make_move_iterator(events.end()));
+    events.erase(from, events.end());
+  }
+  std::vector<std::exception_ptr> errors(parts);
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k + 1 < parts; ++k)
+    threads.emplace_back([&, k] {
+      try {
+        store_.insert(tails[k]);
+      } catch (...) {
+        errors[k + 1] = std::current_exception();
+      }
+    });
+  try {
+    store_.insert(events);
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) {
+    if (!e) continue;
+    for (auto& tail : tails)
+      events.insert(events.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+    std::rethrow_exception(e);
+  }
+  for (auto& tail : tails)  // for the caller's count of what was stored
+    events.insert(events.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
 }
 
 bool IngestBuffer::sync(std::chrono::milliseconds timeout) {

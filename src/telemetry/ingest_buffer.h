@@ -90,6 +90,10 @@ class IngestBuffer {
     std::chrono::milliseconds quiet_delay{0};
     size_t max_unstored_events = 400000;
     std::chrono::milliseconds retry_delay{1000};
+    // Journal mode: an insert of at least parallel_inserts x insert_events events is
+    // split into that many concurrent inserts (ClickHouse parses and writes each insert
+    // on one thread; a burst's last large insert is otherwise the tail of its latency).
+    size_t parallel_inserts = 1;
   };
 
   // One request's place in the buffer, from admission until it has its answer.
@@ -152,6 +156,7 @@ class IngestBuffer {
   void replay();
   bool insert_due(core::SteadyTime now) const;
   core::SteadyTime next_insert_at() const;
+  void insert_parts(std::vector<store::PlaybackEvent>& events);
   void record(bool ok, size_t requests, size_t events, core::SteadyTime::duration took);
 
   store::AnalyticsStore& store_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -45,6 +46,10 @@ class FakeStore : public store::AnalyticsStore {
     std::lock_guard lock(mu_);
     hold_ = h;
     cv_.notify_all();
+  }
+  int started() {
+    std::lock_guard lock(mu_);
+    return started_;
   }
   void wait_started(int n) {
     std::unique_lock lock(mu_);
@@ -428,6 +433,48 @@ TEST_F(JournalDir, InsertsAtOnceOnceInsertEventsAreJournaled) {
   EXPECT_TRUE(submit(buf, valid_batch("b", 60)));  // 120 >= insert_events: no time passes
   EXPECT_TRUE(buf.sync(seconds(10)));
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{120}));
+}
+
+TEST_F(JournalDir, ALargeInsertIsSplitIntoParallelInserts) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.insert_events = 50;
+  o.parallel_inserts = 2;
+  IngestBuffer buf(s, o, clock);
+  s.hold(true);  // each insert stays in progress until released: both must start
+  EXPECT_TRUE(submit(buf, valid_batch("big", 120)));
+  bool both = false;
+  for (int i = 0; i < 5000 && !both; ++i) {
+    both = s.started() >= 2;
+    if (!both) std::this_thread::sleep_for(milliseconds(1));
+  }
+  s.hold(false);
+  EXPECT_TRUE(both) << "the two parts were not inserted concurrently";
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  auto got = s.inserts();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<size_t>{60, 60}));
+  EXPECT_EQ(s.distinct_ids(), 120u);
+  EXPECT_EQ(journal_files(), 0u);
+}
+
+TEST_F(JournalDir, AFailedPartFailsTheWholeInsert) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.insert_events = 50;
+  o.parallel_inserts = 2;
+  IngestBuffer buf(s, o, clock);
+  s.set_fail(true);
+  EXPECT_TRUE(submit(buf, valid_batch("big", 120)));
+  EXPECT_FALSE(buf.sync(seconds(10)));
+  s.set_fail(false);
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  clock.advance(seconds(2));  // retry_delay
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.distinct_ids(), 120u);  // all of it, after the retry
+  EXPECT_EQ(journal_files(), 0u);
 }
 
 TEST_F(JournalDir, SyncInsertsWhatWasAnsweredBeforeIt) {
