@@ -14,7 +14,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev \
-      libpq-dev libhiredis-dev libjemalloc-dev \
+      libpq-dev libhiredis-dev libjemalloc-dev zlib1g-dev \
       libgtest-dev libgmock-dev ca-certificates \
       python3 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
@@ -48,7 +48,7 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 rend \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/rend --no-create-home \
       --shell /usr/sbin/nologin rend \
- && install -d -o 10001 -g 10001 -m 0750 /var/lib/rend /var/lib/rend/telemetry-spool /var/cache/rend/edge
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/rend /var/lib/rend/telemetry-spool /var/lib/rend/telemetry-journal /var/cache/rend/edge
 COPY --from=build /build/rend /usr/local/bin/rend
 COPY web /usr/share/rend/web
 COPY --from=web /web/node_modules/hls.js/dist /usr/share/rend/hls.js/dist
@@ -63,6 +63,9 @@ USER 10001:10001
 # --- rend-api: control plane ---------------------------------------------------------
 FROM runtime AS rend-api
 ENV REND_API_BIND_ADDR=0.0.0.0:4000
+# Telemetry batches answered but not yet in ClickHouse (src/telemetry/ingest_buffer.h):
+# a volume, so a re-created container still inserts them.
+VOLUME ["/var/lib/rend/telemetry-journal"]
 EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=6 \
   CMD ["sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${REND_API_BIND_ADDR##*:}/readyz\""]

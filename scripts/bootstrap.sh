@@ -10,7 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(build-essential cmake ninja-build ccache pkg-config
-      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjemalloc-dev
+      libboost1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev libjemalloc-dev zlib1g-dev
       libgtest-dev libgmock-dev ffmpeg curl ca-certificates
       python3 python3-yaml)  # the build embeds docs/openapi.yaml as JSON (cmake/openapi_to_cpp.py)
 if [ "$want_test" = 1 ]; then

@@ -63,7 +63,7 @@ http::Response store_down() {
   return r;
 }
 
-http::Response asset_usage(const ApiDeps& d, http::Request& req) {
+http::Response asset_usage(const ApiDeps& d, const std::function<void()>& sync, http::Request& req) {
   auto who = authenticate(d, req, "analytics");
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
   const auto& id = req.params["asset_id"];
@@ -76,6 +76,7 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
     return http::Response::error(404, "not_found", "no such asset");
 
   std::optional<store::UsageSummary> u;
+  if (sync) sync();  // every event ingest has answered is counted
   try {
     u = d.analytics.asset_summary(id, r.from_ms, r.to_ms);
   } catch (const store::StoreError&) {
@@ -88,7 +89,7 @@ http::Response asset_usage(const ApiDeps& d, http::Request& req) {
   return json_response(200, o);
 }
 
-http::Response edge_usage(const ApiDeps& d, http::Request& req) {
+http::Response edge_usage(const ApiDeps& d, const std::function<void()>& sync, http::Request& req) {
   // Totals over every tenant's traffic: an operator view, not a customer one.
   auto who = authenticate(d, req, auth::kOperatorScope);
   if (auto* err = std::get_if<http::Response>(&who)) return std::move(*err);
@@ -97,6 +98,7 @@ http::Response edge_usage(const ApiDeps& d, http::Request& req) {
   const auto& r = std::get<TimeRange>(range);
 
   std::vector<store::UsageSummary> rows;
+  if (sync) sync();
   try {
     rows = d.analytics.edge_summaries(r.from_ms, r.to_ms);
   } catch (const store::StoreError&) {
@@ -148,9 +150,11 @@ http::Response edge_usage(const ApiDeps& d, http::Request& req) {
 
 }  // namespace
 
-void add_analytics_routes(http::Router& r, const ApiDeps& d) {
-  r.add("GET", "/v1/analytics/assets/{asset_id}", [&d](http::Request& q) { return asset_usage(d, q); });
-  r.add("GET", "/v1/analytics/edges", [&d](http::Request& q) { return edge_usage(d, q); });
+void add_analytics_routes(http::Router& r, const ApiDeps& d, std::function<void()> telemetry_sync) {
+  r.add("GET", "/v1/analytics/assets/{asset_id}",
+        [&d, telemetry_sync](http::Request& q) { return asset_usage(d, telemetry_sync, q); });
+  r.add("GET", "/v1/analytics/edges",
+        [&d, telemetry_sync](http::Request& q) { return edge_usage(d, telemetry_sync, q); });
 }
 
 }  // namespace rend::api

@@ -41,8 +41,8 @@ std::shared_ptr<http::Router> make_router(const ApiDeps& d) {
   add_player_routes(*r, d);
   add_web_routes(*r, d);
   add_edge_routes(*r, d);
-  add_telemetry_routes(*r, d);
-  add_analytics_routes(*r, d);
+  auto telemetry_sync = add_telemetry_routes(*r, d);
+  add_analytics_routes(*r, d, telemetry_sync);
   add_account_routes(*r, d);
   add_usage_routes(*r, d);
   add_key_routes(*r, d);

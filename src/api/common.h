@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the API handlers (internal to src/api).
 #include <boost/json.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -50,8 +51,9 @@ void add_asset_routes(http::Router& r, const ApiDeps& d);
 void add_player_routes(http::Router& r, const ApiDeps& d);
 void add_web_routes(http::Router& r, const ApiDeps& d);
 void add_edge_routes(http::Router& r, const ApiDeps& d);
-void add_telemetry_routes(http::Router& r, const ApiDeps& d);
-void add_analytics_routes(http::Router& r, const ApiDeps& d);
+// Returns what a reader calls to see every event ingest has answered (telemetry's sync).
+std::function<void()> add_telemetry_routes(http::Router& r, const ApiDeps& d);
+void add_analytics_routes(http::Router& r, const ApiDeps& d, std::function<void()> telemetry_sync = {});
 void add_account_routes(http::Router& r, const ApiDeps& d);
 void add_usage_routes(http::Router& r, const ApiDeps& d);
 void add_key_routes(http::Router& r, const ApiDeps& d);

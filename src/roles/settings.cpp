@@ -21,6 +21,7 @@ ApiConfig parse_api(const core::Env& env, const std::string& data_dir) {
   auto ingest = telemetry::parse_ingest(env, base.deployment);
   c.api = api::parse(env, base.auth);
   c.api.telemetry = std::move(ingest);
+  if (c.store.clickhouse.enabled()) c.api.telemetry.journal_dir = data_dir + "/telemetry-journal";
   c.routing = routing::parse(env, base.deployment.production, c.api.playback_base_url);
   c.billing = billing::parse(env, base.deployment.production);
   c.outbound = http::parse_outbound(env, base.deployment);

@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <future>
 #include <set>
 
 #include "core/clock.h"
 #include "store/metadata.h"
+#include "telemetry/wire.h"
 
 namespace rend::telemetry {
 namespace {
@@ -43,6 +46,10 @@ class FakeStore : public store::AnalyticsStore {
     std::lock_guard lock(mu_);
     hold_ = h;
     cv_.notify_all();
+  }
+  int started() {
+    std::lock_guard lock(mu_);
+    return started_;
   }
   void wait_started(int n) {
     std::unique_lock lock(mu_);
@@ -319,6 +326,228 @@ TEST(IngestBuffer, DestructionWritesWhatIsPending) {
   }
   EXPECT_TRUE(late.get());
   EXPECT_EQ(s.inserts(), (std::vector<size_t>{1, 7}));
+}
+
+// ---- journal mode: a batch is answered once it is on the API's disk; the store gets
+// the journaled events later, in large inserts ----
+
+// Valid events (they are decoded again when the journal is replayed) and their wire body.
+struct Batch {
+  std::vector<store::PlaybackEvent> events;
+  std::string body;
+};
+Batch valid_batch(const std::string& prefix, size_t n) {
+  Batch b;
+  for (size_t i = 0; i < n; ++i) {
+    store::PlaybackEvent e;
+    e.event_id = prefix + std::to_string(i);
+    e.ts_ms = 1800000000000;
+    e.edge_id = "edge-a";
+    e.region = "eu";
+    e.kind = "segment";
+    e.status = 200;
+    e.cache = "HIT";
+    b.events.push_back(std::move(e));
+  }
+  b.body = encode_batch("bat_" + prefix, b.events);
+  return b;
+}
+
+bool submit(IngestBuffer& buf, Batch b) {
+  auto t = admit(buf);
+  return buf.submit(t, std::move(b.events), b.body);
+}
+
+class JournalDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("rend-ingest-journal-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  IngestBuffer::Options opts() const {
+    auto o = kSlow;
+    o.min_interval = milliseconds(0);
+    o.max_delay = milliseconds(0);
+    o.journal_dir = dir_.string();
+    o.insert_events = 100;
+    o.insert_delay = seconds(1);
+    o.retry_delay = seconds(2);
+    return o;
+  }
+  size_t journal_files() const {
+    size_t n = 0;
+    if (std::filesystem::exists(dir_))
+      for (auto& f : std::filesystem::directory_iterator(dir_)) n += f.path().extension() == ".spool";
+    return n;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(JournalDir, AnswersOnceJournaledAndInsertsInOneLargeBlock) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(submit(buf, valid_batch("j" + std::to_string(i) + "_", 20)));
+  // Answered, yet nothing inserted: below insert_events and before insert_delay.
+  EXPECT_EQ(s.inserts(), std::vector<size_t>{});
+  EXPECT_GE(journal_files(), 1u);
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  clock.advance(seconds(1));
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{60}));
+  EXPECT_EQ(s.distinct_ids(), 60u);
+  EXPECT_EQ(journal_files(), 0u);  // stored: the journal is drained
+}
+
+TEST_F(JournalDir, InsertsOnceIngestIsQuietForQuietDelay) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.quiet_delay = milliseconds(20);
+  IngestBuffer buf(s, o, clock);
+  EXPECT_TRUE(submit(buf, valid_batch("a", 10)));
+  std::optional<Ticket> busy = admit(buf);  // a batch on its way: not quiet
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  clock.advance(milliseconds(20));
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  EXPECT_EQ(s.inserts(), std::vector<size_t>{});
+  auto b = valid_batch("b", 10);
+  EXPECT_TRUE(buf.submit(*busy, std::move(b.events), b.body));
+  busy.reset();  // answered: from now on nothing is admitted
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  clock.advance(milliseconds(19));  // quiet for 19 ms
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  EXPECT_EQ(s.inserts(), std::vector<size_t>{});
+  clock.advance(milliseconds(1));  // 20 ms without a request: long before insert_delay
+  for (int i = 0; i < 1000 && s.inserts().empty(); ++i) std::this_thread::sleep_for(milliseconds(1));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{20}));
+}
+
+TEST_F(JournalDir, InsertsAtOnceOnceInsertEventsAreJournaled) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  EXPECT_TRUE(submit(buf, valid_batch("a", 60)));
+  EXPECT_TRUE(submit(buf, valid_batch("b", 60)));  // 120 >= insert_events: no time passes
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{120}));
+}
+
+TEST_F(JournalDir, ALargeInsertIsSplitIntoParallelInserts) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.insert_events = 50;
+  o.parallel_inserts = 2;
+  IngestBuffer buf(s, o, clock);
+  s.hold(true);  // each insert stays in progress until released: both must start
+  EXPECT_TRUE(submit(buf, valid_batch("big", 120)));
+  bool both = false;
+  for (int i = 0; i < 5000 && !both; ++i) {
+    both = s.started() >= 2;
+    if (!both) std::this_thread::sleep_for(milliseconds(1));
+  }
+  s.hold(false);
+  EXPECT_TRUE(both) << "the two parts were not inserted concurrently";
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  auto got = s.inserts();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<size_t>{60, 60}));
+  EXPECT_EQ(s.distinct_ids(), 120u);
+  EXPECT_EQ(journal_files(), 0u);
+}
+
+TEST_F(JournalDir, AFailedPartFailsTheWholeInsert) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.insert_events = 50;
+  o.parallel_inserts = 2;
+  IngestBuffer buf(s, o, clock);
+  s.set_fail(true);
+  EXPECT_TRUE(submit(buf, valid_batch("big", 120)));
+  EXPECT_FALSE(buf.sync(seconds(10)));
+  s.set_fail(false);
+  ASSERT_TRUE(clock.await_timed_waiters(1));
+  clock.advance(seconds(2));  // retry_delay
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.distinct_ids(), 120u);  // all of it, after the retry
+  EXPECT_EQ(journal_files(), 0u);
+}
+
+TEST_F(JournalDir, SyncInsertsWhatWasAnsweredBeforeIt) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  EXPECT_TRUE(submit(buf, valid_batch("x", 5)));
+  EXPECT_TRUE(buf.sync(seconds(10)));  // no time passes: a reader does not wait out insert_delay
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{5}));
+}
+
+TEST_F(JournalDir, AnsweredEventsSurviveTheStoreBeingAwayAndARestart) {
+  FakeClock clock;
+  FakeStore down;
+  down.set_fail(true);
+  {
+    IngestBuffer buf(down, opts(), clock);
+    EXPECT_TRUE(submit(buf, valid_batch("kept", 7)));
+    // The store is away: the buffer keeps the events in its journal (its last attempt,
+    // at shutdown, fails too).
+  }
+  EXPECT_EQ(down.inserts(), std::vector<size_t>{});
+  EXPECT_GE(journal_files(), 1u);
+  FakeStore up;
+  IngestBuffer again(up, opts(), clock);
+  EXPECT_TRUE(again.sync(seconds(10)));  // replayed before anything new is taken
+  EXPECT_EQ(up.inserts(), (std::vector<size_t>{7}));
+  EXPECT_EQ(up.distinct_ids(), 7u);
+  EXPECT_EQ(journal_files(), 0u);
+  EXPECT_TRUE(submit(again, valid_batch("new", 3)));
+  EXPECT_TRUE(again.sync(seconds(10)));
+  EXPECT_EQ(up.inserts(), (std::vector<size_t>{7, 3}));
+}
+
+TEST_F(JournalDir, AFailedInsertRefusesNewBatchesUntilTheStoreIsBack) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  s.set_fail(true);
+  EXPECT_TRUE(submit(buf, valid_batch("before", 4)));  // journaled: answered
+  EXPECT_FALSE(buf.sync(seconds(10)));                 // the insert it starts fails
+  s.wait_started(1);
+  // Refused while the store is failing: edges keep such batches in their own spool.
+  ASSERT_TRUE(clock.await_timed_waiters(1));  // the inserter waits out retry_delay
+  EXPECT_FALSE(submit(buf, valid_batch("during", 4)));
+  s.set_fail(false);
+  clock.advance(seconds(2));
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{4}));
+  EXPECT_TRUE(submit(buf, valid_batch("after", 4)));
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{4, 4}));
+  EXPECT_EQ(s.distinct_ids(), 8u);
+}
+
+TEST_F(JournalDir, RefusesBeyondMaxUnstoredEvents) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.max_unstored_events = 10;
+  o.insert_events = 1000;
+  IngestBuffer buf(s, o, clock);
+  EXPECT_TRUE(submit(buf, valid_batch("a", 10)));
+  EXPECT_FALSE(submit(buf, valid_batch("b", 1)));
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_TRUE(submit(buf, valid_batch("c", 1)));
+}
+
+TEST(IngestBuffer, SyncWithoutAJournalHasNothingToWaitFor) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, kSlow, clock);
+  EXPECT_TRUE(buf.sync(milliseconds(0)));
 }
 
 }  // namespace

@@ -27,6 +27,10 @@ SenderSettings parse_sender(const core::Env& env, const core::Deployment& deploy
 struct IngestSettings {
   std::string token;             // REND_INTERNAL_TELEMETRY_TOKEN: edges' bearer for /internal/telemetry
   uint64_t max_batch_bytes = 0;  // REND_TELEMETRY_MAX_BATCH_BYTES, 8 MiB: larger batches get 413
+  // Where answered batches wait for a ClickHouse insert (telemetry/ingest_buffer.h):
+  // {data_dir}/telemetry-journal when the analytics store is ClickHouse; empty (each
+  // batch answered after its own insert) for the embedded store. Set by the role.
+  std::string journal_dir;
 };
 IngestSettings parse_ingest(const core::Env& env, const core::Deployment& deployment);
 

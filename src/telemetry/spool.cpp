@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
+#include <zlib.h>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -78,10 +78,12 @@ bool fsync_dir(const fs::path& dir) {
 uint32_t spool_record_crc(uint32_t length, std::string_view payload) {
   char len[4];
   put_u32(len, length);
-  boost::crc_32_type crc;
-  crc.process_bytes(len, sizeof len);
-  crc.process_bytes(payload.data(), payload.size());
-  return crc.checksum();
+  // zlib's CRC-32 (the same IEEE CRC as boost::crc_32_type, so files written before
+  // still read): several times faster than a byte-at-a-time table, which mattered once
+  // the API journals every telemetry batch (write and read back: 2 x ~100 MB a second).
+  uLong crc = ::crc32_z(0L, reinterpret_cast<const Bytef*>(len), sizeof len);
+  crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(payload.data()), payload.size());
+  return uint32_t(crc);
 }
 
 Spool::Spool(SpoolOptions opts) : opts_(std::move(opts)) {
@@ -232,6 +234,14 @@ void Spool::delete_segment_locked(Segments::iterator it) {
 }
 
 std::optional<std::string> Spool::front() noexcept {
+  std::string payload;
+  if (!front_locked(&payload)) return std::nullopt;
+  return payload;
+}
+
+bool Spool::skip_front() noexcept { return front_locked(nullptr); }
+
+bool Spool::front_locked(std::string* out) noexcept {
   std::lock_guard lk(mu_);
   front_next_.reset();
   try {
@@ -262,7 +272,7 @@ std::optional<std::string> Spool::front() noexcept {
         if (read_offset_ == 0 && !bad) read_offset_ = seg.valid;  // empty file: nothing to read
       }
       if (!bad && read_offset_ >= seg.valid) {
-        if (active) return std::nullopt;  // caught up with the writer
+        if (active) return false;  // caught up with the writer
       } else if (!bad && read_offset_ + kRecordHeaderBytes > seg.valid) {
         bad = "torn record header";
       } else if (!bad) {
@@ -275,15 +285,18 @@ std::optional<std::string> Spool::front() noexcept {
           const uint64_t end = read_offset_ + kRecordHeaderBytes + len;
           if (len > kMaxRecordBytes || end > seg.valid) {
             bad = "record runs past end of file";
+          } else if (!out) {
+            front_next_ = end;  // skip_front(): the caller knows what the record holds
+            return true;
           } else {
-            std::string payload(len, '\0');
-            if (!pread_exact(read_fd_.get(), payload.data(), len, read_offset_ + kRecordHeaderBytes)) {
+            out->assign(len, '\0');
+            if (!pread_exact(read_fd_.get(), out->data(), len, read_offset_ + kRecordHeaderBytes)) {
               bad = errno ? std::strerror(errno) : "short read";
-            } else if (spool_record_crc(len, payload) != crc) {
+            } else if (spool_record_crc(len, *out) != crc) {
               bad = "record checksum mismatch";
             } else {
               front_next_ = end;
-              return payload;
+              return true;
             }
           }
         }
@@ -302,7 +315,7 @@ std::optional<std::string> Spool::front() noexcept {
   } catch (const std::exception& e) {
     log::error("edge_telemetry_spool_read_failed", {{"dir", opts_.dir}, {"error", e.what()}});
   }
-  return std::nullopt;
+  return false;
 }
 
 void Spool::pop_front() noexcept {

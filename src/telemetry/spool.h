@@ -65,6 +65,10 @@ class Spool {
   // pop_front() returns the same record. Never throws (an unreadable file is logged and
   // skipped).
   std::optional<std::string> front() noexcept;
+  // As front(), without reading or checking the payload: true when there is a record
+  // (pop_front() then acknowledges it). For a consumer that kept its own copy of what
+  // it appended (the API's ingest journal) and only needs the file trimmed.
+  bool skip_front() noexcept;
   // Acknowledges the record the last front() returned; deletes its file when that was
   // the file's last valid record. No-op when front() returned nothing since.
   void pop_front() noexcept;
@@ -92,6 +96,7 @@ class Spool {
 
   std::filesystem::path path_for(uint64_t seq) const;
   AppendResult append_locked(std::string_view record);
+  bool front_locked(std::string* out) noexcept;
   void seal_active_locked();
   void delete_segment_locked(Segments::iterator it);
   void set_bytes_locked();

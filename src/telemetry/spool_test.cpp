@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/crc.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -246,6 +248,32 @@ TEST(Spool, AckDeletesFilesOnlyWhenFullyAcknowledged) {
   s.pop_front();
   EXPECT_TRUE(spool_files(dir).empty());
   EXPECT_TRUE(s.empty());
+}
+
+TEST(Spool, SkipFrontAcknowledgesWithoutReading) {
+  TempDir dir;
+  Spool s(options(dir, 1 << 20, 250));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(s.append(record(i)), Spool::AppendResult::ok);
+  ASSERT_TRUE(s.skip_front());
+  ASSERT_TRUE(s.skip_front());  // without pop_front() it stays at the same record
+  s.pop_front();
+  ASSERT_TRUE(s.skip_front());
+  s.pop_front();
+  auto got = drain(s);
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], record(i + 2));
+  EXPECT_FALSE(s.skip_front());
+  EXPECT_TRUE(spool_files(dir).empty());
+}
+
+TEST(Spool, RecordCrcIsTheIeeeCrcOfLengthAndPayload) {
+  // Spools written with the earlier checksum code (boost's CRC-32) must still read.
+  std::string payload = "123456789 a telemetry batch";
+  boost::crc_32_type want;
+  const unsigned char len[4] = {uint8_t(payload.size()), 0, 0, 0};
+  want.process_bytes(len, 4);
+  want.process_bytes(payload.data(), payload.size());
+  EXPECT_EQ(rend::telemetry::spool_record_crc(uint32_t(payload.size()), payload), want.checksum());
 }
 
 TEST(Spool, PopWithoutFrontIsNoop) {
