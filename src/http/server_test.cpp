@@ -1113,6 +1113,8 @@ TEST_F(AsyncFixture, StopIsBoundedWhileResponsesWaitOnSources) {
   // A source calling back after the server stopped finds nothing to wake.
   trickles[0]->change([&] { trickles[0]->head_ready = true; });
   t.change([&] { t.done = true; });
+}
+
 namespace {
 // A file range, as the edge's cache hits answer: the server sends it with sendfile(2).
 class FileSource : public BodySource {
