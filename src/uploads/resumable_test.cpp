@@ -182,6 +182,32 @@ TEST_P(Resumable, RefusalsChangeNothing) {
   EXPECT_EQ(stored(u), data);
 }
 
+// The body is read straight into the part buffer, never past the part's end: a body
+// that runs one byte past an upload of exactly one part is refused (nothing recorded),
+// and one delivered in odd-sized reads that straddle the part boundaries assembles.
+TEST_P(Resumable, ReadsStopAtPartBoundariesAndAnExcessByteIsRefused) {
+  const size_t part = size_t(kPartBytes);
+  const std::string data = random_bytes(part + 1);
+  auto one = create(int64_t(part));
+  EXPECT_EQ(uploads_->append(one.id, 0, from(data), std::nullopt, std::nullopt).outcome, Outcome::too_large);
+  EXPECT_EQ(meta_->get_upload(one.id)->progress.offset, 0);
+  EXPECT_EQ(stored(one), "<missing>");
+
+  const std::string two_parts = random_bytes(2 * part + 12345);
+  auto u = create(int64_t(two_parts.size()));
+  size_t off = 0;
+  BodyRead odd = [&](char* buf, size_t n) -> size_t {
+    const size_t k = std::min({n, size_t(77777), two_parts.size() - off});
+    std::memcpy(buf, two_parts.data() + off, k);
+    off += k;
+    return k;
+  };
+  auto r = uploads_->append(u.id, 0, odd, std::nullopt, std::nullopt);
+  EXPECT_EQ(r.outcome, Outcome::ok);
+  EXPECT_TRUE(r.completed);
+  EXPECT_EQ(stored(u), two_parts);
+}
+
 TEST_P(Resumable, AnInterruptedBodyKeepsWhatArrivedAndTheClientResumesThere) {
   const std::string data = random_bytes(7 << 20);
   auto u = create(int64_t(data.size()));
