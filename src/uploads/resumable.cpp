@@ -134,10 +134,33 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
     superseded.clear();
     return true;
   };
-  // One part: the buffered tail objects, then the first n bytes of buf.
-  auto flush_part = [&](size_t n) {
-    const uint64_t size = uint64_t(total(tail)) + n;
+  // A body read failed (the client went away) or the claim was lost while a part was
+  // being streamed: set before the source throws, to tell it from a store failure.
+  bool interrupted = false, claim_lost = false;
+  // Reads up to `want` body bytes to the end of buf (the caller leaves room).
+  auto read_body = [&](size_t want) -> size_t {
+    char* into = buf.data.get() + buf.size;
+    size_t n = 0;
+    try {
+      n = body(into, want);
+    } catch (const std::exception& e) {
+      core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
+      interrupted = true;
+      throw;
+    }
+    if (sha) sha->update(into, n);
+    buf.size += n;
+    pos += int64_t(n);
+    return n;
+  };
+  // One part: the buffered tail objects, then the first n bytes of buf, then (streamed)
+  // `more` bytes read from the body meanwhile, so the store writes while the client
+  // sends instead of after it. A streamed part that fails for want of body bytes
+  // leaves them all in buf, as if buffered.
+  auto flush_part = [&](size_t n, size_t more) {
+    const uint64_t size = uint64_t(total(tail)) + n + more;
     size_t ti = 0, taken = 0;
+    const size_t end = n + more;
     std::unique_ptr<store::ObjectReader> reader;
     store::PartSource source = [&](char* out, size_t want) -> size_t {
       while (ti < tail.size()) {
@@ -147,7 +170,17 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
         reader.reset();
         ++ti;
       }
-      const size_t k = std::min(want, n - taken);
+      if (taken == buf.size && taken < end) {
+        if (read_body(std::min(kReadChunk, end - taken)) == 0) {
+          interrupted = true;
+          throw std::runtime_error("the request body ended early");
+        }
+        if (!claim.renew_if_due()) {
+          claim_lost = true;
+          throw std::runtime_error("the upload's claim was lost");
+        }
+      }
+      const size_t k = std::min({want, end - taken, buf.size - taken});
       std::memcpy(out, buf.data.get() + taken, k);
       taken += k;
       return k;
@@ -157,40 +190,64 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
     parts.push_back({int64_t(stored.size), stored.etag});
     superseded.insert(superseded.end(), tail.begin(), tail.end());
     tail.clear();
-    buf.erase_front(n);
+    buf.erase_front(end);
   };
+  // Streaming needs the store's consent (an S3 part would stay open at the client's
+  // pace) and a Content-Length: the part's size is declared before its bytes arrive.
+  const bool can_stream = content_length && objects_.capabilities().streamed_parts;
 
-  bool interrupted = false;
   for (;;) {
+    // A part this request will fill (or the upload's last part, which it ends) is
+    // streamed to the store as its bytes arrive.
+    if (can_stream) {
+      const uint64_t declared_left = *content_length - uint64_t(pos - offset);
+      const uint64_t have = uint64_t(total(tail)) + buf.size;
+      const uint64_t room = part_bytes - std::min(part_bytes, have);
+      const bool fills = declared_left >= room && room > 0;
+      const bool ends = declared_left > 0 && uint64_t(pos) + declared_left == uint64_t(length) && declared_left < room;
+      if (fills || ends) {
+        try {
+          flush_part(buf.size, size_t(fills ? room : declared_left));
+        } catch (const std::exception&) {
+          if (claim_lost) return {Outcome::busy, recorded.offset};
+          if (!interrupted) throw;  // the store failed: as for a buffered part
+          break;
+        }
+        if (!defer && !record()) return {Outcome::busy, recorded.offset};
+        if (!claim.renew_if_due()) return {Outcome::busy, recorded.offset};
+        continue;
+      }
+    }
     // Up to the end of the part being filled (or of the upload), and one byte past the
     // upload's end, which proves the body too long.
     const uint64_t part_room = part_bytes - std::min<uint64_t>(part_bytes, uint64_t(total(tail)) + buf.size);
     const uint64_t upload_room = uint64_t(length - pos);
     size_t want = size_t(std::min<uint64_t>({kReadChunk, part_room, upload_room}));
-    char* into = buf.data.get() + buf.size;
-    char extra = 0;
     if (want == 0) {  // the buffer is full up to the upload's end: only an excess byte can come
       if (upload_room > 0) throw std::logic_error("a full part was not flushed");
-      want = 1;
-      into = &extra;
+      char extra = 0;
+      size_t n = 0;
+      try {
+        n = body(&extra, 1);
+      } catch (const std::exception& e) {
+        core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
+        interrupted = true;
+        break;
+      }
+      if (n == 0) break;
+      return {Outcome::too_large, recorded.offset};
     }
     size_t n = 0;
     try {
-      n = body(into, want);
-    } catch (const std::exception& e) {
-      core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
-      interrupted = true;
-      break;
+      n = read_body(want);
+    } catch (const std::exception&) {
+      break;  // interrupted
     }
     if (n == 0) break;
-    if (int64_t(n) > length - pos) return {Outcome::too_large, recorded.offset};
-    if (sha) sha->update(into, n);
-    buf.size += n;
-    pos += int64_t(n);
     // The upload's last part waits for the end of the body (below), so that a byte
     // past the upload's end is refused before it is stored.
     while (pos < length && uint64_t(total(tail)) + buf.size >= part_bytes) {
-      flush_part(size_t(part_bytes - uint64_t(total(tail))));
+      flush_part(size_t(part_bytes - uint64_t(total(tail))), 0);
       if (!defer && !record()) return {Outcome::busy, recorded.offset};
     }
     if (!claim.renew_if_due()) return {Outcome::busy, recorded.offset};
@@ -202,7 +259,7 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
   const bool final = pos == length;
   if (!buf.empty() || (final && !tail.empty())) {
     if (final || uint64_t(total(tail)) + buf.size >= min_part) {
-      flush_part(buf.size);
+      flush_part(buf.size, 0);
     } else {
       const int64_t at = pos - int64_t(buf.size);
       objects_.put_bytes(tail_key(upload_id, at), std::string_view(buf.data.get(), buf.size));
