@@ -22,6 +22,7 @@ constexpr auto kRenewEvery = std::chrono::seconds(5);
 // stay in the CPU's cache between that copy and the SHA-1 (with a checksum).
 constexpr size_t kReadChunk = 128 * 1024;
 constexpr int kSweepBatch = 100;
+constexpr size_t kSpareBuffers = 2;
 
 std::string tail_prefix(const std::string& upload_id) { return "uploads/" + upload_id + "/"; }
 std::string tail_key(const std::string& upload_id, int64_t offset) {
@@ -121,8 +122,22 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
       size -= n;
     }
   } buf;
-  const size_t buf_cap = size_t(std::min<uint64_t>(part_bytes, uint64_t(length - offset)));
-  buf.data.reset(new char[std::max<size_t>(buf_cap, 1)]);
+  {
+    std::lock_guard lk(spare_mu_);
+    if (!spare_.empty()) {
+      buf.data = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!buf.data) buf.data.reset(new char[part_bytes]);
+  struct GiveBack {
+    ResumableUploads& r;
+    std::unique_ptr<char[]>& data;
+    ~GiveBack() {
+      std::lock_guard lk(r.spare_mu_);
+      if (r.spare_.size() < kSpareBuffers) r.spare_.push_back(std::move(data));
+    }
+  } give_back{*this, buf.data};
   int64_t pos = offset;
 
   auto record = [&]() -> bool {
