@@ -100,6 +100,10 @@ class StreamBodyReader final : public BodyReader {
     if (!parser_.chunked() && parser_.content_length()) {
       direct_ = true;
       remaining_ = *parser_.content_length();
+      // Here, on the I/O thread, which is where stop() closes the socket: the handler
+      // thread never touches the socket object.
+      fd_ = ::fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 0);
+      if (fd_ < 0) dup_error_ = {errno, boost::system::system_category()};
     }
   }
   ~StreamBodyReader() override {
@@ -161,11 +165,8 @@ class StreamBodyReader final : public BodyReader {
   Filled read_direct(char* out, size_t n, bool send_continue) {
     Filled f;
     if (fd_ < 0) {
-      fd_ = ::fcntl(stream_.socket().native_handle(), F_DUPFD_CLOEXEC, 0);
-      if (fd_ < 0) {
-        f.ec = {errno, boost::system::system_category()};
-        return f;
-      }
+      f.ec = dup_error_;
+      return f;
     }
     if (send_continue) {
       std::string_view left = kContinue;
@@ -260,7 +261,8 @@ class StreamBodyReader final : public BodyReader {
   bool failed_ = false;
   bool direct_ = false;
   uint64_t remaining_ = 0;  // direct_: body bytes still to read
-  int fd_ = -1;             // direct_: the socket's duplicate, once read
+  int fd_ = -1;             // direct_: the socket's duplicate
+  beast::error_code dup_error_;
   beast::error_code error_;
   beast::tcp_stream& stream_;
   beast::flat_buffer& buf_;
