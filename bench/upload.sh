@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Upload throughput on loopback (issue 13): a generated file (1 GiB by default) stored
 #   cp    copied onto the same disk and fsync'd (the physical limit of this machine),
-#   put   one PUT /v1/uploads/{id} (curl --upload-file),
-#   tus   tus with 8 MiB PATCHes (bench/tus_client.py, one keep-alive connection),
+#   put   one PUT /v1/uploads/{id} (curl --upload-file; the slot is created before timing),
+#   tus   tus with 8 MiB PATCHes (bench/tus_client.py, one keep-alive connection; timed
+#         from the client's start, creation POST included),
 # alternating, --runs times each, against `rend api` alone (embedded stores, no worker:
 # nothing transcodes meanwhile). Prints each run, the medians, the ratios put/cp and
 # tus/put, and the API's peak RSS during each method's runs (VmHWM, reset before each
@@ -38,13 +39,16 @@ peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
 drop_sources() { rm -rf "$work/data/objects/sources" "$work/copy.bin"; }
 
 run_cp() { cp "$work/file.bin" "$work/copy.bin" && sync "$work/copy.bin"; }
-run_put() {
-  local url
-  url=$(curl -sf -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+# The upload slot is created before the clock starts: the PUT alone is timed, not the
+# POST and a Python start to read its answer.
+prepare_put() {
+  put_url=$(curl -sf -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
     -d "{\"size_bytes\": $((size_mib << 20))}" "$api/v1/uploads" |
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["upload_url"])')
+}
+run_put() {
   curl -sf -X PUT -H "Authorization: Bearer $key" -H 'Content-Type: application/octet-stream' \
-    --upload-file "$work/file.bin" "$url" >/dev/null
+    --upload-file "$work/file.bin" "$put_url" >/dev/null
 }
 run_tus() { /usr/bin/python3 bench/tus_client.py "$api" "$key" "$work/file.bin" "$((chunk_mib << 20))" >/dev/null; }
 
@@ -53,6 +57,7 @@ echo "machine: $(nproc) CPUs; file ${size_mib} MiB; tus chunks ${chunk_mib} MiB;
 for i in $(seq "$runs"); do
   for m in cp put tus; do
     drop_sources
+    if [ "$m" = put ]; then prepare_put; fi
     sync
     reset_peak
     t0=$(now)

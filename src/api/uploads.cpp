@@ -86,6 +86,12 @@ http::Response too_large(const ApiDeps& d) {
 // every few seconds per running upload is cheap.
 constexpr int64_t kClaimLeaseMs = 20 * 1000;
 constexpr auto kClaimRenewEvery = std::chrono::seconds(5);
+// The body is read (recv straight into this buffer, on this thread) and written to
+// the object store in pieces of this size. Small enough that the bytes recv puts in
+// the buffer are still in the CPU's cache when write(2) copies them out: with 1 MiB
+// pieces the kernel's copy into the page cache took 3-10x the CPU time on this
+// machine (bench/README.md, upload section).
+constexpr size_t kPutReadBytes = 128u << 10;
 
 // Gives the claim back when the PUT ends without completing, so the client's retry
 // is accepted at once (a completed upload clears the claim itself).
@@ -243,7 +249,7 @@ http::Response put_upload(const ApiDeps& d, http::Request& req) {
   };
 
   auto writer = d.objects.begin_put("sources/" + asset->id);
-  std::vector<char> buf(256 * 1024);
+  std::vector<char> buf(kPutReadBytes);
   uint64_t total = 0;
   try {
     while (size_t n = req.body_stream->read(buf.data(), buf.size())) {

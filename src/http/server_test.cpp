@@ -14,7 +14,9 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "http/client.h"
 
@@ -232,6 +234,182 @@ TEST_F(ServerFixture, StreamedRequestBody) {
   auto r = call("PUT", "/up", big);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, std::to_string(big.size()));
+}
+
+// --- Streamed bodies: each read fills the caller's buffer -----------------------------
+
+// What a streamed-body handler saw: the size of each read, the bytes, and whether a
+// read failed (and after how long).
+struct ReadLog {
+  std::mutex mu;
+  std::vector<size_t> sizes;
+  std::string bytes;
+  bool failed = false;
+  Clock::duration failed_after{};
+  std::promise<void> done;
+};
+
+// A streamed-body route reading with a `buf_size` buffer into `log`.
+void add_logging_route(Router& router, const std::string& path, size_t buf_size, ReadLog& log) {
+  RouteOptions s;
+  s.stream_body = true;
+  router.add(
+      "PUT", path,
+      [&log, buf_size](Request& r) {
+        std::vector<char> buf(buf_size);
+        auto t0 = Clock::now();
+        try {
+          while (size_t n = r.body_stream->read(buf.data(), buf.size())) {
+            std::lock_guard lk(log.mu);
+            log.sizes.push_back(n);
+            log.bytes.append(buf.data(), n);
+          }
+        } catch (const std::exception&) {
+          std::lock_guard lk(log.mu);
+          log.failed = true;
+          log.failed_after = Clock::now() - t0;
+        }
+        log.done.set_value();
+        return Response::text(200, "got=" + std::to_string(log.bytes.size()));
+      },
+      s);
+}
+
+// A read of n bytes returns n once the client has sent them, however the client's
+// sends and the kernel cut the stream (one hop to the I/O thread per buffer, not per
+// socket read): with a Content-Length body and with a chunked one in small chunks.
+TEST_F(ServerFixture, StreamedReadFillsTheCallersBuffer) {
+  ReadLog plain, chunked;
+  add_logging_route(*router, "/fill", 1u << 20, plain);
+  add_logging_route(*router, "/fill-chunked", 64u << 10, chunked);
+  start();
+  std::string body(3 * (1u << 20) + 7, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = char('a' + i % 23);
+  {
+    Raw c(port);
+    c.send("PUT /fill HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n");
+    for (size_t at = 0; at < body.size(); at += 16384) c.send(std::string_view(body).substr(at, 16384));
+    auto r = c.read_all(3000ms);
+    EXPECT_EQ(status_of(r), 200) << r;
+  }
+  ASSERT_EQ(plain.done.get_future().wait_for(3s), std::future_status::ready);
+  EXPECT_EQ(plain.bytes, body);
+  EXPECT_EQ(plain.sizes, (std::vector<size_t>{1u << 20, 1u << 20, 1u << 20, 7}));
+  {
+    Raw c(port);
+    std::string wire =
+        "PUT /fill-chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const size_t total = 200000;
+    for (size_t at = 0; at < total; at += 1000) wire += "3e8\r\n" + body.substr(at, 1000) + "\r\n";
+    wire += "0\r\n\r\n";
+    c.send(wire);
+    auto r = c.read_all(3000ms);
+    EXPECT_EQ(status_of(r), 200) << r;
+  }
+  ASSERT_EQ(chunked.done.get_future().wait_for(3s), std::future_status::ready);
+  EXPECT_EQ(chunked.bytes, body.substr(0, 200000));
+  EXPECT_EQ(chunked.sizes, (std::vector<size_t>{65536, 65536, 65536, 200000 - 3 * 65536}));
+}
+
+// The bytes that did arrive before a client stalled reach the handler, then the next
+// read fails at read_timeout (the timeout counts from the last bytes received, not
+// from the start of a read that was filling a large buffer).
+TEST_F(ServerFixture, StalledStreamedBodyFailsAtTheReadTimeoutAfterItsBytes) {
+  ReadLog log;
+  add_logging_route(*router, "/fill", 1u << 20, log);
+  opts.read_timeout = 1s;
+  opts.min_body_bytes_per_sec = 0;
+  start();
+  Raw c(port);
+  c.send("PUT /fill HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  auto t0 = Clock::now();
+  // Steady bytes for longer than read_timeout: none of these reads may time out.
+  while (Clock::now() - t0 < 1500ms) {
+    c.send(std::string(1000, 'b'));
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(log.done.get_future().wait_for(4s), std::future_status::ready);
+  bool closed = false;
+  c.read_all(2000ms, &closed);
+  EXPECT_TRUE(closed);
+  std::lock_guard lk(log.mu);
+  EXPECT_TRUE(log.failed);
+  EXPECT_GE(log.bytes.size(), 14000u);
+  EXPECT_EQ(log.bytes, std::string(log.bytes.size(), 'b'));
+  EXPECT_GT(log.failed_after, 2200ms);  // ~1.5 s of sending + 1 s of silence
+  EXPECT_LT(log.failed_after, 4000ms);
+}
+
+// A client dribbling its body into a large read buffer is still cut off by the
+// minimum rate: the deadline is recomputed for every socket read inside one fill.
+TEST_F(ServerFixture, DribbleIntoALargeReadBufferIsCutOffByTheMinimumRate) {
+  ReadLog log;
+  add_logging_route(*router, "/fill", 1u << 20, log);
+  opts.read_timeout = 30s;
+  opts.min_body_bytes_per_sec = 1000;
+  opts.body_rate_grace = 1s;
+  start();
+  Raw c(port);
+  c.send("PUT /fill HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  auto t0 = Clock::now();
+  bool closed = false;
+  while (Clock::now() - t0 < 6s) {
+    if (!c.send(std::string(10, 'a'))) {
+      closed = true;
+      break;
+    }
+    if (c.readable(100ms)) {
+      c.read_all(500ms, &closed);
+      break;
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(Clock::now() - t0, 3500ms);
+  ASSERT_EQ(log.done.get_future().wait_for(2s), std::future_status::ready);
+  EXPECT_TRUE(log.failed);
+}
+
+// A streamed body read to its end leaves the connection usable: the next request,
+// sent in the same packet right after the body, is answered too.
+TEST_F(ServerFixture, PipelinedRequestAfterAStreamedBodyIsAnswered) {
+  ReadLog log;
+  add_logging_route(*router, "/fill", 1u << 20, log);
+  router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+  start();
+  Raw c(port);
+  c.send(
+      "PUT /fill HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  bool closed = false;
+  auto r = c.read_all(3000ms, &closed);
+  EXPECT_NE(r.find("got=5"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\n\r\nok"), std::string::npos) << r;
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(log.bytes, "hello");
+}
+
+// A handler that stops reading half-way through a streamed body: its answer goes out
+// and the connection is closed (the rest of the body would be read as a request).
+TEST_F(ServerFixture, PartlyReadStreamedBodyClosesTheConnection) {
+  RouteOptions s;
+  s.stream_body = true;
+  router->add(
+      "PUT", "/half",
+      [](Request& r) {
+        char buf[10];
+        size_t n = r.body_stream->read(buf, sizeof buf);
+        return Response::text(200, "first=" + std::to_string(n));
+      },
+      s);
+  start();
+  Raw c(port);
+  c.send("PUT /half HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n0123456789abcdefghij");
+  bool closed = false;
+  auto r = c.read_all(3000ms, &closed);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("first=10"), std::string::npos) << r;
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(ServerFixture, StreamedResponsesAndHead) {

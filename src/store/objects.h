@@ -57,6 +57,10 @@ struct ObjectStoreCapabilities {
   // or the new object whole, never an empty, mixed or truncated body. S3 guarantees it;
   // s3rver, the local S3 double, rewrites the object's file in place and does not.
   bool atomic_replace = false;
+  // upload_part may pull its body at the pace of a client's upload (the directory
+  // store: a file write). S3 does not declare it: a part request left waiting on a
+  // slow client would be cut off by the server.
+  bool streamed_parts = false;
 };
 
 // Fills up to n bytes of a part's body; returns 0 only at its end; may throw.

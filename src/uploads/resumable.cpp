@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -17,8 +18,11 @@ namespace {
 // seconds, not forever.
 constexpr int64_t kClaimLeaseMs = 20'000;
 constexpr auto kRenewEvery = std::chrono::seconds(5);
-constexpr size_t kReadChunk = 256 * 1024;
+// Each body read: the HTTP server fills it straight from the socket; small enough to
+// stay in the CPU's cache between that copy and the SHA-1 (with a checksum).
+constexpr size_t kReadChunk = 128 * 1024;
 constexpr int kSweepBatch = 100;
+constexpr size_t kSpareBuffers = 2;
 
 std::string tail_prefix(const std::string& upload_id) { return "uploads/" + upload_id + "/"; }
 std::string tail_key(const std::string& upload_id, int64_t offset) {
@@ -105,9 +109,35 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
   if (checksum) sha.emplace();
 
   std::vector<store::UploadChunk> parts = recorded.parts, tail = recorded.tail, superseded;
-  std::string buf;  // received, not yet in a part or tail object: at most one part
-  // Reserved once, so appending never doubles it past a part.
-  buf.reserve(size_t(std::min<uint64_t>(part_bytes, uint64_t(length - offset))) + kReadChunk);
+  // Received, not yet in a part or tail object: at most one part. The body is read
+  // straight into it (no staging copy), never past the current part's end, so a
+  // flush takes the whole buffer and nothing is moved. Allocated once, uninitialized:
+  // zero-filling 8 MiB per request would be one more pass over the bytes.
+  struct {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+    bool empty() const { return size == 0; }
+    void erase_front(size_t n) {
+      std::memmove(data.get(), data.get() + n, size - n);
+      size -= n;
+    }
+  } buf;
+  {
+    std::lock_guard lk(spare_mu_);
+    if (!spare_.empty()) {
+      buf.data = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!buf.data) buf.data.reset(new char[part_bytes]);
+  struct GiveBack {
+    ResumableUploads& r;
+    std::unique_ptr<char[]>& data;
+    ~GiveBack() {
+      std::lock_guard lk(r.spare_mu_);
+      if (r.spare_.size() < kSpareBuffers) r.spare_.push_back(std::move(data));
+    }
+  } give_back{*this, buf.data};
   int64_t pos = offset;
 
   auto record = [&]() -> bool {
@@ -119,10 +149,33 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
     superseded.clear();
     return true;
   };
-  // One part: the buffered tail objects, then the first n bytes of buf.
-  auto flush_part = [&](size_t n) {
-    const uint64_t size = uint64_t(total(tail)) + n;
+  // A body read failed (the client went away) or the claim was lost while a part was
+  // being streamed: set before the source throws, to tell it from a store failure.
+  bool interrupted = false, claim_lost = false;
+  // Reads up to `want` body bytes to the end of buf (the caller leaves room).
+  auto read_body = [&](size_t want) -> size_t {
+    char* into = buf.data.get() + buf.size;
+    size_t n = 0;
+    try {
+      n = body(into, want);
+    } catch (const std::exception& e) {
+      core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
+      interrupted = true;
+      throw;
+    }
+    if (sha) sha->update(into, n);
+    buf.size += n;
+    pos += int64_t(n);
+    return n;
+  };
+  // One part: the buffered tail objects, then the first n bytes of buf, then (streamed)
+  // `more` bytes read from the body meanwhile, so the store writes while the client
+  // sends instead of after it. A streamed part that fails for want of body bytes
+  // leaves them all in buf, as if buffered.
+  auto flush_part = [&](size_t n, size_t more) {
+    const uint64_t size = uint64_t(total(tail)) + n + more;
     size_t ti = 0, taken = 0;
+    const size_t end = n + more;
     std::unique_ptr<store::ObjectReader> reader;
     store::PartSource source = [&](char* out, size_t want) -> size_t {
       while (ti < tail.size()) {
@@ -132,8 +185,18 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
         reader.reset();
         ++ti;
       }
-      const size_t k = std::min(want, n - taken);
-      std::memcpy(out, buf.data() + taken, k);
+      if (taken == buf.size && taken < end) {
+        if (read_body(std::min(kReadChunk, end - taken)) == 0) {
+          interrupted = true;
+          throw std::runtime_error("the request body ended early");
+        }
+        if (!claim.renew_if_due()) {
+          claim_lost = true;
+          throw std::runtime_error("the upload's claim was lost");
+        }
+      }
+      const size_t k = std::min({want, end - taken, buf.size - taken});
+      std::memcpy(out, buf.data.get() + taken, k);
       taken += k;
       return k;
     };
@@ -142,27 +205,64 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
     parts.push_back({int64_t(stored.size), stored.etag});
     superseded.insert(superseded.end(), tail.begin(), tail.end());
     tail.clear();
-    buf.erase(0, n);
+    buf.erase_front(end);
   };
+  // Streaming needs the store's consent (an S3 part would stay open at the client's
+  // pace) and a Content-Length: the part's size is declared before its bytes arrive.
+  const bool can_stream = content_length && objects_.capabilities().streamed_parts;
 
-  std::vector<char> chunk(kReadChunk);
-  bool interrupted = false;
   for (;;) {
+    // A part this request will fill (or the upload's last part, which it ends) is
+    // streamed to the store as its bytes arrive.
+    if (can_stream) {
+      const uint64_t declared_left = *content_length - uint64_t(pos - offset);
+      const uint64_t have = uint64_t(total(tail)) + buf.size;
+      const uint64_t room = part_bytes - std::min(part_bytes, have);
+      const bool fills = declared_left >= room && room > 0;
+      const bool ends = declared_left > 0 && uint64_t(pos) + declared_left == uint64_t(length) && declared_left < room;
+      if (fills || ends) {
+        try {
+          flush_part(buf.size, size_t(fills ? room : declared_left));
+        } catch (const std::exception&) {
+          if (claim_lost) return {Outcome::busy, recorded.offset};
+          if (!interrupted) throw;  // the store failed: as for a buffered part
+          break;
+        }
+        if (!defer && !record()) return {Outcome::busy, recorded.offset};
+        if (!claim.renew_if_due()) return {Outcome::busy, recorded.offset};
+        continue;
+      }
+    }
+    // Up to the end of the part being filled (or of the upload), and one byte past the
+    // upload's end, which proves the body too long.
+    const uint64_t part_room = part_bytes - std::min<uint64_t>(part_bytes, uint64_t(total(tail)) + buf.size);
+    const uint64_t upload_room = uint64_t(length - pos);
+    size_t want = size_t(std::min<uint64_t>({kReadChunk, part_room, upload_room}));
+    if (want == 0) {  // the buffer is full up to the upload's end: only an excess byte can come
+      if (upload_room > 0) throw std::logic_error("a full part was not flushed");
+      char extra = 0;
+      size_t n = 0;
+      try {
+        n = body(&extra, 1);
+      } catch (const std::exception& e) {
+        core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
+        interrupted = true;
+        break;
+      }
+      if (n == 0) break;
+      return {Outcome::too_large, recorded.offset};
+    }
     size_t n = 0;
     try {
-      n = body(chunk.data(), chunk.size());
-    } catch (const std::exception& e) {
-      core::log::warn("upload_patch_interrupted", {{"upload_id", upload_id}, {"error", e.what()}});
-      interrupted = true;
-      break;
+      n = read_body(want);
+    } catch (const std::exception&) {
+      break;  // interrupted
     }
     if (n == 0) break;
-    if (int64_t(n) > length - pos) return {Outcome::too_large, recorded.offset};
-    if (sha) sha->update(chunk.data(), n);
-    buf.append(chunk.data(), n);
-    pos += int64_t(n);
-    while (uint64_t(total(tail)) + buf.size() >= part_bytes) {
-      flush_part(size_t(part_bytes - uint64_t(total(tail))));
+    // The upload's last part waits for the end of the body (below), so that a byte
+    // past the upload's end is refused before it is stored.
+    while (pos < length && uint64_t(total(tail)) + buf.size >= part_bytes) {
+      flush_part(size_t(part_bytes - uint64_t(total(tail))), 0);
       if (!defer && !record()) return {Outcome::busy, recorded.offset};
     }
     if (!claim.renew_if_due()) return {Outcome::busy, recorded.offset};
@@ -173,13 +273,13 @@ AppendResult ResumableUploads::append(const std::string& upload_id, int64_t offs
   // What is left becomes the last part, or a tail object until a part is full.
   const bool final = pos == length;
   if (!buf.empty() || (final && !tail.empty())) {
-    if (final || uint64_t(total(tail)) + buf.size() >= min_part) {
-      flush_part(buf.size());
+    if (final || uint64_t(total(tail)) + buf.size >= min_part) {
+      flush_part(buf.size, 0);
     } else {
-      const int64_t at = pos - int64_t(buf.size());
-      objects_.put_bytes(tail_key(upload_id, at), buf);
-      tail.push_back({int64_t(buf.size()), tail_key(upload_id, at)});
-      buf.clear();
+      const int64_t at = pos - int64_t(buf.size);
+      objects_.put_bytes(tail_key(upload_id, at), std::string_view(buf.data.get(), buf.size));
+      tail.push_back({int64_t(buf.size), tail_key(upload_id, at)});
+      buf.size = 0;
     }
   }
   if (!record()) return {Outcome::busy, recorded.offset};

@@ -20,8 +20,11 @@
 // takes), so two requests never move one upload at once, even across processes.
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "store/coord.h"
@@ -94,6 +97,11 @@ class ResumableUploads {
   store::Coordinator& coord_;
   const core::Clock& clock_;
   Settings settings_;
+  // Part buffers of finished requests, reused: a fresh 8 MiB buffer per PATCH cost a
+  // page fault and a zeroed page every 4 KiB (a tenth of a tus upload's CPU time).
+  // At most kSpareBuffers are kept.
+  std::mutex spare_mu_;
+  std::vector<std::unique_ptr<char[]>> spare_;
 };
 
 }  // namespace rend::uploads

@@ -20,7 +20,8 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-// The directory store with S3's part rule declared: parts but the last of at least 5 MiB.
+// The directory store with S3's part rule declared: parts but the last of at least 5 MiB,
+// each buffered before it is sent.
 class FiveMiBParts final : public store::ObjectStore {
  public:
   explicit FiveMiBParts(std::unique_ptr<store::ObjectStore> s) : s_(std::move(s)) {}
@@ -36,7 +37,12 @@ class FiveMiBParts final : public store::ObjectStore {
   std::vector<std::string> list(const std::string& p) override { return s_->list(p); }
   size_t delete_prefix(const std::string& p) override { return s_->delete_prefix(p); }
   store::HealthStatus health() override { return s_->health(); }
-  store::ObjectStoreCapabilities capabilities() override { return s_->capabilities(); }
+  // As S3: parts are buffered before they are sent (the fs variant streams them).
+  store::ObjectStoreCapabilities capabilities() override {
+    auto c = s_->capabilities();
+    c.streamed_parts = streams;
+    return c;
+  }
   uint64_t multipart_min_part_bytes() const override { return 5 << 20; }
   std::string begin_multipart(const std::string& k) override { return s_->begin_multipart(k); }
   store::StoredPart upload_part(const std::string& k, const std::string& h, uint32_t n, uint64_t off, uint64_t size,
@@ -53,6 +59,7 @@ class FiveMiBParts final : public store::ObjectStore {
     s_->complete_multipart(k, h, parts);
   }
   void abort_multipart(const std::string& k, const std::string& h) override { s_->abort_multipart(k, h); }
+  bool streams = false;
   int tail_puts = 0, parts_sent = 0;
   uint64_t last_size = 0;
 
@@ -180,6 +187,60 @@ TEST_P(Resumable, RefusalsChangeNothing) {
   EXPECT_EQ(r.outcome, Outcome::ok);
   EXPECT_TRUE(r.completed);
   EXPECT_EQ(stored(u), data);
+}
+
+// The body is read straight into the part buffer, never past the part's end: a body
+// that runs one byte past an upload of exactly one part is refused (nothing recorded),
+// and one delivered in odd-sized reads that straddle the part boundaries assembles.
+TEST_P(Resumable, ReadsStopAtPartBoundariesAndAnExcessByteIsRefused) {
+  const size_t part = size_t(kPartBytes);
+  const std::string data = random_bytes(part + 1);
+  auto one = create(int64_t(part));
+  EXPECT_EQ(uploads_->append(one.id, 0, from(data), std::nullopt, std::nullopt).outcome, Outcome::too_large);
+  EXPECT_EQ(meta_->get_upload(one.id)->progress.offset, 0);
+  EXPECT_EQ(stored(one), "<missing>");
+
+  const std::string two_parts = random_bytes(2 * part + 12345);
+  auto u = create(int64_t(two_parts.size()));
+  size_t off = 0;
+  BodyRead odd = [&](char* buf, size_t n) -> size_t {
+    const size_t k = std::min({n, size_t(77777), two_parts.size() - off});
+    std::memcpy(buf, two_parts.data() + off, k);
+    off += k;
+    return k;
+  };
+  auto r = uploads_->append(u.id, 0, odd, std::nullopt, std::nullopt);
+  EXPECT_EQ(r.outcome, Outcome::ok);
+  EXPECT_TRUE(r.completed);
+  EXPECT_EQ(stored(u), two_parts);
+}
+
+// On a store that takes streamed parts, a request that will fill a part (its
+// Content-Length says so) sends the part while its bytes arrive, not after: the store
+// is writing part 1 before the body's first byte is read. Without a Content-Length, or
+// on a store that does not declare it, parts are buffered first.
+TEST_P(Resumable, APartTheRequestWillFillIsStreamedToAStoreThatTakesIt) {
+  if (!five_) GTEST_SKIP() << "counted on the counting store";
+  const std::string data = random_bytes(2 * size_t(kPartBytes) + 1000);
+  for (bool streams : {true, false}) {
+    five_->streams = streams;
+    five_->parts_sent = 0;
+    auto u = create(int64_t(data.size()));
+    int parts_at_first_read = -1;
+    size_t off = 0;
+    BodyRead body = [&](char* buf, size_t n) -> size_t {
+      if (parts_at_first_read < 0) parts_at_first_read = five_->parts_sent;
+      const size_t k = std::min(n, data.size() - off);
+      std::memcpy(buf, data.data() + off, k);
+      off += k;
+      return k;
+    };
+    auto r = uploads_->append(u.id, 0, body, data.size(), std::nullopt);
+    EXPECT_TRUE(r.completed) << streams;
+    EXPECT_EQ(stored(u), data) << streams;
+    EXPECT_EQ(parts_at_first_read, streams ? 1 : 0) << streams;
+    EXPECT_EQ(five_->parts_sent, 3) << streams;
+  }
 }
 
 TEST_P(Resumable, AnInterruptedBodyKeepsWhatArrivedAndTheClientResumesThere) {

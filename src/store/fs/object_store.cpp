@@ -24,6 +24,8 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
+// upload_part starts writeback after each this many bytes.
+constexpr uint64_t kPartWritebackStep = 2u << 20;
 constexpr auto kStaleTempAge = std::chrono::hours(1);
 // A concurrent delete_prefix may remove a parent directory between our mkdir and
 // rename; a few retries are plenty because a delete only removes empty directories.
@@ -274,15 +276,20 @@ StoredPart FsObjectStore::upload_part(const std::string& key, const std::string&
   if (::ftruncate(fd.get(), off_t(offset)) != 0) posix::throw_errno("truncate multipart file");
   const std::string what = "write multipart file";
   std::vector<char> buf(std::min<uint64_t>(size, 256 * 1024) + 1);
-  uint64_t written = 0;
+  uint64_t written = 0, kicked = 0;
   while (written < size) {
     size_t n = body(buf.data(), size_t(std::min<uint64_t>(buf.size(), size - written)));
     if (n == 0) throw std::runtime_error("part " + std::to_string(number) + " of " + key + " ended early");
     if (::pwrite(fd.get(), buf.data(), n, off_t(offset + written)) != ssize_t(n)) posix::throw_errno(what);
-    // Start writing back now, so the fdatasync below (the part's durability, which a
-    // resumable upload acknowledges) waits for the last bytes only, not the whole part.
-    ::sync_file_range(fd.get(), off_t(offset + written), off_t(n), SYNC_FILE_RANGE_WRITE);
     written += n;
+    // Start writing back every few MiB, so the fdatasync below (the part's durability,
+    // which a resumable upload acknowledges) waits for the last bytes only, not the
+    // whole part. Not after every write: each call submits its own I/O (a virtio
+    // notification per 256 KiB showed in the profile of a tus upload).
+    if (written - kicked >= kPartWritebackStep) {
+      ::sync_file_range(fd.get(), off_t(offset + kicked), off_t(written - kicked), SYNC_FILE_RANGE_WRITE);
+      kicked = written;
+    }
   }
   if (::fdatasync(fd.get()) != 0) posix::throw_errno("fsync multipart file");
   return {size, "fs-" + std::to_string(offset) + "-" + std::to_string(size)};

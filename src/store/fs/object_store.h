@@ -31,7 +31,7 @@ class FsObjectStore final : public ObjectStore {
   HealthStatus health() override;
   // A put renames a complete temp file into place (rename(2) is atomic), and an open
   // reader keeps its inode.
-  ObjectStoreCapabilities capabilities() override { return {.atomic_replace = true}; }
+  ObjectStoreCapabilities capabilities() override { return {.atomic_replace = true, .streamed_parts = true}; }
 
   // Parts of any size; each is written at its offset and fsync'd before returning.
   uint64_t multipart_min_part_bytes() const override { return 1; }
