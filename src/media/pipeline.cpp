@@ -71,9 +71,11 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});
   }
   int gop = std::max(1, int(std::lround(fr.value * seg)));
+  // Keyframes at 0 1 2 s, then on the segment grid (keyframe_times), identical in
+  // every rung; no scene-cut keyframes, so the keyframes are exactly the cuts.
   a.insert(a.end(), {"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p", "-g",
-                     std::to_string(gop), "-sc_threshold", "0", "-force_key_frames",
-                     "expr:gte(t,n_forced*" + std::to_string(seg) + ")", "-fps_mode:v", "cfr"});
+                     std::to_string(gop), "-sc_threshold", "0", "-force_key_frames", force_key_frames_expr(seg),
+                     "-fps_mode:v", "cfr"});
   for (size_t i = 0; i < n; ++i) {
     std::string s = std::to_string(i);
     int k = ladder[i].video_kbps;
@@ -92,10 +94,13 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     if (info.has_audio) map += ",a:" + std::to_string(i);
     map += ",name:" + ladder[i].name;
   }
-  a.insert(a.end(), {"-f", "hls", "-hls_time", std::to_string(seg), "-hls_list_size", "0", "-hls_playlist_type",
-                     "event", "-hls_flags", "temp_file+independent_segments", "-hls_segment_type", "mpegts",
-                     "-hls_segment_filename", out_dir + "/%v/seg_%05d.ts", "-var_stream_map", map,
-                     "-protocol_whitelist", "file", out_dir + "/%v/index.m3u8"});
+  // -hls_time 1: the muxer cuts at every keyframe at least 1 s after the last cut,
+  // i.e. at every keyframe above. (-hls_init_time would not do: with an unbounded
+  // playlist, ffmpeg 5.1 never leaves the initial segment length.)
+  a.insert(a.end(), {"-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "event", "-hls_flags",
+                     "temp_file+independent_segments", "-hls_segment_type", "mpegts", "-hls_segment_filename",
+                     out_dir + "/%v/seg_%05d.ts", "-var_stream_map", map, "-protocol_whitelist", "file",
+                     out_dir + "/%v/index.m3u8"});
   return a;
 }
 

@@ -81,7 +81,11 @@ TEST(LadderCommand, OneProcessEveryRung) {
   for (const auto& s : a) joined += s + "\n";
   EXPECT_NE(joined.find("split=4[s0][s1][s2][s3]"), std::string::npos);
   EXPECT_NE(joined.find("[s1]scale=1280:720,setsar=1[v1]"), std::string::npos);
-  EXPECT_NE(joined.find("\nexpr:gte(t,n_forced*4)\n"), std::string::npos);
+  // Short first segments, then the 4 s grid: the keyframes decide where the muxer
+  // cuts (it cuts at every keyframe at least -hls_time after the last cut).
+  EXPECT_NE(joined.find("\n-force_key_frames\n" + force_key_frames_expr(4) + "\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-hls_time\n1\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-sc_threshold\n0\n"), std::string::npos) << joined;
   EXPECT_NE(joined.find("\nv:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p\n"),
             std::string::npos);
   EXPECT_NE(joined.find("\n-b:v:0\n5500k\n"), std::string::npos);
@@ -431,6 +435,24 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
     EXPECT_EQ(tiers[0].name, "270p");
     EXPECT_EQ(billing, "720p");
   };
+  // Playable from the first rendition: a one-variant master on the lowest rung, whose
+  // first segment is short, and which a player can already decode.
+  std::string master_at_playable, playlist_at_playable, probe_at_playable;
+  hooks.on_playable = [&, inner = hooks.on_playable](const std::vector<store::Tier>& tiers, const std::string& b) {
+    inner(tiers, b);
+    fs::path dir = root_ / "objects" / "assets" / "ast_hevc";
+    master_at_playable = read_all(dir / "master.m3u8");
+    playlist_at_playable = read_all(dir / "270p" / "index.m3u8");
+    core::ProcessOptions o;
+    o.timeout = 30s;
+    // The first 20 video frames (of the first segment's 25): an EVENT playlist has no
+    // end yet, and this hook holds up the publisher that would make it grow.
+    auto r = runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-read_intervals",
+                          "%+#20", "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0",
+                          (dir / "master.m3u8").string()},
+                         o);
+    probe_at_playable = r.exit_code == 0 ? r.out : "ffprobe failed: " + r.err_tail;
+  };
   auto t0 = std::chrono::steady_clock::now();
   auto res = p.run("ast_hevc", src, info, hooks);
   std::cerr << "hevc: hls_ready after " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
@@ -441,6 +463,23 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   EXPECT_EQ(res.tiers[0].width, 270);
   EXPECT_EQ(res.tiers[0].height, 480);
   check_published("ast_hevc", res, 270, 480);
+
+  EXPECT_NE(master_at_playable.find("\n270p/index.m3u8\n"), std::string::npos) << master_at_playable;
+  auto first = hls::parse_media_playlist(playlist_at_playable);
+  ASSERT_FALSE(first.durations.empty()) << playlist_at_playable;
+  EXPECT_NEAR(first.durations[0], 1.0, 0.05) << playlist_at_playable;
+  EXPECT_NE(playlist_at_playable.find("#EXT-X-PLAYLIST-TYPE:EVENT"), std::string::npos) << playlist_at_playable;
+  // Upright 270x480 frames decoded from the first segment.
+  EXPECT_TRUE(probe_at_playable.starts_with("270,480,20\n")) << probe_at_playable;
+  // The final rendition: 1 s, 1 s, 2 s (the 4 s grid starts at 4 s, the clip ends there).
+  auto final_pl =
+      hls::parse_media_playlist(read_all(root_ / "objects" / "assets" / "ast_hevc" / "270p" / "index.m3u8"));
+  ASSERT_EQ(final_pl.durations.size(), keyframe_times(4, 4).size());
+  auto keys = keyframe_times(4, 4);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    double end = i + 1 < keys.size() ? keys[i + 1] : 4.0;
+    EXPECT_NEAR(final_pl.durations[i], end - keys[i], 0.05) << i;
+  }
 }
 
 TEST_F(PipelineRun, ProbeRejectsTextAndEmptyFiles) {
@@ -568,6 +607,70 @@ TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhil
   ASSERT_EQ(res.tiers.size(), 1u);
   EXPECT_EQ(res.tiers[0].name, "360p");
   EXPECT_EQ(runner_.count(testing::poster_run()), 1);
+}
+
+// Without the fast path (HEVC here), the first rendition makes the asset playable: as
+// soon as the LOWEST rung has its first segment (published before the others), a
+// one-variant master points at it, while the other rungs have nothing yet. At the
+// end the ladder master (every rung) replaces it, with the same rung URIs, so a player
+// that loaded the one-variant master plays its growing EVENT playlist to the end.
+TEST_F(PipelineScripted, TheLowestRungsFirstSegmentMakesANonFastPathSourcePlayable) {
+  info_.video_codec = "hevc";
+  info_.profile = "Main";
+  info_.width = 1280;
+  info_.height = 720;
+  ASSERT_FALSE(fast_path_eligible(info_));
+  std::atomic<int> playable{0};
+  std::string master_at_playable, master_after_first_tick;
+  bool others_published_at_playable = true;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               // ffmpeg has cut the 360p rung's first (1 s) segment; the others are
+               // still encoding theirs.
+               core::testing::write_files(
+                   argv, {{"360p/seg_00000.ts", std::string(9400, 'A')},
+                          {"360p/index.m3u8",
+                           "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                           "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:1.000000,\nseg_00000.ts\n"}});
+               o.on_tick();
+               master_after_first_tick = object("assets/ast_f/master.m3u8");
+               for (const char* rung : {"720p", "540p"}) {
+                 auto files = testing::hls_files(rung, 2);
+                 core::testing::write_files(argv, files);
+               }
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    ++playable;
+    EXPECT_EQ(tiers.size(), 3u);
+    EXPECT_EQ(billing, "720p");
+    master_at_playable = object("assets/ast_f/master.m3u8");
+    others_published_at_playable = objects_->head("assets/ast_f/720p/index.m3u8").has_value() ||
+                                   objects_->head("assets/ast_f/540p/seg_00000.ts").has_value();
+  };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_f", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(runner_.count(testing::remux_run()), 0);
+  EXPECT_EQ(playable.load(), 1);
+  EXPECT_FALSE(others_published_at_playable);
+  EXPECT_EQ(master_after_first_tick, master_at_playable);
+  auto variants = [](const std::string& m) {
+    size_t n = 0;
+    for (size_t at = m.find("#EXT-X-STREAM-INF:"); at != std::string::npos; at = m.find("#EXT-X-STREAM-INF:", at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(variants(master_at_playable), 1u) << master_at_playable;
+  EXPECT_TRUE(master_at_playable.ends_with("\n360p/index.m3u8\n")) << master_at_playable;
+  EXPECT_NE(master_at_playable.find("RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\""), std::string::npos)
+      << master_at_playable;
+  std::string master = object("assets/ast_f/master.m3u8");
+  EXPECT_EQ(variants(master), 3u) << master;
+  EXPECT_NE(master.find("\n360p/index.m3u8\n"), std::string::npos) << master;
+  EXPECT_TRUE(hls::parse_media_playlist(object("assets/ast_f/360p/index.m3u8")).ended);
 }
 
 // Without the fast path (the remux failed), the ladder's own master makes the asset

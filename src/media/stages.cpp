@@ -323,24 +323,37 @@ core::Status LadderStage::initialize() {
   return {};
 }
 
+// The first rendition: the lowest rung, whose first (1 s) segment is out as soon as
+// ffmpeg has encoded a second of every rung. It is published first and, once its
+// playlist lists a segment, a one-variant master points at it (as the fast path's
+// does at src/): the asset is playable without waiting for the other rungs' uploads.
+// The master stage's final master lists the same rung URI, so a player that loaded
+// this one keeps reading the EVENT playlist, which grows until #EXT-X-ENDLIST.
+void LadderStage::publish_first_rendition() {
+  JobContext& c = ctx_;
+  Rendition& first = c.rends.back();
+  first.publish(c.objects, false, [&] { c.tick(); });
+  if (!first.playlist_uploaded || first.uploaded == 0) return;
+  const bool wrote =
+      c.master.write_first(c.objects, c.prefix + "master.m3u8",
+                           hls::master_playlist({ladder_variants(c, false).back()}), MasterSlot::Kind::first_rendition);
+  if (wrote)
+    core::log::info("media_first_rendition_ready",
+                    {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}, {"rung", first.name}});
+  c.notify_playable();
+}
+
 void LadderStage::publish_progress() {
   JobContext& c = ctx_;
   c.tick();
   if (c.remux.ready()) c.notify_playable();
+  if (!c.playable_notified()) publish_first_rendition();
   for (auto& r : c.rends) r.publish(c.objects, false, [&] { c.tick(); });
   if (c.hooks.on_progress) {
     double expected = std::max(1.0, std::ceil(c.info.duration_s / c.cfg.segment_seconds)) * double(c.rends.size());
     size_t done = 0;
     for (const auto& r : c.rends) done += r.uploaded;
     c.hooks.on_progress(std::min(0.99, double(done) / expected));
-  }
-  if (c.playable_notified()) return;
-  bool every_rung_started = std::all_of(c.rends.begin(), c.rends.end(),
-                                        [](const Rendition& r) { return r.playlist_uploaded && r.uploaded > 0; });
-  if (every_rung_started) {
-    c.master.write_first(c.objects, c.prefix + "master.m3u8", hls::master_playlist(ladder_variants(c, false)),
-                         MasterSlot::Kind::ladder_partial);
-    c.notify_playable();
   }
 }
 

@@ -7,7 +7,9 @@
 //   opener   start the remux thread     wait for the remux (<= 10 s), join the remux thread
 //            (fast path only)           playable if it worked
 //   ladder   rendition dirs             run the ladder ffmpeg,        final playlists
-//                                       publish segments as they land
+//                                       publish segments as they land;
+//                                       the first rendition (lowest
+//                                       rung) makes it playable
 //   master   -                          -                             final master.m3u8
 //   poster   start the poster thread    -                             join it; retry the
 //            (after the remux)                                        poster if it failed
@@ -81,7 +83,8 @@ struct StageError : std::runtime_error {
 // write it: the first playable rendition's master wins, the final one replaces it.
 class MasterSlot {
  public:
-  enum class Kind { none, fast, ladder_partial, final };
+  // fast: src/ (the remux); first_rendition: the ladder's lowest rung alone.
+  enum class Kind { none, fast, first_rendition, final };
   // Writes `text` only while there is no master yet; returns whether it did.
   bool write_first(store::ObjectStore& objects, const std::string& key, const std::string& text, Kind kind);
   void write_final(store::ObjectStore& objects, const std::string& key, const std::string& text);
@@ -199,8 +202,9 @@ class OpenerStage final : public Stage {
 };
 
 // The ladder encode (one ffmpeg for every rung) and its publisher: on every tick,
-// finished segments, then playlists, then progress; the ladder master and
-// on_playable once every rung has a segment (without the fast path).
+// finished segments, then playlists, then progress. Without the fast path, the first
+// rendition (the lowest rung, published first) gets a one-variant master and
+// on_playable as soon as it has a segment.
 class LadderStage final : public Stage {
  public:
   explicit LadderStage(JobContext& ctx) : ctx_(ctx) {}
@@ -211,6 +215,7 @@ class LadderStage final : public Stage {
 
  private:
   void publish_progress();
+  void publish_first_rendition();
   JobContext& ctx_;
 };
 
