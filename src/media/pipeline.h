@@ -120,6 +120,18 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
                                         const std::string& out_dir, int segment_seconds);
 
+// The first rendition's own encode (sources without the fast path): the lowest rung's
+// size, rate and audio, x264 ultrafast, the ladder's keyframe schedule, only the first
+// `seconds` (the short segments before the ladder's grid), HLS into out_dir/. It runs
+// next to the ladder and is done within about a second; the ladder's lowest rung
+// continues its playlist from there (stages.h, FirstRendition).
+std::vector<std::string> first_rendition_command(const std::string& ffmpeg_path, const std::string& source_file,
+                                                 const SourceInfo& info, const Rung& rung, const std::string& out_dir,
+                                                 int segment_seconds, double seconds);
+// How much of the source the first rendition encodes: up to the ladder's first grid
+// keyframe (4 s with 4 s segments), all of it when shorter.
+double first_rendition_seconds(int segment_seconds, double duration_s);
+
 // The last meaningful line of ffmpeg's stderr, with file system paths and pointer
 // values removed; a generic message when there is none.
 std::string ffmpeg_error_line(std::string_view err_tail, int exit_code);
