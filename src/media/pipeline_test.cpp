@@ -796,19 +796,42 @@ TEST_F(PipelineScripted, AFailedFirstEncodeLeavesTheLowestRungToMakeItPlayable) 
   EXPECT_NE(object("assets/ast_g/master.m3u8").find("720p/index.m3u8"), std::string::npos);
 }
 
-// Without the fast path (the remux failed), the ladder's own master makes the asset
-// playable once every rung has a segment, and the job still ends hls_ready.
+// The fast path's remux failed: the ladder's lowest rung is the first rendition (a
+// one-variant master on it once its first segment is up, while the ladder still
+// encodes), and the job still ends hls_ready.
 TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
   runner_.on(testing::remux_run(), core::testing::Reply::exits(1, "remux broke"), 1);
-  int playable = 0;
+  std::atomic<int> playable{0};
+  std::string master_at_playable;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(
+                   argv, {{"360p/seg_00000.ts", std::string(9400, 'A')},
+                          {"360p/index.m3u8",
+                           "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                           "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:1.000000,\nseg_00000.ts\n"}});
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (playable.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+                 o.on_tick();
+                 std::this_thread::sleep_for(5ms);
+               }
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
   PipelineHooks hooks;
-  hooks.on_playable = [&](auto&&...) { ++playable; };
+  hooks.on_playable = [&](auto&&...) {
+    ++playable;
+    master_at_playable = object("assets/ast_r/master.m3u8");
+  };
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_r", source_, info_, hooks);
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
-  EXPECT_EQ(playable, 1);
+  EXPECT_EQ(playable.load(), 1);
+  // Nominal bandwidth only: the partial master, not the final one (AVERAGE-BANDWIDTH).
+  EXPECT_TRUE(master_at_playable.ends_with("\n360p/index.m3u8\n")) << master_at_playable;
+  EXPECT_EQ(master_at_playable.find("AVERAGE-BANDWIDTH"), std::string::npos) << master_at_playable;
   EXPECT_FALSE(objects_->head("assets/ast_r/src/index.m3u8").has_value());
-  EXPECT_NE(object("assets/ast_r/master.m3u8").find("360p/index.m3u8"), std::string::npos);
+  EXPECT_NE(object("assets/ast_r/master.m3u8").find("AVERAGE-BANDWIDTH"), std::string::npos);
 }
 
 // The storyboard is made while the ladder encodes but only once the fast path's

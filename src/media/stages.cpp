@@ -403,6 +403,20 @@ core::Status LadderStage::initialize() {
   return {};
 }
 
+// Without a first rendition of its own (its encode failed, or the fast path's remux
+// did): the ladder's lowest rung, once its first (1 s) segment is up, with a
+// one-variant master.
+void LadderStage::publish_rung_as_first() {
+  JobContext& c = ctx_;
+  Rendition& rung = c.rends.back();
+  if (c.playable_notified() || !rung.playlist_uploaded || rung.uploaded == 0) return;
+  if (c.master.write_first(c.objects, c.prefix + "master.m3u8",
+                           hls::master_playlist({ladder_variants(c, false).back()}), MasterSlot::Kind::first_rendition))
+    core::log::info("media_first_rendition_ready",
+                    {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}, {"rung", rung.name}});
+  c.notify_playable();
+}
+
 // The first rendition (FirstRendition): its fast segments and playlist first, then a
 // one-variant master pointing at first/index.m3u8 → playable. If its encode failed
 // before a segment, the ladder's lowest rung alone (its own 1 s first segment) takes
@@ -412,17 +426,7 @@ void LadderStage::publish_first_rendition() {
   FirstRendition& f = *c.first;
   Rendition& rung = c.rends.back();
   const bool encode_done = f.encode.done();
-  if (f.fast.uploaded == 0 && encode_done && (!f.encode.ready() || f.broken)) {
-    // Fallback: the ladder's lowest rung is the first rendition.
-    if (c.playable_notified() || !rung.playlist_uploaded || rung.uploaded == 0) return;
-    if (c.master.write_first(c.objects, c.prefix + "master.m3u8",
-                             hls::master_playlist({ladder_variants(c, false).back()}),
-                             MasterSlot::Kind::first_rendition))
-      core::log::info("media_first_rendition_ready",
-                      {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}, {"rung", rung.name}});
-    c.notify_playable();
-    return;
-  }
+  if (f.fast.uploaded == 0 && encode_done && (!f.encode.ready() || f.broken)) return publish_rung_as_first();
   // Once ffmpeg exited 0, everything its playlist lists exists: all of it goes up now
   // (final), before any of the rung's segments is appended after it.
   if (!f.broken) {
@@ -462,6 +466,7 @@ void LadderStage::publish_progress() {
   for (auto& r : c.rends) r.publish(c.objects, false, [&] { c.tick(); });
   // The rung's new segments continue the first rendition's playlist.
   if (c.first) publish_first_rendition();
+  else if (c.remux.done() && !c.remux.ready()) publish_rung_as_first();  // the remux failed
   if (c.hooks.on_progress) {
     double expected = std::max(1.0, std::ceil(c.info.duration_s / c.cfg.segment_seconds)) * double(c.rends.size());
     size_t done = 0;

@@ -245,6 +245,7 @@ class LadderStage final : public Stage {
  private:
   void publish_progress();
   void publish_first_rendition();
+  void publish_rung_as_first();
   JobContext& ctx_;
 };
 
