@@ -15,6 +15,7 @@
 #include "hls/playlist.h"
 #include "media/errors.h"
 #include "media/stage.h"
+#include "media/stages.h"
 #include "media/testing/fake_media.h"
 #include "store/factory.h"
 #include "store/testing/failing_objects.h"
@@ -141,6 +142,39 @@ TEST(FirstRenditionCommand, LowestRungFastOnlyTheFirstSeconds) {
     joined += s + "\n";
   EXPECT_EQ(joined.find("0:a:0"), std::string::npos) << joined;
   EXPECT_EQ(joined.find("-c:a"), std::string::npos) << joined;
+}
+
+// The first rendition's playlist: its own segments; after the encode, the rung's from
+// where they end (4 s), after a discontinuity; the end with the rung's. 29.97 fps
+// segments last 4.004 s: the target duration stays 4 (nearest integer, RFC 8216).
+TEST(FirstRenditionPlaylist, JoinsTheRungWhereItsOwnSegmentsEnd) {
+  stages::FirstRendition f{stages::Rendition{"first", "/w/first", "assets/a/first/"}};
+  stages::Rendition rung{"360p", "/w/ladder/360p", "assets/a/360p/"};
+  auto add = [](stages::Rendition& r, double d) {
+    char name[32];
+    std::snprintf(name, sizeof name, "seg_%05zu.ts", r.uploaded);
+    r.uris.push_back(name);
+    r.durations.push_back(d);
+    ++r.uploaded;
+  };
+  add(f.fast, 1.001);
+  const std::string head =
+      "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+      "#EXT-X-INDEPENDENT-SEGMENTS\n#EXTINF:1.001000,\nseg_00000.ts\n";
+  EXPECT_EQ(f.playlist(rung, "360p", 4, false), head);
+  add(f.fast, 1.001);
+  add(f.fast, 2.002);
+  for (double d : {1.001, 1.001, 2.002, 4.004}) add(rung, d);
+  // Not joined before the encode is over (its last segment may still come).
+  EXPECT_EQ(f.playlist(rung, "360p", 4, false).find("360p"), std::string::npos);
+  std::string joined = f.playlist(rung, "360p", 4, true);
+  EXPECT_TRUE(
+      joined.ends_with("#EXTINF:2.002000,\nseg_00002.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:4.004000,\n../360p/"
+                       "seg_00003.ts\n"))
+      << joined;
+  EXPECT_NE(joined.find("#EXT-X-TARGETDURATION:4\n"), std::string::npos) << joined;
+  rung.ended = true;
+  EXPECT_TRUE(f.playlist(rung, "360p", 4, true).ends_with("seg_00003.ts\n#EXT-X-ENDLIST\n"));
 }
 
 TEST(FfmpegErrorLine, LastMeaningfulLineWithoutPaths) {

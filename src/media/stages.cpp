@@ -124,7 +124,9 @@ std::string FirstRendition::playlist(const Rendition& rung, const std::string& r
     ended = rung.ended;
   }
   int target = std::max(1, segment_seconds);
-  for (const auto& e : entries) target = std::max(target, int(std::ceil(e.duration - 0.001)));
+  // RFC 8216: each duration ROUNDED to the nearest integer must not exceed it (a
+  // 29.97 fps segment lasts 4.004 s: 4, as the rung's own playlist says).
+  for (const auto& e : entries) target = std::max(target, int(std::lround(e.duration)));
   std::string out = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:" + std::to_string(target) +
                     "\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n";
   for (const auto& e : entries) {
