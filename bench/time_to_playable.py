@@ -398,8 +398,11 @@ def main() -> int:
                     if args.playable_only:
                         r = rend.playable_run(data, args.timeout)
                         runs.append(r)
+                        b = r["breakdown"]
                         log(f"rend {n} {i + 1}/{args.runs}: upload->playable {r['upload_to_playable_s']:.2f} s "
-                            f"({r['asset_id']})")
+                            f"(queue {fmt(b['queue_s'])}, copy {fmt(b['copy_s'])}, probe {fmt(b['probe_s'])}, "
+                            f"pipeline->playable {fmt(b['pipeline_playable_s'])}; PUT {r['upload_transfer_s']:.2f} s; "
+                            f"{r['asset_id']})")
                         # The rest of this job would compete with the next upload: a fresh rend.
                         rend.stop()
                         rend = Rend(binary, work / f"data-{n}-{i}")
@@ -433,15 +436,18 @@ def main() -> int:
         res["playable_ok"] = playable <= target
         ok &= res["playable_ok"]
         line = f"{n:8} {playable:8.2f}s {'<=' + format(target, 'g') + 's':>7}{'' if res['playable_ok'] else '!'}"
-        if not args.playable_only:
+        pre = [median_of(runs, k) for k in ("queue_s", "copy_s", "probe_s")]
+        pre_s = sum(v for v in pre if v is not None)
+        if args.playable_only:
+            line += (f" {'-':>10} {'-':>8} {'-':>6}    {pre_s:.2f} ({' + '.join(fmt(v) for v in pre)}) | "
+                     f"{fmt(median_of(runs, 'pipeline_playable_s'))} | -")
+        else:
             hls_ready = statistics.median(r["upload_to_hls_ready_s"] for r in runs)
             floor = statistics.median(baseline)
             ratio = hls_ready / floor
             res.update({"median_upload_to_hls_ready_s": hls_ready, "floor_median_s": floor,
                         "hls_ready_over_floor": ratio, "hls_ready_ok": ratio <= HLS_READY_TARGET_RATIO})
             ok &= res["hls_ready_ok"]
-            pre = [median_of(runs, k) for k in ("queue_s", "copy_s", "probe_s")]
-            pre_s = sum(v for v in pre if v is not None)
             line += (f" {hls_ready:9.2f}s {floor:7.2f}s {ratio:5.2f}x{'' if res['hls_ready_ok'] else '!'}   "
                      f"{pre_s:.2f} ({' + '.join(fmt(v) for v in pre)}) | "
                      f"{fmt(median_of(runs, 'pipeline_playable_s'))} | {fmt(median_of(runs, 'ladder_encoded_s'))}")
