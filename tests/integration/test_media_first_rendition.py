@@ -91,6 +91,10 @@ def wait_playable(rend, aid: str) -> dict:
     ("vp9_640x360_6s.webm", (640, 360), 30, 1),
 ])
 def test_first_rendition_is_playable_then_the_ladder_replaces_it(rend, media_clips, clip, size, fps, rungs):
+    if rend.backend == "services" and not clip.startswith("hevc"):
+        # The object store is what differs between backends: HEVC covers it there; the
+        # other codecs only change the ffmpeg side (CI time).
+        pytest.skip("one codec per backend beyond the first")
     aid = rend.upload(media_clips[clip])
     a = wait_playable(rend, aid)
     assert a["status"] == "playable", (
