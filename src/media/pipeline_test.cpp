@@ -783,6 +783,39 @@ TEST_F(PipelineScripted, TheFirstRenditionMakesANonFastPathSourcePlayableBeforeT
   EXPECT_EQ(runner_.count(testing::first_run()), 1);
 }
 
+// Progress is the share of the segments expected: with the short first segments a
+// 13 s clip has 6 a rung (1 1 2 4 4 1), so 3 published are half of it.
+TEST_F(PipelineScripted, ProgressCountsTheShortFirstSegments) {
+  info_.duration_s = 13;
+  double progress_after_three = -1;
+  std::vector<double> progress;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               std::string pl = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n";
+               const double durs[] = {1, 1, 2, 4, 4, 1};
+               for (int i = 0; i < 6; ++i) {
+                 std::string name = "seg_0000" + std::to_string(i) + ".ts";
+                 core::testing::write_files(argv, {{"360p/" + name, std::string(940, 'A')}});
+                 pl += "#EXTINF:" + std::to_string(durs[i]) + ",\n" + name + "\n";
+                 if (i == 2) {
+                   core::testing::write_files(argv, {{"360p/index.m3u8", pl}});
+                   o.on_tick();
+                   progress_after_three = progress.empty() ? -1 : progress.back();
+                 }
+               }
+               core::testing::write_files(argv, {{"360p/index.m3u8", pl + "#EXT-X-ENDLIST\n"}});
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_progress = [&](double p) { progress.push_back(p); };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_p", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_NEAR(progress_after_three, 0.5, 1e-9);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_NEAR(progress.back(), 0.99, 1e-9);
+}
+
 // When the first rendition's own encode fails, the ladder's lowest rung is the first
 // rendition: a one-variant master on 360p/ once its first (1 s) segment is up.
 TEST_F(PipelineScripted, AFailedFirstEncodeLeavesTheLowestRungToMakeItPlayable) {

@@ -470,7 +470,9 @@ void LadderStage::publish_progress() {
   if (c.first) publish_first_rendition();
   else if (c.remux.done() && !c.remux.ready()) publish_rung_as_first();  // the remux failed
   if (c.hooks.on_progress) {
-    double expected = std::max(1.0, std::ceil(c.info.duration_s / c.cfg.segment_seconds)) * double(c.rends.size());
+    // Segments per rung: one per keyframe (the short first ones, then the grid).
+    double expected = double(std::max<size_t>(1, keyframe_times(c.cfg.segment_seconds, c.info.duration_s).size())) *
+                      double(c.rends.size());
     size_t done = 0;
     for (const auto& r : c.rends) done += r.uploaded;
     c.hooks.on_progress(std::min(0.99, double(done) / expected));
