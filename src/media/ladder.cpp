@@ -97,6 +97,32 @@ std::string billing_tier_for(const std::vector<Rung>& ladder) {
   return std::string(billing::tier_for_height(std::min(ladder.front().width, ladder.front().height)));
 }
 
+namespace {
+// Short keyframes only below the grid's first step (a 2 s grid: 0 1, then 2 4 6 ...).
+int short_keyframes(int seg) { return std::max(1, std::min(kShortKeyframes, seg)); }
+}  // namespace
+
+std::vector<double> keyframe_times(int seg, double duration_s) {
+  seg = std::max(1, seg);
+  const int m = short_keyframes(seg);
+  std::vector<double> out;
+  for (int n = 0;; ++n) {
+    double t = n < m ? n : double(seg) * (n - m + 1);
+    if (t >= duration_s && n > 0) break;
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::string force_key_frames_expr(int seg) {
+  seg = std::max(1, seg);
+  const std::string m = std::to_string(short_keyframes(seg));
+  // n_forced: keyframes forced so far. The n-th is at n s while n < m, then at
+  // seg * (n - m + 1).
+  return "expr:if(lt(n_forced," + m + "),gte(t,n_forced),gte(t," + std::to_string(seg) + "*(n_forced-" +
+         std::to_string(short_keyframes(seg) - 1) + ")))";
+}
+
 std::string codecs_for_source(const SourceInfo& info) {
   const std::string& p = info.profile;
   const char* prefix = "6400";  // High

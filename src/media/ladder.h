@@ -31,6 +31,17 @@ int max_short_side_for_tier(std::string_view tier);
 // "720p" (top short side <= 720), "1080p", "2k" (1440), "4k" (2160).
 std::string billing_tier_for(const std::vector<Rung>& ladder);
 
+// Where the ladder's keyframes, and so its segment boundaries, fall (seconds; the same
+// for every rung, so the rungs stay keyframe-aligned): every second for the first
+// kShortKeyframes seconds, then on the segment grid (4 s: 0 1 2 4 8 12 ...). The short
+// first segments let the first rendition become playable after ~1 s of encoded video
+// instead of a whole 4 s segment of every rung (issue 17); from the grid on, the
+// segments are the ladder's usual ones. Times below `duration_s`.
+inline constexpr int kShortKeyframes = 3;
+std::vector<double> keyframe_times(int segment_seconds, double duration_s);
+// The same schedule as ffmpeg's `-force_key_frames` expression.
+std::string force_key_frames_expr(int segment_seconds);
+
 // CODECS for an H.264 stream copied from the source ("avc1.64001f,mp4a.40.2").
 std::string codecs_for_source(const SourceInfo& info);
 

@@ -126,5 +126,29 @@ TEST(CodecsForSource, ProfilesAndLevels) {
   EXPECT_EQ(codecs_for_source(i), "avc1.42E033");
 }
 
+// The first rendition is playable after one second of video, then the segments join
+// the ladder's grid (keyframe-aligned: one schedule for every rung).
+TEST(KeyframeTimes, ShortFirstSegmentsThenTheGrid) {
+  auto str = [](const std::vector<double>& v) {
+    std::string s;
+    for (double t : v) s += std::to_string(int(t)) + " ";
+    return s;
+  };
+  EXPECT_EQ(str(keyframe_times(4, 13)), "0 1 2 4 8 12 ");
+  EXPECT_EQ(str(keyframe_times(4, 12)), "0 1 2 4 8 ");
+  EXPECT_EQ(str(keyframe_times(4, 0.5)), "0 ");
+  EXPECT_EQ(str(keyframe_times(6, 13)), "0 1 2 6 12 ");
+  EXPECT_EQ(str(keyframe_times(2, 7)), "0 1 2 4 6 ");
+  EXPECT_EQ(str(keyframe_times(1, 3.5)), "0 1 2 3 ");
+}
+
+TEST(KeyframeTimes, FfmpegExpressionForcesTheSameTimes) {
+  EXPECT_EQ(force_key_frames_expr(4), "expr:if(lt(n_forced,3),gte(t,n_forced),gte(t,4*(n_forced-2)))");
+  EXPECT_EQ(force_key_frames_expr(6), "expr:if(lt(n_forced,3),gte(t,n_forced),gte(t,6*(n_forced-2)))");
+  EXPECT_EQ(force_key_frames_expr(2), "expr:if(lt(n_forced,2),gte(t,n_forced),gte(t,2*(n_forced-1)))");
+  EXPECT_EQ(force_key_frames_expr(1), "expr:if(lt(n_forced,1),gte(t,n_forced),gte(t,1*(n_forced-0)))");
+  // That ffmpeg cuts the segments there: PipelineRun.RotatedHevcIsTranscodedUpright.
+}
+
 }  // namespace
 }  // namespace rend::media

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <regex>
@@ -71,9 +72,11 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});
   }
   int gop = std::max(1, int(std::lround(fr.value * seg)));
+  // Keyframes at 0 1 2 s, then on the segment grid (keyframe_times), identical in
+  // every rung; no scene-cut keyframes, so the keyframes are exactly the cuts.
   a.insert(a.end(), {"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p", "-g",
-                     std::to_string(gop), "-sc_threshold", "0", "-force_key_frames",
-                     "expr:gte(t,n_forced*" + std::to_string(seg) + ")", "-fps_mode:v", "cfr"});
+                     std::to_string(gop), "-sc_threshold", "0", "-force_key_frames", force_key_frames_expr(seg),
+                     "-fps_mode:v", "cfr"});
   for (size_t i = 0; i < n; ++i) {
     std::string s = std::to_string(i);
     int k = ladder[i].video_kbps;
@@ -92,10 +95,66 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
     if (info.has_audio) map += ",a:" + std::to_string(i);
     map += ",name:" + ladder[i].name;
   }
-  a.insert(a.end(), {"-f", "hls", "-hls_time", std::to_string(seg), "-hls_list_size", "0", "-hls_playlist_type",
-                     "event", "-hls_flags", "temp_file+independent_segments", "-hls_segment_type", "mpegts",
-                     "-hls_segment_filename", out_dir + "/%v/seg_%05d.ts", "-var_stream_map", map,
-                     "-protocol_whitelist", "file", out_dir + "/%v/index.m3u8"});
+  // -hls_time 1: the muxer cuts at every keyframe at least 1 s after the last cut,
+  // i.e. at every keyframe above. (-hls_init_time would not do: with an unbounded
+  // playlist, ffmpeg 5.1 never leaves the initial segment length.)
+  a.insert(a.end(), {"-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "event", "-hls_flags",
+                     "temp_file+independent_segments", "-hls_segment_type", "mpegts", "-hls_segment_filename",
+                     out_dir + "/%v/seg_%05d.ts", "-var_stream_map", map, "-protocol_whitelist", "file",
+                     out_dir + "/%v/index.m3u8"});
+  return a;
+}
+
+double first_rendition_seconds(int seg, double duration_s) {
+  // keyframe_times: the first keyframe after the short ones is the grid's first, at seg.
+  double grid = double(std::max(1, seg));
+  return duration_s > 0 ? std::min(grid, duration_s) : grid;
+}
+
+std::vector<std::string> first_rendition_command(const std::string& ffmpeg_path, const std::string& source_file,
+                                                 const SourceInfo& info, const Rung& rung, const std::string& out_dir,
+                                                 int seg, double seconds) {
+  FrameRate fr = output_frame_rate(info.fps);
+  std::vector<std::string> a = {ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"};
+  auto in = input_args(info.demuxer, source_file);
+  a.insert(a.end(), in.begin(), in.end());
+  char t[32];
+  std::snprintf(t, sizeof t, "%.3f", seconds);
+  a.insert(a.end(), {"-t", t, "-map", "0:V:0"});
+  if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});
+  const std::string k = std::to_string(rung.video_kbps);
+  int gop = std::max(1, int(std::lround(fr.value * seg)));
+  // The same frame rate, size and keyframes as the ladder's rung, so its segments
+  // continue this playlist where these end. ultrafast: ~10x faster than the ladder's
+  // veryfast, for a few seconds of the lowest rung.
+  a.insert(a.end(),
+           {"-vf",
+            "fps=" + fr.expr + ",scale=" + std::to_string(rung.width) + ":" + std::to_string(rung.height) + ",setsar=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            std::to_string(gop),
+            "-sc_threshold",
+            "0",
+            "-force_key_frames",
+            force_key_frames_expr(seg),
+            "-fps_mode:v",
+            "cfr",
+            "-b:v",
+            k + "k",
+            "-maxrate:v",
+            k + "k",
+            "-bufsize:v",
+            std::to_string(2 * rung.video_kbps) + "k"});
+  if (info.has_audio)
+    a.insert(a.end(), {"-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", std::to_string(rung.audio_kbps) + "k"});
+  a.insert(a.end(), {"-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "event", "-hls_flags",
+                     "temp_file+independent_segments", "-hls_segment_type", "mpegts", "-hls_segment_filename",
+                     out_dir + "/seg_%05d.ts", "-protocol_whitelist", "file", out_dir + "/index.m3u8"});
   return a;
 }
 

@@ -9,15 +9,18 @@
 //   2. Ladder: ONE ffmpeg process decodes once and encodes every rung (libx264,
 //      veryfast, keyframes every segment_seconds) to HLS event playlists. While it
 //      runs, completed segments are uploaded and each rung's playlist is re-uploaded
-//      only after the segments it lists. Without the fast path, on_playable fires once
-//      every rung has a segment (master.m3u8 then points at the growing playlists).
+//      only after the segments it lists. Without the fast path, the first rendition
+//      (an ultrafast encode of the lowest rung's first 4 s, next to the ladder, in
+//      first/) gets a one-variant master and on_playable once its first 1 s segment
+//      is up; its playlist then continues with the ladder's lowest rung (stages.h).
 //   3. On success the final playlists (#EXT-X-ENDLIST), the final master.m3u8,
 //      poster.jpg and (unless it failed: it is optional) the storyboard are in place.
 //
 // Object layout under assets/{asset_id}/: master.m3u8, {rung}/index.m3u8,
 // {rung}/seg_00000.ts, poster.jpg, storyboard.vtt, storyboard/sheet_0001.jpg
-// (media/storyboard.h), src/index.m3u8, src/seg_*.ts (fast path; kept so players that
-// loaded the early master keep working).
+// (media/storyboard.h), src/index.m3u8, src/seg_*.ts (fast path) or first/index.m3u8,
+// first/seg_*.ts (first rendition) (both kept so players that loaded the early master
+// keep working).
 //
 // Hooks are always called on the thread that called run(); on_playable is called
 // exactly once when run() succeeds, always before run() returns.
@@ -119,6 +122,18 @@ int64_t nominal_bandwidth(const Rung& rung);
 std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
                                         const std::string& out_dir, int segment_seconds);
+
+// The first rendition's own encode (sources without the fast path): the lowest rung's
+// size, rate and audio, x264 ultrafast, the ladder's keyframe schedule, only the first
+// `seconds` (the short segments before the ladder's grid), HLS into out_dir/. It runs
+// next to the ladder and is done within about a second; the ladder's lowest rung
+// continues its playlist from there (stages.h, FirstRendition).
+std::vector<std::string> first_rendition_command(const std::string& ffmpeg_path, const std::string& source_file,
+                                                 const SourceInfo& info, const Rung& rung, const std::string& out_dir,
+                                                 int segment_seconds, double seconds);
+// How much of the source the first rendition encodes: up to the ladder's first grid
+// keyframe (4 s with 4 s segments), all of it when shorter.
+double first_rendition_seconds(int segment_seconds, double duration_s);
 
 // The last meaningful line of ffmpeg's stderr, with file system paths and pointer
 // values removed; a generic message when there is none.

@@ -15,6 +15,7 @@
 #include "hls/playlist.h"
 #include "media/errors.h"
 #include "media/stage.h"
+#include "media/stages.h"
 #include "media/testing/fake_media.h"
 #include "store/factory.h"
 #include "store/testing/failing_objects.h"
@@ -81,7 +82,11 @@ TEST(LadderCommand, OneProcessEveryRung) {
   for (const auto& s : a) joined += s + "\n";
   EXPECT_NE(joined.find("split=4[s0][s1][s2][s3]"), std::string::npos);
   EXPECT_NE(joined.find("[s1]scale=1280:720,setsar=1[v1]"), std::string::npos);
-  EXPECT_NE(joined.find("\nexpr:gte(t,n_forced*4)\n"), std::string::npos);
+  // Short first segments, then the 4 s grid: the keyframes decide where the muxer
+  // cuts (it cuts at every keyframe at least -hls_time after the last cut).
+  EXPECT_NE(joined.find("\n-force_key_frames\n" + force_key_frames_expr(4) + "\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-hls_time\n1\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-sc_threshold\n0\n"), std::string::npos) << joined;
   EXPECT_NE(joined.find("\nv:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:540p v:3,a:3,name:360p\n"),
             std::string::npos);
   EXPECT_NE(joined.find("\n-b:v:0\n5500k\n"), std::string::npos);
@@ -95,6 +100,81 @@ TEST(LadderCommand, OneProcessEveryRung) {
       << joined;
   EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
   EXPECT_EQ(joined.find("/bin/sh"), std::string::npos);
+}
+
+// The first rendition: the ladder's lowest rung (size, bitrate, audio, frame rate,
+// keyframes), encoded fast and only up to the ladder's first grid keyframe.
+TEST(FirstRenditionCommand, LowestRungFastOnlyTheFirstSeconds) {
+  SourceInfo i;
+  i.fps = 59.94;
+  i.has_audio = true;
+  i.demuxer = "matroska";
+  i.duration_s = 30;
+  auto ladder = choose_ladder(1920, 1080, true);
+  EXPECT_DOUBLE_EQ(first_rendition_seconds(4, 30), 4.0);
+  EXPECT_DOUBLE_EQ(first_rendition_seconds(4, 2.5), 2.5);
+  EXPECT_DOUBLE_EQ(first_rendition_seconds(6, 30), 6.0);
+  auto a = first_rendition_command("ffmpeg", "/in/src.webm", i, ladder.back(), "/w/first", 4,
+                                   first_rendition_seconds(4, i.duration_s));
+  std::string joined;
+  for (const auto& s : a) joined += s + "\n";
+  EXPECT_NE(joined.find(
+                "\n-protocol_whitelist\nfile\n-format_whitelist\nmatroska\n-f\nmatroska\n-i\nfile:/in/src.webm\n"),
+            std::string::npos)
+      << joined;
+  EXPECT_NE(joined.find("\n-t\n4.000\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-vf\nfps=60000/1001,scale=640:360,setsar=1\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-preset\nultrafast\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-pix_fmt\nyuv420p\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-force_key_frames\n" + force_key_frames_expr(4) + "\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-b:v\n800k\n-maxrate:v\n800k\n-bufsize:v\n1600k\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-map\n0:a:0\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-b:a\n96k\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-hls_time\n1\n"), std::string::npos) << joined;
+  EXPECT_TRUE(
+      joined.ends_with("\n-hls_segment_filename\n/w/first/seg_%05d.ts\n-protocol_whitelist\nfile\n/w/"
+                       "first/index.m3u8\n"))
+      << joined;
+  i.has_audio = false;
+  joined.clear();
+  for (const auto& s :
+       first_rendition_command("ffmpeg", "/in/src.webm", i, choose_ladder(1920, 1080, false).back(), "/w/first", 4, 4))
+    joined += s + "\n";
+  EXPECT_EQ(joined.find("0:a:0"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("-c:a"), std::string::npos) << joined;
+}
+
+// The first rendition's playlist: its own segments; after the encode, the rung's from
+// where they end (4 s), after a discontinuity; the end with the rung's. 29.97 fps
+// segments last 4.004 s: the target duration stays 4 (nearest integer, RFC 8216).
+TEST(FirstRenditionPlaylist, JoinsTheRungWhereItsOwnSegmentsEnd) {
+  stages::FirstRendition f{stages::Rendition{"first", "/w/first", "assets/a/first/"}};
+  stages::Rendition rung{"360p", "/w/ladder/360p", "assets/a/360p/"};
+  auto add = [](stages::Rendition& r, double d) {
+    char name[32];
+    std::snprintf(name, sizeof name, "seg_%05zu.ts", r.uploaded);
+    r.uris.push_back(name);
+    r.durations.push_back(d);
+    ++r.uploaded;
+  };
+  add(f.fast, 1.001);
+  const std::string head =
+      "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+      "#EXT-X-INDEPENDENT-SEGMENTS\n#EXTINF:1.001000,\nseg_00000.ts\n";
+  EXPECT_EQ(f.playlist(rung, "360p", 4, false), head);
+  add(f.fast, 1.001);
+  add(f.fast, 2.002);
+  for (double d : {1.001, 1.001, 2.002, 4.004}) add(rung, d);
+  // Not joined before the encode is over (its last segment may still come).
+  EXPECT_EQ(f.playlist(rung, "360p", 4, false).find("360p"), std::string::npos);
+  std::string joined = f.playlist(rung, "360p", 4, true);
+  EXPECT_TRUE(
+      joined.ends_with("#EXTINF:2.002000,\nseg_00002.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:4.004000,\n../360p/"
+                       "seg_00003.ts\n"))
+      << joined;
+  EXPECT_NE(joined.find("#EXT-X-TARGETDURATION:4\n"), std::string::npos) << joined;
+  rung.ended = true;
+  EXPECT_TRUE(f.playlist(rung, "360p", 4, true).ends_with("seg_00003.ts\n#EXT-X-ENDLIST\n"));
 }
 
 TEST(FfmpegErrorLine, LastMeaningfulLineWithoutPaths) {
@@ -411,7 +491,8 @@ TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
 TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   std::string enc = (root_ / "in" / "enc.mp4").string();
   std::string src = (root_ / "in" / "b.mp4").string();
-  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25", "-t", "4", "-c:v", "libx265", "-preset", "ultrafast",
+  // 6 s: the first rendition's own encode covers 0-4 s, the ladder's 4-6 s.
+  ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25", "-t", "6", "-c:v", "libx265", "-preset", "ultrafast",
           "-x265-params", "log-level=error", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1", enc});
   // The rotation is written on a remux (ffmpeg 5.1 drops it when encoding).
   ffmpeg({"-i", enc, "-c", "copy", "-metadata:s:v:0", "rotate=90", src});
@@ -431,6 +512,24 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
     EXPECT_EQ(tiers[0].name, "270p");
     EXPECT_EQ(billing, "720p");
   };
+  // Playable from the first rendition: a one-variant master on first/, whose first
+  // segment is short, and which a player can already decode.
+  std::string master_at_playable, playlist_at_playable, probe_at_playable;
+  hooks.on_playable = [&, inner = hooks.on_playable](const std::vector<store::Tier>& tiers, const std::string& b) {
+    inner(tiers, b);
+    fs::path dir = root_ / "objects" / "assets" / "ast_hevc";
+    master_at_playable = read_all(dir / "master.m3u8");
+    playlist_at_playable = read_all(dir / "first" / "index.m3u8");
+    core::ProcessOptions o;
+    o.timeout = 30s;
+    // The first 20 video frames (of the first segment's 25): an EVENT playlist has no
+    // end yet, and this hook holds up the publisher that would make it grow.
+    auto r = runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-read_intervals",
+                          "%+#20", "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0",
+                          (dir / "master.m3u8").string()},
+                         o);
+    probe_at_playable = r.exit_code == 0 ? r.out : "ffprobe failed: " + r.err_tail;
+  };
   auto t0 = std::chrono::steady_clock::now();
   auto res = p.run("ast_hevc", src, info, hooks);
   std::cerr << "hevc: hls_ready after " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
@@ -441,6 +540,40 @@ TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   EXPECT_EQ(res.tiers[0].width, 270);
   EXPECT_EQ(res.tiers[0].height, 480);
   check_published("ast_hevc", res, 270, 480);
+
+  EXPECT_NE(master_at_playable.find("\nfirst/index.m3u8\n"), std::string::npos) << master_at_playable;
+  auto first = hls::parse_media_playlist(playlist_at_playable);
+  ASSERT_FALSE(first.durations.empty()) << playlist_at_playable;
+  EXPECT_NEAR(first.durations[0], 1.0, 0.05) << playlist_at_playable;
+  EXPECT_NE(playlist_at_playable.find("#EXT-X-PLAYLIST-TYPE:EVENT"), std::string::npos) << playlist_at_playable;
+  // Upright 270x480 frames decoded from the first segment.
+  EXPECT_TRUE(probe_at_playable.starts_with("270,480,20\n")) << probe_at_playable;
+
+  // The ladder's rung: 1 s, 1 s, 2 s, then the 4 s grid (the clip ends at 6 s).
+  fs::path dir = root_ / "objects" / "assets" / "ast_hevc";
+  auto rung = hls::parse_media_playlist(read_all(dir / "270p" / "index.m3u8"));
+  auto keys = keyframe_times(4, 6);
+  ASSERT_EQ(rung.durations.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i)
+    EXPECT_NEAR(rung.durations[i], (i + 1 < keys.size() ? keys[i + 1] : 6.0) - keys[i], 0.05) << i;
+  // The first rendition to its end: its own 0-4 s, then the rung's 4-6 s segment.
+  std::string first_pl = read_all(dir / "first" / "index.m3u8");
+  auto whole = hls::parse_media_playlist(first_pl);
+  EXPECT_TRUE(whole.ended) << first_pl;
+  ASSERT_EQ(whole.segment_uris.size(), 4u) << first_pl;
+  EXPECT_EQ(whole.segment_uris[3], "../270p/seg_00003.ts") << first_pl;
+  EXPECT_NE(first_pl.find("#EXT-X-DISCONTINUITY\n#EXTINF:2.000000,\n../270p/seg_00003.ts\n"), std::string::npos)
+      << first_pl;
+  // A player that loaded the early master plays it from start to end: every frame of
+  // the 6 s decodes, upright, across the switch of encoders.
+  core::ProcessOptions o;
+  o.timeout = 30s;
+  auto r =
+      runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+                   "stream=width,height,nb_read_frames", "-of", "csv=p=0", (dir / "first" / "index.m3u8").string()},
+                  o);
+  ASSERT_EQ(r.exit_code, 0) << r.err_tail;
+  EXPECT_TRUE(r.out.starts_with("270,480,150\n")) << r.out;
 }
 
 TEST_F(PipelineRun, ProbeRejectsTextAndEmptyFiles) {
@@ -570,19 +703,202 @@ TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhil
   EXPECT_EQ(runner_.count(testing::poster_run()), 1);
 }
 
-// Without the fast path (the remux failed), the ladder's own master makes the asset
-// playable once every rung has a segment, and the job still ends hls_ready.
+// Without the fast path (HEVC here), the first rendition makes the asset playable
+// while the ladder has no segment yet: its own fast encode's 1 s segment under
+// first/, with a one-variant master. Its playlist then continues with the ladder's
+// lowest rung from 4 s on (after a discontinuity) and ends with it; the final master
+// is the ladder's. A player that loaded the early master plays to the end.
+TEST_F(PipelineScripted, TheFirstRenditionMakesANonFastPathSourcePlayableBeforeTheLadder) {
+  info_.video_codec = "hevc";
+  info_.profile = "Main";
+  info_.width = 1280;
+  info_.height = 720;
+  ASSERT_FALSE(fast_path_eligible(info_));
+  std::atomic<int> playable{0};
+  std::string master_at_playable, first_at_playable;
+  bool ladder_segment_up_at_playable = true;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               // The ladder has cut nothing yet; ticks publish what the first encode made.
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (playable.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+                 o.on_tick();
+                 std::this_thread::sleep_for(5ms);
+               }
+               // The 360p rung cuts at the same keyframes: 1 1 2 4 (8 s).
+               std::string pl = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n";
+               const double durs[] = {1, 1, 2, 4};
+               for (int i = 0; i < 4; ++i) {
+                 std::string name = "seg_0000" + std::to_string(i) + ".ts";
+                 core::testing::write_files(argv, {{"360p/" + name, std::string(9400, char('A' + i))}});
+                 pl += "#EXTINF:" + std::to_string(durs[i]) + ",\n" + name + "\n";
+               }
+               core::testing::write_files(argv, {{"360p/index.m3u8", pl + "#EXT-X-ENDLIST\n"}});
+               for (const char* rung : {"720p", "540p"}) core::testing::write_files(argv, testing::hls_files(rung, 2));
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_playable = [&](const std::vector<store::Tier>& tiers, const std::string& billing) {
+    ++playable;
+    EXPECT_EQ(tiers.size(), 3u);
+    EXPECT_EQ(billing, "720p");
+    master_at_playable = object("assets/ast_f/master.m3u8");
+    first_at_playable = object("assets/ast_f/first/index.m3u8");
+    ladder_segment_up_at_playable = objects_->head("assets/ast_f/360p/seg_00000.ts").has_value();
+  };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_f", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(runner_.count(testing::remux_run()), 0);
+  EXPECT_EQ(playable.load(), 1);
+  EXPECT_FALSE(ladder_segment_up_at_playable);
+  auto variants = [](const std::string& m) {
+    size_t n = 0;
+    for (size_t at = m.find("#EXT-X-STREAM-INF:"); at != std::string::npos; at = m.find("#EXT-X-STREAM-INF:", at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(variants(master_at_playable), 1u) << master_at_playable;
+  EXPECT_TRUE(master_at_playable.ends_with("\nfirst/index.m3u8\n")) << master_at_playable;
+  EXPECT_NE(master_at_playable.find("RESOLUTION=640x360,CODECS=\"avc1.64001e,mp4a.40.2\""), std::string::npos)
+      << master_at_playable;
+  auto early = hls::parse_media_playlist(first_at_playable);
+  ASSERT_FALSE(early.durations.empty()) << first_at_playable;
+  EXPECT_DOUBLE_EQ(early.durations[0], 1.0);
+  EXPECT_FALSE(early.ended);
+  EXPECT_NE(first_at_playable.find("#EXT-X-PLAYLIST-TYPE:EVENT\n"), std::string::npos) << first_at_playable;
+  // The whole first rendition: the fast 0-4 s, then the rung from 4 s, then the end.
+  EXPECT_EQ(object("assets/ast_f/first/index.m3u8"),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+            "#EXT-X-INDEPENDENT-SEGMENTS\n"
+            "#EXTINF:1.000000,\nseg_00000.ts\n#EXTINF:1.000000,\nseg_00001.ts\n#EXTINF:2.000000,\nseg_00002.ts\n"
+            "#EXT-X-DISCONTINUITY\n#EXTINF:4.000000,\n../360p/seg_00003.ts\n#EXT-X-ENDLIST\n");
+  for (const char* seg : {"seg_00000.ts", "seg_00001.ts", "seg_00002.ts"})
+    EXPECT_TRUE(objects_->head(std::string("assets/ast_f/first/") + seg).has_value()) << seg;
+  std::string master = object("assets/ast_f/master.m3u8");
+  EXPECT_EQ(variants(master), 3u) << master;
+  EXPECT_EQ(master.find("first/"), std::string::npos) << master;
+  EXPECT_TRUE(hls::parse_media_playlist(object("assets/ast_f/360p/index.m3u8")).ended);
+  // Poster and storyboard start only once the first encode is done (remux.done()).
+  EXPECT_EQ(runner_.count(testing::first_run()), 1);
+}
+
+// Progress is the share of the segments expected: with the short first segments a
+// 13 s clip has 6 a rung (1 1 2 4 4 1), so 3 published are half of it.
+TEST_F(PipelineScripted, ProgressCountsTheShortFirstSegments) {
+  info_.duration_s = 13;
+  double progress_after_three = -1;
+  std::vector<double> progress;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               std::string pl = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n";
+               const double durs[] = {1, 1, 2, 4, 4, 1};
+               for (int i = 0; i < 6; ++i) {
+                 std::string name = "seg_0000" + std::to_string(i) + ".ts";
+                 core::testing::write_files(argv, {{"360p/" + name, std::string(940, 'A')}});
+                 pl += "#EXTINF:" + std::to_string(durs[i]) + ",\n" + name + "\n";
+                 if (i == 2) {
+                   core::testing::write_files(argv, {{"360p/index.m3u8", pl}});
+                   o.on_tick();
+                   progress_after_three = progress.empty() ? -1 : progress.back();
+                 }
+               }
+               core::testing::write_files(argv, {{"360p/index.m3u8", pl + "#EXT-X-ENDLIST\n"}});
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_progress = [&](double p) { progress.push_back(p); };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_p", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_NEAR(progress_after_three, 0.5, 1e-9);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_NEAR(progress.back(), 0.99, 1e-9);
+}
+
+// When the first rendition's own encode fails, the ladder's lowest rung is the first
+// rendition: a one-variant master on 360p/ once its first (1 s) segment is up.
+TEST_F(PipelineScripted, AFailedFirstEncodeLeavesTheLowestRungToMakeItPlayable) {
+  info_.video_codec = "hevc";
+  info_.profile = "Main";
+  info_.width = 1280;
+  info_.height = 720;
+  runner_.on(testing::first_run(), core::testing::Reply::exits(1, "encoder broke"), 1);
+  std::atomic<int> playable{0};
+  std::string master_at_playable;
+  bool others_published_at_playable = true;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(
+                   argv, {{"360p/seg_00000.ts", std::string(9400, 'A')},
+                          {"360p/index.m3u8",
+                           "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                           "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:1.000000,\nseg_00000.ts\n"}});
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (playable.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+                 o.on_tick();
+                 std::this_thread::sleep_for(5ms);
+               }
+               for (const char* rung : {"720p", "540p", "360p"})
+                 core::testing::write_files(argv, testing::hls_files(rung, 2));
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
+  PipelineHooks hooks;
+  hooks.on_playable = [&](auto&&...) {
+    ++playable;
+    master_at_playable = object("assets/ast_g/master.m3u8");
+    others_published_at_playable = objects_->head("assets/ast_g/720p/index.m3u8").has_value() ||
+                                   objects_->head("assets/ast_g/540p/seg_00000.ts").has_value();
+  };
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_g", source_, info_, hooks);
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(playable.load(), 1);
+  EXPECT_FALSE(others_published_at_playable);
+  EXPECT_EQ(master_at_playable.find("#EXT-X-STREAM-INF:", master_at_playable.find("#EXT-X-STREAM-INF:") + 1),
+            std::string::npos)
+      << master_at_playable;
+  EXPECT_TRUE(master_at_playable.ends_with("\n360p/index.m3u8\n")) << master_at_playable;
+  EXPECT_FALSE(objects_->head("assets/ast_g/first/index.m3u8").has_value());
+  EXPECT_NE(object("assets/ast_g/master.m3u8").find("720p/index.m3u8"), std::string::npos);
+}
+
+// The fast path's remux failed: the ladder's lowest rung is the first rendition (a
+// one-variant master on it once its first segment is up, while the ladder still
+// encodes), and the job still ends hls_ready.
 TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
   runner_.on(testing::remux_run(), core::testing::Reply::exits(1, "remux broke"), 1);
-  int playable = 0;
+  std::atomic<int> playable{0};
+  std::string master_at_playable;
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(
+                   argv, {{"360p/seg_00000.ts", std::string(9400, 'A')},
+                          {"360p/index.m3u8",
+                           "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                           "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:1.000000,\nseg_00000.ts\n"}});
+               auto deadline = std::chrono::steady_clock::now() + 5s;
+               while (playable.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+                 o.on_tick();
+                 std::this_thread::sleep_for(5ms);
+               }
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               o.on_tick();
+               return core::testing::Reply::exit_result(0);
+             }});
   PipelineHooks hooks;
-  hooks.on_playable = [&](auto&&...) { ++playable; };
+  hooks.on_playable = [&](auto&&...) {
+    ++playable;
+    master_at_playable = object("assets/ast_r/master.m3u8");
+  };
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_r", source_, info_, hooks);
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
-  EXPECT_EQ(playable, 1);
+  EXPECT_EQ(playable.load(), 1);
+  // Nominal bandwidth only: the partial master, not the final one (AVERAGE-BANDWIDTH).
+  EXPECT_TRUE(master_at_playable.ends_with("\n360p/index.m3u8\n")) << master_at_playable;
+  EXPECT_EQ(master_at_playable.find("AVERAGE-BANDWIDTH"), std::string::npos) << master_at_playable;
   EXPECT_FALSE(objects_->head("assets/ast_r/src/index.m3u8").has_value());
-  EXPECT_NE(object("assets/ast_r/master.m3u8").find("360p/index.m3u8"), std::string::npos);
+  EXPECT_NE(object("assets/ast_r/master.m3u8").find("AVERAGE-BANDWIDTH"), std::string::npos);
 }
 
 // The storyboard is made while the ladder encodes but only once the fast path's

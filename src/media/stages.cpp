@@ -67,12 +67,13 @@ void Rendition::publish(store::ObjectStore& objects, bool final, const std::func
     }
     uint64_t size = fs::file_size(local, ec);
     objects.put_file(key_prefix + uri, local.string());
+    uris.push_back(uri);
     durations.push_back(pl.durations[i]);
     sizes.push_back(ec ? 0 : size);
     uploaded = i + 1;
     if (between) between();
   }
-  objects.put_bytes(key_prefix + "index.m3u8", text);
+  if (own_playlist) objects.put_bytes(key_prefix + "index.m3u8", text);
   last_playlist = std::move(text);
   playlist_uploaded = true;
   ended = pl.ended;
@@ -89,6 +90,53 @@ std::pair<int64_t, int64_t> Rendition::measured_bandwidth() const {
   }
   int64_t avg = total_dur > 0 ? int64_t(std::llround(total_bits / total_dur)) : 0;
   return {int64_t(std::llround(std::max(peak, double(avg)))), avg};
+}
+
+// ---------------------------------------------------------------- first rendition
+
+std::string FirstRendition::playlist(const Rendition& rung, const std::string& rung_dir, int segment_seconds,
+                                     bool join) const {
+  struct Entry {
+    std::string uri;
+    double duration;
+    bool discontinuity;
+  };
+  std::vector<Entry> entries;
+  double fast_end = 0;
+  for (size_t i = 0; i < fast.uploaded; ++i) {
+    entries.push_back({fast.uris[i], fast.durations[i], false});
+    fast_end += fast.durations[i];
+  }
+  bool ended = false;
+  if (join) {
+    // The rung's segments from where the fast ones end: both cut at the same keyframe
+    // times, so one of its segments starts there (within rounding).
+    double start = 0;
+    bool first_joined = true;
+    for (size_t i = 0; i < rung.uploaded; ++i) {
+      if (start >= fast_end - 0.1) {
+        entries.push_back(
+            {"../" + rung_dir + "/" + rung.uris[i], rung.durations[i], first_joined && fast.uploaded > 0});
+        first_joined = false;
+      }
+      start += rung.durations[i];
+    }
+    ended = rung.ended;
+  }
+  int target = std::max(1, segment_seconds);
+  // RFC 8216: each duration ROUNDED to the nearest integer must not exceed it (a
+  // 29.97 fps segment lasts 4.004 s: 4, as the rung's own playlist says).
+  for (const auto& e : entries) target = std::max(target, int(std::lround(e.duration)));
+  std::string out = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:" + std::to_string(target) +
+                    "\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n";
+  for (const auto& e : entries) {
+    if (e.discontinuity) out += "#EXT-X-DISCONTINUITY\n";
+    char inf[64];
+    std::snprintf(inf, sizeof inf, "#EXTINF:%.6f,\n", e.duration);
+    out += inf + e.uri + "\n";
+  }
+  if (ended) out += "#EXT-X-ENDLIST\n";
+  return out;
 }
 
 // ---------------------------------------------------------------- shared state
@@ -205,8 +253,10 @@ core::Status ProbeStage::initialize() {
   c.src_dir = c.work->path() / "src";
   c.poster_file = c.work->path() / "poster.jpg";
   c.storyboard_dir = c.work->path() / "storyboard";
+  c.first_dir = c.work->path() / "first";
   // The fast path serves the source as it is: not when that is above the plan's cap.
   c.fast = fast_path_eligible(c.info) && (cap == 0 || std::min(c.info.width, c.info.height) <= cap);
+  if (!c.fast) c.first = std::make_unique<FirstRendition>(Rendition{"first", c.first_dir, c.prefix + "first/"});
   return {};
 }
 
@@ -224,7 +274,13 @@ OpenerStage::~OpenerStage() {
 
 core::Status OpenerStage::initialize() {
   if (!ctx_.fast) {
-    ctx_.remux.set_done();
+    // The poster and the storyboard wait for remux.done(): after the first rendition,
+    // which decides time to playable.
+    thread_ = std::thread([this] {
+      encode_first();
+      ctx_.first->encode.set_done();
+      ctx_.remux.set_done();
+    });
     return {};
   }
   thread_ = std::thread([this] {
@@ -279,6 +335,32 @@ void OpenerStage::remux() {
   }
 }
 
+// Helper thread. A failed first encode is not the job's failure: the ladder's lowest
+// rung then makes the asset playable on its own.
+void OpenerStage::encode_first() {
+  JobContext& c = ctx_;
+  try {
+    fs::create_directories(c.first_dir);
+    core::ProcessOptions po;
+    po.timeout = c.cfg.process_timeout;
+    po.capture_stdout = false;
+    po.should_cancel = [&] { return c.abort.load(); };
+    auto r = c.runner.run(first_rendition_command(c.cfg.ffmpeg_path, c.source_file, c.info, c.ladder.back(),
+                                                  c.first_dir.string(), c.cfg.segment_seconds,
+                                                  first_rendition_seconds(c.cfg.segment_seconds, c.info.duration_s)),
+                          po);
+    if (r.exit_code == 0 && !c.abort.load()) {
+      c.first->encode.set_ready();
+      core::log::info("media_first_encode_done", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
+    } else if (!c.abort.load()) {
+      core::log::warn("media_first_encode_failed",
+                      {{"asset_id", c.asset_id}, {"detail", ffmpeg_error_line(r.err_tail, r.exit_code)}});
+    }
+  } catch (const std::exception& e) {
+    core::log::warn("media_first_encode_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
+  }
+}
+
 // The remux is I/O-bound and takes a fraction of a second; starting the CPU-heavy
 // ladder only after it keeps time-to-playable low on small machines (the ladder is
 // delayed by that fraction). A slow remux (huge file) no longer holds it back after
@@ -323,24 +405,77 @@ core::Status LadderStage::initialize() {
   return {};
 }
 
+// Without a first rendition of its own (its encode failed, or the fast path's remux
+// did): the ladder's lowest rung, once its first (1 s) segment is up, with a
+// one-variant master.
+void LadderStage::publish_rung_as_first() {
+  JobContext& c = ctx_;
+  Rendition& rung = c.rends.back();
+  if (c.playable_notified() || !rung.playlist_uploaded || rung.uploaded == 0) return;
+  if (c.master.write_first(c.objects, c.prefix + "master.m3u8",
+                           hls::master_playlist({ladder_variants(c, false).back()}), MasterSlot::Kind::first_rendition))
+    core::log::info("media_first_rendition_ready",
+                    {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}, {"rung", rung.name}});
+  c.notify_playable();
+}
+
+// The first rendition (FirstRendition): its fast segments and playlist first, then a
+// one-variant master pointing at first/index.m3u8 → playable. If its encode failed
+// before a segment, the ladder's lowest rung alone (its own 1 s first segment) takes
+// its place.
+void LadderStage::publish_first_rendition() {
+  JobContext& c = ctx_;
+  FirstRendition& f = *c.first;
+  Rendition& rung = c.rends.back();
+  const bool encode_done = f.encode.done();
+  if (f.fast.uploaded == 0 && encode_done && (!f.encode.ready() || f.broken)) return publish_rung_as_first();
+  // Once ffmpeg exited 0, everything its playlist lists exists: all of it goes up now
+  // (final), before any of the rung's segments is appended after it.
+  if (!f.broken) {
+    try {
+      f.fast.publish(c.objects, encode_done && f.encode.ready(), [&] { c.tick(); });
+    } catch (const StageError& e) {
+      // Its output is unusable (no playlist, a listed segment missing): what is up
+      // stays, the rest comes from the rung; never the job's failure.
+      core::log::warn("media_first_encode_failed", {{"asset_id", c.asset_id}, {"detail", e.status.message}});
+      f.broken = true;
+    }
+  }
+  if (f.fast.uploaded == 0) {
+    if (f.broken) publish_first_rendition();  // the fallback above
+    return;
+  }
+  std::string text = f.playlist(rung, rung.name, c.cfg.segment_seconds, encode_done || f.broken);
+  if (text != f.last_text) {
+    c.objects.put_bytes(c.prefix + "first/index.m3u8", text);
+    f.last_text = std::move(text);
+  }
+  if (c.playable_notified()) return;
+  hls::Variant v = ladder_variants(c, false).back();
+  v.uri = "first/index.m3u8";
+  if (c.master.write_first(c.objects, c.prefix + "master.m3u8", hls::master_playlist({v}),
+                           MasterSlot::Kind::first_rendition))
+    core::log::info("media_first_rendition_ready",
+                    {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}, {"rung", rung.name}});
+  c.notify_playable();
+}
+
 void LadderStage::publish_progress() {
   JobContext& c = ctx_;
   c.tick();
   if (c.remux.ready()) c.notify_playable();
+  if (c.first) publish_first_rendition();
   for (auto& r : c.rends) r.publish(c.objects, false, [&] { c.tick(); });
+  // The rung's new segments continue the first rendition's playlist.
+  if (c.first) publish_first_rendition();
+  else if (c.remux.done() && !c.remux.ready()) publish_rung_as_first();  // the remux failed
   if (c.hooks.on_progress) {
-    double expected = std::max(1.0, std::ceil(c.info.duration_s / c.cfg.segment_seconds)) * double(c.rends.size());
+    // Segments per rung: one per keyframe (the short first ones, then the grid).
+    double expected = double(std::max<size_t>(1, keyframe_times(c.cfg.segment_seconds, c.info.duration_s).size())) *
+                      double(c.rends.size());
     size_t done = 0;
     for (const auto& r : c.rends) done += r.uploaded;
     c.hooks.on_progress(std::min(0.99, double(done) / expected));
-  }
-  if (c.playable_notified()) return;
-  bool every_rung_started = std::all_of(c.rends.begin(), c.rends.end(),
-                                        [](const Rendition& r) { return r.playlist_uploaded && r.uploaded > 0; });
-  if (every_rung_started) {
-    c.master.write_first(c.objects, c.prefix + "master.m3u8", hls::master_playlist(ladder_variants(c, false)),
-                         MasterSlot::Kind::ladder_partial);
-    c.notify_playable();
   }
 }
 
@@ -400,6 +535,8 @@ core::Status LadderStage::flush() {
       r.publish(c.objects, true, [&] { c.tick(); });
       if (!r.ended || r.uploaded == 0) return errors::transcode_failed("The " + r.name + " rendition is incomplete.");
     }
+    // The first encode has ended (the opener's flush joined it): its playlist's end.
+    if (c.first) publish_first_rendition();
   } catch (const StageError& e) {
     return e.status;
   } catch (const std::exception& e) {

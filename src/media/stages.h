@@ -7,7 +7,9 @@
 //   opener   start the remux thread     wait for the remux (<= 10 s), join the remux thread
 //            (fast path only)           playable if it worked
 //   ladder   rendition dirs             run the ladder ffmpeg,        final playlists
-//                                       publish segments as they land
+//                                       publish segments as they land;
+//                                       the first rendition (lowest
+//                                       rung) makes it playable
 //   master   -                          -                             final master.m3u8
 //   poster   start the poster thread    -                             join it; retry the
 //            (after the remux)                                        poster if it failed
@@ -58,6 +60,9 @@ struct Rendition {
   bool ended = false;
   std::vector<double> durations;
   std::vector<uint64_t> sizes;
+  std::vector<std::string> uris;  // the uploaded segments' names
+  // false: segments only; the caller writes the playlist (the first rendition's).
+  bool own_playlist = true;
 
   Rendition(std::string n, std::filesystem::path d, std::string k)
       : name(std::move(n)), dir(std::move(d)), key_prefix(std::move(k)) {}
@@ -81,7 +86,8 @@ struct StageError : std::runtime_error {
 // write it: the first playable rendition's master wins, the final one replaces it.
 class MasterSlot {
  public:
-  enum class Kind { none, fast, ladder_partial, final };
+  // fast: src/ (the remux); first_rendition: the ladder's lowest rung alone.
+  enum class Kind { none, fast, first_rendition, final };
   // Writes `text` only while there is no master yet; returns whether it did.
   bool write_first(store::ObjectStore& objects, const std::string& key, const std::string& text, Kind kind);
   void write_final(store::ObjectStore& objects, const std::string& key, const std::string& text);
@@ -105,6 +111,28 @@ class RemuxSignal {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool ready_ = false, done_ = false;
+};
+
+// The first rendition of a source without the fast path (issue 17): its own ultrafast
+// encode of the lowest rung covers the short first segments (0-4 s), published as
+// first/seg_*.ts with a one-variant master → playable within about a second; the
+// playlist first/index.m3u8 (written here, EVENT) then continues with the ladder's
+// lowest-rung segments from the same time on (`../360p/seg_00003.ts`, after an
+// #EXT-X-DISCONTINUITY: another encoder), and ends with it. A player that loaded the
+// early master plays to the end without switching playlists. If that encode fails
+// before its first segment, the ladder's lowest rung alone is the first rendition.
+// The caller's thread only, except `encode` (set by the opener's thread).
+struct FirstRendition {
+  explicit FirstRendition(Rendition r) : fast(std::move(r)) { fast.own_playlist = false; }
+  Rendition fast;         // the ultrafast encode's segments (first/)
+  RemuxSignal encode;     // ready: ffmpeg exited 0; done: it ended (or never ran)
+  std::string last_text;  // first/index.m3u8 as last uploaded
+  bool broken = false;    // its output was unusable: publish no more of it
+
+  // first/index.m3u8: the fast segments, then (`join`: the encode is over and every
+  // segment of it that will ever be is uploaded) the ladder rung's uploaded segments
+  // starting where the fast ones end; ENDLIST once `rung` ended.
+  std::string playlist(const Rendition& rung, const std::string& rung_dir, int segment_seconds, bool join) const;
 };
 
 // Everything the stages share; built by Pipeline::run, outlives the stages.
@@ -137,7 +165,7 @@ struct JobContext {
   FrameRate out_fps;
   bool fast = false;  // fast_path_eligible(info)
   std::unique_ptr<PrivateWorkDir> work;
-  std::filesystem::path ladder_dir, src_dir, poster_file, storyboard_dir;
+  std::filesystem::path ladder_dir, src_dir, poster_file, storyboard_dir, first_dir;
 
   // Reported to on_playable and returned: nominal bandwidths until the master
   // stage's flush stores the measured ones.
@@ -148,6 +176,7 @@ struct JobContext {
   MasterSlot master;
   RemuxSignal remux;
   std::atomic<bool> poster_done{false};
+  std::unique_ptr<FirstRendition> first;  // without the fast path (probe stage)
 
   // The caller's thread only.
   std::vector<Rendition> rends;  // the ladder's renditions (ladder stage)
@@ -183,6 +212,8 @@ class ProbeStage final : public Stage {
 
 // The fast path: `-c copy` remux to src/, published with a one-variant master, on
 // its own thread. The ladder waits for it (at most 10 s) before starting.
+// Without it: the first rendition's ultrafast encode, on its own thread next to the
+// ladder (LadderStage publishes it).
 class OpenerStage final : public Stage {
  public:
   explicit OpenerStage(JobContext& ctx) : ctx_(ctx) {}
@@ -194,13 +225,15 @@ class OpenerStage final : public Stage {
 
  private:
   void remux();
+  void encode_first();
   JobContext& ctx_;
   std::thread thread_;
 };
 
 // The ladder encode (one ffmpeg for every rung) and its publisher: on every tick,
-// finished segments, then playlists, then progress; the ladder master and
-// on_playable once every rung has a segment (without the fast path).
+// finished segments, then playlists, then progress. Without the fast path, the first
+// rendition (FirstRendition, published first) gets a one-variant master and
+// on_playable as soon as it has a segment.
 class LadderStage final : public Stage {
  public:
   explicit LadderStage(JobContext& ctx) : ctx_(ctx) {}
@@ -211,6 +244,8 @@ class LadderStage final : public Stage {
 
  private:
   void publish_progress();
+  void publish_first_rendition();
+  void publish_rung_as_first();
   JobContext& ctx_;
 };
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -140,6 +141,11 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   // is removed however the job ends.
   media::PrivateWorkDir work(cfg_.work_dir, "job-" + id);
   std::string source = (work.path() / "source").string();
+  // Durations for "where does time to playable go" (bench/time_to_playable.py reads them).
+  const auto copy_started = std::chrono::steady_clock::now();
+  auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count());
+  };
   if (!objects_.get_to_file("sources/" + id, source))
     return settle(job, core::Status::permanent("source_missing", "the uploaded source is missing from object storage"));
 
@@ -147,9 +153,16 @@ void MediaWorker::process(const store::Job& job, const std::atomic<bool>& stop) 
   limits.max_duration_s = double(cfg_.max_duration_secs);
   if (cfg_.max_pixels) limits.max_pixels = int64_t(cfg_.max_pixels);
   if (cfg_.max_fps) limits.max_fps = double(cfg_.max_fps);
+  const int64_t copy_ms = ms_since(copy_started);
+  const auto probe_started = std::chrono::steady_clock::now();
   auto probed = media::probe(runner_, cfg_.ffprobe_path, source, limits, std::chrono::seconds(60));
   if (auto* f = std::get_if<media::MediaFailure>(&probed)) return settle(job, media::errors::from_probe(*f));
   const auto& info = std::get<media::SourceInfo>(probed);
+  core::log::info("job_probed", {{"asset_id", id},
+                                 {"copy_ms", copy_ms},
+                                 {"probe_ms", ms_since(probe_started)},
+                                 {"video_codec", info.video_codec},
+                                 {"pix_fmt", info.pix_fmt}});
   meta_.set_source_info(id, info.duration_s, info.width, info.height);
 
   media::PipelineConfig pc;

@@ -5,6 +5,7 @@
 //   ScriptedRunner r;
 //   script_good_job(r, 320, 240, 2.0);          // probe, remux, ladder, poster all work
 //   r.on(ladder_run(), Reply::exits(1, "..."), 1);  // except the next ladder encode
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -71,10 +72,32 @@ inline core::testing::Matcher remux_run() { return core::testing::program_with("
 inline core::testing::Matcher ladder_run() { return core::testing::program_with("ffmpeg", "-filter_complex"); }
 inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "-update"); }
 inline core::testing::Matcher storyboard_run() { return core::testing::program_with("ffmpeg", "-start_number"); }
+inline core::testing::Matcher first_run() { return core::testing::program_with("ffmpeg", "ultrafast"); }
+
+// The first rendition's encode output: 1 s, 1 s, 2 s segments (the ladder's short
+// ones; fewer when the clip is shorter), then its playlist.
+inline Files first_files(double seconds) {
+  Files f;
+  std::string pl = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n";
+  const double ends[] = {1, 2, 4};
+  double start = 0;
+  for (int i = 0; i < 3 && start < seconds; ++i) {
+    double end = std::min(ends[i], seconds);
+    char name[32], inf[64];
+    std::snprintf(name, sizeof name, "seg_%05d.ts", i);
+    std::snprintf(inf, sizeof inf, "#EXTINF:%.6f,\n", end - start);
+    f.emplace_back(name, std::string(1880, char('a' + i)));
+    pl += inf + std::string(name) + "\n";
+    start = end;
+  }
+  pl += "#EXT-X-ENDLIST\n";
+  f.emplace_back("index.m3u8", pl);
+  return f;
+}
 
 // Every run of a job on a w x h H.264 source works: the probe, the remux, the ladder
-// (the rungs choose_ladder picks, each with its segments), the poster and the
-// storyboard (one sheet).
+// (the rungs choose_ladder picks, each with its segments), the first rendition's
+// encode (when the fast path does not apply), the poster and the storyboard (one sheet).
 // `max_short_side`: the ladder cap the job runs with (0: none).
 inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, double seconds,
                             const std::string& pix_fmt = "yuv420p", int max_short_side = 0) {
@@ -88,6 +111,7 @@ inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, doub
     ladder.insert(ladder.end(), f.begin(), f.end());
   }
   r.on(ladder_run(), {.files = ladder});
+  r.on(first_run(), {.files = first_files(seconds)});
   r.on(poster_run(), {.files = {{"poster.jpg", std::string(2048, 'J')}}});
   r.on(storyboard_run(), {.files = {{"sheet_0001.jpg", std::string(4096, 'S')}}});
 }
