@@ -107,26 +107,8 @@ bench_store() {  # sqlite|postgres
   nginx_port=$(free_port)
   mkdir -p "$dir/nginx/root"
   cp "$dir/bootstrap.json" "$dir/nginx/root/bootstrap.json"
-  cat >"$dir/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $dir/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log off;
-  keepalive_requests 1000000;
-  open_file_cache max=1000;
-  client_body_temp_path $dir/nginx; proxy_temp_path $dir/nginx; fastcgi_temp_path $dir/nginx;
-  uwsgi_temp_path $dir/nginx; scgi_temp_path $dir/nginx;
-  types { application/json json; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { root $dir/nginx/root; }
-  }
-}
-EOF
+  write_tuned_nginx_conf "$dir/nginx.conf" "$work/nginx.pid" "$dir/nginx" "$nginx_port" \
+    "application/json json;" "location / { root $dir/nginx/root; }"
   # nginx started as root runs its workers as nobody: let them read the file.
   chmod -R a+rX "$work"
   nginx -c "$dir/nginx.conf"

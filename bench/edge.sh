@@ -86,35 +86,8 @@ token=$(sign_token "$secret" "$asset")
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
-# Tuned as anchors.md and nginx's docs recommend for static files: sendfile with
-# tcp_nopush (head and first body bytes in one packet), tcp_nodelay, connections kept
-# for the whole run, open file descriptors cached, no access log, 2 workers (the
-# 2 I/O threads of Rend's server).
-cat >"$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  open_file_cache max=1000 inactive=60s;
-  open_file_cache_valid 60s;
-  open_file_cache_min_uses 1;
-  open_file_cache_errors on;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location /v/ { alias $origin/assets/; }
-  }
-}
-EOF
+write_tuned_nginx_conf "$work/nginx.conf" "$work/nginx.pid" "$work/nginx" "$nginx_port" \
+  "application/vnd.apple.mpegurl m3u8; video/mp2t ts;" "location /v/ { alias $origin/assets/; }"
 # nginx started as root runs its workers as nobody: let them read the files.
 chmod -R a+rX "$work"
 nginx -c "$work/nginx.conf"

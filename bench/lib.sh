@@ -16,3 +16,37 @@ msg = "v2.dev.%d.%s.benchsession" % (int(time.time()) + 86400, asset)
 print(msg + "." + base64.urlsafe_b64encode(hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()).rstrip(b"=").decode())
 PY
 }
+
+# nginx at its best for static files, the anchor of the edge and bootstrap benches
+# (../shared/design/anchors.md and nginx's docs): sendfile with tcp_nopush (head and
+# first body bytes in one packet), tcp_nodelay, connections kept for the whole run,
+# open file descriptors cached, no access log, 2 workers (the 2 I/O threads of Rend's
+# server). Writes the config; the caller starts nginx with it.
+#   write_tuned_nginx_conf CONF PID_FILE TMP_DIR PORT "TYPES" "LOCATION BLOCK"
+write_tuned_nginx_conf() {
+  cat >"$1" <<EOF
+worker_processes 2;
+pid $2;
+error_log $3/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  open_file_cache_min_uses 1;
+  open_file_cache_errors on;
+  client_body_temp_path $3; proxy_temp_path $3; fastcgi_temp_path $3;
+  uwsgi_temp_path $3; scgi_temp_path $3;
+  types { $5 }
+  server {
+    listen 127.0.0.1:$4;
+    $6
+  }
+}
+EOF
+}
