@@ -393,6 +393,9 @@ bool IngestBuffer::sync(std::chrono::milliseconds timeout) {
   const uint64_t failures = failed_inserts_;
   auto done = [&] { return !replaying_ && stored_groups_ >= target; };
   if (done()) return true;
+  // The store is away until the next retry: say so now. (Waiting for "the next failure"
+  // would miss the one that already happened, and hold the reader for the whole timeout.)
+  if (store_failing_ && clock_.steady_now() < retry_at_) return false;
   ++syncs_;
   insert_cv_.notify_one();
   // Gives up at the first insert that fails after the call: the store is away.

@@ -129,8 +129,9 @@ class IngestBuffer {
 
   // Journal mode: inserts at once what was answered before the call (and anything
   // replayed from the journal) and waits until the store holds it, at most `timeout`
-  // (real time as the clock counts it). True when it does. Without a journal every
-  // answered event is already stored: true at once.
+  // (real time as the clock counts it). True when it does; false at once while the store
+  // is failing and its retry is not due yet, or at the first insert that fails during the
+  // wait. Without a journal every answered event is already stored: true at once.
   bool sync(std::chrono::milliseconds timeout);
 
  private:
