@@ -60,15 +60,29 @@ IngestBuffer::IngestBuffer(store::AnalyticsStore& store, Options opts, const cor
     : store_(store), opts_(std::move(opts)), clock_(clock) {
   stats_.since = clock_.steady_now();
   if (!opts_.journal_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(opts_.journal_dir, ec);
-    // Two processes appending to and deleting from one journal would lose events.
-    journal_lock_ =
-        store::posix::UniqueFd(::open((opts_.journal_dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!journal_lock_ || ::flock(journal_lock_.get(), LOCK_EX | LOCK_NB) != 0)
-      throw std::runtime_error("telemetry journal " + opts_.journal_dir + ": cannot lock it (" + std::strerror(errno) +
-                               "); is another rend api using this data directory?");
-    journal_ = std::make_unique<Spool>(SpoolOptions{.dir = opts_.journal_dir, .max_bytes = opts_.journal_max_bytes});
+    // Two processes appending to and deleting from one journal would lose events, so
+    // each takes a slot of its own under an flock: the configured directory, else
+    // "<dir>.1", "<dir>.2"... (several `rend api` processes may share a data directory).
+    // A restarted process takes the first free slot, which is the one a crashed process
+    // left when it was the only one to die, and replays it.
+    for (int slot = 0; slot < kJournalSlots && journal_path_.empty(); ++slot) {
+      std::string dir = slot == 0 ? opts_.journal_dir : opts_.journal_dir + "." + std::to_string(slot);
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      store::posix::UniqueFd fd(::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+      if (!fd)
+        throw std::runtime_error("telemetry journal " + dir + ": cannot open its lock (" + std::strerror(errno) + ")");
+      if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+        journal_lock_ = std::move(fd);
+        journal_path_ = dir;
+      } else if (errno != EWOULDBLOCK) {
+        throw std::runtime_error("telemetry journal " + dir + ": cannot lock it (" + std::strerror(errno) + ")");
+      }
+    }
+    if (journal_path_.empty())
+      throw std::runtime_error("telemetry journal " + opts_.journal_dir + ": all " + std::to_string(kJournalSlots) +
+                               " slots are in use by other rend api processes on this data directory");
+    journal_ = std::make_unique<Spool>(SpoolOptions{.dir = journal_path_, .max_bytes = opts_.journal_max_bytes});
     // What an earlier process answered but did not store goes first; nothing new is
     // admitted meanwhile (the spool cannot tell its records from new ones).
     replaying_ = !journal_->empty();

@@ -183,12 +183,14 @@ class IngestBuffer {
   } stats_;
   // Journal mode.
   std::unique_ptr<Spool> journal_;
-  store::posix::UniqueFd journal_lock_;  // flock: one process per journal directory
-  std::condition_variable insert_cv_;    // inserter: something changed
-  std::condition_variable stored_cv_;    // sync(): an insert finished
-  std::deque<Group> unstored_;           // journaled, oldest first, not yet in the store
-  size_t unstored_events_ = 0;           // journaled or being journaled, not yet stored
-  size_t queued_events_ = 0;             // in unstored_ (waiting for the inserter)
+  static constexpr int kJournalSlots = 32;  // API processes that may share one data directory
+  store::posix::UniqueFd journal_lock_;     // flock: one process per journal directory (a slot)
+  std::string journal_path_;                // the slot this process holds
+  std::condition_variable insert_cv_;       // inserter: something changed
+  std::condition_variable stored_cv_;       // sync(): an insert finished
+  std::deque<Group> unstored_;              // journaled, oldest first, not yet in the store
+  size_t unstored_events_ = 0;              // journaled or being journaled, not yet stored
+  size_t queued_events_ = 0;                // in unstored_ (waiting for the inserter)
   uint64_t journaled_groups_ = 0, stored_groups_ = 0, failed_inserts_ = 0;
   size_t syncs_ = 0;            // sync() calls waiting
   bool replaying_ = false;      // the journal of an earlier process is being inserted

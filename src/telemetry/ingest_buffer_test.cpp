@@ -509,6 +509,26 @@ TEST_F(JournalDir, AnsweredEventsSurviveTheStoreBeingAwayAndARestart) {
   EXPECT_EQ(up.inserts(), (std::vector<size_t>{7, 3}));
 }
 
+TEST_F(JournalDir, ProcessesSharingADataDirectoryEachTakeASlotAndACrashedSlotIsReplayed) {
+  FakeClock clock;
+  FakeStore down, up;
+  down.set_fail(true);
+  IngestBuffer first(up, opts(), clock);  // holds the configured directory
+  {
+    IngestBuffer second(down, opts(), clock);  // "<dir>.1", its store away
+    EXPECT_TRUE(submit(second, valid_batch("second", 4)));
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir_.string() + ".1/lock"));
+  EXPECT_TRUE(submit(first, valid_batch("first", 2)));
+  EXPECT_TRUE(first.sync(seconds(10)));
+  EXPECT_EQ(up.distinct_ids(), 2u);
+  // A process started while the first still runs takes the free slot and replays it.
+  IngestBuffer restarted(up, opts(), clock);
+  EXPECT_TRUE(restarted.sync(seconds(10)));
+  EXPECT_EQ(up.distinct_ids(), 6u);
+  std::filesystem::remove_all(dir_.string() + ".1");
+}
+
 TEST_F(JournalDir, AFailedInsertRefusesNewBatchesUntilTheStoreIsBack) {
   FakeClock clock;
   FakeStore s;
