@@ -61,6 +61,17 @@ def put_asset(origin: Origin, tiers=("720p",), segments: int = 4, seg_bytes: int
     return aid
 
 
+def _timed_get(edge, aid, path, token, t0):
+    """Streams one object: (seconds to its first body byte, to its end, its bytes), from t0."""
+    with edge.get(aid, path, token, stream=True) as r:
+        assert r.status_code == 200
+        it = r.iter_content(8192)
+        first = next(it)
+        ttfb = time.monotonic() - t0
+        data = first + b"".join(it)
+    return ttfb, time.monotonic() - t0, data
+
+
 @pytest.mark.parametrize("origin", ALL, indirect=True)
 def test_fifty_concurrent_cold_requests_make_one_origin_fetch(origin, edge_factory):
     aid = new_asset_id()
@@ -98,13 +109,7 @@ def test_slow_origin_streams_first_bytes_to_every_viewer_before_the_fill_ends(or
 
     def viewer(i):
         time.sleep(0.02 * i)  # viewers arrive while the fill is running
-        with edge.get(aid, "720p/seg_00003.ts", token, stream=True) as r:
-            assert r.status_code == 200
-            it = r.iter_content(8192)
-            first = next(it)
-            ttfb = time.monotonic() - t0
-            data = first + b"".join(it)
-        return ttfb, time.monotonic() - t0, data
+        return _timed_get(edge, aid, "720p/seg_00003.ts", token, t0)
 
     with cf.ThreadPoolExecutor(10) as ex:
         results = list(ex.map(viewer, range(10)))
@@ -135,13 +140,7 @@ def test_more_cold_objects_than_handler_threads_all_stream_at_once(origin, edge_
     def viewer(i):
         start.wait()
         t0 = time.monotonic()
-        with edge.get(aid, f"720p/seg_{i:05d}.ts", token, stream=True) as r:
-            assert r.status_code == 200
-            it = r.iter_content(8192)
-            first = next(it)
-            ttfb = time.monotonic() - t0
-            data = first + b"".join(it)
-        return ttfb, time.monotonic() - t0, data
+        return _timed_get(edge, aid, f"720p/seg_{i:05d}.ts", token, t0)
 
     with cf.ThreadPoolExecutor(len(bodies)) as ex:
         results = list(ex.map(viewer, range(len(bodies))))
