@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "store/packed_rows.h"
+
 namespace rend::store {
 
 struct PlaybackEvent {
@@ -44,6 +46,35 @@ struct PlaybackEvent {
   int64_t duration_ms = 0;
   double media_seconds = 0;  // media duration carried by a segment; 0 otherwise
 };
+
+// Appends the events of `p` (store/packed_rows.h) to `out`, batch_id included. Throws
+// std::runtime_error when the rows do not hold `count` whole rows (a corrupt record).
+inline void unpack_rows(const PackedRows& p, std::vector<PlaybackEvent>& out) {
+  RowReader r(p.rows);
+  constexpr uint64_t kMax = uint64_t(1) << 20;
+  for (size_t i = 0; i < p.count; ++i) {
+    auto& e = out.emplace_back();
+    e.batch_id = p.batch_id;
+    std::string_view s[9];
+    int32_t status = 0;
+    bool ok = r.str(s[0], kMax) && r.fixed(e.ts_ms) && r.str(s[1], kMax) && r.str(s[2], kMax) && r.str(s[3], kMax) &&
+              r.str(s[4], kMax) && r.str(s[5], kMax) && r.str(s[6], kMax) && r.str(s[7], kMax) && r.fixed(status) &&
+              r.fixed(e.bytes) && r.str(s[8], kMax) && r.fixed(e.ttfb_ms) && r.fixed(e.duration_ms) &&
+              r.fixed(e.media_seconds);
+    if (!ok) throw std::runtime_error("packed telemetry rows are truncated");
+    e.event_id = s[0];
+    e.edge_id = s[1];
+    e.region = s[2];
+    e.asset_id = s[3];
+    e.artifact = s[4];
+    e.kind = s[5];
+    e.tier = s[6];
+    e.session_id = s[7];
+    e.status = status;
+    e.cache = s[8];
+  }
+  if (r.left()) throw std::runtime_error("packed telemetry rows have trailing bytes");
+}
 
 struct TierMinutes {
   std::string tier;
@@ -78,6 +109,17 @@ class AnalyticsStore {
   virtual bool healthy() = 0;
   // Stores events; events whose event_id is already stored are not counted twice.
   virtual void insert(const std::vector<PlaybackEvent>& events) = 0;
+  // The same for events packed as the telemetry wire carries them (store/packed_rows.h),
+  // in one insert. A store that can write the rows as they are (ClickHouse: RowBinary)
+  // overrides this; the default unpacks them and calls insert().
+  virtual void insert_packed(const std::vector<PackedRows>& batches) {
+    std::vector<PlaybackEvent> events;
+    size_t n = 0;
+    for (const auto& b : batches) n += b.count;
+    events.reserve(n);
+    for (const auto& b : batches) unpack_rows(b, events);
+    insert(events);
+  }
   // Over [from_ms, to_ms). nullopt when the asset has no events in the range.
   virtual std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) = 0;
   // One row per edge with events in [from_ms, to_ms), sorted by edge id.

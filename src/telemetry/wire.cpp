@@ -199,6 +199,36 @@ std::optional<std::string> read_event(const boost::json::object& o, std::string_
   return std::nullopt;
 }
 
+// The per-event rules, for an event of std::strings (PlaybackEvent) or of views into a
+// binary body (EventView): one definition, so the two formats cannot disagree.
+template <class E>
+std::optional<std::string> check_fields(const E& e, std::string_view where) {
+  // Messages are built only on failure: this runs for every event of every batch.
+  auto bad = [&](std::string_view field, std::string_view what) -> std::optional<std::string> {
+    return field_error(where, field, what);
+  };
+  if (auto err = check_id(e.event_id, where, "event_id", false)) return err;
+  if (e.ts_ms < 0 || e.ts_ms > kMaxTsMs) return bad("ts_ms", "must be a unix time in ms between 0 and 2106");
+  if (auto err = check_id(e.edge_id, where, "edge_id", false)) return err;
+  if (auto err = check_id(e.region, where, "region", false)) return err;
+  if (auto err = check_id(e.asset_id, where, "asset_id", true)) return err;
+  if (e.artifact.size() > kMaxArtifactChars || !kArtifactChars.all(e.artifact))
+    return bad("artifact", "must be at most 512 characters of [A-Za-z0-9._~/-]");
+  if (e.kind != "master" && e.kind != "playlist" && e.kind != "segment" && e.kind != "poster" && e.kind != "other")
+    return bad("kind", "must be one of master, playlist, segment, poster, other");
+  if (auto err = check_id(e.tier, where, "tier", true)) return err;
+  if (auto err = check_id(e.session_id, where, "session_id", true)) return err;
+  if (e.status < 100 || e.status > 599) return bad("status", "must be an HTTP status (100..599)");
+  if (e.bytes < 0 || e.bytes > kMaxInteger) return bad("bytes", "must be between 0 and 2^53-1");
+  if (e.cache != "HIT" && e.cache != "MISS") return bad("cache", "must be HIT or MISS");
+  if (e.ttfb_ms < 0 || e.ttfb_ms > kMaxInteger) return bad("ttfb_ms", "must be between 0 and 2^53-1");
+  if (e.duration_ms < 0 || e.duration_ms > kMaxInteger) return bad("duration_ms", "must be between 0 and 2^53-1");
+  // Written as !(a <= x <= b) so that NaN fails too.
+  if (!(e.media_seconds >= 0 && e.media_seconds <= kMaxMediaSeconds))
+    return bad("media_seconds", "must be between 0 and 86400");
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string encode_batch(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
@@ -240,33 +270,12 @@ std::string encode_batch(const std::string& batch_id, const std::vector<Playback
 }
 
 std::optional<std::string> check_event(const PlaybackEvent& e, std::string_view where) {
-  // Messages are built only on failure: this runs for every event of every batch.
-  auto bad = [&](std::string_view field, std::string_view what) -> std::optional<std::string> {
-    return field_error(where, field, what);
-  };
-  if (auto err = check_id(e.event_id, where, "event_id", false)) return err;
-  if (e.ts_ms < 0 || e.ts_ms > kMaxTsMs) return bad("ts_ms", "must be a unix time in ms between 0 and 2106");
-  if (auto err = check_id(e.edge_id, where, "edge_id", false)) return err;
-  if (auto err = check_id(e.region, where, "region", false)) return err;
-  if (auto err = check_id(e.asset_id, where, "asset_id", true)) return err;
-  if (e.artifact.size() > kMaxArtifactChars || !kArtifactChars.all(e.artifact))
-    return bad("artifact", "must be at most 512 characters of [A-Za-z0-9._~/-]");
-  if (e.kind != "master" && e.kind != "playlist" && e.kind != "segment" && e.kind != "poster" && e.kind != "other")
-    return bad("kind", "must be one of master, playlist, segment, poster, other");
-  if (auto err = check_id(e.tier, where, "tier", true)) return err;
-  if (auto err = check_id(e.session_id, where, "session_id", true)) return err;
-  if (e.status < 100 || e.status > 599) return bad("status", "must be an HTTP status (100..599)");
-  if (e.bytes < 0 || e.bytes > kMaxInteger) return bad("bytes", "must be between 0 and 2^53-1");
-  if (e.cache != "HIT" && e.cache != "MISS") return bad("cache", "must be HIT or MISS");
-  if (e.ttfb_ms < 0 || e.ttfb_ms > kMaxInteger) return bad("ttfb_ms", "must be between 0 and 2^53-1");
-  if (e.duration_ms < 0 || e.duration_ms > kMaxInteger) return bad("duration_ms", "must be between 0 and 2^53-1");
-  // Written as !(a <= x <= b) so that NaN fails too.
-  if (!(e.media_seconds >= 0 && e.media_seconds <= kMaxMediaSeconds))
-    return bad("media_seconds", "must be between 0 and 86400");
-  return std::nullopt;
+  return check_fields(e, where);
 }
 
-DecodeResult decode_batch(std::string_view body, size_t max_events) {
+namespace {
+
+DecodeResult decode_json(std::string_view body, size_t max_events) {
   DecodeResult out;
   auto fail = [&](std::string msg) {
     out.events.clear();
@@ -307,6 +316,152 @@ DecodeResult decode_batch(std::string_view body, size_t max_events) {
     e.batch_id = out.batch_id;
     if (auto err = read_event(arr[i].get_object(), where, e)) return fail(*err);
     if (auto err = check_event(e, where)) return fail(*err);
+  }
+  return out;
+}
+
+}  // namespace
+
+}  // namespace rend::telemetry
+
+namespace rend::telemetry {
+namespace {
+
+// An event of a binary body: views into it, checked by check_fields like a PlaybackEvent.
+struct EventView {
+  std::string_view event_id, edge_id, region, asset_id, artifact, kind, tier, session_id, cache;
+  int64_t ts_ms = 0, bytes = 0, ttfb_ms = 0, duration_ms = 0;
+  int32_t status = 0;
+  double media_seconds = 0;
+};
+
+// What stopped read_row: the field, and whether its length was beyond the limit (else
+// the body ended or a length ran past it).
+struct RowProblem {
+  std::string_view field;
+  bool too_long = false;
+};
+
+std::string describe(const RowProblem& p, std::string_view where) {
+  if (!p.too_long) return "body is truncated or malformed at " + std::string(where) + std::string(p.field);
+  // The messages check_fields gives for the same field, so both formats read alike.
+  std::string_view what = p.field == "artifact" ? "must be at most 512 characters of [A-Za-z0-9._~/-]"
+                          : p.field == "kind"   ? "must be one of master, playlist, segment, poster, other"
+                          : p.field == "cache"  ? "must be HIT or MISS"
+                                                : "must be at most 128 characters of [A-Za-z0-9._:-]";
+  return field_error(where, p.field, what);
+}
+
+// Reads one row into `e`; the problem when it cannot. No allocation.
+std::optional<RowProblem> read_row(store::RowReader& r, EventView& e) {
+  std::optional<RowProblem> problem;
+  auto str = [&](std::string_view& out, std::string_view field, uint64_t max) {
+    if (problem) return;
+    if (!r.str(out, max)) problem = RowProblem{field, r.too_long()};
+  };
+  auto num = [&](auto& out, std::string_view field) {
+    if (problem) return;
+    if (!r.fixed(out)) problem = RowProblem{field, false};
+  };
+  str(e.event_id, "event_id", kMaxIdChars);
+  num(e.ts_ms, "ts_ms");
+  str(e.edge_id, "edge_id", kMaxIdChars);
+  str(e.region, "region", kMaxIdChars);
+  str(e.asset_id, "asset_id", kMaxIdChars);
+  str(e.artifact, "artifact", kMaxArtifactChars);
+  str(e.kind, "kind", kMaxIdChars);
+  str(e.tier, "tier", kMaxIdChars);
+  str(e.session_id, "session_id", kMaxIdChars);
+  num(e.status, "status");
+  num(e.bytes, "bytes");
+  str(e.cache, "cache", kMaxIdChars);
+  num(e.ttfb_ms, "ttfb_ms");
+  num(e.duration_ms, "duration_ms");
+  num(e.media_seconds, "media_seconds");
+  return problem;
+}
+
+std::string where_of(size_t i) { return "events[" + std::to_string(i) + "]."; }
+
+}  // namespace
+
+std::string encode_batch_binary(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+  std::string out;
+  // ~200 bytes per typical event: one allocation for a whole batch in most cases.
+  out.reserve(64 + batch_id.size() + events.size() * 200);
+  out += kBinaryMagic;
+  store::put_packed_string(out, batch_id);
+  store::put_packed_string(out, events.empty() ? std::string_view() : std::string_view(events.front().edge_id));
+  store::put_packed_fixed(out, uint32_t(events.size()));
+  for (const auto& e : events) {
+    store::put_packed_string(out, e.event_id);
+    store::put_packed_fixed(out, int64_t(e.ts_ms));
+    store::put_packed_string(out, e.edge_id);
+    store::put_packed_string(out, e.region);
+    store::put_packed_string(out, e.asset_id);
+    store::put_packed_string(out, e.artifact);
+    store::put_packed_string(out, e.kind);
+    store::put_packed_string(out, e.tier);
+    store::put_packed_string(out, e.session_id);
+    store::put_packed_fixed(out, int32_t(e.status));
+    store::put_packed_fixed(out, int64_t(e.bytes));
+    store::put_packed_string(out, e.cache);
+    store::put_packed_fixed(out, int64_t(e.ttfb_ms));
+    store::put_packed_fixed(out, int64_t(e.duration_ms));
+    store::put_packed_fixed(out, std::isfinite(e.media_seconds) && e.media_seconds > 0 ? e.media_seconds : 0.0);
+  }
+  return out;
+}
+
+BinaryBatch check_binary_batch(std::string_view body, size_t max_events) {
+  BinaryBatch out;
+  auto fail = [&](std::string msg) {
+    out.error = std::move(msg);
+    out.rows = {};
+    return std::move(out);
+  };
+  if (!is_binary_batch(body)) return fail("body is not a telemetry batch (v1 starts with \"RNDT\" and version 1)");
+  store::RowReader r(body.substr(kBinaryMagic.size()));
+  if (!r.str(out.batch_id, kMaxIdChars)) return fail(describe({"batch_id", r.too_long()}, ""));
+  if (!r.str(out.edge_id, kMaxIdChars)) return fail(describe({"edge_id", r.too_long()}, ""));
+  if (auto err = check_id(out.batch_id, "", "batch_id", false)) return fail(*err);
+  if (auto err = check_id(out.edge_id, "", "edge_id", false)) return fail(*err);
+  uint32_t count = 0;
+  if (!r.fixed(count)) return fail(describe({"count"}, ""));
+  if (count == 0) return fail("events must not be empty");
+  if (count > max_events)
+    return fail("events has " + std::to_string(count) + " entries; at most " + std::to_string(max_events) +
+                " are accepted per batch");
+  const char* rows = r.pos();
+  EventView e;
+  for (size_t i = 0; i < count; ++i) {
+    // The "events[i]." prefix is built only for a message: this loop must not allocate.
+    if (auto problem = read_row(r, e)) return fail(describe(*problem, where_of(i)));
+    if (auto err = check_fields(e, "")) return fail(where_of(i) + *err);
+  }
+  if (r.left())
+    return fail("body has " + std::to_string(r.left()) + " bytes after the last of its " + std::to_string(count) +
+                " events");
+  out.rows = store::PackedRows{out.batch_id, std::string_view(rows, size_t(r.pos() - rows)), count};
+  return out;
+}
+
+DecodeResult decode_batch(std::string_view body, size_t max_events) {
+  if (!is_binary_batch(body)) return decode_json(body, max_events);
+  DecodeResult out;
+  auto checked = check_binary_batch(body, max_events);
+  if (!checked.ok()) {
+    out.error = std::move(checked.error);
+    return out;
+  }
+  out.batch_id = checked.batch_id;
+  out.edge_id = checked.edge_id;
+  out.events.reserve(checked.rows.count);
+  try {
+    store::unpack_rows(checked.rows, out.events);
+  } catch (const std::exception& e) {  // not expected: the rows were just checked
+    out.events.clear();
+    out.error = e.what();
   }
   return out;
 }

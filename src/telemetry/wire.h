@@ -24,6 +24,22 @@
 //   - events: a non-empty array of objects. Unknown fields are ignored (an edge newer
 //     than the API may send more).
 // The batch's batch_id is copied into every decoded event.
+//
+// Binary format v1, Content-Type application/vnd.rend.telemetry.v1 (what edges send;
+// JSON stays accepted for older edges, docs and hand-written tests). Close to
+// ClickHouse's RowBinary so the API checks each field where it lies and journals and
+// inserts the bytes as they arrived (store/packed_rows.h), without building events:
+//
+//   "RNDT" | u8 version = 1 | batch_id S | edge_id S | u32 count (LE) | count rows
+//
+// where S is a LEB128 length then the bytes, and each row is the packed row of
+// store/packed_rows.h (event_id S, ts_ms i64, edge_id S, region S, asset_id S,
+// artifact S, kind S, tier S, session_id S, status i32, bytes i64, cache S,
+// ttfb_ms i64, duration_ms i64, media_seconds f64; little-endian). The rules are the
+// JSON ones above (same messages); besides: count ≥ 1, nothing after the last row, a
+// truncated body or a length beyond the field's limit is refused (no allocation is
+// sized by a length or count the body states). There are no unknown fields: a newer
+// format is a new version (magic byte and Content-Type).
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -38,12 +54,43 @@ namespace rend::telemetry {
 // telemetry owns how events are made, encoded, queued, spooled and ingested.
 using store::PlaybackEvent;
 
+inline constexpr std::string_view kJsonContentType = "application/json";
+inline constexpr std::string_view kBinaryContentType = "application/vnd.rend.telemetry.v1";
+inline constexpr std::string_view kBinaryMagic = "RNDT\x01";
+
+// True when `body` starts like a binary v1 batch (a JSON body starts with '{' or space).
+inline bool is_binary_batch(std::string_view body) { return body.substr(0, kBinaryMagic.size()) == kBinaryMagic; }
+// The Content-Type of a body an encoder produced (the edge's sender, and its spool
+// holding bodies of either format).
+inline std::string_view content_type_of(std::string_view body) {
+  return is_binary_batch(body) ? kBinaryContentType : kJsonContentType;
+}
+
 // Appends nothing but the batch: no DOM, one growing string. The batch-level edge_id
 // is the first event's (an edge only sends its own events). events[i].batch_id is
 // ignored; `batch_id` is written instead. Doubles are written in fixed notation with
 // three decimals; a NaN or negative media_seconds is written as 0 (it would be
 // refused, and would make the whole batch undeliverable).
 std::string encode_batch(const std::string& batch_id, const std::vector<PlaybackEvent>& events);
+
+// The binary v1 encoding of the same batch (header above). The same normalisation as
+// encode_batch: batch edge_id is the first event's; a NaN or negative media_seconds is
+// written as 0. Strings longer than the format allows are written as they are (the API
+// refuses them; edges check_event() before queueing).
+std::string encode_batch_binary(const std::string& batch_id, const std::vector<PlaybackEvent>& events);
+
+// A binary batch checked in place: views into the body, nothing copied or allocated
+// (unless there is an error to describe).
+struct BinaryBatch {
+  std::string_view batch_id;
+  std::string_view edge_id;
+  store::PackedRows rows;  // rows.batch_id == batch_id
+  std::string error;       // as DecodeResult::error
+  bool ok() const { return error.empty(); }
+};
+
+// Validates a binary v1 body by every rule above; never throws on bad input.
+BinaryBatch check_binary_batch(std::string_view body, size_t max_events);
 
 struct DecodeResult {
   std::string batch_id;
@@ -57,6 +104,8 @@ struct DecodeResult {
 
 // Parses and validates the whole batch; never throws on bad input. A batch with more
 // than max_events events is refused (the body limit bounds bytes, this bounds rows).
+// A body that is_binary_batch() is decoded as binary v1, anything else as JSON (both
+// into events; the API's ClickHouse path uses check_binary_batch instead).
 DecodeResult decode_batch(std::string_view body, size_t max_events);
 
 // The per-event rules above; nullopt when `e` is valid, else the problem, with the

@@ -4,7 +4,28 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <new>
+
+// GCC takes the replacement operator delete below for a mismatch with operator new; it
+// is the standard replacement pair (both on malloc/free).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Counts this thread's heap allocations while `g_counting` is set: the binary path's
+// check must not allocate per event (the API's CPU per event is the point of it).
+namespace {
+thread_local bool g_counting = false;
+thread_local size_t g_allocations = 0;
+}  // namespace
+void* operator new(size_t n) {
+  if (g_counting) ++g_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace rend::telemetry {
 namespace {
@@ -205,6 +226,204 @@ TEST(AnalyticsJson, CheckEventFlagsWhatTheEdgeShouldNotSend) {
   EXPECT_FALSE(check_event(e));
   e.status = 0;  // e.g. a response that never got a status
   EXPECT_EQ(check_event(e, "x."), "x.status must be an HTTP status (100..599)");
+}
+
+// ---- binary v1 ----
+
+TEST(TelemetryBinary, RoundTripsEveryField) {
+  auto in = events(5);
+  in[1].kind = "master";
+  in[1].tier = "";
+  in[1].session_id = "";
+  in[1].media_seconds = 0;
+  in[2].asset_id = "";
+  in[2].artifact = std::string(512, 'a');
+  in[2].kind = "other";
+  in[3].bytes = (int64_t(1) << 53) - 1;
+  in[3].event_id = std::string(128, 'e');  // a length of two LEB128 bytes
+  in[4].media_seconds = 86400;
+  in[4].ts_ms = 4294967295LL * 1000 + 999;
+  const std::string body = encode_batch_binary("bat_1", in);
+  ASSERT_TRUE(is_binary_batch(body));
+  EXPECT_EQ(content_type_of(body), kBinaryContentType);
+  auto checked = check_binary_batch(body, 100);
+  ASSERT_TRUE(checked.ok()) << checked.error;
+  EXPECT_EQ(checked.batch_id, "bat_1");
+  EXPECT_EQ(checked.edge_id, "edge-a");
+  EXPECT_EQ(checked.rows.batch_id, "bat_1");
+  EXPECT_EQ(checked.rows.count, 5u);
+  // The rows are the tail of the body, as they arrived (what the API journals/inserts).
+  EXPECT_EQ(checked.rows.rows.data() + checked.rows.rows.size(), body.data() + body.size());
+
+  auto out = decode_batch(body, 100);
+  ASSERT_TRUE(out.ok()) << out.error;
+  EXPECT_EQ(out.batch_id, "bat_1");
+  ASSERT_EQ(out.events.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const auto& a = in[i];
+    const auto& b = out.events[i];
+    EXPECT_EQ(b.event_id, a.event_id);
+    EXPECT_EQ(b.batch_id, "bat_1");
+    EXPECT_EQ(b.ts_ms, a.ts_ms);
+    EXPECT_EQ(b.edge_id, a.edge_id);
+    EXPECT_EQ(b.region, a.region);
+    EXPECT_EQ(b.asset_id, a.asset_id);
+    EXPECT_EQ(b.artifact, a.artifact);
+    EXPECT_EQ(b.kind, a.kind);
+    EXPECT_EQ(b.tier, a.tier);
+    EXPECT_EQ(b.session_id, a.session_id);
+    EXPECT_EQ(b.status, a.status);
+    EXPECT_EQ(b.bytes, a.bytes);
+    EXPECT_EQ(b.cache, a.cache);
+    EXPECT_EQ(b.ttfb_ms, a.ttfb_ms);
+    EXPECT_EQ(b.duration_ms, a.duration_ms);
+    EXPECT_EQ(b.media_seconds, a.media_seconds);  // exact: no decimal text in between
+  }
+  // JSON stays a JSON body, chosen by its first byte where no Content-Type is known.
+  EXPECT_FALSE(is_binary_batch(encode_batch("bat_1", in)));
+  EXPECT_EQ(content_type_of(encode_batch("bat_1", in)), kJsonContentType);
+}
+
+TEST(TelemetryBinary, CheckingAValidBatchDoesNotAllocate) {
+  const std::string body = encode_batch_binary("bat_1", events(1000));
+  g_allocations = 0;
+  g_counting = true;
+  auto checked = check_binary_batch(body, 1000);
+  g_counting = false;
+  ASSERT_TRUE(checked.ok()) << checked.error;
+  EXPECT_EQ(g_allocations, 0u);
+}
+
+TEST(TelemetryBinary, EncoderNormalisesLikeJson) {
+  auto in = events(2);
+  in[0].media_seconds = std::nan("");
+  in[1].media_seconds = -3;
+  auto out = decode_batch(encode_batch_binary("bat_1", in), 10);
+  ASSERT_TRUE(out.ok()) << out.error;
+  EXPECT_EQ(out.events[0].media_seconds, 0);
+  EXPECT_EQ(out.events[1].media_seconds, 0);
+}
+
+// Every check_event rule, on the binary path: each case edits a valid two-event batch.
+struct BinaryRefusal {
+  std::string name;
+  std::function<void(std::vector<PlaybackEvent>&)> edit;
+  std::string error;
+};
+
+class TelemetryBinaryRefusal : public ::testing::TestWithParam<BinaryRefusal> {};
+
+const BinaryRefusal kBinaryRefusals[] = {
+    {"EventIdEmpty", [](auto& v) { v[1].event_id = ""; }, "events[1].event_id must not be empty"},
+    {"EventIdBadChar", [](auto& v) { v[1].event_id = "evt 1"; },
+     "events[1].event_id must be at most 128 characters of [A-Za-z0-9._:-]"},
+    {"EventIdTooLong", [](auto& v) { v[0].event_id = std::string(129, 'e'); },
+     "events[0].event_id must be at most 128 characters of [A-Za-z0-9._:-]"},
+    {"TsNegative", [](auto& v) { v[0].ts_ms = -5; }, "events[0].ts_ms must be a unix time in ms between 0 and 2106"},
+    {"TsAfter2106", [](auto& v) { v[0].ts_ms = 4294967296LL * 1000; },
+     "events[0].ts_ms must be a unix time in ms between 0 and 2106"},
+    {"EdgeIdEmpty", [](auto& v) { v[1].edge_id = ""; }, "events[1].edge_id must not be empty"},
+    {"RegionEmpty", [](auto& v) { v[0].region = ""; }, "events[0].region must not be empty"},
+    {"AssetIdSlash", [](auto& v) { v[0].asset_id = "../x"; },
+     "events[0].asset_id must be at most 128 characters of [A-Za-z0-9._:-]"},
+    {"ArtifactQuery", [](auto& v) { v[0].artifact = "master.m3u8?token=secret"; },
+     "events[0].artifact must be at most 512 characters of [A-Za-z0-9._~/-]"},
+    {"ArtifactTooLong", [](auto& v) { v[0].artifact = std::string(513, 'a'); },
+     "events[0].artifact must be at most 512 characters of [A-Za-z0-9._~/-]"},
+    {"KindUnknown", [](auto& v) { v[1].kind = "video"; },
+     "events[1].kind must be one of master, playlist, segment, poster, other"},
+    {"KindHuge", [](auto& v) { v[1].kind = std::string(300, 's'); },
+     "events[1].kind must be one of master, playlist, segment, poster, other"},
+    {"TierBadChar", [](auto& v) { v[1].tier = "720p\n"; },
+     "events[1].tier must be at most 128 characters of [A-Za-z0-9._:-]"},
+    {"SessionIdBadChar", [](auto& v) { v[1].session_id = "a b"; },
+     "events[1].session_id must be at most 128 characters of [A-Za-z0-9._:-]"},
+    {"StatusZero", [](auto& v) { v[0].status = 0; }, "events[0].status must be an HTTP status (100..599)"},
+    {"StatusHigh", [](auto& v) { v[0].status = 600; }, "events[0].status must be an HTTP status (100..599)"},
+    {"BytesNegative", [](auto& v) { v[1].bytes = -1; }, "events[1].bytes must be between 0 and 2^53-1"},
+    {"BytesHuge", [](auto& v) { v[1].bytes = int64_t(1) << 53; }, "events[1].bytes must be between 0 and 2^53-1"},
+    {"CacheLowercase", [](auto& v) { v[1].cache = "hit"; }, "events[1].cache must be HIT or MISS"},
+    {"TtfbNegative", [](auto& v) { v[1].ttfb_ms = -1; }, "events[1].ttfb_ms must be between 0 and 2^53-1"},
+    {"DurationHuge", [](auto& v) { v[1].duration_ms = INT64_MAX; },
+     "events[1].duration_ms must be between 0 and 2^53-1"},
+    {"MediaSecondsTooLarge", [](auto& v) { v[1].media_seconds = 86400.5; },
+     "events[1].media_seconds must be between 0 and 86400"},
+    {"FirstBadFieldWins", [](auto& v) { v[1].region = "", v[1].status = 0; }, "events[1].region must not be empty"},
+};
+
+TEST_P(TelemetryBinaryRefusal, NamesTheFirstBadField) {
+  auto in = events(2);
+  GetParam().edit(in);
+  const std::string body = encode_batch_binary("bat_1", in);
+  auto checked = check_binary_batch(body, 10);
+  EXPECT_EQ(checked.error, GetParam().error);
+  EXPECT_EQ(checked.rows.count, 0u);
+  auto decoded = decode_batch(body, 10);
+  EXPECT_EQ(decoded.error, GetParam().error);
+  EXPECT_TRUE(decoded.events.empty());
+  // The same rule, the same words, as check_event on the JSON path.
+  auto json = decode_batch(encode_batch("bat_1", in), 10);
+  if (GetParam().name != "KindHuge") {
+    EXPECT_EQ(json.error, GetParam().error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TelemetryBinaryRefusal, ::testing::ValuesIn(kBinaryRefusals),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(TelemetryBinary, RefusesMalformedHeaders) {
+  auto with_header = [](std::string_view batch_id, std::string_view edge_id, uint32_t count) {
+    std::string b(kBinaryMagic);
+    store::put_packed_string(b, batch_id);
+    store::put_packed_string(b, edge_id);
+    store::put_packed_fixed(b, count);
+    return b;
+  };
+  EXPECT_EQ(check_binary_batch("", 10).error, "body is not a telemetry batch (v1 starts with \"RNDT\" and version 1)");
+  EXPECT_FALSE(check_binary_batch("RNDT\x02", 10).ok());  // a version this API does not know
+  EXPECT_EQ(check_binary_batch(with_header("", "edge-a", 1), 10).error, "batch_id must not be empty");
+  EXPECT_EQ(check_binary_batch(with_header("bat_1", "e d", 1), 10).error,
+            "edge_id must be at most 128 characters of [A-Za-z0-9._:-]");
+  EXPECT_EQ(check_binary_batch(with_header(std::string(200, 'b'), "edge-a", 1), 10).error,
+            "batch_id must be at most 128 characters of [A-Za-z0-9._:-]");
+  EXPECT_EQ(check_binary_batch(with_header("bat_1", "edge-a", 0), 10).error, "events must not be empty");
+  // A huge count is refused before anything is read or sized by it.
+  EXPECT_EQ(check_binary_batch(with_header("bat_1", "edge-a", 0xffffffff), 10).error,
+            "events has 4294967295 entries; at most 10 are accepted per batch");
+  std::string body = encode_batch_binary("bat_1", events(11));
+  EXPECT_EQ(check_binary_batch(body, 10).error, "events has 11 entries; at most 10 are accepted per batch");
+  EXPECT_TRUE(check_binary_batch(body, 11).ok());
+}
+
+TEST(TelemetryBinary, RefusesEveryTruncationAndTrailingBytes) {
+  const std::string body = encode_batch_binary("bat_1", events(3));
+  ASSERT_TRUE(check_binary_batch(body, 10).ok());
+  // Every strict prefix is refused (the count promises more than the body holds).
+  for (size_t n = 0; n < body.size(); ++n) {
+    auto r = check_binary_batch(std::string_view(body).substr(0, n), 10);
+    EXPECT_FALSE(r.ok()) << n;
+    EXPECT_EQ(r.rows.count, 0u);
+  }
+  auto cut = check_binary_batch(std::string_view(body).substr(0, body.size() - 1), 10);
+  EXPECT_EQ(cut.error, "body is truncated or malformed at events[2].media_seconds");
+  auto more = check_binary_batch(body + "xy", 10);
+  EXPECT_EQ(more.error, "body has 2 bytes after the last of its 3 events");
+  // A declared string length far beyond the body: refused, nothing sized by it.
+  std::string huge(kBinaryMagic);
+  store::put_packed_string(huge, "bat_1");
+  store::put_packed_string(huge, "edge-a");
+  store::put_packed_fixed(huge, uint32_t(1));
+  huge += "\xff\xff\xff\xff\x0f";  // event_id length 2^32-1
+  EXPECT_EQ(check_binary_batch(huge, 10).error, "body is truncated or malformed at events[0].event_id");
+  huge += std::string(20, '\xff');  // an unterminated LEB128 length
+  EXPECT_FALSE(check_binary_batch(huge, 10).ok());
+}
+
+TEST(TelemetryBinary, RefusesNonFiniteNumbersWrittenByHand) {
+  std::string body = encode_batch_binary("bat_1", events(1));
+  double nan = std::nan("");
+  std::memcpy(body.data() + body.size() - 8, &nan, 8);  // media_seconds is the row's last field
+  EXPECT_EQ(check_binary_batch(body, 10).error, "events[0].media_seconds must be between 0 and 86400");
 }
 
 }  // namespace
