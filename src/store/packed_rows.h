@@ -78,6 +78,23 @@ class RowReader {
   bool too_long_ = false;
 };
 
+// Skips `n` rows; false when the input ends first. What ClickHouse needs to find a row's
+// end (to append the per-insert columns) and the ingest buffer to split an insert.
+inline bool skip_rows(RowReader& r, size_t n) {
+  constexpr uint64_t kAny = ~uint64_t(0);
+  std::string_view s;
+  int64_t i64;
+  int32_t i32;
+  double f64;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(r.str(s, kAny) && r.fixed(i64) && r.str(s, kAny) && r.str(s, kAny) && r.str(s, kAny) && r.str(s, kAny) &&
+          r.str(s, kAny) && r.str(s, kAny) && r.str(s, kAny) && r.fixed(i32) && r.fixed(i64) && r.str(s, kAny) &&
+          r.fixed(i64) && r.fixed(i64) && r.fixed(f64)))
+      return false;
+  }
+  return true;
+}
+
 // Appends the LEB128 length and the bytes, as RowBinary writes a String.
 inline void put_packed_string(std::string& out, std::string_view s) {
   uint64_t n = s.size();

@@ -50,6 +50,21 @@ std::vector<store::PlaybackEvent> decode_record(std::string_view record) {
   return out;
 }
 
+// The rows of a binary v1 body the caller produced or checked (header only: the rows
+// were checked by check_binary_batch or encoded here).
+std::optional<store::PackedRows> packed_of(std::string_view body) {
+  if (!is_binary_batch(body)) return std::nullopt;
+  store::RowReader r(body.substr(kBinaryMagic.size()));
+  store::PackedRows out;
+  std::string_view edge_id;
+  uint32_t count = 0;
+  constexpr uint64_t kAny = ~uint64_t(0);
+  if (!r.str(out.batch_id, kAny) || !r.str(edge_id, kAny) || !r.fixed(count)) return std::nullopt;
+  out.rows = std::string_view(r.pos(), r.left());
+  out.count = count;
+  return out;
+}
+
 }  // namespace
 
 IngestBuffer::Ticket::~Ticket() {
@@ -132,7 +147,14 @@ void IngestBuffer::release(Ticket& t) {
   }
 }
 
-bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> events, std::string_view body) {
+bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> events, std::string_view) {
+  if (journaled() && !events.empty()) {
+    // A JSON batch (an older edge): journaled as packed rows like a binary one, so the
+    // inserter has one kind of record. Built outside the lock.
+    const std::string packed = encode_batch_binary(events.front().batch_id, events);
+    auto rows = packed_of(packed);
+    return rows && submit(ticket, *rows, packed);
+  }
   std::unique_lock lock(mu_);
   if (ticket.submitted_) return false;  // one batch per ticket
   ticket.submitted_ = true;
@@ -141,16 +163,54 @@ bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> even
     work_cv_.notify_one();
     return events.empty();
   }
-  if (journaled()) {
-    // Refused, not journaled: the edge keeps the batch and retries.
-    if (store_failing_ || unstored_events_ + pending_.size() + events.size() > opts_.max_unstored_events) {
-      work_cv_.notify_one();
-      return false;
-    }
-    append_framed(pending_record_, body);
-  }
+  pending_events_ += events.size();
   if (pending_.empty()) pending_ = std::move(events);
   else pending_.insert(pending_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+  return wait_for_flush(lock);
+}
+
+bool IngestBuffer::submit(Ticket& ticket, const store::PackedRows& rows, std::string_view body) {
+  if (!journaled()) {
+    // The embedded store inserts events; the rows were checked, so this cannot throw
+    // short of a bug (then the ticket stays unsubmitted and the handler answers 503).
+    std::vector<store::PlaybackEvent> events;
+    events.reserve(rows.count);
+    try {
+      store::unpack_rows(rows, events);
+    } catch (const std::exception& e) {
+      core::log::error("telemetry_rows_unreadable", {{"error", e.what()}});
+      return false;
+    }
+    return submit(ticket, std::move(events));
+  }
+  std::unique_lock lock(mu_);
+  if (ticket.submitted_) return false;
+  ticket.submitted_ = true;
+  --decoding_;
+  if (rows.count == 0 || stopping_) {
+    work_cv_.notify_one();
+    return rows.count == 0;
+  }
+  // Refused, not journaled: the edge keeps the batch and retries.
+  if (store_failing_ || unstored_events_ + pending_events_ + rows.count > opts_.max_unstored_events) {
+    work_cv_.notify_one();
+    return false;
+  }
+  // The body is journaled as it arrived; its rows are found again by offset.
+  const size_t at = pending_record_.size() + 4;
+  append_framed(pending_record_, body);
+  pending_spans_.push_back(Span{.batch_id_at = at + size_t(rows.batch_id.data() - body.data()),
+                                .batch_id_len = rows.batch_id.size(),
+                                .rows_at = at + size_t(rows.rows.data() - body.data()),
+                                .rows_len = rows.rows.size(),
+                                .count = rows.count});
+  pending_events_ += rows.count;
+  return wait_for_flush(lock);
+}
+
+// Caller holds `lock` and has added its events to the pending ones: waits for the flush
+// that takes them.
+bool IngestBuffer::wait_for_flush(std::unique_lock<std::mutex>& lock) {
   auto flush = next_;
   ++waiters_;
   work_cv_.notify_one();
@@ -160,7 +220,7 @@ bool IngestBuffer::submit(Ticket& ticket, std::vector<store::PlaybackEvent> even
 
 // Caller holds mu_ and pending_ is not empty.
 bool IngestBuffer::due(core::SteadyTime now) const {
-  if (stopping_ || pending_.size() >= opts_.flush_events) return true;
+  if (stopping_ || pending_events_ >= opts_.flush_events) return true;
   if (now >= last_flush_ + opts_.max_delay) return true;
   if (decoding_ > 0) return false;  // a batch is on its way: let it join
   return now >= last_flush_ + opts_.min_interval || admitted_ >= opts_.max_admitted;
@@ -169,8 +229,8 @@ bool IngestBuffer::due(core::SteadyTime now) const {
 void IngestBuffer::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    clock_.wait(lock, work_cv_, [&] { return stopping_ || !pending_.empty(); });
-    if (pending_.empty()) return;  // stopping, nothing left to write
+    clock_.wait(lock, work_cv_, [&] { return stopping_ || pending_events_ > 0; });
+    if (pending_events_ == 0) return;  // stopping, nothing left to write
     auto now = clock_.steady_now();
     if (!due(now)) {
       // Woken early by a submit, a refused batch or shutdown; else at the next deadline.
@@ -181,26 +241,38 @@ void IngestBuffer::run() {
 
     std::vector<store::PlaybackEvent> events;
     events.swap(pending_);
+    const size_t count = std::exchange(pending_events_, 0);
     auto flush = std::exchange(next_, std::make_shared<Flush>());
     size_t requests = std::exchange(waiters_, 0);
     last_flush_ = now;
     if (journaled()) {
-      std::string record;
-      record.swap(pending_record_);
+      auto record = std::make_unique<std::string>();
+      record->swap(pending_record_);
+      std::vector<Span> spans;
+      spans.swap(pending_spans_);
       // Counted as unstored from here, so submit() refuses what would overrun the bound.
-      unstored_events_ += events.size();
+      unstored_events_ += count;
       lock.unlock();
-      bool ok = journal_->append(record) == Spool::AppendResult::ok;
-      if (!ok) core::log::error("telemetry_journal_append_failed", {{"events", uint64_t(events.size())}});
-      std::string().swap(record);
+      bool ok = journal_->append(*record) == Spool::AppendResult::ok;
+      if (!ok) core::log::error("telemetry_journal_append_failed", {{"events", uint64_t(count)}});
+      // The record's bytes are what the inserter sends (no copy into events).
+      Group g{.events = count, .records = 1};
+      if (ok) {
+        g.batches.reserve(spans.size());
+        for (const auto& sp : spans)
+          g.batches.push_back(store::PackedRows{std::string_view(*record).substr(sp.batch_id_at, sp.batch_id_len),
+                                                std::string_view(*record).substr(sp.rows_at, sp.rows_len), sp.count});
+        g.data.push_back(std::move(record));
+      }
       lock.lock();
       if (ok) {
-        queued_events_ += events.size();
-        unstored_.push_back(Group{.events = std::move(events), .records = 1, .since = clock_.steady_now()});
+        queued_events_ += count;
+        g.since = clock_.steady_now();
+        unstored_.push_back(std::move(g));
         ++journaled_groups_;
         insert_cv_.notify_one();
       } else {
-        unstored_events_ -= events.size();
+        unstored_events_ -= count;
       }
       flush->done = true;
       flush->ok = ok;
@@ -247,7 +319,7 @@ bool IngestBuffer::insert_due(core::SteadyTime now) const {
 // without a threshold being reached (insert_delay, or quiet_delay with nothing admitted).
 core::SteadyTime IngestBuffer::next_insert_at() const {
   auto at = unstored_.front().since + opts_.insert_delay;
-  if (opts_.quiet_delay.count() > 0 && admitted_ == 0 && pending_.empty())
+  if (opts_.quiet_delay.count() > 0 && admitted_ == 0 && pending_events_ == 0)
     at = std::min(at, std::max(last_admit_, unstored_.front().since) + opts_.quiet_delay);
   return at;
 }
@@ -301,14 +373,14 @@ void IngestBuffer::run_inserter() {
     // allocation (submitters need the lock; moving 100k events takes a while).
     std::deque<Group> taken;
     taken.swap(unstored_);
-    const size_t n = std::exchange(queued_events_, 0);
+    queued_events_ = 0;
     bool last_chance = flusher_done_;
     lock.unlock();
     Group g = std::move(taken.front());
-    g.events.reserve(n);
     for (size_t i = 1; i < taken.size(); ++i) {
-      g.events.insert(g.events.end(), std::make_move_iterator(taken[i].events.begin()),
-                      std::make_move_iterator(taken[i].events.end()));
+      for (auto& d : taken[i].data) g.data.push_back(std::move(d));
+      g.batches.insert(g.batches.end(), taken[i].batches.begin(), taken[i].batches.end());
+      g.events += taken[i].events;
       g.records += taken[i].records;
     }
     taken.clear();
@@ -316,15 +388,15 @@ void IngestBuffer::run_inserter() {
     bool ok = false;
     auto started = clock_.steady_now();
     try {
-      insert_parts(g.events);
+      insert_parts(g.batches, g.events);
       ok = true;
     } catch (const std::exception& e) {
       // The message is the store's (ClickHouse/SQLite); it never carries credentials.
       core::log::error("telemetry_insert_failed",
-                       {{"events", uint64_t(g.events.size())}, {"journaled", true}, {"error", e.what()}});
+                       {{"events", uint64_t(g.events)}, {"journaled", true}, {"error", e.what()}});
     } catch (...) {
       core::log::error("telemetry_insert_failed",
-                       {{"events", uint64_t(g.events.size())}, {"journaled", true}, {"error", "unknown exception"}});
+                       {{"events", uint64_t(g.events)}, {"journaled", true}, {"error", "unknown exception"}});
     }
     if (ok) {
       // Stored: its journal records go (the oldest ones, in the order they were written).
@@ -334,13 +406,13 @@ void IngestBuffer::run_inserter() {
       }
     }
     lock.lock();
-    record(ok, g.records, g.events.size(), clock_.steady_now() - started);
+    record(ok, g.records, g.events, clock_.steady_now() - started);
     if (ok) {
-      unstored_events_ -= g.events.size();
+      unstored_events_ -= g.events;
       stored_groups_ += g.records;
       store_failing_ = false;
       lock.unlock();
-      std::vector<store::PlaybackEvent>().swap(g.events);
+      g = Group{};  // frees the records' bytes outside the lock
       lock.lock();
       stored_cv_.notify_all();
     } else {
@@ -350,53 +422,65 @@ void IngestBuffer::run_inserter() {
       stored_cv_.notify_all();
       // Shutting down: the events stay in the journal for the next start.
       if (last_chance) return;
-      queued_events_ += g.events.size();
+      queued_events_ += g.events;
       unstored_.push_front(std::move(g));
     }
   }
 }
 
-void IngestBuffer::insert_parts(std::vector<store::PlaybackEvent>& events) {
-  const size_t parts =
-      std::min(opts_.parallel_inserts, events.size() / std::max<size_t>(opts_.insert_events, size_t(1)));
+void IngestBuffer::insert_parts(const std::vector<store::PackedRows>& batches, size_t events) {
+  const size_t parts = std::min(opts_.parallel_inserts, events / std::max<size_t>(opts_.insert_events, size_t(1)));
   if (parts <= 1) {
-    store_.insert(events);
+    store_.insert_packed(batches);
     return;
   }
-  // The later parts move into vectors of their own (the store takes whole vectors) and
-  // back again should any insert fail: the whole group is retried (rows a successful
-  // part stored are then stored twice, which the store's event_id deduplication absorbs).
-  const size_t per = events.size() / parts;
-  std::vector<std::vector<store::PlaybackEvent>> tails(parts - 1);
-  for (size_t k = parts - 1; k >= 1; --k) {
-    const auto from = events.begin() + std::ptrdiff_t(k * per);
-    tails[k - 1].assign(std::make_move_iterator(from), std::make_move_iterator(events.end()));
-    events.erase(from, events.end());
+  // `parts` lists of about events/parts rows each; a batch that straddles a boundary is
+  // cut between two rows (views, nothing copied). Should any insert fail the whole
+  // group is retried (rows a successful part stored are then stored twice, which the
+  // store's event_id deduplication absorbs).
+  const size_t per = events / parts;
+  std::vector<std::vector<store::PackedRows>> lists(parts);
+  size_t k = 0, in_list = 0;
+  for (store::PackedRows b : batches) {
+    while (b.count > 0) {
+      const size_t room = k + 1 == parts ? b.count : per - in_list;
+      if (b.count <= room) {
+        lists[k].push_back(b);
+        in_list += b.count;
+        break;
+      }
+      store::RowReader r(b.rows);
+      if (!store::skip_rows(r, room)) throw std::runtime_error("journaled telemetry rows are truncated");
+      const size_t head = size_t(r.pos() - b.rows.data());
+      lists[k].push_back(store::PackedRows{b.batch_id, b.rows.substr(0, head), room});
+      b.rows.remove_prefix(head);
+      b.count -= room;
+      ++k;
+      in_list = 0;
+    }
+    if (in_list == per && k + 1 < parts) {
+      ++k;
+      in_list = 0;
+    }
   }
   std::vector<std::exception_ptr> errors(parts);
   std::vector<std::thread> threads;
-  for (size_t k = 0; k + 1 < parts; ++k)
-    threads.emplace_back([&, k] {
+  for (size_t i = 1; i < parts; ++i)
+    threads.emplace_back([&, i] {
       try {
-        store_.insert(tails[k]);
+        if (!lists[i].empty()) store_.insert_packed(lists[i]);
       } catch (...) {
-        errors[k + 1] = std::current_exception();
+        errors[i] = std::current_exception();
       }
     });
   try {
-    store_.insert(events);
+    store_.insert_packed(lists[0]);
   } catch (...) {
     errors[0] = std::current_exception();
   }
   for (auto& t : threads) t.join();
-  for (const auto& e : errors) {
-    if (!e) continue;
-    for (auto& tail : tails)
-      events.insert(events.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
-    std::rethrow_exception(e);
-  }
-  for (auto& tail : tails)  // for the caller's count of what was stored
-    events.insert(events.end(), std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 bool IngestBuffer::sync(std::chrono::milliseconds timeout) {

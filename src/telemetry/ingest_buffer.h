@@ -125,7 +125,14 @@ class IngestBuffer {
   // partly applied insert is harmless).
   // Journal mode: `body` is the batch as received (what the journal keeps); true once it
   // is journaled; false also while the store is failing or too much waits for it.
+  // Journal mode journals the binary v1 form of the events (telemetry/wire.h; `body` is
+  // not used then), so every journal record is packed rows.
   bool submit(Ticket& ticket, std::vector<store::PlaybackEvent> events, std::string_view body = {});
+  // The same for a binary v1 batch checked by check_binary_batch: `rows` are views into
+  // `body`. Journal mode journals `body` as it is and later inserts its rows through
+  // AnalyticsStore::insert_packed, never building a PlaybackEvent; without a journal the
+  // rows are unpacked into events for insert().
+  bool submit(Ticket& ticket, const store::PackedRows& rows, std::string_view body);
 
   // Journal mode: inserts at once what was answered before the call (and anything
   // replayed from the journal) and waits until the store holds it, at most `timeout`
@@ -142,12 +149,20 @@ class IngestBuffer {
   };
 
   // Journaled events waiting for the store: `records` journal records (the oldest ones
-  // not yet deleted) hold exactly these events.
+  // not yet deleted) hold exactly these events, as packed rows: `batches` are views into
+  // `data` (the journal records' bytes; a heap string does not move with its owner).
   struct Group {
-    std::vector<store::PlaybackEvent> events;
+    std::vector<std::unique_ptr<const std::string>> data;
+    std::vector<store::PackedRows> batches;
+    size_t events = 0;
     size_t records = 0;
     core::SteadyTime since{};
   };
+  // A pending batch inside pending_record_, by offsets (the string grows and moves).
+  struct Span {
+    size_t batch_id_at, batch_id_len, rows_at, rows_len, count;
+  };
+  bool wait_for_flush(std::unique_lock<std::mutex>& lock);
 
   void release(Ticket& t);
   bool due(core::SteadyTime now) const;
@@ -157,7 +172,7 @@ class IngestBuffer {
   void replay();
   bool insert_due(core::SteadyTime now) const;
   core::SteadyTime next_insert_at() const;
-  void insert_parts(std::vector<store::PlaybackEvent>& events);
+  void insert_parts(const std::vector<store::PackedRows>& batches, size_t events);
   void record(bool ok, size_t requests, size_t events, core::SteadyTime::duration took);
 
   store::AnalyticsStore& store_;
@@ -168,7 +183,9 @@ class IngestBuffer {
   std::condition_variable done_cv_;      // submitters: a flush finished
   std::condition_variable released_cv_;  // the destructor: a Ticket was released
   std::vector<store::PlaybackEvent> pending_;
-  std::string pending_record_;  // journal mode: the pending batches' bodies, framed
+  std::string pending_record_;       // journal mode: the pending batches' bodies, framed
+  std::vector<Span> pending_spans_;  // journal mode: their rows in pending_record_
+  size_t pending_events_ = 0;        // events waiting for the next flush (either mode)
   std::shared_ptr<Flush> next_ = std::make_shared<Flush>();
   size_t admitted_ = 0;  // live tickets
   size_t decoding_ = 0;  // tickets not yet submitted: events that may still join

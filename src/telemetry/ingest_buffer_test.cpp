@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "store/metadata.h"
+#include "telemetry/spool.h"
 #include "telemetry/wire.h"
 
 namespace rend::telemetry {
@@ -32,6 +33,14 @@ class FakeStore : public store::AnalyticsStore {
     if (fail_) throw store::StoreError("clickhouse: connection refused");
     inserts_.push_back(events.size());
     for (const auto& e : events) ids_.insert(e.event_id);
+  }
+  void insert_packed(const std::vector<store::PackedRows>& batches) override {
+    {
+      std::lock_guard lock(mu_);
+      packed_calls_ += 1;
+      for (const auto& b : batches) batch_ids_.insert(std::string(b.batch_id));
+    }
+    AnalyticsStore::insert_packed(batches);  // unpacks into insert()
   }
   std::optional<store::UsageSummary> asset_summary(const std::string&, int64_t, int64_t) override { return {}; }
   std::vector<store::UsageSummary> edge_summaries(int64_t, int64_t) override { return {}; }
@@ -63,6 +72,14 @@ class FakeStore : public store::AnalyticsStore {
     std::lock_guard lock(mu_);
     return ids_.size();
   }
+  int packed_calls() {
+    std::lock_guard lock(mu_);
+    return packed_calls_;
+  }
+  std::set<std::string> batch_ids() {
+    std::lock_guard lock(mu_);
+    return batch_ids_;
+  }
 
  private:
   std::mutex mu_;
@@ -71,6 +88,8 @@ class FakeStore : public store::AnalyticsStore {
   int started_ = 0;
   std::vector<size_t> inserts_;
   std::set<std::string> ids_;
+  int packed_calls_ = 0;
+  std::set<std::string> batch_ids_;
 };
 
 std::vector<store::PlaybackEvent> batch(const std::string& prefix, size_t n) {
@@ -341,6 +360,7 @@ Batch valid_batch(const std::string& prefix, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     store::PlaybackEvent e;
     e.event_id = prefix + std::to_string(i);
+    e.batch_id = "bat_" + prefix;  // as decode_batch sets it
     e.ts_ms = 1800000000000;
     e.edge_id = "edge-a";
     e.region = "eu";
@@ -561,6 +581,77 @@ TEST_F(JournalDir, RefusesBeyondMaxUnstoredEvents) {
   EXPECT_FALSE(submit(buf, valid_batch("b", 1)));
   EXPECT_TRUE(buf.sync(seconds(10)));
   EXPECT_TRUE(submit(buf, valid_batch("c", 1)));
+}
+
+bool submit_binary(IngestBuffer& buf, const Batch& b) {
+  const std::string body = encode_batch_binary(b.events.front().batch_id, b.events);
+  auto checked = check_binary_batch(body, 100000);
+  EXPECT_TRUE(checked.ok()) << checked.error;
+  auto t = admit(buf);
+  return buf.submit(t, checked.rows, body);
+}
+
+TEST_F(JournalDir, BinaryBatchesAreJournaledAsTheyArrivedAndInsertedPacked) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  EXPECT_TRUE(submit_binary(buf, valid_batch("p", 30)));
+  EXPECT_TRUE(submit(buf, valid_batch("j", 20)));  // JSON from an older edge, same path
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.packed_calls(), 1);  // one insert, of packed rows
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{50}));
+  EXPECT_EQ(s.distinct_ids(), 50u);
+  EXPECT_EQ(s.batch_ids(), (std::set<std::string>{"bat_p", "bat_j"}));
+  EXPECT_EQ(journal_files(), 0u);
+}
+
+TEST_F(JournalDir, APackedInsertSplitsBetweenRowsOfOneBatch) {
+  FakeClock clock;
+  FakeStore s;
+  auto o = opts();
+  o.insert_events = 50;
+  o.parallel_inserts = 2;
+  IngestBuffer buf(s, o, clock);
+  s.hold(true);
+  EXPECT_TRUE(submit_binary(buf, valid_batch("big", 121)));
+  for (int i = 0; i < 5000 && s.started() < 2; ++i) std::this_thread::sleep_for(milliseconds(1));
+  s.hold(false);
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  auto got = s.inserts();
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<size_t>{60, 61}));
+  EXPECT_EQ(s.distinct_ids(), 121u);
+}
+
+TEST_F(JournalDir, AJournalOfJsonBodiesFromBeforeTheUpgradeIsReplayed) {
+  {
+    // What an API before the binary format journaled: JSON bodies, each framed u32 LE.
+    Spool old(SpoolOptions{.dir = dir_.string()});
+    std::string record;
+    for (const char* p : {"old1_", "old2_"}) {
+      const std::string body = valid_batch(p, 3).body;
+      const uint32_t n = uint32_t(body.size());
+      record.append(reinterpret_cast<const char*>(&n), 4);
+      record += body;
+    }
+    ASSERT_EQ(old.append(record), Spool::AppendResult::ok);
+  }
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, opts(), clock);
+  EXPECT_TRUE(buf.sync(seconds(10)));
+  EXPECT_EQ(s.distinct_ids(), 6u);
+  EXPECT_EQ(journal_files(), 0u);
+}
+
+TEST(IngestBuffer, BinaryBatchesWithoutAJournalAreInsertedAsEvents) {
+  FakeClock clock;
+  FakeStore s;
+  IngestBuffer buf(s, kSlow, clock);
+  auto b = valid_batch("emb", 4);
+  EXPECT_TRUE(submit_binary(buf, b));
+  EXPECT_EQ(s.inserts(), (std::vector<size_t>{4}));
+  EXPECT_EQ(s.packed_calls(), 0);
 }
 
 TEST(IngestBuffer, SyncWithoutAJournalHasNothingToWaitFor) {
