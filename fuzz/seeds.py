@@ -54,6 +54,32 @@ put("analytics_json", "mixed", json.dumps({"batch_id": "bat_2", "edge_id": "edge
     event(4, media_seconds=3.333, extra_field="ignored")]}, separators=(",", ":")))
 put("analytics_json", "bad_status", json.dumps({"batch_id": "b", "edge_id": "e", "events": [event(1, status=99)]}))
 
+# ---- telemetry_binary: binary v1 batches as edges send them (src/telemetry/wire.h)
+def leb(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+def s8(v):
+    return leb(len(v.encode())) + v.encode()
+def row(e):
+    return (s8(e["event_id"]) + struct.pack("<q", e["ts_ms"]) + s8(e["edge_id"]) + s8(e["region"]) +
+            s8(e["asset_id"]) + s8(e["artifact"]) + s8(e["kind"]) + s8(e["tier"]) + s8(e["session_id"]) +
+            struct.pack("<iq", e["status"], e["bytes"]) + s8(e["cache"]) +
+            struct.pack("<qqd", e["ttfb_ms"], e["duration_ms"], e["media_seconds"]))
+def binary(batch_id, events, count=None):
+    n = len(events) if count is None else count
+    return b"RNDT\x01" + s8(batch_id) + s8("edge-a") + struct.pack("<I", n) + b"".join(row(e) for e in events)
+put("telemetry_binary", "one_segment", binary("bat_1", [event(1)]))
+put("telemetry_binary", "mixed", binary("bat_2", [
+    event(1), event(2, artifact="master.m3u8", kind="master", tier="", media_seconds=0, cache="MISS"),
+    event(3, status=403, bytes=0, session_id="", asset_id="", artifact="", kind="other", tier=""),
+    event(4, media_seconds=3.333)]))
+put("telemetry_binary", "bad_status", binary("b", [event(1, status=99)]))
+put("telemetry_binary", "count_beyond_rows", binary("b", [event(1)], count=2))
+
 # ---- spool: files as Spool writes them (magic, then u32 len | u32 crc | payload)
 def record(payload):
     n = struct.pack("<I", len(payload))

@@ -298,7 +298,7 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
   return std::make_unique<telemetry::Pipeline>(
       o,
       [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
-        return telemetry::encode_batch(batch_id, events);
+        return telemetry::encode_batch_binary(batch_id, events);
       },
       telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
 }

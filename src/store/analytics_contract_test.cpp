@@ -279,6 +279,64 @@ TEST_P(AnalyticsContract, AssetSummaryAggregatesEveryField) {
   EXPECT_EQ(other->views, 1);
 }
 
+// Packs events as the telemetry wire carries them (store/packed_rows.h).
+std::string pack(const std::vector<PlaybackEvent>& events) {
+  std::string out;
+  for (const auto& e : events) {
+    put_packed_string(out, e.event_id);
+    put_packed_fixed(out, int64_t(e.ts_ms));
+    put_packed_string(out, e.edge_id);
+    put_packed_string(out, e.region);
+    put_packed_string(out, e.asset_id);
+    put_packed_string(out, e.artifact);
+    put_packed_string(out, e.kind);
+    put_packed_string(out, e.tier);
+    put_packed_string(out, e.session_id);
+    put_packed_fixed(out, int32_t(e.status));
+    put_packed_fixed(out, int64_t(e.bytes));
+    put_packed_string(out, e.cache);
+    put_packed_fixed(out, int64_t(e.ttfb_ms));
+    put_packed_fixed(out, int64_t(e.duration_ms));
+    put_packed_fixed(out, e.media_seconds);
+  }
+  return out;
+}
+
+// Packed rows (the API's path for binary telemetry) store exactly what insert() of the
+// same events stores: every field, across several batches in one call, deduplicated
+// against a later insert() of the same event ids.
+TEST_P(AnalyticsContract, PackedRowsStoreWhatTheEventsWould) {
+  auto batch = mixed_batch("ast_pk");
+  const std::vector<PlaybackEvent> first(batch.begin(), batch.begin() + 3), rest(batch.begin() + 3, batch.end());
+  const std::string a = pack(first), b = pack(rest);
+  store_->insert_packed({PackedRows{"bat_a", a, first.size()}, PackedRows{"bat_b", b, rest.size()}});
+
+  auto u = store_->asset_summary("ast_pk", kT0, kT0 + kHour);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->requests, 8);
+  EXPECT_EQ(u->views, 2);
+  EXPECT_EQ(u->bytes, 1000 * 6 + 100 + 5000);
+  EXPECT_EQ(u->hits, 6);
+  EXPECT_EQ(u->misses, 2);
+  ASSERT_EQ(u->delivered_minutes.size(), 2u);
+  EXPECT_EQ(u->delivered_minutes[0].tier, "360p");
+  EXPECT_NEAR(u->delivered_minutes[0].minutes, 6.0 / 60, 1e-9);
+  EXPECT_NEAR(u->delivered_minutes[1].minutes, (4.0 + 2.0) / 60, 1e-9);
+  EXPECT_NEAR(u->ttfb_p50_ms, 10, GetParam().percentile_tolerance_ms);
+  auto delivered = store_->delivered_seconds(0, INT64_MAX);
+  double seconds = 0;
+  for (const auto& d : delivered)
+    if (d.asset_id == "ast_pk") seconds = d.media_seconds;
+  EXPECT_NEAR(seconds, 4.0 + 2.0 + 6.0, 1e-9);
+
+  store_->insert(batch);  // the same events again, unpacked: nothing changes
+  auto again = store_->asset_summary("ast_pk", kT0, kT0 + kHour);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->requests, 8);
+  EXPECT_EQ(again->bytes, u->bytes);
+  store_->insert_packed({});  // nothing: a no-op
+}
+
 // A batch larger than one INSERT statement holds (the SQLite store writes 58 rows a
 // statement, reusing it): every row lands with its own values, none twice or lost.
 TEST_P(AnalyticsContract, ABatchOfManyStatementsStoresEveryRowWithItsOwnValues) {

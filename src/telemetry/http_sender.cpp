@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "http/client.h"
 #include "telemetry/pipeline.h"
+#include "telemetry/wire.h"
 
 namespace rend::telemetry {
 namespace {
@@ -50,7 +51,9 @@ Sender http_sender(std::string url, std::string token, std::chrono::milliseconds
     http::ClientRequest req;
     req.method = "POST";
     req.url = url;
-    req.headers = {{"Authorization", *auth}, {"Content-Type", "application/json"}};
+    // Binary v1 from this edge; a JSON body spooled by an older version is re-sent as
+    // JSON (the spool keeps bodies verbatim, so a replay is byte-for-byte the same).
+    req.headers = {{"Authorization", *auth}, {"Content-Type", std::string(content_type_of(body))}};
     req.body = body;
     req.timeout = timeout;
     const http::ClientResponse res = client->send(req);

@@ -67,7 +67,8 @@ using Encoder = std::function<std::string(const std::string& batch_id, const std
 using Sender = std::function<SendResult(const std::string& body)>;
 
 // POSTs with http::send (libcurl): "Authorization: Bearer <token>", Content-Type
-// application/json, the given timeout. 2xx → ok; 400/401/403/404/413 → rejected;
+// the body's format (content_type_of: binary v1, or JSON for a body an older version
+// spooled), the given timeout. 2xx → ok; 400/401/403/404/413 → rejected;
 // anything else (transport error, timeout, 429, 5xx, ...) → retry. Logs when the
 // outcome changes (never the token or the body).
 Sender http_sender(std::string url, std::string token, std::chrono::milliseconds timeout);

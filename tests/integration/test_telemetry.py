@@ -7,11 +7,13 @@ embedded SQLite analytics table and on ClickHouse."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -331,6 +333,44 @@ def test_api_down_spools_then_replays_exactly(stack_factory, backend):
     assert st.edge_metrics()["rend_edge_telemetry_replayed_total"] == 60
     time.sleep(1)
     assert st.analytics(aid)["requests"] == 70, "nothing counted twice"
+
+
+def old_json_spool_record(batch_id: str, events: list) -> bytes:
+    """A spool record as edges before the binary format wrote it: u8 1 | u32 events |
+    u16 id length | id | the JSON body."""
+    body = json.dumps({"batch_id": batch_id, "edge_id": events[0]["edge_id"], "events": events}).encode()
+    return struct.pack("<BIH", 1, len(events), len(batch_id)) + batch_id.encode() + body
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_old_json_spool_is_replayed_after_upgrade_and_new_batches_are_binary(stack_factory, backend):
+    st = stack_factory(backend)
+    st.start_api()
+    aid = st.new_asset()
+    events = [{"event_id": f"evt_old_{i}", "ts_ms": int(time.time() * 1000) - 60_000 + i, "edge_id": "edge-old",
+               "region": "eu", "asset_id": aid, "artifact": f"720p/seg_{i:05d}.ts", "kind": "segment",
+               "tier": "720p", "session_id": "ses_old", "status": 200, "bytes": 1000, "cache": "HIT",
+               "ttfb_ms": 3, "duration_ms": 5, "media_seconds": 4.0} for i in range(7)]
+    # A spool file an older edge left behind (RENDSPL1, then u32 length | u32 CRC | record).
+    rec = old_json_spool_record("bat_old_1", events)
+    crc = zlib.crc32(rec, zlib.crc32(struct.pack("<I", len(rec))))
+    spool = st.tmp / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / f"seg-{1:020d}.spool").write_bytes(b"RENDSPL1" + struct.pack("<II", len(rec), crc) + rec)
+
+    st.start_edge()  # the upgraded edge replays it as it was written: JSON
+    st.wait_metric("rend_edge_telemetry_spool_bytes", lambda v: v == 0, timeout=60)
+    st.wait_requests(aid, 7, timeout=60)
+    assert st.edge_metrics()["rend_edge_telemetry_replayed_total"] == 7
+
+    # What it spools now is the binary format it sends.
+    st.api.stop()
+    st.watch(aid, 4)
+    st.wait_metric("rend_edge_telemetry_spooled_total", lambda v: v == 4)
+    data = b"".join(f.read_bytes() for f in spool.iterdir() if f.suffix == ".spool")
+    assert b"RNDT\x01" in data and b'"events"' not in data
+    st.start_api()
+    st.wait_requests(aid, 11, timeout=60)
 
 
 @pytest.mark.parametrize("backend", backends())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 import time
 import uuid
@@ -41,6 +42,43 @@ def post_batch(srv: RendServer, body, token: str | None = None, headers: dict | 
         h["Authorization"] = f"Bearer {token or telemetry_token(srv)}"
     h.update(headers or {})
     return requests.post(srv.api + "/internal/telemetry", data=data, headers=h, timeout=30)
+
+
+BINARY = "application/vnd.rend.telemetry.v1"
+
+
+def _leb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _s(v: str) -> bytes:
+    raw = v.encode()
+    return _leb(len(raw)) + raw
+
+
+def binary_row(e: dict) -> bytes:
+    """One event as the binary v1 format carries it (src/telemetry/wire.h)."""
+    return (_s(e["event_id"]) + struct.pack("<q", e["ts_ms"]) + _s(e["edge_id"]) + _s(e["region"]) +
+            _s(e["asset_id"]) + _s(e["artifact"]) + _s(e["kind"]) + _s(e["tier"]) + _s(e["session_id"]) +
+            struct.pack("<iq", e["status"], e["bytes"]) + _s(e["cache"]) +
+            struct.pack("<qqd", e["ttfb_ms"], e["duration_ms"], e["media_seconds"]))
+
+
+def binary_batch(b: dict, count: int | None = None) -> bytes:
+    """A batch dict as the edges send it: "RNDT" 1 | batch_id | edge_id | u32 count | rows."""
+    n = len(b["events"]) if count is None else count
+    return (b"RNDT\x01" + _s(b["batch_id"]) + _s(b["edge_id"]) + struct.pack("<I", n) +
+            b"".join(binary_row(e) for e in b["events"]))
+
+
+def post_binary(srv: RendServer, body: bytes, content_type: str = BINARY) -> requests.Response:
+    return post_batch(srv, body, headers={"Content-Type": content_type})
 
 
 def new_asset(srv: RendServer) -> str:
@@ -171,6 +209,66 @@ def test_batch_is_counted_exactly_once(rend):
     want = expected(events + extra)
     assert want["requests"] == 75
     assert_usage(asset_usage(rend, asset).json(), want)
+
+
+def test_binary_batch_is_counted_exactly_once(rend):
+    """What edges send: the binary format, counted like JSON, deduplicated across both."""
+    asset = new_asset(rend)
+    events = mixed_events(asset)
+    b = batch(events)
+    r = post_binary(rend, binary_batch(b))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"batch_id": b["batch_id"], "accepted": 50}
+    want = expected(events)
+    got = asset_usage(rend, asset).json()
+    assert_usage(got, want)
+    assert got["delivered_minutes"]["720p"] == pytest.approx(30 * 4.0 / 60)
+
+    # The edge's retry, and the same events from an older edge as JSON: counted once.
+    assert post_binary(rend, binary_batch(b)).json()["accepted"] == 50
+    assert post_batch(rend, b).status_code == 200
+    # Media types are case-insensitive and may carry parameters.
+    extra = [event(asset, 100 + i, session="ses_new", nbytes=7) for i in range(5)]
+    r = post_binary(rend, binary_batch(batch(extra)), content_type=BINARY.upper() + "; charset=binary")
+    assert r.status_code == 200, r.text
+    assert_usage(asset_usage(rend, asset).json(), expected(events + extra))
+
+
+def test_malformed_binary_batches_are_refused_and_store_nothing(rend):
+    asset = new_asset(rend)
+    good = [event(asset, i) for i in range(3)]
+    body = binary_batch(batch(good))
+
+    def with_event(**changes):
+        bad = dict(event(asset, 3))
+        bad.update(changes)
+        return binary_batch(batch(good + [bad]))
+
+    cases = [
+        (body[:-1], BINARY, "body is truncated or malformed at events[2].media_seconds"),
+        (body + b"xx", BINARY, "body has 2 bytes after the last of its 3 events"),
+        (binary_batch(batch(good), count=4), BINARY, "body is truncated or malformed at events[3].event_id"),
+        (binary_batch(batch(good), count=0), BINARY, "events must not be empty"),
+        (binary_batch(batch(good), count=2**32 - 1), BINARY, "events has 4294967295 entries"),
+        (b"RNDT\x02" + body[5:], BINARY, "body is not a telemetry batch"),
+        (json.dumps(batch(good)).encode(), BINARY, "body is not a telemetry batch"),
+        (body, "application/json", "a binary batch needs Content-Type " + BINARY),
+        (with_event(status=600), BINARY, "events[3].status must be an HTTP status (100..599)"),
+        (with_event(kind="video"), BINARY, "events[3].kind must be one of master, playlist, segment, poster, other"),
+        (with_event(cache="hit"), BINARY, "events[3].cache must be HIT or MISS"),
+        (with_event(event_id=""), BINARY, "events[3].event_id must not be empty"),
+        (with_event(media_seconds=float("nan")), BINARY, "events[3].media_seconds must be between 0 and 86400"),
+        (with_event(artifact="master.m3u8?token=abc"), BINARY,
+         "events[3].artifact must be at most 512 characters of [A-Za-z0-9._~/-]"),
+    ]
+    for data, ctype, message in cases:
+        r = post_binary(rend, data, content_type=ctype)
+        assert r.status_code == 400, (message, r.status_code, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_batch", r.text
+        assert err["message"].startswith(message), (message, err)
+    got = asset_usage(rend, asset).json()
+    assert got["requests"] == 0, f"a refused batch left events behind: {got}"
 
 
 def test_concurrent_batches_all_land(rend):

@@ -140,6 +140,45 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
                    body);
   }
 
+  // Rows as the telemetry wire carries them (store/packed_rows.h) are already RowBinary
+  // for the first fifteen columns: each is copied as it is (one memcpy per row, the
+  // only copy between the edge's body and ClickHouse), then the three per-insert
+  // columns are appended. The column list names that order.
+  void insert_packed(const std::vector<PackedRows>& batches) override {
+    size_t bytes = 0, rows = 0;
+    for (const auto& b : batches) {
+      bytes += b.rows.size() + b.count * (b.batch_id.size() + 1 + 4 + 8);
+      rows += b.count;
+    }
+    if (rows == 0) return;
+    const int64_t ingested_at_ms = clock_->now_unix_ms();
+    std::string body;
+    body.reserve(bytes);
+    for (const auto& b : batches) {
+      // The batch_id's RowBinary bytes, once per batch: appended to each of its rows.
+      std::string batch_id;
+      put_string(batch_id, b.batch_id);
+      RowReader r(b.rows);
+      for (size_t i = 0; i < b.count; ++i) {
+        const char* start = r.pos();
+        RowReader head = r;  // event_id, then ts_ms: the source of the ts column
+        std::string_view event_id;
+        int64_t ts_ms = 0;
+        if (!head.str(event_id, ~uint64_t(0)) || !head.fixed(ts_ms) || !skip_rows(r, 1))
+          throw StoreError("clickhouse: packed rows are truncated");
+        body.append(start, size_t(r.pos() - start));
+        body += batch_id;
+        put_fixed(body, uint32_t(to_datetime(ts_ms)));
+        put_fixed(body, ingested_at_ms);
+      }
+      if (r.left()) throw StoreError("clickhouse: packed rows have trailing bytes");
+    }
+    client_.insert("INSERT INTO " + table_ +
+                       " (event_id, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, status, bytes, "
+                       "cache, ttfb_ms, duration_ms, media_seconds, batch_id, ts, ingested_at_ms) FORMAT RowBinary",
+                   body);
+  }
+
   std::optional<UsageSummary> asset_summary(const std::string& asset_id, int64_t from_ms, int64_t to_ms) override {
     std::string events = deduplicated("asset_id = " + quote(asset_id), from_ms, to_ms);
     auto rows =
