@@ -11,7 +11,8 @@ and `rend api` and calls this).
         [--anchor-port TCP --anchor-database DB --clickhouse-url URL --api-pid P --clickhouse-pid P]
 
 Per run: distinct batches (unique event ids, their own edge ids and time window) are
-generated before the clock starts, then POSTed by --concurrency threads over keep-alive
+generated before the clock starts, in the binary format edges send (--wire json: the JSON
+format older edges send), then POSTed by --concurrency threads over keep-alive
 connections. A 503 (busy / store unavailable) is retried after its Retry-After, as an
 edge would; retries count in the time. With --clickhouse-url the run's time ends when
 ClickHouse holds every event (a 200 may mean "in the API's journal"), polled every 20 ms;
@@ -91,6 +92,35 @@ def json_bodies(batches: list) -> list:
     return bodies
 
 
+def _leb_string(v: str) -> bytes:
+    b = v.encode()
+    n, out = len(b), bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out) + b
+
+
+def binary_bodies(batches: list) -> list:
+    """The same batches in the binary format edges send (src/telemetry/wire.h, ~190 bytes per
+    event): "RNDT" 1 | batch_id | edge_id | u32 count | rows close to RowBinary."""
+    s = _leb_string
+    bodies = []
+    for batch_id, edge, rows in batches:
+        out = [b"RNDT\x01", s(batch_id), s(edge), struct.pack("<I", len(rows))]
+        for (eid, ts_ms, edge_id, region, asset, artifact, kind, tier, sid, status, nbytes, cache, ttfb, dur,
+             media) in rows:
+            out += [s(eid), struct.pack("<q", ts_ms), s(edge_id), s(region), s(asset), s(artifact), s(kind), s(tier),
+                    s(sid), struct.pack("<iq", status, nbytes), s(cache), struct.pack("<qqd", ttfb, dur, media)]
+        bodies.append(b"".join(out))
+    return bodies
+
+
+WIRE_CONTENT_TYPES = {"binary": "application/vnd.rend.telemetry.v1", "json": "application/json"}
+
+
 # The anchor's columns: every column of playback_events, in the order Rend's insert names them.
 ANCHOR_COLUMNS = ("event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, "
                   "status, bytes, cache, ttfb_ms, duration_ms, media_seconds, ingested_at_ms")
@@ -119,15 +149,17 @@ def rowbinary(batches: list, ingested_at_ms: int) -> bytes:
 
 
 class Poster(threading.Thread):
-    def __init__(self, api: urllib.parse.SplitResult, token: str, bodies: list, start: threading.Barrier):
+    def __init__(self, api: urllib.parse.SplitResult, token: str, bodies: list, start: threading.Barrier,
+                 content_type: str):
         super().__init__(daemon=True)
         self.api, self.token, self.bodies, self.start_barrier = api, token, bodies, start
+        self.content_type = content_type
         self.retries = 0
         self.error = None
 
     def run(self) -> None:
         conn = http.client.HTTPConnection(self.api.hostname, self.api.port or 80, timeout=60)
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": self.content_type}
         self.start_barrier.wait()
         try:
             for body in self.bodies:
@@ -261,13 +293,16 @@ CPU = {"rend_api": [], "rend_clickhouse": [], "anchor_client": [], "anchor_click
 def rend_run(args, run: int, ch) -> float:
     run_id, base_ms = new_run()
     t = time.monotonic()
-    bodies = json_bodies(make_events(run_id, args.events, args.batch, args.edges, base_ms))
+    encode = binary_bodies if args.wire == "binary" else json_bodies
+    bodies = encode(make_events(run_id, args.events, args.batch, args.edges, base_ms))
     mb = sum(len(b) for b in bodies) / 1e6
-    print(f"run {run} rend: generated {len(bodies)} batches, {mb:.1f} MB in {time.monotonic() - t:.1f}s", flush=True)
+    print(f"run {run} rend: generated {len(bodies)} {args.wire} batches, {mb:.1f} MB in {time.monotonic() - t:.1f}s",
+          flush=True)
 
     api = urllib.parse.urlsplit(args.api)
     barrier = threading.Barrier(args.concurrency + 1)
-    threads = [Poster(api, args.token, bodies[i::args.concurrency], barrier) for i in range(args.concurrency)]
+    threads = [Poster(api, args.token, bodies[i::args.concurrency], barrier, WIRE_CONTENT_TYPES[args.wire])
+               for i in range(args.concurrency)]
     for th in threads:
         th.start()
     watch = RowWatch(args.clickhouse_url, args.anchor_database) if ch and args.clickhouse_url else None
@@ -352,6 +387,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8, help="concurrent connections (the API admits 12)")
     ap.add_argument("--edges", type=int, default=20, help="distinct edge ids the batches come from")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--wire", choices=sorted(WIRE_CONTENT_TYPES), default="binary",
+                    help="the batch format POSTed: binary (what edges send) or json (older edges)")
     ap.add_argument("--anchor-port", type=int,
                     help="ClickHouse's native TCP port: also run the anchor (clickhouse-client inserting the same "
                          "rows from a RowBinary file), alternating with Rend's runs, and count ClickHouse's rows")
