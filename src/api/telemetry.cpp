@@ -83,9 +83,9 @@ http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::R
   std::string_view ct = req.header("content-type").value_or("");
   ct = core::trim_ows(ct.substr(0, ct.find(';')));
   // Media types compare case-insensitively (RFC 9110 8.3.1).
-  const bool binary = std::equal(ct.begin(), ct.end(), telemetry::kBinaryContentType.begin(),
-                                 telemetry::kBinaryContentType.end(),
-                                 [](char a, char b) { return std::tolower(uint8_t(a)) == b; });
+  const bool binary =
+      std::equal(ct.begin(), ct.end(), telemetry::kBinaryContentType.begin(), telemetry::kBinaryContentType.end(),
+                 [](char a, char b) { return std::tolower(uint8_t(a)) == b; });
   if (binary) {
     // Checked in place: the rows stay in the body, which is what gets journaled and,
     // with ClickHouse, sent in the insert (no event objects on this path).
