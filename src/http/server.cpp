@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <array>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -278,12 +280,17 @@ class StreamBodyReader final : public BodyReader {
 // Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
 // serializer costs more than the response itself for small bodies, and one buffer
 // means one write.
-std::string serialize_head(const Response& res, unsigned version, bool keep_alive,
-                           std::optional<uint64_t> content_length, bool chunked = false) {
-  std::string out;
+void serialize_head_into(std::string& out, const Response& res, unsigned version, bool keep_alive,
+                         std::optional<uint64_t> content_length, bool chunked = false) {
+  out.clear();
   out.reserve(256);
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  out.append(std::to_string(res.status));
+  char num[24];
+  auto put_number = [&](uint64_t v) {
+    auto r = std::to_chars(num, num + sizeof num, v);
+    out.append(num, size_t(r.ptr - num));
+  };
+  put_number(uint64_t(res.status));
   out.push_back(' ');
   auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
   out.append(reason.data(), reason.size());
@@ -293,12 +300,15 @@ std::string serialize_head(const Response& res, unsigned version, bool keep_aliv
       continue;  // framing is ours
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
-  if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+  if (content_length) {
+    out.append("Content-Length: ");
+    put_number(*content_length);
+    out.append("\r\n");
+  }
   if (chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (version == 10 && keep_alive) out.append("Connection: keep-alive\r\n");
   if (version != 10 && !keep_alive) out.append("Connection: close\r\n");
   out.append("\r\n");
-  return out;
 }
 
 // Framing the parser accepts but we refuse, because a proxy in front of us may
@@ -427,30 +437,51 @@ struct Server::Impl {
     }
   }
 
-  // A per-process random prefix and a counter: unique, and no random-number call on
-  // every request of the hot path.
-  static std::string next_request_id() {
+  // Request ids: a per-process random prefix (9 random bytes, base64url) and a
+  // process-wide counter: unique within the process, not guessable across processes,
+  // and no random-number call on the hot path. Written into the reused request's
+  // string (no allocation once it has grown).
+  static void assign_request_id(std::string& out) {
     static const std::string prefix = core::random_token(9) + "-";
     static std::atomic<uint64_t> seq{0};
-    return prefix + std::to_string(seq.fetch_add(1, std::memory_order_relaxed));
+    char num[24];
+    auto r = std::to_chars(num, num + sizeof num, seq.fetch_add(1, std::memory_order_relaxed));
+    out.assign(prefix);
+    out.append(num, size_t(r.ptr - num));
   }
 
-  static Request make_request(const bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& remote) {
+  // Fills the connection's reused request from the parsed head: every field is
+  // assigned (or reset), so nothing of the previous request survives, and the
+  // strings keep their storage (no allocation per request on a kept-alive connection).
+  static void fill_request(Request& req, const bhttp::request_parser<bhttp::buffer_body>& parser,
+                           std::string_view remote_addr) {
     const auto& h = parser.get();
-    Request req;
-    req.method = std::string(h.method_string());
-    req.target = std::string(h.target());
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) req.query = req.target.substr(q + 1);
-    for (const auto& f : h) req.headers.add(std::string(f.name_string()), std::string(f.value()));
-    if (parser.content_length()) req.content_length = *parser.content_length();
+    auto method = h.method_string();
+    req.method.assign(method.data(), method.size());
+    auto target = h.target();
+    req.target.assign(target.data(), target.size());
+    const std::string_view t = req.target;
+    const auto q = t.find('?');
+    req.path.assign(t.substr(0, q));
+    if (q != std::string_view::npos) req.query.assign(t.substr(q + 1));
+    else req.query.clear();
+    req.headers.reset();
+    for (const auto& f : h) {
+      auto n = f.name_string();
+      auto v = f.value();
+      req.headers.append({n.data(), n.size()}, {v.data(), v.size()});
+    }
+    req.body.clear();
+    req.body_stream = nullptr;
+    req.content_length = parser.content_length() ? std::optional<uint64_t>(*parser.content_length()) : std::nullopt;
     req.chunked = parser.chunked();
-    req.remote_addr = remote.address().to_string();
+    req.params.reset();
+    req.remote_addr.assign(remote_addr);
     auto rid = req.headers.get("x-request-id");
-    req.request_id = (rid && !rid->empty() && rid->size() <= 128) ? std::string(*rid) : next_request_id();
+    if (rid && !rid->empty() && rid->size() <= 128) req.request_id.assign(*rid);
+    else assign_request_id(req.request_id);
+    req.may_block = true;
     req.received = std::chrono::steady_clock::now();
-    return req;
   }
 
   // Runs route code (a handler or a pre-body check): an exception escaping it is logged
@@ -654,11 +685,15 @@ struct Server::Impl {
 
   // Writes `res`; returns bytes of body written, whether it completed, and when the
   // head went out.
+  // head_buf: the connection's reused buffer for the response head (or null: a
+  // temporary one).
   awaitable<Written> write_response(beast::tcp_stream& stream, Response& res, bool head, bool keep_alive,
-                                    unsigned version) {
+                                    unsigned version, std::string* head_buf = nullptr) {
     Written w;
     w.first_byte = std::chrono::steady_clock::now();
-    auto r = co_await write_response_impl(stream, res, head, keep_alive, version, w.first_byte);
+    std::string local;
+    auto r = co_await write_response_impl(stream, res, head, keep_alive, version, w.first_byte,
+                                          head_buf ? *head_buf : local);
     w.bytes = r.first;
     w.complete = r.second;
     co_return w;
@@ -666,7 +701,8 @@ struct Server::Impl {
 
   awaitable<std::pair<uint64_t, bool>> write_response_impl(beast::tcp_stream& stream, Response& res, bool head,
                                                            bool keep_alive, unsigned version,
-                                                           std::chrono::steady_clock::time_point& first_byte) {
+                                                           std::chrono::steady_clock::time_point& first_byte,
+                                                           std::string& out) {
     beast::error_code ec;
     const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
     if (!res.source || head) {
@@ -674,8 +710,38 @@ struct Server::Impl {
       uint64_t len = res.source ? res.source_length.value_or(0) : body.size();
       std::optional<uint64_t> cl;
       if (!no_body_status && !(res.source && !res.source_length)) cl = len;
-      std::string out = serialize_head(res, version, keep_alive, cl);
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(head ? std::string_view{} : body)};
+      serialize_head_into(out, res, version, keep_alive, cl);
+      const std::string_view sent_body = head ? std::string_view{} : body;
+      // First try to hand the whole answer to the socket at once, here: a small answer
+      // into a socket buffer that has room (the usual case) then costs one sendmsg and
+      // no asynchronous operation or timer. Whatever it does not take is written as
+      // before, with its timeout. Nothing else is pending on the socket meanwhile.
+      size_t done = 0;
+      {
+        iovec iov[2] = {{const_cast<char*>(out.data()), out.size()},
+                        {const_cast<char*>(sent_body.data()), sent_body.size()}};
+        msghdr m{};
+        m.msg_iov = iov;
+        m.msg_iovlen = sent_body.empty() ? 1 : 2;
+        for (;;) {
+          ssize_t n = ::sendmsg(stream.socket().native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+          if (n >= 0) {
+            done = size_t(n);
+            break;
+          }
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK) co_return std::pair<uint64_t, bool>{0, false};
+          break;
+        }
+      }
+      if (done == out.size() + sent_body.size()) co_return std::pair<uint64_t, bool>{head ? 0 : len, true};
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(sent_body)};
+      if (done < out.size()) {
+        bufs[0] = asio::buffer(out) + done;
+      } else {
+        bufs[0] = asio::const_buffer();
+        bufs[1] = asio::buffer(sent_body) + (done - out.size());
+      }
       stream.expires_after(opts.read_timeout);
       co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
       co_return std::pair<uint64_t, bool>{ec || head ? 0 : len, !ec};
@@ -683,7 +749,7 @@ struct Server::Impl {
     // A source: our own head, then the body raw with Content-Length (sendfile for file
     // ranges), or in chunks (RFC 9112 section 7.1) when the length is unknown.
     const bool chunked = !res.source_length;
-    std::string out = serialize_head(res, version, keep_alive, res.source_length, chunked);
+    serialize_head_into(out, res, version, keep_alive, res.source_length, chunked);
     first_byte = std::chrono::steady_clock::now();
     if (auto fr = res.source->file_range(); !chunked && fr && fr->length == *res.source_length) {
       bool ok = false;
@@ -776,6 +842,11 @@ struct Server::Impl {
     // extensions or trailers, which must fit in this buffer; beyond it the read fails
     // with buffer_overflow (400, close). Head limit plus one read's worth of body.
     beast::flat_buffer buf(opts.max_header_bytes + kChunk);
+    // Reused by every request of this connection (their storage survives, so a
+    // kept-alive connection allocates nothing per request once warmed up).
+    Request req;
+    std::string head_buf;
+    const std::string remote_addr = remote.address().to_string();
     {
       std::lock_guard lk(conns_mu);
       conns.insert(&stream);
@@ -801,7 +872,8 @@ struct Server::Impl {
         break;
       }
       in_flight++;
-      bool keep = co_await handle_one(stream, buf, parser, remote);
+      fill_request(req, parser, remote_addr);
+      bool keep = co_await handle_one(stream, buf, parser, req, head_buf);
       in_flight--;
       if (!keep || stopping) break;
     }
@@ -816,14 +888,13 @@ struct Server::Impl {
 
   // Returns whether the connection may be reused.
   awaitable<bool> handle_one(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                             bhttp::request_parser<bhttp::buffer_body>& parser, const tcp::endpoint& remote) {
+                             bhttp::request_parser<bhttp::buffer_body>& parser, Request& req, std::string& head_buf) {
     beast::error_code ec;
-    Request req = make_request(parser, remote);
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
     bool head = req.method == "HEAD";
 
-    auto match = router->match(req.method, req.path);
+    auto match = router->match(req.method, req.path, req.params);
     Response res;
     bool body_consumed = parser.is_done();
     if (!match.handler) {
@@ -837,7 +908,6 @@ struct Server::Impl {
       }
     } else {
       const RouteOptions& ro = *match.opts;
-      req.params = std::move(match.params);
       std::optional<StreamBodyReader> reader;
       bool rejected = false;
       // Checks that need no body byte come first: the pre-body hook (authentication),
@@ -886,7 +956,7 @@ struct Server::Impl {
         if (wants_continue) reader->expect_continue();
         req.body_stream = &*reader;
       } else if (!rejected && !parser.is_done()) {
-        std::string body;
+        std::string& body = req.body;  // empty (fill_request), with the connection's storage
         char tmp[16384];
         BodyPace pace;
         while (!parser.is_done()) {
@@ -910,9 +980,16 @@ struct Server::Impl {
             break;
           }
         }
-        req.body = std::move(body);
       }
-      if (!rejected) res = co_await run_handler(*match.handler, req, ro.inline_handler);
+      if (!rejected && ro.inline_handler) {
+        // On this I/O thread, without a coroutine of its own (run_handler's frame and
+        // its awaits cost more than a small hit's handler).
+        req.may_block = false;
+        res = guarded("http_handler_exception", req, [&] { return (*match.handler)(req); });
+        if (res.rerun_blocking) res = co_await run_handler(*match.handler, req, false);
+      } else if (!rejected) {
+        res = co_await run_handler(*match.handler, req, false);
+      }
       if (!rejected && res.deferred) res = co_await settle(req, std::move(res.deferred));
       stream_slot.release();
       if (reader && is_protocol_error(reader->error())) {
@@ -927,7 +1004,7 @@ struct Server::Impl {
     }
     if (res.close || stopping) keep_alive = false;
     if (opts.decorate) opts.decorate(req, res);
-    auto w = co_await write_response(stream, res, head, keep_alive, version);
+    auto w = co_await write_response(stream, res, head, keep_alive, version, &head_buf);
     if (opts.on_complete) {
       try {
         opts.on_complete({req, res, w.bytes, w.complete, w.first_byte, std::chrono::steady_clock::now()});
