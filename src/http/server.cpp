@@ -685,6 +685,62 @@ struct Server::Impl {
 
   // Writes `res`; returns bytes of body written, whether it completed, and when the
   // head went out.
+  // A buffered response (or a HEAD answer) part-written by buffered_write_now.
+  struct BufferedWrite {
+    std::string_view body;  // the body bytes to send (empty for HEAD)
+    uint64_t len = 0;       // the body's length (what Content-Length says)
+    size_t done = 0;        // bytes of head + body the socket took
+    bool failed = false;    // the socket refused (reset, closed): the response failed
+    bool complete(const std::string& head) const { return done == head.size() + body.size(); }
+  };
+
+  // Serializes the head into `out` and tries to hand the whole answer to the socket at
+  // once, here, without a coroutine: a small answer into a socket buffer that has room
+  // (the usual case) then costs one sendmsg and no asynchronous operation or timer.
+  // What it does not take goes out with write_buffered_rest (with its timeout). Only
+  // called while nothing else is pending on the socket.
+  BufferedWrite buffered_write_now(beast::tcp_stream& stream, const Response& res, bool head, bool keep_alive,
+                                   unsigned version, std::string& out) {
+    BufferedWrite p;
+    const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
+    const std::string_view body = res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
+    p.len = res.source ? res.source_length.value_or(0) : body.size();
+    std::optional<uint64_t> cl;
+    if (!no_body_status && !(res.source && !res.source_length)) cl = p.len;
+    serialize_head_into(out, res, version, keep_alive, cl);
+    p.body = head ? std::string_view{} : body;
+    iovec iov[2] = {{const_cast<char*>(out.data()), out.size()}, {const_cast<char*>(p.body.data()), p.body.size()}};
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = p.body.empty() ? 1 : 2;
+    for (;;) {
+      ssize_t n = ::sendmsg(stream.socket().native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        p.done = size_t(n);
+        break;
+      }
+      if (errno == EINTR) continue;
+      p.failed = errno != EAGAIN && errno != EWOULDBLOCK;
+      break;
+    }
+    return p;
+  }
+
+  awaitable<std::pair<uint64_t, bool>> write_buffered_rest(beast::tcp_stream& stream, const std::string& out,
+                                                           BufferedWrite p, bool head) {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(p.body)};
+    if (p.done < out.size()) {
+      bufs[0] = asio::buffer(out) + p.done;
+    } else {
+      bufs[0] = asio::const_buffer();
+      bufs[1] = asio::buffer(p.body) + (p.done - out.size());
+    }
+    beast::error_code ec;
+    stream.expires_after(opts.read_timeout);
+    co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
+    co_return std::pair<uint64_t, bool>{ec || head ? 0 : p.len, !ec};
+  }
+
   // head_buf: the connection's reused buffer for the response head (or null: a
   // temporary one).
   awaitable<Written> write_response(beast::tcp_stream& stream, Response& res, bool head, bool keep_alive,
@@ -704,47 +760,11 @@ struct Server::Impl {
                                                            std::chrono::steady_clock::time_point& first_byte,
                                                            std::string& out) {
     beast::error_code ec;
-    const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
     if (!res.source || head) {
-      const std::string_view body = res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
-      uint64_t len = res.source ? res.source_length.value_or(0) : body.size();
-      std::optional<uint64_t> cl;
-      if (!no_body_status && !(res.source && !res.source_length)) cl = len;
-      serialize_head_into(out, res, version, keep_alive, cl);
-      const std::string_view sent_body = head ? std::string_view{} : body;
-      // First try to hand the whole answer to the socket at once, here: a small answer
-      // into a socket buffer that has room (the usual case) then costs one sendmsg and
-      // no asynchronous operation or timer. Whatever it does not take is written as
-      // before, with its timeout. Nothing else is pending on the socket meanwhile.
-      size_t done = 0;
-      {
-        iovec iov[2] = {{const_cast<char*>(out.data()), out.size()},
-                        {const_cast<char*>(sent_body.data()), sent_body.size()}};
-        msghdr m{};
-        m.msg_iov = iov;
-        m.msg_iovlen = sent_body.empty() ? 1 : 2;
-        for (;;) {
-          ssize_t n = ::sendmsg(stream.socket().native_handle(), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-          if (n >= 0) {
-            done = size_t(n);
-            break;
-          }
-          if (errno == EINTR) continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK) co_return std::pair<uint64_t, bool>{0, false};
-          break;
-        }
-      }
-      if (done == out.size() + sent_body.size()) co_return std::pair<uint64_t, bool>{head ? 0 : len, true};
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(sent_body)};
-      if (done < out.size()) {
-        bufs[0] = asio::buffer(out) + done;
-      } else {
-        bufs[0] = asio::const_buffer();
-        bufs[1] = asio::buffer(sent_body) + (done - out.size());
-      }
-      stream.expires_after(opts.read_timeout);
-      co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
-      co_return std::pair<uint64_t, bool>{ec || head ? 0 : len, !ec};
+      auto p = buffered_write_now(stream, res, head, keep_alive, version, out);
+      if (p.failed) co_return std::pair<uint64_t, bool>{0, false};
+      if (p.complete(out)) co_return std::pair<uint64_t, bool>{head ? 0 : p.len, true};
+      co_return co_await write_buffered_rest(stream, out, p, head);
     }
     // A source: our own head, then the body raw with Content-Length (sendfile for file
     // ranges), or in chunks (RFC 9112 section 7.1) when the length is unknown.
@@ -1004,7 +1024,22 @@ struct Server::Impl {
     }
     if (res.close || stopping) keep_alive = false;
     if (opts.decorate) opts.decorate(req, res);
-    auto w = co_await write_response(stream, res, head, keep_alive, version, &head_buf);
+    Written w;
+    if (!res.source || head) {
+      // A buffered answer is written from here, without write_response's coroutines.
+      w.first_byte = std::chrono::steady_clock::now();
+      auto p = buffered_write_now(stream, res, head, keep_alive, version, head_buf);
+      if (!p.failed && p.complete(head_buf)) {
+        w.bytes = head ? 0 : p.len;
+        w.complete = true;
+      } else if (!p.failed) {
+        auto r = co_await write_buffered_rest(stream, head_buf, p, head);
+        w.bytes = r.first;
+        w.complete = r.second;
+      }
+    } else {
+      w = co_await write_response(stream, res, head, keep_alive, version, &head_buf);
+    }
     if (opts.on_complete) {
       try {
         opts.on_complete({req, res, w.bytes, w.complete, w.first_byte, std::chrono::steady_clock::now()});
