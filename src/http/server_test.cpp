@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1543,4 +1544,32 @@ TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrderWithTheirOwnParams) {
     EXPECT_EQ(field(got[i], "x-a"), i % 3 == 0 ? std::to_string(i) : "-") << got[i];
     EXPECT_EQ(field(got[i], "body"), i % 3 == 0 ? "b" + std::to_string(i % 10) + "!" : "") << got[i];
   }
+}
+
+// Large bodies: a connection's socket keeps at most 256 KiB unsent (TCP_NOTSENT_LOWAT),
+// so the server itself pushes a big sendfile out as the client reads instead of
+// parking the whole object in the kernel (see accept_loop). The server runs in this
+// process, so its accepted socket is one of our descriptors: found by its peer port.
+TEST_F(ServerFixture, AcceptedSocketsBoundTheirUnsentBytes) {
+  router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+  start();
+  Raw c(port);
+  ASSERT_TRUE(c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_NE(c.read_until("ok").find("200"), std::string::npos);
+  sockaddr_in mine{};
+  socklen_t len = sizeof mine;
+  ASSERT_EQ(::getsockname(c.fd, reinterpret_cast<sockaddr*>(&mine), &len), 0);
+  int found = -1;
+  for (int fd = 3; fd < 4096 && found < 0; ++fd) {
+    if (fd == c.fd) continue;
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 || peer.sin_family != AF_INET) continue;
+    if (peer.sin_port == mine.sin_port) found = fd;
+  }
+  ASSERT_GE(found, 0) << "the server's end of the connection was not found";
+  int lowat = 0;
+  socklen_t olen = sizeof lowat;
+  ASSERT_EQ(::getsockopt(found, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &olen), 0);
+  EXPECT_EQ(lowat, 256 * 1024);
 }
