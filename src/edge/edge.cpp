@@ -209,9 +209,30 @@ class DeferredMiss final : public http::DeferredResponse {
   Fill::Progress seen_;
 };
 
+// The viewer path parsed, remembered per thread for the last path seen: a response's
+// handler and its telemetry (the completion hook, which runs right after the write on
+// the same I/O thread) parse the same path, and a parse costs a few allocations. The
+// pointer is valid until the next call on this thread.
+const playback::ArtifactRef* viewer_ref(std::string_view path) {
+  struct Memo {
+    std::string path;
+    std::optional<playback::ArtifactRef> ref;
+    bool valid = false;
+  };
+  thread_local Memo memo;
+  if (!memo.valid || memo.path != path) {
+    memo.valid = false;  // stays so if the parse throws
+    memo.ref = playback::parse_playback_target(path);
+    memo.path.assign(path);
+    memo.valid = true;
+  }
+  return memo.ref ? &*memo.ref : nullptr;
+}
+
 http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt = 0) {
-  // 1. The path, before anything touches disk or origin.
-  auto ref = playback::parse_playback_target(req.path);
+  // 1. The path, before anything touches disk or origin. A copy only for the miss
+  // path's own use is not needed: nothing below parses another viewer path.
+  const playback::ArtifactRef* ref = viewer_ref(req.path);
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
 
   // 2. The credential, checked locally.
@@ -639,15 +660,15 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       return;
     }
     if (!sink) return;
-    auto ref = playback::parse_playback_target(path);
+    const playback::ArtifactRef* ref = viewer_ref(path);
     if (!ref) return;  // not a playback path: nothing to attribute it to
     store::PlaybackEvent ev;
     ev.ts_ms = d.clock.now_unix_ms() -
                std::chrono::duration_cast<std::chrono::milliseconds>(c.finished - c.request.received).count();
     ev.edge_id = d.cfg.edge_id;
     ev.region = d.cfg.region;
-    ev.asset_id = std::move(ref->asset_id);
-    ev.artifact = std::move(ref->path);
+    ev.asset_id = ref->asset_id;
+    ev.artifact = ref->path;
     switch (ref->kind) {
       case playback::ArtifactKind::master: ev.kind = "master"; break;
       case playback::ArtifactKind::playlist: ev.kind = "playlist"; break;
@@ -655,7 +676,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       case playback::ArtifactKind::poster: ev.kind = "poster"; break;
       default: ev.kind = "other";
     }
-    ev.tier = std::move(ref->tier);
+    ev.tier = ref->tier;
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
     // signing secret every edge shares). Never the credential itself. Only a 200/206

@@ -1,6 +1,6 @@
 #include "http/message.h"
 
-#include <cctype>
+#include <utility>
 
 #include "core/log.h"
 #include "core/percent.h"
@@ -10,13 +10,15 @@ namespace rend::http {
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  // ASCII folding (field names are ASCII tokens): std::tolower asks the locale per byte.
+  auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20) : c; };
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (fold(static_cast<unsigned char>(a[i])) != fold(static_cast<unsigned char>(b[i]))) return false;
   return true;
 }
 
 std::optional<std::string_view> Headers::get(std::string_view name) const {
-  for (const auto& h : items_)
+  for (const auto& h : items())
     if (iequals(h.name, name)) return std::string_view(h.value);
   return std::nullopt;
 }
@@ -27,7 +29,15 @@ void Headers::set(std::string name, std::string value) {
 }
 
 void Headers::remove(std::string_view name) {
-  std::erase_if(items_, [&](const Header& h) { return iequals(h.name, name); });
+  // Only the live fields; what is removed moves past n_ (its storage is reused).
+  // Swaps, not std::stable_partition, which may allocate a scratch buffer.
+  size_t kept = 0;
+  for (size_t i = 0; i < n_; ++i) {
+    if (iequals(items_[i].name, name)) continue;
+    if (i != kept) std::swap(items_[kept], items_[i]);
+    ++kept;
+  }
+  n_ = kept;
 }
 
 std::optional<std::string> Request::query_param(std::string_view name) const {

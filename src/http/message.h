@@ -8,6 +8,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,20 +22,82 @@ struct Header {
 };
 
 // Ordered, case-insensitive header list (RFC 9110 §5.1: field names are case-insensitive).
+// reset() keeps the strings' storage: the server reuses one request per connection,
+// so a kept-alive connection's requests fill the same buffers (no allocation per
+// request once they are large enough).
 class Headers {
  public:
   std::optional<std::string_view> get(std::string_view name) const;
   void add(std::string name, std::string value) {
     if (items_.empty()) items_.reserve(12);  // a typical response's fields, one allocation
-    items_.push_back({std::move(name), std::move(value)});
+    if (n_ < items_.size()) {
+      items_[n_] = {std::move(name), std::move(value)};
+    } else {
+      items_.push_back({std::move(name), std::move(value)});
+    }
+    ++n_;
+  }
+  // The same, copying into a reused slot's storage.
+  void append(std::string_view name, std::string_view value) {
+    if (items_.empty()) items_.reserve(12);
+    if (n_ == items_.size()) items_.emplace_back();
+    items_[n_].name.assign(name);
+    items_[n_].value.assign(value);
+    ++n_;
   }
   // Replaces every existing field of that name.
   void set(std::string name, std::string value);
   void remove(std::string_view name);
-  const std::vector<Header>& items() const { return items_; }
+  std::span<const Header> items() const { return {items_.data(), n_}; }
+  // Forgets every field, keeping the storage for the next request.
+  void reset() { n_ = 0; }
 
  private:
-  std::vector<Header> items_;
+  std::vector<Header> items_;  // the first n_ are the fields; the rest keep storage
+  size_t n_ = 0;
+};
+
+// Route parameters (from the route pattern, raw): a few entries, so a flat list
+// (map-like lookups by name) whose storage a reused request keeps.
+class Params {
+ public:
+  using Entry = std::pair<std::string, std::string>;
+  // The value of `name`, added empty if missing (as std::map's operator[]).
+  std::string& operator[](std::string_view name) {
+    if (auto* v = find(name)) return *v;
+    return append(name, {});
+  }
+  const std::string& at(std::string_view name) const {
+    for (size_t i = 0; i < n_; ++i)
+      if (items_[i].first == name) return items_[i].second;
+    throw std::out_of_range("no route parameter " + std::string(name));
+  }
+  std::string* find(std::string_view name) {
+    for (size_t i = 0; i < n_; ++i)
+      if (items_[i].first == name) return &items_[i].second;
+    return nullptr;
+  }
+  size_t count(std::string_view name) const {
+    for (size_t i = 0; i < n_; ++i)
+      if (items_[i].first == name) return 1;
+    return 0;
+  }
+  std::string& append(std::string_view name, std::string_view value) {
+    if (n_ == items_.size()) items_.emplace_back();
+    auto& e = items_[n_++];
+    e.first.assign(name);
+    e.second.assign(value);
+    return e.second;
+  }
+  void reset() { n_ = 0; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const Entry* begin() const { return items_.data(); }
+  const Entry* end() const { return items_.data() + n_; }
+
+ private:
+  std::vector<Entry> items_;  // the first n_ are the parameters; the rest keep storage
+  size_t n_ = 0;
 };
 
 bool iequals(std::string_view a, std::string_view b);
@@ -57,9 +121,9 @@ struct Request {
   BodyReader* body_stream = nullptr;  // routes with stream_body
   std::optional<uint64_t> content_length;
   bool chunked = false;
-  std::map<std::string, std::string> params;  // from the route pattern, raw
-  std::string remote_addr;                    // for rate limiting only; never logged
-  std::string request_id;                     // x-request-id if given, else generated
+  Params params;            // from the route pattern, raw
+  std::string remote_addr;  // for rate limiting only; never logged
+  std::string request_id;   // x-request-id if given, else generated (unique per process)
   // True when the handler runs on the handler pool (it may block); false on an I/O
   // thread (routes with inline_handler), where it must return Response::blocking()
   // instead of waiting on disk or network.

@@ -22,7 +22,7 @@ void Router::add(std::string method, std::string pattern, Handler handler, Route
   routes_.push_back({std::move(method), split_path(pattern), std::move(handler), opts});
 }
 
-bool Router::match_pattern(const Route& r, std::string_view path, std::map<std::string, std::string>& params) {
+bool Router::match_pattern(const Route& r, std::string_view path, Params& params) {
   if (path.empty() || path.front() != '/') return false;
   std::string_view rest = path.substr(1);
   for (size_t i = 0; i < r.segments.size(); ++i) {
@@ -31,14 +31,14 @@ bool Router::match_pattern(const Route& r, std::string_view path, std::map<std::
     if (is_param && seg[seg.size() - 2] == '*') {
       // Rest of the path, raw, may contain '/'; must be non-empty.
       if (rest.empty()) return false;
-      params[seg.substr(1, seg.size() - 3)] = std::string(rest);
+      params.append(std::string_view(seg).substr(1, seg.size() - 3), rest);
       return true;
     }
     auto slash = rest.find('/');
     std::string_view part = rest.substr(0, slash);
     if (is_param) {
       if (part.empty()) return false;
-      params[seg.substr(1, seg.size() - 2)] = std::string(part);
+      params.append(std::string_view(seg).substr(1, seg.size() - 2), part);
     } else if (part != seg) {
       return false;
     }
@@ -51,23 +51,25 @@ bool Router::match_pattern(const Route& r, std::string_view path, std::map<std::
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
+  Params params;
+  Match m = match(method, path, params);
+  m.params = std::move(params);
+  return m;
+}
+
+Router::Match Router::match(std::string_view method, std::string_view path, Params& params) const {
   Match m;
   const Route* get_fallback = nullptr;
-  std::map<std::string, std::string> fallback_params;
   bool head_listed = false;
   for (const auto& r : routes_) {
-    std::map<std::string, std::string> params;
+    params.reset();
     if (!match_pattern(r, path, params)) continue;
     if (r.method == method) {
       m.handler = &r.handler;
       m.opts = &r.opts;
-      m.params = std::move(params);
       return m;
     }
-    if (method == "HEAD" && r.method == "GET" && !get_fallback) {
-      get_fallback = &r;
-      fallback_params = std::move(params);
-    }
+    if (method == "HEAD" && r.method == "GET" && !get_fallback) get_fallback = &r;
     // A GET route answers HEAD too (RFC 9110 section 9.3.2), so 405 lists it.
     const bool is_get = r.method == "GET";
     if (r.method == "HEAD" && head_listed) continue;
@@ -76,10 +78,12 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
     if (is_get && !head_listed) m.allow += ", HEAD";
     head_listed |= is_get || r.method == "HEAD";
   }
+  params.reset();
   if (get_fallback) {
+    // Matched again for its params (the loop went on past it): HEAD only, and rare.
+    match_pattern(*get_fallback, path, params);
     m.handler = &get_fallback->handler;
     m.opts = &get_fallback->opts;
-    m.params = std::move(fallback_params);
     return m;
   }
   m.method_not_allowed = !m.allow.empty();

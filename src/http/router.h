@@ -92,12 +92,15 @@ class Router {
   struct Match {
     const Handler* handler = nullptr;
     const RouteOptions* opts = nullptr;  // set with handler; points into the router
-    std::map<std::string, std::string> params;
+    Params params;
     bool method_not_allowed = false;  // path matched, method did not
     std::string allow;                // methods for 405 / OPTIONS (HEAD wherever GET is)
   };
   // HEAD falls back to the GET route (the server drops the body).
   Match match(std::string_view method, std::string_view path) const;
+  // The same, with the params written into `params` (reset first; its storage is
+  // reused: the server's per-connection request) instead of Match::params.
+  Match match(std::string_view method, std::string_view path, Params& params) const;
 
  private:
   struct Route {
@@ -106,7 +109,7 @@ class Router {
     Handler handler;
     RouteOptions opts;
   };
-  static bool match_pattern(const Route& r, std::string_view path, std::map<std::string, std::string>& params);
+  static bool match_pattern(const Route& r, std::string_view path, Params& params);
   std::vector<Route> routes_;
 };
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -1380,4 +1382,194 @@ TEST_F(FileFixture, AStalledFileResponseIsCutOffAtTheWriteTimeout) {
   while (server->stats().open_connections > 0 && Clock::now() - start_wait < 10s) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(server->stats().open_connections, 0u) << "the server kept the stalled connection";
   EXPECT_GE(Clock::now() - start_wait, 900ms) << "cut off before the write timeout";
+}
+
+namespace {
+// A route that echoes what the server handed it: params, query, the headers it sees,
+// the body and the request id. Registered inline and on the pool, so that both paths
+// of a reused per-connection request are exercised.
+void add_echo_request_routes(Router& router) {
+  auto echo = [](Request& r) {
+    std::string out = "id=" + r.params["id"] + ";";
+    for (const auto& [k, v] : r.params) out += "param:" + k + "=" + v + ";";
+    out += "query=" + r.query + ";path=" + r.path + ";method=" + r.method + ";";
+    out += "n_headers=" + std::to_string(r.headers.items().size()) + ";";
+    out += "x-a=" + std::string(r.header("x-a").value_or("-")) + ";";
+    out += "cookie=" + r.cookie("c").value_or("-") + ";";
+    out += "body=" + r.body + ";";
+    out += "rid=" + r.request_id + ";";
+    out += "cl=" + (r.content_length ? std::to_string(*r.content_length) : std::string("-")) + ";";
+    return Response::text(200, out);
+  };
+  RouteOptions in;
+  in.inline_handler = true;
+  router.add("GET", "/in/{id}", echo, in);
+  router.add("POST", "/in/{id}", echo, in);
+  router.add("GET", "/pool/{id}/{rest*}", echo);
+  router.add("POST", "/pool/{id}/{rest*}", echo);
+}
+
+// Reads `count` complete responses (each with a Content-Length) from `c`.
+std::vector<std::string> read_responses(Raw& c, size_t count) {
+  std::vector<std::string> out;
+  std::string buf;
+  auto deadline = Clock::now() + 5s;
+  while (out.size() < count && Clock::now() < deadline) {
+    auto he = buf.find("\r\n\r\n");
+    if (he != std::string::npos) {
+      auto cl = buf.find("Content-Length: ");
+      if (cl != std::string::npos && cl < he) {
+        size_t len = std::stoul(buf.substr(cl + 16));
+        if (buf.size() >= he + 4 + len) {
+          out.push_back(buf.substr(he + 4, len));
+          buf.erase(0, he + 4 + len);
+          continue;
+        }
+      }
+    }
+    if (!c.readable(1000ms)) continue;
+    char tmp[65536];
+    ssize_t n = ::recv(c.fd, tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    buf.append(tmp, size_t(n));
+  }
+  return out;
+}
+
+std::string field(std::string_view body, std::string_view name) {
+  auto p = body.find(std::string(name) + "=");
+  if (p == std::string_view::npos) return "<none>";
+  p += name.size() + 1;
+  return std::string(body.substr(p, body.find(';', p) - p));
+}
+}  // namespace
+
+// The server reuses one request object per connection (no allocation per request):
+// each request on a kept-alive connection sees only its own params, query, headers,
+// body and a request id of its own, whatever the request before it carried.
+TEST_F(ServerFixture, KeptAliveRequestsSeeNothingOfTheRequestBefore) {
+  add_echo_request_routes(*router);
+  start();
+  Raw c(port);
+  std::set<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    const bool big = i % 2 == 0;
+    const bool pool = i % 4 < 2;
+    std::string id = "r" + std::to_string(i);
+    std::string target = pool ? "/pool/" + id + "/a/b" : "/in/" + id;
+    std::string req;
+    if (big) {
+      std::string body(3000 + i, char('a' + i % 26));
+      req = "POST " + target + "?q=" + std::to_string(i) + "&long=" + std::string(500, 'z') +
+            " HTTP/1.1\r\nHost: x\r\nX-A: value-" + std::to_string(i) + "\r\nCookie: c=" + std::string(300, 'k') +
+            "\r\nX-Pad: " + std::string(2000, 'p') + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+            body;
+    } else {
+      req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    }
+    ASSERT_TRUE(c.send(req));
+    auto got = read_responses(c, 1);
+    ASSERT_EQ(got.size(), 1u) << "request " << i;
+    const auto& b = got[0];
+    EXPECT_EQ(field(b, "id"), id) << b;
+    EXPECT_EQ(field(b, "method"), big ? "POST" : "GET") << b;
+    EXPECT_EQ(field(b, "path"), target) << b;
+    if (pool) EXPECT_EQ(field(b, "param:rest"), "a/b") << b;
+    else EXPECT_EQ(field(b, "param:rest"), "<none>") << b;
+    if (big) {
+      EXPECT_EQ(field(b, "query"), "q=" + std::to_string(i) + "&long=" + std::string(500, 'z')) << b;
+      EXPECT_EQ(field(b, "x-a"), "value-" + std::to_string(i));
+      EXPECT_EQ(field(b, "cookie"), std::string(300, 'k'));
+      EXPECT_EQ(field(b, "body"), std::string(3000 + i, char('a' + i % 26)));
+      EXPECT_EQ(field(b, "n_headers"), "5");
+      EXPECT_EQ(field(b, "cl"), std::to_string(3000 + i));
+    } else {
+      EXPECT_EQ(field(b, "query"), "") << b;
+      EXPECT_EQ(field(b, "x-a"), "-") << b;
+      EXPECT_EQ(field(b, "cookie"), "-") << b;
+      EXPECT_EQ(field(b, "body"), "") << b;
+      EXPECT_EQ(field(b, "n_headers"), "1") << b;
+      EXPECT_EQ(field(b, "cl"), "-") << b;
+    }
+    auto rid = field(b, "rid");
+    EXPECT_TRUE(ids.insert(rid).second) << "request id repeated: " << rid;
+  }
+}
+
+// Generated request ids are unique across connections too; a client's own
+// X-Request-Id (bounded) is kept, and the next request without one gets a fresh id.
+TEST_F(ServerFixture, RequestIdsAreUniqueAcrossConnectionsAndAGivenOneIsKept) {
+  add_echo_request_routes(*router);
+  start();
+  std::set<std::string> ids;
+  for (int conn = 0; conn < 5; ++conn) {
+    Raw c(port);
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(c.send("GET /in/x HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto got = read_responses(c, 1);
+      ASSERT_EQ(got.size(), 1u);
+      EXPECT_TRUE(ids.insert(field(got[0], "rid")).second) << field(got[0], "rid");
+    }
+    ASSERT_TRUE(c.send("GET /in/x HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-chosen-1\r\n\r\n"));
+    auto given = read_responses(c, 1);
+    ASSERT_EQ(given.size(), 1u);
+    EXPECT_EQ(field(given[0], "rid"), "client-chosen-1");
+    ASSERT_TRUE(c.send("GET /in/x HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto after = read_responses(c, 1);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_NE(field(after[0], "rid"), "client-chosen-1");
+    EXPECT_TRUE(ids.insert(field(after[0], "rid")).second);
+  }
+}
+
+// Several requests in one segment (pipelining): answered in order, each with its own
+// params, headers and body.
+TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrderWithTheirOwnParams) {
+  add_echo_request_routes(*router);
+  start();
+  Raw c(port);
+  std::string all;
+  for (int i = 0; i < 10; ++i) {
+    std::string target = i % 2 ? "/in/p" + std::to_string(i) : "/pool/p" + std::to_string(i) + "/r";
+    if (i % 3 == 0)
+      all += "POST " + target + " HTTP/1.1\r\nHost: x\r\nX-A: " + std::to_string(i) + "\r\nContent-Length: 3\r\n\r\nb" +
+             std::to_string(i % 10) + "!";
+    else all += "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  ASSERT_TRUE(c.send(all));
+  auto got = read_responses(c, 10);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(field(got[i], "id"), "p" + std::to_string(i)) << got[i];
+    EXPECT_EQ(field(got[i], "x-a"), i % 3 == 0 ? std::to_string(i) : "-") << got[i];
+    EXPECT_EQ(field(got[i], "body"), i % 3 == 0 ? "b" + std::to_string(i % 10) + "!" : "") << got[i];
+  }
+}
+
+// Large bodies: a connection's socket keeps at most 256 KiB unsent (TCP_NOTSENT_LOWAT),
+// so the server itself pushes a big sendfile out as the client reads instead of
+// parking the whole object in the kernel (see accept_loop). The server runs in this
+// process, so its accepted socket is one of our descriptors: found by its peer port.
+TEST_F(ServerFixture, AcceptedSocketsBoundTheirUnsentBytes) {
+  router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+  start();
+  Raw c(port);
+  ASSERT_TRUE(c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_NE(c.read_until("ok").find("200"), std::string::npos);
+  sockaddr_in mine{};
+  socklen_t len = sizeof mine;
+  ASSERT_EQ(::getsockname(c.fd, reinterpret_cast<sockaddr*>(&mine), &len), 0);
+  int found = -1;
+  for (int fd = 3; fd < 4096 && found < 0; ++fd) {
+    if (fd == c.fd) continue;
+    sockaddr_in peer{};
+    socklen_t plen = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 || peer.sin_family != AF_INET) continue;
+    if (peer.sin_port == mine.sin_port) found = fd;
+  }
+  ASSERT_GE(found, 0) << "the server's end of the connection was not found";
+  int lowat = 0;
+  socklen_t olen = sizeof lowat;
+  ASSERT_EQ(::getsockopt(found, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &olen), 0);
+  EXPECT_EQ(lowat, 256 * 1024);
 }
