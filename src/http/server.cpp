@@ -40,6 +40,8 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 constexpr int kNotSentLowat = 256 * 1024;  // see accept_loop
+// A reused request keeps at most this much body storage between requests (see session).
+constexpr size_t kKeptBodyCapacity = 64 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // A request the client framed wrongly (as opposed to a dropped connection or a
@@ -907,6 +909,9 @@ struct Server::Impl {
       fill_request(req, parser, remote_addr);
       bool keep = co_await handle_one(stream, buf, parser, req, head_buf);
       in_flight--;
+      // A large body (an upload part, an 8 MiB telemetry batch) must not stay reserved
+      // by an idle kept-alive connection: beyond kKeptBodyCapacity its storage goes.
+      if (req.body.capacity() > kKeptBodyCapacity) std::string().swap(req.body);
       if (!keep || stopping) break;
     }
     {
