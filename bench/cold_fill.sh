@@ -53,7 +53,7 @@ S3_ENDPOINT=$origin S3_BUCKET=bench S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench 
   REND_EDGE_BIND_ADDR=127.0.0.1:$edge_port \
   REND_PLAYBACK_SIGNING_KEY_ID=dev REND_PLAYBACK_SIGNING_SECRET="$secret" \
   REND_EDGE_TELEMETRY_ENABLED=false \
-  "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
+  ${REND_BENCH_EDGE_WRAP:-} "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)
 # CPU seconds the edge has used (user + system): on a shared machine, what the edge
@@ -94,7 +94,7 @@ for run in $(seq "$runs"); do
   ( hit_p99 "$hit_url" "$token" >"$wrk_out" ) &
   wrk_pid=$!
   storm=$(/usr/bin/python3 bench/cold_fill.py storm --edge "$edge" --asset "$asset" --token "$token" \
-    --objects "$objects" --viewers "$viewers" --origin "$origin") || { echo "bench: storm failed: $storm" >&2; exit 1; }
+    --objects "$objects" --viewers "$viewers" --origin "$origin" --edge-log "$work/edge.log") || { echo "bench: storm failed: $storm" >&2; exit 1; }
   wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
   during=$(cat "$wrk_out")
   cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")

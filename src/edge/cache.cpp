@@ -430,6 +430,8 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
         // The temp file is created by the fill thread, not here: no filesystem call
         // under mu_, which every hit takes.
         fill = std::make_shared<Fill>();
+        fill->requested_ = clock_.steady_now();
+        fill->requested_unix_ms_ = clock_.now_unix_ms();
         flights_[key] = fill;
         running_fills_++;
         counters_.fills_total++;
@@ -461,6 +463,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     std::lock_guard lk(mu_);
     counters_.origin_requests_total++;
   }
+  const core::SteadyTime begun = clock_.steady_now();
   const std::string tmp = opts_.dir + "/tmp/" + core::random_token(12);
   auto fail_early = [&](FillStatus why) {
     ::unlink(tmp.c_str());  // before anyone can see the failure (readers hold the fd)
@@ -498,6 +501,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     return fail_early(FillStatus::origin_error);
   }
   if (!reader) return fail_early(FillStatus::not_found);
+  const core::SteadyTime headed = clock_.steady_now();
   const uint64_t size = reader->size();
   if (size > opts_.max_object_bytes) return fail_early(FillStatus::too_large);
   // Reserve the whole object before the first byte is served: a disk that fills
@@ -548,6 +552,13 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     return;
   }
   land(key, tmp, size, filled_ms, fill->etag(), fill);
+  auto ms = [](core::SteadyTime::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  core::log::info("edge_fill_done", {{"key", key},
+                                     {"bytes", size},
+                                     {"requested_unix_ms", fill->requested_unix_ms_},
+                                     {"queued_ms", ms(begun - fill->requested_)},
+                                     {"origin_head_ms", ms(headed - begun)},
+                                     {"total_ms", ms(clock_.steady_now() - fill->requested_)}});
 }
 
 void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,

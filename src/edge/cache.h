@@ -149,8 +149,12 @@ class Fill {
   uint64_t size_ = 0, written_ = 0;
   std::string etag_;
   FillStatus early_status_ = FillStatus::origin_error;  // why it failed before streaming
-  bool streamed_ = false;                       // set_streaming() ran: a later failure is reported to readers mid-body
-  bool purged_ = false;                         // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  bool streamed_ = false;  // set_streaming() ran: a later failure is reported to readers mid-body
+  bool purged_ = false;    // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  // When the miss started this fill (wall ms and monotonic), for the edge_fill_done
+  // line: where a cold viewer's time goes (queued for a worker, origin head, body).
+  int64_t requested_unix_ms_ = 0;
+  core::SteadyTime requested_{};
   std::vector<std::function<void()>> waiters_;  // notify_on_change callbacks
 };
 
