@@ -170,11 +170,52 @@ DiskCache::DiskCache(CacheOptions opts, const core::Clock& clock) : opts_(std::m
   fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
   fs::create_directories(opts_.dir + "/tmp");
   rebuild_index();
+  // Started once, here: a thread start per fill cost the first viewer of a cold
+  // object its share of a storm's CPU before the origin request even left.
+  workers_.reserve(opts_.max_in_flight_fills);
+  try {
+    for (size_t i = 0; i < std::max<size_t>(1, opts_.max_in_flight_fills); ++i)
+      workers_.emplace_back([this] { worker_loop(); });
+  } catch (...) {
+    stop_workers();
+    throw;
+  }
 }
 
 DiskCache::~DiskCache() {
-  std::unique_lock lk(mu_);
-  clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
+  {
+    std::unique_lock lk(mu_);
+    clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
+  }
+  stop_workers();
+}
+
+void DiskCache::stop_workers() {
+  {
+    std::lock_guard lk(jobs_mu_);
+    stopping_ = true;
+  }
+  jobs_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void DiskCache::worker_loop() {
+  for (;;) {
+    FillJob job;
+    {
+      std::unique_lock lk(jobs_mu_);
+      jobs_cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and nothing left (the destructor waited for fills)
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    run_fill(job.key, job.fill, job.origin);  // renames or removes its temp file
+    job = {};                                 // the fill's fd closes with its last reader, not with this worker
+    std::lock_guard lk(mu_);
+    running_fills_--;
+    slot_cv_.notify_all();
+  }
 }
 
 bool DiskCache::is_head(const std::string& key) {
@@ -391,6 +432,7 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
 DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectStore& origin,
                                           std::optional<int64_t> max_age_ms, bool wait_for_slot) {
   std::shared_ptr<Fill> fill;
+  bool queue = false;
   {
     std::unique_lock lk(mu_);
     auto neg = negative_.find(key);
@@ -435,22 +477,17 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
         flights_[key] = fill;
         running_fills_++;
         counters_.fills_total++;
-        try {
-          std::thread([this, key, fill, &origin] {
-            run_fill(key, fill, &origin);  // renames or removes its temp file
-            std::lock_guard lk2(mu_);
-            running_fills_--;
-            slot_cv_.notify_all();
-          }).detach();
-        } catch (const std::system_error&) {
-          flights_.erase(key);
-          running_fills_--;
-          Started st;
-          st.status = FillStatus::origin_error;
-          return st;
-        }
+        queue = true;
       }
     }
+  }
+  if (queue) {
+    // After mu_ is released: hits never wait behind the job queue.
+    {
+      std::lock_guard lk(jobs_mu_);
+      jobs_.push_back({key, fill, &origin});
+    }
+    jobs_cv_.notify_one();
   }
   Started st;
   st.status = FillStatus::filled;

@@ -2,7 +2,9 @@
 // The edge's disk cache: artifacts under {dir}/objects/{object key}, filled from
 // the origin object store (SPEC §6).
 //
-// Fills stream. A miss starts ONE origin fetch per key on a fill thread of its own;
+// Fills stream. A miss starts ONE origin fetch per key, run by one of
+// `max_in_flight_fills` fill workers started with the cache (a miss costs no thread
+// start: the first viewer's TTFB is the origin's);
 // every viewer asking for that key meanwhile (the first one included) reads the
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
@@ -54,6 +56,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -275,6 +278,8 @@ class DiskCache {
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
   void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin);
+  void worker_loop();
+  void stop_workers();
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
             std::shared_ptr<Fill> fill);
   Entry& insert_locked(const std::string& key, Entry e);
@@ -311,6 +316,18 @@ class DiskCache {
   core::SteadyTime last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;
+  // Fill jobs for the workers. Never longer than the free slots: a job is queued
+  // only with a slot taken (running_fills_), so a worker is always free for it.
+  struct FillJob {
+    std::string key;
+    std::shared_ptr<Fill> fill;
+    store::ObjectStore* origin = nullptr;
+  };
+  std::mutex jobs_mu_;  // order: mu_ is never taken while holding it
+  std::condition_variable jobs_cv_;
+  std::deque<FillJob> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace rend::edge
