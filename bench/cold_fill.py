@@ -21,6 +21,7 @@
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 import urllib.request
@@ -257,6 +258,8 @@ async def storm(args):
         "total_p50_ms": round(sorted(r.get("total_ms", 0) for r in out)[len(out) // 2], 1), "wall_ms": round(wall, 1),
         # How long the client took to send all requests (its own share of the TTFBs).
         "send_spread_ms": round((max(sent) - min(sent)) * 1000, 1) if sent else -1,
+        # CPU seconds this client used (it shares the 2 cores with the edge).
+        "client_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         **where,
     }))
     return 1 if failed else 0
