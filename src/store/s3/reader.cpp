@@ -36,12 +36,16 @@ std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string
     while (r->status_ == 0 && !r->done_) r->drive();
     // A failure after the body started is reported by read(), once the bytes that
     // did arrive are consumed; one before it means there is no response to read.
-    if (r->done_ && r->result_ != CURLE_OK && r->status_ == 0) {
+    // A request that went out on a pooled connection the server had dropped ends with
+    // no response (libcurl retries the silent cases itself) or a cut one: once more on
+    // a new connection. Only before any body byte, so nothing was handed out yet.
+    auto retry = [&] {
       long new_conns = -1;
       curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &new_conns);
-      // The request went out on a pooled connection the server had dropped: once more
-      // on a new one (curl retries some of these itself; not a reset mid-request).
-      if (attempt == 0 && new_conns == 0) continue;
+      return attempt == 0 && new_conns == 0 && r->done_ && r->received_ == 0;
+    };
+    if (r->done_ && r->result_ != CURLE_OK && r->status_ == 0) {
+      if (retry()) continue;
       throw std::runtime_error("s3 " + r->what_ + ": " +
                                (r->error_buf_[0] ? std::string(r->error_buf_) : curl_easy_strerror(r->result_)));
     }
@@ -58,7 +62,10 @@ std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string
     curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     // S3 always sends Content-Length on GET; without it a truncated body could not
     // be told from a complete one.
-    if (len < 0) throw std::runtime_error("s3 " + r->what_ + ": response has no Content-Length");
+    if (len < 0) {
+      if (retry()) continue;  // the headers were cut short
+      throw std::runtime_error("s3 " + r->what_ + ": response has no Content-Length");
+    }
     r->size_ = uint64_t(len);
     return r;
   }
