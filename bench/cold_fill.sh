@@ -61,10 +61,15 @@ pids+=($edge_pid)
 # itself spends is steadier than its latencies.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 edge_cpu() { cpu_of "$edge_pid"; }
-# The same for the edge's fill workers alone (threads named rend-fill).
+# The same for the edge's fill workers alone (threads named rend-fill), from each
+# thread's schedstat (ns on CPU): per-thread clock ticks round each worker's few ms to 0.
 fill_cpu() {
-  cat /proc/"$edge_pid"/task/*/stat 2>/dev/null |
-    awk -v hz="$(getconf CLK_TCK)" '/\(rend-fill\)/ {t += $14 + $15} END {printf "%.2f", t / hz}'
+  local t ns=0
+  for t in /proc/"$edge_pid"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = rend-fill ] || continue
+    ns=$((ns + $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)))
+  done
+  awk "BEGIN{printf \"%.3f\", $ns / 1e9}"
 }
 edge=http://127.0.0.1:$edge_port
 for _ in $(seq 100); do curl -sf "$edge/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -105,7 +110,7 @@ for run in $(seq "$runs"); do
   wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
   during=$(cat "$wrk_out")
   cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")
-  fcpu=$(awk "BEGIN{printf \"%.2f\", $(fill_cpu) - $fcpu0}")
+  fcpu=$(awk "BEGIN{printf \"%.3f\", $(fill_cpu) - $fcpu0}")
   ocpu=$(awk "BEGIN{printf \"%.2f\", $(cpu_of "$origin_pid") - $ocpu0}")
 
   # Origin GETs per cold object of this run.
