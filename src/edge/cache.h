@@ -277,7 +277,8 @@ class DiskCache {
   };
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin);
+  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
+                std::vector<char>& buf);
   void worker_loop();
   void stop_workers();
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
