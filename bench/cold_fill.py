@@ -258,8 +258,10 @@ async def storm(args):
         "total_p50_ms": round(sorted(r.get("total_ms", 0) for r in out)[len(out) // 2], 1), "wall_ms": round(wall, 1),
         # How long the client took to send all requests (its own share of the TTFBs).
         "send_spread_ms": round((max(sent) - min(sent)) * 1000, 1) if sent else -1,
-        # CPU seconds this client used (it shares the 2 cores with the edge).
+        # CPU seconds this client used (it shares the 2 cores with the edge), and the
+        # kernel's part of it (receiving 500 MB: any client pays that).
         "client_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
+        "client_sys_s": round(resource.getrusage(resource.RUSAGE_SELF).ru_stime, 2),
         **where,
     }))
     return 1 if failed else 0
