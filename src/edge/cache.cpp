@@ -171,16 +171,6 @@ DiskCache::DiskCache(CacheOptions opts, const core::Clock& clock) : opts_(std::m
   fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
   fs::create_directories(opts_.dir + "/tmp");
   rebuild_index();
-  // Started once, here: a thread start per fill cost the first viewer of a cold
-  // object its share of a storm's CPU before the origin request even left.
-  workers_.reserve(opts_.max_in_flight_fills);
-  try {
-    for (size_t i = 0; i < std::max<size_t>(1, opts_.max_in_flight_fills); ++i)
-      workers_.emplace_back([this] { worker_loop(); });
-  } catch (...) {
-    stop_workers();
-    throw;
-  }
 }
 
 DiskCache::~DiskCache() {
@@ -188,17 +178,55 @@ DiskCache::~DiskCache() {
     std::unique_lock lk(mu_);
     clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
   }
-  stop_workers();
-}
-
-void DiskCache::stop_workers() {
+  std::vector<std::thread> workers;
   {
     std::lock_guard lk(jobs_mu_);
     stopping_ = true;
+    workers.swap(workers_);
   }
   jobs_cv_.notify_all();
-  for (auto& t : workers_) t.join();
-  workers_.clear();
+  for (auto& t : workers) t.join();
+}
+
+void DiskCache::queue_fill(FillJob job) {
+  std::unique_lock lk(jobs_mu_);
+  jobs_.push_back(std::move(job));
+  // A worker, once started, serves fills until the cache ends: a miss pays no thread
+  // start unless every worker started so far is busy. At most max_in_flight_fills
+  // (the slots bound the jobs, so never more are needed).
+  if (jobs_.size() > idle_workers_ && workers_.size() < opts_.max_in_flight_fills) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      if (workers_.empty()) {
+        // No worker will ever run it: fail the fill now rather than leave its viewers waiting.
+        FillJob lost = std::move(jobs_.back());
+        jobs_.pop_back();
+        lk.unlock();
+        core::log::error("edge_fill_worker_failed", {{"error", e.what()}});
+        abandon_fill(lost.key, lost.fill);
+        return;
+      }
+      // Else an existing worker takes it when its fill ends.
+    }
+  }
+  lk.unlock();
+  jobs_cv_.notify_one();
+}
+
+void DiskCache::abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill) {
+  {
+    std::lock_guard lk(fill->mu_);
+    fill->early_status_ = FillStatus::origin_error;
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (auto f = flights_.find(key); f != flights_.end() && f->second == fill) flights_.erase(f);
+    counters_.fill_failures_total++;
+    running_fills_--;
+    slot_cv_.notify_all();
+  }
+  fill->finish(Fill::State::failed);
 }
 
 void DiskCache::worker_loop() {
@@ -212,7 +240,9 @@ void DiskCache::worker_loop() {
     FillJob job;
     {
       std::unique_lock lk(jobs_mu_);
+      idle_workers_++;
       jobs_cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+      idle_workers_--;
       if (jobs_.empty()) return;  // stopping, and nothing left (the destructor waited for fills)
       job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -488,14 +518,7 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
       }
     }
   }
-  if (queue) {
-    // After mu_ is released: hits never wait behind the job queue.
-    {
-      std::lock_guard lk(jobs_mu_);
-      jobs_.push_back({key, fill, &origin});
-    }
-    jobs_cv_.notify_one();
-  }
+  if (queue) queue_fill({key, fill, &origin});  // after mu_ is released: hits never wait behind it
   Started st;
   st.status = FillStatus::filled;
   st.fill = std::move(fill);

@@ -2,9 +2,9 @@
 // The edge's disk cache: artifacts under {dir}/objects/{object key}, filled from
 // the origin object store (SPEC §6).
 //
-// Fills stream. A miss starts ONE origin fetch per key, run by one of
-// `max_in_flight_fills` fill workers started with the cache (a miss costs no thread
-// start: the first viewer's TTFB is the origin's);
+// Fills stream. A miss starts ONE origin fetch per key, run by a fill worker: at most
+// `max_in_flight_fills` of them, each started when a fill finds none idle and then kept
+// for the cache's life (a miss does not pay a thread start once the pool has grown);
 // every viewer asking for that key meanwhile (the first one included) reads the
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
@@ -280,7 +280,13 @@ class DiskCache {
   void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
                 std::vector<char>& buf);
   void worker_loop();
-  void stop_workers();
+  struct FillJob {
+    std::string key;
+    std::shared_ptr<Fill> fill;
+    store::ObjectStore* origin = nullptr;
+  };
+  void queue_fill(FillJob job);
+  void abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill);
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
             std::shared_ptr<Fill> fill);
   Entry& insert_locked(const std::string& key, Entry e);
@@ -317,17 +323,14 @@ class DiskCache {
   core::SteadyTime last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;
-  // Fill jobs for the workers. Never longer than the free slots: a job is queued
-  // only with a slot taken (running_fills_), so a worker is always free for it.
-  struct FillJob {
-    std::string key;
-    std::shared_ptr<Fill> fill;
-    store::ObjectStore* origin = nullptr;
-  };
+  // Fill jobs for the workers. A job is queued only with a slot taken
+  // (running_fills_), and workers grow up to max_in_flight_fills, so one is always
+  // free or about to start for it.
   std::mutex jobs_mu_;  // order: mu_ is never taken while holding it
   std::condition_variable jobs_cv_;
   std::deque<FillJob> jobs_;
   bool stopping_ = false;
+  size_t idle_workers_ = 0;  // workers waiting for a job
   std::vector<std::thread> workers_;
 };
 
