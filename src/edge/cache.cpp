@@ -20,6 +20,10 @@ namespace fs = std::filesystem;
 namespace rend::edge {
 namespace {
 
+// Fill workers started with the cache; beyond them (a larger max_in_flight_fills),
+// workers start when a fill finds none idle.
+constexpr size_t kPrestartedWorkers = 64;
+
 // Misses remembered at most (a viewer can name any number of missing keys).
 constexpr size_t kMaxNegativeEntries = 65536;
 
@@ -171,6 +175,20 @@ DiskCache::DiskCache(CacheOptions opts, const core::Clock& clock) : opts_(std::m
   fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
   fs::create_directories(opts_.dir + "/tmp");
   rebuild_index();
+  // The first storm after a start must not pay thread starts on the I/O thread either:
+  // the usual pool (the default max, 64) starts here; a larger max grows on demand.
+  std::unique_lock lk(jobs_mu_);
+  try {
+    while (workers_.size() < std::min(opts_.max_in_flight_fills, kPrestartedWorkers))
+      workers_.emplace_back([this] { worker_loop(); });
+  } catch (...) {
+    // No destructor runs after a throwing constructor: the started workers end here.
+    stopping_ = true;
+    lk.unlock();
+    jobs_cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    throw;
+  }
 }
 
 DiskCache::~DiskCache() {

@@ -3,8 +3,8 @@
 // the origin object store (SPEC §6).
 //
 // Fills stream. A miss starts ONE origin fetch per key, run by a fill worker: at most
-// `max_in_flight_fills` of them, each started when a fill finds none idle and then kept
-// for the cache's life (a miss does not pay a thread start once the pool has grown);
+// `max_in_flight_fills` of them, up to 64 started with the cache and any more when a
+// fill finds none idle, all kept for the cache's life (a miss pays no thread start);
 // every viewer asking for that key meanwhile (the first one included) reads the
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
