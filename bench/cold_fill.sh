@@ -44,7 +44,8 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 secret=$(new_secret)
 origin_port=$(free_port)
 /usr/bin/python3 bench/cold_fill.py origin "$origin_port" --ttfb-ms "$ttfb_ms" --seconds 2 &
-pids+=($!)
+origin_pid=$!
+pids+=($origin_pid)
 origin=http://127.0.0.1:$origin_port
 for _ in $(seq 100); do curl -sf "$origin/__stats" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -53,12 +54,23 @@ S3_ENDPOINT=$origin S3_BUCKET=bench S3_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench 
   REND_EDGE_BIND_ADDR=127.0.0.1:$edge_port \
   REND_PLAYBACK_SIGNING_KEY_ID=dev REND_PLAYBACK_SIGNING_SECRET="$secret" \
   REND_EDGE_TELEMETRY_ENABLED=false \
-  "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
+  ${REND_BENCH_EDGE_WRAP:-} "$bin" edge --data-dir "$work/edge" >"$work/edge.log" 2>&1 &
 edge_pid=$!
 pids+=($edge_pid)
 # CPU seconds the edge has used (user + system): on a shared machine, what the edge
 # itself spends is steadier than its latencies.
-edge_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$edge_pid/stat"; }
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+edge_cpu() { cpu_of "$edge_pid"; }
+# The same for the edge's fill workers alone (threads named rend-fill), from each
+# thread's schedstat (ns on CPU): per-thread clock ticks round each worker's few ms to 0.
+fill_cpu() {
+  local t ns=0
+  for t in /proc/"$edge_pid"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = rend-fill ] || continue
+    ns=$((ns + $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)))
+  done
+  awk "BEGIN{printf \"%.3f\", $ns / 1e9}"
+}
 edge=http://127.0.0.1:$edge_port
 for _ in $(seq 100); do curl -sf "$edge/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$edge/healthz" >/dev/null || { echo "bench: the edge did not start" >&2; cat "$work/edge.log" >&2; exit 1; }
@@ -90,14 +102,16 @@ for run in $(seq "$runs"); do
   # The storm starts 0.5 s into the HIT load (its connections open first) and lasts
   # ~2.2 s; the wrk run covers it.
   wrk_out=$work/wrk.$run
-  cpu0=$(edge_cpu)
+  cpu0=$(edge_cpu) fcpu0=$(fill_cpu) ocpu0=$(cpu_of "$origin_pid")
   ( hit_p99 "$hit_url" "$token" >"$wrk_out" ) &
   wrk_pid=$!
   storm=$(/usr/bin/python3 bench/cold_fill.py storm --edge "$edge" --asset "$asset" --token "$token" \
-    --objects "$objects" --viewers "$viewers" --origin "$origin") || { echo "bench: storm failed: $storm" >&2; exit 1; }
+    --objects "$objects" --viewers "$viewers" --origin "$origin" --edge-log "$work/edge.log") || { echo "bench: storm failed: $storm" >&2; exit 1; }
   wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
   during=$(cat "$wrk_out")
   cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")
+  fcpu=$(awk "BEGIN{printf \"%.3f\", $(fill_cpu) - $fcpu0}")
+  ocpu=$(awk "BEGIN{printf \"%.2f\", $(cpu_of "$origin_pid") - $ocpu0}")
 
   # Origin GETs per cold object of this run.
   read -r maxget minget nobj ohead < <(curl -sf "$origin/__stats" | /usr/bin/python3 -c '
@@ -113,7 +127,7 @@ import json, sys
 s = json.load(sys.stdin); print(s["ttfb_p50_ms"], s["ttfb_p95_ms"], s["ttfb_max_ms"])')
   ratio=$(awk "BEGIN{printf \"%.2f\", $during/$base}")
   echo "run $run: origin GETs per object max $maxget min $minget, origin head sent <= ${ohead} ms after its request | viewer TTFB p50 ${p50} p95 ${p95} max ${mx} ms" \
-    "(target <= $((ttfb_ms + 10)) ms) | HIT p99 ${base} ms alone, ${during} ms during the storm: ${ratio}x | edge CPU ${cpu} s | $storm"
+    "(target <= $((ttfb_ms + 10)) ms) | HIT p99 ${base} ms alone, ${during} ms during the storm: ${ratio}x | edge CPU ${cpu} s (fill workers ${fcpu} s), origin CPU ${ocpu} s | $storm"
   ratios+=("$ratio") p50s+=("$p50") p95s+=("$p95") maxs+=("$mx") perobj+=("$maxget")
 done
 echo "medians of $runs runs: origin GETs per object (max) $(median "${perobj[@]}") (target 1);" \

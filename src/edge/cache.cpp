@@ -1,6 +1,7 @@
 #include "edge/cache.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -18,6 +19,10 @@ namespace fs = std::filesystem;
 
 namespace rend::edge {
 namespace {
+
+// Fill workers started with the cache; beyond them (a larger max_in_flight_fills),
+// workers start when a fill finds none idle.
+constexpr size_t kPrestartedWorkers = 64;
 
 // Misses remembered at most (a viewer can name any number of missing keys).
 constexpr size_t kMaxNegativeEntries = 65536;
@@ -170,11 +175,102 @@ DiskCache::DiskCache(CacheOptions opts, const core::Clock& clock) : opts_(std::m
   fs::remove_all(opts_.dir + "/tmp", ec);  // partial fills from a previous run
   fs::create_directories(opts_.dir + "/tmp");
   rebuild_index();
+  // The first storm after a start must not pay thread starts on the I/O thread either:
+  // the usual pool (the default max, 64) starts here; a larger max grows on demand.
+  std::unique_lock lk(jobs_mu_);
+  try {
+    while (workers_.size() < std::min(opts_.max_in_flight_fills, kPrestartedWorkers))
+      workers_.emplace_back([this] { worker_loop(); });
+  } catch (...) {
+    // No destructor runs after a throwing constructor: the started workers end here.
+    stopping_ = true;
+    lk.unlock();
+    jobs_cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    throw;
+  }
 }
 
 DiskCache::~DiskCache() {
-  std::unique_lock lk(mu_);
-  clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
+  {
+    std::unique_lock lk(mu_);
+    clock_.wait(lk, slot_cv_, [&] { return running_fills_ == 0; });
+  }
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lk(jobs_mu_);
+    stopping_ = true;
+    workers.swap(workers_);
+  }
+  jobs_cv_.notify_all();
+  for (auto& t : workers) t.join();
+}
+
+void DiskCache::queue_fill(FillJob job) {
+  std::unique_lock lk(jobs_mu_);
+  jobs_.push_back(std::move(job));
+  // A worker, once started, serves fills until the cache ends: a miss pays no thread
+  // start unless every worker started so far is busy. At most max_in_flight_fills
+  // (the slots bound the jobs, so never more are needed).
+  if (jobs_.size() > idle_workers_ && workers_.size() < opts_.max_in_flight_fills) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error& e) {
+      if (workers_.empty()) {
+        // No worker will ever run it: fail the fill now rather than leave its viewers waiting.
+        FillJob lost = std::move(jobs_.back());
+        jobs_.pop_back();
+        lk.unlock();
+        core::log::error("edge_fill_worker_failed", {{"error", e.what()}});
+        abandon_fill(lost.key, lost.fill);
+        return;
+      }
+      // Else an existing worker takes it when its fill ends.
+    }
+  }
+  lk.unlock();
+  jobs_cv_.notify_one();
+}
+
+void DiskCache::abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill) {
+  {
+    std::lock_guard lk(fill->mu_);
+    fill->early_status_ = FillStatus::origin_error;
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (auto f = flights_.find(key); f != flights_.end() && f->second == fill) flights_.erase(f);
+    counters_.fill_failures_total++;
+    running_fills_--;
+    slot_cv_.notify_all();
+  }
+  fill->finish(Fill::State::failed);
+}
+
+void DiskCache::worker_loop() {
+  // Named so that per-thread CPU (top -H, /proc/PID/task, perf) tells fills from the
+  // threads serving viewers.
+  pthread_setname_np(pthread_self(), "rend-fill");
+  // One copy buffer per worker for its whole life: allocating (and zeroing, and
+  // faulting in) 256 KiB per fill was a visible share of a fill storm's CPU.
+  std::vector<char> buf(256 * 1024);
+  for (;;) {
+    FillJob job;
+    {
+      std::unique_lock lk(jobs_mu_);
+      idle_workers_++;
+      jobs_cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+      idle_workers_--;
+      if (jobs_.empty()) return;  // stopping, and nothing left (the destructor waited for fills)
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    run_fill(job.key, job.fill, job.origin, buf);  // renames or removes its temp file
+    job = {};                                      // the fill's fd closes with its last reader, not with this worker
+    std::lock_guard lk(mu_);
+    running_fills_--;
+    slot_cv_.notify_all();
+  }
 }
 
 bool DiskCache::is_head(const std::string& key) {
@@ -391,6 +487,7 @@ DiskCache::Miss DiskCache::fetch(const std::string& key, store::ObjectStore& ori
 DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectStore& origin,
                                           std::optional<int64_t> max_age_ms, bool wait_for_slot) {
   std::shared_ptr<Fill> fill;
+  bool queue = false;
   {
     std::unique_lock lk(mu_);
     auto neg = negative_.find(key);
@@ -430,37 +527,29 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
         // The temp file is created by the fill thread, not here: no filesystem call
         // under mu_, which every hit takes.
         fill = std::make_shared<Fill>();
+        fill->requested_ = clock_.steady_now();
+        fill->requested_unix_ms_ = clock_.now_unix_ms();
         flights_[key] = fill;
         running_fills_++;
         counters_.fills_total++;
-        try {
-          std::thread([this, key, fill, &origin] {
-            run_fill(key, fill, &origin);  // renames or removes its temp file
-            std::lock_guard lk2(mu_);
-            running_fills_--;
-            slot_cv_.notify_all();
-          }).detach();
-        } catch (const std::system_error&) {
-          flights_.erase(key);
-          running_fills_--;
-          Started st;
-          st.status = FillStatus::origin_error;
-          return st;
-        }
+        queue = true;
       }
     }
   }
+  if (queue) queue_fill({key, fill, &origin});  // after mu_ is released: hits never wait behind it
   Started st;
   st.status = FillStatus::filled;
   st.fill = std::move(fill);
   return st;
 }
 
-void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin) {
+void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
+                         std::vector<char>& buf) {
   {
     std::lock_guard lk(mu_);
     counters_.origin_requests_total++;
   }
+  const core::SteadyTime begun = clock_.steady_now();
   const std::string tmp = opts_.dir + "/tmp/" + core::random_token(12);
   auto fail_early = [&](FillStatus why) {
     ::unlink(tmp.c_str());  // before anyone can see the failure (readers hold the fd)
@@ -498,6 +587,7 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     return fail_early(FillStatus::origin_error);
   }
   if (!reader) return fail_early(FillStatus::not_found);
+  const core::SteadyTime headed = clock_.steady_now();
   const uint64_t size = reader->size();
   if (size > opts_.max_object_bytes) return fail_early(FillStatus::too_large);
   // Reserve the whole object before the first byte is served: a disk that fills
@@ -517,7 +607,6 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
   uint64_t total = 0;
   bool ok = true;
   try {
-    std::vector<char> buf(256 * 1024);
     while (size_t n = reader->read(buf.data(), buf.size())) {
       if (total + n > size) throw std::runtime_error("origin sent more than it announced");
       for (size_t off = 0; off < n;) {
@@ -548,6 +637,13 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
     return;
   }
   land(key, tmp, size, filled_ms, fill->etag(), fill);
+  auto ms = [](core::SteadyTime::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  core::log::info("edge_fill_done", {{"key", key},
+                                     {"bytes", size},
+                                     {"requested_unix_ms", fill->requested_unix_ms_},
+                                     {"queued_ms", ms(begun - fill->requested_)},
+                                     {"origin_head_ms", ms(headed - begun)},
+                                     {"total_ms", ms(clock_.steady_now() - fill->requested_)}});
 }
 
 void DiskCache::land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,

@@ -2,7 +2,9 @@
 // The edge's disk cache: artifacts under {dir}/objects/{object key}, filled from
 // the origin object store (SPEC §6).
 //
-// Fills stream. A miss starts ONE origin fetch per key on a fill thread of its own;
+// Fills stream. A miss starts ONE origin fetch per key, run by a fill worker: at most
+// `max_in_flight_fills` of them, up to 64 started with the cache and any more when a
+// fill finds none idle, all kept for the cache's life (a miss pays no thread start);
 // every viewer asking for that key meanwhile (the first one included) reads the
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
@@ -54,6 +56,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -149,8 +152,12 @@ class Fill {
   uint64_t size_ = 0, written_ = 0;
   std::string etag_;
   FillStatus early_status_ = FillStatus::origin_error;  // why it failed before streaming
-  bool streamed_ = false;                       // set_streaming() ran: a later failure is reported to readers mid-body
-  bool purged_ = false;                         // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  bool streamed_ = false;  // set_streaming() ran: a later failure is reported to readers mid-body
+  bool purged_ = false;    // guarded by DiskCache::mu_: a purge ran meanwhile, do not land
+  // When the miss started this fill (wall ms and monotonic), for the edge_fill_done
+  // line: where a cold viewer's time goes (queued for a worker, origin head, body).
+  int64_t requested_unix_ms_ = 0;
+  core::SteadyTime requested_{};
   std::vector<std::function<void()>> waiters_;  // notify_on_change callbacks
 };
 
@@ -270,7 +277,16 @@ class DiskCache {
   };
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin);
+  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
+                std::vector<char>& buf);
+  void worker_loop();
+  struct FillJob {
+    std::string key;
+    std::shared_ptr<Fill> fill;
+    store::ObjectStore* origin = nullptr;
+  };
+  void queue_fill(FillJob job);
+  void abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill);
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,
             std::shared_ptr<Fill> fill);
   Entry& insert_locked(const std::string& key, Entry e);
@@ -307,6 +323,15 @@ class DiskCache {
   core::SteadyTime last_floor_warning_{};
   size_t running_fills_ = 0;
   Stats counters_;
+  // Fill jobs for the workers. A job is queued only with a slot taken
+  // (running_fills_), and workers grow up to max_in_flight_fills, so one is always
+  // free or about to start for it.
+  std::mutex jobs_mu_;  // order: mu_ is never taken while holding it
+  std::condition_variable jobs_cv_;
+  std::deque<FillJob> jobs_;
+  bool stopping_ = false;
+  size_t idle_workers_ = 0;  // workers waiting for a job
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace rend::edge

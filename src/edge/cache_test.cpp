@@ -13,6 +13,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/clock.h"
@@ -59,8 +60,15 @@ class ControlledOrigin final : public store::ObjectStore {
   size_t delete_prefix(const std::string& p) override { return inner_.delete_prefix(p); }
   store::HealthStatus health() override { return inner_.health(); }
   store::ObjectStoreCapabilities capabilities() override { return inner_.capabilities(); }
+  // Kernel thread ids that ran get(): which threads do the fills.
+  std::mutex tids_mu;
+  std::set<pid_t> tids;
   std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
     gets++;
+    {
+      std::lock_guard lk(tids_mu);
+      tids.insert(::gettid());
+    }
     {
       std::unique_lock lk(gate_mu);
       gate_cv.wait(lk, [&] { return gate_open; });
@@ -291,6 +299,50 @@ TEST_F(CacheTest, AMissWaitingForASlotGetsOneWhenAFillEnds) {
   EXPECT_EQ(second.get(), edge::FillStatus::filled);
   EXPECT_EQ(cache.stats().busy_total, 0u);
   drain(first.fill);
+}
+
+size_t threads_of_this_process() {
+  return size_t(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator()));
+}
+
+// Fills run on workers started once, never a thread per fill: twelve misses through
+// two fill slots are all served (those beyond the slots wait for one) by at most two
+// threads, the same ones whatever the number of fills. Up to 64 workers start with the
+// cache; a larger REND_EDGE_MAX_IN_FLIGHT_FILLS costs no more threads until fills run.
+TEST_F(CacheTest, FillsRunOnWorkersStartedOnceAndExcessMissesQueueAndComplete) {
+  {
+    auto big = opts();
+    big.max_in_flight_fills = 5000;
+    const size_t before = threads_of_this_process();
+    edge::DiskCache idle(big, clock_);
+    EXPECT_EQ(threads_of_this_process(), before + 64);
+  }
+  constexpr int kFills = 12;
+  for (int i = 0; i < kFills; ++i)
+    inner_->put_bytes("assets/ast_a/720p/seg_" + std::to_string(10 + i) + ".ts", pattern(20000 + i, char('a' + i)));
+  origin_->chunk = 4096;
+  origin_->gate_open = false;  // the first two fills wait in the origin, holding both slots
+  auto o = opts();
+  o.max_in_flight_fills = 2;
+  o.fill_queue_wait = 200ms;
+  edge::DiskCache cache(o, clock_);
+  std::vector<std::future<std::string>> viewers;
+  for (int i = 0; i < kFills; ++i)
+    viewers.push_back(std::async(std::launch::async, [&, i] {
+      auto m = cache.fetch("assets/ast_a/720p/seg_" + std::to_string(10 + i) + ".ts", *origin_);
+      return m.status == edge::FillStatus::filled ? drain(m.fill) : std::string("status ") + char('0' + int(m.status));
+    }));
+  EXPECT_TRUE(eventually([&] { return origin_->gets.load() == 2; }));
+  EXPECT_TRUE(clock_.await_timed_waiters(kFills - 2));  // the rest wait for a slot
+  origin_->open_gate();                                 // no time passes: every queued miss gets a slot as fills end
+  for (int i = 0; i < kFills; ++i) {
+    ASSERT_EQ(viewers[i].wait_for(10s), std::future_status::ready) << i;
+    EXPECT_EQ(viewers[i].get(), pattern(20000 + i, char('a' + i))) << i;
+  }
+  EXPECT_EQ(origin_->gets.load(), kFills);
+  EXPECT_EQ(cache.stats().busy_total, 0u);
+  std::lock_guard lk(origin_->tids_mu);
+  EXPECT_LE(origin_->tids.size(), 2u) << "a thread per fill";
 }
 
 TEST_F(CacheTest, HeadClassifiesPlaylistsAndFirstSegments) {

@@ -100,7 +100,10 @@ Client::Client(const std::string& region, std::string access_key_id, std::string
   curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 }
 
-Client::~Client() { curl_share_cleanup(share_); }
+Client::~Client() {
+  idle_.clear();  // their easy handles use share_
+  curl_share_cleanup(share_);
+}
 
 void Client::lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
   static_cast<Client*>(self)->locks_[data].lock();
@@ -111,7 +114,44 @@ void Client::unlock(CURL*, curl_lock_data data, void* self) { static_cast<Client
 EasyHandle Client::new_handle(const std::string& url, char* error_buf, bool sign) const {
   EasyHandle h(curl_easy_init());
   if (!h) throw std::runtime_error("curl_easy_init failed");
-  CURL* c = h.get();
+  configure(h.get(), url, error_buf, sign);
+  return h;
+}
+
+ConnPtr Client::acquire(const std::string& url, char* error_buf, bool fresh) const {
+  ConnPtr conn;
+  if (!fresh) {
+    std::lock_guard lk(pool_mu_);
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (conn) {
+    // Options back to defaults; the connection stays in the multi's cache.
+    curl_easy_reset(conn->easy.get());
+    configure(conn->easy.get(), url, error_buf, true);
+    return conn;
+  }
+  conn = std::make_unique<Conn>();
+  conn->easy = new_handle(url, error_buf);
+  conn->multi = curl_multi_init();
+  if (!conn->multi) throw std::runtime_error("curl_multi_init failed");
+  return conn;
+}
+
+void Client::release(ConnPtr conn) const {
+  {
+    std::lock_guard lk(pool_mu_);
+    if (idle_.size() < kMaxIdleConns) {
+      idle_.push_back(std::move(conn));
+      return;
+    }
+  }
+  // Over the bound: `conn` closes here, with the lock released.
+}
+
+void Client::configure(CURL* c, const std::string& url, char* error_buf, bool sign) const {
   error_buf[0] = '\0';
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buf);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -130,7 +170,6 @@ EasyHandle Client::new_handle(const std::string& url, char* error_buf, bool sign
     curl_easy_setopt(c, CURLOPT_USERNAME, access_key_id_.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, secret_access_key_.c_str());
   }
-  return h;
 }
 
 HeaderList Client::header_list(const std::vector<std::string>& headers, std::string_view payload_hash) {

@@ -31,6 +31,22 @@ struct SlistDeleter {
 };
 using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
 
+// A reusable origin connection for streaming GETs: an easy handle and the multi
+// handle it runs in. The multi's connection cache holds the TCP (and TLS) connection
+// open between transfers, so a pooled Conn skips the handshake on its next GET.
+struct Conn {
+  CURLM* multi = nullptr;
+  EasyHandle easy;
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    easy.reset();  // never attached to `multi` here: readers detach before releasing
+    if (multi) curl_multi_cleanup(multi);
+  }
+};
+using ConnPtr = std::unique_ptr<Conn>;
+
 // Fills up to n bytes of a request body; returns 0 only at its end; may throw.
 using BodyReader = std::function<size_t(char* buf, size_t n)>;
 
@@ -85,6 +101,16 @@ class Client {
   // A configured handle (signing when `sign`, timeouts, shared DNS/TLS caches,
   // no redirects). `error_buf` must hold CURL_ERROR_SIZE bytes and outlive it.
   EasyHandle new_handle(const std::string& url, char* error_buf, bool sign = true) const;
+  // A connection for a streaming GET of `url`, configured as new_handle() does: the
+  // most recently released idle one (its connection kept alive) or, with `fresh` or
+  // none idle, a new one. Thread-safe.
+  ConnPtr acquire(const std::string& url, char* error_buf, bool fresh = false) const;
+  // Hands back a connection whose transfer ended cleanly (detached from its multi),
+  // for the next acquire(). Beyond kMaxIdleConns idle ones it is closed instead.
+  void release(ConnPtr conn) const;
+  // Idle connections kept per client (one client per origin): as many as the edge
+  // runs fills at once by default.
+  static constexpr size_t kMaxIdleConns = 64;
   // Headers for a request plus x-amz-content-sha256.
   static HeaderList header_list(const std::vector<std::string>& headers, std::string_view payload_hash);
 
@@ -101,8 +127,12 @@ class Client {
 
   std::string sigv4_;
   std::string access_key_id_, secret_access_key_;
+  void configure(CURL* c, const std::string& url, char* error_buf, bool sign) const;
+
   CURLSH* share_ = nullptr;
   mutable std::mutex locks_[CURL_LOCK_DATA_LAST];
+  mutable std::mutex pool_mu_;
+  mutable std::vector<ConnPtr> idle_;  // most recently released last
 };
 
 }  // namespace rend::store::s3

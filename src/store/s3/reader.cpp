@@ -12,56 +12,69 @@ constexpr size_t kMaxErrorBody = 64 * 1024;
 constexpr int kPollMs = 1000;
 }  // namespace
 
-S3Reader::S3Reader(std::string what) : what_(std::move(what)) { error_buf_[0] = '\0'; }
-
 S3Reader::~S3Reader() {
-  if (multi_) {
-    if (attached_) curl_multi_remove_handle(multi_, easy_.get());
-    curl_multi_cleanup(multi_);
-  }
+  if (!conn_) return;
+  if (attached_) curl_multi_remove_handle(conn_->multi, conn_->easy.get());
+  // Only a transfer curl finished cleanly leaves the connection at a response
+  // boundary; one cut short is closed with its Conn (removing an unfinished transfer
+  // makes curl close the connection).
+  if (done_ && result_ == CURLE_OK) client_->release(std::move(conn_));
 }
 
 std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string& url, std::string what) {
-  std::unique_ptr<S3Reader> r(new S3Reader(std::move(what)));
-  r->easy_ = client.new_handle(url, r->error_buf_);
-  CURL* c = r->easy_.get();
-  r->headers_ = Client::header_list({}, kEmptySha256);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers_.get());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &S3Reader::on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, r.get());
-  r->multi_ = curl_multi_init();
-  if (!r->multi_) throw std::runtime_error("curl_multi_init failed");
-  if (curl_multi_add_handle(r->multi_, c) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
-  r->attached_ = true;
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<S3Reader> r(new S3Reader(client, what));
+    r->conn_ = client.acquire(url, r->error_buf_, /*fresh=*/attempt > 0);
+    CURL* c = r->easy();
+    r->headers_ = Client::header_list({}, kEmptySha256);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers_.get());
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &S3Reader::on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r.get());
+    if (curl_multi_add_handle(r->conn_->multi, c) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
+    r->attached_ = true;
 
-  while (r->status_ == 0 && !r->done_) r->drive();
-  // A failure after the body started is reported by read(), once the bytes that
-  // did arrive are consumed; one before it means there is no response to read.
-  if (r->done_ && r->result_ != CURLE_OK && r->status_ == 0)
-    throw std::runtime_error("s3 " + r->what_ + ": " +
-                             (r->error_buf_[0] ? std::string(r->error_buf_) : curl_easy_strerror(r->result_)));
-  if (r->status_ == 0) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status_);
-  if (r->status_ == 404) return nullptr;
-  if (r->status_ < 200 || r->status_ >= 300) {
-    while (!r->done_) r->drive();  // the error document names the S3 error code
-    Response resp;
-    resp.status = r->status_;
-    resp.body = std::move(r->error_body_);
-    throw_status(r->what_, resp);
+    while (r->status_ == 0 && !r->done_) r->drive();
+    // A failure after the body started is reported by read(), once the bytes that
+    // did arrive are consumed; one before it means there is no response to read.
+    // A request that went out on a pooled connection the server had dropped ends with
+    // no response (libcurl retries the silent cases itself) or a cut one: once more on
+    // a new connection. Only before any body byte, so nothing was handed out yet.
+    auto retry = [&] {
+      long new_conns = -1;
+      curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &new_conns);
+      return attempt == 0 && new_conns == 0 && r->done_ && r->received_ == 0;
+    };
+    if (r->done_ && r->result_ != CURLE_OK && r->status_ == 0) {
+      if (retry()) continue;
+      throw std::runtime_error("s3 " + r->what_ + ": " +
+                               (r->error_buf_[0] ? std::string(r->error_buf_) : curl_easy_strerror(r->result_)));
+    }
+    if (r->status_ == 0) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status_);
+    if (r->status_ == 404) return nullptr;
+    if (r->status_ < 200 || r->status_ >= 300) {
+      while (!r->done_) r->drive();  // the error document names the S3 error code
+      Response resp;
+      resp.status = r->status_;
+      resp.body = std::move(r->error_body_);
+      throw_status(r->what_, resp);
+    }
+    curl_off_t len = -1;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    // S3 always sends Content-Length on GET; without it a truncated body could not
+    // be told from a complete one.
+    if (len < 0) {
+      if (retry()) continue;  // the headers were cut short
+      throw std::runtime_error("s3 " + r->what_ + ": response has no Content-Length");
+    }
+    r->size_ = uint64_t(len);
+    return r;
   }
-  curl_off_t len = -1;
-  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-  // S3 always sends Content-Length on GET; without it a truncated body could not
-  // be told from a complete one.
-  if (len < 0) throw std::runtime_error("s3 " + r->what_ + ": response has no Content-Length");
-  r->size_ = uint64_t(len);
-  return r;
 }
 
 size_t S3Reader::on_write(char* data, size_t size, size_t nmemb, void* self) {
   auto* r = static_cast<S3Reader*>(self);
   const size_t n = size * nmemb;
-  if (r->status_ == 0) curl_easy_getinfo(r->easy_.get(), CURLINFO_RESPONSE_CODE, &r->status_);
+  if (r->status_ == 0) curl_easy_getinfo(r->easy(), CURLINFO_RESPONSE_CODE, &r->status_);
   if (r->status_ < 200 || r->status_ >= 300) {
     r->error_body_.append(data, std::min(n, kMaxErrorBody - std::min(kMaxErrorBody, r->error_body_.size())));
     return n;
@@ -88,21 +101,21 @@ void S3Reader::drive() {
     // Only ever resumed with room in the window; the held chunk may be delivered
     // from inside this call.
     paused_ = false;
-    curl_easy_pause(easy_.get(), CURLPAUSE_CONT);
+    curl_easy_pause(easy(), CURLPAUSE_CONT);
   }
   const size_t before = buffered();
   int running = 0;
-  if (CURLMcode mc = curl_multi_perform(multi_, &running); mc != CURLM_OK)
+  if (CURLMcode mc = curl_multi_perform(conn_->multi, &running); mc != CURLM_OK)
     throw std::runtime_error("s3 " + what_ + ": " + curl_multi_strerror(mc));
   int queued = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-    if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy_.get()) {
+  while (CURLMsg* msg = curl_multi_info_read(conn_->multi, &queued)) {
+    if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy()) {
       done_ = true;
       result_ = msg->data.result;
     }
   }
   if (!done_ && !paused_ && buffered() == before) {
-    if (CURLMcode mc = curl_multi_poll(multi_, nullptr, 0, kPollMs, nullptr); mc != CURLM_OK)
+    if (CURLMcode mc = curl_multi_poll(conn_->multi, nullptr, 0, kPollMs, nullptr); mc != CURLM_OK)
       throw std::runtime_error("s3 " + what_ + ": " + curl_multi_strerror(mc));
   }
 }

@@ -6,7 +6,11 @@
 // edge may hold many), and back-pressure is exact: when the window is full the
 // write callback pauses the transfer, so TCP flow control stops the server until
 // the consumer catches up (and libcurl's stall timeout does not count paused time).
-// The destructor cancels whatever is left of the transfer by closing it.
+// The destructor cancels whatever is left of the transfer by closing it; a transfer
+// that ended cleanly hands its connection back to the client's pool (keep-alive), so
+// the next GET to the origin skips the TCP/TLS handshake. A GET on a pooled
+// connection that fails before any response (the server dropped it while idle) is
+// retried once on a fresh connection.
 #include <curl/curl.h>
 
 #include <memory>
@@ -33,18 +37,21 @@ class S3Reader final : public ObjectReader {
   static constexpr size_t kWindow = 1 << 20;
 
  private:
-  explicit S3Reader(std::string what);
+  S3Reader(const Client& client, std::string what) : client_(&client), what_(std::move(what)) { error_buf_[0] = '\0'; }
+  // Sends the GET on `conn` and waits for the status: false when the transfer failed
+  // before any response (the caller may retry), else true; throws on other failures.
+  CURL* easy() const { return conn_->easy.get(); }
   static size_t on_write(char* data, size_t size, size_t nmemb, void* self);
   size_t buffered() const { return buf_.size() - off_; }
   // One round of transfer work: perform, collect completion, wait for the socket
   // when nothing happened.
   void drive();
 
+  const Client* client_;
   std::string what_;
   char error_buf_[CURL_ERROR_SIZE];
   HeaderList headers_;
-  EasyHandle easy_;
-  CURLM* multi_ = nullptr;
+  ConnPtr conn_;  // back to the client's pool when the transfer ended cleanly
   bool attached_ = false;
 
   std::string buf_;  // window: bytes [off_, size) are unread

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -190,6 +191,78 @@ class SilentServer {
   int port_ = 0;
 };
 
+// A keep-alive HTTP/1.1 server on one thread, serving one connection at a time: it
+// answers `answers_per_conn` GETs on a connection (each with the body `body`), then
+// reads the next request and closes after writing `last_words` (an idle keep-alive
+// connection the server dropped just as the client reused it). Counts accepted
+// connections.
+class KeepAliveServer {
+ public:
+  KeepAliveServer(std::string body, int answers_per_conn, std::string last_words = "")
+      : body_(std::move(body)), per_conn_(answers_per_conn), last_words_(std::move(last_words)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        accepts_++;
+        std::string in;
+        char buf[4096];
+        for (int answered = 0;; ++answered) {
+          size_t end;
+          while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+            ssize_t n = ::recv(c, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            in.append(buf, size_t(n));
+          }
+          if (end == std::string::npos) break;
+          if (answered == per_conn_) {
+            if (!last_words_.empty()) ::send(c, last_words_.data(), last_words_.size(), MSG_NOSIGNAL);
+            break;
+          }
+          in.erase(0, end + 4);
+          requests_++;
+          std::string res = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) + "\r\n\r\n" + body_;
+          if (::send(c, res.data(), res.size(), MSG_NOSIGNAL) != ssize_t(res.size())) break;
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~KeepAliveServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int accepts() const { return accepts_; }
+  int requests() const { return requests_; }
+
+ private:
+  std::string body_;
+  int per_conn_;
+  std::string last_words_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepts_{0}, requests_{0};
+  std::thread thread_;
+};
+
+std::string read_all(ObjectReader& r) {
+  std::string got;
+  char buf[4096];
+  while (size_t n = r.read(buf, sizeof buf)) got.append(buf, n);
+  return got;
+}
+
 std::unique_ptr<ObjectStore> store_at(const std::string& endpoint) {
   S3Config cfg;
   cfg.endpoint = endpoint;
@@ -309,6 +382,57 @@ TEST(S3Store, DeclaresAtomicReplaceUnlessTheServiceIsS3rver) {
   cfg.endpoint = "http://127.0.0.1:1";  // unreachable
   cfg.bucket = "b";
   EXPECT_TRUE(open_s3_object_store(cfg)->capabilities().atomic_replace);
+}
+
+// Fills reuse origin connections: a second GET after the first one's body was read
+// goes out on the same connection (no new TCP handshake, no new server thread).
+TEST(S3Reader, ConnectionIsReusedAcrossGets) {
+  KeepAliveServer server("hello", 1000);
+  auto store = store_at(server.endpoint());
+  for (int i = 0; i < 3; ++i) {
+    auto r = store->get("k" + std::to_string(i));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(read_all(*r), "hello");
+  }
+  EXPECT_EQ(server.requests(), 3);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
+// A pooled connection the server dropped is retried once on a fresh one: the GET
+// succeeds, on a second connection.
+// Silently closed (libcurl retries that itself) or cut in the middle of the
+// headers (libcurl gives up once a header line arrived; the reader retries).
+TEST(S3Reader, ADeadPooledConnectionIsRetriedOnAFreshOne) {
+  for (std::string last_words : {"", "HTTP/1.1 200 OK\r\nContent-Le"}) {
+    SCOPED_TRACE("last words: " + last_words);
+    KeepAliveServer server("hello", 1, last_words);
+    auto store = store_at(server.endpoint());
+    for (int i = 0; i < 3; ++i) {
+      auto r = store->get("k" + std::to_string(i));
+      ASSERT_TRUE(r);
+      EXPECT_EQ(read_all(*r), "hello");
+    }
+    EXPECT_EQ(server.requests(), 3);
+    EXPECT_EQ(server.accepts(), 3);
+  }
+}
+
+// A reader dropped before the end of its body must not hand its connection back:
+// the rest of that body would be read as the next GET's response.
+TEST(S3Reader, AnAbandonedReaderDoesNotPoolItsConnection) {
+  const std::string big(4 << 20, 'b');
+  KeepAliveServer server(big, 1000);
+  auto store = store_at(server.endpoint());
+  {
+    auto r = store->get("k0");
+    ASSERT_TRUE(r);
+    char buf[1000];
+    EXPECT_EQ(r->read(buf, sizeof buf), sizeof buf);
+  }
+  auto r = store->get("k1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(read_all(*r), big);
+  EXPECT_EQ(server.accepts(), 2);
 }
 
 }  // namespace
