@@ -250,7 +250,7 @@ def run_baseline_once(src: Path, label: str, show_cmd: bool) -> tuple[float, flo
         sys.exit(f"baseline ffmpeg failed:\n{r.stderr[-3000:]}")
     if not (out / "master.m3u8").exists():
         sys.exit("baseline ffmpeg wrote no master.m3u8")
-    log(f"baseline run {label}: {dt:.2f} s, CPU {cpu:.2f} s (load {load:.1f})")
+    log(f"baseline run {label}: {dt:.2f} s, CPU {cpu:.2f} s ({cpu / dt:.2f} cores; load {load:.1f})")
     return dt, cpu
 
 
@@ -452,8 +452,11 @@ def timeline(r: dict, until: str = "hls_ready") -> str:
     for name in PHASES:
         if name in ph:
             p = ph[name]
+            # cores = CPU / wall: on a shared machine, how much of it the scheduler gave this phase
+            # (compare with the floor's).
+            span = max(1e-3, p["end"] - p["start"])
             parts.append(f"{name}{'' if p['n'] == 1 else ' x' + str(p['n'])} {p['start']:.2f}-{p['end']:.2f} "
-                         f"({p['cpu']:.2f} CPU)")
+                         f"({p['cpu']:.2f} CPU" + (f", {p['cpu'] / span:.2f} cores)" if name == "ladder" else ")"))
     ff = sum(p["cpu"] for p in ph.values())
     marks = f"playable {r['playable_s']:.2f}" + (f", hls_ready {r['hls_ready_s']:.2f}" if until == "hls_ready" else "")
     return (f"    timeline (s after upload): {' | '.join(parts)} | {marks}\n"
@@ -611,6 +614,12 @@ def main() -> int:
             floor_cpu = statistics.median(res["baseline_cpu_s"])
             res["floor_cpu_median_s"] = floor_cpu
             line += f" | {floor_cpu:.2f} | {total / floor_cpu:.2f}x"
+            # The scheduler's share: Rend's ladder and the floor should get the same on a quiet machine.
+            lad = [phases(r)["ladder"] for r in runs if "ladder" in phases(r)]
+            if lad:
+                lc = statistics.median(p["cpu"] / max(1e-3, p["end"] - p["start"]) for p in lad)
+                fc = statistics.median(c / w for c, w in zip(res["baseline_cpu_s"], res["baseline_s"]))
+                line += f"   (cores used: ladder {lc:.2f}, floor {fc:.2f})"
         log(line)
 
     if args.json_out:
