@@ -282,7 +282,7 @@ class PosterStage final : public Stage {
 // storyboard.vtt and storyboard/sheet_NNNN.jpg (media/storyboard.h): the ladder's ffmpeg
 // makes the sheets from the frames it decodes anyway (one more branch of its split; a
 // run of its own decoded the whole source a second time, next to the ladder: 2-4 CPU-s
-// for 30 s of 1080p, 5-10 % of the ladder's CPU). flush publishes the sheets, then the
+// for 30 s of 1080p, 5-7 % of the ladder's CPU). flush publishes the sheets, then the
 // VTT that points at them. Optional: no sheet, or the store refusing one, is logged as
 // media_storyboard_failed and the asset still becomes hls_ready, without a storyboard
 // (the player shows no previews).
