@@ -464,10 +464,6 @@ def timeline(r: dict, until: str = "hls_ready") -> str:
             f"{ff + r['rend_cpu_s']:.2f} s (load {r['load']:.1f})")
 
 
-def median_phase_cpu(runs: list[dict], name: str) -> float:
-    return statistics.median(phases(r).get(name, {}).get("cpu", 0.0) for r in runs)
-
-
 def fmt(v: float | None) -> str:
     return f"{v:.2f}" if v is not None else "-"
 
