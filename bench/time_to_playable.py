@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -82,6 +83,86 @@ DEFAULT_INPUTS = "h264,hevc,vp9,10bit"
 # The ladder, with the encoder settings Rend's media pipeline uses.
 RUNGS = [("1080p", 1080, "5500k"), ("720p", 720, "3000k"), ("540p", 540, "1800k"), ("360p", 360, "800k")]
 SEGMENT_S = 4
+
+# Where the time goes: rend dev runs ffmpeg/ffprobe through this wrapper (REND_FFMPEG_PATH,
+# REND_FFPROBE_PATH), which appends one line per process: wall start/end (epoch, the clock
+# the asset's timestamps use), exit code, the tool's user and system CPU (the wrapper's
+# cutime and cstime from /proc: clock ticks of its waited-for child) and the argv. Bash's startup (~2 ms) is the only cost it adds.
+WRAPPER = """#!/bin/bash
+t0=$EPOCHREALTIME
+{real} "$@"
+rc=$?
+t1=$EPOCHREALTIME
+read -r -a st < /proc/$$/stat
+printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$t0" "$t1" "$rc" "${st[15]} ${st[16]}" "${0##*/}" "$*" >> {log}
+exit $rc
+"""
+
+# Phases in the order a job runs them; classify() names a process's phase from its argv.
+PHASES = ["probe", "remux", "first", "ladder", "poster", "storyboard", "other"]
+
+
+def write_wrappers(bin_dir: Path, log_path: Path) -> dict:
+    """ffmpeg and ffprobe wrappers in bin_dir logging to log_path; returns rend's env for them."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    env = {}
+    for tool, var in (("ffmpeg", "REND_FFMPEG_PATH"), ("ffprobe", "REND_FFPROBE_PATH")):
+        real = shutil.which(tool)
+        if not real:
+            sys.exit(f"{tool} not found on PATH")
+        w = bin_dir / tool
+        w.write_text(WRAPPER.replace("{real}", real).replace("{log}", str(log_path)))
+        w.chmod(0o755)
+        env[var] = str(w)
+    return env
+
+
+def classify(tool: str, args: str) -> str:
+    if tool == "ffprobe":
+        return "probe"
+    if "split=" in args:
+        return "ladder"
+    if "tile=" in args:
+        return "storyboard"
+    if "-frames:v 1" in args:
+        return "poster"
+    if "ultrafast" in args:
+        return "first"
+    if "-c:v copy" in args:
+        return "remux"
+    return "other"
+
+
+def ticks_cpu(field: str) -> float:
+    """"cutime cstime" in clock ticks -> CPU seconds."""
+    return sum(int(x) for x in field.split()) / os.sysconf("SC_CLK_TCK")
+
+
+def read_procs(log_path: Path, asset_id: str) -> list[dict]:
+    """The wrapped processes whose argv names this asset (its work dir carries the id)."""
+    out = []
+    if not log_path.exists():
+        return out
+    for line in log_path.read_text(errors="replace").splitlines():
+        f = line.split("\t", 5)
+        if len(f) < 6 or asset_id not in f[5]:
+            continue
+        out.append({"phase": classify(f[4], f[5]), "start": float(f[0]), "end": float(f[1]), "rc": int(f[2]),
+                    "cpu_s": ticks_cpu(f[3])})
+    return out
+
+
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """(own user+system, waited-for children's user+system) CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return (int(f[11]) + int(f[12])) / tck, (int(f[13]) + int(f[14])) / tck
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def log(msg: str) -> None:
@@ -151,7 +232,8 @@ def probe(path: Path) -> str:
             f"{int(j['format']['bit_rate']) / 1e6:.2f} Mb/s, {path.stat().st_size / 1e6:.1f} MB")
 
 
-def run_baseline_once(src: Path, label: str, show_cmd: bool) -> float:
+def run_baseline_once(src: Path, label: str, show_cmd: bool) -> tuple[float, float]:
+    """(wall s, CPU s) of one floor run."""
     out = CACHE / "baseline-out"
     shutil.rmtree(out, ignore_errors=True)
     for name, _, _ in RUNGS:
@@ -159,15 +241,17 @@ def run_baseline_once(src: Path, label: str, show_cmd: bool) -> float:
     cmd = baseline_cmd(src, out)
     if show_cmd:
         log("baseline command: " + " ".join(f"'{a}'" if (" " in a or ";" in a) else a for a in cmd))
+    c0, load = children_cpu(), os.getloadavg()[0]
     t0 = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.monotonic() - t0
+    cpu = children_cpu() - c0
     if r.returncode != 0:
         sys.exit(f"baseline ffmpeg failed:\n{r.stderr[-3000:]}")
     if not (out / "master.m3u8").exists():
         sys.exit("baseline ffmpeg wrote no master.m3u8")
-    log(f"baseline run {label}: {dt:.2f} s")
-    return dt
+    log(f"baseline run {label}: {dt:.2f} s, CPU {cpu:.2f} s ({cpu / dt:.2f} cores; load {load:.1f})")
+    return dt, cpu
 
 
 # --- rend dev ----------------------------------------------------------------------------
@@ -213,6 +297,7 @@ class Rend:
         self.edge = f"http://127.0.0.1:{self.edge_port}"
         self.key = ""
         self.log_path = data_dir.parent / (data_dir.name + ".log")
+        self.procs_log = data_dir.parent / (data_dir.name + ".procs")
         env = {k: v for k, v in os.environ.items() if not k.startswith("REND_") and k != "DATABASE_URL"}
         env.update({
             "REND_API_BIND_ADDR": f"127.0.0.1:{self.api_port}",
@@ -220,6 +305,7 @@ class Rend:
             "REND_PLAYBACK_BASE_URL": self.edge,
             "REND_MAX_UPLOAD_BYTES": str(4 * 1024 ** 3),
         })
+        env.update(write_wrappers(data_dir.parent / (data_dir.name + ".bin"), self.procs_log))
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(binary), "dev", "--data-dir", str(data_dir)], env=env,
                                      stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -267,6 +353,8 @@ class Rend:
         t_uploaded = time.monotonic()
         if st != 200:
             self._die(f"PUT upload -> {st} {put}")
+        own0, _ = proc_cpu(self.proc.pid)
+        load = os.getloadavg()[0]
         seen_playable = None
         deadline = time.monotonic() + timeout
         while True:
@@ -282,7 +370,11 @@ class Rend:
                 self._die(f"asset {a['id']} ended {a['status']}: {a.get('error')}")
             if now > deadline:
                 self._die(f"asset {a['id']} not {until} within {timeout} s (status {a['status']})")
-            time.sleep(0.05)
+            # Fine polling until playable (sub-second figures); after it every 250 ms, so the
+            # poll's own CPU in rend (20 answers a second over a whole ladder: ~0.2 s) stays
+            # small next to the job's. hls_ready itself comes from the server's timestamp.
+            time.sleep(0.05 if seen_playable is None else 0.25)
+        own1, _ = proc_cpu(self.proc.pid)
         up_at, pl_at = parse_ts(a["uploaded_at"]), parse_ts(a["playable_at"])
         hr_at = parse_ts(a.get("hls_ready_at"))
         ev = self.events(a["id"])
@@ -296,6 +388,14 @@ class Rend:
             "upload_to_hls_ready_s": (hr_at - up_at) if hr_at is not None else None,
             "client_seen_playable_s": seen_playable - t_uploaded,
             "client_seen_hls_ready_s": now - t_uploaded,
+            "load": load,
+            # CPU: every ffmpeg/ffprobe of the job (wrapper), and rend dev's own threads
+            # (uploads of segments, playlist rewrites, polling answers) from the PUT's end on.
+            "procs": [dict(p, start=p["start"] - up_at, end=p["end"] - up_at)
+                      for p in read_procs(self.procs_log, up["asset_id"])],
+            "rend_cpu_s": own1 - own0,
+            "playable_s": pl_at - up_at,
+            "hls_ready_s": (hr_at - up_at) if hr_at is not None else None,
             # Where the time goes (Rend's log; pipeline times count from after the probe).
             "breakdown": {
                 "queue_s": processing,
@@ -328,6 +428,40 @@ class Rend:
 def ms(events: dict, event: str, field: str) -> float | None:
     v = events.get(event, {}).get(field)
     return v / 1000.0 if isinstance(v, (int, float)) else None
+
+
+def phases(r: dict, until: str = "hls_ready") -> dict:
+    """phase -> {start, end (s after upload; first start, last end), cpu (s), n} over the
+    processes that ended by `until` (playable or hls_ready): the CPU that time paid for."""
+    limit = r[f"{until}_s"] + 0.05
+    out = {}
+    for p in r["procs"]:
+        if p["end"] > limit:
+            continue
+        ph = out.setdefault(p["phase"], {"start": p["start"], "end": p["end"], "cpu": 0.0, "n": 0})
+        ph["start"], ph["end"] = min(ph["start"], p["start"]), max(ph["end"], p["end"])
+        ph["cpu"] += p["cpu_s"]
+        ph["n"] += 1
+    return out
+
+
+def timeline(r: dict, until: str = "hls_ready") -> str:
+    """One run's timeline: each phase's span after the upload and its CPU, then the totals."""
+    ph = phases(r, until)
+    parts = []
+    for name in PHASES:
+        if name in ph:
+            p = ph[name]
+            # cores = CPU / wall: on a shared machine, how much of it the scheduler gave this phase
+            # (compare with the floor's).
+            span = max(1e-3, p["end"] - p["start"])
+            parts.append(f"{name}{'' if p['n'] == 1 else ' x' + str(p['n'])} {p['start']:.2f}-{p['end']:.2f} "
+                         f"({p['cpu']:.2f} CPU" + (f", {p['cpu'] / span:.2f} cores)" if name == "ladder" else ")"))
+    ff = sum(p["cpu"] for p in ph.values())
+    marks = f"playable {r['playable_s']:.2f}" + (f", hls_ready {r['hls_ready_s']:.2f}" if until == "hls_ready" else "")
+    return (f"    timeline (s after upload): {' | '.join(parts)} | {marks}\n"
+            f"    CPU by {until}: ffmpeg/ffprobe {ff:.2f} s + rend's own {r['rend_cpu_s']:.2f} s = "
+            f"{ff + r['rend_cpu_s']:.2f} s (load {r['load']:.1f})")
 
 
 def fmt(v: float | None) -> str:
@@ -389,10 +523,12 @@ def main() -> int:
     try:
         for n in names:
             clip, data = clips[n], clips[n].read_bytes()
-            baseline, runs = [], []
+            baseline, baseline_cpu, runs = [], [], []
             for i in range(max(args.runs, args.baseline_runs)):
                 if i < args.baseline_runs:
-                    baseline.append(run_baseline_once(clip, f"{n} {i + 1}/{args.baseline_runs}", show_cmd=not shown))
+                    wall, cpu = run_baseline_once(clip, f"{n} {i + 1}/{args.baseline_runs}", show_cmd=not shown)
+                    baseline.append(wall)
+                    baseline_cpu.append(cpu)
                     shown = True
                 if i < args.runs:
                     if args.playable_only:
@@ -403,6 +539,7 @@ def main() -> int:
                             f"(queue {fmt(b['queue_s'])}, copy {fmt(b['copy_s'])}, probe {fmt(b['probe_s'])}, "
                             f"pipeline->playable {fmt(b['pipeline_playable_s'])}; PUT {r['upload_transfer_s']:.2f} s; "
                             f"{r['asset_id']})")
+                        log(timeline(r, until="playable"))
                         # The rest of this job would compete with the next upload: a fresh rend.
                         rend.stop()
                         rend = Rend(binary, work / f"data-{n}-{i}")
@@ -417,7 +554,8 @@ def main() -> int:
                         f"{fmt(b['ladder_encoded_s'])}, pipeline->hls_ready {fmt(b['pipeline_hls_ready_s'])}; "
                         f"client saw {r['client_seen_playable_s']:.2f} / {r['client_seen_hls_ready_s']:.2f} s; "
                         f"PUT {r['upload_transfer_s']:.2f} s; tiers {','.join(r['tiers'])}; {r['asset_id']})")
-            results[n] = {"clip": str(clip), "baseline_s": baseline, "runs": runs}
+                    log(timeline(r))
+            results[n] = {"clip": str(clip), "baseline_s": baseline, "baseline_cpu_s": baseline_cpu, "runs": runs}
     finally:
         rend.stop()
         if not args.keep:
@@ -454,6 +592,31 @@ def main() -> int:
         log(line)
     log(f"targets: playable <= 1 s (h264) / <= {PLAYABLE_TARGET_OTHER_S:g} s (others); "
         f"hls_ready <= {HLS_READY_TARGET_RATIO:.2f}x the floor; '!' = missed")
+
+    # CPU seconds survive a loaded machine far better than wall-clock ratios: what Rend
+    # spends before hls_ready (playable with --playable-only) next to the floor's one ffmpeg.
+    until = "playable" if args.playable_only else "hls_ready"
+    shown_phases = [p for p in PHASES if any(p in phases(r, until) for res in results.values() for r in res["runs"])]
+    log("")
+    log(f"CPU seconds by {until} (medians): " + " | ".join(shown_phases) + " | rend's own | Rend total | floor | ratio")
+    for n, res in results.items():
+        runs = res["runs"]
+        cpu = {p: statistics.median(phases(r, until).get(p, {}).get("cpu", 0.0) for r in runs) for p in shown_phases}
+        own = statistics.median(r["rend_cpu_s"] for r in runs)
+        total = statistics.median(sum(v["cpu"] for v in phases(r, until).values()) + r["rend_cpu_s"] for r in runs)
+        res["cpu_by_phase_s"] = dict(cpu, rend_own=own, total=total)
+        line = f"{n:8} " + " | ".join(f"{cpu[p]:.2f}" for p in shown_phases) + f" | {own:.2f} | {total:.2f}"
+        if res["baseline_cpu_s"]:
+            floor_cpu = statistics.median(res["baseline_cpu_s"])
+            res["floor_cpu_median_s"] = floor_cpu
+            line += f" | {floor_cpu:.2f} | {total / floor_cpu:.2f}x"
+            # The scheduler's share: Rend's ladder and the floor should get the same on a quiet machine.
+            lad = [phases(r)["ladder"] for r in runs if "ladder" in phases(r)]
+            if lad:
+                lc = statistics.median(p["cpu"] / max(1e-3, p["end"] - p["start"]) for p in lad)
+                fc = statistics.median(c / w for c, w in zip(res["baseline_cpu_s"], res["baseline_s"]))
+                line += f"   (cores used: ladder {lc:.2f}, floor {fc:.2f})"
+        log(line)
 
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"cpus": os.cpu_count(), "inputs": results}, indent=2))

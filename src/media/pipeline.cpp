@@ -54,19 +54,28 @@ int64_t nominal_bandwidth(const Rung& r) { return int64_t(std::llround((r.video_
 
 std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
-                                        const std::string& out_dir, int seg) {
+                                        const std::string& out_dir, int seg, const StoryboardPlan* storyboard,
+                                        const std::string& storyboard_dir) {
   FrameRate fr = output_frame_rate(info.fps);
   size_t n = ladder.size();
-  std::string graph = "[0:V:0]fps=" + fr.expr + ",split=" + std::to_string(n);
-  for (size_t i = 0; i < n; ++i) graph += "[s" + std::to_string(i) + "]";
+  const bool sheets = storyboard && storyboard->tiles > 0 && !storyboard_dir.empty();
+  std::string graph = "[0:V:0]fps=" + fr.expr + ",split=" + std::to_string(n + (sheets ? 1 : 0));
+  for (size_t i = 0; i < n + (sheets ? 1 : 0); ++i) graph += "[s" + std::to_string(i) + "]";
   for (size_t i = 0; i < n; ++i)
     graph += ";[s" + std::to_string(i) + "]scale=" + std::to_string(ladder[i].width) + ":" +
              std::to_string(ladder[i].height) + ",setsar=1[v" + std::to_string(i) + "]";
+  if (sheets) graph += ";[s" + std::to_string(n) + "]" + storyboard_filter(*storyboard) + "[sb]";
 
   std::vector<std::string> a = {ffmpeg_path, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"};
   auto in = input_args(info.demuxer, source_file);
   a.insert(a.end(), in.begin(), in.end());
   a.insert(a.end(), {"-filter_complex", graph});
+  // The sheets' output first: every option after it (codecs, rates, keyframes) is the
+  // HLS output's, and the HLS playlist stays the last argument.
+  if (sheets) {
+    auto out = storyboard_output_args("[sb]", storyboard_dir);
+    a.insert(a.end(), out.begin(), out.end());
+  }
   for (size_t i = 0; i < n; ++i) {
     a.insert(a.end(), {"-map", "[v" + std::to_string(i) + "]"});
     if (info.has_audio) a.insert(a.end(), {"-map", "0:a:0"});

@@ -42,6 +42,7 @@
 #include "core/status.h"
 #include "media/ladder.h"
 #include "media/probe.h"
+#include "media/storyboard.h"
 #include "store/metadata.h"
 #include "store/objects.h"
 
@@ -118,10 +119,15 @@ FrameRate output_frame_rate(double source_fps);
 // Nominal peak bandwidth of a rung (bit/s): (video + audio) * 1.1 for MPEG-TS overhead.
 int64_t nominal_bandwidth(const Rung& rung);
 
-// The single ffmpeg command producing the whole ladder into out_dir/{rung}/.
+// The single ffmpeg command producing the whole ladder into out_dir/{rung}/. With a
+// `storyboard` plan (tiles > 0), the same decode also makes the storyboard's sheets in
+// storyboard_dir (one more branch of the split, media/storyboard.h): a separate
+// storyboard run would decode the whole source a second time while the ladder encodes.
 std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
-                                        const std::string& out_dir, int segment_seconds);
+                                        const std::string& out_dir, int segment_seconds,
+                                        const StoryboardPlan* storyboard = nullptr,
+                                        const std::string& storyboard_dir = {});
 
 // The first rendition's own encode (sources without the fast path): the lowest rung's
 // size, rate and audio, x264 ultrafast, the ladder's keyframe schedule, only the first

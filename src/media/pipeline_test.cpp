@@ -100,6 +100,33 @@ TEST(LadderCommand, OneProcessEveryRung) {
       << joined;
   EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
   EXPECT_EQ(joined.find("/bin/sh"), std::string::npos);
+  EXPECT_EQ(joined.find("tile="), std::string::npos) << "no storyboard branch unless asked for";
+}
+
+// The storyboard rides on the ladder's decode: one more branch of the split and its
+// own image2 output, before the HLS output (whose playlist stays the last argument).
+TEST(LadderCommand, TheStoryboardIsABranchOfTheLaddersGraph) {
+  SourceInfo i;
+  i.fps = 30;
+  i.has_audio = true;
+  i.demuxer = "mov";
+  i.width = 1920;
+  i.height = 1080;
+  i.duration_s = 30;
+  auto ladder = choose_ladder(1920, 1080, true);
+  StoryboardPlan plan = storyboard_plan(i);
+  auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, &plan, "/w/storyboard");
+  std::string joined;
+  for (const auto& s : a) joined += s + "\n";
+  EXPECT_NE(joined.find("split=5[s0][s1][s2][s3][s4]"), std::string::npos) << joined;
+  EXPECT_NE(joined.find(";[s4]" + storyboard_filter(plan) + "[sb]\n"), std::string::npos) << joined;
+  auto sb = joined.find("\n-map\n[sb]\n-c:v\nmjpeg\n");
+  auto hls = joined.find("\n-map\n[v0]\n");
+  ASSERT_NE(sb, std::string::npos) << joined;
+  EXPECT_LT(sb, hls) << "the sheets' output comes first, so the ladder's options apply to the HLS output";
+  EXPECT_NE(joined.find("\n/w/storyboard/sheet_%04d.jpg\n"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("-skip_frame"), std::string::npos) << joined;
+  EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
 }
 
 // The first rendition: the ladder's lowest rung (size, bitrate, audio, frame rate,
@@ -901,35 +928,26 @@ TEST_F(PipelineScripted, AFailedRemuxLeavesTheLadderToMakeItPlayable) {
   EXPECT_NE(object("assets/ast_r/master.m3u8").find("AVERAGE-BANDWIDTH"), std::string::npos);
 }
 
-// The storyboard is made while the ladder encodes but only once the fast path's
-// master is published (it never competes with the remux for time to playable),
-// sheets before the VTT, and it is in place when run() returns.
-TEST_F(PipelineScripted, TheStoryboardIsMadeWhileTheLadderEncodesAfterTheRemux) {
-  bool storyboard_after_remux = false, vtt_during_ladder = false;
-  runner_.on(testing::storyboard_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
-               storyboard_after_remux = objects_->head("assets/ast_b/master.m3u8").has_value();
-               core::testing::write_files(argv, {{"sheet_0001.jpg", std::string(4096, 'S')}});
-               return core::testing::Reply::exit_result(0);
-             }});
+// The storyboard comes out of the ladder's own ffmpeg (no second decode of the
+// source next to the ladder): its sheets are published after the ladder, sheets before
+// the VTT, and they are in place when run() returns (before hls_ready).
+TEST_F(PipelineScripted, TheStoryboardComesFromTheLaddersDecode) {
+  bool vtt_during_ladder = true;
   runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
-               auto deadline = std::chrono::steady_clock::now() + 5s;
-               while (!objects_->head("assets/ast_b/storyboard.vtt") && std::chrono::steady_clock::now() < deadline)
-                 std::this_thread::sleep_for(5ms);
                vtt_during_ladder = objects_->head("assets/ast_b/storyboard.vtt").has_value();
+               core::testing::write_files(argv, testing::ladder_sheets());
                core::testing::write_files(argv, testing::hls_files("360p", 2));
                return core::testing::Reply::exit_result(0);
              }});
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_b", source_, info_, {});
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
-  EXPECT_TRUE(storyboard_after_remux);
-  EXPECT_TRUE(vtt_during_ladder);
-  EXPECT_EQ(runner_.count(testing::storyboard_run()), 1);
-  auto argv = runner_.last_call(testing::storyboard_run());
+  EXPECT_FALSE(vtt_during_ladder);
+  EXPECT_EQ(runner_.count(testing::storyboard_run()), 0) << "no separate storyboard decode";
+  auto argv = runner_.last_call(testing::ladder_run());
   std::string joined;
   for (const auto& a : argv) joined += a + "\n";
-  EXPECT_NE(joined.find("\n-protocol_whitelist\nfile\n-format_whitelist\nmov\n-f\nmov\n-i\nfile:"), std::string::npos)
-      << joined;
+  EXPECT_NE(joined.find("tile=4x1[sb]"), std::string::npos) << joined;
   EXPECT_EQ(object("assets/ast_b/storyboard/sheet_0001.jpg"), std::string(4096, 'S'));
   // 8 s: four 2 s tiles on one 4 x 1 sheet, covering [0, 8 s).
   std::string vtt = object("assets/ast_b/storyboard.vtt");
@@ -938,10 +956,10 @@ TEST_F(PipelineScripted, TheStoryboardIsMadeWhileTheLadderEncodesAfterTheRemux) 
   EXPECT_TRUE(vtt.ends_with("00:00:06.000 --> 00:00:08.000\nstoryboard/sheet_0001.jpg#xywh=480,0,160,90\n\n")) << vtt;
 }
 
-// A storyboard is optional: ffmpeg failing on it, or the store refusing a sheet,
+// A storyboard is optional: the ladder making no sheet, or the store refusing a sheet,
 // leaves the asset without one but still hls_ready, and nothing half-published.
 TEST_F(PipelineScripted, AFailedStoryboardDoesNotFailTheAsset) {
-  runner_.on(testing::storyboard_run(), core::testing::Reply::exits(1, "[mjpeg @ 0x1] broken"), 1);
+  runner_.on(testing::ladder_run(), {.files = testing::hls_files("360p", 2)}, 1);  // no sheet
   Pipeline p(cfg_, runner_, *objects_);
   auto res = p.run("ast_x", source_, info_, {});
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;

@@ -253,6 +253,7 @@ core::Status ProbeStage::initialize() {
   c.src_dir = c.work->path() / "src";
   c.poster_file = c.work->path() / "poster.jpg";
   c.storyboard_dir = c.work->path() / "storyboard";
+  c.storyboard = storyboard_plan(c.info);
   c.first_dir = c.work->path() / "first";
   // The fast path serves the source as it is: not when that is above the plan's cap.
   c.fast = fast_path_eligible(c.info) && (cap == 0 || std::min(c.info.width, c.info.height) <= cap);
@@ -499,8 +500,11 @@ core::Status LadderStage::process() {
   };
   opts.should_cancel = [&] { return c.should_stop(); };
 
-  auto argv =
-      ladder_command(c.cfg.ffmpeg_path, c.source_file, c.info, c.ladder, c.ladder_dir.string(), c.cfg.segment_seconds);
+  // The storyboard's sheets come out of the same decode (StoryboardStage publishes them).
+  std::error_code ec;
+  const bool sheets = c.storyboard.tiles > 0 && fs::create_directories(c.storyboard_dir, ec) && !ec;
+  auto argv = ladder_command(c.cfg.ffmpeg_path, c.source_file, c.info, c.ladder, c.ladder_dir.string(),
+                             c.cfg.segment_seconds, sheets ? &c.storyboard : nullptr, c.storyboard_dir.string());
   core::ProcessResult pr;
   try {
     pr = c.runner.run(argv, opts);
@@ -625,42 +629,17 @@ core::Status PosterStage::flush() {
 
 // ---------------------------------------------------------------- storyboard
 
-StoryboardStage::~StoryboardStage() {
-  if (thread_.joinable()) {
-    ctx_.abort = true;
-    thread_.join();
-  }
-}
-
-core::Status StoryboardStage::initialize() {
-  thread_ = std::thread([this] {
-    // After the remux, like the poster: the remux decides time to playable.
-    while (!ctx_.remux.done() && !ctx_.abort.load()) ctx_.remux.wait_done_for(std::chrono::milliseconds(100));
-    if (!ctx_.abort.load()) make();
-  });
-  return {};
-}
-
-// Helper thread. Never throws: every failure is logged and leaves no storyboard.vtt.
-void StoryboardStage::make() {
+// The ladder's ffmpeg wrote the sheets (ladder_command); publish them, then the VTT.
+// Never fails the job: every failure is logged and leaves no storyboard.vtt.
+core::Status StoryboardStage::flush() {
   JobContext& c = ctx_;
-  const StoryboardPlan plan = storyboard_plan(c.info);
+  const StoryboardPlan& plan = c.storyboard;
   auto failed = [&](const std::string& detail) {
-    if (!c.abort.load()) core::log::warn("media_storyboard_failed", {{"asset_id", c.asset_id}, {"detail", detail}});
+    core::log::warn("media_storyboard_failed", {{"asset_id", c.asset_id}, {"detail", detail}});
+    return core::Status{};
   };
   if (plan.tiles == 0) return failed("no duration or picture size");
   try {
-    fs::create_directories(c.storyboard_dir);
-    core::ProcessOptions po;
-    // It decodes the whole source, as the ladder does: the ladder's budget.
-    po.timeout = c.cfg.process_timeout;
-    po.capture_stdout = false;
-    po.should_cancel = [&] { return c.abort.load(); };
-    auto r =
-        c.runner.run(storyboard_command(c.cfg.ffmpeg_path, c.source_file, c.info, plan, c.storyboard_dir.string()), po);
-    if (c.abort.load()) return;
-    if (r.timed_out) return failed("timed out");
-    if (r.exit_code != 0) return failed(ffmpeg_error_line(r.err_tail, r.exit_code));
     int sheets = 0;
     std::error_code ec;
     while (sheets < plan.sheets()) {
@@ -680,12 +659,8 @@ void StoryboardStage::make() {
                                                {"sheets", sheets},
                                                {"interval_ms", plan.interval_ms}});
   } catch (const std::exception& e) {
-    failed(e.what());
+    return failed(e.what());
   }
-}
-
-core::Status StoryboardStage::flush() {
-  if (thread_.joinable()) thread_.join();
   return {};
 }
 

@@ -13,13 +13,14 @@
 //   master   -                          -                             final master.m3u8
 //   poster   start the poster thread    -                             join it; retry the
 //            (after the remux)                                        poster if it failed
-//   storyboard start the storyboard     -                             join it (a failed
-//            thread (after the remux)                                 storyboard is logged,
-//                                                                     never the job's failure)
+//   storyboard -                        -                             publish the sheets the
+//                                                                     ladder's ffmpeg made, then
+//                                                                     the VTT (a failure is logged,
+//                                                                     never the job's)
 //
-// The remux, the poster and the storyboard run on their own threads concurrently with the ladder
-// encode (time to playable: the remux is ready in a fraction of a second while the
-// ladder takes minutes). Hooks are only ever called on the caller's thread.
+// The remux and the poster run on their own threads concurrently with the ladder
+// encode; the storyboard's sheets come out of the ladder's own decode (time to playable: the remux is ready in a
+// fraction of a second while the ladder takes minutes). Hooks are only ever called on the caller's thread.
 //
 // Threading of JobContext: the inputs and the plan are read-only once the probe
 // stage initialized; `abort`, `master`, `remux` and `poster_done` are shared with
@@ -166,6 +167,7 @@ struct JobContext {
   bool fast = false;  // fast_path_eligible(info)
   std::unique_ptr<PrivateWorkDir> work;
   std::filesystem::path ladder_dir, src_dir, poster_file, storyboard_dir, first_dir;
+  StoryboardPlan storyboard;  // tiles == 0: none (no duration or size)
 
   // Reported to on_playable and returned: nominal bandwidths until the master
   // stage's flush stores the measured ones.
@@ -277,23 +279,21 @@ class PosterStage final : public Stage {
   std::thread thread_;
 };
 
-// storyboard.vtt and storyboard/sheet_NNNN.jpg (media/storyboard.h): one ffmpeg run on
-// its own thread once the remux is done, concurrently with the ladder; the sheets are
-// published before the VTT that points at them. Optional: a failure (ffmpeg, the
-// store) is logged as media_storyboard_failed and the asset still becomes hls_ready,
-// without a storyboard (the player shows no previews).
+// storyboard.vtt and storyboard/sheet_NNNN.jpg (media/storyboard.h): the ladder's ffmpeg
+// makes the sheets from the frames it decodes anyway (one more branch of its split; a
+// run of its own decoded the whole source a second time, next to the ladder: 2-4 CPU-s
+// for 30 s of 1080p, 5-7 % of the ladder's CPU). flush publishes the sheets, then the
+// VTT that points at them. Optional: no sheet, or the store refusing one, is logged as
+// media_storyboard_failed and the asset still becomes hls_ready, without a storyboard
+// (the player shows no previews).
 class StoryboardStage final : public Stage {
  public:
   explicit StoryboardStage(JobContext& ctx) : ctx_(ctx) {}
-  ~StoryboardStage() override;
   const char* name() const override { return "storyboard"; }
-  core::Status initialize() override;
   core::Status flush() override;
 
  private:
-  void make();
   JobContext& ctx_;
-  std::thread thread_;
 };
 
 // The variants of the ladder master: nominal bandwidths, or measured ones.

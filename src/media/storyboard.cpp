@@ -23,26 +23,28 @@ StoryboardPlan storyboard_plan(const SourceInfo& info) {
   return p;
 }
 
-std::vector<std::string> storyboard_command(const std::string& ffmpeg_path, const std::string& source_file,
-                                            const SourceInfo& info, const StoryboardPlan& plan,
-                                            const std::string& out_dir) {
+std::string storyboard_filter(const StoryboardPlan& plan) {
   // fps with eof_action=pass emits ceil(duration / interval) frames, the first at t = 0
   // (the default rounding drops the last partial interval); tile flushes a partly
   // filled last sheet at the end of the stream.
-  std::string graph = "fps=1000/" + std::to_string(plan.interval_ms) +
-                      ":eof_action=pass,scale=" + std::to_string(plan.tile_width) + ":" +
-                      std::to_string(plan.tile_height) + ",setsar=1,tile=" + std::to_string(plan.columns) + "x" +
-                      std::to_string(plan.rows);
-  // -skip_frame noref: the decoder skips frames nothing else refers to (most B-frames):
-  // about half the decoding of a typical H.264 upload (30 s 1080p: 2.1 s of CPU instead
-  // of 3.9 s), and fps= then takes a neighbouring frame, a few ms away, for a tile.
-  std::vector<std::string> a = {ffmpeg_path, "-hide_banner", "-nostdin",    "-nostats", "-loglevel",
-                                "error",     "-y",           "-skip_frame", "noref"};
-  a.insert(a.end(), {"-protocol_whitelist", "file", "-format_whitelist", info.demuxer, "-f", info.demuxer, "-i",
-                     "file:" + source_file});
-  a.insert(a.end(), {"-map", "0:V:0", "-an", "-sn", "-dn", "-vf", graph, "-q:v", "5", "-f", "image2", "-start_number",
-                     "1", "-protocol_whitelist", "file", out_dir + "/sheet_%04d.jpg"});
-  return a;
+  return "fps=1000/" + std::to_string(plan.interval_ms) + ":eof_action=pass,scale=" + std::to_string(plan.tile_width) +
+         ":" + std::to_string(plan.tile_height) + ",setsar=1,tile=" + std::to_string(plan.columns) + "x" +
+         std::to_string(plan.rows);
+}
+
+std::vector<std::string> storyboard_output_args(const std::string& label, const std::string& out_dir) {
+  // image2 numbers from 1 by default (sheet_0001.jpg).
+  return {"-map",
+          label,
+          "-c:v",
+          "mjpeg",
+          "-q:v",
+          "5",
+          "-f",
+          "image2",
+          "-protocol_whitelist",
+          "file",
+          out_dir + "/sheet_%04d.jpg"};
 }
 
 std::string storyboard_sheet_name(int index) {

@@ -3,9 +3,9 @@
 // time range to a tile (`storyboard/sheet_0001.jpg#xywh=x,y,w,h`, the format hls.js,
 // Video.js and Mux's players read for timeline previews).
 //
-// One ffmpeg run makes every sheet: `fps` takes one frame per interval from t = 0,
-// `scale` shrinks it to a tile, `tile` lays tiles out row by row, `columns x rows`
-// per sheet. The interval grows with the duration so a long video stays within
+// The ladder's ffmpeg makes every sheet from the frames it decodes anyway: `fps` takes
+// one frame per interval from t = 0, `scale` shrinks it to a tile, `tile` lays tiles out
+// row by row, `columns x rows` per sheet. The interval grows with the duration so a long video stays within
 // kMaxTiles tiles (a bounded number of sheets to make, store and download):
 // interval = max(2 s, duration / kMaxTiles), in whole milliseconds so cue times are exact.
 #include <string>
@@ -32,11 +32,13 @@ inline constexpr int kStoryboardGrid = 10;  // at most 10 x 10 tiles a sheet
 // there is nothing to show (no duration or no picture size).
 StoryboardPlan storyboard_plan(const SourceInfo& info);
 
-// The ffmpeg command writing {out_dir}/sheet_0001.jpg, ... (pinned like every other
-// run: file protocol, the probed demuxer forced, file protocol on the output).
-std::vector<std::string> storyboard_command(const std::string& ffmpeg_path, const std::string& source_file,
-                                            const SourceInfo& info, const StoryboardPlan& plan,
-                                            const std::string& out_dir);
+// The filter chain making the sheets from decoded frames: a branch of the ladder's
+// filter graph (ladder_command), so the storyboard costs no decode of its own.
+std::string storyboard_filter(const StoryboardPlan& plan);
+
+// The image2 output writing the graph's `label` ("[sb]") as {out_dir}/sheet_0001.jpg, ...
+// (file protocol only).
+std::vector<std::string> storyboard_output_args(const std::string& label, const std::string& out_dir);
 
 // "sheet_0001.jpg" for sheet index 0.
 std::string storyboard_sheet_name(int index);

@@ -71,6 +71,7 @@ inline core::testing::Matcher probe_run() { return core::testing::program("ffpro
 inline core::testing::Matcher remux_run() { return core::testing::program_with("ffmpeg", "copy"); }
 inline core::testing::Matcher ladder_run() { return core::testing::program_with("ffmpeg", "-filter_complex"); }
 inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "-update"); }
+// (The storyboard is a branch of the ladder run: this one must never match.)
 inline core::testing::Matcher storyboard_run() { return core::testing::program_with("ffmpeg", "-start_number"); }
 inline core::testing::Matcher first_run() { return core::testing::program_with("ffmpeg", "ultrafast"); }
 
@@ -95,9 +96,13 @@ inline Files first_files(double seconds) {
   return f;
 }
 
+// The storyboard sheet the ladder run writes (its image2 output, next to the ladder dir).
+inline Files ladder_sheets() { return {{"../storyboard/sheet_0001.jpg", std::string(4096, 'S')}}; }
+
 // Every run of a job on a w x h H.264 source works: the probe, the remux, the ladder
 // (the rungs choose_ladder picks, each with its segments), the first rendition's
-// encode (when the fast path does not apply), the poster and the storyboard (one sheet).
+// encode (when the fast path does not apply), the poster, and the storyboard's one sheet
+// (written by the ladder run).
 // `max_short_side`: the ladder cap the job runs with (0: none).
 inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, double seconds,
                             const std::string& pix_fmt = "yuv420p", int max_short_side = 0) {
@@ -110,10 +115,11 @@ inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, doub
     auto f = hls_files(rung.name, segments);
     ladder.insert(ladder.end(), f.begin(), f.end());
   }
+  Files sheets = ladder_sheets();
+  ladder.insert(ladder.begin(), sheets.begin(), sheets.end());
   r.on(ladder_run(), {.files = ladder});
   r.on(first_run(), {.files = first_files(seconds)});
   r.on(poster_run(), {.files = {{"poster.jpg", std::string(2048, 'J')}}});
-  r.on(storyboard_run(), {.files = {{"sheet_0001.jpg", std::string(4096, 'S')}}});
 }
 
 }  // namespace rend::media::testing
