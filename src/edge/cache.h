@@ -249,12 +249,20 @@ class DiskCache {
   };
   Stats stats() const;
 
-  // Test seam: whether the index lock is free right now. Call it from a thread that
-  // does not hold it (e.g. from another thread inside an on_fs_op hook).
+  // Test seam: whether the index lock is free, i.e. can be taken within 200 ms. Call
+  // it from a thread that does not hold it (e.g. from another thread inside an
+  // on_fs_op hook, whose caller is blocked meanwhile: if the caller held the lock, it
+  // stays held all along). Retried because other threads (fill workers, waiters)
+  // legitimately hold it for a moment.
   bool index_lock_free() const {
-    if (!mu_.try_lock()) return false;
-    mu_.unlock();
-    return true;
+    for (int i = 0; i < 200; ++i) {
+      if (mu_.try_lock()) {
+        mu_.unlock();
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
   }
 
   // Eviction class of a key (exposed for tests and docs): true = "head".
