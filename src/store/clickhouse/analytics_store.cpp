@@ -36,22 +36,9 @@ int64_t to_datetime(int64_t ms) {
 // and ClickHouse's CPU is what limits ingest when it shares a small host with the API.
 static_assert(std::endian::native == std::endian::little, "RowBinary numbers are little-endian");
 
-template <class T>
-void put_fixed(std::string& out, T v) {
-  char buf[sizeof v];
-  std::memcpy(buf, &v, sizeof v);
-  out.append(buf, sizeof v);
-}
-
-void put_string(std::string& out, std::string_view s) {
-  uint64_t n = s.size();  // LEB128 length, then the bytes
-  do {
-    uint8_t b = n & 0x7f;
-    n >>= 7;
-    out += char(n ? b | 0x80 : b);
-  } while (n);
-  out.append(s);
-}
+// The writers are packed_rows.h's: packed telemetry rows are RowBinary already.
+using store::put_packed_fixed;
+using store::put_packed_string;
 
 int64_t to_int(const std::string& s) {
   int64_t v = 0;
@@ -114,25 +101,25 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     std::string body;
     body.reserve(events.size() * 260);
     for (const auto& e : events) {
-      put_string(body, e.event_id);
-      put_string(body, e.batch_id);
-      put_fixed(body, uint32_t(to_datetime(e.ts_ms)));  // DateTime: UInt32 unix seconds
-      put_fixed(body, int64_t(e.ts_ms));
-      put_string(body, e.edge_id);
-      put_string(body, e.region);
-      put_string(body, e.asset_id);
-      put_string(body, e.artifact);
-      put_string(body, e.kind);
-      put_string(body, e.tier);
-      put_string(body, e.session_id);
-      put_fixed(body, int32_t(e.status));
-      put_fixed(body, int64_t(e.bytes));
-      put_string(body, e.cache);
-      put_fixed(body, int64_t(e.ttfb_ms));
-      put_fixed(body, int64_t(e.duration_ms));
+      put_packed_string(body, e.event_id);
+      put_packed_string(body, e.batch_id);
+      put_packed_fixed(body, uint32_t(to_datetime(e.ts_ms)));  // DateTime: UInt32 unix seconds
+      put_packed_fixed(body, int64_t(e.ts_ms));
+      put_packed_string(body, e.edge_id);
+      put_packed_string(body, e.region);
+      put_packed_string(body, e.asset_id);
+      put_packed_string(body, e.artifact);
+      put_packed_string(body, e.kind);
+      put_packed_string(body, e.tier);
+      put_packed_string(body, e.session_id);
+      put_packed_fixed(body, int32_t(e.status));
+      put_packed_fixed(body, int64_t(e.bytes));
+      put_packed_string(body, e.cache);
+      put_packed_fixed(body, int64_t(e.ttfb_ms));
+      put_packed_fixed(body, int64_t(e.duration_ms));
       // A NaN or infinite media duration is bogus; it counts as none.
-      put_fixed(body, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
-      put_fixed(body, int64_t(ingested_at_ms));
+      put_packed_fixed(body, std::isfinite(e.media_seconds) ? e.media_seconds : 0.0);
+      put_packed_fixed(body, int64_t(ingested_at_ms));
     }
     client_.insert("INSERT INTO " + table_ +
                        " (event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, artifact, kind, tier, session_id, "
@@ -157,7 +144,7 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
     for (const auto& b : batches) {
       // The batch_id's RowBinary bytes, once per batch: appended to each of its rows.
       std::string batch_id;
-      put_string(batch_id, b.batch_id);
+      put_packed_string(batch_id, b.batch_id);
       RowReader r(b.rows);
       for (size_t i = 0; i < b.count; ++i) {
         const char* start = r.pos();
@@ -168,8 +155,8 @@ class ClickHouseAnalyticsStore final : public AnalyticsStore {
           throw StoreError("clickhouse: packed rows are truncated");
         body.append(start, size_t(r.pos() - start));
         body += batch_id;
-        put_fixed(body, uint32_t(to_datetime(ts_ms)));
-        put_fixed(body, ingested_at_ms);
+        put_packed_fixed(body, uint32_t(to_datetime(ts_ms)));
+        put_packed_fixed(body, ingested_at_ms);
       }
       if (r.left()) throw StoreError("clickhouse: packed rows have trailing bytes");
     }
