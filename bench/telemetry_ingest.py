@@ -128,15 +128,7 @@ ANCHOR_COLUMNS = ("event_id, batch_id, ts, ts_ms, edge_id, region, asset_id, art
 
 def rowbinary(batches: list, ingested_at_ms: int) -> bytes:
     """The same rows in ClickHouse's RowBinary (LEB128-prefixed strings, little-endian numbers)."""
-    def s(v: str) -> bytes:
-        b = v.encode()
-        n, out = len(b), bytearray()
-        while True:
-            byte = n & 0x7F
-            n >>= 7
-            out.append(byte | 0x80 if n else byte)
-            if not n:
-                return bytes(out) + b
+    s = _leb_string
     out = []
     for batch_id, _edge, rows in batches:
         bid = s(batch_id)

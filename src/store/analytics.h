@@ -19,6 +19,7 @@
 // Privacy: events never carry an IP address, cookie, token or signed URL.
 //
 // Thread-safety: all methods may be called concurrently.
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -74,6 +75,27 @@ inline void unpack_rows(const PackedRows& p, std::vector<PlaybackEvent>& out) {
     e.cache = s[8];
   }
   if (r.left()) throw std::runtime_error("packed telemetry rows have trailing bytes");
+}
+
+// Appends `e` as one packed row (store/packed_rows.h's layout; batch_id is the batch's,
+// not the row's). A NaN or negative media_seconds is written as 0, as every writer of
+// events does. The one writer of that layout: the telemetry wire encoder and tests use it.
+inline void append_packed_row(std::string& out, const PlaybackEvent& e) {
+  put_packed_string(out, e.event_id);
+  put_packed_fixed(out, int64_t(e.ts_ms));
+  put_packed_string(out, e.edge_id);
+  put_packed_string(out, e.region);
+  put_packed_string(out, e.asset_id);
+  put_packed_string(out, e.artifact);
+  put_packed_string(out, e.kind);
+  put_packed_string(out, e.tier);
+  put_packed_string(out, e.session_id);
+  put_packed_fixed(out, int32_t(e.status));
+  put_packed_fixed(out, int64_t(e.bytes));
+  put_packed_string(out, e.cache);
+  put_packed_fixed(out, int64_t(e.ttfb_ms));
+  put_packed_fixed(out, int64_t(e.duration_ms));
+  put_packed_fixed(out, std::isfinite(e.media_seconds) && e.media_seconds > 0 ? e.media_seconds : 0.0);
 }
 
 struct TierMinutes {

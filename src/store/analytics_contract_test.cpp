@@ -282,23 +282,7 @@ TEST_P(AnalyticsContract, AssetSummaryAggregatesEveryField) {
 // Packs events as the telemetry wire carries them (store/packed_rows.h).
 std::string pack(const std::vector<PlaybackEvent>& events) {
   std::string out;
-  for (const auto& e : events) {
-    put_packed_string(out, e.event_id);
-    put_packed_fixed(out, int64_t(e.ts_ms));
-    put_packed_string(out, e.edge_id);
-    put_packed_string(out, e.region);
-    put_packed_string(out, e.asset_id);
-    put_packed_string(out, e.artifact);
-    put_packed_string(out, e.kind);
-    put_packed_string(out, e.tier);
-    put_packed_string(out, e.session_id);
-    put_packed_fixed(out, int32_t(e.status));
-    put_packed_fixed(out, int64_t(e.bytes));
-    put_packed_string(out, e.cache);
-    put_packed_fixed(out, int64_t(e.ttfb_ms));
-    put_packed_fixed(out, int64_t(e.duration_ms));
-    put_packed_fixed(out, e.media_seconds);
-  }
+  for (const auto& e : events) append_packed_row(out, e);
   return out;
 }
 

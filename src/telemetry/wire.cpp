@@ -393,23 +393,7 @@ std::string encode_batch_binary(const std::string& batch_id, const std::vector<P
   store::put_packed_string(out, batch_id);
   store::put_packed_string(out, events.empty() ? std::string_view() : std::string_view(events.front().edge_id));
   store::put_packed_fixed(out, uint32_t(events.size()));
-  for (const auto& e : events) {
-    store::put_packed_string(out, e.event_id);
-    store::put_packed_fixed(out, int64_t(e.ts_ms));
-    store::put_packed_string(out, e.edge_id);
-    store::put_packed_string(out, e.region);
-    store::put_packed_string(out, e.asset_id);
-    store::put_packed_string(out, e.artifact);
-    store::put_packed_string(out, e.kind);
-    store::put_packed_string(out, e.tier);
-    store::put_packed_string(out, e.session_id);
-    store::put_packed_fixed(out, int32_t(e.status));
-    store::put_packed_fixed(out, int64_t(e.bytes));
-    store::put_packed_string(out, e.cache);
-    store::put_packed_fixed(out, int64_t(e.ttfb_ms));
-    store::put_packed_fixed(out, int64_t(e.duration_ms));
-    store::put_packed_fixed(out, std::isfinite(e.media_seconds) && e.media_seconds > 0 ? e.media_seconds : 0.0);
-  }
+  for (const auto& e : events) store::append_packed_row(out, e);
   return out;
 }
 
