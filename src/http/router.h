@@ -30,6 +30,24 @@ class AsyncBodySource : public BodySource {
   // without progress is allowed: the caller tries again and registers again.
   virtual void notify_when_readable(std::function<void()> ready) = 0;
 
+  // Zero-copy variant of try_read, for a source whose bytes lie in a file (an edge
+  // fill's temp file): the server then sends them with sendfile(2) instead of copying
+  // them through a buffer. With status data, `span` names the file (open for as long
+  // as the source lives) and the offset of the next unread byte, and `bytes` how many
+  // may be sent from there (at most n); nothing is consumed until consume(k) with
+  // k <= bytes. Other statuses as try_read. Sources without a file return nullopt
+  // (the default), and the server uses try_read.
+  struct FileSpan {
+    int fd = -1;
+    uint64_t offset = 0;
+  };
+  virtual std::optional<ReadResult> try_peek_file(FileSpan& span, size_t n) {
+    (void)span;
+    (void)n;
+    return std::nullopt;
+  }
+  virtual void consume(size_t k) { (void)k; }
+
   // For callers other than the server (tests, in-process readers): waits on the
   // calling thread.
   size_t read(char* buf, size_t n) override {
