@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <ctime>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -52,6 +53,61 @@ bool is_protocol_error(const beast::error_code& ec) {
 }
 
 using Clock = std::chrono::steady_clock;
+
+// A connection's socket with one deadline instead of Beast's tcp_stream, which arms
+// and cancels a timer around every read and write (a timer-queue insert and removal,
+// a mutex and a clock read per operation: a few percent of a small hit's CPU). Here
+// each read or write stores when it must be done by (a plain store, read from the
+// coarse monotonic clock), and one sweeper timer per I/O thread (Impl::sweep, every
+// kSweepEvery) closes the sockets whose pending operation is past its deadline, which
+// fails that operation as Beast's timeout did. So every timeout (idle, header, read
+// and write) fires up to kSweepEvery late, never early: the granularity of this
+// server's deadlines. The deadline is cleared after each operation, so that time spent
+// in a handler or parked on a source is bounded by their own rules, not by the last
+// read's deadline. Only the connection's own I/O thread touches it.
+constexpr auto kSweepEvery = std::chrono::milliseconds(250);
+
+// CLOCK_MONOTONIC at the kernel tick's resolution (no TSC read): the clock of
+// steady_clock, a few milliseconds behind it at most, which deadlines swept every
+// 250 ms can afford.
+Clock::time_point coarse_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                       std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+struct Conn {
+  Conn(tcp::socket s, size_t lane) : sock(std::move(s)), lane(lane) {}
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // The AsyncReadStream / AsyncWriteStream that Beast's and Asio's composed
+  // operations use.
+  using executor_type = tcp::socket::executor_type;
+  executor_type get_executor() { return sock.get_executor(); }
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& b, Token&& t) {
+    return sock.async_read_some(b, std::forward<Token>(t));
+  }
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& b, Token&& t) {
+    return sock.async_write_some(b, std::forward<Token>(t));
+  }
+  tcp::socket& socket() { return sock; }
+
+  void expires_after(Clock::duration d) { deadline = coarse_now() + d; }
+  void expires_at(Clock::time_point t) { deadline = t; }
+  void expires_never() { deadline = Clock::time_point::max(); }
+  void close() {
+    beast::error_code ec;
+    sock.close(ec);
+  }
+
+  tcp::socket sock;
+  const size_t lane;  // index of the I/O context (and sweeper) it runs on
+  Clock::time_point deadline = Clock::time_point::max();
+};
 
 // Progress of one request body, for its read deadlines.
 struct BodyPace {
@@ -101,8 +157,8 @@ struct BodyWait {
 // the next read throws.
 class StreamBodyReader final : public BodyReader {
  public:
-  StreamBodyReader(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                   bhttp::request_parser<bhttp::buffer_body>& parser, const ServerOptions& opts, BodyWait& wait)
+  StreamBodyReader(Conn& stream, beast::flat_buffer& buf, bhttp::request_parser<bhttp::buffer_body>& parser,
+                   const ServerOptions& opts, BodyWait& wait)
       : stream_(stream), buf_(buf), parser_(parser), opts_(opts), wait_(wait) {
     if (!parser_.chunked() && parser_.content_length()) {
       direct_ = true;
@@ -246,6 +302,7 @@ class StreamBodyReader final : public BodyReader {
     if (send_continue) {
       stream_.expires_after(opts_.read_timeout);
       co_await asio::async_write(stream_, asio::buffer(kContinue), asio::redirect_error(use_awaitable, f.ec));
+      stream_.expires_never();
       if (f.ec) co_return f;
     }
     BodyPace pace = pace_;
@@ -254,6 +311,7 @@ class StreamBodyReader final : public BodyReader {
       parser_.get().body().size = n - f.got;
       stream_.expires_at(body_deadline(opts_, pace));
       co_await bhttp::async_read_some(stream_, buf_, parser_, asio::redirect_error(use_awaitable, f.ec));
+      stream_.expires_never();
       if (f.ec == bhttp::error::need_buffer) f.ec = {};
       const size_t k = (n - f.got) - parser_.get().body().size;  // 0 when only framing was consumed
       f.got += k;
@@ -271,7 +329,7 @@ class StreamBodyReader final : public BodyReader {
   int fd_ = -1;             // direct_: the socket's duplicate
   beast::error_code dup_error_;
   beast::error_code error_;
-  beast::tcp_stream& stream_;
+  Conn& stream_;
   beast::flat_buffer& buf_;
   bhttp::request_parser<bhttp::buffer_body>& parser_;
   const ServerOptions& opts_;
@@ -383,6 +441,8 @@ struct Server::Impl {
   // another thread, which a single shared io_context does on every completion.
   std::vector<std::unique_ptr<asio::io_context>> ctxs;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> works;
+  // One deadline sweeper per I/O context (see Conn); made by start(), gone after stop().
+  std::vector<std::unique_ptr<asio::steady_timer>> sweepers;
   size_t next_ctx = 0;
   asio::thread_pool pool;
   std::optional<tcp::acceptor> acceptor;
@@ -398,7 +458,7 @@ struct Server::Impl {
   // Live connections, so stop() can abort requests still running after the grace
   // period (their pending reads then fail and the handlers return).
   std::mutex conns_mu;
-  std::set<beast::tcp_stream*> conns;
+  std::set<Conn*> conns;
 
   Impl(ServerOptions o, std::shared_ptr<const Router> r)
       : opts(std::move(o)), router(std::move(r)), pool(static_cast<size_t>(std::max(1, opts.handler_threads))) {
@@ -418,7 +478,8 @@ struct Server::Impl {
   awaitable<void> accept_loop() {
     for (;;) {
       beast::error_code ec;
-      auto& ctx = *ctxs[next_ctx++ % ctxs.size()];
+      const size_t lane = next_ctx++ % ctxs.size();
+      auto& ctx = *ctxs[lane];
       tcp::socket sock = co_await acceptor->async_accept(ctx, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (stopping) co_return;
@@ -447,7 +508,31 @@ struct Server::Impl {
       // bandwidth-delay product) are not capped as SO_SNDBUF would.
       const int lowat = kNotSentLowat;
       ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
-      asio::co_spawn(ctx, session(std::move(sock)), asio::detached);
+      asio::co_spawn(ctx, session(std::move(sock), lane), asio::detached);
+    }
+  }
+
+  // Closes the connections of I/O context `lane` whose pending read or write is past
+  // its deadline (their operation then fails, as at a Beast timeout), then sweeps
+  // again kSweepEvery later. Runs on that context's thread, which alone writes the
+  // deadlines of its connections.
+  void arm_sweeper(size_t lane) {
+    auto& t = *sweepers[lane];
+    t.expires_after(kSweepEvery);
+    t.async_wait([this, lane](const beast::error_code& ec) {
+      if (ec) return;
+      sweep(lane);
+      arm_sweeper(lane);
+    });
+  }
+  void sweep(size_t lane) {
+    const auto now = coarse_now();
+    std::lock_guard lk(conns_mu);
+    for (Conn* c : conns) {
+      if (c->lane != lane || c->deadline > now) continue;
+      c->expires_never();
+      beast::error_code ec;
+      c->sock.close(ec);
     }
   }
 
@@ -639,8 +724,7 @@ struct Server::Impl {
   // buffer is full. The head goes with MSG_MORE, so that (as nginx's tcp_nopush) it
   // leaves in the same segment as the first file bytes instead of a small packet of
   // its own that wakes the client for a few hundred bytes.
-  awaitable<uint64_t> send_file(beast::tcp_stream& stream, std::string_view head, const BodySource::FileRange& fr,
-                                bool& ok) {
+  awaitable<uint64_t> send_file(Conn& stream, std::string_view head, const BodySource::FileRange& fr, bool& ok) {
     auto& sock = stream.socket();
     ok = false;
     beast::error_code ec;
@@ -648,20 +732,13 @@ struct Server::Impl {
     // costs no system call, the setter an ioctl on every response.
     if (!sock.native_non_blocking()) sock.native_non_blocking(true, ec);
     if (ec) co_return 0;
-    asio::steady_timer timer(sock.get_executor());
     // Waits until the socket is writable again, at most read_timeout (per wait, as
-    // every other write of the server).
+    // every other write of the server; the sweeper closes the socket past it).
     auto wait_writable = [&]() -> awaitable<bool> {
-      timer.expires_after(opts.read_timeout);
-      timer.async_wait([&sock](const beast::error_code& tec) {
-        if (!tec) {
-          beast::error_code ignored;
-          sock.cancel(ignored);
-        }
-      });
+      stream.expires_after(opts.read_timeout);
       beast::error_code wec;
       co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, wec));
-      timer.cancel();
+      stream.expires_never();
       co_return !wec;
     };
     const int more = fr.length > 0 ? MSG_MORE : 0;
@@ -713,8 +790,8 @@ struct Server::Impl {
   // (the usual case) then costs one sendmsg and no asynchronous operation or timer.
   // What it does not take goes out with write_buffered_rest (with its timeout). Only
   // called while nothing else is pending on the socket.
-  BufferedWrite buffered_write_now(beast::tcp_stream& stream, const Response& res, bool head, bool keep_alive,
-                                   unsigned version, std::string& out) {
+  BufferedWrite buffered_write_now(Conn& stream, const Response& res, bool head, bool keep_alive, unsigned version,
+                                   std::string& out) {
     BufferedWrite p;
     const bool no_body_status = res.status == 204 || res.status == 304 || res.status < 200;
     const std::string_view body = res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
@@ -740,8 +817,8 @@ struct Server::Impl {
     return p;
   }
 
-  awaitable<std::pair<uint64_t, bool>> write_buffered_rest(beast::tcp_stream& stream, const std::string& out,
-                                                           BufferedWrite p, bool head) {
+  awaitable<std::pair<uint64_t, bool>> write_buffered_rest(Conn& stream, const std::string& out, BufferedWrite p,
+                                                           bool head) {
     std::array<asio::const_buffer, 2> bufs{asio::buffer(out), asio::buffer(p.body)};
     if (p.done < out.size()) {
       bufs[0] = asio::buffer(out) + p.done;
@@ -752,13 +829,14 @@ struct Server::Impl {
     beast::error_code ec;
     stream.expires_after(opts.read_timeout);
     co_await asio::async_write(stream, bufs, asio::redirect_error(use_awaitable, ec));
+    stream.expires_never();
     co_return std::pair<uint64_t, bool>{ec || head ? 0 : p.len, !ec};
   }
 
   // head_buf: the connection's reused buffer for the response head (or null: a
   // temporary one).
-  awaitable<Written> write_response(beast::tcp_stream& stream, Response& res, bool head, bool keep_alive,
-                                    unsigned version, std::string* head_buf = nullptr) {
+  awaitable<Written> write_response(Conn& stream, Response& res, bool head, bool keep_alive, unsigned version,
+                                    std::string* head_buf = nullptr) {
     Written w;
     w.first_byte = std::chrono::steady_clock::now();
     std::string local;
@@ -769,8 +847,8 @@ struct Server::Impl {
     co_return w;
   }
 
-  awaitable<std::pair<uint64_t, bool>> write_response_impl(beast::tcp_stream& stream, Response& res, bool head,
-                                                           bool keep_alive, unsigned version,
+  awaitable<std::pair<uint64_t, bool>> write_response_impl(Conn& stream, Response& res, bool head, bool keep_alive,
+                                                           unsigned version,
                                                            std::chrono::steady_clock::time_point& first_byte,
                                                            std::string& out) {
     beast::error_code ec;
@@ -792,6 +870,7 @@ struct Server::Impl {
     }
     stream.expires_after(opts.read_timeout);
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+    stream.expires_never();  // the source's reads may park: bounded by their own timeout
     if (ec) co_return std::pair<uint64_t, bool>{0, false};
     std::vector<char> buf(kChunk);
     uint64_t sent = 0;
@@ -817,19 +896,22 @@ struct Server::Impl {
       } else {
         co_await asio::async_write(stream, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
       }
+      stream.expires_never();
       if (ec) co_return std::pair<uint64_t, bool>{sent, false};
       sent += n;
     }
     if (!chunked) co_return std::pair<uint64_t, bool>{sent, sent == *res.source_length};
+    stream.expires_after(opts.read_timeout);
     co_await asio::async_write(stream, asio::buffer("0\r\n\r\n", 5), asio::redirect_error(use_awaitable, ec));
+    stream.expires_never();
     co_return std::pair<uint64_t, bool>{sent, !ec};
   }
 
   // http::async_read_header, except that the raw head is checked for obs-fold before
   // the parser consumes it (Beast unfolds it invisibly). Sets ec to
   // bhttp::error::bad_value for a folded head.
-  awaitable<void> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                            bhttp::request_parser<bhttp::buffer_body>& parser, beast::error_code& ec) {
+  awaitable<void> read_head(Conn& stream, beast::flat_buffer& buf, bhttp::request_parser<bhttp::buffer_body>& parser,
+                            beast::error_code& ec) {
     // Idle until the head's first bytes, then header_timeout for all of it. The
     // second deadline is set only when the first read did not bring the whole head,
     // so a typical request costs one timer update, as before.
@@ -868,10 +950,10 @@ struct Server::Impl {
     }
   }
 
-  awaitable<void> session(tcp::socket sock) {
+  awaitable<void> session(tcp::socket sock, size_t lane) {
     beast::error_code ec;
     auto remote = sock.remote_endpoint(ec);
-    beast::tcp_stream stream(std::move(sock));
+    Conn stream(std::move(sock), lane);
     // Bounded: Beast limits the head (header_limit) but not a chunk-size line, chunk
     // extensions or trailers, which must fit in this buffer; beyond it the read fails
     // with buffer_overflow (400, close). Head limit plus one read's worth of body.
@@ -890,6 +972,7 @@ struct Server::Impl {
       parser.header_limit(opts.max_header_bytes);
       parser.body_limit(boost::none);  // enforced per route below
       co_await read_head(stream, buf, parser, ec);
+      stream.expires_never();
       if (ec) {
         if (ec == bhttp::error::header_limit) {
           auto r = Response::error(431, "header_too_large", "request header too large");
@@ -924,8 +1007,8 @@ struct Server::Impl {
   }
 
   // Returns whether the connection may be reused.
-  awaitable<bool> handle_one(beast::tcp_stream& stream, beast::flat_buffer& buf,
-                             bhttp::request_parser<bhttp::buffer_body>& parser, Request& req, std::string& head_buf) {
+  awaitable<bool> handle_one(Conn& stream, beast::flat_buffer& buf, bhttp::request_parser<bhttp::buffer_body>& parser,
+                             Request& req, std::string& head_buf) {
     beast::error_code ec;
     unsigned version = parser.get().version();
     bool keep_alive = parser.get().keep_alive();
@@ -986,6 +1069,7 @@ struct Server::Impl {
       if (wants_continue && !ro.stream_body) {
         stream.expires_after(opts.read_timeout);
         co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(use_awaitable, ec));
+        stream.expires_never();
         if (ec) co_return false;
       }
       if (!rejected && ro.stream_body) {
@@ -1002,6 +1086,7 @@ struct Server::Impl {
           pace.got = body.size();
           stream.expires_at(body_deadline(opts, pace));
           co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+          stream.expires_never();
           if (ec == bhttp::error::need_buffer) ec = {};
           if (ec) {
             if (is_protocol_error(ec)) {
@@ -1088,6 +1173,10 @@ uint16_t Server::start() {
   I.acceptor->listen(asio::socket_base::max_listen_connections);
   uint16_t port = I.acceptor->local_endpoint().port();
   for (auto& c : I.ctxs) I.works.push_back(asio::make_work_guard(*c));
+  for (size_t lane = 0; lane < I.ctxs.size(); ++lane) {
+    I.sweepers.push_back(std::make_unique<asio::steady_timer>(*I.ctxs[lane]));
+    I.arm_sweeper(lane);
+  }
   asio::co_spawn(*I.ctxs[0], I.accept_loop(), asio::detached);
   for (auto& c : I.ctxs) I.threads.emplace_back([ctx = c.get()] { ctx->run(); });
   return port;
@@ -1152,6 +1241,7 @@ void Server::stop() {
   for (auto& c : I.ctxs) c->stop();
   for (auto& t : I.threads) t.join();
   I.threads.clear();
+  I.sweepers.clear();  // their contexts are stopped: nothing runs their handlers any more
   {
     // Sources calling back from now on must not post to a context about to be
     // destroyed (with the coroutines still parked in it).

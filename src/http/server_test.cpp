@@ -1573,3 +1573,77 @@ TEST_F(ServerFixture, AcceptedSocketsBoundTheirUnsentBytes) {
   ASSERT_EQ(::getsockopt(found, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &olen), 0);
   EXPECT_EQ(lowat, 256 * 1024);
 }
+
+// --- Deadlines without a timer per operation (one sweeper per I/O thread) -----------
+
+// A kept-alive connection that sends nothing more is closed at idle_timeout (within the
+// sweep's granularity), not before.
+TEST_F(ServerFixture, IdleKeepAliveIsClosedAtTheIdleTimeout) {
+  add_echo_routes();
+  opts.idle_timeout = 1s;
+  start();
+  Raw c(port);
+  ASSERT_TRUE(c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(status_of(c.read_until("ok", 2000ms)), 200);
+  auto t0 = Clock::now();
+  bool closed = false;
+  c.read_all(5000ms, &closed);
+  EXPECT_TRUE(closed) << "the idle connection was kept past idle_timeout";
+  EXPECT_GE(Clock::now() - t0, 900ms) << "closed before idle_timeout";
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+}
+
+// A buffered answer the client stops reading is cut off at read_timeout (the part the
+// socket did not take goes out with a deadline the sweeper enforces).
+TEST_F(ServerFixture, AStalledBufferedResponseIsCutOffAtTheWriteTimeout) {
+  const std::string big(16u << 20, 'b');
+  router->add("GET", "/big", [&big](Request&) { return Response::text(200, big); });
+  opts.read_timeout = 1s;
+  start();
+  Raw c(port);
+  int small = 4096;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ASSERT_TRUE(c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(c.readable(2000ms));
+  auto t0 = Clock::now();
+  while (server->stats().open_connections > 0 && Clock::now() - t0 < 10s) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server->stats().open_connections, 0u) << "the server kept the stalled connection";
+  EXPECT_GE(Clock::now() - t0, 900ms) << "cut off before the write timeout";
+}
+
+// A handler that takes longer than every socket deadline is not cut off: deadlines
+// bound reads and writes, not the time the request spends in its handler.
+TEST_F(ServerFixture, AHandlerSlowerThanTheSocketDeadlinesIsNotCutOff) {
+  router->add("GET", "/slow", [](Request&) {
+    std::this_thread::sleep_for(1700ms);
+    return Response::text(200, "slow-done");
+  });
+  opts.idle_timeout = 1s;
+  opts.header_timeout = 1s;
+  opts.read_timeout = 1s;
+  start();
+  Raw c(port);
+  ASSERT_TRUE(c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c.read_until("slow-done", 4000ms);
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(r.find("slow-done"), std::string::npos) << r;
+}
+
+// Many requests on one kept-alive connection, inline and on the pool, each answered
+// with its own params and headers.
+TEST_F(ServerFixture, ManyKeepAliveRequestsOnOneConnection) {
+  add_echo_request_routes(*router);
+  start();
+  Raw c(port);
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "k" + std::to_string(i);
+    std::string target = i % 5 == 0 ? "/pool/" + id + "/r" : "/in/" + id;
+    std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n";
+    if (i % 2) req += "X-A: " + std::to_string(i) + "\r\n";
+    ASSERT_TRUE(c.send(req + "\r\n")) << "request " << i;
+    auto got = read_responses(c, 1);
+    ASSERT_EQ(got.size(), 1u) << "request " << i;
+    ASSERT_EQ(field(got[0], "id"), id) << got[0];
+    ASSERT_EQ(field(got[0], "x-a"), i % 2 ? std::to_string(i) : "-") << got[0];
+  }
+}
