@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -725,47 +726,86 @@ struct Server::Impl {
   // leaves in the same segment as the first file bytes instead of a small packet of
   // its own that wakes the client for a few hundred bytes.
   awaitable<uint64_t> send_file(Conn& stream, std::string_view head, const BodySource::FileRange& fr, bool& ok) {
-    auto& sock = stream.socket();
     ok = false;
+    if (!make_non_blocking(stream)) co_return 0;
+    if (!co_await send_bytes(stream, head, fr.length > 0 ? MSG_MORE : 0)) co_return 0;
+    const uint64_t sent = co_await sendfile_range(stream, fr.fd, fr.offset, fr.length, [](uint64_t) {});
+    ok = sent == fr.length;
+    co_return sent;
+  }
+
+  // Asio already made the descriptor non-blocking for its own reads; the getter costs
+  // no system call, the setter an ioctl on every response.
+  static bool make_non_blocking(Conn& stream) {
     beast::error_code ec;
-    // Asio already made the descriptor non-blocking for its own reads; the getter
-    // costs no system call, the setter an ioctl on every response.
-    if (!sock.native_non_blocking()) sock.native_non_blocking(true, ec);
-    if (ec) co_return 0;
-    // Waits until the socket is writable again, at most read_timeout (per wait, as
-    // every other write of the server; the sweeper closes the socket past it).
-    auto wait_writable = [&]() -> awaitable<bool> {
-      stream.expires_after(opts.read_timeout);
-      beast::error_code wec;
-      co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, wec));
-      stream.expires_never();
-      co_return !wec;
-    };
-    const int more = fr.length > 0 ? MSG_MORE : 0;
-    while (!head.empty()) {
-      ssize_t n = ::send(sock.native_handle(), head.data(), head.size(), MSG_NOSIGNAL | more);
+    if (!stream.socket().native_non_blocking()) stream.socket().native_non_blocking(true, ec);
+    return !ec;
+  }
+
+  // Waits until the socket is writable again, at most read_timeout (per wait, as every
+  // other write of the server; the sweeper closes the socket past it).
+  awaitable<bool> wait_writable(Conn& stream) {
+    stream.expires_after(opts.read_timeout);
+    beast::error_code ec;
+    co_await stream.socket().async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    stream.expires_never();
+    co_return !ec;
+  }
+
+  // All of `data` with send(2) on the non-blocking socket (`flags`: MSG_MORE when more
+  // follows at once); false if the socket failed or timed out.
+  awaitable<bool> send_bytes(Conn& stream, std::string_view data, int flags) {
+    while (!data.empty()) {
+      ssize_t n = ::send(stream.socket().native_handle(), data.data(), data.size(), MSG_NOSIGNAL | flags);
       if (n > 0) {
-        head.remove_prefix(size_t(n));
+        data.remove_prefix(size_t(n));
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n == 0 || errno != EAGAIN || !co_await wait_writable()) co_return 0;
+      if (n == 0 || errno != EAGAIN || !co_await wait_writable(stream)) co_return false;
     }
-    off_t off = static_cast<off_t>(fr.offset);
-    uint64_t left = fr.length, sent = 0;
+    co_return true;
+  }
+
+  // `len` bytes of `fd` from `off` with sendfile(2) on the non-blocking socket, waiting
+  // for writability whenever the socket takes no more; `on_sent(n)` after every call
+  // that sent n bytes. Returns the bytes sent: fewer than `len` if the socket failed or
+  // timed out, or the file was shorter.
+  template <class OnSent>
+  awaitable<uint64_t> sendfile_range(Conn& stream, int fd, uint64_t offset, uint64_t len, OnSent on_sent) {
+    off_t off = static_cast<off_t>(offset);
+    uint64_t left = len, sent = 0;
     while (left > 0) {
-      ssize_t n = ::sendfile(sock.native_handle(), fr.fd, &off, std::min<uint64_t>(left, 1u << 30));
+      ssize_t n = ::sendfile(stream.socket().native_handle(), fd, &off, std::min<uint64_t>(left, 1u << 30));
       if (n > 0) {
         left -= uint64_t(n);
         sent += uint64_t(n);
+        on_sent(uint64_t(n));
         continue;
       }
       if (n == 0) break;  // file shorter than announced
       if (errno == EINTR) continue;
-      if (errno != EAGAIN || !co_await wait_writable()) break;
+      if (errno != EAGAIN || !co_await wait_writable(stream)) break;
     }
-    ok = left == 0;
     co_return sent;
+  }
+
+  // try_peek_file, parking on would-block: how many bytes may be sent from `span` (0:
+  // the end), or nullopt when the source names no file (then try_read). Throws on the
+  // source's error, as read_async.
+  awaitable<std::optional<size_t>> peek_file_async(AsyncBodySource& src, AsyncBodySource::FileSpan& span, size_t n) {
+    for (;;) {
+      auto r = src.try_peek_file(span, n);
+      if (!r) co_return std::nullopt;
+      switch (r->status) {
+        case AsyncBodySource::ReadStatus::data: co_return r->bytes;
+        case AsyncBodySource::ReadStatus::eof: co_return size_t{0};
+        case AsyncBodySource::ReadStatus::error: throw std::runtime_error(r->error);
+        case AsyncBodySource::ReadStatus::would_block: break;
+      }
+      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); });
+      if (!woke) throw std::runtime_error(aborting ? "server stopped" : "body source timed out");
+    }
   }
 
   struct Written {
@@ -872,9 +912,42 @@ struct Server::Impl {
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
     stream.expires_never();  // the source's reads may park: bounded by their own timeout
     if (ec) co_return std::pair<uint64_t, bool>{0, false};
-    std::vector<char> buf(kChunk);
+    std::vector<char> buf;
     uint64_t sent = 0;
+    auto* file_source = dynamic_cast<AsyncBodySource*>(res.source.get());
     for (;;) {
+      if (file_source) {
+        // A source whose bytes lie in a file (an edge fill's temp file): sent from there
+        // with sendfile(2), consumed as the socket takes them; no copy through `buf`.
+        AsyncBodySource::FileSpan span;
+        std::optional<size_t> avail;
+        const uint64_t left = chunked ? uint64_t(1) << 30 : *res.source_length - sent;
+        try {
+          // Asking for one byte past the announced length finds a source that has more.
+          avail = co_await peek_file_async(*file_source, span, size_t(std::clamp<uint64_t>(left, 1, 1u << 30)));
+        } catch (const std::exception& e) {
+          core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
+          co_return std::pair<uint64_t, bool>{sent, false};
+        }
+        if (avail) {
+          if (*avail == 0) break;
+          if (!chunked && sent + *avail > *res.source_length) co_return std::pair<uint64_t, bool>{sent, false};
+          if (!make_non_blocking(stream)) co_return std::pair<uint64_t, bool>{sent, false};
+          if (chunked) {
+            char size_line[32];
+            int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", *avail);
+            if (!co_await send_bytes(stream, {size_line, size_t(len)}, MSG_MORE))
+              co_return std::pair<uint64_t, bool>{sent, false};
+          }
+          const uint64_t k = co_await sendfile_range(stream, span.fd, span.offset, *avail,
+                                                     [file_source](uint64_t d) { file_source->consume(size_t(d)); });
+          sent += k;
+          if (k < *avail) co_return std::pair<uint64_t, bool>{sent, false};
+          if (chunked && !co_await send_bytes(stream, "\r\n", 0)) co_return std::pair<uint64_t, bool>{sent, false};
+          continue;
+        }
+      }
+      if (buf.empty()) buf.resize(kChunk);
       size_t n = 0;
       try {
         n = co_await read_source(*res.source, buf.data(), buf.size());

@@ -1647,3 +1647,173 @@ TEST_F(ServerFixture, ManyKeepAliveRequestsOnOneConnection) {
     ASSERT_EQ(field(got[0], "x-a"), i % 2 ? std::to_string(i) : "-") << got[0];
   }
 }
+
+// --- An async source whose bytes lie in a file: sent with sendfile(2) ---------------
+
+namespace {
+// A fill as the edge's cache makes it: bytes land in a file over time. How many are
+// there is Trickle's data.size() (the data itself is the file's content); the source
+// names its file with try_peek_file, and try_read only counts that it was called (a
+// server taking the zero-copy path never calls it).
+class FileTrickleSource final : public AsyncBodySource {
+ public:
+  FileTrickleSource(std::shared_ptr<Trickle> t, int fd, std::atomic<int>& reads, std::atomic<uint64_t>& consumed)
+      : t_(std::move(t)), fd_(fd), reads_(reads), consumed_(consumed) {}
+  ~FileTrickleSource() override { ::close(fd_); }
+  ReadResult try_read(char*, size_t) override {
+    reads_++;
+    return {ReadStatus::error, 0, "try_read called on a file source"};
+  }
+  std::optional<ReadResult> try_peek_file(FileSpan& span, size_t n) override {
+    std::lock_guard lk(t_->mu);
+    seen_ = t_->version;
+    if (t_->data.size() > off_) {
+      span.fd = fd_;
+      span.offset = off_;
+      return ReadResult{ReadStatus::data, std::min(n, t_->data.size() - off_)};
+    }
+    if (t_->failed) return ReadResult{ReadStatus::error, 0, "origin died"};
+    if (t_->done) return ReadResult{ReadStatus::eof};
+    return ReadResult{ReadStatus::would_block};
+  }
+  void consume(size_t k) override {
+    off_ += k;
+    consumed_ += k;
+  }
+  void notify_when_readable(std::function<void()> ready) override { t_->notify(seen_, std::move(ready)); }
+
+ private:
+  std::shared_ptr<Trickle> t_;
+  int fd_;
+  std::atomic<int>& reads_;
+  std::atomic<uint64_t>& consumed_;
+  size_t off_ = 0;
+  uint64_t seen_ = 0;
+};
+
+struct FileSpanFixture : ServerFixture {
+  std::string path, content;
+  std::shared_ptr<Trickle> t = std::make_shared<Trickle>();
+  std::atomic<int> reads{0};
+  std::atomic<uint64_t> consumed{0};
+  void SetUp() override {
+    char tmpl[] = "/tmp/rend-server-span-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    path = tmpl;
+    content = pattern_body(3u << 20);
+    ASSERT_EQ(::write(fd, content.data(), content.size()), ssize_t(content.size()));
+    ::close(fd);
+    t->total = content.size();
+    t->head_ready = true;
+    // /span: with Content-Length; /span-chunked: length unknown (chunked framing).
+    for (bool chunked : {false, true}) {
+      router->add("GET", chunked ? "/span-chunked" : "/span", [this, chunked](Request&) {
+        Response res;
+        res.source =
+            std::make_unique<FileTrickleSource>(t, ::open(path.c_str(), O_RDONLY | O_CLOEXEC), reads, consumed);
+        if (!chunked) res.source_length = content.size();
+        return res;
+      });
+    }
+    router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+  }
+  void TearDown() override { ::unlink(path.c_str()); }
+  void arrive(size_t n, bool done = false) {
+    t->change([&] {
+      t->data = content.substr(0, n);
+      t->done = done;
+    });
+  }
+};
+
+// Decodes a chunked body (RFC 9112 section 7.1); sets `complete` at the last chunk.
+std::string dechunk(std::string_view b, bool& complete) {
+  std::string out;
+  complete = false;
+  for (;;) {
+    auto eol = b.find("\r\n");
+    if (eol == std::string_view::npos) return out;
+    size_t n = std::stoul(std::string(b.substr(0, eol)), nullptr, 16);
+    if (n == 0) {
+      complete = b.substr(eol, 4) == "\r\n\r\n";
+      return out;
+    }
+    if (b.size() < eol + 2 + n + 2) return out;
+    out.append(b.substr(eol + 2, n));
+    b.remove_prefix(eol + 2 + n + 2);
+  }
+}
+}  // namespace
+
+// The bytes arrive in the file in three steps; a slow reader (small receive buffer)
+// makes the server's sendfile stop part-way again and again. The whole body arrives,
+// right and in order, every byte through try_peek_file/consume (try_read is never
+// called), and the connection goes on with the next request.
+TEST_F(FileSpanFixture, FileSpansAreSentWithSendfileAsTheyArrive) {
+  start();
+  Raw c(port);
+  int small = 16 * 1024;
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  arrive(1000);
+  ASSERT_TRUE(c.send("GET /span HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string raw = read_body(c, 1000, 2000ms);
+  EXPECT_EQ(status_of(raw), 200) << raw.substr(0, 200);
+  EXPECT_EQ(body_of(raw), content.substr(0, 1000));
+  arrive(content.size() / 2);
+  raw += read_body(c, content.size() / 2 - body_of(raw).size(), 3000ms);
+  arrive(content.size(), true);
+  raw += read_body(c, content.size() - body_of(raw).size(), 3000ms);
+  EXPECT_NE(raw.find("Content-Length: " + std::to_string(content.size())), std::string::npos);
+  EXPECT_TRUE(body_of(raw) == content) << body_of(raw).size() << " bytes of " << content.size();
+  EXPECT_EQ(reads.load(), 0) << "the server copied the bytes through try_read";
+  EXPECT_EQ(consumed.load(), content.size());
+  ASSERT_TRUE(c.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(body_of(c.read_until("ok", 2000ms)), "ok");
+}
+
+// Length unknown: the spans go out as chunks, and the last chunk follows the source's
+// end.
+TEST_F(FileSpanFixture, FileSpansOfAnUnknownLengthGoOutChunked) {
+  start();
+  Raw c(port);
+  arrive(70000);
+  ASSERT_TRUE(c.send("GET /span-chunked HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string raw = c.read_until(content.substr(69990, 10), 2000ms);
+  arrive(content.size(), true);
+  bool complete = false;
+  std::string body;
+  auto deadline = Clock::now() + 5s;
+  while (!complete && Clock::now() < deadline) {
+    body = dechunk(body_of(raw), complete);
+    if (!complete) raw += c.read_all(100ms);
+  }
+  EXPECT_NE(raw.find("Transfer-Encoding: chunked"), std::string::npos);
+  EXPECT_TRUE(complete);
+  EXPECT_TRUE(body == content) << body.size() << " bytes of " << content.size();
+  EXPECT_EQ(reads.load(), 0);
+}
+
+// An error after some bytes aborts the connection (a body shorter than Content-Length);
+// so does an end before Content-Length.
+TEST_F(FileSpanFixture, ErrorOrEarlyEndMidBodyAbortsTheConnection) {
+  start();
+  for (bool error : {true, false}) {
+    t->change([&] {
+      t->data.clear();
+      t->failed = false;
+      t->done = false;
+    });
+    arrive(5000);
+    Raw c(port);
+    ASSERT_TRUE(c.send("GET /span HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string first = read_body(c, 5000, 2000ms);
+    EXPECT_EQ(body_of(first), content.substr(0, 5000));
+    if (error) t->change([&] { t->failed = true; });
+    else arrive(6000, true);
+    bool closed = false;
+    std::string rest = c.read_all(2000ms, &closed);
+    EXPECT_TRUE(closed) << (error ? "error" : "early end");
+    EXPECT_EQ(body_of(first + rest), content.substr(0, error ? 5000 : 6000));
+  }
+}
