@@ -137,7 +137,7 @@ start_dev() {
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 # On a shared machine req/s swings with the neighbours' load; the server's own CPU per
 # request is steadier, so it is printed next to them (ms of CPU per 1000 responses).
-measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000"
+measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000 p50ms p90ms"
   local out before after
   before=$(cpu_ticks $3)
   # --timeout 10s: on a loaded machine a slow answer is a latency to count, not an error.
@@ -150,7 +150,8 @@ measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000"
   [ -z "$non2xx" ] || { echo "bench: $1 answered $non2xx non-2xx responses" >&2; exit 1; }
   [ -z "$sockerr" ] || echo "bench: $1: $sockerr" >&2  # reported; only a non-2xx answer fails the run
   local n; n=$(echo "$out" | awk '/requests in/ {print $1}')
-  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')") $(awk "BEGIN{printf \"%.1f\", ($after - $before) * 1000 / $(getconf CLK_TCK) * 1000 / $n}")"
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')") $(awk "BEGIN{printf \"%.1f\", ($after - $before) * 1000 / $(getconf CLK_TCK) * 1000 / $n}")" \
+    "$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')") $(to_ms "$(echo "$out" | awk '$1=="90%" {print $2}')")"
 }
 
 echo "machine: $(nproc) CPUs, $(date -u +%FT%TZ); wrk -t1 -d${duration}s --latency; $runs alternating runs; telemetry $telemetry"
@@ -177,9 +178,11 @@ for t in $targets; do
       size=$(stat -c %s "$dir/$f")
       rr=() rp=() rc=() nr=() np=() nc=()
       for i in $(seq "$runs"); do
-        read -r r p rcpu < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
-        read -r n q ncpu < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
-        echo "$t -c$c $o ($size B) run $i: rend $r req/s p99 ${p}ms cpu ${rcpu}ms/1k | nginx $n req/s p99 ${q}ms cpu ${ncpu}ms/1k"
+        read -r r p rcpu r50 r90 < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
+        read -r n q ncpu n50 n90 < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
+        # p50/p90 next to p99: the latency distribution's shape (a wide one with a low
+        # median and a long tail is unfair sharing between connections).
+        echo "$t -c$c $o ($size B) run $i: rend $r req/s p50/p90/p99 ${r50}/${r90}/${p}ms cpu ${rcpu}ms/1k | nginx $n req/s p50/p90/p99 ${n50}/${n90}/${q}ms cpu ${ncpu}ms/1k"
         rr+=("$r") rp+=("$p") rc+=("$rcpu") nr+=("$n") np+=("$q") nc+=("$ncpu")
       done
       mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
