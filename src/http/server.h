@@ -4,7 +4,8 @@
 // Threading: `io_threads` run the sockets; handlers run on a separate pool of
 // `handler_threads` (they may block on SQLite, disk or libcurl) unless their route is
 // inline_handler. One coroutine per connection with a keep-alive loop; every read and
-// write has a timeout; header size is bounded; buffered bodies are bounded per route.
+// write has a deadline (swept every 250 ms, see read_timeout); header size is bounded;
+// buffered bodies are bounded per route.
 // Errors: an exception escaping a handler becomes a 500 with a generic message (the
 // detail is logged); EOF and peer resets end the connection quietly.
 //
@@ -46,6 +47,8 @@ struct ServerOptions {
   int io_threads = 2;
   int handler_threads = 16;
   // Each body read and response write waits at most this long (per operation).
+  // This, idle_timeout and header_timeout are enforced by one sweep per I/O thread every
+  // 250 ms (no timer per operation): a connection is cut up to 250 ms late, never early.
   std::chrono::seconds read_timeout{30};
   // A kept-alive connection may wait this long for its next request's first byte.
   std::chrono::seconds idle_timeout{75};
@@ -56,7 +59,7 @@ struct ServerOptions {
   uint32_t max_header_bytes = 16 * 1024;
   // Request bodies: after body_rate_grace from the body's start, the body must have
   // averaged at least min_body_bytes_per_sec (0 = off), so a client that dribbles
-  // bytes just inside read_timeout is cut off (the connection is closed; Beast closes
+  // bytes just inside read_timeout is cut off (the connection is closed; the deadline sweep closes
   // the socket on a timeout, so no 408 can be sent). REND_HTTP_MIN_BODY_BYTES_PER_SEC.
   uint64_t min_body_bytes_per_sec = 1024;
   std::chrono::milliseconds body_rate_grace{10000};
