@@ -1596,8 +1596,9 @@ TEST_F(ServerFixture, IdleKeepAliveIsClosedAtTheIdleTimeout) {
 // A buffered answer the client stops reading is cut off at read_timeout (the part the
 // socket did not take goes out with a deadline the sweeper enforces).
 TEST_F(ServerFixture, AStalledBufferedResponseIsCutOffAtTheWriteTimeout) {
-  const std::string big(16u << 20, 'b');
-  router->add("GET", "/big", [&big](Request&) { return Response::text(200, big); });
+  // Owned by the route (which outlives the server), not by this function's frame.
+  auto big = std::make_shared<const std::string>(16u << 20, 'b');
+  router->add("GET", "/big", [big](Request&) { return Response::text(200, *big); });
   opts.read_timeout = 1s;
   start();
   Raw c(port);
