@@ -52,40 +52,6 @@ struct StringHash {
   size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
 };
 
-// Verifying a token costs an HMAC-SHA256; a player presents the same token for
-// every segment of a session. So each thread remembers the claims (expiry, asset) of
-// tokens whose SIGNATURE it already checked; expiry and asset are still checked on
-// every request. Only validly signed tokens are remembered (forged ones cannot fill
-// the memo), it is bounded, and it is keyed by the edge so that two edges with
-// different keys in one process never share it.
-auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std::string_view asset_id) {
-  struct Claims {
-    const EdgeDeps* edge;
-    int64_t exp;
-    std::string asset;
-  };
-  thread_local std::unordered_map<std::string, Claims, StringHash, std::equal_to<>> memo;
-  const int64_t now = d.clock.now_unix();
-  auto decide = [&](const Claims& c) {
-    if (now >= c.exp) return auth::TokenStatus::expired;
-    if (c.asset != asset_id) return auth::TokenStatus::wrong_asset;
-    return auth::TokenStatus::ok;
-  };
-  if (auto it = memo.find(token); it != memo.end() && it->second.edge == &d) return decide(it->second);
-  const auto keys = auth::accepted_signing_keys(d.cfg.common);  // current + previous (a rotation)
-  auto status = auth::verify_playback_token(keys, token, asset_id, now);
-  if (status == auth::TokenStatus::ok || status == auth::TokenStatus::expired ||
-      status == auth::TokenStatus::wrong_asset) {
-    // v1.<kid>.<exp>.<asset>.<sig>: the verifier accepted the syntax, so this split is safe.
-    auto p1 = token.find('.'), p2 = token.find('.', p1 + 1), p3 = token.find('.', p2 + 1), p4 = token.find('.', p3 + 1);
-    Claims c{&d, std::stoll(std::string(token.substr(p2 + 1, p3 - p2 - 1))),
-             std::string(token.substr(p3 + 1, p4 - p3 - 1))};
-    if (memo.size() >= 8192) memo.clear();
-    memo.emplace(std::string(token), std::move(c));
-  }
-  return status;
-}
-
 // A playlist (or storyboard) fetched with ?token= is rewritten to carry the token in
 // every URI: a parse and a copy per request, for the same few bodies over and over
 // (a player refreshes its playlists with one token). So each thread remembers the
@@ -134,7 +100,7 @@ Credential check_credential(const EdgeDeps& d, const http::Request& req, const p
   c.query_token = req.query_param("token");
   c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
                                        [&d](std::string_view token, std::string_view asset_id) {
-                                         return verify_memoized(d, token, asset_id);
+                                         return verify_token_memoized(d.keys, token, asset_id, d.clock.now_unix());
                                        });
   return c;
 }
@@ -633,12 +599,12 @@ Unbilled unbilled_reason(std::string_view method, int status) {
 // A v1 credential has no session id: its HMAC stands in for one. Remembered per
 // thread (bounded) because an HMAC per response costs more than serving a playlist.
 std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
-  thread_local std::unordered_map<std::string, std::pair<const EdgeDeps*, std::string>, StringHash, std::equal_to<>>
-      memo;
-  if (auto it = memo.find(token); it != memo.end() && it->second.first == &d) return it->second.second;
+  // Keyed by the key set's id, not by the deps' address (which a later edge may reuse).
+  thread_local std::unordered_map<std::string, std::pair<uint64_t, std::string>, StringHash, std::equal_to<>> memo;
+  if (auto it = memo.find(token); it != memo.end() && it->second.first == d.keys.id()) return it->second.second;
   auto sid = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, token).substr(0, 12));
   if (memo.size() >= 8192) memo.clear();
-  memo.insert_or_assign(std::string(token), std::pair<const EdgeDeps*, std::string>{&d, sid});
+  memo.insert_or_assign(std::string(token), std::pair<uint64_t, std::string>{d.keys.id(), sid});
   return sid;
 }
 

@@ -11,6 +11,7 @@
 #include "edge/metrics.h"
 #include "edge/settings.h"
 #include "edge/thumbnail.h"
+#include "edge/token_memo.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"
@@ -30,6 +31,9 @@ struct EdgeDeps {
   // by every router of these deps (the public and the internal listener: one
   // semaphore, one set of counters in /metrics); hence mutable.
   mutable std::shared_ptr<Thumbnailer> thumbnails = nullptr;
+  // The playback signing keys this edge accepts; their process-unique id keys the
+  // per-thread memo of verified tokens (edge/token_memo.h).
+  const AcceptedKeys keys{cfg.common};
 };
 
 // Which routes a listener serves. With REND_EDGE_INTERNAL_BIND_ADDR the public
