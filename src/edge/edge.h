@@ -45,7 +45,8 @@ std::function<void(const http::Request&, http::Response&)> make_decorator(const 
 
 // After each response: metrics for viewer responses, and the playback event handed
 // to `sink` (when set). Runs on the I/O thread: only counts and enqueues.
-using EventSink = std::function<void(store::PlaybackEvent&&)>;
+// The event is the hook's per-thread one, valid during the call: the sink copies it.
+using EventSink = std::function<void(const store::PlaybackEvent&)>;
 std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& deps, EventSink sink);
 
 }  // namespace rend::edge
