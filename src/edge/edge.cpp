@@ -72,9 +72,8 @@ std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const 
   thread_local Memo memo;
   constexpr size_t kMaxBytes = 8u << 20;
   const void* id = src.get();
-  std::string key;
-  key.reserve(token.size() + 1 + sizeof id);
-  key.append(token).push_back('\0');
+  thread_local std::string key;  // reused: a hit builds its key without allocating
+  key.assign(token).push_back('\0');
   key.append(reinterpret_cast<const char*>(&id), sizeof id);
   // The key names the object by its address, which the entry keeps alive: a hit is
   // a rewrite of this very object.
@@ -88,7 +87,7 @@ std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const 
     memo.bytes = 0;
   }
   memo.bytes += cost;
-  memo.map.emplace(std::move(key), Entry{src, out});
+  memo.map.emplace(key, Entry{src, out});
   return out;
 }
 
