@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What telemetry costs the edge: the same `rend edge` binary twice, telemetry on
-# (every response becomes an event, batched as JSON and POSTed to a local sink that
-# answers 200) and off, alternating wrk runs against a ~1.2 KiB playlist (the worst
+# (every response becomes an event, batched in the binary wire format and POSTed to a
+# local sink that answers 200) and off, alternating wrk runs against a ~1.2 KiB playlist (the worst
 # case: the most events per byte served). Prints req/s for both, medians, and the cost.
 #   bench/telemetry_edge_cost.sh [--runs 5] [--duration 8] [--connections 64]
 set -euo pipefail

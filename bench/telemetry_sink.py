@@ -11,6 +11,25 @@ count_file = sys.argv[2] if len(sys.argv) > 2 else None
 count = 0
 
 
+def events_in(body):
+    """Events in a batch: a binary v1 one (telemetry/wire.h: "RNDT", version, batch_id
+    and edge_id as LEB128-length strings, then a u32 LE count) or an older JSON one."""
+    if not body.startswith(b"RNDT"):
+        return body.count(b'"event_id"')
+    pos = 5
+    for _ in range(2):  # batch_id, edge_id
+        n = shift = 0
+        while True:
+            b = body[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        pos += n
+    return int.from_bytes(body[pos:pos + 4], "little")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -18,7 +37,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         global count
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         if count_file:
-            count += body.count(b'"event_id"')
+            count += events_in(body)
             with open(count_file, "w") as f:
                 f.write(str(count))
         # One write for head and body: split writes meet Nagle + delayed ACK (40 ms a batch).

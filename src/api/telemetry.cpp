@@ -109,6 +109,12 @@ http::Response ingest(const ApiDeps& d, telemetry::IngestBuffer& buffer, http::R
 
 std::function<void()> add_telemetry_routes(http::Router& r, const ApiDeps& d) {
   telemetry::IngestBuffer::Options o{.max_admitted = kMaxConcurrentIngest};
+  // Without a journal the store is the embedded SQLite one (`rend dev`, small installs):
+  // a transaction there costs little, so a flush starts as soon as nothing more is on
+  // its way, and batches that arrive during an insert still share the next one. Spacing
+  // flushes 50 ms apart capped one edge (one batch in flight) at 20 batches a second,
+  // below what a single edge serves, so its telemetry fell behind into the spool.
+  o.min_interval = std::chrono::milliseconds(0);
   if (!d.cfg.telemetry.journal_dir.empty()) {
     // A flush is a journal append (one fdatasync), not an insert: group whatever is
     // waiting at once instead of spacing flushes out (ClickHouse gets large inserts

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/percent.h"
 #include "edge/conditional.h"
 #include "hls/rewrite.h"
 #include "http/client.h"
@@ -52,40 +54,6 @@ struct StringHash {
   size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
 };
 
-// Verifying a token costs an HMAC-SHA256; a player presents the same token for
-// every segment of a session. So each thread remembers the claims (expiry, asset) of
-// tokens whose SIGNATURE it already checked; expiry and asset are still checked on
-// every request. Only validly signed tokens are remembered (forged ones cannot fill
-// the memo), it is bounded, and it is keyed by the edge so that two edges with
-// different keys in one process never share it.
-auth::TokenStatus verify_memoized(const EdgeDeps& d, std::string_view token, std::string_view asset_id) {
-  struct Claims {
-    const EdgeDeps* edge;
-    int64_t exp;
-    std::string asset;
-  };
-  thread_local std::unordered_map<std::string, Claims, StringHash, std::equal_to<>> memo;
-  const int64_t now = d.clock.now_unix();
-  auto decide = [&](const Claims& c) {
-    if (now >= c.exp) return auth::TokenStatus::expired;
-    if (c.asset != asset_id) return auth::TokenStatus::wrong_asset;
-    return auth::TokenStatus::ok;
-  };
-  if (auto it = memo.find(token); it != memo.end() && it->second.edge == &d) return decide(it->second);
-  const auto keys = auth::accepted_signing_keys(d.cfg.common);  // current + previous (a rotation)
-  auto status = auth::verify_playback_token(keys, token, asset_id, now);
-  if (status == auth::TokenStatus::ok || status == auth::TokenStatus::expired ||
-      status == auth::TokenStatus::wrong_asset) {
-    // v1.<kid>.<exp>.<asset>.<sig>: the verifier accepted the syntax, so this split is safe.
-    auto p1 = token.find('.'), p2 = token.find('.', p1 + 1), p3 = token.find('.', p2 + 1), p4 = token.find('.', p3 + 1);
-    Claims c{&d, std::stoll(std::string(token.substr(p2 + 1, p3 - p2 - 1))),
-             std::string(token.substr(p3 + 1, p4 - p3 - 1))};
-    if (memo.size() >= 8192) memo.clear();
-    memo.emplace(std::string(token), std::move(c));
-  }
-  return status;
-}
-
 // A playlist (or storyboard) fetched with ?token= is rewritten to carry the token in
 // every URI: a parse and a copy per request, for the same few bodies over and over
 // (a player refreshes its playlists with one token). So each thread remembers the
@@ -104,9 +72,8 @@ std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const 
   thread_local Memo memo;
   constexpr size_t kMaxBytes = 8u << 20;
   const void* id = src.get();
-  std::string key;
-  key.reserve(token.size() + 1 + sizeof id);
-  key.append(token).push_back('\0');
+  thread_local std::string key;  // reused: a hit builds its key without allocating
+  key.assign(token).push_back('\0');
   key.append(reinterpret_cast<const char*>(&id), sizeof id);
   // The key names the object by its address, which the entry keeps alive: a hit is
   // a rewrite of this very object.
@@ -120,23 +87,50 @@ std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const 
     memo.bytes = 0;
   }
   memo.bytes += cost;
-  memo.map.emplace(std::move(key), Entry{src, out});
+  memo.map.emplace(key, Entry{src, out});
   return out;
 }
 
+// The `token` query parameter exactly as Request::query_param("token") decodes it, but
+// without a copy in the usual case: a token is base64url and dots, so only a value
+// with '%' or '+' needs decoding (into `storage`). The view is into the request's query
+// or into `storage`.
+std::optional<std::string_view> query_token(const http::Request& req, std::string& storage) {
+  constexpr auto npos = std::string_view::npos;
+  std::string_view q = req.query;
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const auto part = q.substr(0, amp);
+    const auto eq = part.find('=');
+    const auto raw_key = part.substr(0, eq);
+    const bool is_token =
+        raw_key.find_first_of("%+") == npos ? raw_key == "token" : core::percent_decode(raw_key, true) == "token";
+    if (is_token) {
+      if (eq == npos) return std::string_view();
+      const auto raw = part.substr(eq + 1);
+      if (raw.find_first_of("%+") == npos) return raw;
+      storage = core::percent_decode(raw, true);
+      return std::string_view(storage);
+    }
+    if (amp == npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
 struct Credential {
-  std::optional<std::string> query_token;  // set when the token came in the query
+  std::string storage;                          // a percent-decoded query token
+  std::optional<std::string_view> query_token;  // set when the token came in the query
   playback::CredentialCheck check;
 };
 
-Credential check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref) {
-  Credential c;
-  c.query_token = req.query_param("token");
+// Fills `c` (in place: query_token may point into c.storage).
+void check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref, Credential& c) {
+  c.query_token = query_token(req, c.storage);
   c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
                                        [&d](std::string_view token, std::string_view asset_id) {
-                                         return verify_memoized(d, token, asset_id);
+                                         return verify_token_memoized(d.keys, token, asset_id, d.clock.now_unix());
                                        });
-  return c;
 }
 
 // Applies Range / If-None-Match to an object of `size` bytes. Returns the status to
@@ -145,8 +139,10 @@ int negotiate(const http::Request& req, http::Response& res, const std::string& 
               uint64_t& length) {
   offset = 0;
   length = size;
-  res.headers.set("ETag", etag);
-  res.headers.set("Accept-Ranges", "bytes");
+  // Neither field is on `res` yet (its handler sets only the type, caching and cache
+  // result): add() without a search.
+  res.headers.add("ETag", etag);
+  res.headers.add("Accept-Ranges", "bytes");
   // RFC 9110 §13.2.2: If-None-Match before Range.
   if (auto inm = req.header("if-none-match"); inm && if_none_match_matches(*inm, etag)) return 304;
   if (auto rh = req.header("range")) {
@@ -236,7 +232,8 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   if (!ref) return http::Response::error(400, "invalid_path", "invalid playback path");
 
   // 2. The credential, checked locally.
-  auto cred = check_credential(d, req, *ref);
+  Credential cred;
+  check_credential(d, req, *ref, cred);
   if (!cred.check.allowed()) return http::Response::error(cred.check.status, cred.check.code, cred.check.message);
 
   const bool is_playlist = playback::is_playlist(ref->kind);
@@ -273,9 +270,9 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
   std::optional<int64_t> max_age;
   if (is_playlist) max_age = static_cast<int64_t>(d.cfg.playlist_ttl_secs) * 1000;
 
-  http::Response res;
-  res.headers.set("Content-Type", playback::content_type_for(ref->path));
-  res.headers.set("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
+  http::Response res;  // fresh: add() without looking for an earlier field of the name
+  res.headers.add("Content-Type", playback::content_type_for(ref->path));
+  res.headers.add("Cache-Control", std::string(playback::cache_control_for(ref->kind)));
 
   // A playlist fetched with ?token= carries the token into every URI inside, for
   // players that do not forward query parameters (hls.js, Safari, ffmpeg). Such a
@@ -290,7 +287,7 @@ http::Response serve_artifact(const EdgeDeps& d, http::Request& req, int attempt
 
   // 3a. Hit: answered on the I/O thread (memory for small objects, sendfile else).
   if (auto hit = d.cache.lookup(key, max_age)) {
-    res.headers.set("x-rend-cache", "HIT");
+    res.headers.add("x-rend-cache", "HIT");
     if (rewrite && hit->body) {
       res.shared_body = rewrite_memoized(hit->body, *cred.query_token, is_playlist);
       return res;
@@ -632,15 +629,38 @@ Unbilled unbilled_reason(std::string_view method, int status) {
 
 // A v1 credential has no session id: its HMAC stands in for one. Remembered per
 // thread (bounded) because an HMAC per response costs more than serving a playlist.
-std::string v1_session_id(const EdgeDeps& d, std::string_view token) {
-  thread_local std::unordered_map<std::string, std::pair<const EdgeDeps*, std::string>, StringHash, std::equal_to<>>
-      memo;
-  if (auto it = memo.find(token); it != memo.end() && it->second.first == &d) return it->second.second;
+// The view is valid until the next call on this thread.
+std::string_view v1_session_id(const EdgeDeps& d, std::string_view token) {
+  // Keyed by the key set's id, not by the deps' address (which a later edge may reuse).
+  thread_local std::unordered_map<std::string, std::pair<uint64_t, std::string>, StringHash, std::equal_to<>> memo;
+  if (auto it = memo.find(token); it != memo.end() && it->second.first == d.keys.id()) return it->second.second;
   auto sid = core::hex_encode(core::hmac_sha256(d.cfg.common.signing_secret, token).substr(0, 12));
   if (memo.size() >= 8192) memo.clear();
-  memo.insert_or_assign(std::string(token), std::pair<const EdgeDeps*, std::string>{&d, sid});
-  return sid;
+  return memo.insert_or_assign(std::string(token), std::pair<uint64_t, std::string>{d.keys.id(), std::move(sid)})
+      .first->second.second;
 }
+
+namespace {
+std::string_view kind_name(playback::ArtifactKind k) {
+  switch (k) {
+    case playback::ArtifactKind::master: return "master";
+    case playback::ArtifactKind::playlist: return "playlist";
+    case playback::ArtifactKind::segment: return "segment";
+    case playback::ArtifactKind::poster: return "poster";
+    default: return "other";
+  }
+}
+
+// The whole size from a Content-Range "bytes a-b/size"; 0 when absent or unparsable.
+double content_range_total(std::optional<std::string_view> h) {
+  if (!h) return 0;
+  const auto slash = h->rfind('/');
+  if (slash == std::string_view::npos) return 0;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(h->data() + slash + 1, h->data() + h->size(), v);
+  return ec == std::errc() ? double(v) : 0;
+}
+}  // namespace
 
 std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& d, EventSink sink) {
   return [&d, sink = std::move(sink)](const http::ServerOptions::Completion& c) {
@@ -662,36 +682,37 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     if (!sink) return;
     const playback::ArtifactRef* ref = viewer_ref(path);
     if (!ref) return;  // not a playback path: nothing to attribute it to
-    store::PlaybackEvent ev;
+    // Built in a per-thread event whose strings keep their storage from one response to
+    // the next, and copied by the sink into the queue's reused slots: no allocation per
+    // response once warmed up. Every field is assigned below (none left from the last).
+    thread_local store::PlaybackEvent ev;
+    ev.event_id.clear();  // the pipeline assigns it
+    ev.batch_id.clear();
     ev.ts_ms = d.clock.now_unix_ms() -
                std::chrono::duration_cast<std::chrono::milliseconds>(c.finished - c.request.received).count();
-    ev.edge_id = d.cfg.edge_id;
-    ev.region = d.cfg.region;
-    ev.asset_id = ref->asset_id;
-    ev.artifact = ref->path;
-    switch (ref->kind) {
-      case playback::ArtifactKind::master: ev.kind = "master"; break;
-      case playback::ArtifactKind::playlist: ev.kind = "playlist"; break;
-      case playback::ArtifactKind::segment: ev.kind = "segment"; break;
-      case playback::ArtifactKind::poster: ev.kind = "poster"; break;
-      default: ev.kind = "other";
-    }
-    ev.tier = ref->tier;
+    ev.edge_id.assign(d.cfg.edge_id);
+    ev.region.assign(d.cfg.region);
+    ev.asset_id.assign(ref->asset_id);
+    ev.artifact.assign(ref->path);
+    ev.kind.assign(kind_name(ref->kind));
+    ev.tier.assign(ref->tier);
     // Views are distinct playback sessions: the session id a v2 credential carries
     // (one per player bootstrap), or for a v1 credential an HMAC of it (keyed by the
     // signing secret every edge shares). Never the credential itself. Only a 200/206
     // gets here, so the edge accepted this credential.
+    ev.session_id.clear();
     {
-      std::optional<std::string> query_token = c.request.query_param("token");
-      auto token = playback::presented_token(query_token, c.request.cookie_view(playback::kCookieName));
+      thread_local std::string storage;
+      auto token =
+          playback::presented_token(query_token(c.request, storage), c.request.cookie_view(playback::kCookieName));
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
-        ev.session_id = !sid.empty() ? std::string(sid) : v1_session_id(d, *token);
+        ev.session_id.assign(!sid.empty() ? sid : v1_session_id(d, *token));
       }
     }
     ev.status = c.response.status;
     ev.bytes = int64_t(c.body_bytes);
-    ev.cache = cr == CacheResult::hit ? "HIT" : "MISS";
+    ev.cache.assign(cr == CacheResult::hit ? "HIT" : "MISS");
     using std::chrono::duration_cast;
     using std::chrono::microseconds;
     ev.ttfb_ms = duration_cast<microseconds>(c.first_byte - c.request.received).count() / 1000;
@@ -699,13 +720,14 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     // Delivered media time: the segment's EXTINF duration times the share of its
     // bytes actually sent (a range, or a response the viewer or origin cut short,
     // counts what was sent, not what Content-Length announced).
+    ev.media_seconds = 0;
     if (ref->kind == playback::ArtifactKind::segment) {
-      double secs = d.cache.segment_seconds("assets/" + ev.asset_id + "/" + ev.artifact);
+      thread_local std::string key;
+      key.assign("assets/").append(ev.asset_id).append("/").append(ev.artifact);
+      double secs = d.cache.segment_seconds(key);
       double total = 0;  // bytes of the whole segment
       if (status == 206) {
-        auto cr_hdr = c.response.headers.get("content-range");  // "bytes a-b/size"
-        auto slash = cr_hdr ? cr_hdr->rfind('/') : std::string_view::npos;
-        total = slash == std::string_view::npos ? 0 : std::atof(std::string(cr_hdr->substr(slash + 1)).c_str());
+        total = content_range_total(c.response.headers.get("content-range"));
       } else if (c.response.source) {
         total = double(c.response.source_length.value_or(0));
       } else {
@@ -713,7 +735,7 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
       }
       ev.media_seconds = total > 0 ? secs * std::min(1.0, double(c.body_bytes) / total) : 0;
     }
-    sink(std::move(ev));
+    sink(ev);
   };
 }
 

@@ -11,6 +11,7 @@
 #include "edge/metrics.h"
 #include "edge/settings.h"
 #include "edge/thumbnail.h"
+#include "edge/token_memo.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/analytics.h"
@@ -30,6 +31,9 @@ struct EdgeDeps {
   // by every router of these deps (the public and the internal listener: one
   // semaphore, one set of counters in /metrics); hence mutable.
   mutable std::shared_ptr<Thumbnailer> thumbnails = nullptr;
+  // The playback signing keys this edge accepts; their process-unique id keys the
+  // per-thread memo of verified tokens (edge/token_memo.h).
+  const AcceptedKeys keys{cfg.common};
 };
 
 // Which routes a listener serves. With REND_EDGE_INTERNAL_BIND_ADDR the public
@@ -41,7 +45,8 @@ std::function<void(const http::Request&, http::Response&)> make_decorator(const 
 
 // After each response: metrics for viewer responses, and the playback event handed
 // to `sink` (when set). Runs on the I/O thread: only counts and enqueues.
-using EventSink = std::function<void(store::PlaybackEvent&&)>;
+// The event is the hook's per-thread one, valid during the call: the sink copies it.
+using EventSink = std::function<void(const store::PlaybackEvent&)>;
 std::function<void(const http::ServerOptions::Completion&)> make_completion_hook(const EdgeDeps& deps, EventSink sink);
 
 }  // namespace rend::edge

@@ -297,7 +297,7 @@ std::unique_ptr<telemetry::Pipeline> make_telemetry(const telemetry::SenderSetti
   o.spool_max_bytes = t.spool_max_bytes;
   return std::make_unique<telemetry::Pipeline>(
       o,
-      [](const std::string& batch_id, const std::vector<store::PlaybackEvent>& events) {
+      [](const std::string& batch_id, std::span<const store::PlaybackEvent> events) {
         return telemetry::encode_batch_binary(batch_id, events);
       },
       telemetry::http_sender(t.ingest_url, t.token, o.request_timeout), clock);
@@ -359,7 +359,7 @@ uint16_t EdgeRole::start() {
   if (I.telemetry) {
     I.telemetry->start();
     auto* p = I.telemetry.get();
-    sink = [p](store::PlaybackEvent&& ev) { p->enqueue(std::move(ev)); };
+    sink = [p](const store::PlaybackEvent& ev) { p->enqueue(ev); };
     I.deps.render_extra_metrics = [p](std::string& out) { render_telemetry(*p, out); };
   }
   I.server = make_server("edge", I.cfg.bind, I.role.http, edge::make_decorator(I.cfg),

@@ -27,10 +27,24 @@ constexpr uint64_t kMinSegmentBytes = 4096;
 // Emptied chunks kept for reuse (beyond two, they only matter after a burst).
 constexpr size_t kMaxSpareChunks = 8;
 
-// The queue is a list of chunks of batch_size events, each allocated once and reused:
-// enqueue() moves the event into reserved space (no reallocation, no fresh pages under
-// the lock) and a full chunk is exactly one batch.
-using Chunk = std::vector<store::PlaybackEvent>;
+// The queue is a list of chunks of batch_size event slots, each allocated once and
+// reused: enqueue() writes the event into the next slot (no reallocation, no fresh pages
+// under the lock) and a full chunk is exactly one batch. A recycled chunk keeps its
+// events (only `n` goes back to 0), so their strings keep their storage: the next
+// events are copied into it without allocating.
+struct Chunk {
+  std::vector<store::PlaybackEvent> slots;  // the first n hold events
+  size_t n = 0;
+  bool empty() const { return n == 0; }
+  std::span<store::PlaybackEvent> events() { return {slots.data(), n}; }
+  // Into the next slot; may throw (bad_alloc) only while the chunk is still growing.
+  template <class E>
+  void put(E&& e) {
+    if (n < slots.size()) slots[n] = std::forward<E>(e);
+    else slots.push_back(std::forward<E>(e));
+    ++n;
+  }
+};
 
 struct Batch {
   std::string id;
@@ -69,7 +83,7 @@ std::optional<Batch> decode_record(std::string&& r) {
   return b;
 }
 
-std::string to_hex(uint64_t v) {
+void append_hex(std::string& out, uint64_t v) {
   static const char kHex[] = "0123456789abcdef";
   char buf[16];
   int n = 0;
@@ -77,7 +91,13 @@ std::string to_hex(uint64_t v) {
     buf[15 - n++] = kHex[v & 15];
     v >>= 4;
   } while (v);
-  return std::string(buf + 16 - n, size_t(n));
+  out.append(buf + 16 - n, size_t(n));
+}
+
+std::string to_hex(uint64_t v) {
+  std::string s;
+  append_hex(s, v);
+  return s;
 }
 
 }  // namespace
@@ -232,7 +252,7 @@ struct Pipeline::Impl {
 
   Chunk new_chunk() const {
     Chunk c;
-    c.reserve(opts.batch_size);
+    c.slots.reserve(opts.batch_size);
     return c;
   }
 
@@ -246,7 +266,7 @@ struct Pipeline::Impl {
 
   // Hands emptied chunks back for reuse; destroys the events outside the queue lock.
   void recycle(std::vector<Chunk>& used) {
-    for (auto& c : used) c.clear();
+    for (auto& c : used) c.n = 0;  // the slots stay, with their strings' storage
     {
       std::lock_guard lk(qmu);
       while (!used.empty() && spare.size() < kMaxSpareChunks) {
@@ -288,13 +308,15 @@ struct Pipeline::Impl {
     return true;
   }
 
-  std::optional<Batch> make_batch(std::vector<store::PlaybackEvent>& events) {
+  std::optional<Batch> make_batch(std::span<store::PlaybackEvent> events) {
     Batch b;
     b.id = "bat_" + id_prefix + to_hex(next_batch++);
     b.events = uint32_t(events.size());
     for (auto& e : events) {
-      if (e.event_id.empty()) e.event_id = "evt_" + id_prefix + to_hex(next_event++);
-      e.batch_id = b.id;
+      if (!e.event_id.empty()) continue;
+      // Into the slot's own storage (kept from the slot's earlier events).
+      e.event_id.append("evt_").append(id_prefix);
+      append_hex(e.event_id, next_event++);
     }
     try {
       b.body = encoder(b.id, events);
@@ -353,7 +375,7 @@ struct Pipeline::Impl {
       while (!ready.empty()) {
         Chunk events = std::move(ready.front());
         ready.pop_front();
-        auto b = make_batch(events);
+        auto b = make_batch(events.events());
         used.push_back(std::move(events));
         if (b && !place(*b, final)) {
           held = std::move(b);
@@ -517,7 +539,7 @@ void Pipeline::stop() {
     std::lock_guard q(impl_->qmu);
     const uint64_t n = impl_->queued.exchange(0, std::memory_order_relaxed);
     impl_->dropped_total.fetch_add(n, std::memory_order_relaxed);
-    impl_->open.clear();
+    impl_->open = Chunk{};
     impl_->full.clear();
     return;
   }
@@ -531,7 +553,11 @@ void Pipeline::stop() {
   if (impl_->shipper.joinable()) impl_->shipper.join();
 }
 
-bool Pipeline::enqueue(store::PlaybackEvent&& event) noexcept {
+bool Pipeline::enqueue(store::PlaybackEvent&& event) noexcept { return put(std::move(event)); }
+bool Pipeline::enqueue(const store::PlaybackEvent& event) noexcept { return put(event); }
+
+template <class E>
+bool Pipeline::put(E&& event) noexcept {
   Impl& m = *impl_;
   m.enqueued_total.fetch_add(1, std::memory_order_relaxed);
   bool wake = false;
@@ -541,13 +567,13 @@ bool Pipeline::enqueue(store::PlaybackEvent&& event) noexcept {
     // holds for memory as a whole; only this path increments it, under qmu.
     if (m.accepting && m.queued.load(std::memory_order_relaxed) < m.opts.queue_capacity) {
       try {
-        m.open.push_back(std::move(event));  // into reserved space: no reallocation
+        m.open.put(std::forward<E>(event));  // a reused slot, or reserved space
       } catch (...) {
         m.dropped_total.fetch_add(1, std::memory_order_relaxed);
         return false;
       }
       m.queued.fetch_add(1, std::memory_order_relaxed);
-      if (m.open.size() >= m.opts.batch_size) {
+      if (m.open.n >= m.opts.batch_size) {
         // A full chunk is a batch: hand it over and wake the flusher (once per batch,
         // not per event).
         try {

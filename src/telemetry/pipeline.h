@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,8 +60,9 @@ struct Options {
 enum class SendResult { ok, retry, rejected };
 
 // Encodes a batch to the wire body. Called on the flusher thread; may throw (the batch
-// is then dropped, counted and logged).
-using Encoder = std::function<std::string(const std::string& batch_id, const std::vector<store::PlaybackEvent>&)>;
+// is then dropped, counted and logged). Every event has its event_id; the batch id is
+// the argument (events do not carry it: their batch_id is left as enqueued).
+using Encoder = std::function<std::string(const std::string& batch_id, std::span<const store::PlaybackEvent>)>;
 // Posts a body and classifies the answer. Called on the shipper thread only (one call
 // at a time); must return within a bounded time (a request timeout). An exception
 // counts as retry.
@@ -105,11 +107,18 @@ class Pipeline {
 
   // Hot path, any thread: O(1), a short mutex hold, no I/O, never throws. Assigns an
   // event_id later (off this path) when it is empty. False when the event was dropped.
+  // The queue's event slots are reused batch after batch: the const& form copies into a
+  // slot's existing string storage, so once warmed up it allocates nothing (and nothing
+  // is freed on another thread); a caller that builds each event in a reused scratch
+  // event (as the edge does, per thread) makes no allocation per event at all.
+  bool enqueue(const store::PlaybackEvent& event) noexcept;
   bool enqueue(store::PlaybackEvent&& event) noexcept;
 
   Stats stats() const;
 
  private:
+  template <class E>
+  bool put(E&& event) noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

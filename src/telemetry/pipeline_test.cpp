@@ -10,12 +10,14 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
 #include "core/clock.h"
 #include "http/server.h"
 #include "store/test_util.h"
+#include "telemetry/wire.h"
 
 namespace fs = std::filesystem;
 using namespace rend::telemetry;
@@ -66,10 +68,10 @@ PlaybackEvent event(int64_t seq) {
 }
 
 // Test wire format: "<batch_id>\n<event_id>:<seq>,<event_id>:<seq>,..."
-std::string encode(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+std::string encode(const std::string& batch_id, std::span<const PlaybackEvent> events) {
   std::string body = batch_id + "\n";
   for (auto& e : events) {
-    if (e.batch_id != batch_id) throw std::logic_error("event not stamped with its batch id");
+    if (e.event_id.empty()) throw std::logic_error("event without an id");
     body += e.event_id + ":" + std::to_string(e.bytes) + ",";
   }
   return body;
@@ -165,7 +167,7 @@ struct IdLog {
   std::mutex mu;
   std::set<std::string> ids;
   Encoder encoder() {
-    return [this](const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+    return [this](const std::string& batch_id, std::span<const PlaybackEvent> events) {
       std::lock_guard lk(mu);
       for (auto& e : events) ids.insert(e.event_id);
       return encode(batch_id, events);
@@ -252,7 +254,7 @@ TEST(Pipeline, BatchesAreCutAtBatchSize) {
   auto o = options(dir);
   Pipeline p(
       o,
-      [&](const std::string& id, const std::vector<PlaybackEvent>& ev) {
+      [&](const std::string& id, std::span<const PlaybackEvent> ev) {
         std::lock_guard lk(mu);
         sizes.push_back(ev.size());
         return encode(id, ev);
@@ -277,7 +279,7 @@ TEST(Pipeline, APartialBatchLeavesOnTheFlushInterval) {
   o.flush_interval = 1000ms;
   Pipeline p(
       o,
-      [&](const std::string& id, const std::vector<PlaybackEvent>& ev) {
+      [&](const std::string& id, std::span<const PlaybackEvent> ev) {
         ++encoded;
         return encode(id, ev);
       },
@@ -692,4 +694,102 @@ TEST(HttpSender, PipelineDeliversToRealServer) {
   std::lock_guard lk(srv.mu);
   EXPECT_EQ(srv.received, ids.get());
   EXPECT_EQ(srv.received.size(), 350u);
+}
+
+namespace {
+PlaybackEvent varied_event(int t, int i) {
+  PlaybackEvent e;
+  e.ts_ms = 1'700'000'000'000 + i;
+  e.edge_id = "edge-1";
+  e.region = (i % 2) ? "eu-west-a-long-region-name" : "r1";
+  e.asset_id = "ast_" + std::string(26, char('a' + t));
+  e.artifact = std::to_string(t) + "/" + std::to_string(i) + ((i % 3) ? "/a-much-longer-artifact-path.ts" : ".ts");
+  e.kind = (i % 2) ? "segment" : "playlist";
+  e.tier = (i % 4 == 0) ? "" : "1080p";
+  e.session_id = (i % 5 == 0) ? "" : "sess_" + std::to_string(t * 100000 + i);
+  e.status = (i % 2) ? 206 : 200;
+  e.bytes = i + 1;
+  e.cache = (i % 3) ? "HIT" : "MISS";
+  e.ttfb_ms = i % 7;
+  e.duration_ms = i % 11;
+  e.media_seconds = (i % 2) ? 4.0 : 0;
+  if (i % 9 == 0) e.event_id = "evt_preset_" + std::to_string(t) + "_" + std::to_string(i);
+  return e;
+}
+}  // namespace
+
+// Events copied into the queue's reused slots (enqueue(const&), the edge's path) from
+// several threads at once, in batches of 7 so that every slot is reused hundreds of
+// times: each event arrives once, through the real wire codec, with exactly its own
+// fields (none left over from an earlier event in the same slot, empty ones included).
+TEST(Pipeline, ConcurrentCopiedEventsArriveOnceWithExactlyTheirOwnFields) {
+  TempDir dir;
+  FakeClock clock;
+  std::mutex mu;
+  std::map<std::string, PlaybackEvent> got;  // by artifact (unique per event)
+  std::set<std::string> event_ids;
+  int duplicates = 0;
+  std::string error;
+  Sender sender = [&](const std::string& body) {
+    auto b = decode_batch(body, 100000);
+    std::lock_guard lk(mu);
+    if (!b.ok()) {
+      error = b.error;
+      return SendResult::rejected;
+    }
+    for (auto& e : b.events) {
+      if (!event_ids.insert(e.event_id).second) ++duplicates;
+      if (!got.emplace(e.artifact, e).second) ++duplicates;
+    }
+    return SendResult::ok;
+  };
+  Options o = options(dir);
+  o.batch_size = 7;
+  o.queue_capacity = 100000;
+  Pipeline p(
+      o, [](const std::string& id, std::span<const PlaybackEvent> events) { return encode_batch_binary(id, events); },
+      sender, clock);
+  p.start();
+  constexpr int kThreads = 4, kPerThread = 2500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&p, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const PlaybackEvent e = varied_event(t, i);
+        p.enqueue(e);
+      }
+    });
+  for (auto& th : threads) th.join();
+  const uint64_t n = kThreads * kPerThread;
+  ASSERT_TRUE(eventually(clock, [&] { return p.stats().sent_total == n; })) << p.stats().sent_total;
+  p.stop();
+  std::lock_guard lk(mu);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(duplicates, 0);
+  ASSERT_EQ(got.size(), size_t(n));
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kPerThread; ++i) {
+      const auto want = varied_event(t, i);
+      auto it = got.find(want.artifact);
+      ASSERT_NE(it, got.end()) << want.artifact;
+      const auto& e = it->second;
+      if (!want.event_id.empty()) EXPECT_EQ(e.event_id, want.event_id);
+      else EXPECT_EQ(e.event_id.rfind("evt_", 0), 0u) << e.event_id;
+      EXPECT_EQ(e.ts_ms, want.ts_ms);
+      EXPECT_EQ(e.edge_id, want.edge_id);
+      EXPECT_EQ(e.region, want.region) << want.artifact;
+      EXPECT_EQ(e.asset_id, want.asset_id);
+      EXPECT_EQ(e.kind, want.kind);
+      EXPECT_EQ(e.tier, want.tier) << want.artifact;
+      EXPECT_EQ(e.session_id, want.session_id) << want.artifact;
+      EXPECT_EQ(e.status, want.status);
+      EXPECT_EQ(e.bytes, want.bytes);
+      EXPECT_EQ(e.cache, want.cache);
+      EXPECT_EQ(e.ttfb_ms, want.ttfb_ms);
+      EXPECT_EQ(e.duration_ms, want.duration_ms);
+      EXPECT_EQ(e.media_seconds, want.media_seconds);
+    }
+  auto s = p.stats();
+  EXPECT_EQ(s.enqueued_total, n);
+  EXPECT_EQ(s.dropped_total, 0u);
 }

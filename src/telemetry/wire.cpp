@@ -231,7 +231,7 @@ std::optional<std::string> check_fields(const E& e, std::string_view where) {
 
 }  // namespace
 
-std::string encode_batch(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+std::string encode_batch(const std::string& batch_id, std::span<const PlaybackEvent> events) {
   std::string out;
   // ~360 bytes per typical event: one allocation for a whole batch in most cases.
   out.reserve(64 + events.size() * 360);
@@ -385,7 +385,7 @@ std::string where_of(size_t i) { return "events[" + std::to_string(i) + "]."; }
 
 }  // namespace
 
-std::string encode_batch_binary(const std::string& batch_id, const std::vector<PlaybackEvent>& events) {
+std::string encode_batch_binary(const std::string& batch_id, std::span<const PlaybackEvent> events) {
   std::string out;
   // ~200 bytes per typical event: one allocation for a whole batch in most cases.
   out.reserve(64 + batch_id.size() + events.size() * 200);

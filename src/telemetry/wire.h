@@ -42,6 +42,7 @@
 // format is a new version (magic byte and Content-Type).
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,13 +72,13 @@ inline std::string_view content_type_of(std::string_view body) {
 // ignored; `batch_id` is written instead. Doubles are written in fixed notation with
 // three decimals; a NaN or negative media_seconds is written as 0 (it would be
 // refused, and would make the whole batch undeliverable).
-std::string encode_batch(const std::string& batch_id, const std::vector<PlaybackEvent>& events);
+std::string encode_batch(const std::string& batch_id, std::span<const PlaybackEvent> events);
 
 // The binary v1 encoding of the same batch (header above). The same normalisation as
 // encode_batch: batch edge_id is the first event's; a NaN or negative media_seconds is
 // written as 0. Strings longer than the format allows are written as they are (the API
 // refuses them; edges check_event() before queueing).
-std::string encode_batch_binary(const std::string& batch_id, const std::vector<PlaybackEvent>& events);
+std::string encode_batch_binary(const std::string& batch_id, std::span<const PlaybackEvent> events);
 
 // A binary batch checked in place: views into the body, nothing copied or allocated
 // (unless there is an error to describe).
