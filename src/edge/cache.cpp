@@ -108,7 +108,7 @@ std::optional<FillStatus> Fill::outcome() const {
   return early_status_;
 }
 
-FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
+FillReader::ReadResult FillReader::readable(size_t n) {
   using RS = ReadStatus;
   const Fill::Progress p = fill_->progress();
   seen_ = p;
@@ -127,17 +127,45 @@ FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
       if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed at the end of the object"};
       if (--want == 0) return {RS::would_block};
     }
-    size_t got = fill_->read_at(buf, size_t(want), off_);
-    if (got == 0) return {RS::error, 0, "cache temp file shorter than written"};
-    off_ += got;
-    left_ -= got;
-    return {RS::data, got};
+    return {RS::data, size_t(want)};
   }
   // Bytes already on disk were served even if the fill failed later; the failure is
   // reported once the reader has caught up, so the body ends short, never padded.
   if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed mid-object"};
   if (p.state == Fill::State::complete) return {RS::error, 0, "cache fill ended before the announced length"};
   return {RS::would_block};
+}
+
+FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
+  ReadResult r = readable(n);
+  peeked_ = 0;
+  if (r.status != ReadStatus::data) return r;
+  size_t got = fill_->read_at(buf, r.bytes, off_);
+  if (got == 0) return {ReadStatus::error, 0, "cache temp file shorter than written"};
+  off_ += got;
+  left_ -= got;
+  return {ReadStatus::data, got};
+}
+
+std::optional<FillReader::ReadResult> FillReader::try_peek_file(FileSpan& span, size_t n) {
+  ReadResult r = readable(n);
+  peeked_ = r.status == ReadStatus::data ? r.bytes : 0;
+  if (r.status == ReadStatus::data) {
+    // Bytes exist only after set_streaming(), which set fd_ before progress() (under
+    // the fill's lock) could show them.
+    span.fd = fill_->fd_;
+    span.offset = off_;
+  }
+  return r;
+}
+
+void FillReader::consume(size_t k) {
+  // Never past what the last peek allowed: a caller's mistake must not skip bytes of
+  // the object or run past the range.
+  k = size_t(std::min<uint64_t>(k, peeked_));
+  off_ += k;
+  left_ -= k;
+  peeked_ -= k;
 }
 
 Fill::State Fill::wait_started() {
