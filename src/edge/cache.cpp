@@ -293,8 +293,8 @@ void DiskCache::worker_loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    run_fill(job.key, job.fill, job.origin, buf);  // renames or removes its temp file
-    job = {};                                      // the fill's fd closes with its last reader, not with this worker
+    run_fill(job, buf);  // renames or removes its temp file
+    job = {};            // the fill's fd closes with its last reader, not with this worker
     std::lock_guard lk(mu_);
     running_fills_--;
     slot_cv_.notify_all();
@@ -564,15 +564,27 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
       }
     }
   }
-  if (queue) queue_fill({key, fill, &origin});  // after mu_ is released: hits never wait behind it
+  if (queue) {
+    // After mu_ is released: hits never wait behind it. The origin request leaves from
+    // here, before the hop to a fill worker, so the origin's time to first byte runs
+    // while the job waits for one (a store that cannot do that starts nothing yet).
+    FillJob job{key, fill, &origin, nullptr};
+    try {
+      job.pending = origin.start_get(key);
+    } catch (const std::exception&) {
+      // The worker's own get() meets the same failure and reports it as the fill's.
+    }
+    queue_fill(std::move(job));
+  }
   Started st;
   st.status = FillStatus::filled;
   st.fill = std::move(fill);
   return st;
 }
 
-void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
-                         std::vector<char>& buf) {
+void DiskCache::run_fill(FillJob& job, std::vector<char>& buf) {
+  const std::string& key = job.key;
+  const std::shared_ptr<Fill>& fill = job.fill;
   {
     std::lock_guard lk(mu_);
     counters_.origin_requests_total++;
@@ -609,7 +621,12 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
   }
   std::unique_ptr<store::ObjectReader> reader;
   try {
-    reader = origin->get(key);
+    if (job.pending) {
+      auto pending = std::move(job.pending);
+      reader = pending->finish();
+    } else {
+      reader = job.origin->get(key);
+    }
   } catch (const std::exception& e) {
     core::log::warn("edge_fill_failed", {{"key", key}, {"error", e.what()}});
     return fail_early(FillStatus::origin_error);

@@ -300,14 +300,16 @@ class DiskCache {
   };
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
-                std::vector<char>& buf);
-  void worker_loop();
   struct FillJob {
     std::string key;
     std::shared_ptr<Fill> fill;
     store::ObjectStore* origin = nullptr;
+    // The origin request, started by the thread that missed (origin->start_get): it
+    // is on its way while the job waits for a worker. Null: the worker get()s.
+    std::unique_ptr<store::PendingGet> pending;
   };
+  void run_fill(FillJob& job, std::vector<char>& buf);
+  void worker_loop();
   void queue_fill(FillJob job);
   void abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill);
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,

@@ -66,6 +66,17 @@ class ControlledOrigin final : public store::ObjectStore {
   // Kernel thread ids that ran get(): which threads do the fills.
   std::mutex tids_mu;
   std::set<pid_t> tids;
+  // Kernel thread ids that started an origin request (start_get), and how many did.
+  std::set<pid_t> start_tids;
+  std::atomic<int> starts{0};
+  std::unique_ptr<store::PendingGet> start_get(const std::string& key) override {
+    starts++;
+    {
+      std::lock_guard lk(tids_mu);
+      start_tids.insert(::gettid());
+    }
+    return store::ObjectStore::start_get(key);  // finish() calls get(), below
+  }
   std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
     gets++;
     {
@@ -346,6 +357,27 @@ TEST_F(CacheTest, FillsRunOnWorkersStartedOnceAndExcessMissesQueueAndComplete) {
   EXPECT_EQ(cache.stats().busy_total, 0u);
   std::lock_guard lk(origin_->tids_mu);
   EXPECT_LE(origin_->tids.size(), 2u) << "a thread per fill";
+}
+
+// The origin request of a fill is started by the thread that missed (an edge I/O
+// thread: S3's start_get sends it there without waiting), before the hop to a fill
+// worker; the worker waits for the answer and streams it. Once per fill, coalesced.
+TEST_F(CacheTest, TheOriginRequestStartsOnTheMissingThreadAndAWorkerFinishesIt) {
+  inner_->put_bytes(kSeg, pattern(100000, 'q'));
+  edge::DiskCache cache(opts(), clock_);
+  std::vector<std::shared_ptr<edge::Fill>> fills;
+  for (int i = 0; i < 5; ++i) {
+    auto m = cache.start_fetch(kSeg, *origin_);
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    fills.push_back(m.fill);
+  }
+  EXPECT_EQ(drain(fills[0]), pattern(100000, 'q'));
+  EXPECT_EQ(origin_->starts.load(), 1);
+  EXPECT_EQ(origin_->gets.load(), 1);
+  std::lock_guard lk(origin_->tids_mu);
+  EXPECT_EQ(origin_->start_tids, std::set<pid_t>{::gettid()}) << "started where the miss happened";
+  ASSERT_EQ(origin_->tids.size(), 1u);
+  EXPECT_NE(*origin_->tids.begin(), ::gettid()) << "finished on a fill worker";
 }
 
 TEST_F(CacheTest, HeadClassifiesPlaylistsAndFirstSegments) {
