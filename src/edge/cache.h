@@ -9,7 +9,10 @@
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
 // At most `max_in_flight_fills` origin fetches run at once; a miss beyond that waits
-// up to `fill_queue_wait` for a slot and is then refused (busy → 503).
+// up to `fill_queue_wait` for a slot and is then refused (busy → 503). The origin
+// request itself leaves from the thread that missed (ObjectStore::start_get, which
+// never waits: S3 sends it on a pooled connection), before the hop to a worker, so the
+// origin's time to first byte runs while the job waits for one.
 //
 // Crash safety: a fill writes {dir}/tmp/<random> and renames it into place only
 // after the whole object arrived with the length the origin announced, so a file
