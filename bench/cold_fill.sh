@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Cold fills at scale (issue 17): --viewers concurrent viewers over --objects cold
 # 1 MiB segments through a pacing S3-compatible origin (100 ms to the response head,
-# then 1 MiB over 2 s; bench/cold_fill.py origin), with a wrk HIT load on a warm
+# then 1 MiB over 2 s; bench/cold_fill_origin.cpp), with a wrk HIT load on a warm
 # object of the same asset at the same time. Every viewer carries a signed playback
 # cookie and every body byte is checked. Per run (fresh cold objects each time):
 #   1. wrk HIT load alone (baseline p99);
-#   2. the same wrk load while the storm runs (bench/cold_fill.py storm).
+#   2. the same wrk load while the storm runs (bench/cold_fill_storm.cpp; then
+#      bench/cold_fill.py report works out where the time went).
+# The origin and the storm client are C++ (one thread, epoll each), built with the
+# project (`ninja -C build cold_fill_origin cold_fill_storm`), so that neither is what
+# the bench measures: the origin answers 50 heads at its TTFB within a millisecond,
+# and the client sends 500 requests within a couple of milliseconds.
 # Prints per run and medians: origin GETs per object (target 1), viewers' TTFB
 # p50/p95/max against origin TTFB + 10 ms, and HIT p99 storm/baseline (target <= 1.5x).
 # Exits non-zero on a failed request, a wrong body, or a non-2xx HIT.
@@ -29,6 +34,11 @@ done
 command -v wrk >/dev/null || { echo "bench/cold_fill.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
 bin=${REND_BIN:-build/rend}
 [ -x "$bin" ] || { echo "no rend binary at $bin (ninja -C build rend)" >&2; exit 2; }
+# The harness's own programs (from this tree's build, whichever rend is measured).
+tools=${REND_BENCH_TOOLS:-build/bench}
+for t in cold_fill_origin cold_fill_storm; do
+  [ -x "$tools/$t" ] || { echo "no $tools/$t (ninja -C build cold_fill_origin cold_fill_storm)" >&2; exit 2; }
+done
 . bench/lib.sh
 work=$(mktemp -d /tmp/rend-bench-cold.XXXXXX)
 pids=()
@@ -43,7 +53,7 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 secret=$(new_secret)
 origin_port=$(free_port)
-/usr/bin/python3 bench/cold_fill.py origin "$origin_port" --ttfb-ms "$ttfb_ms" --seconds 2 &
+"$tools/cold_fill_origin" "$origin_port" --ttfb-ms "$ttfb_ms" --seconds 2 &
 origin_pid=$!
 pids+=($origin_pid)
 origin=http://127.0.0.1:$origin_port
@@ -105,9 +115,11 @@ for run in $(seq "$runs"); do
   cpu0=$(edge_cpu) fcpu0=$(fill_cpu) ocpu0=$(cpu_of "$origin_pid")
   ( hit_p99 "$hit_url" "$token" >"$wrk_out" ) &
   wrk_pid=$!
-  storm=$(/usr/bin/python3 bench/cold_fill.py storm --edge "$edge" --asset "$asset" --token "$token" \
-    --objects "$objects" --viewers "$viewers" --origin "$origin" --edge-log "$work/edge.log") || { echo "bench: storm failed: $storm" >&2; exit 1; }
+  "$tools/cold_fill_storm" --edge "127.0.0.1:$edge_port" --asset "$asset" --token "$token" \
+    --objects "$objects" --viewers "$viewers" >"$work/storm.$run.json" || true
   wait "$wrk_pid" || { echo "bench: HIT load during the storm failed" >&2; exit 1; }
+  storm=$(/usr/bin/python3 bench/cold_fill.py report --storm "$work/storm.$run.json" --asset "$asset" \
+    --objects "$objects" --origin "$origin" --edge-log "$work/edge.log") || { echo "bench: storm failed: $storm" >&2; exit 1; }
   during=$(cat "$wrk_out")
   cpu=$(awk "BEGIN{printf \"%.2f\", $(edge_cpu) - $cpu0}")
   fcpu=$(awk "BEGIN{printf \"%.3f\", $(fill_cpu) - $fcpu0}")

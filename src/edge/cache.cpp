@@ -108,7 +108,7 @@ std::optional<FillStatus> Fill::outcome() const {
   return early_status_;
 }
 
-FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
+FillReader::ReadResult FillReader::readable(size_t n) {
   using RS = ReadStatus;
   const Fill::Progress p = fill_->progress();
   seen_ = p;
@@ -127,17 +127,45 @@ FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
       if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed at the end of the object"};
       if (--want == 0) return {RS::would_block};
     }
-    size_t got = fill_->read_at(buf, size_t(want), off_);
-    if (got == 0) return {RS::error, 0, "cache temp file shorter than written"};
-    off_ += got;
-    left_ -= got;
-    return {RS::data, got};
+    return {RS::data, size_t(want)};
   }
   // Bytes already on disk were served even if the fill failed later; the failure is
   // reported once the reader has caught up, so the body ends short, never padded.
   if (p.state == Fill::State::failed) return {RS::error, 0, "origin fetch failed mid-object"};
   if (p.state == Fill::State::complete) return {RS::error, 0, "cache fill ended before the announced length"};
   return {RS::would_block};
+}
+
+FillReader::ReadResult FillReader::try_read(char* buf, size_t n) {
+  ReadResult r = readable(n);
+  peeked_ = 0;
+  if (r.status != ReadStatus::data) return r;
+  size_t got = fill_->read_at(buf, r.bytes, off_);
+  if (got == 0) return {ReadStatus::error, 0, "cache temp file shorter than written"};
+  off_ += got;
+  left_ -= got;
+  return {ReadStatus::data, got};
+}
+
+std::optional<FillReader::ReadResult> FillReader::try_peek_file(FileSpan& span, size_t n) {
+  ReadResult r = readable(n);
+  peeked_ = r.status == ReadStatus::data ? r.bytes : 0;
+  if (r.status == ReadStatus::data) {
+    // Bytes exist only after set_streaming(), which set fd_ before progress() (under
+    // the fill's lock) could show them.
+    span.fd = fill_->fd_;
+    span.offset = off_;
+  }
+  return r;
+}
+
+void FillReader::consume(size_t k) {
+  // Never past what the last peek allowed: a caller's mistake must not skip bytes of
+  // the object or run past the range.
+  k = size_t(std::min<uint64_t>(k, peeked_));
+  off_ += k;
+  left_ -= k;
+  peeked_ -= k;
 }
 
 Fill::State Fill::wait_started() {
@@ -265,8 +293,8 @@ void DiskCache::worker_loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    run_fill(job.key, job.fill, job.origin, buf);  // renames or removes its temp file
-    job = {};                                      // the fill's fd closes with its last reader, not with this worker
+    run_fill(job, buf);  // renames or removes its temp file
+    job = {};            // the fill's fd closes with its last reader, not with this worker
     std::lock_guard lk(mu_);
     running_fills_--;
     slot_cv_.notify_all();
@@ -536,15 +564,27 @@ DiskCache::Started DiskCache::start_fetch(const std::string& key, store::ObjectS
       }
     }
   }
-  if (queue) queue_fill({key, fill, &origin});  // after mu_ is released: hits never wait behind it
+  if (queue) {
+    // After mu_ is released: hits never wait behind it. The origin request leaves from
+    // here, before the hop to a fill worker, so the origin's time to first byte runs
+    // while the job waits for one (a store that cannot do that starts nothing yet).
+    FillJob job{key, fill, &origin, nullptr};
+    try {
+      job.pending = origin.start_get(key);
+    } catch (const std::exception&) {
+      // The worker's own get() meets the same failure and reports it as the fill's.
+    }
+    queue_fill(std::move(job));
+  }
   Started st;
   st.status = FillStatus::filled;
   st.fill = std::move(fill);
   return st;
 }
 
-void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
-                         std::vector<char>& buf) {
+void DiskCache::run_fill(FillJob& job, std::vector<char>& buf) {
+  const std::string& key = job.key;
+  const std::shared_ptr<Fill>& fill = job.fill;
   {
     std::lock_guard lk(mu_);
     counters_.origin_requests_total++;
@@ -581,7 +621,12 @@ void DiskCache::run_fill(const std::string& key, const std::shared_ptr<Fill>& fi
   }
   std::unique_ptr<store::ObjectReader> reader;
   try {
-    reader = origin->get(key);
+    if (job.pending) {
+      auto pending = std::move(job.pending);
+      reader = pending->finish();
+    } else {
+      reader = job.origin->get(key);
+    }
   } catch (const std::exception& e) {
     core::log::warn("edge_fill_failed", {{"key", key}, {"error", e.what()}});
     return fail_early(FillStatus::origin_error);

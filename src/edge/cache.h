@@ -9,7 +9,10 @@
 // bytes from the fill's temp file as they land, so no viewer waits for the whole
 // object and a viewer who disconnects does not cancel the fill for the others.
 // At most `max_in_flight_fills` origin fetches run at once; a miss beyond that waits
-// up to `fill_queue_wait` for a slot and is then refused (busy → 503).
+// up to `fill_queue_wait` for a slot and is then refused (busy → 503). The origin
+// request itself leaves from the thread that missed (ObjectStore::start_get, which
+// never waits: S3 sends it on a pooled connection), before the hop to a worker, so the
+// origin's time to first byte runs while the job waits for one.
 //
 // Crash safety: a fill writes {dir}/tmp/<random> and renames it into place only
 // after the whole object arrived with the length the origin announced, so a file
@@ -140,6 +143,7 @@ class Fill {
 
  private:
   friend class DiskCache;
+  friend class FillReader;  // its zero-copy reads name fd_
   void set_streaming(uint64_t size, std::string etag);
   void add_written(uint64_t n);
   void finish(State s);
@@ -168,16 +172,30 @@ class Fill {
 // server aborts the connection: the viewer sees a short body against
 // Content-Length). The object's last byte is handed out only once the fill has
 // landed, so a viewer's next request after a complete MISS is a HIT.
+//
+// Zero-copy: try_peek_file names the fill's temp file and the reader's offset, for
+// the server to sendfile(2) from, under the same rules as try_read; consume(k) then
+// moves the offset. The descriptor is the fill's own, open for as long as the Fill
+// object lives, which this reader keeps alive: it still names the same bytes after
+// the fill landed (renamed into objects/), was evicted or purged (unlinked), or the
+// cache itself is gone.
 class FillReader final : public http::AsyncBodySource {
  public:
   FillReader(std::shared_ptr<Fill> fill, uint64_t offset, uint64_t length)
       : fill_(std::move(fill)), off_(offset), left_(length) {}
   ReadResult try_read(char* buf, size_t n) override;
+  std::optional<ReadResult> try_peek_file(FileSpan& span, size_t n) override;
+  void consume(size_t k) override;
   void notify_when_readable(std::function<void()> ready) override { fill_->notify_on_change(seen_, std::move(ready)); }
 
  private:
+  // How many bytes at off_ may go out now (at most n): status data with that count,
+  // or why none may. Records what it saw in seen_.
+  ReadResult readable(size_t n);
+
   std::shared_ptr<Fill> fill_;
   uint64_t off_, left_;
+  uint64_t peeked_ = 0;  // what the last try_peek_file allowed and consume() has not taken yet
   Fill::Progress seen_;  // what the last try_read saw: a change from it is worth a retry
 };
 
@@ -285,14 +303,16 @@ class DiskCache {
   };
   using Order = std::tuple<bool, uint64_t, std::string_view>;  // (head, tick, key): begin() = next victim
 
-  void run_fill(const std::string& key, const std::shared_ptr<Fill>& fill, store::ObjectStore* origin,
-                std::vector<char>& buf);
-  void worker_loop();
   struct FillJob {
     std::string key;
     std::shared_ptr<Fill> fill;
     store::ObjectStore* origin = nullptr;
+    // The origin request, started by the thread that missed (origin->start_get): it
+    // is on its way while the job waits for a worker. Null: the worker get()s.
+    std::unique_ptr<store::PendingGet> pending;
   };
+  void run_fill(FillJob& job, std::vector<char>& buf);
+  void worker_loop();
   void queue_fill(FillJob job);
   void abandon_fill(const std::string& key, const std::shared_ptr<Fill>& fill);
   void land(const std::string& key, const std::string& tmp, uint64_t size, int64_t filled_ms, std::string etag,

@@ -4,11 +4,14 @@
 #include "edge/cache.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -63,6 +66,17 @@ class ControlledOrigin final : public store::ObjectStore {
   // Kernel thread ids that ran get(): which threads do the fills.
   std::mutex tids_mu;
   std::set<pid_t> tids;
+  // Kernel thread ids that started an origin request (start_get), and how many did.
+  std::set<pid_t> start_tids;
+  std::atomic<int> starts{0};
+  std::unique_ptr<store::PendingGet> start_get(const std::string& key) override {
+    starts++;
+    {
+      std::lock_guard lk(tids_mu);
+      start_tids.insert(::gettid());
+    }
+    return store::ObjectStore::start_get(key);  // finish() calls get(), below
+  }
   std::unique_ptr<store::ObjectReader> get(const std::string& key) override {
     gets++;
     {
@@ -343,6 +357,27 @@ TEST_F(CacheTest, FillsRunOnWorkersStartedOnceAndExcessMissesQueueAndComplete) {
   EXPECT_EQ(cache.stats().busy_total, 0u);
   std::lock_guard lk(origin_->tids_mu);
   EXPECT_LE(origin_->tids.size(), 2u) << "a thread per fill";
+}
+
+// The origin request of a fill is started by the thread that missed (an edge I/O
+// thread: S3's start_get sends it there without waiting), before the hop to a fill
+// worker; the worker waits for the answer and streams it. Once per fill, coalesced.
+TEST_F(CacheTest, TheOriginRequestStartsOnTheMissingThreadAndAWorkerFinishesIt) {
+  inner_->put_bytes(kSeg, pattern(100000, 'q'));
+  edge::DiskCache cache(opts(), clock_);
+  std::vector<std::shared_ptr<edge::Fill>> fills;
+  for (int i = 0; i < 5; ++i) {
+    auto m = cache.start_fetch(kSeg, *origin_);
+    ASSERT_EQ(m.status, edge::FillStatus::filled);
+    fills.push_back(m.fill);
+  }
+  EXPECT_EQ(drain(fills[0]), pattern(100000, 'q'));
+  EXPECT_EQ(origin_->starts.load(), 1);
+  EXPECT_EQ(origin_->gets.load(), 1);
+  std::lock_guard lk(origin_->tids_mu);
+  EXPECT_EQ(origin_->start_tids, std::set<pid_t>{::gettid()}) << "started where the miss happened";
+  ASSERT_EQ(origin_->tids.size(), 1u);
+  EXPECT_NE(*origin_->tids.begin(), ::gettid()) << "finished on a fill worker";
 }
 
 TEST_F(CacheTest, HeadClassifiesPlaylistsAndFirstSegments) {
@@ -715,7 +750,10 @@ namespace {
 // a failed assertion cannot leave the cache's destructor waiting for a held fill.
 struct GateOpener {
   ControlledOrigin& o;
-  ~GateOpener() { o.open_gate(); }
+  ~GateOpener() {
+    o.allow_chunks(-1);
+    o.open_gate();
+  }
 };
 struct ReadOutcome {
   std::string body;
@@ -729,10 +767,15 @@ struct WakeQueue {
 // Drives FillReaders the way the HTTP server does, all from the calling thread:
 // try_read until it would block, then leave the reader parked until its callback
 // (from the fill thread) wakes the loop. One thread serves every reader.
+// Zero-copy: try_peek_file instead, reading the bytes through the span's descriptor
+// at its offset (what the server's sendfile does) and consuming all of them or, every
+// other time, half (a partial send), so a peek that consumed nothing by itself and a
+// consume that moves the offset are both exercised.
 class Driver {
  public:
-  explicit Driver(std::vector<std::unique_ptr<edge::FillReader>>& readers)
-      : readers_(readers), out(readers.size()), active_(readers.size()) {
+  enum class Mode { copy, zero_copy };
+  explicit Driver(std::vector<std::unique_ptr<edge::FillReader>>& readers, Mode mode = Mode::copy)
+      : readers_(readers), out(readers.size()), mode_(mode), active_(readers.size()) {
     for (size_t i = 0; i < readers.size(); ++i) runnable_.push_back(i);
   }
   // Runs until `done(out)` holds or every reader ended; false if the readers stopped
@@ -750,7 +793,7 @@ class Driver {
       size_t i = runnable_.back();
       runnable_.pop_back();
       for (;;) {
-        auto r = readers_[i]->try_read(buf, sizeof buf);
+        auto r = mode_ == Mode::copy ? readers_[i]->try_read(buf, sizeof buf) : peek(i, buf, sizeof buf);
         if (r.status == http::AsyncBodySource::ReadStatus::data) {
           out[i].body.append(buf, r.bytes);
           continue;
@@ -780,24 +823,49 @@ class Driver {
   }
 
  private:
+  // try_peek_file + pread + consume, as a try_read: the bytes consumed land in buf.
+  http::AsyncBodySource::ReadResult peek(size_t i, char* buf, size_t n) {
+    http::AsyncBodySource::FileSpan span;
+    auto r = readers_[i]->try_peek_file(span, n);
+    if (!r) return {http::AsyncBodySource::ReadStatus::error, 0, "no file span from a fill reader"};
+    if (r->status != http::AsyncBodySource::ReadStatus::data) return *r;
+    if (r->bytes == 0 || r->bytes > n) return {http::AsyncBodySource::ReadStatus::error, 0, "span size out of range"};
+    if (span.offset != out[i].body.size()) return {http::AsyncBodySource::ReadStatus::error, 0, "span offset wrong"};
+    size_t k = (++peeks_ % 2 == 0 && r->bytes > 1) ? r->bytes / 2 : r->bytes;
+    ssize_t got = ::pread(span.fd, buf, k, off_t(span.offset));
+    if (got != ssize_t(k)) return {http::AsyncBodySource::ReadStatus::error, 0, "span not readable"};
+    readers_[i]->consume(k);
+    return {http::AsyncBodySource::ReadStatus::data, k};
+  }
+
   std::vector<std::unique_ptr<edge::FillReader>>& readers_;
 
  public:
   std::vector<ReadOutcome> out;
 
  private:
+  Mode mode_;
+  uint64_t peeks_ = 0;
   std::shared_ptr<WakeQueue> q_ = std::make_shared<WakeQueue>();  // callbacks may outlive a failed test
   std::vector<size_t> runnable_;
   size_t active_;
 };
 
+// The async reader tests run twice: through try_read (a buffer) and through
+// try_peek_file/consume (the server's sendfile path), which must behave the same.
+class FillReaderTest : public CacheTest, public ::testing::WithParamInterface<Driver::Mode> {};
+void PrintTo(Driver::Mode m, std::ostream* os) { *os << (m == Driver::Mode::copy ? "try_read" : "try_peek_file"); }
+
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Reads, FillReaderTest, ::testing::Values(Driver::Mode::copy, Driver::Mode::zero_copy),
+                         [](const auto& info) { return info.param == Driver::Mode::copy ? "Copy" : "ZeroCopy"; });
 
 // Twenty viewers of a cold object: joining the fill returns at once (the origin has
 // not answered), one callback says when it has, and one thread streams the fill to
 // all twenty as it arrives. One origin request; the object is a HIT the moment a
 // viewer's body ended.
-TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
+TEST_P(FillReaderTest, AsyncReadersStreamOneFillWithoutWaiting) {
   auto body = pattern(1 << 20, 'h');
   inner_->put_bytes(kSeg, body);
   origin_->chunk = 64 * 1024;
@@ -825,7 +893,7 @@ TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
 
   std::vector<std::unique_ptr<edge::FillReader>> readers;
   for (auto& f : fills) readers.push_back(std::make_unique<edge::FillReader>(f, 0, body.size()));
-  Driver driver(readers);
+  Driver driver(readers, GetParam());
   ASSERT_TRUE(driver.run([&](const auto&) { return driver.idle(); }));
   for (const auto& o : driver.out) ASSERT_TRUE(o.body.empty() && !o.eof && !o.error) << "parked: nothing arrived yet";
   // New bytes wake the parked readers: each gets 256 KiB while the fill then stalls.
@@ -847,7 +915,7 @@ TEST_F(CacheTest, AsyncReadersStreamOneFillWithoutWaiting) {
 
 // An origin error mid-object: every async reader gets the bytes that arrived, then an
 // error (the server aborts the connection), never an end; nothing is cached.
-TEST_F(CacheTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
+TEST_P(FillReaderTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
   auto body = pattern(300 * 1024, 'i');
   inner_->put_bytes(kSeg, body);
   origin_->chunk = 64 * 1024;
@@ -868,7 +936,7 @@ TEST_F(CacheTest, OriginErrorMidFillEndsEveryAsyncReaderWithAnError) {
   ASSERT_TRUE(eventually([&] { return answered.load(); }));
   ASSERT_TRUE(eventually([&] { return fill->outcome().has_value(); }));
   for (int i = 0; i < 10; ++i) readers.push_back(std::make_unique<edge::FillReader>(fill, 0, body.size()));
-  Driver driver(readers);
+  Driver driver(readers, GetParam());
   ASSERT_TRUE(driver.run_to_end()) << "readers not woken";
   const auto& got = driver.out;
   for (size_t i = 0; i < got.size(); ++i) {
@@ -900,4 +968,214 @@ TEST_F(CacheTest, StartFetchDoesNotWaitForAFillSlot) {
   EXPECT_TRUE(second.would_wait);
   EXPECT_EQ(cache.stats().busy_total, 0u);
   origin_->open_gate();
+}
+
+// --- Zero-copy reads: try_peek_file / consume ------------------------------------
+
+namespace {
+
+// One step of a reader as the server takes it: try_read, or try_peek_file, then the
+// bytes through the span (pread, as sendfile reads them) and consume(all of them).
+http::AsyncBodySource::ReadResult step(edge::FillReader& r, Driver::Mode mode, std::string& out, size_t n = 65536) {
+  std::string buf(n, '\0');
+  if (mode == Driver::Mode::copy) {
+    auto res = r.try_read(buf.data(), n);
+    if (res.status == http::AsyncBodySource::ReadStatus::data) out.append(buf.data(), res.bytes);
+    return res;
+  }
+  http::AsyncBodySource::FileSpan span;
+  auto res = r.try_peek_file(span, n);
+  if (!res) return {http::AsyncBodySource::ReadStatus::error, 0, "no file span"};
+  if (res->status == http::AsyncBodySource::ReadStatus::data) {
+    EXPECT_EQ(::pread(span.fd, buf.data(), res->bytes, off_t(span.offset)), ssize_t(res->bytes));
+    out.append(buf.data(), res->bytes);
+    r.consume(res->bytes);
+  }
+  return *res;
+}
+
+// Lets a stalled origin run on the way out (declared after the cache: runs first), so
+// a failed assertion cannot leave the cache's destructor waiting for its fill.
+struct Unstall {
+  ControlledOrigin& o;
+  ~Unstall() {
+    o.allow_chunks(-1);
+    o.open_gate();
+  }
+};
+
+// Holds the fill worker just before it renames `key` into objects/ (every byte on
+// disk, the fill not complete yet) until released.
+struct LandingGate {
+  std::string key;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool reached = false, released = false;
+  void hook(std::string_view op, const std::string& path) {
+    if (op != "rename" || !path.ends_with(key)) return;
+    std::unique_lock lk(mu);
+    reached = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return released; });
+  }
+  bool wait_reached() {
+    std::unique_lock lk(mu);
+    return cv.wait_for(lk, 10s, [&] { return reached; });
+  }
+  void release() {
+    std::lock_guard lk(mu);
+    released = true;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+// Both ways of reading hand out every byte but the object's last one while the fill
+// has not landed, and the last one (then the end) once it has: the viewer's next
+// request after a complete MISS is a HIT.
+TEST_P(FillReaderTest, TheLastByteWaitsForTheLanding) {
+  const auto body = pattern(200 * 1024, 'm');
+  inner_->put_bytes(kSeg, body);
+  auto gate = std::make_shared<LandingGate>();
+  gate->key = kSeg;
+  auto o = opts();
+  o.on_fs_op = [gate](std::string_view op, const std::string& path) { gate->hook(op, path); };
+  edge::DiskCache cache(o, clock_);
+  // Declared after the cache: releases the worker before the cache waits for it.
+  struct Release {
+    std::shared_ptr<LandingGate> g;
+    ~Release() { g->release(); }
+  } release{gate};
+  auto m = cache.fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  ASSERT_TRUE(gate->wait_reached()) << "the fill never came to land";
+  edge::FillReader reader(m.fill, 0, body.size());
+  std::string got;
+  http::AsyncBodySource::ReadResult r;
+  while ((r = step(reader, GetParam(), got)).status == http::AsyncBodySource::ReadStatus::data) {
+  }
+  EXPECT_EQ(r.status, http::AsyncBodySource::ReadStatus::would_block);
+  EXPECT_EQ(got.size(), body.size() - 1) << "all but the last byte before the landing";
+  std::atomic<bool> woken{false};
+  reader.notify_when_readable([&] { woken = true; });
+  EXPECT_FALSE(woken.load());
+  gate->release();
+  ASSERT_TRUE(eventually([&] { return woken.load(); })) << "the landing must wake a parked reader";
+  EXPECT_TRUE(cache.lookup(kSeg)) << "landed before the last byte went out";
+  EXPECT_EQ(step(reader, GetParam(), got).status, http::AsyncBodySource::ReadStatus::data);
+  EXPECT_EQ(step(reader, GetParam(), got).status, http::AsyncBodySource::ReadStatus::eof);
+  EXPECT_TRUE(got == body);
+}
+
+// A range [offset, offset + length) inside the object: a peek names the fill's file at
+// the reader's offset and never more than n, consumes nothing by itself, and
+// consume(k) moves the offset by k; try_read goes on from where consume left off.
+TEST_F(CacheTest, APeekConsumesNothingAndConsumeMovesTheOffset) {
+  const auto body = pattern(256 * 1024, 'n');
+  inner_->put_bytes(kSeg, body);
+  origin_->chunk = 64 * 1024;
+  origin_->allow_chunks(1);  // one chunk, then the fill stalls
+  edge::DiskCache cache(opts(), clock_);
+  Unstall unstall{*origin_};
+  auto m = cache.fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  ASSERT_EQ(first_bytes(m.fill), 64u * 1024);
+  edge::FillReader reader(m.fill, 1000, 100000);  // ends past what has arrived
+  using RS = http::AsyncBodySource::ReadStatus;
+  http::AsyncBodySource::FileSpan span, again;
+  auto r = reader.try_peek_file(span, 1 << 20);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, RS::data);
+  EXPECT_EQ(r->bytes, 64u * 1024 - 1000) << "what has arrived from the offset on";
+  EXPECT_GE(span.fd, 0);
+  EXPECT_EQ(span.offset, 1000u);
+  auto r2 = reader.try_peek_file(again, 500);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->bytes, 500u) << "at most n";
+  EXPECT_EQ(again.fd, span.fd);
+  EXPECT_EQ(again.offset, 1000u) << "a peek consumes nothing";
+  reader.consume(300);
+  ASSERT_EQ(reader.try_peek_file(span, 1 << 20)->bytes, 64u * 1024 - 1300);
+  EXPECT_EQ(span.offset, 1300u);
+  std::string copy(16, '\0');
+  ASSERT_EQ(reader.try_read(copy.data(), copy.size()).bytes, 16u);
+  EXPECT_EQ(copy, body.substr(1300, 16)) << "try_read goes on from the consumed offset";
+  ASSERT_EQ(reader.try_peek_file(span, 1 << 20)->bytes, 64u * 1024 - 1316);
+  EXPECT_EQ(span.offset, 1316u);
+  reader.consume(64 * 1024 - 1316);
+  EXPECT_EQ(reader.try_peek_file(span, 1 << 20)->status, RS::would_block) << "caught up with the fill";
+  origin_->allow_chunks(-1);
+  std::string rest;
+  for (;;) {
+    auto s = step(reader, Driver::Mode::zero_copy, rest);
+    if (s.status == RS::would_block) {
+      ASSERT_TRUE(eventually([&] { return m.fill->progress().written > 64u * 1024 + rest.size(); }));
+      continue;
+    }
+    if (s.status != RS::data) {
+      EXPECT_EQ(s.status, RS::eof) << s.error;
+      break;
+    }
+  }
+  EXPECT_TRUE(rest == body.substr(64 * 1024, 1000 + 100000 - 64 * 1024)) << rest.size() << " bytes";
+}
+
+// The file a span names stays readable (with sendfile, as the server reads it) for as
+// long as the reader lives: after the fill landed (renamed into objects/), after it
+// was evicted (unlinked), and after the cache itself is gone.
+TEST_F(CacheTest, ASpanOutlivesTheLandingTheEvictionAndTheCache) {
+  const auto body = pattern(256 * 1024, 'o');
+  const std::string other = "assets/ast_a/720p/seg_00006.ts";
+  inner_->put_bytes(kSeg, body);
+  inner_->put_bytes(other, pattern(1024, 'p'));
+  origin_->chunk = 64 * 1024;
+  origin_->allow_chunks(1);
+  auto o = opts();
+  o.max_bytes = body.size();  // the next object landing evicts this one
+  auto cache = std::make_unique<edge::DiskCache>(o, clock_);
+  Unstall unstall{*origin_};
+  auto m = cache->fetch(kSeg, *origin_);
+  ASSERT_EQ(m.status, edge::FillStatus::filled);
+  ASSERT_EQ(first_bytes(m.fill), 64u * 1024);
+  auto reader = std::make_unique<edge::FillReader>(m.fill, 0, body.size());
+  m = {};  // the reader is the fill's only holder outside the cache
+
+  const int sink = ::memfd_create("span-sink", MFD_CLOEXEC);
+  ASSERT_GE(sink, 0);
+  std::string got;
+  // Sends up to n bytes of the reader through sendfile into `sink`; returns the status.
+  auto send = [&](size_t n) {
+    http::AsyncBodySource::FileSpan span;
+    auto r = reader->try_peek_file(span, n);
+    if (!r || r->status != http::AsyncBodySource::ReadStatus::data) return r;
+    off_t off = off_t(span.offset);
+    ssize_t sent = ::sendfile(sink, span.fd, &off, r->bytes);
+    EXPECT_GT(sent, 0) << std::strerror(errno);
+    if (sent <= 0) return r;
+    std::string b(size_t(sent), '\0');
+    EXPECT_EQ(::pread(sink, b.data(), b.size(), off_t(got.size())), sent);
+    got += b;
+    reader->consume(size_t(sent));
+    return r;
+  };
+  ASSERT_EQ(send(32 * 1024)->status, http::AsyncBodySource::ReadStatus::data);
+  origin_->allow_chunks(-1);
+  ASSERT_TRUE(eventually([&] { return cache->lookup(kSeg).has_value(); }));
+  ASSERT_EQ(send(64 * 1024)->status, http::AsyncBodySource::ReadStatus::data) << "after the rename";
+  ASSERT_EQ(cache->fill_and_wait(other, *origin_), edge::FillStatus::filled);
+  ASSERT_TRUE(eventually([&] { return cache->stats().evictions_total == 1; }));
+  ASSERT_FALSE(fs::exists(root_ / "cache" / "objects" / kSeg)) << "evicted";
+  ASSERT_EQ(send(64 * 1024)->status, http::AsyncBodySource::ReadStatus::data) << "after the eviction";
+  cache.reset();
+  for (;;) {
+    auto r = send(64 * 1024);
+    ASSERT_TRUE(r);
+    if (r->status != http::AsyncBodySource::ReadStatus::data) {
+      EXPECT_EQ(r->status, http::AsyncBodySource::ReadStatus::eof) << r->error;
+      break;
+    }
+  }
+  EXPECT_TRUE(got == body) << got.size() << " bytes";
+  ::close(sink);
 }

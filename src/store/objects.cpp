@@ -48,6 +48,23 @@ void ObjectStore::complete_multipart(const std::string&, const std::string&, con
 }
 void ObjectStore::abort_multipart(const std::string&, const std::string&) { no_multipart(); }
 
+namespace {
+// The default start_get: nothing happens until finish(), which is get().
+class DeferredGet final : public PendingGet {
+ public:
+  DeferredGet(ObjectStore& store, std::string key) : store_(store), key_(std::move(key)) {}
+  std::unique_ptr<ObjectReader> finish() override { return store_.get(key_); }
+
+ private:
+  ObjectStore& store_;
+  std::string key_;
+};
+}  // namespace
+
+std::unique_ptr<PendingGet> ObjectStore::start_get(const std::string& key) {
+  return std::make_unique<DeferredGet>(*this, key);
+}
+
 void copy_file_to_writer(const std::string& local_path, ObjectWriter& writer) {
   posix::UniqueFd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) posix::throw_errno("open " + local_path);

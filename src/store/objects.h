@@ -78,6 +78,15 @@ struct HealthStatus {
   std::string detail;  // never contains credentials
 };
 
+// A get() started by ObjectStore::start_get and collected later, possibly on another
+// thread (one at a time).
+class PendingGet {
+ public:
+  virtual ~PendingGet() = default;  // dropping it unfinished cancels the request
+  // As get(): waits for the answer; nullptr when the key does not exist; throws on failure.
+  virtual std::unique_ptr<ObjectReader> finish() = 0;
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -87,6 +96,11 @@ class ObjectStore {
   virtual void put_file(const std::string& key, const std::string& local_path) = 0;
   // nullptr when the key does not exist.
   virtual std::unique_ptr<ObjectReader> get(const std::string& key) = 0;
+  // get() in two halves: a store that can send its request without waiting (S3) does
+  // so here, and never blocks, so that the origin's time to the first byte runs while
+  // the caller hands the rest to a worker (the edge's cold fills); finish() waits. The
+  // default sends nothing until finish(), which calls get(). May throw as get().
+  virtual std::unique_ptr<PendingGet> start_get(const std::string& key);
   virtual std::optional<ObjectInfo> head(const std::string& key) = 0;
   // Copies the object to a local file; false when it does not exist.
   virtual bool get_to_file(const std::string& key, const std::string& local_path) = 0;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -79,6 +80,7 @@ class SelfCleaningS3Store final : public ObjectStore {
   void put_bytes(const std::string& k, std::string_view d) override { inner_->put_bytes(k, d); }
   void put_file(const std::string& k, const std::string& p) override { inner_->put_file(k, p); }
   std::unique_ptr<ObjectReader> get(const std::string& k) override { return inner_->get(k); }
+  std::unique_ptr<PendingGet> start_get(const std::string& k) override { return inner_->start_get(k); }
   std::optional<ObjectInfo> head(const std::string& k) override { return inner_->head(k); }
   bool get_to_file(const std::string& k, const std::string& p) override { return inner_->get_to_file(k, p); }
   std::vector<std::string> list(const std::string& p) override { return inner_->list(p); }
@@ -267,6 +269,23 @@ TEST_P(ObjectsContract, InvalidKeysAreRejected) {
   EXPECT_THROW(store_->delete_prefix("../"), std::invalid_argument);
   EXPECT_THROW(store_->delete_prefix("/"), std::invalid_argument);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "x"));
+}
+
+// get() in two halves (an edge starts a fill's GET on the thread that missed and a
+// fill worker finishes it): the same answers as get(), finished on another thread; a
+// started GET dropped unfinished leaves the store as it was.
+TEST_P(ObjectsContract, StartedGetsAnswerAsGetDoes) {
+  store_->put_bytes("assets/a1/720p/seg_00003.ts", "segment bytes");
+  auto started = store_->start_get("assets/a1/720p/seg_00003.ts");
+  auto missing = store_->start_get("assets/a1/720p/seg_00004.ts");
+  store_->start_get("assets/a1/720p/seg_00003.ts").reset();  // dropped before its answer
+  auto r = std::async(std::launch::async, [&] { return started->finish(); }).get();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->size(), 13u);
+  EXPECT_EQ(read_all(*r), "segment bytes");
+  EXPECT_EQ(missing->finish(), nullptr);
+  EXPECT_THROW(store_->start_get("../x")->finish(), std::invalid_argument);  // at start or at finish
+  EXPECT_EQ(get_string("assets/a1/720p/seg_00003.ts"), "segment bytes");
 }
 
 TEST_P(ObjectsContract, ConcurrentReadersSeeOldOrNewNeverPartial) {

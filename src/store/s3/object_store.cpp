@@ -319,6 +319,22 @@ class S3ObjectStore final : public ObjectStore {
     return S3Reader::open(ctx_->client, ctx_->urls.object_url(ctx_->full_key(key)), "GET " + key);
   }
 
+  // The request leaves on the caller's thread (an edge's I/O thread: no wait), the
+  // response is awaited on the finisher's (a fill worker).
+  class StartedGet final : public PendingGet {
+   public:
+    explicit StartedGet(std::unique_ptr<S3Reader> r) : r_(std::move(r)) {}
+    std::unique_ptr<ObjectReader> finish() override { return S3Reader::await_head(std::move(r_)); }
+
+   private:
+    std::unique_ptr<S3Reader> r_;
+  };
+  std::unique_ptr<PendingGet> start_get(const std::string& key) override {
+    require_key(key);
+    return std::make_unique<StartedGet>(
+        S3Reader::start(ctx_->client, ctx_->urls.object_url(ctx_->full_key(key)), "GET " + key));
+  }
+
   std::optional<ObjectInfo> head(const std::string& key) override {
     require_key(key);
     Request req;

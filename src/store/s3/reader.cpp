@@ -22,17 +22,26 @@ S3Reader::~S3Reader() {
 }
 
 std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string& url, std::string what) {
-  for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<S3Reader> r(new S3Reader(client, what));
-    r->conn_ = client.acquire(url, r->error_buf_, /*fresh=*/attempt > 0);
-    CURL* c = r->easy();
-    r->headers_ = Client::header_list({}, kEmptySha256);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers_.get());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &S3Reader::on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r.get());
-    if (curl_multi_add_handle(r->conn_->multi, c) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
-    r->attached_ = true;
+  return await_head(start(client, url, std::move(what)));
+}
 
+std::unique_ptr<S3Reader> S3Reader::start(const Client& client, const std::string& url, std::string what, bool fresh) {
+  std::unique_ptr<S3Reader> r(new S3Reader(client, url, std::move(what), fresh));
+  r->conn_ = client.acquire(url, r->error_buf_, fresh);
+  CURL* c = r->easy();
+  r->headers_ = Client::header_list({}, kEmptySha256);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers_.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &S3Reader::on_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, r.get());
+  if (curl_multi_add_handle(r->conn_->multi, c) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
+  r->attached_ = true;
+  r->drive(/*wait=*/false);  // the request leaves now if the connection is ready
+  return r;
+}
+
+std::unique_ptr<S3Reader> S3Reader::await_head(std::unique_ptr<S3Reader> r) {
+  for (;;) {
+    CURL* c = r->easy();
     while (r->status_ == 0 && !r->done_) r->drive();
     // A failure after the body started is reported by read(), once the bytes that
     // did arrive are consumed; one before it means there is no response to read.
@@ -42,10 +51,14 @@ std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string
     auto retry = [&] {
       long new_conns = -1;
       curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &new_conns);
-      return attempt == 0 && new_conns == 0 && r->done_ && r->received_ == 0;
+      return !r->fresh_ && new_conns == 0 && r->done_ && r->received_ == 0;
     };
+    auto again = [&] { r = start(*r->client_, r->url_, r->what_, /*fresh=*/true); };
     if (r->done_ && r->result_ != CURLE_OK && r->status_ == 0) {
-      if (retry()) continue;
+      if (retry()) {
+        again();
+        continue;
+      }
       throw std::runtime_error("s3 " + r->what_ + ": " +
                                (r->error_buf_[0] ? std::string(r->error_buf_) : curl_easy_strerror(r->result_)));
     }
@@ -63,7 +76,10 @@ std::unique_ptr<S3Reader> S3Reader::open(const Client& client, const std::string
     // S3 always sends Content-Length on GET; without it a truncated body could not
     // be told from a complete one.
     if (len < 0) {
-      if (retry()) continue;  // the headers were cut short
+      if (retry()) {  // the headers were cut short
+        again();
+        continue;
+      }
       throw std::runtime_error("s3 " + r->what_ + ": response has no Content-Length");
     }
     r->size_ = uint64_t(len);
@@ -96,7 +112,7 @@ size_t S3Reader::on_write(char* data, size_t size, size_t nmemb, void* self) {
   return n;
 }
 
-void S3Reader::drive() {
+void S3Reader::drive(bool wait) {
   if (paused_) {
     // Only ever resumed with room in the window; the held chunk may be delivered
     // from inside this call.
@@ -114,7 +130,7 @@ void S3Reader::drive() {
       result_ = msg->data.result;
     }
   }
-  if (!done_ && !paused_ && buffered() == before) {
+  if (wait && !done_ && !paused_ && buffered() == before) {
     if (CURLMcode mc = curl_multi_poll(conn_->multi, nullptr, 0, kPollMs, nullptr); mc != CURLM_OK)
       throw std::runtime_error("s3 " + what_ + ": " + curl_multi_strerror(mc));
   }

@@ -24,8 +24,17 @@ namespace rend::store::s3 {
 class S3Reader final : public ObjectReader {
  public:
   // Sends the GET and waits for the response headers. nullptr on 404; throws
-  // std::runtime_error on any other failure.
+  // std::runtime_error on any other failure. start() then await_head().
   static std::unique_ptr<S3Reader> open(const Client& client, const std::string& url, std::string what);
+  // The first half of open(), which never waits: takes a connection and lets curl
+  // send as much of the request as it can at once (all of it on a pooled connection;
+  // a new one is only being connected). `fresh`: never a pooled connection.
+  static std::unique_ptr<S3Reader> start(const Client& client, const std::string& url, std::string what,
+                                         bool fresh = false);
+  // The second half, on any thread (one at a time): waits for the response headers
+  // of a started reader; as open() from there, including the one retry on a fresh
+  // connection when a pooled one turned out dead.
+  static std::unique_ptr<S3Reader> await_head(std::unique_ptr<S3Reader> r);
   ~S3Reader() override;
 
   // Throws std::runtime_error when the transfer fails or ends short of
@@ -37,18 +46,22 @@ class S3Reader final : public ObjectReader {
   static constexpr size_t kWindow = 1 << 20;
 
  private:
-  S3Reader(const Client& client, std::string what) : client_(&client), what_(std::move(what)) { error_buf_[0] = '\0'; }
+  S3Reader(const Client& client, std::string url, std::string what, bool fresh)
+      : client_(&client), url_(std::move(url)), what_(std::move(what)), fresh_(fresh) {
+    error_buf_[0] = '\0';
+  }
   // Sends the GET on `conn` and waits for the status: false when the transfer failed
   // before any response (the caller may retry), else true; throws on other failures.
   CURL* easy() const { return conn_->easy.get(); }
   static size_t on_write(char* data, size_t size, size_t nmemb, void* self);
   size_t buffered() const { return buf_.size() - off_; }
-  // One round of transfer work: perform, collect completion, wait for the socket
-  // when nothing happened.
-  void drive();
+  // One round of transfer work: perform, collect completion, and (with `wait`) wait
+  // for the socket when nothing happened.
+  void drive(bool wait = true);
 
   const Client* client_;
-  std::string what_;
+  std::string url_, what_;
+  bool fresh_ = false;  // on a connection opened for it (no retry then)
   char error_buf_[CURL_ERROR_SIZE];
   HeaderList headers_;
   ConnPtr conn_;  // back to the client's pool when the transfer ended cleanly

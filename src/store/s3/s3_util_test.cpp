@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "store/s3/md5.h"
@@ -433,6 +434,45 @@ TEST(S3Reader, AnAbandonedReaderDoesNotPoolItsConnection) {
   ASSERT_TRUE(r);
   EXPECT_EQ(read_all(*r), big);
   EXPECT_EQ(server.accepts(), 2);
+}
+
+// An edge fill starts its GET on the thread that missed and collects the answer on a
+// fill worker: start_get sends the request at once (here on a pooled connection, so
+// the server has it before anyone waits), finish() on another thread returns the
+// reader; a 404 is nullptr as for get(); a started GET dropped unfinished does not
+// pool its connection.
+TEST(S3Reader, StartGetSendsTheRequestAtOnceAndFinishCollectsItElsewhere) {
+  // Larger than the reader's window, so a started GET cannot complete by itself.
+  const std::string big(4 << 20, 's');
+  KeepAliveServer server(big, 1000);
+  auto store = store_at(server.endpoint());
+  {
+    auto r = store->get("k0");  // leaves its connection in the pool
+    ASSERT_TRUE(r);
+    EXPECT_EQ(read_all(*r), big);
+  }
+  auto pending = store->start_get("k1");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server.requests() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(server.requests(), 2) << "the request must leave before finish()";
+  auto got = std::async(std::launch::async, [&] {
+    auto r = pending->finish();
+    return r ? read_all(*r) : std::string("(none)");
+  });
+  EXPECT_TRUE(got.get() == big);
+  EXPECT_EQ(server.accepts(), 1);
+  {
+    auto dropped = store->start_get("k2");  // dropped before its answer was read
+  }
+  auto r = store->get("k3");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(read_all(*r) == big);
+  EXPECT_EQ(server.accepts(), 2) << "the dropped GET's connection was not reused";
+  EXPECT_THROW(store->start_get("../k"), std::invalid_argument);
+  OneShotServer missing(
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 44\r\n\r\n<Error><Code>NoSuchKey</Code></Error>       ");
+  EXPECT_EQ(store_at(missing.endpoint())->start_get("k")->finish(), nullptr);
 }
 
 }  // namespace
