@@ -75,8 +75,8 @@ std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const st
   // sources), not one per branch. The top rung (the source's size: scale passes its
   // frames through) and the second are scaled from the source; every lower rung from
   // the second's frames (1080p -> 720p -> 540p/360p): less to read per output pixel,
-  // ~25 % of the scaling CPU, and SSIM >= 0.998 against scaling each from the source
-  // (the 1080p bench clips; bench/README.md).
+  // ~20 % less scaling CPU, and SSIM >= 0.997 against scaling each from the source
+  // (1080p bench clips, 720p and 4K sources; bench/README.md).
   const size_t top = std::min<size_t>(n, 2) + (sheets ? 1 : 0) + (poster ? 1 : 0);
   std::string graph = "[0:V:0]fps=" + fr.expr + ",format=yuv420p,split=" + std::to_string(top);
   for (size_t i = 0; i < top; ++i) graph += "[s" + std::to_string(i) + "]";
