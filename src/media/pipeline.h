@@ -123,11 +123,17 @@ int64_t nominal_bandwidth(const Rung& rung);
 // `storyboard` plan (tiles > 0), the same decode also makes the storyboard's sheets in
 // storyboard_dir (one more branch of the split, media/storyboard.h): a separate
 // storyboard run would decode the whole source a second time while the ladder encodes.
+// With a `poster_file`, it also writes the poster there (poster_seconds(), short side
+// <= 720; another branch, written atomically): no seek and decode of its own.
 std::vector<std::string> ladder_command(const std::string& ffmpeg_path, const std::string& source_file,
                                         const SourceInfo& info, const std::vector<Rung>& ladder,
                                         const std::string& out_dir, int segment_seconds,
                                         const StoryboardPlan* storyboard = nullptr,
-                                        const std::string& storyboard_dir = {});
+                                        const std::string& storyboard_dir = {}, const std::string& poster_file = {});
+
+// The poster: the picture at 1 s (mid-clip under 2 s), short side at most 720.
+double poster_seconds(const SourceInfo& info);
+void poster_size(const SourceInfo& info, int& width, int& height);
 
 // The first rendition's own encode (sources without the fast path): the lowest rung's
 // size, rate and audio, x264 ultrafast, the ladder's keyframe schedule, only the first

@@ -80,8 +80,14 @@ TEST(LadderCommand, OneProcessEveryRung) {
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4);
   std::string joined;
   for (const auto& s : a) joined += s + "\n";
-  EXPECT_NE(joined.find("split=4[s0][s1][s2][s3]"), std::string::npos);
-  EXPECT_NE(joined.find("[s1]scale=1280:720,setsar=1[v1]"), std::string::npos);
+  // One conversion to 8-bit 4:2:0 before the split, then a cascade: the top rung from
+  // the source, the second too, every lower one from the second's frames (less to
+  // scale from: ~0.1 CPU-s per 1080p second less than scaling each from the source).
+  EXPECT_NE(joined.find(
+                "\n[0:V:0]fps=30,format=yuv420p,split=2[s0][s1];[s0]scale=1920:1080,setsar=1[v0];[s1]scale=1280:"
+                "720,setsar=1,split=3[v1][c2][c3];[c2]scale=960:540,setsar=1[v2];[c3]scale=640:360,setsar=1[v3]\n"),
+            std::string::npos)
+      << joined;
   // Short first segments, then the 4 s grid: the keyframes decide where the muxer
   // cuts (it cuts at every keyframe at least -hls_time after the last cut).
   EXPECT_NE(joined.find("\n-force_key_frames\n" + force_key_frames_expr(4) + "\n"), std::string::npos) << joined;
@@ -118,8 +124,8 @@ TEST(LadderCommand, TheStoryboardIsABranchOfTheLaddersGraph) {
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, &plan, "/w/storyboard");
   std::string joined;
   for (const auto& s : a) joined += s + "\n";
-  EXPECT_NE(joined.find("split=5[s0][s1][s2][s3][s4]"), std::string::npos) << joined;
-  EXPECT_NE(joined.find(";[s4]" + storyboard_filter(plan) + "[sb]\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("format=yuv420p,split=3[s0][s1][s2];"), std::string::npos) << joined;
+  EXPECT_NE(joined.find(";[s2]" + storyboard_filter(plan) + "[sb]\n"), std::string::npos) << joined;
   auto sb = joined.find("\n-map\n[sb]\n-c:v\nmjpeg\n");
   auto hls = joined.find("\n-map\n[v0]\n");
   ASSERT_NE(sb, std::string::npos) << joined;
@@ -127,6 +133,60 @@ TEST(LadderCommand, TheStoryboardIsABranchOfTheLaddersGraph) {
   EXPECT_NE(joined.find("\n/w/storyboard/sheet_%04d.jpg\n"), std::string::npos) << joined;
   EXPECT_EQ(joined.find("-skip_frame"), std::string::npos) << joined;
   EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
+}
+
+// The poster rides on the ladder's decode too: the frame at 1 s (frame 30 at 30 fps)
+// of the split, scaled to a short side of 720, one JPEG written atomically (a
+// publisher polling for it never reads half a file).
+TEST(LadderCommand, ThePosterIsABranchOfTheLaddersGraph) {
+  SourceInfo i;
+  i.fps = 30;
+  i.has_audio = true;
+  i.demuxer = "mov";
+  i.width = 1920;
+  i.height = 1080;
+  i.duration_s = 30;
+  auto ladder = choose_ladder(1920, 1080, true);
+  StoryboardPlan plan = storyboard_plan(i);
+  auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, &plan, "/w/storyboard", "/w/poster.jpg");
+  std::string joined;
+  for (const auto& s : a) joined += s + "\n";
+  EXPECT_NE(joined.find("split=4[s0][s1][s2][s3];"), std::string::npos) << joined;
+  EXPECT_NE(joined.find(";[s3]trim=start_frame=30:end_frame=31,scale=1280:720,setsar=1[po]"), std::string::npos)
+      << joined;
+  auto po =
+      joined.find("\n-map\n[po]\n-c:v\nmjpeg\n-q:v\n3\n-frames:v\n1\n-f\nimage2\n-update\n1\n-atomic_writing\n1\n");
+  ASSERT_NE(po, std::string::npos) << joined;
+  EXPECT_LT(po, joined.find("\n-map\n[v0]\n"));
+  EXPECT_NE(joined.find("\n/w/poster.jpg\n"), std::string::npos) << joined;
+  EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
+  // A clip under 2 s: its middle frame (0.75 s of 1.5 s at 30 fps: frame 23 rounded).
+  i.duration_s = 1.5;
+  joined.clear();
+  for (const auto& s : ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, nullptr, {}, "/w/p.jpg"))
+    joined += s + "\n";
+  EXPECT_NE(joined.find("split=3[s0][s1][s2];"), std::string::npos) << joined;
+  EXPECT_NE(joined.find(";[s2]trim=start_frame=23:end_frame=24,"), std::string::npos) << joined;
+}
+
+// A one- or two-rung ladder has nothing to cascade from: every rung from the split.
+TEST(LadderCommand, SmallLaddersScaleFromTheSplit) {
+  SourceInfo i;
+  i.fps = 25;
+  i.demuxer = "mov";
+  std::string joined;
+  for (const auto& s : ladder_command("ffmpeg", "/in/src.mp4", i, choose_ladder(960, 540, false), "/w/ladder", 4))
+    joined += s + "\n";
+  EXPECT_NE(joined.find("\n[0:V:0]fps=25,format=yuv420p,split=2[s0][s1];[s0]scale=960:540,setsar=1[v0];[s1]scale=640:"
+                        "360,setsar=1[v1]\n"),
+            std::string::npos)
+      << joined;
+  joined.clear();
+  for (const auto& s : ladder_command("ffmpeg", "/in/src.mp4", i, choose_ladder(640, 360, false), "/w/ladder", 4))
+    joined += s + "\n";
+  EXPECT_NE(joined.find("\n[0:V:0]fps=25,format=yuv420p,split=1[s0];[s0]scale=640:360,setsar=1[v0]\n"),
+            std::string::npos)
+      << joined;
 }
 
 // The first rendition: the ladder's lowest rung (size, bitrate, audio, frame rate,
@@ -150,7 +210,11 @@ TEST(FirstRenditionCommand, LowestRungFastOnlyTheFirstSeconds) {
             std::string::npos)
       << joined;
   EXPECT_NE(joined.find("\n-t\n4.000\n"), std::string::npos) << joined;
-  EXPECT_NE(joined.find("\n-vf\nfps=60000/1001,scale=640:360,setsar=1\n"), std::string::npos) << joined;
+  // A preview: area averaging (a third of bicubic's CPU at 1080p -> 360p) and the
+  // decoder's cheap options (no loop filter, non-compliant speedups) before the input.
+  EXPECT_NE(joined.find("\n-vf\nfps=60000/1001,scale=640:360:flags=area,setsar=1\n"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("\n-skip_loop_filter\nall\n-flags2\n+fast\n-protocol_whitelist\nfile\n"), std::string::npos)
+      << joined;
   EXPECT_NE(joined.find("\n-preset\nultrafast\n"), std::string::npos) << joined;
   EXPECT_NE(joined.find("\n-pix_fmt\nyuv420p\n"), std::string::npos) << joined;
   EXPECT_NE(joined.find("\n-force_key_frames\n" + force_key_frames_expr(4) + "\n"), std::string::npos) << joined;
@@ -515,6 +579,82 @@ TEST_F(PipelineRun, PipelineRefusesADemuxerOutsideTheAllowList) {
   EXPECT_FALSE(fs::exists(root_ / "objects" / "assets" / "ast_hls"));
 }
 
+// The cascaded graph (the lower rungs scaled from the second's frames, one 8-bit
+// conversion before the split) with the storyboard and poster branches, on a real
+// 10-bit source: every rung has its size, 8-bit 4:2:0, the same keyframes at the same
+// times and the same segment durations; the poster is one whole 720p JPEG.
+TEST_F(PipelineRun, TheCascadedLadderKeepsSizesKeyframesAndSegmentsAligned) {
+  std::string src = (root_ / "in" / "c.mp4").string();
+  ffmpeg({"-f",      "lavfi",     "-i",        "testsrc2=size=1280x720:rate=25",
+          "-f",      "lavfi",     "-i",        "sine=frequency=440:sample_rate=48000",
+          "-t",      "6",         "-c:v",      "libx264",
+          "-preset", "ultrafast", "-pix_fmt",  "yuv420p10le",
+          "-c:a",    "aac",       "-shortest", src});
+  SourceInfo info = probe_ok(src);
+  auto ladder = choose_ladder(info.width, info.height, info.has_audio);
+  ASSERT_EQ(ladder.size(), 3u);
+  StoryboardPlan plan = storyboard_plan(info);
+  fs::path out = root_ / "ladder", sb = root_ / "storyboard", poster = root_ / "poster.jpg";
+  fs::create_directories(sb);
+  core::ProcessOptions o;
+  o.timeout = 120s;
+  auto r =
+      runner_.run(ladder_command("ffmpeg", src, info, ladder, out.string(), 4, &plan, sb.string(), poster.string()), o);
+  ASSERT_EQ(r.exit_code, 0) << r.err_tail;
+
+  // ffprobe's csv of an HLS playlist: values split by commas and newlines (it repeats
+  // the stream under its program and leaves empty fields).
+  auto tokens = [](const std::string& csv) {
+    std::vector<std::string> v;
+    std::string cur;
+    for (char c : csv + "\n") {
+      if (c == ',' || c == '\n') {
+        if (!cur.empty()) v.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    return v;
+  };
+  auto keys = keyframe_times(4, 6);  // 0 1 2 4
+  std::vector<std::string> first_keyframes;
+  for (const auto& rung : ladder) {
+    fs::path pl = out / rung.name / "index.m3u8";
+    auto info_pl = hls::parse_media_playlist(read_all(pl));
+    EXPECT_TRUE(info_pl.ended);
+    ASSERT_EQ(info_pl.durations.size(), keys.size()) << rung.name;
+    for (size_t i = 0; i < keys.size(); ++i)
+      EXPECT_NEAR(info_pl.durations[i], (i + 1 < keys.size() ? keys[i + 1] : 6.0) - keys[i], 0.05)
+          << rung.name << " " << i;
+    auto s = runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height,pix_fmt", "-of", "csv=p=0", pl.string()},
+                         o);
+    ASSERT_EQ(s.exit_code, 0) << s.err_tail;
+    auto st = tokens(s.out);
+    ASSERT_GE(st.size(), 3u) << s.out;
+    EXPECT_EQ(st[0] + "x" + st[1] + " " + st[2],
+              std::to_string(rung.width) + "x" + std::to_string(rung.height) + " yuv420p");
+    auto k = runner_.run({"ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries",
+                          "frame=pts_time", "-of", "csv=p=0", pl.string()},
+                         o);
+    ASSERT_EQ(k.exit_code, 0) << k.err_tail;
+    auto kt = tokens(k.out);
+    ASSERT_EQ(kt.size(), keys.size()) << rung.name << ": " << k.out;
+    for (size_t i = 0; i < keys.size(); ++i)
+      EXPECT_NEAR(std::stod(kt[i]) - std::stod(kt[0]), keys[i], 0.001) << rung.name << " keyframe " << i;
+    if (first_keyframes.empty()) first_keyframes = kt;
+    EXPECT_EQ(kt, first_keyframes) << rung.name << ": keyframes differ from " << ladder[0].name;
+  }
+  EXPECT_TRUE(fs::exists(sb / "sheet_0001.jpg"));
+  auto p = runner_.run({"ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+                        poster.string()},
+                       o);
+  ASSERT_EQ(p.exit_code, 0) << p.err_tail;
+  EXPECT_EQ(p.out, "mjpeg,1280,720\n");
+  EXPECT_FALSE(fs::exists(root_ / "poster.jpg.tmp"));
+}
+
 TEST_F(PipelineRun, RotatedHevcIsTranscodedUpright) {
   std::string enc = (root_ / "in" / "enc.mp4").string();
   std::string src = (root_ / "in" / "b.mp4").string();
@@ -693,16 +833,16 @@ class PipelineScripted : public ::testing::Test {
 };
 
 // The helper-thread semantics the stages keep: the remux makes the asset playable
-// before the ladder encode starts, and the poster is made while the ladder encodes.
-TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhileItEncodes) {
+// before the ladder encode starts; the poster comes out of the ladder's decode and is
+// published while it encodes (no run of its own).
+TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterComesFromItsDecode) {
   std::atomic<bool> playable{false};
   bool playable_before_ladder = false, poster_during_ladder = false;
   std::string master_at_playable;
-  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions&) {
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
                playable_before_ladder = playable.load();
-               auto deadline = std::chrono::steady_clock::now() + 5s;
-               while (!objects_->head("assets/ast_s/poster.jpg") && std::chrono::steady_clock::now() < deadline)
-                 std::this_thread::sleep_for(5ms);
+               core::testing::write_files(argv, {{"../poster.jpg", std::string(2048, 'P')}});
+               o.on_tick();
                poster_during_ladder = objects_->head("assets/ast_s/poster.jpg").has_value();
                core::testing::write_files(argv, testing::hls_files("360p", 2));
                return core::testing::Reply::exit_result(0);
@@ -719,6 +859,7 @@ TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhil
   ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   EXPECT_TRUE(playable_before_ladder);
   EXPECT_TRUE(poster_during_ladder);
+  EXPECT_EQ(object("assets/ast_s/poster.jpg"), std::string(2048, 'P'));
   EXPECT_NE(master_at_playable.find("src/index.m3u8"), std::string::npos) << master_at_playable;
   std::string master = object("assets/ast_s/master.m3u8");
   EXPECT_NE(master.find("\n360p/index.m3u8\n"), std::string::npos) << master;
@@ -727,7 +868,20 @@ TEST_F(PipelineScripted, FastPathIsPlayableBeforeTheLadderAndThePosterIsMadeWhil
   EXPECT_TRUE(objects_->head("assets/ast_s/src/seg_00001.ts").has_value());
   ASSERT_EQ(res.tiers.size(), 1u);
   EXPECT_EQ(res.tiers[0].name, "360p");
+  EXPECT_EQ(runner_.count(testing::poster_run()), 0) << "the poster decoded the source once more";
+  auto ladder_argv = runner_.last_call(testing::ladder_run());
+  EXPECT_NE(std::find(ladder_argv.begin(), ladder_argv.end(), "-atomic_writing"), ladder_argv.end());
+}
+
+// A ladder whose decode made no poster (too short for its frame, or the branch
+// failed): the poster's own run makes it after the ladder, as before.
+TEST_F(PipelineScripted, WithoutAPosterFromTheLadderItsOwnRunMakesIt) {
+  runner_.on(testing::ladder_run(), {.files = testing::hls_files("360p", 2)}, 1);  // no poster, no sheet
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_p", source_, info_, {});
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
   EXPECT_EQ(runner_.count(testing::poster_run()), 1);
+  EXPECT_EQ(object("assets/ast_p/poster.jpg"), std::string(2048, 'J'));
 }
 
 // Without the fast path (HEVC here), the first rendition makes the asset playable

@@ -11,19 +11,21 @@
 //                                       the first rendition (lowest
 //                                       rung) makes it playable
 //   master   -                          -                             final master.m3u8
-//   poster   start the poster thread    -                             join it; retry the
-//            (after the remux)                                        poster if it failed
+//   poster   -                          -                             make it with a run of its
+//                                                                     own if the ladder's decode
+//                                                                     made none
 //   storyboard -                        -                             publish the sheets the
 //                                                                     ladder's ffmpeg made, then
 //                                                                     the VTT (a failure is logged,
 //                                                                     never the job's)
 //
-// The remux and the poster run on their own threads concurrently with the ladder
-// encode; the storyboard's sheets come out of the ladder's own decode (time to playable: the remux is ready in a
-// fraction of a second while the ladder takes minutes). Hooks are only ever called on the caller's thread.
+// The remux (or the first rendition's encode) runs on its own thread concurrently with
+// the ladder encode; the storyboard's sheets and the poster come out of the ladder's own
+// decode (time to playable: the remux is ready in a fraction of a second while the
+// ladder takes minutes). Hooks are only ever called on the caller's thread.
 //
 // Threading of JobContext: the inputs and the plan are read-only once the probe
-// stage initialized; `abort`, `master`, `remux` and `poster_done` are shared with
+// stage initialized; `abort`, `master` and `remux` are shared with
 // the helper threads (atomics or their own mutex); everything else is the
 // caller's thread's only.
 #include <atomic>
@@ -246,6 +248,7 @@ class LadderStage final : public Stage {
 
  private:
   void publish_progress();
+  void publish_poster();
   void publish_first_rendition();
   void publish_rung_as_first();
   JobContext& ctx_;
@@ -262,21 +265,19 @@ class MasterStage final : public Stage {
   JobContext& ctx_;
 };
 
-// poster.jpg, on its own thread once the remux is done (so it never delays the
-// fast path), concurrently with the ladder; made again at the end if that failed.
+// poster.jpg: the ladder's decode makes it (one more branch of its split, published by
+// LadderStage as soon as it is written); only if it did not, flush makes it with a run
+// of its own (a seek to the poster's time, or to 0 if that fails).
 class PosterStage final : public Stage {
  public:
   explicit PosterStage(JobContext& ctx) : ctx_(ctx) {}
-  ~PosterStage() override;
   const char* name() const override { return "poster"; }
-  core::Status initialize() override;
   core::Status flush() override;
 
  private:
   bool make_poster(double at_s);
   void poster_with_fallback();
   JobContext& ctx_;
-  std::thread thread_;
 };
 
 // storyboard.vtt and storyboard/sheet_NNNN.jpg (media/storyboard.h): the ladder's ffmpeg

@@ -70,7 +70,8 @@ inline Files hls_files(const std::string& dir, int segments, double segment_s = 
 inline core::testing::Matcher probe_run() { return core::testing::program("ffprobe"); }
 inline core::testing::Matcher remux_run() { return core::testing::program_with("ffmpeg", "copy"); }
 inline core::testing::Matcher ladder_run() { return core::testing::program_with("ffmpeg", "-filter_complex"); }
-inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "-update"); }
+// The poster's own run (when the ladder's decode made none): a seek to its time.
+inline core::testing::Matcher poster_run() { return core::testing::program_with("ffmpeg", "-ss"); }
 // (The storyboard is a branch of the ladder run: this one must never match.)
 inline core::testing::Matcher storyboard_run() { return core::testing::program_with("ffmpeg", "-start_number"); }
 inline core::testing::Matcher first_run() { return core::testing::program_with("ffmpeg", "ultrafast"); }
@@ -96,13 +97,16 @@ inline Files first_files(double seconds) {
   return f;
 }
 
-// The storyboard sheet the ladder run writes (its image2 output, next to the ladder dir).
-inline Files ladder_sheets() { return {{"../storyboard/sheet_0001.jpg", std::string(4096, 'S')}}; }
+// The storyboard sheet and the poster the ladder run writes (its image2 outputs, next
+// to the ladder dir).
+inline Files ladder_sheets() {
+  return {{"../storyboard/sheet_0001.jpg", std::string(4096, 'S')}, {"../poster.jpg", std::string(2048, 'P')}};
+}
 
 // Every run of a job on a w x h H.264 source works: the probe, the remux, the ladder
 // (the rungs choose_ladder picks, each with its segments), the first rendition's
-// encode (when the fast path does not apply), the poster, and the storyboard's one sheet
-// (written by the ladder run).
+// encode (when the fast path does not apply), and the storyboard's one sheet and the
+// poster (written by the ladder run; the poster's own run works too).
 // `max_short_side`: the ladder cap the job runs with (0: none).
 inline void script_good_job(core::testing::ScriptedRunner& r, int w, int h, double seconds,
                             const std::string& pix_fmt = "yuv420p", int max_short_side = 0) {
