@@ -42,7 +42,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cold_fill_common.h"
+
 namespace {
+
+using cold_fill::json_str;
+using cold_fill::mono_ns;
+using cold_fill::unix_s;
 
 struct Options {
   int port = 0;
@@ -50,35 +56,14 @@ struct Options {
   size_t size = 1 << 20, hit_size = 64 << 10, slices = 20;
 };
 
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-double unix_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
-
 // The body of `key`: (key + "|") repeated, cut at size. Shared with the storm client.
 std::string body_of(const std::string& key, size_t size) {
-  const std::string unit = key + "|";
+  const std::string unit = cold_fill::body_unit(key);
   std::string s;
   s.reserve(size + unit.size());
   while (s.size() < size) s += unit;
   s.resize(size);
   return s;
-}
-
-std::string json_str(std::string_view s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;  // keys are paths: none expected
-    o += c;
-  }
-  return o + "\"";
 }
 
 struct Conn {

@@ -38,18 +38,13 @@
 #include <string_view>
 #include <vector>
 
+#include "cold_fill_common.h"
+
 namespace {
 
-int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-double unix_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
+using cold_fill::json_str;
+using cold_fill::mono_ns;
+using cold_fill::unix_s;
 
 constexpr size_t kRecvBuf = 256 * 1024;
 
@@ -74,16 +69,6 @@ struct Viewer {
   uint64_t got = 0;
   std::string error;
 };
-
-std::string json_str(std::string_view s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    o += c;
-  }
-  return o + "\"";
-}
 
 }  // namespace
 
@@ -121,7 +106,7 @@ int main(int argc, char** argv) {
     std::snprintf(seg, sizeof seg, "720p/seg_%05zu.ts", o);
     requests[o] = "GET /v/" + asset + "/" + seg + " HTTP/1.1\r\nHost: " + edge + "\r\nCookie: rend_playback=" + token +
                   "\r\nConnection: close\r\n\r\n";
-    expect[o].unit = "assets/" + asset + "/" + seg + "|";
+    expect[o].unit = cold_fill::body_unit("assets/" + asset + "/" + seg);
     while (expect[o].pattern.size() < kRecvBuf + expect[o].unit.size()) expect[o].pattern += expect[o].unit;
   }
 

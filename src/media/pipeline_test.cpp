@@ -27,6 +27,25 @@ using namespace std::chrono_literals;
 
 // ---------------------------------------------------------------- pure helpers
 
+// A 30 s 1080p30 .mov source with audio, as the ladder command tests describe it.
+SourceInfo source_1080p30() {
+  SourceInfo i;
+  i.fps = 30;
+  i.has_audio = true;
+  i.demuxer = "mov";
+  i.width = 1920;
+  i.height = 1080;
+  i.duration_s = 30;
+  return i;
+}
+
+// The command's arguments, one per line (each followed by a newline).
+std::string one_per_line(const std::vector<std::string>& args) {
+  std::string out;
+  for (const auto& s : args) out += s + "\n";
+  return out;
+}
+
 TEST(FastPath, Eligibility) {
   SourceInfo i;
   i.video_codec = "h264";
@@ -78,8 +97,7 @@ TEST(LadderCommand, OneProcessEveryRung) {
   i.demuxer = "mov";
   auto ladder = choose_ladder(1920, 1080, true);
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4);
-  std::string joined;
-  for (const auto& s : a) joined += s + "\n";
+  const std::string joined = one_per_line(a);
   // One conversion to 8-bit 4:2:0 before the split, then a cascade: the top rung from
   // the source, the second too, every lower one from the second's frames (less to
   // scale from: ~0.1 CPU-s per 1080p second less than scaling each from the source).
@@ -112,18 +130,11 @@ TEST(LadderCommand, OneProcessEveryRung) {
 // The storyboard rides on the ladder's decode: one more branch of the split and its
 // own image2 output, before the HLS output (whose playlist stays the last argument).
 TEST(LadderCommand, TheStoryboardIsABranchOfTheLaddersGraph) {
-  SourceInfo i;
-  i.fps = 30;
-  i.has_audio = true;
-  i.demuxer = "mov";
-  i.width = 1920;
-  i.height = 1080;
-  i.duration_s = 30;
+  const SourceInfo i = source_1080p30();
   auto ladder = choose_ladder(1920, 1080, true);
   StoryboardPlan plan = storyboard_plan(i);
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, &plan, "/w/storyboard");
-  std::string joined;
-  for (const auto& s : a) joined += s + "\n";
+  const std::string joined = one_per_line(a);
   EXPECT_NE(joined.find("format=yuv420p,split=3[s0][s1][s2];"), std::string::npos) << joined;
   EXPECT_NE(joined.find(";[s2]" + storyboard_filter(plan) + "[sb]\n"), std::string::npos) << joined;
   auto sb = joined.find("\n-map\n[sb]\n-c:v\nmjpeg\n");
@@ -139,18 +150,11 @@ TEST(LadderCommand, TheStoryboardIsABranchOfTheLaddersGraph) {
 // of the split, scaled to a short side of 720, one JPEG written atomically (a
 // publisher polling for it never reads half a file).
 TEST(LadderCommand, ThePosterIsABranchOfTheLaddersGraph) {
-  SourceInfo i;
-  i.fps = 30;
-  i.has_audio = true;
-  i.demuxer = "mov";
-  i.width = 1920;
-  i.height = 1080;
-  i.duration_s = 30;
+  SourceInfo i = source_1080p30();
   auto ladder = choose_ladder(1920, 1080, true);
   StoryboardPlan plan = storyboard_plan(i);
   auto a = ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, &plan, "/w/storyboard", "/w/poster.jpg");
-  std::string joined;
-  for (const auto& s : a) joined += s + "\n";
+  std::string joined = one_per_line(a);
   EXPECT_NE(joined.find("split=4[s0][s1][s2][s3];"), std::string::npos) << joined;
   EXPECT_NE(joined.find(";[s3]trim=start_frame=30:end_frame=31,scale=1280:720,setsar=1[po]"), std::string::npos)
       << joined;
@@ -162,9 +166,7 @@ TEST(LadderCommand, ThePosterIsABranchOfTheLaddersGraph) {
   EXPECT_TRUE(joined.ends_with("\n-protocol_whitelist\nfile\n/w/ladder/%v/index.m3u8\n")) << joined;
   // A clip under 2 s: its middle frame (0.75 s of 1.5 s at 30 fps: frame 23 rounded).
   i.duration_s = 1.5;
-  joined.clear();
-  for (const auto& s : ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, nullptr, {}, "/w/p.jpg"))
-    joined += s + "\n";
+  joined = one_per_line(ladder_command("ffmpeg", "/in/src.mp4", i, ladder, "/w/ladder", 4, nullptr, {}, "/w/p.jpg"));
   EXPECT_NE(joined.find("split=3[s0][s1][s2];"), std::string::npos) << joined;
   EXPECT_NE(joined.find(";[s2]trim=start_frame=23:end_frame=24,"), std::string::npos) << joined;
 }
@@ -203,8 +205,7 @@ TEST(FirstRenditionCommand, LowestRungFastOnlyTheFirstSeconds) {
   EXPECT_DOUBLE_EQ(first_rendition_seconds(6, 30), 6.0);
   auto a = first_rendition_command("ffmpeg", "/in/src.webm", i, ladder.back(), "/w/first", 4,
                                    first_rendition_seconds(4, i.duration_s));
-  std::string joined;
-  for (const auto& s : a) joined += s + "\n";
+  std::string joined = one_per_line(a);
   EXPECT_NE(joined.find(
                 "\n-protocol_whitelist\nfile\n-format_whitelist\nmatroska\n-f\nmatroska\n-i\nfile:/in/src.webm\n"),
             std::string::npos)
@@ -227,10 +228,8 @@ TEST(FirstRenditionCommand, LowestRungFastOnlyTheFirstSeconds) {
                        "first/index.m3u8\n"))
       << joined;
   i.has_audio = false;
-  joined.clear();
-  for (const auto& s :
-       first_rendition_command("ffmpeg", "/in/src.webm", i, choose_ladder(1920, 1080, false).back(), "/w/first", 4, 4))
-    joined += s + "\n";
+  joined = one_per_line(
+      first_rendition_command("ffmpeg", "/in/src.webm", i, choose_ladder(1920, 1080, false).back(), "/w/first", 4, 4));
   EXPECT_EQ(joined.find("0:a:0"), std::string::npos) << joined;
   EXPECT_EQ(joined.find("-c:a"), std::string::npos) << joined;
 }
