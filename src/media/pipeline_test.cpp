@@ -1126,6 +1126,23 @@ TEST_F(PipelineScripted, AFailedStoryboardDoesNotFailTheAsset) {
   EXPECT_TRUE(fs::is_empty(cfg_.work_root)) << "work dir left behind";
 }
 
+// The poster is not the job's: its upload failing while the ladder runs is tried again
+// (a later tick or the end), and the asset is published with it.
+TEST_F(PipelineScripted, APosterUploadFailingOnceDoesNotFailTheJob) {
+  objects_->fail_puts("assets/ast_p/poster.jpg", 1);
+  runner_.on(testing::ladder_run(), {.custom = [&](const core::testing::Argv& argv, const core::ProcessOptions& o) {
+               core::testing::write_files(argv, {{"../poster.jpg", std::string(2048, 'P')}});
+               o.on_tick();
+               core::testing::write_files(argv, testing::hls_files("360p", 2));
+               return core::testing::Reply::exit_result(0);
+             }});
+  Pipeline p(cfg_, runner_, *objects_);
+  auto res = p.run("ast_p", source_, info_, {});
+  ASSERT_TRUE(res.ok()) << res.status.code << ": " << res.status.message;
+  EXPECT_EQ(objects_->failed_puts(), 1);
+  EXPECT_EQ(object("assets/ast_p/poster.jpg"), std::string(2048, 'P'));
+}
+
 TEST_F(PipelineScripted, APutFailingWhileTheLadderPublishesIsRetryableAndStopsTheEncode) {
   objects_->fail_puts("assets/ast_f/360p/");
   runner_.on(testing::ladder_run(), {.files = testing::hls_files("360p", 2), .until_cancelled = true}, 1);

@@ -461,7 +461,14 @@ void LadderStage::publish_poster() {
   if (c.poster_done.load()) return;
   std::error_code ec;
   if (!fs::exists(c.poster_file, ec) || fs::file_size(c.poster_file, ec) == 0 || ec) return;
-  c.objects.put_file(c.prefix + "poster.jpg", c.poster_file.string());
+  // A failed upload is not the job's failure (a poster never was): the next tick tries
+  // again, and the poster stage makes one of its own at the end if none got through.
+  try {
+    c.objects.put_file(c.prefix + "poster.jpg", c.poster_file.string());
+  } catch (const std::exception& e) {
+    core::log::warn("media_poster_failed", {{"asset_id", c.asset_id}, {"detail", std::string(e.what())}});
+    return;
+  }
   c.poster_done = true;
   core::log::info("media_poster_ready", {{"asset_id", c.asset_id}, {"ms", c.ms_since_start()}});
 }
