@@ -41,7 +41,7 @@ using asio::use_awaitable;
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
-constexpr int kNotSentLowat = 512 * 1024;  // see accept_loop
+constexpr int kNotSentLowat = 256 * 1024;  // see accept_loop
 // A reused request keeps at most this much body storage between requests (see session).
 constexpr size_t kKeptBodyCapacity = 64 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -506,12 +506,11 @@ struct Server::Impl {
       // the receiver's ACKs must push out (on loopback, in the client's own context:
       // measured, a 2.8 MB segment at -c64 went from ~0.85x to ~2x req/s of the same
       // binary without it). Only unsent bytes count, so bytes in flight (the
-      // bandwidth-delay product) are not capped as SO_SNDBUF would. 512 KiB rather than
-      // 256: each connection's turn (what sendfile pushes per EPOLLOUT) is larger, so a
-      // 2.8 MB segment needs fewer of them and waits less behind the other connections'
-      // turns; measured against tuned nginx (-c64 / -c256, same pairs, load ~17), the
-      // segment's p99 ratio went from ~1.5x / ~1.4x (256 KiB) to ~1.0x / ~1.2x at the
-      // same 1.5-2x req/s (1 MiB: ~1.2x / ~1.0x, one -c64 run below nginx's req/s).
+      // bandwidth-delay product) are not capped as SO_SNDBUF would. 256 KiB: on a quiet
+      // machine (2.8 MB segment against tuned nginx, two alternating pairs of 2 runs)
+      // 256 KiB served 1.51-1.55x / 1.66-1.73x nginx's req/s at -c64 / -c256 with p99
+      // 1.01-1.24x / 1.41-1.61x, 512 KiB 1.11-1.35x / 0.91-1.19x with p99 1.21-1.49x /
+      // 1.39-1.42x: larger turns did not shorten the tail and cost throughput.
       const int lowat = kNotSentLowat;
       ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
       asio::co_spawn(ctx, session(std::move(sock), lane), asio::detached);

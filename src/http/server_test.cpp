@@ -1546,7 +1546,7 @@ TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrderWithTheirOwnParams) {
   }
 }
 
-// Large bodies: a connection's socket keeps at most 512 KiB unsent (TCP_NOTSENT_LOWAT),
+// Large bodies: a connection's socket keeps at most 256 KiB unsent (TCP_NOTSENT_LOWAT),
 // so the server itself pushes a big sendfile out as the client reads instead of
 // parking the whole object in the kernel (see accept_loop). The server runs in this
 // process, so its accepted socket is one of our descriptors: found by its peer port.
@@ -1571,7 +1571,7 @@ TEST_F(ServerFixture, AcceptedSocketsBoundTheirUnsentBytes) {
   int lowat = 0;
   socklen_t olen = sizeof lowat;
   ASSERT_EQ(::getsockopt(found, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &olen), 0);
-  EXPECT_EQ(lowat, 512 * 1024);
+  EXPECT_EQ(lowat, 256 * 1024);
 }
 
 // --- Deadlines without a timer per operation (one sweeper per I/O thread) -----------
