@@ -24,7 +24,7 @@
 // - slow clients: header_timeout for the whole head, min_body_bytes_per_sec for
 //   bodies, max_streaming_bodies handler threads for uploads, max_connections.
 // - accept(2) failures (EMFILE...) pause the acceptor 100 ms instead of spinning.
-// - each connection keeps at most 512 KiB unsent in its socket (TCP_NOTSENT_LOWAT), so
+// - each connection keeps at most 256 KiB unsent in its socket (TCP_NOTSENT_LOWAT), so
 //   a large body is pushed out by the server as the client reads (see accept_loop).
 // Per connection, one Request is reused for every request (its storage is kept), and
 // a buffered answer is written with one direct sendmsg when the socket takes it all.
