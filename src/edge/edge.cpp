@@ -14,7 +14,6 @@
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "core/percent.h"
 #include "edge/conditional.h"
 #include "hls/rewrite.h"
 #include "http/client.h"
@@ -91,33 +90,6 @@ std::shared_ptr<const std::string> rewrite_memoized(const std::shared_ptr<const 
   return out;
 }
 
-// The `token` query parameter exactly as Request::query_param("token") decodes it, but
-// without a copy in the usual case: a token is base64url and dots, so only a value
-// with '%' or '+' needs decoding (into `storage`). The view is into the request's query
-// or into `storage`.
-std::optional<std::string_view> query_token(const http::Request& req, std::string& storage) {
-  constexpr auto npos = std::string_view::npos;
-  std::string_view q = req.query;
-  while (!q.empty()) {
-    const auto amp = q.find('&');
-    const auto part = q.substr(0, amp);
-    const auto eq = part.find('=');
-    const auto raw_key = part.substr(0, eq);
-    const bool is_token =
-        raw_key.find_first_of("%+") == npos ? raw_key == "token" : core::percent_decode(raw_key, true) == "token";
-    if (is_token) {
-      if (eq == npos) return std::string_view();
-      const auto raw = part.substr(eq + 1);
-      if (raw.find_first_of("%+") == npos) return raw;
-      storage = core::percent_decode(raw, true);
-      return std::string_view(storage);
-    }
-    if (amp == npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
-
 struct Credential {
   std::string storage;                          // a percent-decoded query token
   std::optional<std::string_view> query_token;  // set when the token came in the query
@@ -126,7 +98,7 @@ struct Credential {
 
 // Fills `c` (in place: query_token may point into c.storage).
 void check_credential(const EdgeDeps& d, const http::Request& req, const playback::ArtifactRef& ref, Credential& c) {
-  c.query_token = query_token(req, c.storage);
+  c.query_token = req.query_param_view("token", c.storage);  // no copy in the usual case
   c.check = playback::check_credential(c.query_token, req.cookie_view(playback::kCookieName), ref.asset_id,
                                        [&d](std::string_view token, std::string_view asset_id) {
                                          return verify_token_memoized(d.keys, token, asset_id, d.clock.now_unix());
@@ -703,8 +675,8 @@ std::function<void(const http::ServerOptions::Completion&)> make_completion_hook
     ev.session_id.clear();
     {
       thread_local std::string storage;
-      auto token =
-          playback::presented_token(query_token(c.request, storage), c.request.cookie_view(playback::kCookieName));
+      auto token = playback::presented_token(c.request.query_param_view("token", storage),
+                                             c.request.cookie_view(playback::kCookieName));
       if (token && !token->empty()) {
         auto sid = auth::playback_token_session(*token);
         ev.session_id.assign(!sid.empty() ? sid : v1_session_id(d, *token));

@@ -41,15 +41,31 @@ void Headers::remove(std::string_view name) {
 }
 
 std::optional<std::string> Request::query_param(std::string_view name) const {
+  std::string storage;
+  auto v = query_param_view(name, storage);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+std::optional<std::string_view> Request::query_param_view(std::string_view name, std::string& storage) const {
+  constexpr auto npos = std::string_view::npos;
   std::string_view q = query;
   while (!q.empty()) {
-    auto amp = q.find('&');
-    auto part = q.substr(0, amp);
-    auto eq = part.find('=');
-    auto key = core::percent_decode(part.substr(0, eq), true);
-    if (key == name)
-      return eq == std::string_view::npos ? std::string() : core::percent_decode(part.substr(eq + 1), true);
-    if (amp == std::string_view::npos) break;
+    const auto amp = q.find('&');
+    const auto part = q.substr(0, amp);
+    const auto eq = part.find('=');
+    const auto raw_key = part.substr(0, eq);
+    // Only a key with '%' or '+' needs decoding to be compared.
+    const bool match =
+        raw_key.find_first_of("%+") == npos ? raw_key == name : core::percent_decode(raw_key, true) == name;
+    if (match) {
+      if (eq == npos) return std::string_view();
+      const auto raw = part.substr(eq + 1);
+      if (raw.find_first_of("%+") == npos) return raw;
+      storage = core::percent_decode(raw, true);
+      return std::string_view(storage);
+    }
+    if (amp == npos) break;
     q.remove_prefix(amp + 1);
   }
   return std::nullopt;

@@ -133,6 +133,10 @@ struct Request {
   std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
   // Percent-decoded query parameter (first occurrence).
   std::optional<std::string> query_param(std::string_view name) const;
+  // The same without a copy when the value needs no decoding (no '%' or '+'): a view of
+  // the query, valid while the request lives; otherwise decoded into `storage` and a
+  // view of that.
+  std::optional<std::string_view> query_param_view(std::string_view name, std::string& storage) const;
   std::optional<std::string> cookie(std::string_view name) const;
   // The same without a copy; valid while the request lives.
   std::optional<std::string_view> cookie_view(std::string_view name) const;

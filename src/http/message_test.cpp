@@ -14,6 +14,24 @@ TEST(Message, QueryParamsAreDecoded) {
   EXPECT_FALSE(r.query_param("missing"));
 }
 
+// The view: into the query when nothing needs decoding, into `storage` otherwise;
+// an encoded key still matches.
+TEST(Message, QueryParamViewsDecodeOnlyWhenNeeded) {
+  Request r;
+  r.query = "a=1&tok%65n=x%2By&plain=v1.k.9&flag";
+  std::string storage;
+  auto v = r.query_param_view("plain", storage);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, "v1.k.9");
+  EXPECT_EQ(v->data(), r.query.data() + r.query.find("v1.k.9")) << "a copy where none was needed";
+  v = r.query_param_view("token", storage);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, "x+y");
+  EXPECT_EQ(v->data(), storage.data());
+  EXPECT_EQ(r.query_param_view("flag", storage), std::string_view());
+  EXPECT_FALSE(r.query_param_view("missing", storage));
+}
+
 TEST(Message, Cookies) {
   Request r;
   r.headers.add("Cookie", "a=1; rend_playback=v1.k.1.ast.sig; z=\"q\"");
