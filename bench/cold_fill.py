@@ -38,6 +38,9 @@ def report(args):
         with urllib.request.urlopen(args.origin + "/__stats") as r:
             o = json.load(r)
         arrived = sorted(o["arrived_at"][k] * 1000 - t0_ms for k in keys if k in o["arrived_at"])
+        # When the kernel had each request (loopback: when the edge sent it), apart from
+        # when the origin's one thread read it.
+        rcvd = sorted(o["received_at"][k] * 1000 - t0_ms for k in keys if k in o.get("received_at", {}))
         head = {k: o["head_at"][k] * 1000 - t0_ms for k in keys if k in o["head_at"]}
         # From the object's head leaving the origin to each viewer's first byte.
         after = sorted(r["sent_ms"] + r["ttfb_ms"] - head[keys[r["o"]]]
@@ -47,6 +50,7 @@ def report(args):
         head_ms = sorted(o["head_ms"][k] for k in keys if k in o["head_ms"])
         where = {"origin_new_connections": len(acc),
                  "origin_connected_after_ms_p50": q(acc, .5), "origin_connected_after_ms_max": q(acc, 1),
+                 "origin_request_sent_after_ms_p50": q(rcvd, .5), "origin_request_sent_after_ms_max": q(rcvd, 1),
                  "origin_request_after_ms_p50": q(arrived, .5), "origin_request_after_ms_max": q(arrived, 1),
                  # The origin's own pacing: request to head, on its clock (target: ttfb).
                  "origin_paced_head_ms_p50": q(head_ms, .5), "origin_paced_head_ms_max": q(head_ms, 1),
