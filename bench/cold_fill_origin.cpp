@@ -329,8 +329,7 @@ void Origin::on_timer() {
 
 void Origin::send_due(Conn& c) {
   if (c.body_start_ns == 0) {
-    c.out +=
-        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(c.size) + "\r\nContent-Type: video/mp2t\r\n\r\n";
+    c.out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(c.size) + "\r\nContent-Type: video/mp2t\r\n\r\n";
     const int64_t now = mono_ns();
     c.body_start_ns = now;
     if (!head_ms_.count(c.key)) {
@@ -397,8 +396,8 @@ std::string Origin::stats_json() const {
     return std::string(b);
   };
   return "{\"gets\":" + obj(gets_, [](int v) { return std::to_string(v); }) + ",\"head_ms\":" + obj(head_ms_, num) +
-         ",\"arrived_at\":" + obj(arrived_at_, num) + ",\"received_at\":" + obj(received_at_, num) + ",\"head_at\":" + obj(head_at_, num) +
-         ",\"accepted_at\":" + obj(accepted_at_, num) +
+         ",\"arrived_at\":" + obj(arrived_at_, num) + ",\"received_at\":" + obj(received_at_, num) +
+         ",\"head_at\":" + obj(head_at_, num) + ",\"accepted_at\":" + obj(accepted_at_, num) +
          ",\"reused\":" + obj(reused_, [](bool v) { return std::string(v ? "true" : "false"); }) +
          ",\"connections\":" + std::to_string(accepted_) + "}";
 }
