@@ -919,6 +919,15 @@ struct Server::Impl {
     std::vector<char> buf;
     uint64_t sent = 0;
     auto* file_source = dynamic_cast<AsyncBodySource*>(res.source.get());
+    // A source still being filled (an edge fill) is often answered in a burst: the
+    // origin's head wakes every viewer of the object at once, and tens of objects'
+    // heads land within milliseconds. Their heads are a few hundred bytes each, their
+    // first body turns tens of KB: back of the I/O thread's queue once between the
+    // two, so the heads of viewers woken meanwhile (and HITs read meanwhile) go out
+    // before these bytes. (Capping every later turn at 64 KiB with a yield after each
+    // changed nothing measurable, 16 KiB turns cost 50 % more CPU and HIT p99:
+    // bench/README.md, cold fills.) Plain file responses (HITs) never take this path.
+    if (file_source) co_await asio::post(co_await asio::this_coro::executor, use_awaitable);
     for (;;) {
       if (file_source) {
         // A source whose bytes lie in a file (an edge fill's temp file): sent from there
