@@ -1,9 +1,10 @@
 // The pacing S3-compatible origin of bench/cold_fill.sh (anchors.md's cold-object
 // origin): path-style GET/HEAD of any key under any bucket; a GET's response head
-// leaves --ttfb-ms after the request's last header byte arrived, then its body goes
+// leaves --ttfb-ms after the request's last header byte reached the socket (the
+// kernel's receive timestamp, not when this thread got to read it), then its body goes
 // out in --slices equal slices spread over --seconds (the first with the head, the
 // last at the end). Keys under a 360p/ rung are --hit-size bytes (the warm HIT load's
-// object), others --size. Every key's body is derived from its name (body_of; the
+// object), others --size. Every key's body is derived from its name (append_body; the
 // storm client checks every byte against it). HTTP/1.1 keep-alive, as S3.
 //
 // One thread, epoll, and a timerfd armed at the next deadline with nanosecond
@@ -13,7 +14,8 @@
 //
 // GET /__stats answers what the bench reports where the time goes from, per key of
 // the first GET: {"gets": {key: count}, "head_ms": {key: request→head ms},
-// "arrived_at": {key: unix s}, "head_at": {key: unix s}, "accepted_at": {key: unix s
+// "arrived_at": {key: unix s this thread read it}, "received_at": {key: unix s the
+// kernel queued it, i.e. when the edge sent it}, "head_at": {key: unix s}, "accepted_at": {key: unix s
 // its connection was accepted}, "reused": {key: whether that connection had served a
 // request before}, "connections": accepted connections}.
 //
@@ -28,6 +30,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -56,26 +59,35 @@ struct Options {
   size_t size = 1 << 20, hit_size = 64 << 10, slices = 20;
 };
 
-// The body of `key`: (key + "|") repeated, cut at size. Shared with the storm client.
-std::string body_of(const std::string& key, size_t size) {
-  const std::string unit = cold_fill::body_unit(key);
-  std::string s;
-  s.reserve(size + unit.size());
-  while (s.size() < size) s += unit;
-  s.resize(size);
-  return s;
+// Appends bytes [off, off + len) of `key`'s body, (key + "|") repeated and cut at
+// `size`, to `out`. Built slice by slice when due rather than whole per request: 50
+// requests arriving together each building a 1 MiB string held the one thread ~0.2 ms
+// apiece, so the 25th request was read ~5–20 ms after it arrived, on the TTFB the
+// bench charges to the edge. Shared with the storm client (cold_fill::body_unit).
+void append_body(std::string& out, const std::string& unit, size_t size, size_t off, size_t len) {
+  const size_t end = std::min(size, off + len);
+  while (off < end) {
+    const size_t at = off % unit.size();
+    const size_t n = std::min(unit.size() - at, end - off);
+    out.append(unit, at, n);
+    off += n;
+  }
 }
 
 struct Conn {
   int fd = -1;
   double accepted_at = 0;
+  // When the kernel queued the newest bytes read (SO_TIMESTAMPNS, unix s): on loopback,
+  // when the peer sent them, whatever this thread's own wake-up cost.
+  double rx_at = 0;
   int served = 0;      // requests answered on this connection
   std::string in;      // request bytes not yet handled
   std::string out;     // bytes written to the socket's buffer as it drains
   size_t out_off = 0;  // how many of `out` went
   // The GET in progress: its body, the next slice, and when that slice is due.
   bool busy = false, close_after = false;
-  std::string body;
+  std::string unit;  // the body's repeating unit (append_body)
+  size_t size = 0;
   size_t next_slice = 0, step = 0;
   int64_t arrived_ns = 0, head_due_ns = 0, body_start_ns = 0;
   std::string key;
@@ -115,7 +127,7 @@ class Origin {
   uint64_t accepted_ = 0;
   // Per key (first GET): count, request→head ms, arrival, head, accept times, reuse.
   std::map<std::string, int> gets_;
-  std::map<std::string, double> head_ms_, arrived_at_, head_at_, accepted_at_;
+  std::map<std::string, double> head_ms_, arrived_at_, received_at_, head_at_, accepted_at_;
   std::map<std::string, bool> reused_;
 };
 
@@ -172,6 +184,7 @@ void Origin::on_accept() {
     if (fd < 0) return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     auto c = std::make_unique<Conn>();
     c->fd = fd;
     c->accepted_at = unix_s();
@@ -192,9 +205,23 @@ void Origin::close_conn(Conn& c) {
 
 void Origin::on_readable(Conn& c) {
   char buf[16384];
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(timespec))];
   for (;;) {
-    ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+    iovec iov{buf, sizeof buf};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    ssize_t n = recvmsg(c.fd, &mh, 0);
     if (n > 0) {
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts;
+          std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+          c.rx_at = double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+        }
+      }
       c.in.append(buf, size_t(n));
       if (size_t(n) < sizeof buf) break;
       continue;
@@ -218,6 +245,10 @@ void Origin::handle_requests(Conn& c) {
     c.in.erase(0, end + 4);
     const int64_t arrived = mono_ns();
     const double arrived_unix = unix_s();
+    // The kernel's receive time of the request (on loopback: when the edge sent it),
+    // on the monotonic clock: the head is paced from it, so the TTFB the edge sees is
+    // --ttfb-ms however late this one thread got to read the request.
+    const int64_t received = c.rx_at > 0 ? arrived - int64_t((arrived_unix - c.rx_at) * 1e9) : arrived;
     std::string lower = head;
     for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
     c.close_after = lower.find("\r\nconnection: close") != std::string::npos;
@@ -247,16 +278,18 @@ void Origin::handle_requests(Conn& c) {
     }
     if (gets_[key]++ == 0) {
       arrived_at_[key] = arrived_unix;
+      received_at_[key] = c.rx_at > 0 ? c.rx_at : arrived_unix;
       accepted_at_[key] = c.accepted_at;
       reused_[key] = c.served > 0;
     }
     c.busy = true;
     c.key = key;
-    c.body = body_of(key, size);
+    c.unit = cold_fill::body_unit(key);
+    c.size = size;
     c.step = (size + o_.slices - 1) / o_.slices;
     c.next_slice = 0;
-    c.arrived_ns = arrived;
-    c.head_due_ns = arrived + int64_t(o_.ttfb_ms * 1e6);
+    c.arrived_ns = std::min(received, arrived);
+    c.head_due_ns = c.arrived_ns + int64_t(o_.ttfb_ms * 1e6);
     c.body_start_ns = 0;
     arm(c, c.head_due_ns);
   }
@@ -296,8 +329,7 @@ void Origin::on_timer() {
 
 void Origin::send_due(Conn& c) {
   if (c.body_start_ns == 0) {
-    c.out +=
-        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(c.body.size()) + "\r\nContent-Type: video/mp2t\r\n\r\n";
+    c.out += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(c.size) + "\r\nContent-Type: video/mp2t\r\n\r\n";
     const int64_t now = mono_ns();
     c.body_start_ns = now;
     if (!head_ms_.count(c.key)) {
@@ -307,7 +339,7 @@ void Origin::send_due(Conn& c) {
   }
   // Slice i is due i/slices of the way through: the first with the head, the last at the end.
   const size_t off = c.next_slice * c.step;
-  c.out.append(c.body, std::min(off, c.body.size()), c.step);
+  append_body(c.out, c.unit, c.size, off, c.step);
   c.next_slice++;
   if (c.next_slice < o_.slices) {
     if (!flush(c)) return;
@@ -316,8 +348,6 @@ void Origin::send_due(Conn& c) {
   }
   c.busy = false;
   c.served++;
-  c.body.clear();
-  c.body.shrink_to_fit();
   if (!flush(c)) return;
   if (c.close_after && c.out.empty()) return close_conn(c);
   handle_requests(c);  // a request that came meanwhile
@@ -366,8 +396,8 @@ std::string Origin::stats_json() const {
     return std::string(b);
   };
   return "{\"gets\":" + obj(gets_, [](int v) { return std::to_string(v); }) + ",\"head_ms\":" + obj(head_ms_, num) +
-         ",\"arrived_at\":" + obj(arrived_at_, num) + ",\"head_at\":" + obj(head_at_, num) +
-         ",\"accepted_at\":" + obj(accepted_at_, num) +
+         ",\"arrived_at\":" + obj(arrived_at_, num) + ",\"received_at\":" + obj(received_at_, num) +
+         ",\"head_at\":" + obj(head_at_, num) + ",\"accepted_at\":" + obj(accepted_at_, num) +
          ",\"reused\":" + obj(reused_, [](bool v) { return std::string(v ? "true" : "false"); }) +
          ",\"connections\":" + std::to_string(accepted_) + "}";
 }

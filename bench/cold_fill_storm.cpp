@@ -1,7 +1,8 @@
 // The viewers of bench/cold_fill.sh: --viewers connections to the edge, opened (and
 // accepted) first, then one GET each of one of --objects cold segments (round robin,
 // a signed playback cookie each), all sent in one tight loop. Measures each viewer's
-// time to the first response byte and checks the status, Content-Length and every
+// time to the first response byte (when it reached the socket: the kernel's receive
+// timestamp; also when this thread read it) and checks the status, Content-Length and every
 // body byte against the origin's body_of(key).
 //
 // One thread, non-blocking sockets and epoll: the requests go out within a couple of
@@ -61,7 +62,10 @@ struct Expect {
 struct Viewer {
   int fd = -1;
   size_t object = 0;
-  int64_t sent_ns = 0, first_ns = 0, done_ns = 0;
+  // first_ns: when the response's first byte reached this socket (the kernel's receive
+  // timestamp, SO_TIMESTAMPNS); first_read_ns: when this one thread got to read it,
+  // later by however long it was busy receiving and checking other viewers' bytes.
+  int64_t sent_ns = 0, first_ns = 0, first_read_ns = 0, done_ns = 0;
   std::string head;  // response head bytes until \r\n\r\n
   bool head_done = false, finished = false;
   int status = 0;
@@ -127,6 +131,7 @@ int main(int argc, char** argv) {
     v.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(v.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(v.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     if (v.fd < 0 || (connect(v.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)) {
       std::printf("{\"viewers\":%zu,\"failed\":%zu,\"errors\":[%s]}\n", viewers, viewers,
                   json_str(std::string("connect: ") + std::strerror(errno)).c_str());
@@ -201,6 +206,37 @@ int main(int argc, char** argv) {
     for (int k = 0; k < n; ++k) {
       Viewer& v = vs[evs[k].data.u64];
       if (v.finished) continue;
+      if (v.first_ns == 0) {
+        // The first byte alone, so that the receive timestamp is its segment's, not that
+        // of body bytes that arrived later and are read in the same call.
+        char one;
+        iovec iov{&one, 1};
+        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(timespec))];
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl;
+        mh.msg_controllen = sizeof ctl;
+        ssize_t got = recvmsg(v.fd, &mh, 0);
+        if (got == 1) {
+          v.first_read_ns = mono_ns();
+          v.first_ns = v.first_read_ns;
+          for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+              timespec ts;
+              std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+              const double late_s = unix_s() - (double(ts.tv_sec) + double(ts.tv_nsec) / 1e9);
+              v.first_ns = std::min(v.first_read_ns, v.first_read_ns - int64_t(late_s * 1e9));
+            }
+          }
+          v.head.push_back(one);
+        } else if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+          finish(v, "connection closed before any response byte");
+          continue;
+        } else {
+          continue;
+        }
+      }
       for (;;) {
         ssize_t got = recv(v.fd, buf.data(), buf.size(), 0);
         if (got < 0 && errno == EINTR) continue;
@@ -210,7 +246,6 @@ int main(int argc, char** argv) {
                         (got < 0 ? std::string(" (") + std::strerror(errno) + ")" : ""));
           break;
         }
-        if (v.first_ns == 0) v.first_ns = mono_ns();
         const char* data = buf.data();
         size_t len = size_t(got);
         if (!v.head_done) {
@@ -275,8 +310,9 @@ int main(int argc, char** argv) {
       if (errors.size() < 5) errors.insert(v.error);
     }
     char r[256];
-    std::snprintf(r, sizeof r, "%s{\"o\":%zu,\"sent_ms\":%.3f,\"ttfb_ms\":%.3f,\"total_ms\":%.3f",
+    std::snprintf(r, sizeof r, "%s{\"o\":%zu,\"sent_ms\":%.3f,\"ttfb_ms\":%.3f,\"ttfb_read_ms\":%.3f,\"total_ms\":%.3f",
                   recs.empty() ? "" : ",", v.object, ms(v.sent_ns - t0), v.first_ns ? ms(v.first_ns - v.sent_ns) : -1.0,
+                  v.first_read_ns ? ms(v.first_read_ns - v.sent_ns) : -1.0,
                   v.done_ns ? ms(v.done_ns - v.sent_ns) : -1.0);
     recs += r;
     if (!v.error.empty()) recs += ",\"error\":" + json_str(v.error);

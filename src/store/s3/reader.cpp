@@ -1,6 +1,7 @@
 #include "store/s3/reader.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -10,6 +11,9 @@ namespace {
 constexpr size_t kMaxErrorBody = 64 * 1024;
 // How long one drive() waits for socket activity before re-running curl's timers.
 constexpr int kPollMs = 1000;
+// How long start() keeps driving a new connection's connect so that its request leaves
+// from the starting thread: a loopback or LAN handshake is done well within it.
+constexpr auto kStartSpin = std::chrono::microseconds(200);
 }  // namespace
 
 S3Reader::~S3Reader() {
@@ -36,6 +40,13 @@ std::unique_ptr<S3Reader> S3Reader::start(const Client& client, const std::strin
   if (curl_multi_add_handle(r->conn_->multi, c) != CURLM_OK) throw std::runtime_error("curl_multi_add_handle failed");
   r->attached_ = true;
   r->drive(/*wait=*/false);  // the request leaves now if the connection is ready
+  // On a new connection the first perform only connects; curl writes the request on a
+  // later perform, which would otherwise come only when a fill worker awaits the head.
+  // A near origin (same host or LAN) completes the handshake within microseconds, so
+  // a few more non-blocking rounds, bounded in time, send it from here; a far one
+  // leaves it to await_head() as before, having cost this thread no wait.
+  const auto until = std::chrono::steady_clock::now() + kStartSpin;
+  while (!r->done_ && !r->request_sent() && std::chrono::steady_clock::now() < until) r->drive(/*wait=*/false);
   return r;
 }
 
@@ -110,6 +121,12 @@ size_t S3Reader::on_write(char* data, size_t size, size_t nmemb, void* self) {
   r->buf_.append(data, n);
   r->received_ += n;
   return n;
+}
+
+bool S3Reader::request_sent() const {
+  long sent = 0;
+  curl_easy_getinfo(easy(), CURLINFO_REQUEST_SIZE, &sent);
+  return sent > 0;
 }
 
 void S3Reader::drive(bool wait) {

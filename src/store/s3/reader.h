@@ -55,6 +55,8 @@ class S3Reader final : public ObjectReader {
   CURL* easy() const { return conn_->easy.get(); }
   static size_t on_write(char* data, size_t size, size_t nmemb, void* self);
   size_t buffered() const { return buf_.size() - off_; }
+  // Whether curl has written the request (all of its headers) to the socket.
+  bool request_sent() const;
   // One round of transfer work: perform, collect completion, and (with `wait`) wait
   // for the socket when nothing happened.
   void drive(bool wait = true);

@@ -475,5 +475,22 @@ TEST(S3Reader, StartGetSendsTheRequestAtOnceAndFinishCollectsItElsewhere) {
   EXPECT_EQ(store_at(missing.endpoint())->start_get("k")->finish(), nullptr);
 }
 
+// The same on a brand-new connection (a fresh edge, or more fills at once than pooled
+// connections): the connect completes at once on a near origin, and the request must
+// follow it without waiting for finish() (a fill worker may be minutes away under load).
+TEST(S3Reader, StartGetOnAFreshConnectionSendsTheRequestBeforeFinish) {
+  KeepAliveServer server("hello", 1000);
+  auto store = store_at(server.endpoint());
+  auto pending = store->start_get("k0");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (server.requests() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(server.requests(), 1) << "the request must leave before finish()";
+  auto r = pending->finish();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(read_all(*r), "hello");
+  EXPECT_EQ(server.accepts(), 1);
+}
+
 }  // namespace
 }  // namespace rend::store::s3
