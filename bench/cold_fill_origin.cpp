@@ -205,23 +205,9 @@ void Origin::close_conn(Conn& c) {
 
 void Origin::on_readable(Conn& c) {
   char buf[16384];
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(timespec))];
   for (;;) {
-    iovec iov{buf, sizeof buf};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl;
-    mh.msg_controllen = sizeof ctl;
-    ssize_t n = recvmsg(c.fd, &mh, 0);
+    ssize_t n = cold_fill::recv_stamped(c.fd, buf, sizeof buf, c.rx_at);
     if (n > 0) {
-      for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec ts;
-          std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-          c.rx_at = double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-        }
-      }
       c.in.append(buf, size_t(n));
       if (size_t(n) < sizeof buf) break;
       continue;

@@ -210,24 +210,14 @@ int main(int argc, char** argv) {
         // The first byte alone, so that the receive timestamp is its segment's, not that
         // of body bytes that arrived later and are read in the same call.
         char one;
-        iovec iov{&one, 1};
-        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(timespec))];
-        msghdr mh{};
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = ctl;
-        mh.msg_controllen = sizeof ctl;
-        ssize_t got = recvmsg(v.fd, &mh, 0);
+        double received = -1;
+        ssize_t got = cold_fill::recv_stamped(v.fd, &one, 1, received);
         if (got == 1) {
           v.first_read_ns = mono_ns();
           v.first_ns = v.first_read_ns;
-          for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-              timespec ts;
-              std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-              const double late_s = unix_s() - (double(ts.tv_sec) + double(ts.tv_nsec) / 1e9);
-              v.first_ns = std::min(v.first_read_ns, v.first_read_ns - int64_t(late_s * 1e9));
-            }
+          if (received >= 0) {
+            const double late_s = unix_s() - received;
+            v.first_ns = std::min(v.first_read_ns, v.first_read_ns - int64_t(late_s * 1e9));
           }
           v.head.push_back(one);
         } else if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
