@@ -20,6 +20,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <deque>
 #include <mutex>
@@ -342,9 +343,31 @@ class StreamBodyReader final : public BodyReader {
   Filled filled_;
 };
 
+// The Date field's value now (RFC 9110 section 5.6.7, IMF-fixdate), formatted once a
+// second per thread: an origin server with a clock must send Date (section 6.6.1), and
+// caches in front of it (a CDN before the edge) reckon an object's age from it. By hand
+// rather than strftime, whose day and month names follow the locale.
+std::string_view http_date_now() {
+  static constexpr char kDays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local time_t cached = -1;
+  thread_local char buf[32];
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  if (ts.tv_sec != cached) {
+    cached = ts.tv_sec;
+    tm g{};
+    ::gmtime_r(&ts.tv_sec, &g);
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[g.tm_wday % 7], g.tm_mday,
+                  kMonths[g.tm_mon % 12], g.tm_year + 1900, g.tm_hour, g.tm_min, g.tm_sec);
+  }
+  return {buf, 29};  // "Sun, 06 Nov 1994 08:49:37 GMT"
+}
+
 // Status line and header fields (RFC 9112 sections 4-6), written by hand: Beast's
 // serializer costs more than the response itself for small bodies, and one buffer
-// means one write.
+// means one write. A Date field is added unless the handler set one.
 void serialize_head_into(std::string& out, const Response& res, unsigned version, bool keep_alive,
                          std::optional<uint64_t> content_length, bool chunked = false) {
   out.clear();
@@ -360,11 +383,14 @@ void serialize_head_into(std::string& out, const Response& res, unsigned version
   auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
   out.append(reason.data(), reason.size());
   out.append("\r\n");
+  bool dated = false;
   for (const auto& h : res.headers.items()) {
     if (iequals(h.name, "content-length") || iequals(h.name, "connection") || iequals(h.name, "transfer-encoding"))
       continue;  // framing is ours
+    dated = dated || iequals(h.name, "date");
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
+  if (!dated) out.append("Date: ").append(http_date_now()).append("\r\n");
   if (content_length) {
     out.append("Content-Length: ");
     put_number(*content_length);

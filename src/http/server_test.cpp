@@ -209,6 +209,40 @@ TEST_F(ServerFixture, RoutesParamsAndDecorate) {
   EXPECT_EQ(call("POST", "/hello/bob").status, 405);
 }
 
+// RFC 9110 section 6.6.1: an origin server with a clock sends Date (IMF-fixdate, GMT) in
+// its responses, errors included; a handler's own Date is kept, not doubled.
+TEST_F(ServerFixture, EveryResponseCarriesTheCurrentDateOnce) {
+  router->add("GET", "/ok", [](Request&) { return Response::text(200, "ok"); });
+  router->add("GET", "/dated", [](Request&) {
+    auto r = Response::text(200, "old");
+    r.headers.set("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    return r;
+  });
+  start();
+  auto date_of = [](const std::string& head) {
+    std::vector<std::string> found;
+    for (size_t p = head.find("\r\nDate: "); p != std::string::npos; p = head.find("\r\nDate: ", p + 1))
+      found.push_back(head.substr(p + 8, head.find("\r\n", p + 2) - (p + 8)));
+    return found;
+  };
+  for (std::string req : {"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          "GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          "GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n"}) {  // 400: no Host
+    const std::string got = exchange(req);
+    auto dates = date_of(got.substr(0, got.find("\r\n\r\n")));
+    ASSERT_EQ(dates.size(), 1u) << got;
+    tm t{};
+    const char* end = ::strptime(dates[0].c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t);
+    ASSERT_TRUE(end && *end == 0) << dates[0];
+    EXPECT_EQ(dates[0].size(), 29u) << dates[0];
+    const time_t when = ::timegm(&t);
+    EXPECT_LE(std::llabs(static_cast<long long>(when - ::time(nullptr))), 2) << dates[0];
+  }
+  const std::string dated = exchange("GET /dated HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(date_of(dated.substr(0, dated.find("\r\n\r\n"))),
+            std::vector<std::string>{"Sun, 06 Nov 1994 08:49:37 GMT"});
+}
+
 TEST_F(ServerFixture, BufferedBodyLimit) {
   RouteOptions o;
   o.max_body_bytes = 10;
