@@ -701,17 +701,12 @@ struct Server::Impl {
 
   // Parks the coroutine until `arm`, given a callback, has it called (true) or until
   // read_timeout passes or the server aborts (false). No thread waits meanwhile.
-  // `background`: the wake waits its turn in the context's Background queue (a body
-  // source's bytes), else it runs as soon as the context gets to it (a deferred answer).
+  // `bg` (the Background queue of this coroutine's own context): the wake waits its turn
+  // there (a body source's bytes); without it the wake runs as soon as the context gets
+  // to it (a deferred answer).
   template <class Arm>
-  awaitable<bool> park(Arm arm, bool background = false) {
+  awaitable<bool> park(Arm arm, Background* bg = nullptr) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    Background* bg = nullptr;
-    if (background) {
-      auto* here = &asio::query(timer.get_executor(), asio::execution::context);
-      for (size_t i = 0; i < ctxs.size(); ++i)
-        if (static_cast<asio::execution_context*>(ctxs[i].get()) == here) bg = backgrounds[i].get();
-    }
     auto w = std::make_shared<Wake>();
     w->timer = &timer;
     struct Unregister {  // on every way out, the coroutine's destruction included
@@ -755,8 +750,8 @@ struct Server::Impl {
     co_return ec == asio::error::operation_aborted && !aborting;
   }
 
-  // try_read, parking on would-block.
-  awaitable<size_t> read_async(AsyncBodySource& src, char* buf, size_t n) {
+  // try_read, parking on would-block (its wakes in `bg`, the connection's context's queue).
+  awaitable<size_t> read_async(AsyncBodySource& src, char* buf, size_t n, Background& bg) {
     for (;;) {
       auto r = src.try_read(buf, n);
       switch (r.status) {
@@ -765,8 +760,7 @@ struct Server::Impl {
         case AsyncBodySource::ReadStatus::error: throw std::runtime_error(r.error);
         case AsyncBodySource::ReadStatus::would_block: break;
       }
-      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); },
-                                /*background=*/true);
+      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); }, &bg);
       if (!woke) throw std::runtime_error(aborting ? "server stopped" : "body source timed out");
     }
   }
@@ -798,10 +792,10 @@ struct Server::Impl {
     }
   }
 
-  awaitable<size_t> read_source(BodySource& src, char* buf, size_t n) {
+  awaitable<size_t> read_source(BodySource& src, char* buf, size_t n, Background& bg) {
     // One virtual call per body read would do as well; a cast per read costs about as
     // much and keeps BodySource unchanged.
-    if (auto* as = dynamic_cast<AsyncBodySource*>(&src)) co_return co_await read_async(*as, buf, n);
+    if (auto* as = dynamic_cast<AsyncBodySource*>(&src)) co_return co_await read_async(*as, buf, n, bg);
     if (!src.may_block()) co_return src.read(buf, n);
     co_return co_await asio::co_spawn(
         pool, [&]() -> awaitable<size_t> { co_return src.read(buf, n); }, use_awaitable);
@@ -880,7 +874,8 @@ struct Server::Impl {
   // try_peek_file, parking on would-block: how many bytes may be sent from `span` (0:
   // the end), or nullopt when the source names no file (then try_read). Throws on the
   // source's error, as read_async.
-  awaitable<std::optional<size_t>> peek_file_async(AsyncBodySource& src, AsyncBodySource::FileSpan& span, size_t n) {
+  awaitable<std::optional<size_t>> peek_file_async(AsyncBodySource& src, AsyncBodySource::FileSpan& span, size_t n,
+                                                   Background& bg) {
     for (;;) {
       auto r = src.try_peek_file(span, n);
       if (!r) co_return std::nullopt;
@@ -890,8 +885,7 @@ struct Server::Impl {
         case AsyncBodySource::ReadStatus::error: throw std::runtime_error(r->error);
         case AsyncBodySource::ReadStatus::would_block: break;
       }
-      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); },
-                                /*background=*/true);
+      bool woke = co_await park([&src](std::function<void()> cb) { src.notify_when_readable(std::move(cb)); }, &bg);
       if (!woke) throw std::runtime_error(aborting ? "server stopped" : "body source timed out");
     }
   }
@@ -1003,6 +997,7 @@ struct Server::Impl {
     std::vector<char> buf;
     uint64_t sent = 0;
     auto* file_source = dynamic_cast<AsyncBodySource*>(res.source.get());
+    Background& bg = *backgrounds[stream.lane];
     // A source still being filled (an edge fill) is often answered in a burst: the
     // origin's head wakes every viewer of the object at once, and tens of objects'
     // heads land within milliseconds. Their heads are a few hundred bytes each, their
@@ -1011,7 +1006,7 @@ struct Server::Impl {
     // meanwhile (HITs) go before these bytes. (Capping every turn at 64 KiB instead
     // changed nothing measurable, 16 KiB turns cost 50 % more CPU and HIT p99:
     // bench/README.md, cold fills.) Plain file responses (HITs) never take this path.
-    if (file_source && !co_await park([](std::function<void()> cb) { cb(); }, /*background=*/true))
+    if (file_source && !co_await park([](std::function<void()> cb) { cb(); }, &bg))
       co_return std::pair<uint64_t, bool>{0, false};
     for (;;) {
       if (file_source) {
@@ -1022,7 +1017,7 @@ struct Server::Impl {
         const uint64_t left = chunked ? uint64_t(1) << 30 : *res.source_length - sent;
         try {
           // Asking for one byte past the announced length finds a source that has more.
-          avail = co_await peek_file_async(*file_source, span, size_t(std::clamp<uint64_t>(left, 1, 1u << 30)));
+          avail = co_await peek_file_async(*file_source, span, size_t(std::clamp<uint64_t>(left, 1, 1u << 30)), bg);
         } catch (const std::exception& e) {
           core::log::warn("http_body_source_failed", {{"server", opts.name}, {"error", e.what()}});
           co_return std::pair<uint64_t, bool>{sent, false};
@@ -1048,7 +1043,7 @@ struct Server::Impl {
       if (buf.empty()) buf.resize(kChunk);
       size_t n = 0;
       try {
-        n = co_await read_source(*res.source, buf.data(), buf.size());
+        n = co_await read_source(*res.source, buf.data(), buf.size(), bg);
       } catch (const std::exception& e) {
         // Abort the connection: the client sees a short body against Content-Length,
         // or never the last chunk, so it cannot mistake the body for complete.
