@@ -168,6 +168,23 @@ measure() {  # url conns "pids" [header] -> "rate p99ms cpu_ms_per_1000 p50ms p9
     "$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')") $(to_ms "$(echo "$out" | awk '$1=="90%" {print $2}')")"
 }
 
+# $runs runs of object $f at $c connections, Rend then nginx each time; prints every run
+# (labelled $1) and leaves the medians in mr mp mrc (Rend: req/s, p99, CPU per 1000) and
+# mn mq mnc (nginx).
+alternate() {
+  local rr=() rp=() rc=() nr=() np=() nc=() i r p rcpu r50 r90 n q ncpu n50 n90
+  for i in $(seq "$runs"); do
+    read -r r p rcpu r50 r90 < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
+    read -r n q ncpu n50 n90 < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
+    # p50/p90 next to p99: the latency distribution's shape (a wide one with a low
+    # median and a long tail is unfair sharing between connections).
+    echo "$1 run $i: rend $r req/s p50/p90/p99 ${r50}/${r90}/${p}ms cpu ${rcpu}ms/1k | nginx $n req/s p50/p90/p99 ${n50}/${n90}/${q}ms cpu ${ncpu}ms/1k"
+    rr+=("$r") rp+=("$p") rc+=("$rcpu") nr+=("$n") np+=("$q") nc+=("$ncpu")
+  done
+  mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
+  mrc=$(median "${rc[@]}") mnc=$(median "${nc[@]}")
+}
+
 echo "machine: $(nproc) CPUs, $(date -u +%FT%TZ); wrk -t1 -d${duration}s --latency; $runs alternating runs; telemetry $telemetry"
 echo "nginx: worker_processes 2; worker_connections 4096; access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000; open_file_cache max=1000"
 summary=()
@@ -190,17 +207,7 @@ for t in $targets; do
     for o in $objects; do
       f=$(file_of "$o")
       size=$(stat -c %s "$dir/$f")
-      rr=() rp=() rc=() nr=() np=() nc=()
-      for i in $(seq "$runs"); do
-        read -r r p rcpu r50 r90 < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
-        read -r n q ncpu n50 n90 < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
-        # p50/p90 next to p99: the latency distribution's shape (a wide one with a low
-        # median and a long tail is unfair sharing between connections).
-        echo "$t -c$c $o ($size B) run $i: rend $r req/s p50/p90/p99 ${r50}/${r90}/${p}ms cpu ${rcpu}ms/1k | nginx $n req/s p50/p90/p99 ${n50}/${n90}/${q}ms cpu ${ncpu}ms/1k"
-        rr+=("$r") rp+=("$p") rc+=("$rcpu") nr+=("$n") np+=("$q") nc+=("$ncpu")
-      done
-      mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
-      mrc=$(median "${rc[@]}") mnc=$(median "${nc[@]}")
+      alternate "$t -c$c $o ($size B)"
       summary+=("$(printf '%-4s -c%-3s %-8s rend %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | nginx %8.0f req/s p99 %7.2f ms cpu %6.1f ms/1k | req/s %.2fx, p99 %.2fx, cpu/req %.2fx' \
         "$t" "$c" "$o" "$mr" "$mp" "$mrc" "$mn" "$mq" "$mnc" "$(awk "BEGIN{print $mr/$mn}")" "$(awk "BEGIN{print $mp/$mq}")" "$(awk "BEGIN{print $mrc/$mnc}")")")
       if [ -n "$paced" ]; then
@@ -212,15 +219,8 @@ for t in $targets; do
           pace_ms=""
           continue
         fi
-        rr=() rp=() nr=() np=()
-        for i in $(seq "$runs"); do
-          read -r r p rcpu r50 r90 < <(measure "$rend_url/v/$asset/1080p/$f$cred_query" "$c" "$rend_pid" "$cred_header")
-          read -r n q ncpu n50 n90 < <(measure "$nginx_url/v/$asset/1080p/$f" "$c" "$nginx_pids")
-          echo "$t -c$c $o paced ${pace_ms} ms run $i: rend $r req/s p50/p90/p99 ${r50}/${r90}/${p}ms | nginx $n req/s p50/p90/p99 ${n50}/${n90}/${q}ms"
-          rr+=("$r") rp+=("$p") nr+=("$n") np+=("$q")
-        done
+        alternate "$t -c$c $o paced ${pace_ms} ms"
         pace_ms=""
-        mr=$(median "${rr[@]}") mp=$(median "${rp[@]}") mn=$(median "${nr[@]}") mq=$(median "${np[@]}")
         summary+=("$(printf '%-4s -c%-3s %-8s paced at %s x nginx: rend %8.0f req/s p99 %7.2f ms | nginx %8.0f req/s p99 %7.2f ms | p99 %.2fx' \
           "$t" "$c" "$o" "$paced" "$mr" "$mp" "$mn" "$mq" "$(awk "BEGIN{print $mp/$mq}")")")
       fi
